@@ -1,0 +1,230 @@
+//! One value per Mach call of SPEC §3, as a guest makes it, shared by the reference model,
+//! the differential tests and the fuzz targets.
+//!
+//! Every address, size and pointer is carried as `u64`. For a 32-bit guest the word-sized
+//! values ([`Form::Vm`] addresses and sizes, and every pointer) must be below 2^32: callers
+//! truncate them to the guest's width before building a [`Call`].
+
+use std::fmt;
+
+/// Which family of a call: the word-sized `vm_*` or the 64-bit `mach_vm_*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Form {
+    /// `vm_*`: addresses and sizes are the guest's word (32 or 64 bits).
+    Vm,
+    /// `mach_vm_*`: addresses and sizes are always 64 bits.
+    MachVm,
+}
+
+/// The guest's pointer width: that of its linear memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Width {
+    /// A 32-bit memory (`memory`), addresses wrap at 2^32.
+    W32,
+    /// A 64-bit memory (`memory i64`), addresses wrap at 2^64.
+    W64,
+}
+
+impl Width {
+    /// Number of bits of a word.
+    pub fn bits(self) -> u32 {
+        match self {
+            Width::W32 => 32,
+            Width::W64 => 64,
+        }
+    }
+    /// Number of bytes of a word.
+    pub fn bytes(self) -> u64 {
+        u64::from(self.bits() / 8)
+    }
+    /// One past the largest word value: 2^32 or 2^64.
+    pub fn limit(self) -> u128 {
+        1u128 << self.bits()
+    }
+    /// Truncates `v` to a word of this width.
+    pub fn truncate(self, v: u64) -> u64 {
+        match self {
+            Width::W32 => v & 0xFFFF_FFFF,
+            Width::W64 => v,
+        }
+    }
+}
+
+impl Form {
+    /// The width in which a call of this form computes addresses for a guest of `guest` width.
+    pub fn address_width(self, guest: Width) -> Width {
+        match self {
+            Form::Vm => guest,
+            Form::MachVm => Width::W64,
+        }
+    }
+}
+
+/// A Mach call with its arguments, as a guest passes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // the fields are the SPEC §3 parameters of the same names
+pub enum Call {
+    /// `mach_task_self()`.
+    TaskSelf,
+    /// `mach_host_self()`.
+    HostSelf,
+    /// `host_page_size(host, *size)`.
+    HostPageSize { host: u32, size_ptr: u64 },
+    /// `vm_allocate(task, *address, size, flags)`.
+    Allocate {
+        form: Form,
+        task: u32,
+        addr_ptr: u64,
+        size: u64,
+        flags: u32,
+    },
+    /// `vm_deallocate(task, address, size)`.
+    Deallocate {
+        form: Form,
+        task: u32,
+        addr: u64,
+        size: u64,
+    },
+    /// `vm_protect(task, address, size, set_maximum, new_protection)`.
+    Protect {
+        form: Form,
+        task: u32,
+        addr: u64,
+        size: u64,
+        set_max: u32,
+        prot: u32,
+    },
+    /// `vm_copy(task, source_address, size, dest_address)`.
+    Copy {
+        form: Form,
+        task: u32,
+        src: u64,
+        size: u64,
+        dst: u64,
+    },
+    /// `vm_read(task, address, size, *data, *count)`.
+    Read {
+        form: Form,
+        task: u32,
+        addr: u64,
+        size: u64,
+        data_ptr: u64,
+        count_ptr: u64,
+    },
+    /// `vm_read_overwrite(task, address, size, data, *outsize)`.
+    ReadOverwrite {
+        form: Form,
+        task: u32,
+        addr: u64,
+        size: u64,
+        data: u64,
+        outsize_ptr: u64,
+    },
+    /// `vm_write(task, address, data, count)`.
+    Write {
+        form: Form,
+        task: u32,
+        addr: u64,
+        data: u64,
+        count: u32,
+    },
+    /// `vm_region_64` / `mach_vm_region(task, *address, *size, flavor, *info, *count, *object_name)`.
+    Region {
+        form: Form,
+        task: u32,
+        addr_ptr: u64,
+        size_ptr: u64,
+        flavor: u32,
+        info_ptr: u64,
+        count_ptr: u64,
+        object_name_ptr: u64,
+    },
+}
+
+impl Call {
+    /// The import name of this call in module `"mach"` (e.g. `vm_copy`, `mach_vm_copy`).
+    pub fn import_name(&self) -> &'static str {
+        let (form, vm, mach) = match self {
+            Call::TaskSelf => return "mach_task_self",
+            Call::HostSelf => return "mach_host_self",
+            Call::HostPageSize { .. } => return "host_page_size",
+            Call::Allocate { form, .. } => (form, "vm_allocate", "mach_vm_allocate"),
+            Call::Deallocate { form, .. } => (form, "vm_deallocate", "mach_vm_deallocate"),
+            Call::Protect { form, .. } => (form, "vm_protect", "mach_vm_protect"),
+            Call::Copy { form, .. } => (form, "vm_copy", "mach_vm_copy"),
+            Call::Read { form, .. } => (form, "vm_read", "mach_vm_read"),
+            Call::ReadOverwrite { form, .. } => {
+                (form, "vm_read_overwrite", "mach_vm_read_overwrite")
+            }
+            Call::Write { form, .. } => (form, "vm_write", "mach_vm_write"),
+            Call::Region { form, .. } => (form, "vm_region_64", "mach_vm_region"),
+        };
+        match form {
+            Form::Vm => vm,
+            Form::MachVm => mach,
+        }
+    }
+}
+
+/// A scalar in, out or in-out parameter that the call could not read or write: the guest
+/// traps, as the MIG stub's own load or store would fault (SPEC §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamFault {
+    /// The import name of the call.
+    pub call: &'static str,
+    /// The parameter's name, as in SPEC §3 (`address`, `size`, `count`, ...).
+    pub param: &'static str,
+    /// The guest address of the parameter.
+    pub addr: u64,
+    /// True when the parameter was being written (an out-parameter), false when read.
+    pub write: bool,
+    /// Why the access failed, for people (`page 0x3000 is unallocated`, ...).
+    pub reason: String,
+}
+
+impl fmt::Display for ParamFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (verb, kind) = if self.write {
+            ("write", "out-parameter")
+        } else {
+            ("read", "in-parameter")
+        };
+        write!(
+            f,
+            "{}: cannot {} {} `{}` at wasm address {:#x}: {}",
+            self.call, verb, kind, self.param, self.addr, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ParamFault {}
+
+/// What a call gave the guest: a return value (a `kern_return_t`, or a port name for the two
+/// `*_self` calls), or a trap on a scalar parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The call returned this `i32`.
+    Ret(i32),
+    /// The call trapped.
+    Trap(ParamFault),
+}
+
+/// The state of one allocated page: current and maximum protection, and inheritance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PageAttrs {
+    /// Current protection (`VM_PROT_*` bits).
+    pub cur: i32,
+    /// Maximum protection (`VM_PROT_*` bits).
+    pub max: i32,
+    /// Inheritance (`VM_INHERIT_*`).
+    pub inherit: u32,
+}
+
+impl PageAttrs {
+    /// The attributes of new memory: `cur` RW, `max` ALL, inheritance COPY.
+    pub const DEFAULT: PageAttrs = PageAttrs {
+        cur: crate::consts::VM_PROT_DEFAULT,
+        max: crate::consts::VM_PROT_ALL,
+        inherit: crate::consts::VM_INHERIT_DEFAULT,
+    };
+}

@@ -1,0 +1,110 @@
+//! Constants of SPEC §2, with the values of XNU's headers.
+
+/// `kern_return_t`: the result of every Mach call.
+pub type KernReturn = i32;
+
+/// The call succeeded.
+pub const KERN_SUCCESS: KernReturn = 0;
+/// An address (or range) is not valid in the task's map.
+pub const KERN_INVALID_ADDRESS: KernReturn = 1;
+/// The protection of a page does not allow the access.
+pub const KERN_PROTECTION_FAILURE: KernReturn = 2;
+/// No free range of the requested size, or the fixed range is taken.
+pub const KERN_NO_SPACE: KernReturn = 3;
+/// An argument is not valid.
+pub const KERN_INVALID_ARGUMENT: KernReturn = 4;
+/// Generic failure.
+pub const KERN_FAILURE: KernReturn = 5;
+/// The host could not get the resources (memory, mappings) for the call.
+pub const KERN_RESOURCE_SHORTAGE: KernReturn = 6;
+/// The port name does not denote a send right in the caller's namespace.
+pub const MACH_SEND_INVALID_DEST: KernReturn = 0x1000_0003;
+/// The caller's data buffer for the message is not readable.
+pub const MACH_SEND_INVALID_MEMORY: KernReturn = 0x1000_000c;
+
+/// `vm_prot_t`: page protection bits.
+pub type VmProt = i32;
+/// No access.
+pub const VM_PROT_NONE: VmProt = 0;
+/// Read access.
+pub const VM_PROT_READ: VmProt = 1;
+/// Write access.
+pub const VM_PROT_WRITE: VmProt = 2;
+/// Execute access (recorded, meaningless for wasm data).
+pub const VM_PROT_EXECUTE: VmProt = 4;
+/// Read and write.
+pub const VM_PROT_DEFAULT: VmProt = VM_PROT_READ | VM_PROT_WRITE;
+/// Read, write and execute.
+pub const VM_PROT_ALL: VmProt = VM_PROT_READ | VM_PROT_WRITE | VM_PROT_EXECUTE;
+/// `vm_protect` only: make the range a private copy whose maximum gains write.
+pub const VM_PROT_COPY: VmProt = 0x10;
+
+/// `vm_inherit_t`.
+pub type VmInherit = u32;
+/// Shared with the child task.
+pub const VM_INHERIT_SHARE: VmInherit = 0;
+/// Copied into the child task (the default).
+pub const VM_INHERIT_COPY: VmInherit = 1;
+/// Absent from the child task.
+pub const VM_INHERIT_NONE: VmInherit = 2;
+/// The inheritance of new memory.
+pub const VM_INHERIT_DEFAULT: VmInherit = VM_INHERIT_COPY;
+
+/// `vm_allocate` flag: map exactly at the given address.
+pub const VM_FLAGS_FIXED: i32 = 0;
+/// `vm_allocate` flag: map at the lowest free range (the address is only a hint).
+pub const VM_FLAGS_ANYWHERE: i32 = 1;
+/// `vm_allocate` flag: with a fixed address, replace what is mapped there.
+pub const VM_FLAGS_OVERWRITE: i32 = 0x4000;
+/// Every flag bit a user may pass to `vm_allocate`; others give `KERN_INVALID_ARGUMENT`.
+pub const VM_FLAGS_USER_ALLOCATE: u32 = 0xFF07_509F;
+
+/// `vm_region` flavor: `vm_region_basic_info_64`.
+pub const VM_REGION_BASIC_INFO_64: i32 = 9;
+/// `vm_region` flavor: the 32-bit basic info, treated as the 64-bit one.
+pub const VM_REGION_BASIC_INFO: i32 = 10;
+/// `VM_REGION_BASIC_INFO_COUNT_64`: the info's size in 4-byte words.
+pub const VM_REGION_BASIC_INFO_COUNT_64: u32 = 9;
+/// Size in bytes of `vm_region_basic_info_64` as the guest sees it (packed to 4).
+pub const VM_REGION_BASIC_INFO_SIZE: usize = 36;
+/// `VM_BEHAVIOR_DEFAULT`.
+pub const VM_BEHAVIOR_DEFAULT: i32 = 0;
+
+/// `MACH_PORT_NULL`.
+pub const MACH_PORT_NULL: u32 = 0;
+/// `MACH_PORT_DEAD`.
+pub const MACH_PORT_DEAD: u32 = 0xFFFF_FFFF;
+
+/// The name of a task's own task port in its namespace (`mach_task_self()`).
+pub const TASK_SELF_NAME: u32 = 0x103;
+/// The name of the host port in every task's namespace (`mach_host_self()`).
+pub const HOST_SELF_NAME: u32 = 0x203;
+
+/// The name of a `kern_return_t`, for traces and messages (`"KERN_SUCCESS"`).
+pub fn kern_return_name(kr: KernReturn) -> &'static str {
+    match kr {
+        KERN_SUCCESS => "KERN_SUCCESS",
+        KERN_INVALID_ADDRESS => "KERN_INVALID_ADDRESS",
+        KERN_PROTECTION_FAILURE => "KERN_PROTECTION_FAILURE",
+        KERN_NO_SPACE => "KERN_NO_SPACE",
+        KERN_INVALID_ARGUMENT => "KERN_INVALID_ARGUMENT",
+        KERN_FAILURE => "KERN_FAILURE",
+        KERN_RESOURCE_SHORTAGE => "KERN_RESOURCE_SHORTAGE",
+        MACH_SEND_INVALID_DEST => "MACH_SEND_INVALID_DEST",
+        MACH_SEND_INVALID_MEMORY => "MACH_SEND_INVALID_MEMORY",
+        _ => "(unknown kern_return_t)",
+    }
+}
+
+/// `r-x` style rendering of a protection (`---` for none).
+pub fn prot_string(prot: VmProt) -> String {
+    let mut s = String::with_capacity(3);
+    s.push(if prot & VM_PROT_READ != 0 { 'r' } else { '-' });
+    s.push(if prot & VM_PROT_WRITE != 0 { 'w' } else { '-' });
+    s.push(if prot & VM_PROT_EXECUTE != 0 {
+        'x'
+    } else {
+        '-'
+    });
+    s
+}

@@ -1,0 +1,175 @@
+//! The kernel: the tasks of one Wasmtime store and their port namespaces.
+
+use wasmtime::{Memory, MemoryType};
+
+use crate::calls::Width;
+use crate::vm::{TaskId, TaskVm, WASM_PAGE};
+
+/// Settings of a [`Kernel`], applied to the tasks it creates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelConfig {
+    /// The VM page size `P` of new tasks: a power of two from 4096 to 65536 (default 4096;
+    /// 16384 is Apple silicon's).
+    pub page_size: u64,
+    /// The map size of a 64-bit memory that declares no maximum (default 2^40, 1 TiB).
+    pub memory64_map_limit: u64,
+    /// The embedder's memory limit in bytes, if any (e.g. the same value as a
+    /// `ResourceLimiter`'s cap): it lowers every new task's map, rounded down to 64 KiB.
+    pub memory_limit: Option<u64>,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        KernelConfig {
+            page_size: 4096,
+            memory64_map_limit: 1 << 40,
+            memory_limit: None,
+        }
+    }
+}
+
+impl KernelConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// When the page size is not a power of two from 4096 to 65536.
+    pub fn validate(&self) -> wasmtime::Result<()> {
+        let p = self.page_size;
+        if !p.is_power_of_two() || !(4096..=WASM_PAGE).contains(&p) {
+            wasmtime::bail!(
+                "machvm: page size {p} is not supported: use a power of two from 4096 to 65536 \
+                 (4096 is macOS x86_64's, 16384 Apple silicon's)"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One task: its VM state and, once known, its linear memory.
+#[derive(Debug)]
+pub(crate) struct Task {
+    pub(crate) vm: TaskVm,
+    pub(crate) memory: Option<Memory>,
+    /// Name of the export holding the memory, to find it while the instance is starting.
+    pub(crate) memory_export: Option<String>,
+}
+
+/// The Mach kernel of one Wasmtime store: its tasks, each a linear memory with a page table
+/// beside it, and their port namespaces. Keep it in the store's data and give machvm a
+/// projection to it (`|state: &mut MyState| &mut state.kernel`).
+#[derive(Debug, Default)]
+pub struct Kernel {
+    pub(crate) tasks: Vec<Task>,
+    config: KernelConfig,
+}
+
+impl Kernel {
+    /// A kernel with the default settings (page size 4096).
+    pub fn new() -> Kernel {
+        Kernel::default()
+    }
+
+    /// A kernel with the given settings.
+    ///
+    /// # Errors
+    ///
+    /// When the settings are not valid (see [`KernelConfig::validate`]).
+    pub fn with_config(config: KernelConfig) -> wasmtime::Result<Kernel> {
+        config.validate()?;
+        Ok(Kernel {
+            tasks: Vec::new(),
+            config,
+        })
+    }
+
+    /// The kernel's settings.
+    pub fn config(&self) -> &KernelConfig {
+        &self.config
+    }
+
+    /// The ids of every task, in creation order.
+    pub fn task_ids(&self) -> impl Iterator<Item = TaskId> + '_ {
+        (0..self.tasks.len()).map(|i| TaskId(i as u32))
+    }
+
+    /// The VM state (page table, page size, map) of a task.
+    pub fn task(&self, task: TaskId) -> Option<&TaskVm> {
+        self.tasks.get(task.index()).map(|t| &t.vm)
+    }
+
+    /// The linear memory of a task, once it is known.
+    pub fn memory(&self, task: TaskId) -> Option<Memory> {
+        self.tasks.get(task.index()).and_then(|t| t.memory)
+    }
+
+    /// Inserts into `into`'s port namespace a send right to the task port of `to`, and
+    /// returns its name there. Only through such a right can a guest reach another task.
+    ///
+    /// # Errors
+    ///
+    /// When either id is not a task of this kernel.
+    pub fn insert_send_right(&mut self, into: TaskId, to: TaskId) -> wasmtime::Result<u32> {
+        if to.index() >= self.tasks.len() {
+            wasmtime::bail!("machvm: {to:?} is not a task of this kernel");
+        }
+        match self.tasks.get_mut(into.index()) {
+            Some(t) => Ok(t.vm.insert_right(to)),
+            None => wasmtime::bail!("machvm: {into:?} is not a task of this kernel"),
+        }
+    }
+
+    /// Checks that `task` belongs to this kernel.
+    pub(crate) fn check_task(&self, task: TaskId) -> wasmtime::Result<()> {
+        if task.index() >= self.tasks.len() {
+            wasmtime::bail!("machvm: {task:?} is not a task of this kernel");
+        }
+        Ok(())
+    }
+
+    /// The map limit `L` (SPEC §1) of a task whose memory has type `ty`.
+    pub(crate) fn map_limit(&self, ty: &MemoryType) -> u128 {
+        let declared = match ty.maximum() {
+            Some(pages) => u128::from(pages) * u128::from(WASM_PAGE),
+            None if ty.is_64() => u128::from(self.config.memory64_map_limit),
+            None => 1 << 32,
+        };
+        match self.config.memory_limit {
+            Some(limit) => declared.min(u128::from(limit / WASM_PAGE * WASM_PAGE)),
+            None => declared,
+        }
+    }
+
+    /// Creates a task for a memory of type `ty` (the memory itself may come later).
+    pub(crate) fn create_task(
+        &mut self,
+        ty: &MemoryType,
+        memory: Option<Memory>,
+        memory_export: Option<String>,
+    ) -> wasmtime::Result<TaskId> {
+        check_memory_type(ty)?;
+        let id = TaskId(u32::try_from(self.tasks.len())?);
+        let width = if ty.is_64() { Width::W64 } else { Width::W32 };
+        let vm = TaskVm::new(id, width, self.config.page_size, self.map_limit(ty));
+        self.tasks.push(Task {
+            vm,
+            memory,
+            memory_export,
+        });
+        Ok(id)
+    }
+}
+
+/// Refuses memories a task cannot be made of.
+pub(crate) fn check_memory_type(ty: &MemoryType) -> wasmtime::Result<()> {
+    if ty.is_shared() {
+        wasmtime::bail!("machvm: a shared memory cannot be a task's memory");
+    }
+    if ty.page_size() != WASM_PAGE {
+        wasmtime::bail!(
+            "machvm: the task's memory has a custom page size of {} bytes; only 64 KiB wasm pages are supported",
+            ty.page_size()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! # machvm
+//!
+//! Mach virtual-memory calls — `vm_copy`, `vm_protect`, `vm_allocate`, `vm_deallocate`,
+//! `vm_read`, `vm_read_overwrite`, `vm_write`, `vm_region`, `host_page_size`,
+//! `mach_task_self` — for WebAssembly guests, served by a Wasmtime embedder.
+//!
+//! Each Mach *task* is a guest linear memory with a page table kept beside it on the host
+//! ([`table::PageTable`]). Every call checks bounds and protections on the host and answers
+//! with the `kern_return_t` XNU would give. The semantics are SPEC.md's (see the README and
+//! `docs/semantics.md`).
+//!
+//! Layers, from the bottom:
+//! - [`table`]: the page table, as runs; no Wasmtime types.
+//! - [`vm`]: every call's decision table, written once against [`vm::Env`].
+//! - [`Kernel`]: the tasks of a store and their port namespaces.
+//! - [`TaskPre`] / [`instantiate`]: the `"mach"` imports; a module becomes a task.
+//! - [`model`]: an independent, deliberately simple reference implementation, the oracle
+//!   of the differential tests and fuzz targets.
+#![deny(missing_docs)]
+
+pub mod calls;
+pub mod consts;
+mod kernel;
+mod linker;
+pub mod table;
+pub mod vm;
+
+pub use calls::{Call, Form, Outcome, PageAttrs, ParamFault, Width};
+pub use kernel::{Kernel, KernelConfig};
+pub use linker::{call, instantiate, new_task, register_memory, GetKernel, Import, TaskPre};
+pub use vm::{TaskId, TaskVm};

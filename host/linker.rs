@@ -1,0 +1,795 @@
+//! The `"mach"` imports, and instantiating modules as tasks.
+//!
+//! Each task gets its own host functions, closures that know the task they serve: a call
+//! finds its task with no lookup at all. The import functions are thin: they decode the
+//! wasm arguments into a [`Call`], run [`vm::call`] and encode the result.
+
+use std::fmt;
+use std::ptr;
+
+use wasmtime::{
+    AsContextMut, Caller, Extern, ExternType, Func, Instance, Linker, Memory, MemoryType, Module,
+    StoreContextMut, ValType, WasmTy,
+};
+
+use crate::calls::{Call, Form, Outcome, Width};
+use crate::consts::{HOST_SELF_NAME, TASK_SELF_NAME};
+use crate::kernel::Kernel;
+use crate::vm::{self, Env, TaskId, TaskVm, WASM_PAGE};
+
+/// The projection from a store's data to its [`Kernel`], as in
+/// `|state: &mut MyState| &mut state.kernel`.
+pub trait GetKernel<T>: Fn(&mut T) -> &mut Kernel + Send + Sync + Copy + 'static {}
+
+impl<T, F> GetKernel<T> for F where F: Fn(&mut T) -> &mut Kernel + Send + Sync + Copy + 'static {}
+
+/// One import of module `"mach"` (SPEC §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Import {
+    /// `mach_task_self`.
+    TaskSelf,
+    /// `mach_host_self`.
+    HostSelf,
+    /// `host_page_size`.
+    HostPageSize,
+    /// `vm_allocate` / `mach_vm_allocate`.
+    Allocate(Form),
+    /// `vm_deallocate` / `mach_vm_deallocate`.
+    Deallocate(Form),
+    /// `vm_protect` / `mach_vm_protect`.
+    Protect(Form),
+    /// `vm_copy` / `mach_vm_copy`.
+    Copy(Form),
+    /// `vm_read` / `mach_vm_read`.
+    Read(Form),
+    /// `vm_read_overwrite` / `mach_vm_read_overwrite`.
+    ReadOverwrite(Form),
+    /// `vm_write` / `mach_vm_write`.
+    Write(Form),
+    /// `vm_region_64` / `mach_vm_region`.
+    Region(Form),
+}
+
+/// A wasm value type of the ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ty {
+    I32,
+    I64,
+}
+
+impl fmt::Display for Ty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Ty::I32 => "i32",
+            Ty::I64 => "i64",
+        })
+    }
+}
+
+impl Import {
+    /// Every import, `vm_*` and `mach_vm_*` forms.
+    pub const ALL: [Import; 19] = {
+        use Form::*;
+        use Import::*;
+        [
+            TaskSelf,
+            HostSelf,
+            HostPageSize,
+            Allocate(Vm),
+            Deallocate(Vm),
+            Protect(Vm),
+            Copy(Vm),
+            Read(Vm),
+            ReadOverwrite(Vm),
+            Write(Vm),
+            Region(Vm),
+            Allocate(MachVm),
+            Deallocate(MachVm),
+            Protect(MachVm),
+            Copy(MachVm),
+            Read(MachVm),
+            ReadOverwrite(MachVm),
+            Write(MachVm),
+            Region(MachVm),
+        ]
+    };
+
+    /// The import's name in module `"mach"`.
+    pub fn name(self) -> &'static str {
+        use Form::*;
+        use Import::*;
+        match self {
+            TaskSelf => "mach_task_self",
+            HostSelf => "mach_host_self",
+            HostPageSize => "host_page_size",
+            Allocate(Vm) => "vm_allocate",
+            Deallocate(Vm) => "vm_deallocate",
+            Protect(Vm) => "vm_protect",
+            Copy(Vm) => "vm_copy",
+            Read(Vm) => "vm_read",
+            ReadOverwrite(Vm) => "vm_read_overwrite",
+            Write(Vm) => "vm_write",
+            Region(Vm) => "vm_region_64",
+            Allocate(MachVm) => "mach_vm_allocate",
+            Deallocate(MachVm) => "mach_vm_deallocate",
+            Protect(MachVm) => "mach_vm_protect",
+            Copy(MachVm) => "mach_vm_copy",
+            Read(MachVm) => "mach_vm_read",
+            ReadOverwrite(MachVm) => "mach_vm_read_overwrite",
+            Write(MachVm) => "mach_vm_write",
+            Region(MachVm) => "mach_vm_region",
+        }
+    }
+
+    /// The import of that name.
+    pub fn from_name(name: &str) -> Option<Import> {
+        Import::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// The wasm parameter types for a guest of width `w` (the result is always one i32).
+    fn params(self, w: Width) -> Vec<Ty> {
+        use Import::*;
+        let word = match w {
+            Width::W32 => Ty::I32,
+            Width::W64 => Ty::I64,
+        };
+        let (i, p) = (Ty::I32, word);
+        let a = |f: Form| match f {
+            Form::Vm => word,
+            Form::MachVm => Ty::I64,
+        };
+        match self {
+            TaskSelf | HostSelf => vec![],
+            HostPageSize => vec![i, p],
+            Allocate(f) => vec![i, p, a(f), i],
+            Deallocate(f) => vec![i, a(f), a(f)],
+            Protect(f) => vec![i, a(f), a(f), i, i],
+            Copy(f) => vec![i, a(f), a(f), a(f)],
+            Read(f) => vec![i, a(f), a(f), p, p],
+            ReadOverwrite(f) => vec![i, a(f), a(f), a(f), p],
+            Write(f) => vec![i, a(f), word, i],
+            Region(_) => vec![i, p, p, i, p, p, p],
+        }
+    }
+
+    /// The signature for a guest of width `w`, as `(i32, i64) -> i32`.
+    pub fn signature(self, w: Width) -> String {
+        let params: Vec<String> = self.params(w).iter().map(|t| t.to_string()).collect();
+        format!("({}) -> i32", params.join(", "))
+    }
+}
+
+fn signature_of(ty: &wasmtime::FuncType) -> Option<(Vec<Ty>, Vec<Ty>)> {
+    let conv = |v: ValType| match v {
+        ValType::I32 => Some(Ty::I32),
+        ValType::I64 => Some(Ty::I64),
+        _ => None,
+    };
+    let params = ty.params().map(conv).collect::<Option<Vec<_>>>()?;
+    let results = ty.results().map(conv).collect::<Option<Vec<_>>>()?;
+    Some((params, results))
+}
+
+fn describe(ty: &wasmtime::FuncType) -> String {
+    let p: Vec<String> = ty.params().map(|v| v.to_string()).collect();
+    let r: Vec<String> = ty.results().map(|v| v.to_string()).collect();
+    let r = match r.len() {
+        0 => "()".to_string(),
+        1 => r[0].clone(),
+        _ => format!("({})", r.join(", ")),
+    };
+    format!("({}) -> {}", p.join(", "), r)
+}
+
+/// How an import of the module is satisfied.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    /// By machvm, with this function.
+    Mach(Import),
+    /// By the embedder's linker.
+    Linker,
+}
+
+/// Where the task's memory comes from.
+#[derive(Clone, Debug)]
+enum MemorySource {
+    /// Imported: the `n`-th import of the module.
+    Imported(usize),
+    /// Defined and exported under this name.
+    Exported(String),
+}
+
+/// A module checked and prepared for instantiation as tasks, in the manner of Wasmtime's
+/// `InstancePre`: its `mach` imports are matched against the ABI once, here, and every
+/// instantiation only creates the task's functions.
+pub struct TaskPre<T, G> {
+    module: Module,
+    slots: Vec<Slot>,
+    memory_ty: MemoryType,
+    memory: MemorySource,
+    get: G,
+    _marker: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, G> Clone for TaskPre<T, G>
+where
+    G: Copy,
+{
+    fn clone(&self) -> Self {
+        TaskPre {
+            module: self.module.clone(),
+            slots: self.slots.clone(),
+            memory_ty: self.memory_ty.clone(),
+            memory: self.memory.clone(),
+            get: self.get,
+            _marker: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
+    /// Checks `module`'s `"mach"` imports against the ABI of its memory's width and prepares
+    /// it for instantiation as a task. `get` projects the store's data to its [`Kernel`].
+    ///
+    /// # Errors
+    ///
+    /// When the module has not exactly one linear memory (imported, or defined and
+    /// exported), when its memory cannot be a task's (shared, custom page size), when it
+    /// imports an unknown `mach` function, or one whose signature is not the one SPEC §3
+    /// gives for its memory's width (the error names the import and the expected signature).
+    pub fn new(module: &Module, get: G) -> wasmtime::Result<Self> {
+        let mut memory: Option<(MemoryType, MemorySource)> = None;
+        let mut imported_memories = 0;
+        for (i, imp) in module.imports().enumerate() {
+            if let ExternType::Memory(ty) = imp.ty() {
+                imported_memories += 1;
+                memory.get_or_insert((ty, MemorySource::Imported(i)));
+            }
+        }
+        let defined = module.resources_required().num_memories;
+        if imported_memories + defined != 1 {
+            wasmtime::bail!(
+                "machvm: a task's module must have exactly one linear memory; this one has {} \
+                 ({imported_memories} imported, {defined} defined)",
+                imported_memories + defined
+            );
+        }
+        if memory.is_none() {
+            let export = module
+                .exports()
+                .find_map(|e| match e.ty() {
+                    ExternType::Memory(ty) => Some((ty, MemorySource::Exported(e.name().into()))),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    wasmtime::format_err!(
+                        "machvm: the module defines its memory but does not export it; machvm \
+                         needs it exported (C: link with -Wl,--export-memory)"
+                    )
+                })?;
+            memory = Some(export);
+        }
+        let (memory_ty, memory_source) = memory.expect("set above");
+        crate::kernel::check_memory_type(&memory_ty)?;
+        let width = if memory_ty.is_64() {
+            Width::W64
+        } else {
+            Width::W32
+        };
+        let mut slots = Vec::new();
+        for imp in module.imports() {
+            if imp.module() != "mach" {
+                slots.push(Slot::Linker);
+                continue;
+            }
+            let Some(import) = Import::from_name(imp.name()) else {
+                wasmtime::bail!(
+                    "machvm: unknown import `mach::{}`; machvm provides {}",
+                    imp.name(),
+                    Import::ALL.map(|i| i.name()).join(", ")
+                );
+            };
+            let want = (import.params(width), vec![Ty::I32]);
+            let ok = match imp.ty() {
+                ExternType::Func(ft) => signature_of(&ft).as_ref() == Some(&want),
+                _ => false,
+            };
+            if !ok {
+                let got = match imp.ty() {
+                    ExternType::Func(ft) => format!("has signature {}", describe(&ft)),
+                    other => format!("is not a function but {other:?}"),
+                };
+                wasmtime::bail!(
+                    "machvm: import `mach::{}` {got}; for a {}-bit memory machvm expects {}",
+                    imp.name(),
+                    width.bits(),
+                    import.signature(width)
+                );
+            }
+            slots.push(Slot::Mach(import));
+        }
+        Ok(TaskPre {
+            module: module.clone(),
+            slots,
+            memory_ty,
+            memory: memory_source,
+            get,
+            _marker: std::marker::PhantomData,
+        })
+    }
+
+    /// The module.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// Instantiates the module as a new task of the store's kernel. Imports from `"mach"` are
+    /// machvm's, every other import comes from `linker`.
+    ///
+    /// # Errors
+    ///
+    /// When an import is missing from `linker`, or instantiation fails (a trap in the start
+    /// function, resource limits).
+    pub fn instantiate(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+        linker: &Linker<T>,
+    ) -> wasmtime::Result<(Instance, TaskId)> {
+        let mut store = store.as_context_mut();
+        let get = self.get;
+        let mut externs: Vec<Extern> = Vec::with_capacity(self.slots.len());
+        let mut task_memory = None;
+        // The task's id is known before it exists: the functions need it.
+        let id = TaskId(u32::try_from(get(store.data_mut()).tasks.len())?);
+        for (slot, imp) in self.slots.iter().zip(self.module.imports()) {
+            match *slot {
+                Slot::Mach(import) => {
+                    let f = match self.memory_ty.is_64() {
+                        false => make_func::<T, G, u32>(&mut store, import, id, get),
+                        true => make_func::<T, G, u64>(&mut store, import, id, get),
+                    };
+                    externs.push(f.into());
+                }
+                Slot::Linker => {
+                    let ext = linker.get_by_import(&mut store, &imp).ok_or_else(|| {
+                        wasmtime::format_err!(
+                            "unknown import: `{}::{}` has not been defined",
+                            imp.module(),
+                            imp.name()
+                        )
+                    })?;
+                    externs.push(ext);
+                }
+            }
+        }
+        let export = match &self.memory {
+            MemorySource::Imported(i) => {
+                task_memory = externs.get(*i).and_then(|e| e.clone().into_memory());
+                None
+            }
+            MemorySource::Exported(name) => Some(name.clone()),
+        };
+        let created = get(store.data_mut()).create_task(&self.memory_ty, task_memory, export)?;
+        debug_assert_eq!(created, id);
+        let instance = Instance::new(&mut store, &self.module, &externs)?;
+        if let MemorySource::Exported(name) = &self.memory {
+            let mem = instance.get_memory(&mut store, name);
+            get(store.data_mut()).tasks[id.index()].memory = mem;
+        }
+        Ok((instance, id))
+    }
+}
+
+/// Instantiates `module` as a new task of the kernel that `get` finds in `store`'s data:
+/// `"mach"` imports are machvm's (the variant that matches the memory's width), every other
+/// import comes from `linker`. Use [`TaskPre`] to instantiate one module many times.
+///
+/// ```
+/// use machvm::{Kernel, instantiate};
+/// use wasmtime::{Engine, Linker, Module, Store};
+///
+/// struct State { kernel: Kernel }
+///
+/// let engine = Engine::default();
+/// let module = Module::new(&engine, r#"(module
+///     (import "mach" "mach_task_self" (func $self (result i32)))
+///     (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
+///     (memory (export "memory") 1)
+///     (func (export "run") (result i32)
+///         ;; make page 1 read-only
+///         (call $protect (call $self) (i32.const 4096) (i32.const 4096) (i32.const 0) (i32.const 1))))"#)?;
+/// let mut store = Store::new(&engine, State { kernel: Kernel::new() });
+/// let linker = Linker::new(&engine);
+/// let (instance, task) = instantiate(&mut store, &linker, &module, |s: &mut State| &mut s.kernel)?;
+/// let run = instance.get_typed_func::<(), i32>(&mut store, "run")?;
+/// assert_eq!(run.call(&mut store, ())?, machvm::consts::KERN_SUCCESS);
+/// let page = store.data().kernel.task(task).unwrap().table().get(1).unwrap();
+/// assert_eq!(page.cur, machvm::consts::VM_PROT_READ);
+/// # Ok::<(), wasmtime::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`TaskPre::new`] and [`TaskPre::instantiate`].
+pub fn instantiate<T: 'static, G: GetKernel<T>>(
+    store: impl AsContextMut<Data = T>,
+    linker: &Linker<T>,
+    module: &Module,
+    get: G,
+) -> wasmtime::Result<(Instance, TaskId)> {
+    TaskPre::new(module, get)?.instantiate(store, linker)
+}
+
+/// Makes an existing memory (e.g. one from [`Memory::new`], or an instance's export that
+/// was not instantiated through machvm) a new task of the kernel; the table allocates the
+/// memory's current pages.
+///
+/// # Errors
+///
+/// When the memory is shared or has a custom page size.
+pub fn register_memory<T: 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    memory: Memory,
+) -> wasmtime::Result<TaskId> {
+    let mut store = store.as_context_mut();
+    let ty = memory.ty(&store);
+    let id = get(store.data_mut()).create_task(&ty, Some(memory), None)?;
+    vm::sync(&mut StoreEnv { cx: store, get }, id);
+    Ok(id)
+}
+
+/// Creates a memory of type `ty` in the store and makes it a new task (a task with no
+/// instance: guests reach it through send rights, the host through [`call`]).
+///
+/// # Errors
+///
+/// When the memory cannot be created or cannot be a task's.
+pub fn new_task<T: 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    ty: MemoryType,
+) -> wasmtime::Result<TaskId> {
+    crate::kernel::check_memory_type(&ty)?;
+    let memory = Memory::new(&mut store, ty)?;
+    register_memory(store, get, memory)
+}
+
+/// Runs a Mach call on behalf of `task` from the host, with exactly the checks a guest call
+/// gets: scalar pointers in the call are in `task`'s memory, port names in its namespace.
+///
+/// # Errors
+///
+/// When `task` is not a task of the kernel. The call's own outcome, a `kern_return_t` or a
+/// fault on a scalar parameter, is the `Ok` value.
+pub fn call<T: 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+    call: &Call,
+) -> wasmtime::Result<Outcome> {
+    let mut cx = store.as_context_mut();
+    get(cx.data_mut()).check_task(task)?;
+    Ok(vm::call(&mut StoreEnv { cx, get }, task, call))
+}
+
+/// [`Env`] over a store: the tasks' state in the kernel, their bytes in their memories.
+pub(crate) struct StoreEnv<'a, T: 'static, G> {
+    pub(crate) cx: StoreContextMut<'a, T>,
+    pub(crate) get: G,
+}
+
+impl<T: 'static, G: GetKernel<T>> StoreEnv<'_, T, G> {
+    fn memory(&mut self, t: TaskId) -> Option<Memory> {
+        (self.get)(self.cx.data_mut())
+            .tasks
+            .get(t.index())
+            .and_then(|t| t.memory)
+    }
+
+    /// The memory's bytes as a raw pointer and length.
+    fn raw(&mut self, t: TaskId) -> Option<(*mut u8, u64)> {
+        let m = self.memory(t)?;
+        Some((m.data_ptr(&self.cx), m.data_size(&self.cx) as u64))
+    }
+
+    fn slice(&mut self, t: TaskId, addr: u64, len: usize) -> Option<&mut [u8]> {
+        let m = self.memory(t)?;
+        let start = usize::try_from(addr).ok()?;
+        m.data_mut(&mut self.cx)
+            .get_mut(start..start.checked_add(len)?)
+    }
+}
+
+impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
+    fn vm(&mut self, t: TaskId) -> &mut TaskVm {
+        &mut (self.get)(self.cx.data_mut()).tasks[t.index()].vm
+    }
+
+    fn memory_size(&mut self, t: TaskId) -> u64 {
+        match self.memory(t) {
+            Some(m) => m.data_size(&self.cx) as u64,
+            None => 0,
+        }
+    }
+
+    fn grow_memory(&mut self, t: TaskId, new_size: u64) -> bool {
+        let Some(m) = self.memory(t) else {
+            return false;
+        };
+        let cur = m.data_size(&self.cx) as u64;
+        if new_size <= cur {
+            return true;
+        }
+        m.grow(&mut self.cx, (new_size - cur).div_ceil(WASM_PAGE))
+            .is_ok()
+    }
+
+    fn copy(&mut self, src_task: TaskId, src: u64, dst_task: TaskId, dst: u64, len: u64) -> bool {
+        let (Some((sp, sl)), Some((dp, dl))) = (self.raw(src_task), self.raw(dst_task)) else {
+            return false;
+        };
+        let fits = |a: u64, l: u64| a.checked_add(len).is_some_and(|e| e <= l);
+        if !fits(src, sl) || !fits(dst, dl) {
+            return false;
+        }
+        // SAFETY: both ranges were just checked to lie inside their memories' current
+        // bytes (`data_ptr`/`data_size` of live memories of this store, which we hold
+        // exclusively through `&mut self.cx`, so nothing else accesses them meanwhile), and
+        // `ptr::copy` is a memmove: the ranges may overlap (same task, or two tasks made of
+        // one memory). The offsets fit in usize because they are below the memory sizes.
+        unsafe {
+            ptr::copy(sp.add(src as usize), dp.add(dst as usize), len as usize);
+        }
+        true
+    }
+
+    fn zero(&mut self, t: TaskId, addr: u64, len: u64) -> bool {
+        let Ok(len) = usize::try_from(len) else {
+            return false;
+        };
+        match self.slice(t, addr, len) {
+            Some(s) => {
+                s.fill(0);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn load(&mut self, t: TaskId, addr: u64, buf: &mut [u8]) -> bool {
+        match self.slice(t, addr, buf.len()) {
+            Some(s) => {
+                buf.copy_from_slice(s);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn store(&mut self, t: TaskId, addr: u64, bytes: &[u8]) -> bool {
+        match self.slice(t, addr, bytes.len()) {
+            Some(s) => {
+                s.copy_from_slice(bytes);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A guest word: `u32` for a 32-bit memory, `u64` for a 64-bit one.
+trait Word: WasmTy + Copy + Send + Sync + 'static {
+    fn get(self) -> u64;
+}
+
+impl Word for u32 {
+    fn get(self) -> u64 {
+        u64::from(self)
+    }
+}
+
+impl Word for u64 {
+    fn get(self) -> u64 {
+        self
+    }
+}
+
+/// Runs a call made by the guest of task `task` and turns its outcome into the import's
+/// result: the return value, or a trap.
+fn dispatch<T: 'static, G: GetKernel<T>>(
+    caller: &mut Caller<'_, T>,
+    get: G,
+    task: TaskId,
+    call: Call,
+) -> wasmtime::Result<i32> {
+    let kernel = get(caller.data_mut());
+    if let Some(t) = kernel.tasks.get_mut(task.index()) {
+        if t.memory.is_none() {
+            // The start function runs before instantiation returns the memory.
+            if let Some(name) = t.memory_export.clone() {
+                let mem = caller.get_export(&name).and_then(Extern::into_memory);
+                get(caller.data_mut()).tasks[task.index()].memory = mem;
+            }
+        }
+    }
+    let mut env = StoreEnv {
+        cx: caller.as_context_mut(),
+        get,
+    };
+    match vm::call(&mut env, task, &call) {
+        Outcome::Ret(v) => Ok(v),
+        Outcome::Trap(fault) => Err(wasmtime::Error::new(fault)),
+    }
+}
+
+/// Creates the host function of `import` for task `task`, for a guest whose words are `W`.
+fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
+    store: impl AsContextMut<Data = T>,
+    import: Import,
+    task: TaskId,
+    get: G,
+) -> Func {
+    use Form::{MachVm, Vm};
+    macro_rules! wrap {
+        (|$($arg:ident : $ty:ty),*| $call:expr) => {
+            Func::wrap(store, move |mut caller: Caller<'_, T>, $($arg: $ty),*| {
+                dispatch(&mut caller, get, task, $call)
+            })
+        };
+    }
+    match import {
+        Import::TaskSelf => Func::wrap(store, || TASK_SELF_NAME as i32),
+        Import::HostSelf => Func::wrap(store, || HOST_SELF_NAME as i32),
+        Import::HostPageSize => wrap!(|host: u32, size_ptr: W| Call::HostPageSize {
+            host,
+            size_ptr: size_ptr.get()
+        }),
+        Import::Allocate(Vm) => wrap!(|t: u32, addr_ptr: W, size: W, flags: u32| {
+            Call::Allocate {
+                form: Vm,
+                task: t,
+                addr_ptr: addr_ptr.get(),
+                size: size.get(),
+                flags,
+            }
+        }),
+        Import::Allocate(MachVm) => wrap!(|t: u32, addr_ptr: W, size: u64, flags: u32| {
+            Call::Allocate {
+                form: MachVm,
+                task: t,
+                addr_ptr: addr_ptr.get(),
+                size,
+                flags,
+            }
+        }),
+        Import::Deallocate(Vm) => wrap!(|t: u32, addr: W, size: W| Call::Deallocate {
+            form: Vm,
+            task: t,
+            addr: addr.get(),
+            size: size.get()
+        }),
+        Import::Deallocate(MachVm) => wrap!(|t: u32, addr: u64, size: u64| Call::Deallocate {
+            form: MachVm,
+            task: t,
+            addr,
+            size
+        }),
+        Import::Protect(Vm) => {
+            wrap!(
+                |t: u32, addr: W, size: W, set_max: u32, prot: u32| Call::Protect {
+                    form: Vm,
+                    task: t,
+                    addr: addr.get(),
+                    size: size.get(),
+                    set_max,
+                    prot
+                }
+            )
+        }
+        Import::Protect(MachVm) => {
+            wrap!(
+                |t: u32, addr: u64, size: u64, set_max: u32, prot: u32| Call::Protect {
+                    form: MachVm,
+                    task: t,
+                    addr,
+                    size,
+                    set_max,
+                    prot
+                }
+            )
+        }
+        Import::Copy(Vm) => wrap!(|t: u32, src: W, size: W, dst: W| Call::Copy {
+            form: Vm,
+            task: t,
+            src: src.get(),
+            size: size.get(),
+            dst: dst.get()
+        }),
+        Import::Copy(MachVm) => wrap!(|t: u32, src: u64, size: u64, dst: u64| Call::Copy {
+            form: MachVm,
+            task: t,
+            src,
+            size,
+            dst
+        }),
+        Import::Read(Vm) => wrap!(|t: u32, addr: W, size: W, data_ptr: W, count_ptr: W| {
+            Call::Read {
+                form: Vm,
+                task: t,
+                addr: addr.get(),
+                size: size.get(),
+                data_ptr: data_ptr.get(),
+                count_ptr: count_ptr.get(),
+            }
+        }),
+        Import::Read(MachVm) => {
+            wrap!(
+                |t: u32, addr: u64, size: u64, data_ptr: W, count_ptr: W| Call::Read {
+                    form: MachVm,
+                    task: t,
+                    addr,
+                    size,
+                    data_ptr: data_ptr.get(),
+                    count_ptr: count_ptr.get(),
+                }
+            )
+        }
+        Import::ReadOverwrite(Vm) => {
+            wrap!(
+                |t: u32, addr: W, size: W, data: W, outsize_ptr: W| Call::ReadOverwrite {
+                    form: Vm,
+                    task: t,
+                    addr: addr.get(),
+                    size: size.get(),
+                    data: data.get(),
+                    outsize_ptr: outsize_ptr.get(),
+                }
+            )
+        }
+        Import::ReadOverwrite(MachVm) => {
+            wrap!(|t: u32, addr: u64, size: u64, data: u64, outsize_ptr: W| {
+                Call::ReadOverwrite {
+                    form: MachVm,
+                    task: t,
+                    addr,
+                    size,
+                    data,
+                    outsize_ptr: outsize_ptr.get(),
+                }
+            })
+        }
+        Import::Write(Vm) => wrap!(|t: u32, addr: W, data: W, count: u32| Call::Write {
+            form: Vm,
+            task: t,
+            addr: addr.get(),
+            data: data.get(),
+            count
+        }),
+        Import::Write(MachVm) => wrap!(|t: u32, addr: u64, data: W, count: u32| Call::Write {
+            form: MachVm,
+            task: t,
+            addr,
+            data: data.get(),
+            count
+        }),
+        Import::Region(form) => wrap!(|t: u32,
+                                       addr_ptr: W,
+                                       size_ptr: W,
+                                       flavor: u32,
+                                       info_ptr: W,
+                                       count_ptr: W,
+                                       object_name_ptr: W| {
+            Call::Region {
+                form,
+                task: t,
+                addr_ptr: addr_ptr.get(),
+                size_ptr: size_ptr.get(),
+                flavor,
+                info_ptr: info_ptr.get(),
+                count_ptr: count_ptr.get(),
+                object_name_ptr: object_name_ptr.get(),
+            }
+        }),
+    }
+}

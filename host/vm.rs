@@ -1,0 +1,668 @@
+//! The semantics of every Mach call (SPEC §3 parameters and §4 decision tables), written
+//! once against [`Env`], an abstraction of "the tasks and their memory bytes".
+//!
+//! The Wasmtime imports implement [`Env`] over a `Caller`, the host-side API over a
+//! `StoreContextMut`; the logic here holds no Wasmtime type.
+
+use crate::calls::{Call, Form, Outcome, PageAttrs, ParamFault, Width};
+use crate::consts::*;
+use crate::table::{CheckError, PageTable};
+
+/// The size of a wasm page in bytes.
+pub const WASM_PAGE: u64 = 65536;
+
+/// Index of a task in its kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(pub(crate) u32);
+
+impl TaskId {
+    /// The task's index in its kernel (0 for the first task created).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// What a port name in a namespace denotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortTarget {
+    /// A task's task port (a send right to it).
+    Task(TaskId),
+    /// The host port (`mach_host_self`): not a task.
+    Host,
+}
+
+/// The VM state of one task that is not its memory bytes: page table, page size, map limit,
+/// width and port namespace.
+#[derive(Clone, Debug)]
+pub struct TaskVm {
+    table: PageTable,
+    page_shift: u32,
+    width: Width,
+    /// Bytes of memory the table has been synchronised with (see [`sync`]).
+    known_size: u64,
+    /// Inserted send rights, in insertion order: the i-th has name `(i + 3) << 8 | 3`.
+    rights: Vec<TaskId>,
+    me: TaskId,
+}
+
+impl TaskVm {
+    /// A task `me` with page size `page_size` (a power of two from 4096 to 65536), memory width
+    /// `width` and map limit `map_limit` bytes (rounded down to whole pages). The table is
+    /// empty: [`sync`] allocates the memory's current pages at the first call.
+    pub fn new(me: TaskId, width: Width, page_size: u64, map_limit: u128) -> TaskVm {
+        debug_assert!(page_size.is_power_of_two());
+        let page_shift = page_size.trailing_zeros();
+        let limit_pages = (map_limit >> page_shift).min(u128::from(u64::MAX)) as u64;
+        TaskVm {
+            table: PageTable::new(limit_pages),
+            page_shift,
+            width,
+            known_size: 0,
+            rights: Vec::new(),
+            me,
+        }
+    }
+
+    /// The task's page table.
+    pub fn table(&self) -> &PageTable {
+        &self.table
+    }
+
+    /// The task's page size in bytes.
+    pub fn page_size(&self) -> u64 {
+        1 << self.page_shift
+    }
+
+    /// The width of the task's memory (and of its word-sized calls).
+    pub fn width(&self) -> Width {
+        self.width
+    }
+
+    /// The map limit `L` in bytes.
+    pub fn map_limit(&self) -> u128 {
+        u128::from(self.table.limit()) << self.page_shift
+    }
+
+    /// Resolves a port name of this task's namespace.
+    pub fn lookup_port(&self, name: u32) -> Option<PortTarget> {
+        match name {
+            TASK_SELF_NAME => Some(PortTarget::Task(self.me)),
+            HOST_SELF_NAME => Some(PortTarget::Host),
+            _ if name & 0xFF == 3 => {
+                let i = (name >> 8).checked_sub(3)? as usize;
+                self.rights.get(i).map(|&t| PortTarget::Task(t))
+            }
+            _ => None,
+        }
+    }
+
+    /// Inserts a send right to `to` into this namespace and returns its name (the existing
+    /// name when the namespace already holds one).
+    pub fn insert_right(&mut self, to: TaskId) -> u32 {
+        if to == self.me {
+            return TASK_SELF_NAME;
+        }
+        let i = match self.rights.iter().position(|&t| t == to) {
+            Some(i) => i,
+            None => {
+                self.rights.push(to);
+                self.rights.len() - 1
+            }
+        };
+        ((i as u32 + 3) << 8) | 3
+    }
+
+    fn trunc_page(&self, addr: u64) -> u64 {
+        addr >> self.page_shift
+    }
+
+    /// Index one past the last page touched by `[.., end)` (`end` in bytes, may be 2^64).
+    fn round_page(&self, end: u128) -> u64 {
+        let p = u128::from(self.page_size());
+        (end.div_ceil(p)).min(u128::from(u64::MAX)) as u64
+    }
+}
+
+/// Access to the tasks' state and memory bytes, for [`call`].
+///
+/// The byte methods are only called on ranges that the table has allocated, which lie
+/// inside the memory; implementations still bounds-check and return `false` instead of
+/// touching anything outside (the call then answers `KERN_FAILURE`).
+pub trait Env {
+    /// The VM state of task `t`.
+    fn vm(&mut self, t: TaskId) -> &mut TaskVm;
+    /// The current size of task `t`'s memory in bytes.
+    fn memory_size(&mut self, t: TaskId) -> u64;
+    /// Grows task `t`'s memory to `new_size` bytes (a multiple of 64 KiB); false if refused.
+    fn grow_memory(&mut self, t: TaskId, new_size: u64) -> bool;
+    /// `memmove` of `len` bytes from `src` in task `src_task` to `dst` in task `dst_task`.
+    fn copy(&mut self, src_task: TaskId, src: u64, dst_task: TaskId, dst: u64, len: u64) -> bool;
+    /// Zeroes `len` bytes at `addr` in task `t`.
+    fn zero(&mut self, t: TaskId, addr: u64, len: u64) -> bool;
+    /// Reads `buf.len()` bytes at `addr` in task `t`.
+    fn load(&mut self, t: TaskId, addr: u64, buf: &mut [u8]) -> bool;
+    /// Writes `bytes` at `addr` in task `t`.
+    fn store(&mut self, t: TaskId, addr: u64, bytes: &[u8]) -> bool;
+    /// Called after the table of `t` changed over the pages `[start, end)` (hook for
+    /// enforcement and tracing). The default does nothing.
+    fn table_changed(&mut self, _t: TaskId, _start: u64, _end: u64) {}
+}
+
+/// Brings task `t`'s table up to date with its memory: pages that appeared since the last
+/// call (the guest's or the embedder's own `memory.grow`) become allocated RW/ALL/COPY.
+pub fn sync<E: Env + ?Sized>(env: &mut E, t: TaskId) {
+    let size = env.memory_size(t);
+    let vm = env.vm(t);
+    if size > vm.known_size {
+        let (s, e) = (vm.known_size >> vm.page_shift, size >> vm.page_shift);
+        vm.known_size = size;
+        vm.table.set(s, e, PageAttrs::DEFAULT);
+        env.table_changed(t, s, e);
+    }
+}
+
+/// Why a call stopped early.
+enum Stop {
+    Kr(KernReturn),
+    Trap(ParamFault),
+}
+
+impl From<ParamFault> for Stop {
+    fn from(f: ParamFault) -> Stop {
+        Stop::Trap(f)
+    }
+}
+
+type Step<T = ()> = Result<T, Stop>;
+
+fn kr<T>(code: KernReturn) -> Step<T> {
+    Err(Stop::Kr(code))
+}
+
+/// Runs one Mach call made by task `caller`. Scalar pointers of the call are in the caller's
+/// memory. Never panics, whatever the arguments.
+pub fn call<E: Env + ?Sized>(env: &mut E, caller: TaskId, call: &Call) -> Outcome {
+    match run(env, caller, call) {
+        Ok(v) => Outcome::Ret(v),
+        Err(Stop::Kr(code)) => Outcome::Ret(code),
+        Err(Stop::Trap(f)) => Outcome::Trap(f),
+    }
+}
+
+/// `start + size` does not fit in `w`.
+fn wraps(start: u64, size: u64, w: Width) -> bool {
+    u128::from(start) + u128::from(size) >= w.limit()
+}
+
+/// `round(start + size)` does not fit in `w` (it "wraps to 0").
+fn round_wraps(start: u64, size: u64, w: Width, page: u64) -> bool {
+    (u128::from(start) + u128::from(size)).next_multiple_of(u128::from(page)) >= w.limit()
+}
+
+fn check_error_kr(e: CheckError) -> KernReturn {
+    match e {
+        CheckError::Unallocated { .. } => KERN_INVALID_ADDRESS,
+        CheckError::Denied { .. } => KERN_PROTECTION_FAILURE,
+    }
+}
+
+/// SPEC §4 vm_copy rows 2-4 for one range `[addr, addr+size)` (size > 0) of task `t`.
+fn check_range<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    addr: u64,
+    size: u64,
+    w: Width,
+    prot: i32,
+) -> Step {
+    let vm = env.vm(t);
+    if wraps(addr, size, w) || round_wraps(addr, size, w, vm.page_size()) {
+        return kr(KERN_INVALID_ADDRESS);
+    }
+    let (s, e) = (
+        vm.trunc_page(addr),
+        vm.round_page(u128::from(addr) + u128::from(size)),
+    );
+    vm.table
+        .check_access(s, e, prot)
+        .or_else(|err| kr(check_error_kr(err)))
+}
+
+fn resolve<E: Env + ?Sized>(env: &mut E, caller: TaskId, name: u32) -> Step<TaskId> {
+    match env.vm(caller).lookup_port(name) {
+        None => kr(MACH_SEND_INVALID_DEST),
+        Some(PortTarget::Host) => kr(KERN_INVALID_ARGUMENT),
+        Some(PortTarget::Task(t)) => {
+            if t != caller {
+                sync(env, t);
+            }
+            Ok(t)
+        }
+    }
+}
+
+/// Checks a scalar parameter `[ptr, ptr+len)` of the caller for a load (`write == false`,
+/// needs READ) or a store (needs WRITE).
+fn check_param<E: Env + ?Sized>(
+    env: &mut E,
+    caller: TaskId,
+    name: &'static str,
+    param: &'static str,
+    ptr: u64,
+    len: u64,
+    write: bool,
+) -> Result<(), ParamFault> {
+    let vm = env.vm(caller);
+    let fault = |reason: String| ParamFault {
+        call: name,
+        param,
+        addr: ptr,
+        write,
+        reason,
+    };
+    if wraps(ptr, len, vm.width) {
+        return Err(fault(format!(
+            "the {len}-byte parameter wraps around the {}-bit address space",
+            vm.width.bits()
+        )));
+    }
+    let prot = if write { VM_PROT_WRITE } else { VM_PROT_READ };
+    let (s, e) = (
+        vm.trunc_page(ptr),
+        vm.round_page(u128::from(ptr) + u128::from(len)),
+    );
+    match vm.table.check_access(s, e, prot) {
+        Ok(()) => Ok(()),
+        Err(CheckError::Unallocated { page }) => {
+            let at = u128::from(page) << vm.page_shift;
+            Err(fault(if at >= vm.map_limit() {
+                format!("page {at:#x} is outside the task's map")
+            } else {
+                format!("page {at:#x} is unallocated")
+            }))
+        }
+        Err(CheckError::Denied { page, attrs }) => Err(fault(format!(
+            "page {:#x} is not {} (protection {})",
+            u128::from(page) << vm.page_shift,
+            if write { "writable" } else { "readable" },
+            prot_string(attrs.cur)
+        ))),
+    }
+}
+
+fn load_param<E: Env + ?Sized>(
+    env: &mut E,
+    caller: TaskId,
+    name: &'static str,
+    param: &'static str,
+    ptr: u64,
+    bytes: u64,
+) -> Result<u64, ParamFault> {
+    check_param(env, caller, name, param, ptr, bytes, false)?;
+    let mut buf = [0u8; 8];
+    if !env.load(caller, ptr, &mut buf[..bytes as usize]) {
+        return Err(internal_fault(name, param, ptr, false));
+    }
+    Ok(u64::from_le_bytes(buf))
+}
+
+fn store_bytes<E: Env + ?Sized>(
+    env: &mut E,
+    caller: TaskId,
+    name: &'static str,
+    param: &'static str,
+    ptr: u64,
+    bytes: &[u8],
+) -> Result<(), ParamFault> {
+    check_param(env, caller, name, param, ptr, bytes.len() as u64, true)?;
+    if !env.store(caller, ptr, bytes) {
+        return Err(internal_fault(name, param, ptr, true));
+    }
+    Ok(())
+}
+
+fn store_param<E: Env + ?Sized>(
+    env: &mut E,
+    caller: TaskId,
+    name: &'static str,
+    param: &'static str,
+    ptr: u64,
+    value: u64,
+    bytes: u64,
+) -> Result<(), ParamFault> {
+    store_bytes(
+        env,
+        caller,
+        name,
+        param,
+        ptr,
+        &value.to_le_bytes()[..bytes as usize],
+    )
+}
+
+fn internal_fault(name: &'static str, param: &'static str, ptr: u64, write: bool) -> ParamFault {
+    ParamFault {
+        call: name,
+        param,
+        addr: ptr,
+        write,
+        reason: "the page table and the memory disagree (machvm bug)".into(),
+    }
+}
+
+/// Maps `[s, e)` (pages) of task `t` as new zeroed memory, growing the memory when needed.
+fn map_new<E: Env + ?Sized>(env: &mut E, t: TaskId, s: u64, e: u64) -> Step {
+    let size = env.memory_size(t);
+    let shift = env.vm(t).page_shift;
+    let end = e << shift;
+    if end > size {
+        let new_size = end.div_ceil(WASM_PAGE) * WASM_PAGE;
+        if !env.grow_memory(t, new_size) {
+            return kr(KERN_RESOURCE_SHORTAGE);
+        }
+        // The grown pages outside [s, e) stay unallocated: the table is in step with the
+        // new size.
+        let grown = env.memory_size(t);
+        env.vm(t).known_size = grown;
+    }
+    let start = s << shift;
+    if start < size && !env.zero(t, start, end.min(size) - start) {
+        return kr(KERN_FAILURE);
+    }
+    env.vm(t).table.set(s, e, PageAttrs::DEFAULT);
+    env.table_changed(t, s, e);
+    Ok(())
+}
+
+fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
+    let name = c.import_name();
+    let gw = env.vm(caller).width;
+    let word = gw.bytes();
+    match *c {
+        Call::TaskSelf => Ok(TASK_SELF_NAME as i32),
+        Call::HostSelf => Ok(HOST_SELF_NAME as i32),
+        Call::HostPageSize { host: _, size_ptr } => {
+            sync(env, caller);
+            let p = env.vm(caller).page_size();
+            store_param(env, caller, name, "size", size_ptr, p, word)?;
+            Ok(KERN_SUCCESS)
+        }
+        Call::Allocate {
+            form,
+            task,
+            addr_ptr,
+            size,
+            flags,
+        } => {
+            sync(env, caller);
+            let w = form.address_width(gw);
+            let hint = load_param(env, caller, name, "address", addr_ptr, w.bytes())?;
+            let t = resolve(env, caller, task)?;
+            if flags & !VM_FLAGS_USER_ALLOCATE != 0 {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            let addr = if size == 0 {
+                0
+            } else {
+                let vm = env.vm(t);
+                let p = vm.page_size();
+                if round_wraps(0, size, w, p) {
+                    return kr(KERN_INVALID_ARGUMENT);
+                }
+                let n = vm.round_page(u128::from(size));
+                let s = if flags as i32 & VM_FLAGS_ANYWHERE != 0 {
+                    match vm.table.find_free(n) {
+                        Some(s) => s,
+                        None => return kr(KERN_NO_SPACE),
+                    }
+                } else {
+                    let s = vm.trunc_page(hint);
+                    let end = (u128::from(s) << vm.page_shift) + (u128::from(n) << vm.page_shift);
+                    if end >= w.limit() || s + n > vm.table.limit() {
+                        return kr(KERN_INVALID_ADDRESS);
+                    }
+                    if flags as i32 & VM_FLAGS_OVERWRITE == 0 && vm.table.any_allocated(s, s + n) {
+                        return kr(KERN_NO_SPACE);
+                    }
+                    s
+                };
+                map_new(env, t, s, s + n)?;
+                s << env.vm(t).page_shift
+            };
+            store_param(env, caller, name, "address", addr_ptr, addr, w.bytes())?;
+            Ok(KERN_SUCCESS)
+        }
+        Call::Deallocate {
+            form,
+            task,
+            addr,
+            size,
+        } => {
+            let t = resolve(env, caller, task)?;
+            let w = form.address_width(gw);
+            if wraps(addr, size, w) {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            if size == 0 {
+                return Ok(KERN_SUCCESS);
+            }
+            let vm = env.vm(t);
+            let end = u128::from(addr) + u128::from(size);
+            if round_wraps(addr, size, w, vm.page_size()) || end > vm.map_limit() {
+                tracing::warn!(
+                    target: "machvm::guard",
+                    call = name,
+                    address = format_args!("{addr:#x}"),
+                    size = format_args!("{size:#x}"),
+                    "guard exception: deallocation range is outside the map; nothing removed"
+                );
+                return Ok(KERN_SUCCESS);
+            }
+            let (s, e) = (vm.trunc_page(addr), vm.round_page(end));
+            let holes = vm.table.deallocate(s, e);
+            env.table_changed(t, s, e);
+            if holes {
+                tracing::warn!(
+                    target: "machvm::guard",
+                    call = name,
+                    address = format_args!("{addr:#x}"),
+                    size = format_args!("{size:#x}"),
+                    "guard exception: deallocation range holds unallocated pages"
+                );
+            }
+            Ok(KERN_SUCCESS)
+        }
+        Call::Protect {
+            form,
+            task,
+            addr,
+            size,
+            set_max,
+            prot,
+        } => {
+            let t = resolve(env, caller, task)?;
+            let w = form.address_width(gw);
+            let prot = prot as i32;
+            if wraps(addr, size, w) || prot & !(VM_PROT_ALL | VM_PROT_COPY) != 0 {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            if size == 0 {
+                return Ok(KERN_SUCCESS);
+            }
+            let vm = env.vm(t);
+            if round_wraps(addr, size, w, vm.page_size()) {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            let (s, e) = (
+                vm.trunc_page(addr),
+                vm.round_page(u128::from(addr) + u128::from(size)),
+            );
+            let copy = prot & VM_PROT_COPY != 0;
+            vm.table
+                .protect(s, e, set_max != 0, prot & !VM_PROT_COPY, copy)
+                .or_else(|err| kr(check_error_kr(err)))?;
+            env.table_changed(t, s, e);
+            Ok(KERN_SUCCESS)
+        }
+        Call::Copy {
+            form,
+            task,
+            src,
+            size,
+            dst,
+        } => {
+            if size == 0 {
+                return Ok(KERN_SUCCESS);
+            }
+            let t = resolve(env, caller, task)?;
+            let w = form.address_width(gw);
+            check_range(env, t, src, size, w, VM_PROT_READ)?;
+            check_range(env, t, dst, size, w, VM_PROT_WRITE)?;
+            if !env.copy(t, src, t, dst, size) {
+                return kr(KERN_FAILURE);
+            }
+            Ok(KERN_SUCCESS)
+        }
+        Call::ReadOverwrite {
+            form,
+            task,
+            addr,
+            size,
+            data,
+            outsize_ptr,
+        } => {
+            sync(env, caller);
+            let t = resolve(env, caller, task)?;
+            let w = form.address_width(gw);
+            if size != 0 {
+                check_range(env, t, addr, size, w, VM_PROT_READ)?;
+                check_range(env, caller, data, size, w, VM_PROT_WRITE)?;
+                if !env.copy(t, addr, caller, data, size) {
+                    return kr(KERN_FAILURE);
+                }
+            }
+            store_param(env, caller, name, "outsize", outsize_ptr, size, w.bytes())?;
+            Ok(KERN_SUCCESS)
+        }
+        Call::Read {
+            form,
+            task,
+            addr,
+            size,
+            data_ptr,
+            count_ptr,
+        } => {
+            sync(env, caller);
+            let t = resolve(env, caller, task)?;
+            let w = form.address_width(gw);
+            if size > u64::from(u32::MAX) {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            let mut data = 0;
+            if size != 0 {
+                check_range(env, t, addr, size, w, VM_PROT_READ)?;
+                let vm = env.vm(caller);
+                let n = vm.round_page(u128::from(size));
+                let s = match vm.table.find_free(n) {
+                    Some(s) => s,
+                    None => return kr(KERN_NO_SPACE),
+                };
+                map_new(env, caller, s, s + n)?;
+                data = s << env.vm(caller).page_shift;
+                if !env.copy(t, addr, caller, data, size) {
+                    return kr(KERN_FAILURE);
+                }
+            }
+            store_param(env, caller, name, "data", data_ptr, data, word)?;
+            store_param(env, caller, name, "count", count_ptr, size, 4)?;
+            Ok(KERN_SUCCESS)
+        }
+        Call::Write {
+            form,
+            task,
+            addr,
+            data,
+            count,
+        } => {
+            sync(env, caller);
+            let t = resolve(env, caller, task)?;
+            if count == 0 {
+                return Ok(KERN_SUCCESS);
+            }
+            let size = u64::from(count);
+            let w = form.address_width(gw);
+            // The caller's buffer is a vm_offset_t: the guest's word.
+            if wraps(data, size, gw) {
+                return kr(MACH_SEND_INVALID_MEMORY);
+            }
+            {
+                let vm = env.vm(caller);
+                let (s, e) = (
+                    vm.trunc_page(data),
+                    vm.round_page(u128::from(data) + u128::from(size)),
+                );
+                if vm.table.check_access(s, e, VM_PROT_READ).is_err() {
+                    return kr(MACH_SEND_INVALID_MEMORY);
+                }
+            }
+            check_range(env, t, addr, size, w, VM_PROT_WRITE)?;
+            if !env.copy(caller, data, t, addr, size) {
+                return kr(KERN_FAILURE);
+            }
+            Ok(KERN_SUCCESS)
+        }
+        Call::Region {
+            form,
+            task,
+            addr_ptr,
+            size_ptr,
+            flavor,
+            info_ptr,
+            count_ptr,
+            object_name_ptr,
+        } => {
+            sync(env, caller);
+            let w = form.address_width(gw);
+            let addr = load_param(env, caller, name, "address", addr_ptr, w.bytes())?;
+            let count = load_param(env, caller, name, "count", count_ptr, 4)?;
+            let t = resolve(env, caller, task)?;
+            let flavor = flavor as i32;
+            if flavor != VM_REGION_BASIC_INFO_64 && flavor != VM_REGION_BASIC_INFO {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            if count < u64::from(VM_REGION_BASIC_INFO_COUNT_64) {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            let vm = env.vm(t);
+            let Some(run) = vm.table.region_at_or_after(vm.trunc_page(addr)) else {
+                return kr(KERN_INVALID_ADDRESS);
+            };
+            let start = run.start << vm.page_shift;
+            let len = (run.end - run.start) << vm.page_shift;
+            if form == Form::Vm
+                && u128::from(start) + u128::from(len) > u128::from(u32::MAX)
+                && gw == Width::W32
+            {
+                return kr(KERN_INVALID_ADDRESS);
+            }
+            let mut info = [0u8; VM_REGION_BASIC_INFO_SIZE];
+            info[0..4].copy_from_slice(&run.attrs.cur.to_le_bytes());
+            info[4..8].copy_from_slice(&run.attrs.max.to_le_bytes());
+            info[8..12].copy_from_slice(&run.attrs.inherit.to_le_bytes());
+            store_param(env, caller, name, "address", addr_ptr, start, w.bytes())?;
+            store_param(env, caller, name, "size", size_ptr, len, w.bytes())?;
+            store_bytes(env, caller, name, "info", info_ptr, &info)?;
+            store_param(
+                env,
+                caller,
+                name,
+                "count",
+                count_ptr,
+                u64::from(VM_REGION_BASIC_INFO_COUNT_64),
+                4,
+            )?;
+            store_param(env, caller, name, "object_name", object_name_ptr, 0, 4)?;
+            Ok(KERN_SUCCESS)
+        }
+    }
+}
