@@ -166,6 +166,51 @@ impl Call {
     }
 }
 
+impl Call {
+    /// The call's arguments in the import's parameter order (SPEC §3), each as `u64`.
+    pub fn args(&self) -> Vec<u64> {
+        match *self {
+            Call::TaskSelf | Call::HostSelf => vec![],
+            Call::HostPageSize { host, size_ptr } => vec![host.into(), size_ptr],
+            Call::Allocate { task, addr_ptr, size, flags, .. } => {
+                vec![task.into(), addr_ptr, size, flags.into()]
+            }
+            Call::Deallocate { task, addr, size, .. } => vec![task.into(), addr, size],
+            Call::Protect { task, addr, size, set_max, prot, .. } => {
+                vec![task.into(), addr, size, set_max.into(), prot.into()]
+            }
+            Call::Copy { task, src, size, dst, .. } => vec![task.into(), src, size, dst],
+            Call::Read { task, addr, size, data_ptr, count_ptr, .. } => {
+                vec![task.into(), addr, size, data_ptr, count_ptr]
+            }
+            Call::ReadOverwrite { task, addr, size, data, outsize_ptr, .. } => {
+                vec![task.into(), addr, size, data, outsize_ptr]
+            }
+            Call::Write { task, addr, data, count, .. } => {
+                vec![task.into(), addr, data, count.into()]
+            }
+            Call::Region {
+                task,
+                addr_ptr,
+                size_ptr,
+                flavor,
+                info_ptr,
+                count_ptr,
+                object_name_ptr,
+                ..
+            } => vec![
+                task.into(),
+                addr_ptr,
+                size_ptr,
+                flavor.into(),
+                info_ptr,
+                count_ptr,
+                object_name_ptr,
+            ],
+        }
+    }
+}
+
 /// A scalar in, out or in-out parameter that the call could not read or write: the guest
 /// traps, as the MIG stub's own load or store would fault (SPEC §3).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -20,6 +20,7 @@
 
 pub mod calls;
 pub mod consts;
+pub mod harness;
 mod kernel;
 mod linker;
 pub mod table;

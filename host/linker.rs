@@ -362,20 +362,26 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
                 }
             }
         }
+        // An imported memory's map follows the memory given, not the import's declaration.
+        let mut ty = self.memory_ty.clone();
         let export = match &self.memory {
             MemorySource::Imported(i) => {
                 task_memory = externs.get(*i).and_then(|e| e.clone().into_memory());
+                if let Some(m) = task_memory {
+                    ty = m.ty(&store);
+                }
                 None
             }
             MemorySource::Exported(name) => Some(name.clone()),
         };
-        let created = get(store.data_mut()).create_task(&self.memory_ty, task_memory, export)?;
+        let created = get(store.data_mut()).create_task(&ty, task_memory, export)?;
         debug_assert_eq!(created, id);
         let instance = Instance::new(&mut store, &self.module, &externs)?;
         if let MemorySource::Exported(name) = &self.memory {
             let mem = instance.get_memory(&mut store, name);
             get(store.data_mut()).tasks[id.index()].memory = mem;
         }
+        vm::sync(&mut StoreEnv { cx: store, get }, id);
         Ok((instance, id))
     }
 }

@@ -4,7 +4,7 @@
 //! The Wasmtime imports implement [`Env`] over a `Caller`, the host-side API over a
 //! `StoreContextMut`; the logic here holds no Wasmtime type.
 
-use crate::calls::{Call, Form, Outcome, PageAttrs, ParamFault, Width};
+use crate::calls::{Call, Outcome, PageAttrs, ParamFault, Width};
 use crate::consts::*;
 use crate::table::{CheckError, PageTable};
 
@@ -233,9 +233,7 @@ fn resolve<E: Env + ?Sized>(env: &mut E, caller: TaskId, name: u32) -> Step<Task
         None => kr(MACH_SEND_INVALID_DEST),
         Some(PortTarget::Host) => kr(KERN_INVALID_ARGUMENT),
         Some(PortTarget::Task(t)) => {
-            if t != caller {
-                sync(env, t);
-            }
+            sync(env, t);
             Ok(t)
         }
     }
@@ -511,10 +509,10 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             size,
             dst,
         } => {
+            let t = resolve(env, caller, task)?;
             if size == 0 {
                 return Ok(KERN_SUCCESS);
             }
-            let t = resolve(env, caller, task)?;
             let w = form.address_width(gw);
             check_range(env, t, src, size, w, VM_PROT_READ)?;
             check_range(env, t, dst, size, w, VM_PROT_WRITE)?;
@@ -639,10 +637,8 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             };
             let start = run.start << vm.page_shift;
             let len = (run.end - run.start) << vm.page_shift;
-            if form == Form::Vm
-                && u128::from(start) + u128::from(len) > u128::from(u32::MAX)
-                && gw == Width::W32
-            {
+            // vm_region_64 of a 32-bit guest: the region's end must fit in 32 bits.
+            if w == Width::W32 && u128::from(start) + u128::from(len) >= w.limit() {
                 return kr(KERN_INVALID_ADDRESS);
             }
             let mut info = [0u8; VM_REGION_BASIC_INFO_SIZE];

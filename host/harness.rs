@@ -1,0 +1,237 @@
+//! A test harness that drives Mach calls through the real wasm boundary: each task is an
+//! instance of a forwarding guest (`wat/forward32.wat`, `wat/forward64.wat`) whose exports
+//! call the `"mach"` imports with the arguments they are given. Shared by the integration
+//! tests, the differential tests and the fuzz targets.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use wasmtime::{Config, Engine, Func, Linker, Memory, MemoryType, Module, Store, Val, ValType};
+
+use crate::calls::{Call, Outcome, PageAttrs, ParamFault, Width};
+use crate::kernel::{Kernel, KernelConfig};
+use crate::linker::TaskPre;
+use crate::vm::TaskId;
+
+/// The forwarding guest for a 32-bit memory.
+pub const FORWARD32_WAT: &str = include_str!("../wat/forward32.wat");
+/// The forwarding guest for a 64-bit memory.
+pub const FORWARD64_WAT: &str = include_str!("../wat/forward64.wat");
+
+/// The store data of a [`Harness`].
+pub struct HarnessState {
+    /// The kernel of the harness's tasks.
+    pub kernel: Kernel,
+}
+
+fn get(s: &mut HarnessState) -> &mut Kernel {
+    &mut s.kernel
+}
+
+struct Shared {
+    engine: Engine,
+    forward32: Module,
+    forward64: Module,
+}
+
+/// The engine and the compiled forwarders, made once per process.
+fn shared() -> wasmtime::Result<&'static Shared> {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    if let Some(s) = SHARED.get() {
+        return Ok(s);
+    }
+    let engine = Engine::new(Config::new().wasm_memory64(true))?;
+    let forward32 = Module::new(&engine, FORWARD32_WAT)?;
+    let forward64 = Module::new(&engine, FORWARD64_WAT)?;
+    Ok(SHARED.get_or_init(|| Shared {
+        engine,
+        forward32,
+        forward64,
+    }))
+}
+
+/// One guest task of a harness.
+pub struct Guest {
+    task: TaskId,
+    width: Width,
+    memory: Memory,
+    funcs: HashMap<String, Func>,
+}
+
+/// Tasks made of forwarding guests in one store, called through wasm.
+pub struct Harness {
+    store: Store<HarnessState>,
+    guests: Vec<Guest>,
+}
+
+impl Harness {
+    /// A harness whose kernel uses the given settings.
+    ///
+    /// # Errors
+    ///
+    /// When the settings are not valid or the forwarders do not compile.
+    pub fn new(config: KernelConfig) -> wasmtime::Result<Harness> {
+        let shared = shared()?;
+        let kernel = Kernel::with_config(config)?;
+        Ok(Harness {
+            store: Store::new(&shared.engine, HarnessState { kernel }),
+            guests: Vec::new(),
+        })
+    }
+
+    /// A harness with page size `page_size` and otherwise default settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`Harness::new`].
+    pub fn with_page_size(page_size: u64) -> wasmtime::Result<Harness> {
+        Harness::new(KernelConfig {
+            page_size,
+            ..KernelConfig::default()
+        })
+    }
+
+    /// Adds a guest task with a memory of `initial` wasm pages and maximum `maximum` pages;
+    /// returns its index (which is also its [`TaskId`]'s index).
+    ///
+    /// # Errors
+    ///
+    /// When the memory cannot be created or instantiation fails.
+    pub fn add_guest(
+        &mut self,
+        width: Width,
+        initial: u64,
+        maximum: Option<u64>,
+    ) -> wasmtime::Result<usize> {
+        let shared = shared()?;
+        let ty = match width {
+            Width::W32 => MemoryType::new(u32::try_from(initial)?, maximum.map(u32::try_from).transpose()?),
+            Width::W64 => MemoryType::new64(initial, maximum),
+        };
+        let memory = Memory::new(&mut self.store, ty)?;
+        let mut linker = Linker::new(&shared.engine);
+        linker.define(&self.store, "env", "memory", memory)?;
+        let module = match width {
+            Width::W32 => &shared.forward32,
+            Width::W64 => &shared.forward64,
+        };
+        let (instance, task) = TaskPre::new(module, get)?.instantiate(&mut self.store, &linker)?;
+        let mut funcs = HashMap::new();
+        for export in module.exports() {
+            if let Some(f) = instance.get_func(&mut self.store, export.name()) {
+                funcs.insert(export.name().to_string(), f);
+            }
+        }
+        self.guests.push(Guest {
+            task,
+            width,
+            memory,
+            funcs,
+        });
+        Ok(self.guests.len() - 1)
+    }
+
+    /// The store.
+    pub fn store(&mut self) -> &mut Store<HarnessState> {
+        &mut self.store
+    }
+
+    /// The kernel.
+    pub fn kernel(&self) -> &Kernel {
+        &self.store.data().kernel
+    }
+
+    /// The task id of guest `g`.
+    pub fn task(&self, g: usize) -> TaskId {
+        self.guests[g].task
+    }
+
+    /// The width of guest `g`.
+    pub fn width(&self, g: usize) -> Width {
+        self.guests[g].width
+    }
+
+    /// Inserts into guest `from`'s namespace a send right to guest `to`'s task.
+    ///
+    /// # Errors
+    ///
+    /// As [`Kernel::insert_send_right`].
+    pub fn insert_send_right(&mut self, from: usize, to: usize) -> wasmtime::Result<u32> {
+        let (f, t) = (self.guests[from].task, self.guests[to].task);
+        self.store.data_mut().kernel.insert_send_right(f, t)
+    }
+
+    fn invoke(&mut self, g: usize, name: &str, args: &[u64]) -> wasmtime::Result<Vec<Val>> {
+        let f = *self.guests[g]
+            .funcs
+            .get(name)
+            .ok_or_else(|| wasmtime::format_err!("the forwarder has no export `{name}`"))?;
+        let ty = f.ty(&self.store);
+        if ty.params().len() != args.len() {
+            wasmtime::bail!("`{name}` takes {} arguments", ty.params().len());
+        }
+        let vals: Vec<Val> = ty
+            .params()
+            .zip(args)
+            .map(|(t, &a)| match t {
+                ValType::I64 => Val::I64(a as i64),
+                _ => Val::I32(a as u32 as i32),
+            })
+            .collect();
+        let mut results = vec![Val::I32(0); ty.results().len()];
+        f.call(&mut self.store, &vals, &mut results)?;
+        Ok(results)
+    }
+
+    /// Makes `call` from guest `g` through its forwarder. Word-sized arguments are truncated
+    /// to the guest's width, as the wasm types do.
+    ///
+    /// # Errors
+    ///
+    /// When the guest traps with anything but a [`ParamFault`].
+    pub fn call(&mut self, g: usize, call: &Call) -> wasmtime::Result<Outcome> {
+        match self.invoke(g, call.import_name(), &call.args()) {
+            Ok(r) => match r.first() {
+                Some(Val::I32(v)) => Ok(Outcome::Ret(*v)),
+                other => wasmtime::bail!("unexpected result {other:?}"),
+            },
+            Err(e) => match e.downcast::<ParamFault>() {
+                Ok(fault) => Ok(Outcome::Trap(fault)),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// The guest's own `memory.grow` by `delta` wasm pages: the old size, or `None` for -1.
+    ///
+    /// # Errors
+    ///
+    /// When the guest traps.
+    pub fn grow(&mut self, g: usize, delta: u64) -> wasmtime::Result<Option<u64>> {
+        let r = self.invoke(g, "grow", &[delta])?;
+        Ok(match r.first() {
+            Some(Val::I32(-1)) | Some(Val::I64(-1)) => None,
+            Some(Val::I32(v)) => Some(u64::from(*v as u32)),
+            Some(Val::I64(v)) => Some(*v as u64),
+            _ => None,
+        })
+    }
+
+    /// Guest `g`'s memory bytes.
+    pub fn memory(&self, g: usize) -> &[u8] {
+        self.guests[g].memory.data(&self.store)
+    }
+
+    /// Guest `g`'s memory bytes, for the test to set up contents.
+    pub fn memory_mut(&mut self, g: usize) -> &mut [u8] {
+        self.guests[g].memory.data_mut(&mut self.store)
+    }
+
+    /// The attributes of page `page` of guest `g` (`None`: unallocated), as the kernel's
+    /// table holds them after the last call.
+    pub fn page(&self, g: usize, page: u64) -> Option<PageAttrs> {
+        self.kernel()
+            .task(self.guests[g].task)
+            .and_then(|t| t.table().get(page))
+    }
+}

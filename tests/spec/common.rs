@@ -1,0 +1,214 @@
+//! Shorthands over `machvm::harness::Harness` for the SPEC tests: one guest task (and
+//! optionally more), calls through the real wasm forwarders, and assertions with context.
+
+use machvm::consts::*;
+use machvm::harness::Harness;
+use machvm::{Call, Form, Outcome, PageAttrs, ParamFault, Width};
+
+pub const SELF: u32 = TASK_SELF_NAME;
+
+/// Every configuration the SPEC rows are tested in: both memory widths and both page sizes.
+pub const CONFIGS: [(Width, u64); 4] = [
+    (Width::W32, 4096),
+    (Width::W32, 16384),
+    (Width::W64, 4096),
+    (Width::W64, 16384),
+];
+
+pub const FORMS: [Form; 2] = [Form::Vm, Form::MachVm];
+
+/// A task under test: guest 0 of a harness, plus its configuration.
+pub struct T {
+    pub h: Harness,
+    pub g: usize,
+    pub w: Width,
+    pub p: u64,
+    pub form: Form,
+}
+
+/// Runs `f` in every configuration and form, on a guest with 4 wasm pages (256 KiB) of
+/// memory and a maximum of 64 (a 4 MiB map).
+pub fn each(f: impl Fn(&mut T)) {
+    each_with(4, Some(64), f)
+}
+
+/// As [`each`], with the given memory size and maximum (wasm pages).
+pub fn each_with(initial: u64, maximum: Option<u64>, f: impl Fn(&mut T)) {
+    for (w, p) in CONFIGS {
+        for form in FORMS {
+            let mut t = T::new(w, p, form, initial, maximum);
+            f(&mut t);
+        }
+    }
+}
+
+impl T {
+    pub fn new(w: Width, p: u64, form: Form, initial: u64, maximum: Option<u64>) -> T {
+        let mut h = Harness::with_page_size(p).unwrap();
+        let g = h.add_guest(w, initial, maximum).unwrap();
+        T { h, g, w, p, form }
+    }
+
+    /// Context for assertion messages.
+    pub fn ctx(&self) -> String {
+        format!("[{:?} memory, page size {}, {:?} form]", self.w, self.p, self.form)
+    }
+
+    /// 2^width of the form's addresses.
+    pub fn addr_limit(&self) -> u128 {
+        self.form.address_width(self.w).limit()
+    }
+
+    /// The largest address of the form's width.
+    pub fn amax(&self) -> u64 {
+        (self.addr_limit() - 1) as u64
+    }
+
+    pub fn outcome(&mut self, c: Call) -> Outcome {
+        self.h.call(self.g, &c).unwrap()
+    }
+
+    pub fn ret(&mut self, c: Call) -> i32 {
+        match self.outcome(c.clone()) {
+            Outcome::Ret(v) => v,
+            Outcome::Trap(f) => panic!("{} {c:?} trapped: {f}", self.ctx()),
+        }
+    }
+
+    pub fn trap(&mut self, c: Call) -> ParamFault {
+        match self.outcome(c.clone()) {
+            Outcome::Trap(f) => f,
+            Outcome::Ret(v) => panic!("{} {c:?} returned {v}, expected a trap", self.ctx()),
+        }
+    }
+
+    pub fn copy(&mut self, src: u64, size: u64, dst: u64) -> i32 {
+        let form = self.form;
+        self.ret(Call::Copy { form, task: SELF, src, size, dst })
+    }
+
+    pub fn protect(&mut self, addr: u64, size: u64, set_max: bool, prot: i32) -> i32 {
+        let form = self.form;
+        self.ret(Call::Protect {
+            form,
+            task: SELF,
+            addr,
+            size,
+            set_max: set_max as u32,
+            prot: prot as u32,
+        })
+    }
+
+    pub fn deallocate(&mut self, addr: u64, size: u64) -> i32 {
+        let form = self.form;
+        self.ret(Call::Deallocate { form, task: SELF, addr, size })
+    }
+
+    /// The width in bytes of the form's address out-parameters.
+    pub fn aword(&self) -> usize {
+        self.form.address_width(self.w).bytes() as usize
+    }
+
+    /// The guest's word size in bytes.
+    pub fn word(&self) -> usize {
+        self.w.bytes() as usize
+    }
+
+    /// vm_allocate with `*address = hint` at the scratch address `PTR`; returns the code and
+    /// the address read back.
+    pub fn allocate(&mut self, hint: u64, size: u64, flags: i32) -> (i32, u64) {
+        let form = self.form;
+        let n = self.aword();
+        self.put(PTR, &hint.to_le_bytes()[..n]);
+        let r = self.ret(Call::Allocate { form, task: SELF, addr_ptr: PTR, size, flags: flags as u32 });
+        (r, self.get_uint(PTR, n))
+    }
+
+    pub fn put(&mut self, addr: u64, bytes: &[u8]) {
+        let a = addr as usize;
+        self.h.memory_mut(self.g)[a..a + bytes.len()].copy_from_slice(bytes);
+    }
+
+    pub fn get(&self, addr: u64, len: usize) -> Vec<u8> {
+        let a = addr as usize;
+        self.h.memory(self.g)[a..a + len].to_vec()
+    }
+
+    pub fn get_uint(&self, addr: u64, n: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b[..n].copy_from_slice(&self.get(addr, n));
+        u64::from_le_bytes(b)
+    }
+
+    pub fn mem(&self) -> Vec<u8> {
+        self.h.memory(self.g).to_vec()
+    }
+
+    /// Fills `[addr, addr+len)` with a pattern that differs per address.
+    pub fn pattern(&mut self, addr: u64, len: u64, seed: u8) {
+        let bytes: Vec<u8> = (0..len)
+            .map(|i| ((addr + i) as u8).wrapping_mul(31).wrapping_add(seed) ^ ((addr + i) >> 8) as u8)
+            .collect();
+        self.put(addr, &bytes);
+    }
+
+    pub fn page(&self, addr: u64) -> Option<PageAttrs> {
+        self.h.page(self.g, addr / self.p)
+    }
+
+    pub fn page_prot(&self, addr: u64) -> Option<(i32, i32)> {
+        self.page(addr).map(|a| (a.cur, a.max))
+    }
+
+    /// Every page's state, up to the memory's size.
+    pub fn pages(&self) -> Vec<Option<PageAttrs>> {
+        let n = self.h.memory(self.g).len() as u64 / self.p;
+        (0..n).map(|i| self.h.page(self.g, i)).collect()
+    }
+
+    /// mach_vm_region / vm_region_64 at `addr`: code, (address, size), info words, count, name.
+    pub fn region(&mut self, addr: u64) -> (i32, u64, u64, [i32; 3], u32) {
+        self.region_with(addr, VM_REGION_BASIC_INFO_64 as u32, 9)
+    }
+
+    pub fn region_with(&mut self, addr: u64, flavor: u32, count: u32) -> (i32, u64, u64, [i32; 3], u32) {
+        let form = self.form;
+        let n = self.aword();
+        self.put(PTR, &addr.to_le_bytes()[..n]);
+        self.put(PTR + 8, &[0xAA; 8]);
+        self.put(INFO, &[0xAA; 40]);
+        self.put(PTR + 16, &count.to_le_bytes());
+        self.put(PTR + 20, &[0xAA; 4]);
+        let r = self.ret(Call::Region {
+            form,
+            task: SELF,
+            addr_ptr: PTR,
+            size_ptr: PTR + 8,
+            flavor,
+            info_ptr: INFO,
+            count_ptr: PTR + 16,
+            object_name_ptr: PTR + 20,
+        });
+        let info = self.get(INFO, 12);
+        let word = |i: usize| i32::from_le_bytes(info[i * 4..i * 4 + 4].try_into().unwrap());
+        (
+            r,
+            self.get_uint(PTR, n),
+            self.get_uint(PTR + 8, n),
+            [word(0), word(1), word(2)],
+            self.get_uint(PTR + 16, 4) as u32,
+        )
+    }
+}
+
+/// Scratch area for out-parameters, in the first page (allocated RW at start).
+pub const PTR: u64 = 0x100;
+/// Scratch area for vm_region's info.
+pub const INFO: u64 = 0x200;
+/// A data area well inside the initial memory, page-aligned for both page sizes.
+pub const DATA: u64 = 0x10000;
+
+pub const R: i32 = VM_PROT_READ;
+pub const W: i32 = VM_PROT_WRITE;
+pub const RW: i32 = VM_PROT_DEFAULT;
+pub const ALL: i32 = VM_PROT_ALL;
