@@ -172,21 +172,62 @@ impl Call {
         match *self {
             Call::TaskSelf | Call::HostSelf => vec![],
             Call::HostPageSize { host, size_ptr } => vec![host.into(), size_ptr],
-            Call::Allocate { task, addr_ptr, size, flags, .. } => {
+            Call::Allocate {
+                task,
+                addr_ptr,
+                size,
+                flags,
+                ..
+            } => {
                 vec![task.into(), addr_ptr, size, flags.into()]
             }
-            Call::Deallocate { task, addr, size, .. } => vec![task.into(), addr, size],
-            Call::Protect { task, addr, size, set_max, prot, .. } => {
+            Call::Deallocate {
+                task, addr, size, ..
+            } => vec![task.into(), addr, size],
+            Call::Protect {
+                task,
+                addr,
+                size,
+                set_max,
+                prot,
+                ..
+            } => {
                 vec![task.into(), addr, size, set_max.into(), prot.into()]
             }
-            Call::Copy { task, src, size, dst, .. } => vec![task.into(), src, size, dst],
-            Call::Read { task, addr, size, data_ptr, count_ptr, .. } => {
+            Call::Copy {
+                task,
+                src,
+                size,
+                dst,
+                ..
+            } => vec![task.into(), src, size, dst],
+            Call::Read {
+                task,
+                addr,
+                size,
+                data_ptr,
+                count_ptr,
+                ..
+            } => {
                 vec![task.into(), addr, size, data_ptr, count_ptr]
             }
-            Call::ReadOverwrite { task, addr, size, data, outsize_ptr, .. } => {
+            Call::ReadOverwrite {
+                task,
+                addr,
+                size,
+                data,
+                outsize_ptr,
+                ..
+            } => {
                 vec![task.into(), addr, size, data, outsize_ptr]
             }
-            Call::Write { task, addr, data, count, .. } => {
+            Call::Write {
+                task,
+                addr,
+                data,
+                count,
+                ..
+            } => {
                 vec![task.into(), addr, data, count.into()]
             }
             Call::Region {

@@ -105,7 +105,10 @@ impl Harness {
     ) -> wasmtime::Result<usize> {
         let shared = shared()?;
         let ty = match width {
-            Width::W32 => MemoryType::new(u32::try_from(initial)?, maximum.map(u32::try_from).transpose()?),
+            Width::W32 => MemoryType::new(
+                u32::try_from(initial)?,
+                maximum.map(u32::try_from).transpose()?,
+            ),
             Width::W64 => MemoryType::new64(initial, maximum),
         };
         let memory = Memory::new(&mut self.store, ty)?;

@@ -13,9 +13,19 @@ fn bad_flags_are_invalid_argument_and_user_bits_are_ignored() {
         let before = t.pages();
         for bad in [0x20, 0x100, 0x2000, 0x8000, 0x0008_0000] {
             let (r, addr) = t.allocate(0x1234, t.p, ANYWHERE | bad);
-            assert_eq!((r, addr), (KERN_INVALID_ARGUMENT, 0x1234), "{} flags {bad:#x}", t.ctx());
+            assert_eq!(
+                (r, addr),
+                (KERN_INVALID_ARGUMENT, 0x1234),
+                "{} flags {bad:#x}",
+                t.ctx()
+            );
             // Even with size 0.
-            assert_eq!(t.allocate(7, 0, bad).0, KERN_INVALID_ARGUMENT, "{}", t.ctx());
+            assert_eq!(
+                t.allocate(7, 0, bad).0,
+                KERN_INVALID_ARGUMENT,
+                "{}",
+                t.ctx()
+            );
         }
         assert_eq!(t.pages(), before);
         // Bits inside VM_FLAGS_USER_ALLOCATE are accepted (purgable 0x2, a tag in the top byte).
@@ -28,8 +38,18 @@ fn bad_flags_are_invalid_argument_and_user_bits_are_ignored() {
 fn size_zero_succeeds_with_address_zero() {
     each(|t| {
         let before = t.pages();
-        assert_eq!(t.allocate(0x5000, 0, ANYWHERE), (KERN_SUCCESS, 0), "{}", t.ctx());
-        assert_eq!(t.allocate(0x5000, 0, FIXED), (KERN_SUCCESS, 0), "{}", t.ctx());
+        assert_eq!(
+            t.allocate(0x5000, 0, ANYWHERE),
+            (KERN_SUCCESS, 0),
+            "{}",
+            t.ctx()
+        );
+        assert_eq!(
+            t.allocate(0x5000, 0, FIXED),
+            (KERN_SUCCESS, 0),
+            "{}",
+            t.ctx()
+        );
         assert_eq!(t.pages(), before);
     });
 }
@@ -38,10 +58,25 @@ fn size_zero_succeeds_with_address_zero() {
 fn size_rounding_to_zero_is_invalid_argument() {
     each(|t| {
         let top = t.amax();
-        assert_eq!(t.allocate(0, top, ANYWHERE).0, KERN_INVALID_ARGUMENT, "{}", t.ctx());
-        assert_eq!(t.allocate(0, top - t.p + 2, FIXED).0, KERN_INVALID_ARGUMENT, "{}", t.ctx());
+        assert_eq!(
+            t.allocate(0, top, ANYWHERE).0,
+            KERN_INVALID_ARGUMENT,
+            "{}",
+            t.ctx()
+        );
+        assert_eq!(
+            t.allocate(0, top - t.p + 2, FIXED).0,
+            KERN_INVALID_ARGUMENT,
+            "{}",
+            t.ctx()
+        );
         // Just below: fits the width, too big for the map.
-        assert_eq!(t.allocate(0, top - t.p + 1, ANYWHERE).0, KERN_NO_SPACE, "{}", t.ctx());
+        assert_eq!(
+            t.allocate(0, top - t.p + 1, ANYWHERE).0,
+            KERN_NO_SPACE,
+            "{}",
+            t.ctx()
+        );
     });
 }
 
@@ -53,7 +88,12 @@ fn anywhere_takes_the_lowest_free_run_and_grows_the_memory() {
         let size0 = t.mem().len() as u64;
         let (r, a) = t.allocate(0xdead_0000, 3 * p, ANYWHERE);
         assert_eq!((r, a), (KERN_SUCCESS, size0), "{}", t.ctx());
-        assert_eq!(t.mem().len() as u64, size0 + 65536, "{} grew by one wasm page", t.ctx());
+        assert_eq!(
+            t.mem().len() as u64,
+            size0 + 65536,
+            "{} grew by one wasm page",
+            t.ctx()
+        );
         for i in 0..3 {
             assert_eq!(t.page_prot(a + i * p), Some((RW, ALL)));
         }
@@ -64,10 +104,20 @@ fn anywhere_takes_the_lowest_free_run_and_grows_the_memory() {
         // The rest of the grown wasm page is the next lowest run.
         let (r, b) = t.allocate(0, p, ANYWHERE);
         assert_eq!(r, KERN_SUCCESS);
-        assert_eq!(b, if 4 * p <= 65536 { a + 3 * p } else { a + 65536 }, "{}", t.ctx());
+        assert_eq!(
+            b,
+            if 4 * p <= 65536 { a + 3 * p } else { a + 65536 },
+            "{}",
+            t.ctx()
+        );
         // A deallocated hole is reused.
         assert_eq!(t.deallocate(DATA + p, 2 * p), KERN_SUCCESS);
-        assert_eq!(t.allocate(0, 2 * p, ANYWHERE), (KERN_SUCCESS, DATA + p), "{}", t.ctx());
+        assert_eq!(
+            t.allocate(0, 2 * p, ANYWHERE),
+            (KERN_SUCCESS, DATA + p),
+            "{}",
+            t.ctx()
+        );
         // Too small a hole is skipped.
         assert_eq!(t.deallocate(DATA, p), KERN_SUCCESS);
         let (r, c) = t.allocate(0, 2 * p, ANYWHERE);
@@ -81,9 +131,19 @@ fn anywhere_without_room_is_no_space() {
     each_with(4, Some(8), |t| {
         // Map of 8 wasm pages (512 KiB); 256 KiB are in use.
         let before = t.mem().len();
-        assert_eq!(t.allocate(0, 0x40001, ANYWHERE).0, KERN_NO_SPACE, "{}", t.ctx());
+        assert_eq!(
+            t.allocate(0, 0x40001, ANYWHERE).0,
+            KERN_NO_SPACE,
+            "{}",
+            t.ctx()
+        );
         assert_eq!(t.mem().len(), before, "no growth on failure");
-        assert_eq!(t.allocate(0, 0x40000, ANYWHERE), (KERN_SUCCESS, 0x40000), "{}", t.ctx());
+        assert_eq!(
+            t.allocate(0, 0x40000, ANYWHERE),
+            (KERN_SUCCESS, 0x40000),
+            "{}",
+            t.ctx()
+        );
         assert_eq!(t.allocate(0, 1, ANYWHERE).0, KERN_NO_SPACE, "{}", t.ctx());
     });
 }
@@ -108,12 +168,37 @@ fn fixed_past_the_map_or_wrapping_is_invalid_address() {
     each(|t| {
         let p = t.p;
         let top = t.amax();
-        assert_eq!(t.allocate(4 << 20, p, FIXED).0, KERN_INVALID_ADDRESS, "{}", t.ctx());
-        assert_eq!(t.allocate((4 << 20) - p, 2 * p, FIXED).0, KERN_INVALID_ADDRESS, "{}", t.ctx());
-        assert_eq!(t.allocate(top - p + 1, 2 * p, FIXED).0, KERN_INVALID_ADDRESS, "{}", t.ctx());
-        assert_eq!(t.allocate(top - p + 1, p, OVERWRITE).0, KERN_INVALID_ADDRESS, "{}", t.ctx());
+        assert_eq!(
+            t.allocate(4 << 20, p, FIXED).0,
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
+        assert_eq!(
+            t.allocate((4 << 20) - p, 2 * p, FIXED).0,
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
+        assert_eq!(
+            t.allocate(top - p + 1, 2 * p, FIXED).0,
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
+        assert_eq!(
+            t.allocate(top - p + 1, p, OVERWRITE).0,
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
         // The last page of the map is fine.
-        assert_eq!(t.allocate((4 << 20) - p, p, FIXED), (KERN_SUCCESS, (4 << 20) - p), "{}", t.ctx());
+        assert_eq!(
+            t.allocate((4 << 20) - p, p, FIXED),
+            (KERN_SUCCESS, (4 << 20) - p),
+            "{}",
+            t.ctx()
+        );
         assert_eq!(t.mem().len(), 4 << 20);
     });
 }
@@ -126,12 +211,22 @@ fn fixed_over_allocated_pages_is_no_space_unless_overwrite() {
         assert_eq!(t.deallocate(DATA + p, p), KERN_SUCCESS);
         let before = t.mem()[DATA as usize..].to_vec();
         // Partly allocated: NO_SPACE, nothing changes.
-        assert_eq!(t.allocate(DATA, 2 * p, FIXED), (KERN_NO_SPACE, DATA), "{}", t.ctx());
+        assert_eq!(
+            t.allocate(DATA, 2 * p, FIXED),
+            (KERN_NO_SPACE, DATA),
+            "{}",
+            t.ctx()
+        );
         assert_eq!(t.mem()[DATA as usize..], before[..]);
         assert_eq!(t.page(DATA + p), None);
         // OVERWRITE replaces them with zeroed RW pages.
         assert_eq!(t.protect(DATA, p, true, R), KERN_SUCCESS);
-        assert_eq!(t.allocate(DATA, 2 * p, FIXED | OVERWRITE), (KERN_SUCCESS, DATA), "{}", t.ctx());
+        assert_eq!(
+            t.allocate(DATA, 2 * p, FIXED | OVERWRITE),
+            (KERN_SUCCESS, DATA),
+            "{}",
+            t.ctx()
+        );
         let got = t.get(DATA, 2 * p as usize);
         assert_eq!(got.iter().position(|&b| b != 0), None, "{}", t.ctx());
         assert_eq!(t.page_prot(DATA), Some((RW, ALL)));
@@ -152,7 +247,12 @@ fn deallocated_pages_come_back_zeroed() {
         assert_eq!(t.page(DATA + p), None);
         let (r, a) = t.allocate(DATA + p, p, FIXED);
         assert_eq!((r, a), (KERN_SUCCESS, DATA + p));
-        assert_eq!(t.get(DATA + p, p as usize), vec![0; p as usize], "{}", t.ctx());
+        assert_eq!(
+            t.get(DATA + p, p as usize),
+            vec![0; p as usize],
+            "{}",
+            t.ctx()
+        );
         // Neighbours untouched.
         assert_ne!(t.get(DATA, p as usize), vec![0; p as usize]);
         assert_ne!(t.get(DATA + 2 * p, p as usize), vec![0; p as usize]);
@@ -172,12 +272,22 @@ fn deallocate_rows() {
         let top = t.amax();
         let before = t.pages();
         // Wrap: INVALID_ARGUMENT.
-        assert_eq!(t.deallocate(top - 7, 16), KERN_INVALID_ARGUMENT, "{}", t.ctx());
+        assert_eq!(
+            t.deallocate(top - 7, 16),
+            KERN_INVALID_ARGUMENT,
+            "{}",
+            t.ctx()
+        );
         assert_eq!(t.deallocate(top, 1), KERN_INVALID_ARGUMENT, "{}", t.ctx());
         // Size 0: SUCCESS.
         assert_eq!(t.deallocate(DATA, 0), KERN_SUCCESS);
         // e wraps to 0: SUCCESS, nothing removed.
-        assert_eq!(t.deallocate(top - p + 1, p - 1), KERN_SUCCESS, "{}", t.ctx());
+        assert_eq!(
+            t.deallocate(top - p + 1, p - 1),
+            KERN_SUCCESS,
+            "{}",
+            t.ctx()
+        );
         // e past the map: SUCCESS, nothing removed, even the pages inside the map.
         assert_eq!(t.deallocate(DATA, 4 << 20), KERN_SUCCESS, "{}", t.ctx());
         assert_eq!(t.pages(), before, "{}", t.ctx());
@@ -205,13 +315,22 @@ fn guest_memory_grow_allocates_the_new_pages() {
         let mut t = T::new(w, p, machvm::Form::Vm, 1, Some(8));
         assert_eq!(t.h.grow(0, 2).unwrap(), Some(1));
         // The next call sees pages [64 KiB, 192 KiB) allocated RW/ALL.
-        assert_eq!(t.protect(0x10000, 0x20000, false, R), KERN_SUCCESS, "{}", t.ctx());
+        assert_eq!(
+            t.protect(0x10000, 0x20000, false, R),
+            KERN_SUCCESS,
+            "{}",
+            t.ctx()
+        );
         assert_eq!(t.page_prot(0x2FFFF), Some((R, ALL)));
         // vm_allocate grows it further; the guest's grow then continues after it.
         let (r, a) = t.allocate(0, p, ANYWHERE);
         assert_eq!((r, a), (KERN_SUCCESS, 0x30000));
         assert_eq!(t.h.grow(0, 1).unwrap(), Some(4));
-        assert_eq!(t.page(0x30000 + p), None, "host-grown pages stay unallocated");
+        assert_eq!(
+            t.page(0x30000 + p),
+            None,
+            "host-grown pages stay unallocated"
+        );
         assert_eq!(t.deallocate(0x40000, 0x10000), KERN_SUCCESS);
         assert_eq!(t.page(0x40000), None, "{}", t.ctx());
         // Growing past the maximum fails in the guest, as usual.

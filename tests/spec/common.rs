@@ -51,7 +51,10 @@ impl T {
 
     /// Context for assertion messages.
     pub fn ctx(&self) -> String {
-        format!("[{:?} memory, page size {}, {:?} form]", self.w, self.p, self.form)
+        format!(
+            "[{:?} memory, page size {}, {:?} form]",
+            self.w, self.p, self.form
+        )
     }
 
     /// 2^width of the form's addresses.
@@ -84,7 +87,13 @@ impl T {
 
     pub fn copy(&mut self, src: u64, size: u64, dst: u64) -> i32 {
         let form = self.form;
-        self.ret(Call::Copy { form, task: SELF, src, size, dst })
+        self.ret(Call::Copy {
+            form,
+            task: SELF,
+            src,
+            size,
+            dst,
+        })
     }
 
     pub fn protect(&mut self, addr: u64, size: u64, set_max: bool, prot: i32) -> i32 {
@@ -101,7 +110,12 @@ impl T {
 
     pub fn deallocate(&mut self, addr: u64, size: u64) -> i32 {
         let form = self.form;
-        self.ret(Call::Deallocate { form, task: SELF, addr, size })
+        self.ret(Call::Deallocate {
+            form,
+            task: SELF,
+            addr,
+            size,
+        })
     }
 
     /// The width in bytes of the form's address out-parameters.
@@ -120,7 +134,13 @@ impl T {
         let form = self.form;
         let n = self.aword();
         self.put(PTR, &hint.to_le_bytes()[..n]);
-        let r = self.ret(Call::Allocate { form, task: SELF, addr_ptr: PTR, size, flags: flags as u32 });
+        let r = self.ret(Call::Allocate {
+            form,
+            task: SELF,
+            addr_ptr: PTR,
+            size,
+            flags: flags as u32,
+        });
         (r, self.get_uint(PTR, n))
     }
 
@@ -147,7 +167,9 @@ impl T {
     /// Fills `[addr, addr+len)` with a pattern that differs per address.
     pub fn pattern(&mut self, addr: u64, len: u64, seed: u8) {
         let bytes: Vec<u8> = (0..len)
-            .map(|i| ((addr + i) as u8).wrapping_mul(31).wrapping_add(seed) ^ ((addr + i) >> 8) as u8)
+            .map(|i| {
+                ((addr + i) as u8).wrapping_mul(31).wrapping_add(seed) ^ ((addr + i) >> 8) as u8
+            })
             .collect();
         self.put(addr, &bytes);
     }
@@ -171,7 +193,12 @@ impl T {
         self.region_with(addr, VM_REGION_BASIC_INFO_64 as u32, 9)
     }
 
-    pub fn region_with(&mut self, addr: u64, flavor: u32, count: u32) -> (i32, u64, u64, [i32; 3], u32) {
+    pub fn region_with(
+        &mut self,
+        addr: u64,
+        flavor: u32,
+        count: u32,
+    ) -> (i32, u64, u64, [i32; 3], u32) {
         let form = self.form;
         let n = self.aword();
         self.put(PTR, &addr.to_le_bytes()[..n]);

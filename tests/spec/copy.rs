@@ -20,12 +20,27 @@ fn row2_source_wrap_and_round_wrap_are_invalid_address() {
         let before = t.mem();
         let top = t.amax();
         // src + size does not fit in the width.
-        assert_eq!(t.copy(top - 7, 16, DATA), KERN_INVALID_ADDRESS, "{}", t.ctx());
+        assert_eq!(
+            t.copy(top - 7, 16, DATA),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
         // src + size is exactly 2^width: does not fit either.
-        assert_eq!(t.copy(top - 15, 16, DATA), KERN_INVALID_ADDRESS, "{}", t.ctx());
+        assert_eq!(
+            t.copy(top - 15, 16, DATA),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
         // round(src + size) wraps to 0.
         let p = t.p;
-        assert_eq!(t.copy(top - p + 1, p - 2, DATA), KERN_INVALID_ADDRESS, "{}", t.ctx());
+        assert_eq!(
+            t.copy(top - p + 1, p - 2, DATA),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
         assert_eq!(t.mem(), before, "{}", t.ctx());
     });
 }
@@ -58,9 +73,17 @@ fn row3_source_pages_in_order() {
         // An unallocated source page.
         assert_eq!(t.deallocate(DATA + p, p), KERN_SUCCESS);
         let before = t.mem();
-        assert_eq!(t.copy(DATA, 3 * p, DATA + 8 * p), KERN_INVALID_ADDRESS, "{}", t.ctx());
+        assert_eq!(
+            t.copy(DATA, 3 * p, DATA + 8 * p),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
         // A source page without READ.
-        assert_eq!(t.protect(DATA + 2 * p, p, false, VM_PROT_WRITE), KERN_SUCCESS);
+        assert_eq!(
+            t.protect(DATA + 2 * p, p, false, VM_PROT_WRITE),
+            KERN_SUCCESS
+        );
         assert_eq!(
             t.copy(DATA + 2 * p, p, DATA + 8 * p),
             KERN_PROTECTION_FAILURE,
@@ -68,7 +91,12 @@ fn row3_source_pages_in_order() {
             t.ctx()
         );
         // The first bad page decides: unallocated then unreadable -> INVALID_ADDRESS ...
-        assert_eq!(t.copy(DATA + p, 2 * p, DATA + 8 * p), KERN_INVALID_ADDRESS, "{}", t.ctx());
+        assert_eq!(
+            t.copy(DATA + p, 2 * p, DATA + 8 * p),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
         // ... unreadable then unallocated -> PROTECTION_FAILURE.
         assert_eq!(t.protect(DATA, p, false, VM_PROT_NONE), KERN_SUCCESS);
         assert_eq!(
@@ -78,8 +106,18 @@ fn row3_source_pages_in_order() {
             t.ctx()
         );
         // Outside the map (4 MiB here) and past the memory: INVALID_ADDRESS.
-        assert_eq!(t.copy(4 << 20, 16, DATA + 8 * p), KERN_INVALID_ADDRESS, "{}", t.ctx());
-        assert_eq!(t.copy(0x40000 - 8, 16, DATA + 8 * p), KERN_INVALID_ADDRESS, "{}", t.ctx());
+        assert_eq!(
+            t.copy(4 << 20, 16, DATA + 8 * p),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
+        assert_eq!(
+            t.copy(0x40000 - 8, 16, DATA + 8 * p),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
         assert_eq!(t.mem(), before, "{}", t.ctx());
     });
 }
@@ -89,27 +127,78 @@ fn row4_destination_after_the_whole_source() {
     each(|t| {
         let p = t.p;
         t.pattern(DATA, 4 * p, 1);
-        assert_eq!(t.protect(DATA + 4 * p, p, false, VM_PROT_READ), KERN_SUCCESS);
+        assert_eq!(
+            t.protect(DATA + 4 * p, p, false, VM_PROT_READ),
+            KERN_SUCCESS
+        );
         assert_eq!(t.deallocate(DATA + 6 * p, p), KERN_SUCCESS);
-        assert_eq!(t.protect(DATA + 7 * p, p, false, VM_PROT_NONE), KERN_SUCCESS);
+        assert_eq!(
+            t.protect(DATA + 7 * p, p, false, VM_PROT_NONE),
+            KERN_SUCCESS
+        );
         let before = t.mem();
         // Destination without WRITE.
-        assert_eq!(t.copy(DATA, 16, DATA + 4 * p + 5), KERN_PROTECTION_FAILURE, "{}", t.ctx());
+        assert_eq!(
+            t.copy(DATA, 16, DATA + 4 * p + 5),
+            KERN_PROTECTION_FAILURE,
+            "{}",
+            t.ctx()
+        );
         // Destination unallocated.
-        assert_eq!(t.copy(DATA, 16, DATA + 6 * p), KERN_INVALID_ADDRESS, "{}", t.ctx());
+        assert_eq!(
+            t.copy(DATA, 16, DATA + 6 * p),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
         // First bad destination page decides: read-only (page 4) before the hole (page 6).
-        assert_eq!(t.copy(DATA, 3 * p, DATA + 4 * p), KERN_PROTECTION_FAILURE, "{}", t.ctx());
+        assert_eq!(
+            t.copy(DATA, 3 * p, DATA + 4 * p),
+            KERN_PROTECTION_FAILURE,
+            "{}",
+            t.ctx()
+        );
         // Hole (page 6) before nothing else: writable page 5 then hole.
-        assert_eq!(t.copy(DATA, 2 * p, DATA + 5 * p), KERN_INVALID_ADDRESS, "{}", t.ctx());
+        assert_eq!(
+            t.copy(DATA, 2 * p, DATA + 5 * p),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
         // The source is checked first: bad source and bad destination -> the source's code.
-        assert_eq!(t.copy(DATA + 6 * p, 16, DATA + 4 * p), KERN_INVALID_ADDRESS, "{}", t.ctx());
-        assert_eq!(t.copy(DATA + 7 * p, 16, DATA + 6 * p), KERN_PROTECTION_FAILURE, "{}", t.ctx());
+        assert_eq!(
+            t.copy(DATA + 6 * p, 16, DATA + 4 * p),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
+        assert_eq!(
+            t.copy(DATA + 7 * p, 16, DATA + 6 * p),
+            KERN_PROTECTION_FAILURE,
+            "{}",
+            t.ctx()
+        );
         // Destination wrap.
         let top = t.amax();
-        assert_eq!(t.copy(DATA, 16, top - 7), KERN_INVALID_ADDRESS, "{}", t.ctx());
-        assert_eq!(t.copy(DATA, p - 2, top - p + 1), KERN_INVALID_ADDRESS, "{}", t.ctx());
+        assert_eq!(
+            t.copy(DATA, 16, top - 7),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
+        assert_eq!(
+            t.copy(DATA, p - 2, top - p + 1),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
         // Destination outside the map.
-        assert_eq!(t.copy(DATA, 16, (4 << 20) - 8), KERN_INVALID_ADDRESS, "{}", t.ctx());
+        assert_eq!(
+            t.copy(DATA, 16, (4 << 20) - 8),
+            KERN_INVALID_ADDRESS,
+            "{}",
+            t.ctx()
+        );
         // All or nothing: no byte changed by any of the failures.
         assert_eq!(t.mem(), before, "{}", t.ctx());
     });
@@ -120,12 +209,22 @@ fn row5_copies_exactly_size_bytes_unaligned() {
     each(|t| {
         let p = t.p;
         t.pattern(DATA, 4 * p, 7);
-        for (src_off, dst_off, size) in [(3, 5, 1), (1, 2 * p + 7, p + 13), (0, 2 * p, p), (17, 3 * p - 1, 2)] {
+        for (src_off, dst_off, size) in [
+            (3, 5, 1),
+            (1, 2 * p + 7, p + 13),
+            (0, 2 * p, p),
+            (17, 3 * p - 1, 2),
+        ] {
             let (src, dst) = (DATA + src_off, DATA + dst_off);
             let mut want = t.mem();
             want.copy_within(src as usize..(src + size) as usize, dst as usize);
             assert_eq!(t.copy(src, size, dst), KERN_SUCCESS, "{}", t.ctx());
-            assert_eq!(t.mem(), want, "{} copy {src:#x} {size:#x} {dst:#x}", t.ctx());
+            assert_eq!(
+                t.mem(),
+                want,
+                "{} copy {src:#x} {size:#x} {dst:#x}",
+                t.ctx()
+            );
         }
     });
 }
@@ -135,10 +234,10 @@ fn row5_overlap_in_both_directions_is_memmove() {
     each(|t| {
         let p = t.p;
         for (src, dst, size) in [
-            (DATA, DATA + 1, 2 * p),         // forward overlap
-            (DATA + 1, DATA, 2 * p),         // backward overlap
+            (DATA, DATA + 1, 2 * p),           // forward overlap
+            (DATA + 1, DATA, 2 * p),           // backward overlap
             (DATA + 100, DATA + p - 3, 3 * p), // across page boundaries
-            (DATA + 5, DATA + 5, p),         // onto itself
+            (DATA + 5, DATA + 5, p),           // onto itself
         ] {
             t.pattern(DATA, 4 * p, 3);
             let mut want = t.mem();

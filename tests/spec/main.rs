@@ -2,8 +2,11 @@
 //! for 32-bit and 64-bit memories, with page sizes 4096 and 16384, driven through real wasm
 //! guests (`wat/forward32.wat`, `wat/forward64.wat`).
 
+mod allocate;
 mod common;
 mod copy;
-mod allocate;
+mod linking;
+mod params;
+mod ports;
 mod protect;
 mod transfer;

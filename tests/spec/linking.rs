@@ -1,0 +1,185 @@
+//! SPEC §3 linking: the variant that matches the memory's width, clear refusals, and the
+//! embedding API.
+
+use machvm::consts::*;
+use machvm::{instantiate, Call, Kernel, Outcome, TaskPre};
+use wasmtime::{Config, Engine, Linker, Memory, MemoryType, Module, Store};
+
+struct State {
+    kernel: Kernel,
+}
+
+fn get(s: &mut State) -> &mut Kernel {
+    &mut s.kernel
+}
+
+fn engine() -> Engine {
+    Engine::new(Config::new().wasm_memory64(true)).unwrap()
+}
+
+fn link_error(wat: &str) -> String {
+    let engine = engine();
+    let module = Module::new(&engine, wat).unwrap();
+    match TaskPre::new(&module, get) {
+        Ok(_) => panic!("linked"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn a_mismatched_signature_is_refused_naming_import_and_expected_signature() {
+    let e = link_error(
+        r#"(module (import "mach" "vm_copy" (func (param i32 i32 i32) (result i32))) (memory (export "memory") 1))"#,
+    );
+    assert!(e.contains("`mach::vm_copy`"), "{e}");
+    assert!(e.contains("(i32, i32, i32) -> i32"), "{e}");
+    assert!(e.contains("expects (i32, i32, i32, i32) -> i32"), "{e}");
+    // The 32-bit signature in a 64-bit guest.
+    let e = link_error(
+        r#"(module (import "mach" "vm_copy" (func (param i32 i32 i32 i32) (result i32))) (memory (export "memory") i64 1))"#,
+    );
+    assert!(
+        e.contains("64-bit memory") && e.contains("expects (i32, i64, i64, i64) -> i32"),
+        "{e}"
+    );
+    // mach_vm_write keeps a word-sized data pointer.
+    let e = link_error(
+        r#"(module (import "mach" "mach_vm_write" (func (param i32 i64 i64 i32) (result i32))) (memory (export "memory") 1))"#,
+    );
+    assert!(e.contains("expects (i32, i64, i32, i32) -> i32"), "{e}");
+    // No result.
+    let e = link_error(
+        r#"(module (import "mach" "mach_task_self" (func)) (memory (export "memory") 1))"#,
+    );
+    assert!(
+        e.contains("has signature () -> ()") && e.contains("expects () -> i32"),
+        "{e}"
+    );
+    // Not a function.
+    let e = link_error(
+        r#"(module (import "mach" "vm_copy" (global i32)) (memory (export "memory") 1))"#,
+    );
+    assert!(e.contains("is not a function"), "{e}");
+}
+
+#[test]
+fn unknown_imports_and_missing_memories_are_refused() {
+    let e = link_error(
+        r#"(module (import "mach" "vm_frobnicate" (func (result i32))) (memory (export "memory") 1))"#,
+    );
+    assert!(
+        e.contains("unknown import `mach::vm_frobnicate`") && e.contains("vm_copy"),
+        "{e}"
+    );
+    let e = link_error(r#"(module (import "mach" "mach_task_self" (func (result i32))))"#);
+    assert!(e.contains("exactly one linear memory"), "{e}");
+    let e = link_error(r#"(module (memory 1))"#);
+    assert!(e.contains("does not export it"), "{e}");
+    let e = link_error(r#"(module (memory (export "a") 1) (memory (export "b") 1))"#);
+    assert!(e.contains("has 2"), "{e}");
+}
+
+#[test]
+fn every_import_links_in_both_widths() {
+    for (wat, bits) in [
+        (machvm::harness::FORWARD32_WAT, 32),
+        (machvm::harness::FORWARD64_WAT, 64),
+    ] {
+        let engine = engine();
+        let module = Module::new(&engine, wat).unwrap();
+        let n = module.imports().filter(|i| i.module() == "mach").count();
+        assert_eq!(n, 19, "{bits}-bit forwarder imports every function");
+        TaskPre::new(&module, get).unwrap();
+    }
+}
+
+#[test]
+fn the_start_function_may_call_mach() {
+    let engine = engine();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "mach" "mach_task_self" (func $self (result i32)))
+            (import "mach" "vm_allocate" (func $alloc (param i32 i32 i32 i32) (result i32)))
+            (memory (export "mem") 1)
+            (global $r (mut i32) (i32.const -1))
+            (func $start (global.set $r (call $alloc (call $self) (i32.const 8) (i32.const 4096) (i32.const 1))))
+            (start $start)
+            (func (export "result") (result i32) (global.get $r))
+            (func (export "addr") (result i32) (i32.load (i32.const 8))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new(),
+        },
+    );
+    let (instance, task) = instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
+    let result = instance
+        .get_typed_func::<(), i32>(&mut store, "result")
+        .unwrap();
+    assert_eq!(result.call(&mut store, ()).unwrap(), KERN_SUCCESS);
+    let addr = instance
+        .get_typed_func::<(), i32>(&mut store, "addr")
+        .unwrap();
+    assert_eq!(addr.call(&mut store, ()).unwrap(), 0x10000);
+    let table = store.data().kernel.task(task).unwrap().table();
+    assert_eq!(
+        table.run_count(),
+        1,
+        "one region: the initial page and the new one"
+    );
+}
+
+#[test]
+fn host_created_tasks_and_host_calls() {
+    let engine = engine();
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new(),
+        },
+    );
+    let t = machvm::new_task(&mut store, get, MemoryType::new(2, Some(4))).unwrap();
+    let mem = Memory::new(&mut store, MemoryType::new64(1, None)).unwrap();
+    let u = machvm::register_memory(&mut store, get, mem).unwrap();
+    assert_eq!(store.data().kernel.task(u).unwrap().map_limit(), 1 << 40);
+    assert_eq!(store.data().kernel.task(t).unwrap().map_limit(), 4 * 65536);
+    // The host drives a task with the guest's checks: a guard page before the guest runs.
+    let c = Call::Protect {
+        form: machvm::Form::Vm,
+        task: TASK_SELF_NAME,
+        addr: 0x1000,
+        size: 0x1000,
+        set_max: 1,
+        prot: 0,
+    };
+    assert_eq!(
+        machvm::call(&mut store, get, t, &c).unwrap(),
+        Outcome::Ret(KERN_SUCCESS)
+    );
+    let c = Call::Copy {
+        form: machvm::Form::Vm,
+        task: TASK_SELF_NAME,
+        src: 0,
+        size: 16,
+        dst: 0x1000,
+    };
+    assert_eq!(
+        machvm::call(&mut store, get, t, &c).unwrap(),
+        Outcome::Ret(KERN_PROTECTION_FAILURE)
+    );
+    // A task of another kernel is refused.
+    let mut other = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new(),
+        },
+    );
+    assert!(machvm::call(&mut other, get, t, &c).is_err());
+    assert_eq!(
+        store.data_mut().kernel.insert_send_right(t, u).unwrap(),
+        0x303
+    );
+}
