@@ -146,6 +146,10 @@ pub trait Env {
     /// Called after the table of `t` changed over the pages `[start, end)` (hook for
     /// enforcement and tracing). The default does nothing.
     fn table_changed(&mut self, _t: TaskId, _start: u64, _end: u64) {}
+    /// Called for each scalar parameter value the call read (`write == false`, the value
+    /// loaded) or stored (`write == true`, the value stored; for `info`, 0), for traces.
+    /// The default does nothing.
+    fn log_param(&mut self, _param: &'static str, _write: bool, _value: u64) {}
 }
 
 /// Brings task `t`'s table up to date with its memory: pages that appeared since the last
@@ -301,7 +305,9 @@ fn load_param<E: Env + ?Sized>(
     if !env.load(caller, ptr, &mut buf[..bytes as usize]) {
         return Err(internal_fault(name, param, ptr, false));
     }
-    Ok(u64::from_le_bytes(buf))
+    let value = u64::from_le_bytes(buf);
+    env.log_param(param, false, value);
+    Ok(value)
 }
 
 fn store_bytes<E: Env + ?Sized>(
@@ -335,7 +341,9 @@ fn store_param<E: Env + ?Sized>(
         param,
         ptr,
         &value.to_le_bytes()[..bytes as usize],
-    )
+    )?;
+    env.log_param(param, true, value);
+    Ok(())
 }
 
 fn internal_fault(name: &'static str, param: &'static str, ptr: u64, write: bool) -> ParamFault {
