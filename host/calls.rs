@@ -295,6 +295,20 @@ pub enum Outcome {
     Trap(ParamFault),
 }
 
+impl Outcome {
+    /// Equality for differential testing: the same return value, or a trap on the same
+    /// parameter (call, parameter, address, direction), whatever the reason's wording.
+    pub fn same_as(&self, other: &Outcome) -> bool {
+        match (self, other) {
+            (Outcome::Ret(a), Outcome::Ret(b)) => a == b,
+            (Outcome::Trap(a), Outcome::Trap(b)) => {
+                (a.call, a.param, a.addr, a.write) == (b.call, b.param, b.addr, b.write)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The state of one allocated page: current and maximum protection, and inheritance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PageAttrs {

@@ -220,9 +220,38 @@ impl Harness {
         })
     }
 
-    /// Guest `g`'s memory bytes.
-    pub fn memory(&self, g: usize) -> &[u8] {
-        self.guests[g].memory.data(&self.store)
+    /// A copy of guest `g`'s memory bytes, protected pages included: it is read through
+    /// `/proc/self/mem`, which ignores page protections, so it never faults whatever the
+    /// table and the hardware protections say.
+    ///
+    /// # Panics
+    ///
+    /// When `/proc/self/mem` cannot be read (not Linux).
+    pub fn memory(&self, g: usize) -> Vec<u8> {
+        self.read(g, 0, self.memory_size(g))
+    }
+
+    /// The size in bytes of guest `g`'s memory.
+    pub fn memory_size(&self, g: usize) -> usize {
+        self.guests[g].memory.data_size(&self.store)
+    }
+
+    /// A copy of `len` bytes at `addr` of guest `g`'s memory, read as [`Harness::memory`]
+    /// does (protections ignored).
+    ///
+    /// # Panics
+    ///
+    /// When the range is outside the memory or `/proc/self/mem` cannot be read.
+    pub fn read(&self, g: usize, addr: usize, len: usize) -> Vec<u8> {
+        use std::os::unix::fs::FileExt;
+        let mem = self.guests[g].memory;
+        let (ptr, size) = (mem.data_ptr(&self.store), mem.data_size(&self.store));
+        assert!(addr.checked_add(len).is_some_and(|e| e <= size), "outside the memory");
+        let mut out = vec![0u8; len];
+        let file = std::fs::File::open("/proc/self/mem").expect("/proc/self/mem is readable");
+        file.read_exact_at(&mut out, ptr as u64 + addr as u64)
+            .expect("the memory's pages are mapped");
+        out
     }
 
     /// Guest `g`'s memory bytes, for the test to set up contents.

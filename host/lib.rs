@@ -23,6 +23,7 @@ pub mod consts;
 pub mod harness;
 mod kernel;
 mod linker;
+pub mod model;
 pub mod table;
 pub mod vm;
 

@@ -182,7 +182,14 @@ impl PageTable {
 
     /// The lowest page-aligned run of `n` unallocated pages inside the map.
     pub fn find_free(&self, n: u64) -> Option<u64> {
-        if n == 0 || n > self.limit {
+        self.find_free_below(n, self.limit)
+    }
+
+    /// The lowest run of `n` unallocated pages ending at or below page `below` (and inside
+    /// the map).
+    pub fn find_free_below(&self, n: u64, below: u64) -> Option<u64> {
+        let limit = below.min(self.limit);
+        if n == 0 || n > limit {
             return None;
         }
         let mut pos = 0u64;
@@ -191,8 +198,11 @@ impl PageTable {
                 return Some(pos);
             }
             pos = end;
+            if pos >= limit {
+                return None;
+            }
         }
-        (self.limit - pos >= n).then_some(pos)
+        (limit - pos >= n).then_some(pos)
     }
 
     /// vm_protect's table step (SPEC §4 rows 4-6) over the pages `[start, end)`: checks the

@@ -417,7 +417,9 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 }
                 let n = vm.round_page(u128::from(size));
                 let s = if flags as i32 & VM_FLAGS_ANYWHERE != 0 {
-                    match vm.table.find_free(n) {
+                    // The address must fit the out-parameter: search below 2^width.
+                    let below = (w.limit() >> vm.page_shift).min(u128::from(u64::MAX)) as u64;
+                    match vm.table.find_free_below(n, below) {
                         Some(s) => s,
                         None => return kr(KERN_NO_SPACE),
                     }

@@ -85,11 +85,11 @@ fn anywhere_takes_the_lowest_free_run_and_grows_the_memory() {
     each(|t| {
         let p = t.p;
         // The memory (256 KiB) is fully allocated: the first free run is right past it.
-        let size0 = t.mem().len() as u64;
+        let size0 = t.h.memory_size(t.g) as u64;
         let (r, a) = t.allocate(0xdead_0000, 3 * p, ANYWHERE);
         assert_eq!((r, a), (KERN_SUCCESS, size0), "{}", t.ctx());
         assert_eq!(
-            t.mem().len() as u64,
+            t.h.memory_size(t.g) as u64,
             size0 + 65536,
             "{} grew by one wasm page",
             t.ctx()
@@ -130,14 +130,14 @@ fn anywhere_takes_the_lowest_free_run_and_grows_the_memory() {
 fn anywhere_without_room_is_no_space() {
     each_with(4, Some(8), |t| {
         // Map of 8 wasm pages (512 KiB); 256 KiB are in use.
-        let before = t.mem().len();
+        let before = t.h.memory_size(t.g);
         assert_eq!(
             t.allocate(0, 0x40001, ANYWHERE).0,
             KERN_NO_SPACE,
             "{}",
             t.ctx()
         );
-        assert_eq!(t.mem().len(), before, "no growth on failure");
+        assert_eq!(t.h.memory_size(t.g), before, "no growth on failure");
         assert_eq!(
             t.allocate(0, 0x40000, ANYWHERE),
             (KERN_SUCCESS, 0x40000),
@@ -159,7 +159,7 @@ fn fixed_maps_trunc_address_and_round_size() {
         assert_eq!(t.page_prot(at + p), Some((RW, ALL)));
         assert_eq!(t.page(at + 2 * p), None);
         assert_eq!(t.page(at - p), None, "{} below the fixed range", t.ctx());
-        assert!(t.mem().len() as u64 >= at + 2 * p);
+        assert!(t.h.memory_size(t.g) as u64 >= at + 2 * p);
     });
 }
 
@@ -199,7 +199,7 @@ fn fixed_past_the_map_or_wrapping_is_invalid_address() {
             "{}",
             t.ctx()
         );
-        assert_eq!(t.mem().len(), 4 << 20);
+        assert_eq!(t.h.memory_size(t.g), 4 << 20);
     });
 }
 

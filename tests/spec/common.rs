@@ -150,8 +150,7 @@ impl T {
     }
 
     pub fn get(&self, addr: u64, len: usize) -> Vec<u8> {
-        let a = addr as usize;
-        self.h.memory(self.g)[a..a + len].to_vec()
+        self.h.read(self.g, addr as usize, len)
     }
 
     pub fn get_uint(&self, addr: u64, n: usize) -> u64 {
@@ -184,7 +183,7 @@ impl T {
 
     /// Every page's state, up to the memory's size.
     pub fn pages(&self) -> Vec<Option<PageAttrs>> {
-        let n = self.h.memory(self.g).len() as u64 / self.p;
+        let n = self.h.memory_size(self.g) as u64 / self.p;
         (0..n).map(|i| self.h.page(self.g, i)).collect()
     }
 

@@ -8,7 +8,7 @@ use machvm::{Call, Form, Outcome, Width};
 #[test]
 fn out_parameter_past_the_memory_traps_naming_call_and_address() {
     each(|t| {
-        let end = t.mem().len() as u64;
+        let end = t.h.memory_size(t.g) as u64;
         let f = t.trap(Call::HostPageSize {
             host: 0,
             size_ptr: end - 2,
@@ -79,7 +79,7 @@ fn out_parameter_on_a_read_only_page_traps_after_the_call() {
             f.reason
         );
         // The allocation happened (as XNU's MIG stub faults after the kernel call).
-        let end = t.mem().len() as u64;
+        let end = t.h.memory_size(t.g) as u64;
         assert!(t.page(end - 65536).is_some(), "{}", t.ctx());
         // A write-only page is fine for a store.
         assert_eq!(t.protect(DATA, p, false, W), KERN_SUCCESS);
@@ -118,7 +118,7 @@ fn in_out_parameter_unreadable_traps_before_anything() {
         let form = t.form;
         assert_eq!(t.protect(DATA, p, false, W), KERN_SUCCESS);
         let pages = t.pages();
-        let len = t.mem().len();
+        let len = t.h.memory_size(t.g);
         let f = t.trap(Call::Allocate {
             form,
             task: SELF,
@@ -129,7 +129,7 @@ fn in_out_parameter_unreadable_traps_before_anything() {
         assert_eq!((f.param, f.write), ("address", false));
         assert!(f.reason.contains("not readable"), "{}", f.reason);
         assert_eq!(
-            (t.pages(), t.mem().len()),
+            (t.pages(), t.h.memory_size(t.g)),
             (pages, len),
             "{} no allocation",
             t.ctx()

@@ -166,7 +166,7 @@ fn read_rows() {
         assert_eq!(t.protect(DATA + p, p, false, RW), KERN_SUCCESS);
         // Success: a fresh page-aligned allocation holding the bytes, then zeroes.
         let want = t.get(DATA + 3, p as usize + 5);
-        let end = t.mem().len() as u64;
+        let end = t.h.memory_size(t.g) as u64;
         let (r, data, count) = t.read(DATA + 3, p + 5);
         assert_eq!(r, KERN_SUCCESS, "{}", t.ctx());
         assert_eq!(
@@ -195,7 +195,7 @@ fn read_without_room_is_no_space() {
     each_with(4, Some(4), |t| {
         let before = t.mem();
         assert_eq!(t.read(DATA, 16).0, KERN_NO_SPACE, "{}", t.ctx());
-        assert_eq!(t.mem().len(), before.len());
+        assert_eq!(t.h.memory_size(t.g), before.len());
     });
 }
 
@@ -339,7 +339,7 @@ fn region_rows() {
             t.ctx()
         );
         // In a hole: the next region.
-        let end = t.mem().len() as u64;
+        let end = t.h.memory_size(t.g) as u64;
         let r = t.region(DATA + 2 * p + 7);
         assert_eq!(
             r,

@@ -1,0 +1,181 @@
+/*
+ * conform: the error paths and edge cases of SPEC §4, checked from inside a
+ * guest. Every check is one call with the kern_return_t SPEC prescribes; the
+ * first mismatch stops the test. Built for wasm32 (conform.wasm) and wasm64
+ * (conform64.wasm): the word-sized vm_* calls wrap at 2^32 in the first and
+ * at 2^64 in the second.
+ *
+ * Exports:
+ *   conform_selftest() -> i32   0 when every check passed, else the number
+ *                               of the first failing check (the CHECK(n, ...)
+ *                               below; 1..62).
+ *   last_kr() -> i32            at a failing check: what the call returned
+ *                               (or, for a check on data, -1).
+ *   task_self_name() -> i32     mach_task_self(): 0x103 (259) in machvm.
+ *   host_self_name() -> i32     mach_host_self(): 0x203 (515) in machvm.
+ *
+ * It uses only memory it allocated itself, and frees it again, so the
+ * guest's own data and stack are never touched by a protection change.
+ */
+#include <mach/mach.h>
+
+static kern_return_t g_last_kr;
+
+kern_return_t last_kr(void) { return g_last_kr; }
+mach_port_t task_self_name(void) { return mach_task_self(); }
+mach_port_t host_self_name(void) { return mach_host_self(); }
+
+/* A call that must answer `want`. */
+#define CHECK(n, call, want)                       \
+	do {                                       \
+		kern_return_t kr_ = (call);        \
+		if (kr_ != (want)) {               \
+			g_last_kr = kr_;           \
+			return (n);                \
+		}                                  \
+	} while (0)
+
+/* A condition on data that must hold. */
+#define ENSURE(n, cond)                            \
+	do {                                       \
+		if (!(cond)) {                     \
+			g_last_kr = -1;            \
+			return (n);                \
+		}                                  \
+	} while (0)
+
+static kern_return_t region(vm_address_t *addr, vm_size_t *size,
+	vm_region_basic_info_data_64_t *info, vm_region_flavor_t flavor,
+	mach_msg_type_number_t count)
+{
+	mach_port_t object_name;
+	return vm_region_64(mach_task_self(), addr, size, flavor,
+		(vm_region_info_t)info, &count, &object_name);
+}
+
+static unsigned char buf[64];
+
+int conform_selftest(void)
+{
+	task_t self = mach_task_self();
+	vm_size_t P = 0;
+	vm_address_t a, b, x;
+	vm_size_t sz;
+	mach_msg_type_number_t cnt;
+	vm_offset_t data;
+	vm_region_basic_info_data_64_t info;
+	const vm_address_t top = (vm_address_t)0 - 16; /* 16 bytes below the wrap */
+
+	/* Ports and page size. */
+	CHECK(1, host_page_size(mach_host_self(), &P), KERN_SUCCESS);
+	ENSURE(2, P >= 4096 && 65536 % P == 0 && (P & (P - 1)) == 0);
+	ENSURE(3, MACH_PORT_VALID(self) && MACH_PORT_VALID(mach_host_self()) &&
+		self != mach_host_self());
+
+	/* Bad task names: not in the namespace, or not a task. */
+	a = 0x1234;
+	CHECK(4, vm_allocate(MACH_PORT_NULL, &a, P, VM_FLAGS_ANYWHERE), MACH_SEND_INVALID_DEST);
+	ENSURE(5, a == 0x1234); /* out-parameters are written only on success */
+	CHECK(6, vm_protect(MACH_PORT_DEAD, 0, P, FALSE, VM_PROT_READ), MACH_SEND_INVALID_DEST);
+	CHECK(7, vm_deallocate(0x7777u, 0, P), MACH_SEND_INVALID_DEST);
+	CHECK(8, vm_allocate(mach_host_self(), &a, P, VM_FLAGS_ANYWHERE), KERN_INVALID_ARGUMENT);
+
+	/* vm_allocate. */
+	CHECK(9, vm_allocate(self, &a, P, 0x100), KERN_INVALID_ARGUMENT);
+	a = 0x5000;
+	CHECK(10, vm_allocate(self, &a, 0, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+	ENSURE(11, a == 0);
+	/* Ignored bits of VM_FLAGS_USER_ALLOCATE are accepted (a tag here). */
+	CHECK(12, vm_allocate(self, &a, 3 * P, VM_FLAGS_ANYWHERE | VM_MAKE_TAG(200)), KERN_SUCCESS);
+	ENSURE(13, a != 0 && (a & (P - 1)) == 0);
+	b = a + P; /* the middle page */
+	x = b;
+	CHECK(14, vm_allocate(self, &x, P, VM_FLAGS_FIXED), KERN_NO_SPACE);
+	((volatile unsigned char *)b)[7] = 0xAB;
+	x = b + 5; /* FIXED truncates the address to its page */
+	CHECK(15, vm_allocate(self, &x, P, VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE), KERN_SUCCESS);
+	ENSURE(16, x == b && ((volatile unsigned char *)b)[7] == 0); /* replaced by zeroes */
+	((volatile unsigned char *)b)[9] = 0xCD;
+	CHECK(17, vm_deallocate(self, b, P), KERN_SUCCESS);
+	x = b;
+	CHECK(18, vm_allocate(self, &x, P, VM_FLAGS_FIXED), KERN_SUCCESS);
+	ENSURE(19, x == b && ((volatile unsigned char *)b)[9] == 0); /* freed pages come back zero */
+
+	/* vm_protect. */
+	CHECK(20, vm_protect(self, a, 0, FALSE, VM_PROT_NO_CHANGE), KERN_INVALID_ARGUMENT);
+	CHECK(21, vm_protect(self, 0x10, 0, FALSE, VM_PROT_ALL), KERN_SUCCESS);
+	CHECK(22, vm_protect(self, top, 32, FALSE, VM_PROT_READ), KERN_INVALID_ARGUMENT);
+	CHECK(23, vm_protect(self, a, 3 * P, FALSE, VM_PROT_ALL), KERN_SUCCESS);
+	CHECK(24, vm_protect(self, a, 3 * P, FALSE, VM_PROT_DEFAULT), KERN_SUCCESS);
+	/* set_maximum: max = prot and cur = cur & prot. */
+	CHECK(25, vm_protect(self, b, P, TRUE, VM_PROT_READ), KERN_SUCCESS);
+	x = b;
+	CHECK(26, region(&x, &sz, &info, VM_REGION_BASIC_INFO_64, VM_REGION_BASIC_INFO_COUNT_64), KERN_SUCCESS);
+	ENSURE(27, x == b && sz == P && info.protection == VM_PROT_READ &&
+		info.max_protection == VM_PROT_READ && info.inheritance == VM_INHERIT_COPY &&
+		info.shared == 0 && info.reserved == 0 && info.offset == 0 &&
+		info.behavior == VM_BEHAVIOR_DEFAULT && info.user_wired_count == 0);
+	CHECK(28, vm_protect(self, b, P, FALSE, VM_PROT_DEFAULT), KERN_PROTECTION_FAILURE);
+	/* A range that fails anywhere changes nothing (first page is RW/ALL). */
+	CHECK(29, vm_protect(self, a, 3 * P, FALSE, VM_PROT_DEFAULT), KERN_PROTECTION_FAILURE);
+	/* VM_PROT_COPY: the maximum gains WRITE. */
+	CHECK(30, vm_protect(self, b, P, FALSE, VM_PROT_COPY | VM_PROT_DEFAULT), KERN_SUCCESS);
+	x = b;
+	CHECK(31, region(&x, &sz, &info, VM_REGION_BASIC_INFO_64, VM_REGION_BASIC_INFO_COUNT_64), KERN_SUCCESS);
+	ENSURE(32, x == b && info.protection == VM_PROT_DEFAULT &&
+		info.max_protection == (VM_PROT_READ | VM_PROT_WRITE));
+
+	/* vm_region_64. */
+	x = a;
+	CHECK(33, region(&x, &sz, &info, 7, VM_REGION_BASIC_INFO_COUNT_64), KERN_INVALID_ARGUMENT);
+	CHECK(34, region(&x, &sz, &info, VM_REGION_BASIC_INFO_64, 8), KERN_INVALID_ARGUMENT);
+	CHECK(35, region(&x, &sz, &info, VM_REGION_BASIC_INFO, 9), KERN_SUCCESS);
+	/* Nothing is mapped at or above 2^39 (past a 32-bit guest's map). */
+	mach_vm_address_t ma = (mach_vm_address_t)1 << 39;
+	mach_vm_size_t ms = 77;
+	cnt = VM_REGION_BASIC_INFO_COUNT_64;
+	mach_port_t on;
+	CHECK(36, mach_vm_region(self, &ma, &ms, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info, &cnt, &on),
+		KERN_INVALID_ADDRESS);
+	ENSURE(37, ma == (mach_vm_address_t)1 << 39 && ms == 77);
+
+	/* vm_copy. */
+	CHECK(38, vm_copy(self, top, 0, 0x10), KERN_SUCCESS);
+	CHECK(39, vm_copy(self, top, 32, a), KERN_INVALID_ADDRESS);
+	CHECK(40, vm_protect(self, b, P, FALSE, VM_PROT_NONE), KERN_SUCCESS);
+	CHECK(41, vm_copy(self, b, 16, a), KERN_PROTECTION_FAILURE);
+	CHECK(42, vm_protect(self, b, P, FALSE, VM_PROT_READ), KERN_SUCCESS);
+	((volatile unsigned char *)a)[0] = 0x11;
+	CHECK(43, vm_copy(self, a, 16, b + P - 8), KERN_PROTECTION_FAILURE);
+	/* the source is checked whole before the destination */
+	CHECK(44, vm_copy(self, a + 3 * P - 8, 16, b), KERN_INVALID_ADDRESS);
+	CHECK(45, vm_copy(self, a, 16, b + 2 * P - 8), KERN_INVALID_ADDRESS);
+	ENSURE(46, ((volatile unsigned char *)(a + 2 * P))[P - 8] == 0); /* all or nothing */
+
+	/* vm_write / vm_read / vm_read_overwrite. */
+	CHECK(47, vm_protect(self, b, P, FALSE, VM_PROT_NONE), KERN_SUCCESS);
+	CHECK(48, vm_write(self, a, (vm_offset_t)b, 16), MACH_SEND_INVALID_MEMORY);
+	CHECK(49, vm_write(self, top, (vm_offset_t)buf, 0), KERN_SUCCESS);
+	CHECK(50, vm_write(self, a + 2 * P, (vm_offset_t)buf, 16), KERN_SUCCESS);
+	data = 1;
+	cnt = 1;
+	CHECK(51, vm_read(self, top, 0, &data, &cnt), KERN_SUCCESS);
+	ENSURE(52, data == 0 && cnt == 0);
+	CHECK(53, mach_vm_read(self, 0, (mach_vm_size_t)1 << 32, &data, &cnt), KERN_INVALID_ARGUMENT);
+	sz = 5;
+	CHECK(54, vm_read_overwrite(self, top, 0, (vm_address_t)buf, &sz), KERN_SUCCESS);
+	ENSURE(55, sz == 0);
+	CHECK(56, vm_read_overwrite(self, b, 16, (vm_address_t)buf, &sz), KERN_PROTECTION_FAILURE);
+
+	/* The 64-bit forms: past the map. */
+	CHECK(57, mach_vm_protect(self, (mach_vm_address_t)1 << 50, P, FALSE, VM_PROT_READ), KERN_INVALID_ADDRESS);
+	mach_vm_address_t fixed = (mach_vm_address_t)1 << 50;
+	CHECK(58, mach_vm_allocate(self, &fixed, P, VM_FLAGS_FIXED), KERN_INVALID_ADDRESS);
+
+	/* vm_deallocate. */
+	CHECK(59, vm_deallocate(self, top, 32), KERN_INVALID_ARGUMENT);
+	CHECK(60, vm_deallocate(self, a, 3 * P), KERN_SUCCESS);
+	CHECK(61, vm_deallocate(self, a, 3 * P), KERN_SUCCESS); /* holes are skipped */
+	CHECK(62, vm_protect(self, a, P, FALSE, VM_PROT_READ), KERN_INVALID_ADDRESS);
+	return 0;
+}

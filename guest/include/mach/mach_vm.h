@@ -1,0 +1,50 @@
+/*
+ * machvm guest SDK: <mach/mach_vm.h> — the mach_vm_* calls, whose addresses
+ * and sizes are 64-bit (mach_vm_address_t / mach_vm_size_t: i64) in every
+ * guest. Buffers of the caller that are not in the target's address space
+ * (mach_vm_read's *data, mach_vm_write's data) stay vm_offset_t (word-sized).
+ * Semantics as the vm_* forms of <mach/vm_map.h>, with 64-bit wrap-around.
+ */
+#ifndef _MACH_MACH_VM_H_
+#define _MACH_MACH_VM_H_
+
+#include <mach/machvm_import.h>
+#include <mach/mach_types.h>
+
+__MACHVM_BEGIN_DECLS
+
+kern_return_t mach_vm_allocate(vm_map_t target, mach_vm_address_t *address,
+	mach_vm_size_t size, int flags) __MACHVM_IMPORT("mach_vm_allocate");
+
+kern_return_t mach_vm_deallocate(vm_map_t target, mach_vm_address_t address,
+	mach_vm_size_t size) __MACHVM_IMPORT("mach_vm_deallocate");
+
+kern_return_t mach_vm_protect(vm_map_t target_task, mach_vm_address_t address,
+	mach_vm_size_t size, boolean_t set_maximum, vm_prot_t new_protection)
+	__MACHVM_IMPORT("mach_vm_protect");
+
+kern_return_t mach_vm_copy(vm_map_t target_task,
+	mach_vm_address_t source_address, mach_vm_size_t size,
+	mach_vm_address_t dest_address) __MACHVM_IMPORT("mach_vm_copy");
+
+kern_return_t mach_vm_read(vm_map_read_t target_task,
+	mach_vm_address_t address, mach_vm_size_t size, vm_offset_t *data,
+	mach_msg_type_number_t *dataCnt) __MACHVM_IMPORT("mach_vm_read");
+
+kern_return_t mach_vm_read_overwrite(vm_map_read_t target_task,
+	mach_vm_address_t address, mach_vm_size_t size, mach_vm_address_t data,
+	mach_vm_size_t *outsize) __MACHVM_IMPORT("mach_vm_read_overwrite");
+
+kern_return_t mach_vm_write(vm_map_t target_task, mach_vm_address_t address,
+	vm_offset_t data, mach_msg_type_number_t dataCnt)
+	__MACHVM_IMPORT("mach_vm_write");
+
+kern_return_t mach_vm_region(vm_map_read_t target_task,
+	mach_vm_address_t *address, mach_vm_size_t *size,
+	vm_region_flavor_t flavor, vm_region_info_t info,
+	mach_msg_type_number_t *infoCnt, mach_port_t *object_name)
+	__MACHVM_IMPORT("mach_vm_region");
+
+__MACHVM_END_DECLS
+
+#endif /* _MACH_MACH_VM_H_ */

@@ -1,0 +1,63 @@
+/*
+ * machvm guest SDK: <mach/vm_map.h> — the word-sized vm_* calls.
+ *
+ * "Machine word length specific": addresses and sizes are vm_address_t /
+ * vm_size_t (uintptr_t), so i32 in a wasm32 guest and i64 in a wasm64 guest;
+ * wrap-around is computed in that width. Every call returns kern_return_t and
+ * stores its out-parameters only on success.
+ */
+#ifndef _MACH_VM_MAP_H_
+#define _MACH_VM_MAP_H_
+
+#include <mach/machvm_import.h>
+#include <mach/mach_types.h>
+
+__MACHVM_BEGIN_DECLS
+
+/* Maps zero-filled pages, RW (max ALL). VM_FLAGS_ANYWHERE: *address is only a
+ * hint, the lowest free run is taken; VM_FLAGS_FIXED: at trunc_page(*address).
+ * size 0: KERN_SUCCESS with *address = 0. */
+kern_return_t vm_allocate(vm_map_t target_task, vm_address_t *address,
+	vm_size_t size, int flags) __MACHVM_IMPORT("vm_allocate");
+
+/* Unmaps the allocated pages of [trunc(address), round(address + size)). */
+kern_return_t vm_deallocate(vm_map_t target_task, vm_address_t address,
+	vm_size_t size) __MACHVM_IMPORT("vm_deallocate");
+
+/* Sets the current (set_maximum false) or the maximum (true) protection. */
+kern_return_t vm_protect(vm_map_t target_task, vm_address_t address,
+	vm_size_t size, boolean_t set_maximum, vm_prot_t new_protection)
+	__MACHVM_IMPORT("vm_protect");
+
+/* Copies size bytes (memmove semantics, any alignment), all or nothing. */
+kern_return_t vm_copy(vm_map_t target_task, vm_address_t source_address,
+	vm_size_t size, vm_address_t dest_address) __MACHVM_IMPORT("vm_copy");
+
+/* Reads size bytes of target_task into a fresh page-aligned allocation of the
+ * caller: *data is its address, *dataCnt = size; free it with vm_deallocate. */
+kern_return_t vm_read(vm_map_read_t target_task, vm_address_t address,
+	vm_size_t size, vm_offset_t *data, mach_msg_type_number_t *dataCnt)
+	__MACHVM_IMPORT("vm_read");
+
+/* Reads size bytes of target_task into the caller's buffer at data. */
+kern_return_t vm_read_overwrite(vm_map_read_t target_task,
+	vm_address_t address, vm_size_t size, vm_address_t data,
+	vm_size_t *outsize) __MACHVM_IMPORT("vm_read_overwrite");
+
+/* Writes dataCnt bytes of the caller's buffer at data into target_task. */
+kern_return_t vm_write(vm_map_t target_task, vm_address_t address,
+	vm_offset_t data, mach_msg_type_number_t dataCnt)
+	__MACHVM_IMPORT("vm_write");
+
+/* Finds the region containing *address, or the next one above it: stores its
+ * start in *address, its length in *size, its vm_region_basic_info_64 in
+ * info (flavor VM_REGION_BASIC_INFO_64, *infoCnt >= 9 on entry, 9 on exit)
+ * and 0 in *object_name. KERN_INVALID_ADDRESS when there is none. */
+kern_return_t vm_region_64(vm_map_read_t target_task, vm_address_t *address,
+	vm_size_t *size, vm_region_flavor_t flavor, vm_region_info_t info,
+	mach_msg_type_number_t *infoCnt, mach_port_t *object_name)
+	__MACHVM_IMPORT("vm_region_64");
+
+__MACHVM_END_DECLS
+
+#endif /* _MACH_VM_MAP_H_ */

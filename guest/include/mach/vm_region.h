@@ -1,0 +1,74 @@
+/*
+ * machvm guest SDK: <mach/vm_region.h>
+ *
+ * vm_region_basic_info_64 is 36 bytes packed to 4, as in XNU, in every guest
+ * (wasm32 and wasm64): the host writes exactly these bytes.
+ */
+#ifndef _MACH_VM_REGION_H_
+#define _MACH_VM_REGION_H_
+
+#include <mach/boolean.h>
+#include <mach/vm_types.h>
+#include <mach/vm_prot.h>
+#include <mach/vm_inherit.h>
+#include <mach/vm_behavior.h>
+#include <mach/message.h>
+
+typedef int *vm_region_info_t;
+typedef int *vm_region_info_64_t;
+typedef int vm_region_flavor_t;
+typedef int vm_region_info_data_t[1024];
+
+#pragma pack(push, 4)
+
+struct vm_region_basic_info_64 {
+	vm_prot_t protection;            /* @0  current protection */
+	vm_prot_t max_protection;        /* @4  maximum protection */
+	vm_inherit_t inheritance;        /* @8  always VM_INHERIT_COPY in machvm */
+	boolean_t shared;                /* @12 0 */
+	boolean_t reserved;              /* @16 0 */
+	memory_object_offset_t offset;   /* @20 0 */
+	vm_behavior_t behavior;          /* @28 VM_BEHAVIOR_DEFAULT */
+	unsigned short user_wired_count; /* @32 0 */
+};
+
+#pragma pack(pop)
+
+typedef struct vm_region_basic_info_64 *vm_region_basic_info_64_t;
+typedef struct vm_region_basic_info_64 vm_region_basic_info_data_64_t;
+
+#define VM_REGION_BASIC_INFO_64 9
+#define VM_REGION_BASIC_INFO_COUNT_64 \
+	((mach_msg_type_number_t)(sizeof(vm_region_basic_info_data_64_t) / sizeof(int)))
+
+/*
+ * The 32-bit flavor. machvm treats it as VM_REGION_BASIC_INFO_64 (it writes
+ * the 36-byte structure and wants a count of at least 9), so always pass a
+ * vm_region_basic_info_data_64_t.
+ */
+#define VM_REGION_BASIC_INFO 10
+
+#if defined(__cplusplus)
+#define __MACHVM_STATIC_ASSERT static_assert
+#define __MACHVM_ALIGNOF alignof
+#else
+#define __MACHVM_STATIC_ASSERT _Static_assert
+#define __MACHVM_ALIGNOF _Alignof
+#endif
+#define __MACHVM_RBI_OFF(f) __builtin_offsetof(struct vm_region_basic_info_64, f)
+__MACHVM_STATIC_ASSERT(sizeof(struct vm_region_basic_info_64) == 36, "vm_region_basic_info_64 is 36 bytes");
+__MACHVM_STATIC_ASSERT(VM_REGION_BASIC_INFO_COUNT_64 == 9, "VM_REGION_BASIC_INFO_COUNT_64 is 9");
+__MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(protection) == 0, "protection @0");
+__MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(max_protection) == 4, "max_protection @4");
+__MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(inheritance) == 8, "inheritance @8");
+__MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(shared) == 12, "shared @12");
+__MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(reserved) == 16, "reserved @16");
+__MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(offset) == 20, "offset @20");
+__MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(behavior) == 28, "behavior @28");
+__MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(user_wired_count) == 32, "user_wired_count @32");
+__MACHVM_STATIC_ASSERT(__MACHVM_ALIGNOF(struct vm_region_basic_info_64) == 4, "packed to 4");
+#undef __MACHVM_RBI_OFF
+#undef __MACHVM_ALIGNOF
+#undef __MACHVM_STATIC_ASSERT
+
+#endif /* _MACH_VM_REGION_H_ */

@@ -1,0 +1,279 @@
+//! The raw ABI (SPEC §2, §3): XNU's C names, types and constants, and the
+//! imports of the wasm module `"mach"`. `usize` is the guest's word.
+#![allow(non_camel_case_types)]
+
+/// `kern_return_t`.
+pub type kern_return_t = i32;
+/// `natural_t`.
+pub type natural_t = u32;
+/// `integer_t`.
+pub type integer_t = i32;
+/// `boolean_t` (0 = false, any other value = true).
+pub type boolean_t = i32;
+/// `mach_port_name_t`: a 32-bit name in every guest.
+pub type mach_port_name_t = natural_t;
+/// `mach_port_t`.
+pub type mach_port_t = mach_port_name_t;
+/// `vm_map_t`.
+pub type vm_map_t = mach_port_t;
+/// `vm_map_read_t`.
+pub type vm_map_read_t = mach_port_t;
+/// `task_t`.
+pub type task_t = mach_port_t;
+/// `host_t`.
+pub type host_t = mach_port_t;
+/// `memory_object_name_t`.
+pub type memory_object_name_t = mach_port_t;
+/// `vm_address_t`: word-sized.
+pub type vm_address_t = usize;
+/// `vm_size_t`: word-sized.
+pub type vm_size_t = usize;
+/// `vm_offset_t`: word-sized.
+pub type vm_offset_t = usize;
+/// `mach_vm_address_t`: always 64 bits.
+pub type mach_vm_address_t = u64;
+/// `mach_vm_size_t`: always 64 bits.
+pub type mach_vm_size_t = u64;
+/// `mach_vm_offset_t`: always 64 bits.
+pub type mach_vm_offset_t = u64;
+/// `memory_object_offset_t`.
+pub type memory_object_offset_t = u64;
+/// `vm_prot_t`.
+pub type vm_prot_t = i32;
+/// `vm_inherit_t`.
+pub type vm_inherit_t = u32;
+/// `vm_behavior_t`.
+pub type vm_behavior_t = i32;
+/// `mach_msg_type_number_t`: 32 bits in every guest.
+pub type mach_msg_type_number_t = natural_t;
+/// `vm_region_flavor_t`.
+pub type vm_region_flavor_t = i32;
+/// `vm_region_info_t`: a pointer to the flavor's structure.
+pub type vm_region_info_t = *mut integer_t;
+
+/// The call succeeded.
+pub const KERN_SUCCESS: kern_return_t = 0;
+/// An address (or range) is not valid in the task's map.
+pub const KERN_INVALID_ADDRESS: kern_return_t = 1;
+/// The protection of a page does not allow the access.
+pub const KERN_PROTECTION_FAILURE: kern_return_t = 2;
+/// No free range of the requested size, or the fixed range is taken.
+pub const KERN_NO_SPACE: kern_return_t = 3;
+/// An argument is not valid.
+pub const KERN_INVALID_ARGUMENT: kern_return_t = 4;
+/// Generic failure.
+pub const KERN_FAILURE: kern_return_t = 5;
+/// The host could not get the resources for the call.
+pub const KERN_RESOURCE_SHORTAGE: kern_return_t = 6;
+/// The port name is not a send right in the caller's namespace.
+pub const MACH_SEND_INVALID_DEST: kern_return_t = 0x1000_0003;
+/// The caller's data buffer is not readable.
+pub const MACH_SEND_INVALID_MEMORY: kern_return_t = 0x1000_000c;
+
+/// `MACH_PORT_NULL`.
+pub const MACH_PORT_NULL: mach_port_t = 0;
+/// `MACH_PORT_DEAD`.
+pub const MACH_PORT_DEAD: mach_port_t = 0xFFFF_FFFF;
+
+/// No access.
+pub const VM_PROT_NONE: vm_prot_t = 0;
+/// Read access.
+pub const VM_PROT_READ: vm_prot_t = 1;
+/// Write access.
+pub const VM_PROT_WRITE: vm_prot_t = 2;
+/// Execute access (recorded only).
+pub const VM_PROT_EXECUTE: vm_prot_t = 4;
+/// Read and write.
+pub const VM_PROT_DEFAULT: vm_prot_t = VM_PROT_READ | VM_PROT_WRITE;
+/// Read, write and execute.
+pub const VM_PROT_ALL: vm_prot_t = VM_PROT_READ | VM_PROT_WRITE | VM_PROT_EXECUTE;
+/// `vm_protect` only: make the range a private copy whose maximum gains WRITE.
+pub const VM_PROT_COPY: vm_prot_t = 0x10;
+
+/// Shared with a child task.
+pub const VM_INHERIT_SHARE: vm_inherit_t = 0;
+/// Copied into a child task.
+pub const VM_INHERIT_COPY: vm_inherit_t = 1;
+/// Absent from a child task.
+pub const VM_INHERIT_NONE: vm_inherit_t = 2;
+/// The inheritance of new memory.
+pub const VM_INHERIT_DEFAULT: vm_inherit_t = VM_INHERIT_COPY;
+
+/// `VM_BEHAVIOR_DEFAULT`.
+pub const VM_BEHAVIOR_DEFAULT: vm_behavior_t = 0;
+
+/// `vm_allocate`: map exactly at the (page-truncated) address.
+pub const VM_FLAGS_FIXED: i32 = 0;
+/// `vm_allocate`: map at the lowest free range.
+pub const VM_FLAGS_ANYWHERE: i32 = 1;
+/// `vm_allocate`: with FIXED, replace what is mapped there.
+pub const VM_FLAGS_OVERWRITE: i32 = 0x4000;
+/// Every flag a user may pass to `vm_allocate` (others: `KERN_INVALID_ARGUMENT`).
+pub const VM_FLAGS_USER_ALLOCATE: u32 = 0xFF07_509F;
+
+/// Region flavor: [`vm_region_basic_info_64`].
+pub const VM_REGION_BASIC_INFO_64: vm_region_flavor_t = 9;
+/// The 32-bit flavor: machvm treats it as [`VM_REGION_BASIC_INFO_64`].
+pub const VM_REGION_BASIC_INFO: vm_region_flavor_t = 10;
+/// Size of [`vm_region_basic_info_64`] in 4-byte words.
+pub const VM_REGION_BASIC_INFO_COUNT_64: mach_msg_type_number_t =
+    (core::mem::size_of::<vm_region_basic_info_64>() / core::mem::size_of::<i32>()) as _;
+
+/// `vm_region_basic_info_64`: 36 bytes, packed to 4 as in XNU.
+#[repr(C, packed(4))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct vm_region_basic_info_64 {
+    /// Current protection.
+    pub protection: vm_prot_t,
+    /// Maximum protection.
+    pub max_protection: vm_prot_t,
+    /// Inheritance.
+    pub inheritance: vm_inherit_t,
+    /// 0 in machvm.
+    pub shared: boolean_t,
+    /// 0 in machvm.
+    pub reserved: boolean_t,
+    /// 0 in machvm.
+    pub offset: memory_object_offset_t,
+    /// `VM_BEHAVIOR_DEFAULT` in machvm.
+    pub behavior: vm_behavior_t,
+    /// 0 in machvm.
+    pub user_wired_count: u16,
+}
+
+/// XNU's typedef for the structure.
+pub type vm_region_basic_info_data_64_t = vm_region_basic_info_64;
+
+#[link(wasm_import_module = "mach")]
+extern "C" {
+    /// The caller's own task port name.
+    pub fn mach_task_self() -> mach_port_t;
+    /// The host port name.
+    pub fn mach_host_self() -> mach_port_t;
+    /// Stores the VM page size in `*out_page_size`.
+    pub fn host_page_size(host: host_t, out_page_size: *mut vm_size_t) -> kern_return_t;
+
+    /// Word-sized `vm_allocate`.
+    pub fn vm_allocate(
+        target_task: vm_map_t,
+        address: *mut vm_address_t,
+        size: vm_size_t,
+        flags: i32,
+    ) -> kern_return_t;
+    /// Word-sized `vm_deallocate`.
+    pub fn vm_deallocate(
+        target_task: vm_map_t,
+        address: vm_address_t,
+        size: vm_size_t,
+    ) -> kern_return_t;
+    /// Word-sized `vm_protect`.
+    pub fn vm_protect(
+        target_task: vm_map_t,
+        address: vm_address_t,
+        size: vm_size_t,
+        set_maximum: boolean_t,
+        new_protection: vm_prot_t,
+    ) -> kern_return_t;
+    /// Word-sized `vm_copy`.
+    pub fn vm_copy(
+        target_task: vm_map_t,
+        source_address: vm_address_t,
+        size: vm_size_t,
+        dest_address: vm_address_t,
+    ) -> kern_return_t;
+    /// Word-sized `vm_read`.
+    pub fn vm_read(
+        target_task: vm_map_read_t,
+        address: vm_address_t,
+        size: vm_size_t,
+        data: *mut vm_offset_t,
+        data_cnt: *mut mach_msg_type_number_t,
+    ) -> kern_return_t;
+    /// Word-sized `vm_read_overwrite`.
+    pub fn vm_read_overwrite(
+        target_task: vm_map_read_t,
+        address: vm_address_t,
+        size: vm_size_t,
+        data: vm_address_t,
+        outsize: *mut vm_size_t,
+    ) -> kern_return_t;
+    /// Word-sized `vm_write`.
+    pub fn vm_write(
+        target_task: vm_map_t,
+        address: vm_address_t,
+        data: vm_offset_t,
+        data_cnt: mach_msg_type_number_t,
+    ) -> kern_return_t;
+    /// Word-sized `vm_region_64`.
+    pub fn vm_region_64(
+        target_task: vm_map_read_t,
+        address: *mut vm_address_t,
+        size: *mut vm_size_t,
+        flavor: vm_region_flavor_t,
+        info: vm_region_info_t,
+        info_cnt: *mut mach_msg_type_number_t,
+        object_name: *mut mach_port_t,
+    ) -> kern_return_t;
+
+    /// 64-bit `mach_vm_allocate`.
+    pub fn mach_vm_allocate(
+        target: vm_map_t,
+        address: *mut mach_vm_address_t,
+        size: mach_vm_size_t,
+        flags: i32,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_deallocate`.
+    pub fn mach_vm_deallocate(
+        target: vm_map_t,
+        address: mach_vm_address_t,
+        size: mach_vm_size_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_protect`.
+    pub fn mach_vm_protect(
+        target_task: vm_map_t,
+        address: mach_vm_address_t,
+        size: mach_vm_size_t,
+        set_maximum: boolean_t,
+        new_protection: vm_prot_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_copy`.
+    pub fn mach_vm_copy(
+        target_task: vm_map_t,
+        source_address: mach_vm_address_t,
+        size: mach_vm_size_t,
+        dest_address: mach_vm_address_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_read`; `*data` is a word-sized address in the caller.
+    pub fn mach_vm_read(
+        target_task: vm_map_read_t,
+        address: mach_vm_address_t,
+        size: mach_vm_size_t,
+        data: *mut vm_offset_t,
+        data_cnt: *mut mach_msg_type_number_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_read_overwrite`.
+    pub fn mach_vm_read_overwrite(
+        target_task: vm_map_read_t,
+        address: mach_vm_address_t,
+        size: mach_vm_size_t,
+        data: mach_vm_address_t,
+        outsize: *mut mach_vm_size_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_write`; `data` is a word-sized address in the caller.
+    pub fn mach_vm_write(
+        target_task: vm_map_t,
+        address: mach_vm_address_t,
+        data: vm_offset_t,
+        data_cnt: mach_msg_type_number_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_region`.
+    pub fn mach_vm_region(
+        target_task: vm_map_read_t,
+        address: *mut mach_vm_address_t,
+        size: *mut mach_vm_size_t,
+        flavor: vm_region_flavor_t,
+        info: vm_region_info_t,
+        info_cnt: *mut mach_msg_type_number_t,
+        object_name: *mut mach_port_t,
+    ) -> kern_return_t;
+}
