@@ -106,6 +106,25 @@ impl Kernel {
     /// Inserts into `into`'s port namespace a send right to the task port of `to`, and
     /// returns its name there. Only through such a right can a guest reach another task.
     ///
+    /// ```
+    /// use machvm::Kernel;
+    /// use wasmtime::{Engine, MemoryType, Store};
+    ///
+    /// struct State { kernel: Kernel }
+    /// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
+    ///
+    /// let mut store = Store::new(&Engine::default(), State { kernel: Kernel::new() });
+    /// let a = machvm::new_task(&mut store, get, MemoryType::new(1, None))?;
+    /// let b = machvm::new_task(&mut store, get, MemoryType::new(1, None))?;
+    /// let kernel = &mut store.data_mut().kernel;
+    /// // XNU's name layout: 0x303, 0x403, ...; one name per port in a namespace.
+    /// assert_eq!(kernel.insert_send_right(a, b)?, 0x303);
+    /// assert_eq!(kernel.insert_send_right(a, b)?, 0x303);
+    /// assert_eq!(kernel.insert_send_right(a, a)?, machvm::consts::TASK_SELF_NAME);
+    /// // `a`'s guest now reaches `b` as port 0x303, e.g. vm_copy(0x303, ...).
+    /// # Ok::<(), wasmtime::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// When either id is not a task of this kernel.

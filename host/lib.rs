@@ -14,6 +14,8 @@
 //! - [`vm`]: every call's decision table, written once against [`vm::Env`].
 //! - [`Kernel`]: the tasks of a store and their port namespaces.
 //! - [`TaskPre`] / [`instantiate`]: the `"mach"` imports; a module becomes a task.
+//! - [`host`]: the host inspects and drives a task (regions, protections, bytes) with the
+//!   checks a guest gets; [`trace`]: one `tracing` event per call, like `dtruss`.
 //! - [`model`]: an independent, deliberately simple reference implementation, the oracle
 //!   of the differential tests and fuzz targets.
 #![deny(missing_docs)]
@@ -21,10 +23,13 @@
 pub mod calls;
 pub mod consts;
 pub mod harness;
+#[path = "host_api.rs"]
+pub mod host;
 mod kernel;
 mod linker;
 pub mod model;
 pub mod table;
+pub mod trace;
 pub mod vm;
 
 pub use calls::{Call, Form, Outcome, PageAttrs, ParamFault, Width};

@@ -15,6 +15,7 @@ use wasmtime::{
 use crate::calls::{Call, Form, Outcome, Width};
 use crate::consts::{HOST_SELF_NAME, TASK_SELF_NAME};
 use crate::kernel::Kernel;
+use crate::trace::{self, ParamLog};
 use crate::vm::{self, Env, TaskId, TaskVm, WASM_PAGE};
 
 /// The projection from a store's data to its [`Kernel`], as in
@@ -237,6 +238,34 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
     /// exported), when its memory cannot be a task's (shared, custom page size), when it
     /// imports an unknown `mach` function, or one whose signature is not the one SPEC §3
     /// gives for its memory's width (the error names the import and the expected signature).
+    ///
+    /// ```
+    /// use machvm::{Kernel, TaskPre};
+    /// use wasmtime::{Engine, Linker, Module, Store};
+    ///
+    /// struct State { kernel: Kernel }
+    /// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
+    ///
+    /// let engine = Engine::default();
+    /// let module = Module::new(&engine, r#"(module
+    ///     (import "mach" "vm_copy" (func (param i32 i32 i32 i32) (result i32)))
+    ///     (memory (export "memory") 1))"#)?;
+    /// // Checked once, instantiated as many tasks as needed.
+    /// let pre = TaskPre::new(&module, get)?;
+    /// let mut store = Store::new(&engine, State { kernel: Kernel::new() });
+    /// let linker = Linker::new(&engine);
+    /// let (_, a) = pre.instantiate(&mut store, &linker)?;
+    /// let (_, b) = pre.instantiate(&mut store, &linker)?;
+    /// assert_eq!(store.data().kernel.task_ids().collect::<Vec<_>>(), [a, b]);
+    ///
+    /// // A mistyped import is refused with the signature machvm expects.
+    /// let bad = Module::new(&engine, r#"(module
+    ///     (import "mach" "vm_copy" (func (param i32) (result i32)))
+    ///     (memory (export "memory") 1))"#)?;
+    /// let err = TaskPre::new(&bad, get).err().unwrap();
+    /// assert!(err.to_string().contains("machvm expects (i32, i32, i32, i32) -> i32"));
+    /// # Ok::<(), wasmtime::Error>(())
+    /// ```
     pub fn new(module: &Module, get: G) -> wasmtime::Result<Self> {
         let mut memory: Option<(MemoryType, MemorySource)> = None;
         let mut imported_memories = 0;
@@ -381,7 +410,7 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
             let mem = instance.get_memory(&mut store, name);
             get(store.data_mut()).tasks[id.index()].memory = mem;
         }
-        vm::sync(&mut StoreEnv { cx: store, get }, id);
+        vm::sync(&mut StoreEnv::new(store, get), id);
         Ok((instance, id))
     }
 }
@@ -441,12 +470,29 @@ pub fn register_memory<T: 'static>(
     let mut store = store.as_context_mut();
     let ty = memory.ty(&store);
     let id = get(store.data_mut()).create_task(&ty, Some(memory), None)?;
-    vm::sync(&mut StoreEnv { cx: store, get }, id);
+    vm::sync(&mut StoreEnv::new(store, get), id);
     Ok(id)
 }
 
 /// Creates a memory of type `ty` in the store and makes it a new task (a task with no
-/// instance: guests reach it through send rights, the host through [`call`]).
+/// instance: guests reach it through send rights, the host through [`call`] and
+/// [`host`](crate::host)).
+///
+/// ```
+/// use machvm::{host, Kernel};
+/// use wasmtime::{Engine, MemoryType, Store};
+///
+/// struct State { kernel: Kernel }
+/// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
+///
+/// let mut store = Store::new(&Engine::default(), State { kernel: Kernel::new() });
+/// // Two wasm pages, at most 16: the map is 1 MiB, the first 128 KiB are allocated.
+/// let task = machvm::new_task(&mut store, get, MemoryType::new(2, Some(16)))?;
+/// assert_eq!(store.data().kernel.task(task).unwrap().map_limit(), 16 * 65536);
+/// let regions = host::regions(&mut store, get, task)?;
+/// assert_eq!((regions[0].start, regions[0].size), (0, 2 * 65536));
+/// # Ok::<(), wasmtime::Error>(())
+/// ```
 ///
 /// # Errors
 ///
@@ -476,16 +522,23 @@ pub fn call<T: 'static>(
 ) -> wasmtime::Result<Outcome> {
     let mut cx = store.as_context_mut();
     get(cx.data_mut()).check_task(task)?;
-    Ok(vm::call(&mut StoreEnv { cx, get }, task, call))
+    Ok(vm::call(&mut StoreEnv::new(cx, get), task, call))
 }
 
 /// [`Env`] over a store: the tasks' state in the kernel, their bytes in their memories.
 pub(crate) struct StoreEnv<'a, T: 'static, G> {
     pub(crate) cx: StoreContextMut<'a, T>,
     pub(crate) get: G,
+    /// The parameter values of the running call, collected only while it is traced.
+    pub(crate) log: Option<ParamLog>,
 }
 
-impl<T: 'static, G: GetKernel<T>> StoreEnv<'_, T, G> {
+impl<'a, T: 'static, G: GetKernel<T>> StoreEnv<'a, T, G> {
+    /// An environment over `cx` that does not trace.
+    pub(crate) fn new(cx: StoreContextMut<'a, T>, get: G) -> Self {
+        StoreEnv { cx, get, log: None }
+    }
+
     fn memory(&mut self, t: TaskId) -> Option<Memory> {
         (self.get)(self.cx.data_mut())
             .tasks
@@ -582,6 +635,13 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
             None => false,
         }
     }
+
+    #[inline]
+    fn log_param(&mut self, param: &'static str, write: bool, value: u64) {
+        if let Some(log) = &mut self.log {
+            log.push(param, write, value);
+        }
+    }
 }
 
 /// A guest word: `u32` for a 32-bit memory, `u64` for a 64-bit one.
@@ -619,14 +679,36 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
             }
         }
     }
-    let mut env = StoreEnv {
-        cx: caller.as_context_mut(),
-        get,
+    let mut env = StoreEnv::new(caller.as_context_mut(), get);
+    // Tracing costs one check of the subscriber's filter when nobody listens.
+    let outcome = if trace::enabled() {
+        env.log = Some(ParamLog::new());
+        let outcome = vm::call(&mut env, task, &call);
+        trace::emit(task, &call, &env.log.unwrap_or_default(), &outcome);
+        outcome
+    } else {
+        vm::call(&mut env, task, &call)
     };
-    match vm::call(&mut env, task, &call) {
+    match outcome {
         Outcome::Ret(v) => Ok(v),
         Outcome::Trap(fault) => Err(wasmtime::Error::new(fault)),
     }
+}
+
+/// The host function of `mach_task_self` or `mach_host_self`: returns `name`, traced like
+/// the other calls.
+fn self_func<T: 'static>(
+    store: impl AsContextMut<Data = T>,
+    task: TaskId,
+    call: Call,
+    name: u32,
+) -> Func {
+    Func::wrap(store, move || {
+        if trace::enabled() {
+            trace::emit(task, &call, &ParamLog::new(), &Outcome::Ret(name as i32));
+        }
+        name as i32
+    })
 }
 
 /// Creates the host function of `import` for task `task`, for a guest whose words are `W`.
@@ -645,8 +727,8 @@ fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
         };
     }
     match import {
-        Import::TaskSelf => Func::wrap(store, || TASK_SELF_NAME as i32),
-        Import::HostSelf => Func::wrap(store, || HOST_SELF_NAME as i32),
+        Import::TaskSelf => self_func(store, task, Call::TaskSelf, TASK_SELF_NAME),
+        Import::HostSelf => self_func(store, task, Call::HostSelf, HOST_SELF_NAME),
         Import::HostPageSize => wrap!(|host: u32, size_ptr: W| Call::HostPageSize {
             host,
             size_ptr: size_ptr.get()

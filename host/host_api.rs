@@ -1,0 +1,519 @@
+//! Inspecting and driving a task from the host, with exactly the checks a guest gets.
+//!
+//! These are typed conveniences over the kernel: read a task's regions, change protections,
+//! copy, deallocate, and read or write its bytes, before a guest runs (to set up guard pages
+//! or load data) or after (to collect results). Each operation follows the page table as the
+//! matching Mach call does: [`read_bytes`] needs every page allocated and readable, as
+//! `vm_read_overwrite`'s source; [`write_bytes`] needs them allocated and writable, as
+//! `vm_write`'s destination. The host never touches a byte the table does not allow, so this
+//! stays correct when the memory's pages are protected in hardware too.
+//!
+//! Addresses and sizes are 64-bit (the `mach_vm_*` forms) whatever the task's width; a task
+//! of a 32-bit memory simply has nothing mapped past 4 GiB.
+//!
+//! ```
+//! use machvm::consts::{VM_PROT_NONE, VM_PROT_READ, VM_PROT_DEFAULT, KERN_PROTECTION_FAILURE};
+//! use machvm::{host, Kernel};
+//! use wasmtime::{Engine, MemoryType, Store};
+//!
+//! struct State { kernel: Kernel }
+//! fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
+//!
+//! let engine = Engine::default();
+//! let mut store = Store::new(&engine, State { kernel: Kernel::new() });
+//! let task = machvm::new_task(&mut store, get, MemoryType::new(1, Some(4)))?;
+//!
+//! // Load some data, then make its page read-only and the next one a guard page.
+//! host::write_bytes(&mut store, get, task, 0x2000, b"hello")?;
+//! host::protect(&mut store, get, task, 0x2000, 0x1000, false, VM_PROT_READ)?;
+//! host::protect(&mut store, get, task, 0x3000, 0x1000, false, VM_PROT_NONE)?;
+//!
+//! assert_eq!(host::read_bytes(&mut store, get, task, 0x2000, 5)?, b"hello");
+//! let err = host::write_bytes(&mut store, get, task, 0x2000, b"bye").unwrap_err();
+//! assert_eq!(err.code(), KERN_PROTECTION_FAILURE);
+//!
+//! let regions = host::regions(&mut store, get, task)?;
+//! assert_eq!(regions.len(), 4);
+//! assert_eq!((regions[1].start, regions[1].size, regions[1].protection), (0x2000, 0x1000, VM_PROT_READ));
+//! assert_eq!((regions[3].start, regions[3].end()), (0x4000, 0x10000));
+//! assert_eq!(regions[3].protection, VM_PROT_DEFAULT);
+//! # Ok::<(), wasmtime::Error>(())
+//! ```
+
+use std::fmt;
+
+use wasmtime::AsContextMut;
+
+use crate::calls::{Call, Form, Outcome};
+use crate::consts::*;
+use crate::linker::{GetKernel, StoreEnv};
+use crate::table::{CheckError, Run};
+use crate::vm::{self, Env, TaskId};
+
+/// A region of a task: a maximal run of allocated pages with equal protections and
+/// inheritance, as `vm_region` reports it, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// The first address of the region (page-aligned).
+    pub start: u64,
+    /// The region's length in bytes (whole pages).
+    pub size: u64,
+    /// The current protection (`VM_PROT_*` bits).
+    pub protection: VmProt,
+    /// The maximum protection (`VM_PROT_*` bits).
+    pub max_protection: VmProt,
+    /// The inheritance (`VM_INHERIT_*`).
+    pub inheritance: VmInherit,
+}
+
+impl Region {
+    /// One past the region's last address.
+    pub fn end(&self) -> u64 {
+        self.start + self.size
+    }
+
+    fn from_run(run: Run, page_size: u64) -> Region {
+        Region {
+            start: run.start * page_size,
+            size: (run.end - run.start) * page_size,
+            protection: run.attrs.cur,
+            max_protection: run.attrs.max,
+            inheritance: run.attrs.inherit,
+        }
+    }
+}
+
+impl fmt::Display for Region {
+    /// `0x2000-0x3000 r--/rwx`, as `vmmap` shows a region.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:#x}-{:#x} {}/{}",
+            self.start,
+            self.end(),
+            prot_string(self.protection),
+            prot_string(self.max_protection)
+        )
+    }
+}
+
+/// Why a host operation on a task failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostError {
+    /// The id is not a task of the store's kernel.
+    NoSuchTask(TaskId),
+    /// The operation was refused as the Mach call would refuse it.
+    Kern {
+        /// The operation (`read_bytes`, `vm_protect`, ...).
+        op: &'static str,
+        /// The `kern_return_t` the call would give.
+        code: KernReturn,
+        /// The first page that failed the check, when known.
+        page: Option<u64>,
+    },
+}
+
+impl HostError {
+    /// The `kern_return_t` of the failure (`MACH_SEND_INVALID_DEST` for an unknown task, as
+    /// for a port name that denotes nothing).
+    pub fn code(&self) -> KernReturn {
+        match *self {
+            HostError::NoSuchTask(_) => MACH_SEND_INVALID_DEST,
+            HostError::Kern { code, .. } => code,
+        }
+    }
+
+    fn kern(op: &'static str, code: KernReturn) -> HostError {
+        HostError::Kern {
+            op,
+            code,
+            page: None,
+        }
+    }
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            HostError::NoSuchTask(t) => write!(f, "machvm: {t:?} is not a task of this kernel"),
+            HostError::Kern { op, code, page } => {
+                write!(f, "{op}: {}", kern_return_name(code))?;
+                if let Some(p) = page {
+                    write!(f, " at page {p:#x}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+/// The environment of a host operation on `task`, after checking the task exists and bringing
+/// its table up to date with its memory.
+fn env<'a, T: 'static, G: GetKernel<T>>(
+    store: &'a mut impl AsContextMut<Data = T>,
+    get: G,
+    task: TaskId,
+) -> Result<StoreEnv<'a, T, G>, HostError> {
+    let mut cx = store.as_context_mut();
+    if get(cx.data_mut()).check_task(task).is_err() {
+        return Err(HostError::NoSuchTask(task));
+    }
+    let mut env = StoreEnv::new(cx, get);
+    vm::sync(&mut env, task);
+    Ok(env)
+}
+
+/// Runs `call` as made by `task` itself and maps its return code.
+fn run_call<T: 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+    call: Call,
+) -> Result<(), HostError> {
+    let op = call.import_name();
+    let mut env = env(&mut store, get, task)?;
+    match vm::call(&mut env, task, &call) {
+        Outcome::Ret(KERN_SUCCESS) => Ok(()),
+        Outcome::Ret(code) => Err(HostError::kern(op, code)),
+        // These calls have no pointer parameter: they cannot fault.
+        Outcome::Trap(_) => Err(HostError::kern(op, KERN_FAILURE)),
+    }
+}
+
+/// Every region of `task`, in address order (the task's page table, in bytes).
+///
+/// # Errors
+///
+/// [`HostError::NoSuchTask`] when `task` is not a task of the kernel.
+pub fn regions<T: 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+) -> Result<Vec<Region>, HostError> {
+    let mut env = env(&mut store, get, task)?;
+    let vm = env.vm(task);
+    let p = vm.page_size();
+    Ok(vm
+        .table()
+        .runs()
+        .map(|run| Region::from_run(run, p))
+        .collect())
+}
+
+/// The region of `task` that contains `addr`, or else the first one after it, as
+/// `mach_vm_region` finds it.
+///
+/// # Errors
+///
+/// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ADDRESS`
+/// when no region contains or follows `addr`.
+pub fn region<T: 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+    addr: u64,
+) -> Result<Region, HostError> {
+    let mut env = env(&mut store, get, task)?;
+    let vm = env.vm(task);
+    let p = vm.page_size();
+    vm.table()
+        .region_at_or_after(addr / p)
+        .map(|run| Region::from_run(run, p))
+        .ok_or(HostError::kern("mach_vm_region", KERN_INVALID_ADDRESS))
+}
+
+/// `mach_vm_protect(task, addr, size, set_max, prot)` on `task`'s own map: sets the current
+/// (or, with `set_max`, the maximum) protection of the pages of `[addr, addr + size)`.
+///
+/// # Errors
+///
+/// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; otherwise the call's
+/// `kern_return_t` when it is not `KERN_SUCCESS` (SPEC §4: `KERN_INVALID_ADDRESS` for an
+/// unallocated page, `KERN_PROTECTION_FAILURE` above the maximum protection,
+/// `KERN_INVALID_ARGUMENT` for bad bits, ...).
+pub fn protect<T: 'static>(
+    store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+    addr: u64,
+    size: u64,
+    set_max: bool,
+    prot: VmProt,
+) -> Result<(), HostError> {
+    let call = Call::Protect {
+        form: Form::MachVm,
+        task: TASK_SELF_NAME,
+        addr,
+        size,
+        set_max: u32::from(set_max),
+        prot: prot as u32,
+    };
+    run_call(store, get, task, call)
+}
+
+/// `mach_vm_deallocate(task, addr, size)` on `task`'s own map.
+///
+/// # Errors
+///
+/// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ARGUMENT`
+/// when the range wraps. Holes and out-of-map ranges are not errors (SPEC §4); they are
+/// reported as guard exceptions through `tracing`.
+pub fn deallocate<T: 'static>(
+    store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+    addr: u64,
+    size: u64,
+) -> Result<(), HostError> {
+    let call = Call::Deallocate {
+        form: Form::MachVm,
+        task: TASK_SELF_NAME,
+        addr,
+        size,
+    };
+    run_call(store, get, task, call)
+}
+
+/// `mach_vm_copy(task, src, size, dst)` inside `task`: all or nothing, with `memmove`
+/// semantics.
+///
+/// # Errors
+///
+/// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; otherwise the call's
+/// `kern_return_t` (`KERN_INVALID_ADDRESS`, `KERN_PROTECTION_FAILURE`).
+pub fn copy<T: 'static>(
+    store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+    src: u64,
+    size: u64,
+    dst: u64,
+) -> Result<(), HostError> {
+    let call = Call::Copy {
+        form: Form::MachVm,
+        task: TASK_SELF_NAME,
+        src,
+        size,
+        dst,
+    };
+    run_call(store, get, task, call)
+}
+
+/// Checks `[addr, addr + len)` of `task` for `prot` as a call's range: every page allocated
+/// and allowing `prot`.
+fn check<T: 'static, G: GetKernel<T>>(
+    env: &mut StoreEnv<'_, T, G>,
+    op: &'static str,
+    task: TaskId,
+    addr: u64,
+    len: u64,
+    prot: VmProt,
+) -> Result<(), HostError> {
+    let vm = env.vm(task);
+    let p = u128::from(vm.page_size());
+    let end = u128::from(addr) + u128::from(len);
+    let (s, e) = (
+        addr / vm.page_size(),
+        end.div_ceil(p).min(u128::from(u64::MAX)) as u64,
+    );
+    vm.table()
+        .check_access(s, e, prot)
+        .map_err(|err| HostError::Kern {
+            op,
+            code: match err {
+                CheckError::Unallocated { .. } => KERN_INVALID_ADDRESS,
+                CheckError::Denied { .. } => KERN_PROTECTION_FAILURE,
+            },
+            page: Some(err.page().saturating_mul(vm.page_size())),
+        })
+}
+
+/// Reads `len` bytes at `addr` of `task`. Every page of the range must be allocated and
+/// readable, as for the source of `vm_read_overwrite`.
+///
+/// # Errors
+///
+/// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ADDRESS`
+/// when a page is unallocated or outside the map, `KERN_PROTECTION_FAILURE` when one is not
+/// readable (the error names the first such page).
+pub fn read_bytes<T: 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+    addr: u64,
+    len: usize,
+) -> Result<Vec<u8>, HostError> {
+    let mut buf = vec![0; len];
+    if len == 0 {
+        return Ok(buf);
+    }
+    let mut env = env(&mut store, get, task)?;
+    check(&mut env, "read_bytes", task, addr, len as u64, VM_PROT_READ)?;
+    if !env.load(task, addr, &mut buf) {
+        return Err(HostError::kern("read_bytes", KERN_FAILURE));
+    }
+    Ok(buf)
+}
+
+/// Writes `bytes` at `addr` of `task`. Every page of the range must be allocated and
+/// writable, as for the destination of `vm_write`.
+///
+/// # Errors
+///
+/// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ADDRESS`
+/// when a page is unallocated or outside the map, `KERN_PROTECTION_FAILURE` when one is not
+/// writable (the error names the first such page). Nothing is written then.
+pub fn write_bytes<T: 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+    addr: u64,
+    bytes: &[u8],
+) -> Result<(), HostError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let mut env = env(&mut store, get, task)?;
+    check(
+        &mut env,
+        "write_bytes",
+        task,
+        addr,
+        bytes.len() as u64,
+        VM_PROT_WRITE,
+    )?;
+    if !env.store(task, addr, bytes) {
+        return Err(HostError::kern("write_bytes", KERN_FAILURE));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::Kernel;
+    use wasmtime::{Engine, MemoryType, Store};
+
+    struct State {
+        kernel: Kernel,
+    }
+
+    fn get(s: &mut State) -> &mut Kernel {
+        &mut s.kernel
+    }
+
+    fn store() -> Store<State> {
+        Store::new(
+            &Engine::default(),
+            State {
+                kernel: Kernel::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn reads_and_writes_follow_the_table() {
+        let mut store = store();
+        let t = crate::new_task(&mut store, get, MemoryType::new(1, Some(2))).unwrap();
+        write_bytes(&mut store, get, t, 0xfffe, b"abcd").unwrap_err();
+        write_bytes(&mut store, get, t, 0xfff0, b"abcd").unwrap();
+        assert_eq!(read_bytes(&mut store, get, t, 0xfff0, 4).unwrap(), b"abcd");
+        // Past the memory: unallocated, inside the map.
+        let e = read_bytes(&mut store, get, t, 0xfff0, 0x20).unwrap_err();
+        assert_eq!(
+            e,
+            HostError::Kern {
+                op: "read_bytes",
+                code: KERN_INVALID_ADDRESS,
+                page: Some(0x10000)
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "read_bytes: KERN_INVALID_ADDRESS at page 0x10000"
+        );
+        // Far outside the map, and wrapping the 64-bit space.
+        let e = read_bytes(&mut store, get, t, u64::MAX - 1, 4).unwrap_err();
+        assert_eq!(e.code(), KERN_INVALID_ADDRESS);
+        // Write-only and no-access pages.
+        protect(&mut store, get, t, 0x1000, 0x1000, false, VM_PROT_WRITE).unwrap();
+        protect(&mut store, get, t, 0x2000, 0x1000, false, VM_PROT_NONE).unwrap();
+        write_bytes(&mut store, get, t, 0x1ff0, b"xy").unwrap();
+        let e = read_bytes(&mut store, get, t, 0x1ff0, 2).unwrap_err();
+        assert_eq!(e.code(), KERN_PROTECTION_FAILURE);
+        let e = write_bytes(&mut store, get, t, 0x1ff0, &[1; 0x20]).unwrap_err();
+        assert_eq!(
+            e,
+            HostError::Kern {
+                op: "write_bytes",
+                code: KERN_PROTECTION_FAILURE,
+                page: Some(0x2000)
+            }
+        );
+        // Nothing was written by the refused write.
+        protect(&mut store, get, t, 0x1000, 0x2000, false, VM_PROT_READ).unwrap();
+        assert_eq!(
+            read_bytes(&mut store, get, t, 0x1ff0, 0x20).unwrap(),
+            [b"xy".as_slice(), &[0; 0x1e]].concat()
+        );
+        assert_eq!(read_bytes(&mut store, get, t, 0x50000, 0).unwrap(), b"");
+    }
+
+    #[test]
+    fn regions_protect_copy_and_deallocate() {
+        let mut store = store();
+        let t = crate::new_task(&mut store, get, MemoryType::new(1, None)).unwrap();
+        assert_eq!(
+            regions(&mut store, get, t).unwrap(),
+            [Region {
+                start: 0,
+                size: 0x10000,
+                protection: VM_PROT_DEFAULT,
+                max_protection: VM_PROT_ALL,
+                inheritance: VM_INHERIT_COPY
+            }]
+        );
+        protect(&mut store, get, t, 0x3000, 0x1000, true, VM_PROT_READ).unwrap();
+        let e = protect(&mut store, get, t, 0x3000, 0x1000, false, VM_PROT_DEFAULT).unwrap_err();
+        assert_eq!(e.code(), KERN_PROTECTION_FAILURE);
+        assert_eq!(e.to_string(), "mach_vm_protect: KERN_PROTECTION_FAILURE");
+        let r = region(&mut store, get, t, 0x3800).unwrap();
+        assert_eq!(r.to_string(), "0x3000-0x4000 r--/r--");
+        write_bytes(&mut store, get, t, 0x100, b"copied").unwrap();
+        copy(&mut store, get, t, 0x100, 6, 0x5000).unwrap();
+        assert_eq!(
+            read_bytes(&mut store, get, t, 0x5000, 6).unwrap(),
+            b"copied"
+        );
+        assert_eq!(
+            copy(&mut store, get, t, 0x100, 6, 0x3000)
+                .unwrap_err()
+                .code(),
+            KERN_PROTECTION_FAILURE
+        );
+        deallocate(&mut store, get, t, 0x8000, 0x8000).unwrap();
+        assert_eq!(
+            region(&mut store, get, t, 0x8000).unwrap_err().code(),
+            KERN_INVALID_ADDRESS
+        );
+        assert_eq!(regions(&mut store, get, t).unwrap().len(), 3);
+        // The memory grew behind the table's back: the new pages are allocated.
+        let mem = store.data().kernel.memory(t).unwrap();
+        mem.grow(&mut store, 1).unwrap();
+        let last = *regions(&mut store, get, t).unwrap().last().unwrap();
+        assert_eq!((last.start, last.end()), (0x10000, 0x20000));
+    }
+
+    #[test]
+    fn an_unknown_task_is_refused() {
+        let mut store = store();
+        let e = regions(&mut store, get, TaskId(3)).unwrap_err();
+        assert_eq!(e, HostError::NoSuchTask(TaskId(3)));
+        assert_eq!(e.code(), MACH_SEND_INVALID_DEST);
+        assert!(read_bytes(&mut store, get, TaskId(0), 0, 1).is_err());
+        assert!(write_bytes(&mut store, get, TaskId(0), 0, b"x").is_err());
+        assert!(protect(&mut store, get, TaskId(0), 0, 1, false, 0).is_err());
+    }
+}

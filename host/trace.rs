@@ -1,0 +1,542 @@
+//! Call traces: one [`tracing`] event per Mach call a guest makes, like `dtruss`.
+//!
+//! Every call that goes through a task's `"mach"` imports is reported, when a subscriber is
+//! interested, as one event at level `DEBUG` with target [`CALL_TARGET`] (`"machvm::call"`).
+//! Its message is the call as a person reads it:
+//!
+//! ```text
+//! vm_allocate(task=0x103, *addr=0x0 -> 0x30000, size=0x2000, ANYWHERE) = KERN_SUCCESS
+//! vm_protect(task=0x103, addr=0x32000, size=0x1000, set_max=true, prot=r--) = KERN_SUCCESS
+//! vm_copy(task=0x103, src=0x30000, size=0xffd, dst=0x32000) = KERN_PROTECTION_FAILURE
+//! host_page_size(host=0x203, *size -> 0x1000) = KERN_SUCCESS
+//! ```
+//!
+//! Addresses, sizes and port names are in hex, protections `r-x` style, flags and flavors by
+//! name, the result by its `kern_return_t` name. An in-out parameter shows the value read and,
+//! when the call stored one, the value stored (`*addr=0x0 -> 0x30000`); an out-parameter shows
+//! the value stored (`*size -> 0x1000`), or only its name when the call failed and stored
+//! nothing. A call that traps on a parameter ends in `= trap: ...` with the reason.
+//!
+//! The event also carries structured fields: `call` (the import name), `caller` (the index
+//! of the calling task, [`TaskId::index`]), `result` (the returned `i32`, absent on a trap) and
+//! `trap` (the fault's message, absent otherwise).
+//!
+//! Deallocating a range that holds unallocated pages, or one outside the map, raises XNU's
+//! guard exception; machvm reports it as a `WARN` event with target [`GUARD_TARGET`]
+//! (`"machvm::guard"`) and still answers `KERN_SUCCESS`, as SPEC §4 says.
+//!
+//! Nothing is collected when no subscriber is interested in [`CALL_TARGET`] at `DEBUG`: the
+//! import then costs one check of the subscriber's level filter.
+//!
+//! ```
+//! // Print every call (and guard exception) of a guest on stderr.
+//! tracing_subscriber::fmt()
+//!     .with_max_level(tracing::Level::DEBUG)
+//!     .with_writer(std::io::stderr)
+//!     .try_init()
+//!     .ok();
+//! ```
+
+use std::fmt;
+
+use crate::calls::{Call, Outcome};
+use crate::consts::{
+    kern_return_name, prot_string, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PROT_ALL,
+    VM_PROT_COPY, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64,
+};
+use crate::vm::TaskId;
+
+/// The target of the per-call events.
+pub const CALL_TARGET: &str = "machvm::call";
+/// The target of the guard-exception events (deallocation of holes or out-of-map ranges).
+pub const GUARD_TARGET: &str = "machvm::guard";
+
+/// The most parameter values one call reads and stores (`vm_region`: 2 read, 4 stored).
+const LOG_CAPACITY: usize = 8;
+
+/// The scalar parameter values a call read and stored, in order, as
+/// [`Env::log_param`](crate::vm::Env::log_param) reports them. Fixed-size: recording never
+/// allocates.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamLog {
+    entries: [(&'static str, bool, u64); LOG_CAPACITY],
+    len: usize,
+}
+
+impl Default for ParamLog {
+    fn default() -> Self {
+        ParamLog::new()
+    }
+}
+
+impl ParamLog {
+    /// An empty log.
+    pub const fn new() -> ParamLog {
+        ParamLog {
+            entries: [("", false, 0); LOG_CAPACITY],
+            len: 0,
+        }
+    }
+
+    /// Records that the call read (`write == false`) or stored (`write == true`) `value` for
+    /// parameter `param`. Entries past the capacity (8) are dropped.
+    pub fn push(&mut self, param: &'static str, write: bool, value: u64) {
+        if let Some(e) = self.entries.get_mut(self.len) {
+            *e = (param, write, value);
+            self.len += 1;
+        }
+    }
+
+    /// The entries, in the order the call made them: `(param, write, value)`.
+    pub fn entries(&self) -> &[(&'static str, bool, u64)] {
+        &self.entries[..self.len]
+    }
+
+    /// The first value read for `param`.
+    pub fn read(&self, param: &str) -> Option<u64> {
+        self.find(param, false)
+    }
+
+    /// The last value stored for `param`.
+    pub fn stored(&self, param: &str) -> Option<u64> {
+        self.entries()
+            .iter()
+            .rev()
+            .find(|e| e.0 == param && e.1)
+            .map(|e| e.2)
+    }
+
+    fn find(&self, param: &str, write: bool) -> Option<u64> {
+        self.entries()
+            .iter()
+            .find(|e| e.0 == param && e.1 == write)
+            .map(|e| e.2)
+    }
+}
+
+/// A call, its parameter values and its outcome, displayed as one trace line
+/// (`vm_copy(task=0x103, src=0x30000, size=0x10, dst=0x32000) = KERN_SUCCESS`).
+#[derive(Clone, Copy, Debug)]
+pub struct CallLine<'a> {
+    /// The call with the arguments the guest passed.
+    pub call: &'a Call,
+    /// The values of its scalar in/out parameters.
+    pub params: &'a ParamLog,
+    /// What the call gave the guest.
+    pub outcome: &'a Outcome,
+}
+
+/// How a parameter is shown.
+enum Arg<'a> {
+    /// `name=0x..`
+    Hex(&'a str, u64),
+    /// `name=text`
+    Text(&'a str, &'a dyn fmt::Display),
+    /// A bare value (`ANYWHERE`).
+    Bare(&'a dyn fmt::Display),
+    /// An in-out pointer parameter: `*name=read -> stored`. `log` is the name in the log.
+    InOut(&'a str, &'static str, bool),
+    /// An out pointer parameter: `*name -> stored`.
+    Out(&'a str, &'static str, bool),
+}
+
+struct Flags(u32);
+
+impl fmt::Display for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flags = self.0;
+        f.write_str(if flags & VM_FLAGS_ANYWHERE as u32 != 0 {
+            "ANYWHERE"
+        } else {
+            "FIXED"
+        })?;
+        if flags & VM_FLAGS_OVERWRITE as u32 != 0 {
+            f.write_str("|OVERWRITE")?;
+        }
+        let rest = flags & !(VM_FLAGS_ANYWHERE as u32 | VM_FLAGS_OVERWRITE as u32);
+        if rest != 0 {
+            write!(f, "|{rest:#x}")?;
+        }
+        Ok(())
+    }
+}
+
+struct Prot(u32);
+
+impl fmt::Display for Prot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.0 as i32;
+        f.write_str(&prot_string(p))?;
+        if p & VM_PROT_COPY != 0 {
+            f.write_str("|COPY")?;
+        }
+        let rest = p & !(VM_PROT_ALL | VM_PROT_COPY);
+        if rest != 0 {
+            write!(f, "|{rest:#x}")?;
+        }
+        Ok(())
+    }
+}
+
+struct Flavor(u32);
+
+impl fmt::Display for Flavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 as i32 {
+            VM_REGION_BASIC_INFO_64 => f.write_str("VM_REGION_BASIC_INFO_64"),
+            VM_REGION_BASIC_INFO => f.write_str("VM_REGION_BASIC_INFO"),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
+struct Bool(u32);
+
+impl fmt::Display for Bool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0 != 0 { "true" } else { "false" })
+    }
+}
+
+impl CallLine<'_> {
+    fn write_arg(&self, f: &mut fmt::Formatter<'_>, arg: &Arg<'_>) -> fmt::Result {
+        let log = self.params;
+        match *arg {
+            Arg::Hex(n, v) => write!(f, "{n}={v:#x}"),
+            Arg::Text(n, v) => write!(f, "{n}={v}"),
+            Arg::Bare(v) => write!(f, "{v}"),
+            Arg::InOut(n, param, hex) => {
+                write!(f, "*{n}=")?;
+                match log.read(param) {
+                    Some(v) if hex => write!(f, "{v:#x}")?,
+                    Some(v) => write!(f, "{v}")?,
+                    None => f.write_str("?")?,
+                }
+                match log.stored(param) {
+                    Some(v) if hex => write!(f, " -> {v:#x}"),
+                    Some(v) => write!(f, " -> {v}"),
+                    None => Ok(()),
+                }
+            }
+            Arg::Out(n, param, hex) => {
+                write!(f, "*{n}")?;
+                match log.stored(param) {
+                    Some(v) if hex => write!(f, " -> {v:#x}"),
+                    Some(v) => write!(f, " -> {v}"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for CallLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Arg::*;
+        let call = self.call;
+        let flags;
+        let prot;
+        let flavor;
+        let set_max;
+        let args: &[Arg<'_>] = match *call {
+            Call::TaskSelf | Call::HostSelf => &[],
+            Call::HostPageSize { host, .. } => {
+                &[Hex("host", u64::from(host)), Out("size", "size", true)]
+            }
+            Call::Allocate {
+                task,
+                size,
+                flags: fl,
+                ..
+            } => {
+                flags = Flags(fl);
+                &[
+                    Hex("task", u64::from(task)),
+                    InOut("addr", "address", true),
+                    Hex("size", size),
+                    Bare(&flags),
+                ]
+            }
+            Call::Deallocate {
+                task, addr, size, ..
+            } => &[
+                Hex("task", u64::from(task)),
+                Hex("addr", addr),
+                Hex("size", size),
+            ],
+            Call::Protect {
+                task,
+                addr,
+                size,
+                set_max: sm,
+                prot: p,
+                ..
+            } => {
+                set_max = Bool(sm);
+                prot = Prot(p);
+                &[
+                    Hex("task", u64::from(task)),
+                    Hex("addr", addr),
+                    Hex("size", size),
+                    Text("set_max", &set_max),
+                    Text("prot", &prot),
+                ]
+            }
+            Call::Copy {
+                task,
+                src,
+                size,
+                dst,
+                ..
+            } => &[
+                Hex("task", u64::from(task)),
+                Hex("src", src),
+                Hex("size", size),
+                Hex("dst", dst),
+            ],
+            Call::Read {
+                task, addr, size, ..
+            } => &[
+                Hex("task", u64::from(task)),
+                Hex("addr", addr),
+                Hex("size", size),
+                Out("data", "data", true),
+                Out("count", "count", true),
+            ],
+            Call::ReadOverwrite {
+                task,
+                addr,
+                size,
+                data,
+                ..
+            } => &[
+                Hex("task", u64::from(task)),
+                Hex("addr", addr),
+                Hex("size", size),
+                Hex("data", data),
+                Out("outsize", "outsize", true),
+            ],
+            Call::Write {
+                task,
+                addr,
+                data,
+                count,
+                ..
+            } => &[
+                Hex("task", u64::from(task)),
+                Hex("addr", addr),
+                Hex("data", data),
+                Hex("count", u64::from(count)),
+            ],
+            Call::Region {
+                task, flavor: fv, ..
+            } => {
+                flavor = Flavor(fv);
+                &[
+                    Hex("task", u64::from(task)),
+                    InOut("addr", "address", true),
+                    Out("size", "size", true),
+                    Text("flavor", &flavor),
+                    Bare(&"*info"),
+                    InOut("count", "count", false),
+                    Out("object_name", "object_name", true),
+                ]
+            }
+        };
+        write!(f, "{}(", call.import_name())?;
+        for (i, arg) in args.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            self.write_arg(f, arg)?;
+        }
+        f.write_str(") = ")?;
+        match self.outcome {
+            Outcome::Ret(v) => match call {
+                Call::TaskSelf | Call::HostSelf => write!(f, "{v:#x}"),
+                _ => write_kr(f, *v),
+            },
+            Outcome::Trap(fault) => {
+                let (verb, kind) = if fault.write {
+                    ("write", "out-parameter")
+                } else {
+                    ("read", "in-parameter")
+                };
+                write!(
+                    f,
+                    "trap: cannot {verb} {kind} `{}` at wasm address {:#x}: {}",
+                    fault.param, fault.addr, fault.reason
+                )
+            }
+        }
+    }
+}
+
+fn write_kr(f: &mut fmt::Formatter<'_>, kr: i32) -> fmt::Result {
+    match kern_return_name(kr) {
+        name if name.starts_with("KERN_") || name.starts_with("MACH_") => f.write_str(name),
+        _ => write!(f, "{kr:#x} (unknown kern_return_t)"),
+    }
+}
+
+/// Whether a subscriber wants call events: checked before anything is collected.
+#[inline]
+pub(crate) fn enabled() -> bool {
+    tracing::enabled!(target: CALL_TARGET, tracing::Level::DEBUG)
+}
+
+/// Emits the event of one call made by task `caller`.
+#[cold]
+pub(crate) fn emit(caller: TaskId, call: &Call, params: &ParamLog, outcome: &Outcome) {
+    let line = CallLine {
+        call,
+        params,
+        outcome,
+    };
+    match outcome {
+        Outcome::Ret(v) => tracing::debug!(
+            target: CALL_TARGET,
+            call = call.import_name(),
+            caller = caller.index() as u64,
+            result = *v,
+            "{line}"
+        ),
+        Outcome::Trap(fault) => tracing::debug!(
+            target: CALL_TARGET,
+            call = call.import_name(),
+            caller = caller.index() as u64,
+            trap = %fault,
+            "{line}"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::{Form, ParamFault};
+
+    fn line(call: Call, params: &[(&'static str, bool, u64)], outcome: Outcome) -> String {
+        let mut log = ParamLog::new();
+        for &(p, w, v) in params {
+            log.push(p, w, v);
+        }
+        CallLine {
+            call: &call,
+            params: &log,
+            outcome: &outcome,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn allocate_shows_the_in_out_address_and_flags() {
+        let c = Call::Allocate {
+            form: Form::Vm,
+            task: 0x103,
+            addr_ptr: 4,
+            size: 0x2000,
+            flags: 1,
+        };
+        assert_eq!(
+            line(
+                c.clone(),
+                &[("address", false, 0), ("address", true, 0x30000)],
+                Outcome::Ret(0)
+            ),
+            "vm_allocate(task=0x103, *addr=0x0 -> 0x30000, size=0x2000, ANYWHERE) = KERN_SUCCESS"
+        );
+        let c = Call::Allocate {
+            form: Form::MachVm,
+            task: 0x103,
+            addr_ptr: 4,
+            size: 0x2000,
+            flags: 0x4000 | 0x100,
+        };
+        assert_eq!(
+            line(c, &[("address", false, 0x5000)], Outcome::Ret(3)),
+            "mach_vm_allocate(task=0x103, *addr=0x5000, size=0x2000, FIXED|OVERWRITE|0x100) = KERN_NO_SPACE"
+        );
+    }
+
+    #[test]
+    fn protections_results_and_traps_are_named() {
+        let c = Call::Protect {
+            form: Form::Vm,
+            task: 0x303,
+            addr: 0x2000,
+            size: 0x1000,
+            set_max: 7,
+            prot: 0x15,
+        };
+        assert_eq!(
+            line(c, &[], Outcome::Ret(0x1000_0003)),
+            "vm_protect(task=0x303, addr=0x2000, size=0x1000, set_max=true, prot=r-x|COPY) = MACH_SEND_INVALID_DEST"
+        );
+        let c = Call::HostPageSize {
+            host: 0x203,
+            size_ptr: 0x20000,
+        };
+        let fault = ParamFault {
+            call: "host_page_size",
+            param: "size",
+            addr: 0x20000,
+            write: true,
+            reason: "page 0x20000 is unallocated".into(),
+        };
+        assert_eq!(
+            line(c.clone(), &[], Outcome::Trap(fault)),
+            "host_page_size(host=0x203, *size) = trap: cannot write out-parameter `size` at wasm address 0x20000: page 0x20000 is unallocated"
+        );
+        assert_eq!(
+            line(c, &[("size", true, 0x4000)], Outcome::Ret(77)),
+            "host_page_size(host=0x203, *size -> 0x4000) = 0x4d (unknown kern_return_t)"
+        );
+        assert_eq!(
+            line(Call::TaskSelf, &[], Outcome::Ret(0x103)),
+            "mach_task_self() = 0x103"
+        );
+    }
+
+    #[test]
+    fn region_shows_every_out_parameter() {
+        let c = Call::Region {
+            form: Form::Vm,
+            task: 0x103,
+            addr_ptr: 0,
+            size_ptr: 4,
+            flavor: 9,
+            info_ptr: 8,
+            count_ptr: 44,
+            object_name_ptr: 48,
+        };
+        let params = [
+            ("address", false, 0x1000),
+            ("count", false, 9),
+            ("address", true, 0x10000),
+            ("size", true, 0x20000),
+            ("count", true, 9),
+            ("object_name", true, 0),
+        ];
+        assert_eq!(
+            line(c.clone(), &params, Outcome::Ret(0)),
+            "vm_region_64(task=0x103, *addr=0x1000 -> 0x10000, *size -> 0x20000, \
+             flavor=VM_REGION_BASIC_INFO_64, *info, *count=9 -> 9, *object_name -> 0x0) = KERN_SUCCESS"
+        );
+        assert_eq!(
+            line(c, &params[..2], Outcome::Ret(1)),
+            "vm_region_64(task=0x103, *addr=0x1000, *size, flavor=VM_REGION_BASIC_INFO_64, \
+             *info, *count=9, *object_name) = KERN_INVALID_ADDRESS"
+        );
+    }
+
+    #[test]
+    fn the_log_never_overflows() {
+        let mut log = ParamLog::new();
+        for i in 0..20 {
+            log.push("x", true, i);
+        }
+        assert_eq!(log.entries().len(), LOG_CAPACITY);
+        assert_eq!(log.stored("x"), Some(LOG_CAPACITY as u64 - 1));
+    }
+}
