@@ -2,24 +2,31 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use machvm::{Kernel, KernelConfig, TaskPre};
-use wasmtime::{Config, Engine, Func, Linker, Module, Store, Val, ValType};
 
-/// Exit status when the guest trapped.
-const EXIT_TRAP: u8 = 1;
-/// Exit status when the module could not be loaded, linked, instantiated or called.
-const EXIT_LOAD: u8 = 3;
+mod runner;
+
+use runner::{exit, Options};
+
+const EXIT_HELP: &str = "\
+Exit status:
+  0    the guest finished (a WASI guest's own status from proc_exit is passed through)
+  1    the guest trapped: the message names the trap, the wasm address and the page
+       protection when known, and the wasm backtrace
+  2    usage error (bad option or option value)
+  3    the module could not be read, compiled, linked, instantiated or called (missing
+       file, malformed wasm/wat, unknown or mistyped import, missing export, bad arguments)
+  4    the guest ran out of fuel (--fuel)
+  5    the guest ran past its time limit (--timeout)";
 
 #[derive(Parser)]
 #[command(
     name = "machvm",
     version,
     about = "Run WebAssembly guests with the Mach VM calls (vm_copy, vm_protect, ...)",
-    after_help = "Exit status: 0 success, 1 the guest trapped, 2 usage error, \
-                  3 the module could not be loaded, linked, instantiated or called."
+    after_help = EXIT_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,21 +36,48 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs a module (.wasm or .wat) as a Mach task.
+    ///
+    /// With no --invoke, calls the command's `_start` with ARGS as its argv (WASI); with
+    /// --invoke NAME, calls that export with ARGS parsed by its parameter types (i32, i64,
+    /// f32, f64; decimal, or hex with 0x) and prints each result on its own line. The module's
+    /// `"mach"` imports are machvm's; WASI preview 1 (`wasi_snapshot_preview1`) is linked when
+    /// the module imports it. Options go before MODULE: everything after it is the guest's.
+    #[command(after_help = EXIT_HELP)]
     Run(RunArgs),
 }
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The export to call (default `_start`); its parameters are parsed from ARGS.
+    /// Call this export instead of `_start`; its parameters are parsed from ARGS.
     #[arg(long, value_name = "NAME")]
     invoke: Option<String>,
+    /// Preopen a host directory for a WASI guest, as GUEST_DIR (default: the same path).
+    #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]", value_parser = parse_dir)]
+    dirs: Vec<(PathBuf, String)>,
+    /// Set an environment variable of a WASI guest (NAME alone passes the host's value).
+    #[arg(long = "env", value_name = "NAME[=VALUE]", value_parser = parse_env)]
+    envs: Vec<(String, Option<String>)>,
     /// The task's VM page size.
     #[arg(long, value_name = "BYTES", default_value_t = 4096, value_parser = parse_page_size)]
     page_size: u64,
+    /// Cap the guest's linear memory (bytes; K, M, G suffixes are powers of 1024). Growing
+    /// past it fails, and the task's map ends there: vm_allocate answers KERN_NO_SPACE.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    max_memory: Option<u64>,
+    /// Stop the guest after it has used N units of fuel (about one per wasm instruction).
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Stop the guest after this much wall-clock time (e.g. 500ms, 2s, 1.5m; bare numbers are
+    /// seconds).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+    /// Print one line per Mach call on stderr, like dtruss, and XNU's guard exceptions.
+    #[arg(long)]
+    trace: bool,
     /// The module to run.
     #[arg(value_name = "MODULE")]
     module: PathBuf,
-    /// Arguments of the invoked export (decimal, or hex with 0x), everything after MODULE.
+    /// The guest's arguments: its argv after MODULE, or the invoked export's parameters.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -60,155 +94,125 @@ fn parse_page_size(s: &str) -> Result<u64, String> {
     }
 }
 
-struct State {
-    kernel: Kernel,
+/// `HOST[::GUEST]`.
+fn parse_dir(s: &str) -> Result<(PathBuf, String), String> {
+    let (host, guest) = match s.split_once("::") {
+        Some((h, g)) => (h, g),
+        None => (s, s),
+    };
+    if host.is_empty() || guest.is_empty() {
+        return Err("expected HOST_DIR or HOST_DIR::GUEST_DIR".to_string());
+    }
+    Ok((PathBuf::from(host), guest.to_string()))
 }
 
-enum Failure {
-    Load(anyhow::Error),
-    Trap(anyhow::Error),
+/// `NAME=VALUE` or `NAME`.
+fn parse_env(s: &str) -> Result<(String, Option<String>), String> {
+    let (name, value) = match s.split_once('=') {
+        Some((n, v)) => (n, Some(v.to_string())),
+        None => (s, None),
+    };
+    if name.is_empty() {
+        return Err("expected NAME=VALUE or NAME".to_string());
+    }
+    Ok((name.to_string(), value))
+}
+
+/// A byte count: decimal or 0x hex, with an optional K/M/G (KiB/MiB/GiB) suffix.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let bad =
+        || format!("`{s}` is not a size: use bytes, or a number with K, M or G (KiB, MiB, GiB)");
+    let t = s.trim();
+    let n_and_unit = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).map(|n| (n, "")),
+        None => {
+            let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+            let (num, unit) = t.split_at(split);
+            num.parse::<u64>().map(|n| (n, unit))
+        }
+    };
+    let (n, unit) = n_and_unit.map_err(|_| bad())?;
+    let mul: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mul).ok_or_else(bad)
+}
+
+/// A duration: a number with a unit (ns, us, ms, s, m, h), bare numbers are seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}` is not a duration: use e.g. 500ms, 2s, 1.5m or 1h");
+    let t = s.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.trim().parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ns" => n / 1e9,
+        "us" | "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| bad())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let Command::Run(args) = cli.command;
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Load(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_LOAD)
-        }
-        Err(Failure::Trap(e)) => {
-            eprintln!("error: the guest trapped: {e:?}");
-            ExitCode::from(EXIT_TRAP)
-        }
-    }
-}
-
-fn load_module(engine: &Engine, path: &PathBuf) -> anyhow::Result<Module> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    let wasm = wat::parse_bytes(&bytes)
-        .map_err(|e| {
-            let mut e = e;
-            e.set_path(path);
-            anyhow::Error::from(e)
-        })
-        .with_context(|| format!("`{}` is not valid WebAssembly text", path.display()))?;
-    Module::new(engine, &wasm)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("`{}` is not a valid WebAssembly module", path.display()))
-}
-
-fn parse_arg(text: &str, ty: &ValType) -> anyhow::Result<Val> {
-    fn int(text: &str) -> Option<i128> {
-        let (neg, t) = match text.strip_prefix('-') {
-            Some(t) => (true, t),
-            None => (false, text),
-        };
-        let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-            Some(h) => i128::from_str_radix(h, 16).ok()?,
-            None => t.parse::<i128>().ok()?,
-        };
-        Some(if neg { -v } else { v })
-    }
-    let bad = || anyhow::anyhow!("`{text}` is not a valid {ty}");
-    Ok(match ty {
-        ValType::I32 => {
-            let v = int(text).ok_or_else(bad)?;
-            if !(i128::from(i32::MIN)..=i128::from(u32::MAX)).contains(&v) {
-                bail!("`{text}` does not fit in an i32");
-            }
-            Val::I32(v as i32)
-        }
-        ValType::I64 => {
-            let v = int(text).ok_or_else(bad)?;
-            if !(i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&v) {
-                bail!("`{text}` does not fit in an i64");
-            }
-            Val::I64(v as i64)
-        }
-        ValType::F32 => Val::F32(text.parse::<f32>().map_err(|_| bad())?.to_bits()),
-        ValType::F64 => Val::F64(text.parse::<f64>().map_err(|_| bad())?.to_bits()),
-        other => bail!("parameters of type {other} cannot be passed from the command line"),
-    })
-}
-
-fn print_val(v: &Val) {
-    match v {
-        Val::I32(x) => println!("{x}"),
-        Val::I64(x) => println!("{x}"),
-        Val::F32(x) => println!("{}", f32::from_bits(*x)),
-        Val::F64(x) => println!("{}", f64::from_bits(*x)),
-        other => println!("{other:?}"),
-    }
-}
-
-fn run(args: &RunArgs) -> Result<(), Failure> {
-    let mut config = Config::new();
-    config.wasm_memory64(true);
-    let engine = Engine::new(&config).map_err(|e| Failure::Load(e.into()))?;
-    let module = load_module(&engine, &args.module).map_err(Failure::Load)?;
-    let kernel = Kernel::with_config(KernelConfig {
+    let opts = Options {
+        module: args.module,
+        invoke: args.invoke,
+        args: args.args,
+        dirs: args.dirs,
+        envs: args.envs,
         page_size: args.page_size,
-        ..KernelConfig::default()
-    })
-    .map_err(|e| Failure::Load(e.into()))?;
-    let mut store = Store::new(&engine, State { kernel });
-    let linker = Linker::new(&engine);
-    let pre = TaskPre::new(&module, |s: &mut State| &mut s.kernel)
-        .map_err(|e| Failure::Load(e.into()))?;
-    let (instance, _task) = pre.instantiate(&mut store, &linker).map_err(|e| {
-        if e.is::<wasmtime::Trap>() || e.is::<machvm::ParamFault>() {
-            Failure::Trap(e.into())
-        } else {
-            Failure::Load(anyhow::Error::from(e).context("cannot instantiate the module"))
-        }
-    })?;
-    let name = args.invoke.as_deref().unwrap_or("_start");
-    let func: Func = instance.get_func(&mut store, name).ok_or_else(|| {
-        let exports: Vec<String> = module
-            .exports()
-            .filter(|e| e.ty().func().is_some())
-            .map(|e| e.name().to_string())
-            .collect();
-        Failure::Load(anyhow::anyhow!(
-            "the module has no exported function `{name}` (exported functions: {})",
-            if exports.is_empty() {
-                "none".to_string()
-            } else {
-                exports.join(", ")
-            }
-        ))
-    })?;
-    let ty = func.ty(&store);
-    let params: Vec<ValType> = ty.params().collect();
-    if params.len() != args.args.len() {
-        return Err(Failure::Load(anyhow::anyhow!(
-            "`{name}` takes {} argument(s) ({}), {} given",
-            params.len(),
-            params
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            args.args.len()
-        )));
+        max_memory: args.max_memory,
+        fuel: args.fuel,
+        timeout: args.timeout,
+        trace: args.trace,
+    };
+    ExitCode::from(exit(runner::run(&opts)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        assert_eq!(parse_bytes("65536"), Ok(65536));
+        assert_eq!(parse_bytes("0x20000"), Ok(0x20000));
+        assert_eq!(parse_bytes("64K"), Ok(65536));
+        assert_eq!(parse_bytes("2MiB"), Ok(2 << 20));
+        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("12Q").is_err());
+        assert!(parse_bytes("99999999999999G").is_err());
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("3 fortnights").is_err());
+        assert_eq!(
+            parse_dir("data::/in"),
+            Ok((PathBuf::from("data"), "/in".to_string()))
+        );
+        assert_eq!(
+            parse_dir("data"),
+            Ok((PathBuf::from("data"), "data".to_string()))
+        );
+        assert!(parse_dir("::x").is_err());
+        assert_eq!(
+            parse_env("A=b=c"),
+            Ok(("A".to_string(), Some("b=c".to_string())))
+        );
+        assert_eq!(parse_env("HOME"), Ok(("HOME".to_string(), None)));
+        assert!(parse_env("=x").is_err());
     }
-    let vals = args
-        .args
-        .iter()
-        .zip(&params)
-        .enumerate()
-        .map(|(i, (a, t))| {
-            parse_arg(a, t).with_context(|| format!("argument {} of `{name}`", i + 1))
-        })
-        .collect::<anyhow::Result<Vec<Val>>>()
-        .map_err(Failure::Load)?;
-    let mut results = vec![Val::I32(0); ty.results().len()];
-    func.call(&mut store, &vals, &mut results)
-        .map_err(|e| Failure::Trap(e.into()))?;
-    for r in &results {
-        print_val(r);
-    }
-    Ok(())
 }

@@ -3,10 +3,13 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// Runs `machvm ARGS` in the repository's root. Rust backtraces are turned on, so that a
+/// panic or a bare error backtrace would show: [`stderr`] checks there is none.
 fn machvm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_machvm"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_BACKTRACE", "1")
         .output()
         .expect("the machvm binary runs")
 }
@@ -15,8 +18,14 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// The standard error, checked to hold no panic and no Rust backtrace.
 fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !e.contains("panicked") && !e.contains("Stack backtrace") && !e.contains("RUST_BACKTRACE"),
+        "a panic or a Rust backtrace: {e}"
+    );
+    e
 }
 
 /// Writes `text` to a fresh file under the target directory and returns its path.
@@ -158,5 +167,497 @@ fn a_trap_exits_with_1_and_names_the_call() {
     assert!(
         e.contains("host_page_size: cannot write out-parameter `size` at wasm address 0x20000"),
         "{e}"
+    );
+}
+
+/// Checks the exit status and that stderr contains every one of `parts`; returns stderr.
+#[track_caller]
+fn fails(o: &Output, code: i32, parts: &[&str]) -> String {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {e}");
+    for p in parts {
+        assert!(e.contains(p), "stderr lacks {p:?}: {e}");
+    }
+    e
+}
+
+#[test]
+fn help_documents_the_exit_codes_and_options() {
+    let o = machvm(&["run", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let h = stdout(&o);
+    for part in [
+        "Exit status:",
+        "1    the guest trapped",
+        "2    usage error",
+        "3    the module could not be read",
+        "4    the guest ran out of fuel (--fuel)",
+        "5    the guest ran past its time limit (--timeout)",
+        "--invoke <NAME>",
+        "--dir <HOST_DIR[::GUEST_DIR]>",
+        "--env <NAME[=VALUE]>",
+        "--page-size <BYTES>",
+        "--max-memory <BYTES>",
+        "--fuel <N>",
+        "--timeout <DURATION>",
+        "--trace",
+    ] {
+        assert!(h.contains(part), "help lacks {part:?}: {h}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    fails(&machvm(&["run"]), 2, &["<MODULE>"]);
+    fails(&machvm(&["frobnicate"]), 2, &["unrecognized subcommand"]);
+    fails(
+        &machvm(&["run", "--max-memory", "lots", "wat/demo.wat"]),
+        2,
+        &["`lots` is not a size"],
+    );
+    fails(
+        &machvm(&["run", "--timeout", "soon", "wat/demo.wat"]),
+        2,
+        &["`soon` is not a duration"],
+    );
+    fails(
+        &machvm(&["run", "--fuel", "many", "wat/demo.wat"]),
+        2,
+        &["invalid value 'many' for '--fuel <N>'"],
+    );
+    fails(
+        &machvm(&["run", "--env", "=x", "wat/demo.wat"]),
+        2,
+        &["expected NAME=VALUE or NAME"],
+    );
+    fails(
+        &machvm(&["run", "--dir", "::x", "wat/demo.wat"]),
+        2,
+        &["expected HOST_DIR or HOST_DIR::GUEST_DIR"],
+    );
+}
+
+#[test]
+fn module_errors_name_the_problem() {
+    // A binary cut short: the parser's offset.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let short = dir.join("short.wasm");
+    std::fs::write(&short, b"\0asm\x01\0\0\0\x01\x05").unwrap();
+    fails(
+        &machvm(&["run", short.to_str().unwrap()]),
+        3,
+        &[
+            "short.wasm` is not a valid WebAssembly module",
+            "unexpected end-of-file (at offset 0xa)",
+        ],
+    );
+    // A directory is not a module.
+    fails(&machvm(&["run", "wat"]), 3, &["cannot read `wat`"]);
+    // An unknown mach import: the list of what machvm provides.
+    let f = temp_file(
+        "unknown.wat",
+        r#"(module (import "mach" "vm_frobnicate" (func (param i32) (result i32))) (memory (export "memory") 1))"#,
+    );
+    fails(
+        &machvm(&["run", f.to_str().unwrap()]),
+        3,
+        &["unknown import `mach::vm_frobnicate`; machvm provides mach_task_self, mach_host_self, host_page_size, vm_allocate"],
+    );
+    // A mistyped one for a 64-bit memory: the expected signature for that width.
+    let f = temp_file(
+        "mistyped64.wat",
+        r#"(module (import "mach" "vm_copy" (func (param i32 i32 i32 i32) (result i32))) (memory (export "memory") i64 1))"#,
+    );
+    fails(
+        &machvm(&["run", f.to_str().unwrap()]),
+        3,
+        &["import `mach::vm_copy` has signature (i32, i32, i32, i32) -> i32; for a 64-bit memory machvm expects (i32, i64, i64, i64) -> i32"],
+    );
+    // An import from elsewhere.
+    let f = temp_file(
+        "env.wat",
+        r#"(module (import "env" "log" (func (param i32))) (memory (export "memory") 1) (func (export "_start")))"#,
+    );
+    fails(
+        &machvm(&["run", f.to_str().unwrap()]),
+        3,
+        &[
+            "unknown import: `env::log` has not been defined",
+            "machvm provides the `mach` imports and WASI preview 1",
+        ],
+    );
+    // No `_start`: not a command.
+    let f = temp_file(
+        "reactor.wat",
+        r#"(module (memory (export "memory") 1) (func (export "f")))"#,
+    );
+    fails(
+        &machvm(&["run", f.to_str().unwrap()]),
+        3,
+        &["no exported function `_start` (exported functions: f); it is not a command module: name the export to call with --invoke NAME"],
+    );
+    // `_start` with parameters gets them through --invoke.
+    let f = temp_file(
+        "start_params.wat",
+        r#"(module (memory (export "memory") 1) (func (export "_start") (param i32) (result i32) (local.get 0)))"#,
+    );
+    fails(
+        &machvm(&["run", f.to_str().unwrap(), "5"]),
+        3,
+        &["`_start` takes 1 parameter(s) (i32); ARGS are the guest's argv, pass parameters with --invoke _start ARGS"],
+    );
+    let o = machvm(&["run", "--invoke", "_start", f.to_str().unwrap(), "5"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "5\n");
+}
+
+#[test]
+fn a_reactor_is_initialised_before_its_export_is_called() {
+    let f = temp_file(
+        "init.wat",
+        r#"(module (memory (export "memory") 1) (global $g (mut i32) (i32.const 1))
+             (func (export "_initialize") (global.set $g (i32.const 42)))
+             (func (export "get") (result i32) (global.get $g)))"#,
+    );
+    let o = machvm(&["run", "--invoke", "get", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "42\n");
+}
+
+#[test]
+fn a_memory_fault_shows_the_address_the_page_and_the_backtrace() {
+    let f = temp_file(
+        "oob.wat",
+        r#"(module (memory (export "memory") 1)
+             (func $load (param i32) (result i32) (i32.load (local.get 0)))
+             (func $main (export "_start") (result i32) (call $load (i32.const 0x10010))))"#,
+    );
+    let e = fails(
+        &machvm(&["run", f.to_str().unwrap()]),
+        1,
+        &[
+            "error: the guest trapped: wasm trap: out of bounds memory access",
+            "memory fault at wasm address 0x10010 in linear memory of size 0x10000",
+            "page 0x10000 is unallocated: it is past the end of the memory (0x10000 bytes)",
+            "wasm backtrace:",
+            "oob.wat!load",
+            "oob.wat!main",
+        ],
+    );
+    // Innermost frame first.
+    assert!(e.find("!load").unwrap() < e.find("!main").unwrap(), "{e}");
+    // With 16 KiB pages the page is named by its 16 KiB boundary.
+    fails(
+        &machvm(&["run", "--page-size", "16384", f.to_str().unwrap()]),
+        1,
+        &["page 0x10000 is unallocated"],
+    );
+}
+
+#[test]
+fn a_trap_in_the_start_function_or_a_host_call_is_a_trap() {
+    let f = temp_file(
+        "start_trap.wat",
+        r#"(module (memory (export "memory") 1) (func $boom unreachable) (start $boom))"#,
+    );
+    fails(
+        &machvm(&["run", f.to_str().unwrap()]),
+        1,
+        &[
+            "the guest trapped: wasm trap: wasm `unreachable` instruction executed",
+            "start_trap.wat!boom",
+        ],
+    );
+    // A fault on a mach call's parameter carries the wasm backtrace too.
+    let f = temp_file(
+        "param_trap.wat",
+        r#"(module (import "mach" "vm_allocate" (func $a (param i32 i32 i32 i32) (result i32)))
+             (memory (export "memory") 1)
+             (func $caller (export "_start") (result i32)
+               (call $a (i32.const 0x103) (i32.const 0xfffe) (i32.const 0x1000) (i32.const 1))))"#,
+    );
+    fails(
+        &machvm(&["run", f.to_str().unwrap()]),
+        1,
+        &[
+            "the guest trapped: vm_allocate: cannot read in-parameter `address` at wasm address 0xfffe: page 0x10000 is unallocated",
+            "param_trap.wat!caller",
+        ],
+    );
+}
+
+#[test]
+fn a_wasi_guest_prints_its_argv_and_environment() {
+    let o = machvm(&[
+        "run",
+        "--env",
+        "GREETING=hi there",
+        "wat/wasi_hello.wat",
+        "one",
+        "--two",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "hello from a wasi guest\narg: wat/wasi_hello.wat\narg: one\narg: --two\nenv: GREETING=hi there\n"
+    );
+    // NAME alone passes the host's value; nothing else of the host's environment leaks in.
+    let o = Command::new(env!("CARGO_BIN_EXE_machvm"))
+        .args(["run", "--env", "MACHVM_TEST_VAR", "wat/wasi_hello.wat"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("MACHVM_TEST_VAR", "from the host")
+        .env("MACHVM_OTHER_VAR", "secret")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.ends_with("env: MACHVM_TEST_VAR=from the host\n"),
+        "{out}"
+    );
+    assert!(!out.contains("secret"), "{out}");
+}
+
+#[test]
+fn a_wasi_guest_exit_status_passes_through() {
+    for status in ["0", "7", "42"] {
+        let o = machvm(&["run", "wat/wasi_hello.wat", "exit", status]);
+        assert_eq!(
+            o.status.code(),
+            Some(status.parse().unwrap()),
+            "{}",
+            stderr(&o)
+        );
+        assert!(stdout(&o).starts_with("hello from a wasi guest\n"));
+    }
+}
+
+#[test]
+fn dir_preopens_a_directory_for_a_wasi_guest() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("input.txt"), "contents of the file\n").unwrap();
+    let spec = format!("{}::/data", dir.display());
+    let o = machvm(&[
+        "run",
+        "--dir",
+        &spec,
+        "wat/wasi_hello.wat",
+        "cat",
+        "input.txt",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).ends_with("arg: input.txt\ncontents of the file\n"),
+        "{}",
+        stdout(&o)
+    );
+    // Without the preopen the guest cannot open it (and says so with status 2).
+    let o = machvm(&["run", "wat/wasi_hello.wat", "cat", "input.txt"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stdout(&o).ends_with("cannot open the file\n"),
+        "{}",
+        stdout(&o)
+    );
+    // A directory that does not exist.
+    fails(
+        &machvm(&["run", "--dir", "no/such/dir", "wat/wasi_hello.wat"]),
+        3,
+        &["cannot open directory `no/such/dir` for --dir"],
+    );
+    // A module without WASI: a warning, and the run goes on.
+    let o = machvm(&["run", "--env", "A=b", "wat/demo.wat"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o)
+            .contains("warning: --dir and --env have no effect: the module does not import WASI"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn fuel_stops_a_runaway_guest() {
+    fails(
+        &machvm(&["run", "--fuel", "100000", "wat/spin.wat"]),
+        4,
+        &[
+            "error: the guest ran out of fuel: it used all 100000 units given by --fuel",
+            "wasm backtrace:",
+            "spin.wat!spin",
+        ],
+    );
+    // Enough fuel for a guest that finishes.
+    let o = machvm(&["run", "--fuel", "10000000", "wat/demo.wat"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "-283935122\n");
+    // Not enough for the demo's loops.
+    fails(
+        &machvm(&["run", "--fuel", "1000", "wat/demo.wat"]),
+        4,
+        &["ran out of fuel"],
+    );
+}
+
+#[test]
+fn timeout_stops_a_runaway_guest() {
+    let start = std::time::Instant::now();
+    fails(
+        &machvm(&["run", "--timeout", "300ms", "wat/spin.wat"]),
+        5,
+        &[
+            "error: the guest was stopped after 300ms (--timeout)",
+            "spin.wat!spin",
+        ],
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
+    // A guest that finishes in time is not disturbed.
+    let o = machvm(&["run", "--timeout", "60s", "wat/demo.wat"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "-283935122\n");
+}
+
+/// A guest with exports around vm_allocate and memory.grow.
+const ALLOC_WAT: &str = r#"(module
+  (import "mach" "mach_task_self" (func $self (result i32)))
+  (import "mach" "vm_allocate" (func $alloc (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  ;; vm_allocate(ANYWHERE, size): the kern_return and the address
+  (func (export "alloc") (param $size i32) (result i32 i32)
+    (call $alloc (call $self) (i32.const 0) (local.get $size) (i32.const 1))
+    (i32.load (i32.const 0)))
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#;
+
+#[test]
+fn max_memory_caps_the_memory_and_the_map() {
+    let f = temp_file("alloc.wat", ALLOC_WAT);
+    let f = f.to_str().unwrap();
+    // No cap: the memory grows to hold the allocation.
+    let o = machvm(&["run", "--invoke", "alloc", f, "0x20000"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "0\n65536\n");
+    // A 128 KiB cap: the map ends there, a 128 KiB allocation has no room: KERN_NO_SPACE (3).
+    let o = machvm(&[
+        "run",
+        "--max-memory",
+        "128K",
+        "--invoke",
+        "alloc",
+        f,
+        "0x20000",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "3\n0\n");
+    // 64 KiB still fits.
+    let o = machvm(&[
+        "run",
+        "--max-memory",
+        "131072",
+        "--invoke",
+        "alloc",
+        f,
+        "0x10000",
+    ]);
+    assert_eq!(stdout(&o), "0\n65536\n");
+    // The guest's own memory.grow is refused too.
+    let o = machvm(&["run", "--max-memory", "0x20000", "--invoke", "grow", f, "2"]);
+    assert_eq!(stdout(&o), "-1\n");
+    let o = machvm(&["run", "--max-memory", "0x20000", "--invoke", "grow", f, "1"]);
+    assert_eq!(stdout(&o), "1\n");
+    // A module whose memory starts above the cap cannot be instantiated.
+    fails(
+        &machvm(&["run", "--max-memory", "1K", "--invoke", "grow", f, "1"]),
+        3,
+        &[
+            "cannot instantiate",
+            "exceeds memory limits",
+            "the module's memory starts at 65536 bytes, more than --max-memory 1024",
+        ],
+    );
+}
+
+#[test]
+fn trace_prints_one_line_per_call() {
+    let o = machvm(&["run", "--trace", "wat/demo.wat"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "-283935122\n");
+    let calls: Vec<String> = stderr(&o)
+        .lines()
+        .filter(|l| !l.starts_with("mach_task_self"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "host_page_size(host=0x103, *size -> 0x1000) = KERN_SUCCESS",
+            "vm_allocate(task=0x103, *addr=0x0 -> 0x10000, size=0x3000, ANYWHERE) = KERN_SUCCESS",
+            "vm_protect(task=0x103, addr=0x12000, size=0x1000, set_max=true, prot=r--) = KERN_SUCCESS",
+            "vm_copy(task=0x103, src=0x10000, size=0xffd, dst=0x11003) = KERN_SUCCESS",
+            "vm_copy(task=0x103, src=0x10000, size=0x10, dst=0x12000) = KERN_PROTECTION_FAILURE",
+            "vm_protect(task=0x103, addr=0x12000, size=0x1000, set_max=false, prot=rw-) = KERN_PROTECTION_FAILURE",
+            "vm_deallocate(task=0x103, addr=0x10000, size=0x3000) = KERN_SUCCESS",
+        ]
+    );
+    assert_eq!(
+        stderr(&o)
+            .lines()
+            .filter(|l| *l == "mach_task_self() = 0x103")
+            .count(),
+        7
+    );
+    // With 16 KiB pages.
+    let o = machvm(&["run", "--trace", "--page-size", "16384", "wat/demo.wat"]);
+    assert!(
+        stderr(&o).contains("host_page_size(host=0x103, *size -> 0x4000) = KERN_SUCCESS"),
+        "{}",
+        stderr(&o)
+    );
+    // Without --trace, nothing.
+    let o = machvm(&["run", "wat/demo.wat"]);
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn trace_shows_guard_exceptions_regions_and_faults() {
+    let f = temp_file(
+        "trace.wat",
+        r#"(module
+  (import "mach" "vm_deallocate" (func $dealloc (param i32 i32 i32) (result i32)))
+  (import "mach" "vm_region_64" (func $region (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "mach" "mach_vm_read" (func $read (param i32 i64 i64 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    ;; a hole in the middle, then a deallocation across it: XNU's guard exception
+    (drop (call $dealloc (i32.const 0x103) (i32.const 0x4000) (i32.const 0x1000)))
+    (drop (call $dealloc (i32.const 0x103) (i32.const 0x3000) (i32.const 0x3000)))
+    ;; the region at 0x100 (count 9 at 0x20)
+    (i32.store (i32.const 0x10) (i32.const 0x100))
+    (i32.store (i32.const 0x20) (i32.const 9))
+    (drop (call $region (i32.const 0x103) (i32.const 0x10) (i32.const 0x14) (i32.const 9)
+                        (i32.const 0x40) (i32.const 0x20) (i32.const 0x24)))
+    ;; a read from a bad port
+    (drop (call $read (i32.const 0x999) (i64.const 0) (i64.const 16) (i32.const 0x30) (i32.const 0x34)))
+    ;; an out-parameter past the memory: a trap
+    (drop (call $read (i32.const 0x103) (i64.const 0) (i64.const 16) (i32.const 0x30) (i32.const 0x10000)))))"#,
+    );
+    let e = fails(&machvm(&["run", "--trace", f.to_str().unwrap()]), 1, &[]);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        lines[..7],
+        [
+            "vm_deallocate(task=0x103, addr=0x4000, size=0x1000) = KERN_SUCCESS",
+            "machvm::guard: guard exception: deallocation range holds unallocated pages (call=vm_deallocate, address=0x3000, size=0x3000)",
+            "vm_deallocate(task=0x103, addr=0x3000, size=0x3000) = KERN_SUCCESS",
+            "vm_region_64(task=0x103, *addr=0x100 -> 0x0, *size -> 0x3000, flavor=VM_REGION_BASIC_INFO_64, *info, *count=9 -> 9, *object_name -> 0x0) = KERN_SUCCESS",
+            "mach_vm_read(task=0x999, addr=0x0, size=0x10, *data, *count) = MACH_SEND_INVALID_DEST",
+            "mach_vm_read(task=0x103, addr=0x0, size=0x10, *data -> 0x3000, *count) = trap: cannot write out-parameter `count` at wasm address 0x10000: page 0x10000 is unallocated",
+            "error: the guest trapped: mach_vm_read: cannot write out-parameter `count` at wasm address 0x10000: page 0x10000 is unallocated",
+        ]
     );
 }

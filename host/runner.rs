@@ -1,0 +1,616 @@
+//! What `machvm run` does: load the module, link the `"mach"` imports and WASI, set the
+//! limits, run it, and turn every failure into a message a person can act on and an exit
+//! status.
+
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use machvm::consts::prot_string;
+use machvm::trace::{CALL_TARGET, GUARD_TARGET};
+use machvm::{host, Kernel, KernelConfig, ParamFault, TaskId, TaskPre};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+use wasmtime::{
+    Config, Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap, Val, ValType,
+    WasmBacktrace,
+};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+/// Exit status when the guest trapped.
+pub const EXIT_TRAP: u8 = 1;
+/// Exit status when the module could not be loaded, linked, instantiated or called.
+pub const EXIT_LOAD: u8 = 3;
+/// Exit status when the guest ran out of fuel.
+pub const EXIT_FUEL: u8 = 4;
+/// Exit status when the guest ran past its time limit.
+pub const EXIT_TIMEOUT: u8 = 5;
+
+/// The WASI module name machvm links.
+const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
+/// How long a guest that is blocked in a host call when its time is up may take to come back
+/// to wasm code (where the epoch stops it) before the process is stopped.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
+
+/// What to run, and how.
+pub struct Options {
+    /// The module file (.wasm or .wat).
+    pub module: PathBuf,
+    /// The export to call instead of `_start`.
+    pub invoke: Option<String>,
+    /// The guest's argv after the module, or the invoked export's arguments.
+    pub args: Vec<String>,
+    /// Preopened directories: host path, guest path.
+    pub dirs: Vec<(PathBuf, String)>,
+    /// Environment variables; `None` passes the host's value.
+    pub envs: Vec<(String, Option<String>)>,
+    /// The task's page size.
+    pub page_size: u64,
+    /// The memory cap in bytes.
+    pub max_memory: Option<u64>,
+    /// The fuel the guest may use.
+    pub fuel: Option<u64>,
+    /// The wall-clock time the guest may run.
+    pub timeout: Option<Duration>,
+    /// Print a line per Mach call on stderr.
+    pub trace: bool,
+}
+
+/// Why a run failed; each kind has its own exit status.
+pub enum Failure {
+    /// The module could not be loaded, linked, instantiated or called.
+    Load(String),
+    /// The guest trapped.
+    Trap(String),
+    /// The guest ran out of fuel.
+    Fuel(String),
+    /// The guest ran past its time limit.
+    Timeout(String),
+}
+
+/// Prints a failure's message on stderr and gives the process's exit status; a success
+/// gives the guest's own status.
+pub fn exit(result: Result<i32, Failure>) -> u8 {
+    let (code, msg) = match result {
+        // The status as the OS passes it on: its low byte.
+        Ok(status) => return (status & 0xff) as u8,
+        Err(Failure::Load(m)) => (EXIT_LOAD, m),
+        Err(Failure::Trap(m)) => (EXIT_TRAP, m),
+        Err(Failure::Fuel(m)) => (EXIT_FUEL, m),
+        Err(Failure::Timeout(m)) => (EXIT_TIMEOUT, m),
+    };
+    eprintln!("error: {msg}");
+    code
+}
+
+struct State {
+    kernel: Kernel,
+    wasi: WasiP1Ctx,
+    limits: StoreLimits,
+}
+
+fn get(s: &mut State) -> &mut Kernel {
+    &mut s.kernel
+}
+
+/// The error's message and its causes, `outer: inner: ...`.
+fn chain(e: &wasmtime::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// Runs the module as `opts` says. `Ok` holds the exit status: 0, or the guest's own.
+///
+/// # Errors
+///
+/// Every way the run can fail, each with its message.
+pub fn run(opts: &Options) -> Result<i32, Failure> {
+    if opts.trace {
+        install_trace_output();
+    }
+    let mut config = Config::new();
+    config.wasm_memory64(true);
+    config.consume_fuel(opts.fuel.is_some());
+    config.epoch_interruption(opts.timeout.is_some());
+    let engine = Engine::new(&config)
+        .map_err(|e| Failure::Load(format!("cannot set up Wasmtime: {}", chain(&e))))?;
+    let module = load_module(&engine, &opts.module)?;
+    let kernel = Kernel::with_config(KernelConfig {
+        page_size: opts.page_size,
+        memory_limit: opts.max_memory,
+        ..KernelConfig::default()
+    })
+    .map_err(|e| Failure::Load(chain(&e)))?;
+
+    let uses_wasi = module.imports().any(|i| i.module() == WASI_MODULE);
+    if !uses_wasi && (!opts.dirs.is_empty() || !opts.envs.is_empty()) {
+        eprintln!(
+            "warning: --dir and --env have no effect: the module does not import WASI \
+             (`{WASI_MODULE}`)"
+        );
+    }
+    let wasi = wasi_context(opts, uses_wasi)?;
+    let mut limits = StoreLimitsBuilder::new();
+    if let Some(max) = opts.max_memory {
+        limits = limits.memory_size(usize::try_from(max).unwrap_or(usize::MAX));
+    }
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel,
+            wasi,
+            limits: limits.build(),
+        },
+    );
+    store.limiter(|s| &mut s.limits);
+    if let Some(fuel) = opts.fuel {
+        store
+            .set_fuel(fuel)
+            .map_err(|e| Failure::Load(format!("cannot set the fuel: {}", chain(&e))))?;
+    }
+    let mut linker = Linker::new(&engine);
+    if uses_wasi {
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
+            .map_err(|e| Failure::Load(format!("cannot link WASI: {}", chain(&e))))?;
+    }
+    let pre = TaskPre::new(&module, get).map_err(|e| {
+        Failure::Load(format!(
+            "cannot link `{}`: {}",
+            opts.module.display(),
+            chain(&e)
+        ))
+    })?;
+
+    // The clock starts with the guest's own code (the start function), after compilation.
+    if let Some(limit) = opts.timeout {
+        store.set_epoch_deadline(1);
+        start_timer(&engine, limit);
+    }
+    let instance = match pre.instantiate(&mut store, &linker) {
+        Ok((instance, _task)) => instance,
+        Err(e) => return failure(e, &mut store, &module, opts, Stage::Instantiate),
+    };
+
+    let name = opts.invoke.as_deref().unwrap_or("_start");
+    let Some(func) = instance.get_func(&mut store, name) else {
+        return Err(missing_export(&module, name, opts.invoke.is_none()));
+    };
+    let ty = func.ty(&store);
+    let params: Vec<ValType> = ty.params().collect();
+    let vals = if opts.invoke.is_none() {
+        if !params.is_empty() {
+            return Err(Failure::Load(format!(
+                "`_start` takes {} parameter(s) ({}); ARGS are the guest's argv, pass \
+                 parameters with --invoke _start ARGS",
+                params.len(),
+                type_list(&params)
+            )));
+        }
+        Vec::new()
+    } else {
+        parse_args(name, &params, &opts.args)?
+    };
+    // A reactor is initialised before any of its exports is called.
+    if name != "_initialize" {
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+            if let Err(e) = init.call(&mut store, ()) {
+                return failure(e, &mut store, &module, opts, Stage::Call);
+            }
+        }
+    }
+    let mut results = vec![Val::I32(0); ty.results().len()];
+    if let Err(e) = func.call(&mut store, &vals, &mut results) {
+        return failure(e, &mut store, &module, opts, Stage::Call);
+    }
+    for r in &results {
+        println!("{}", show_val(r));
+    }
+    Ok(0)
+}
+
+fn load_module(engine: &Engine, path: &Path) -> Result<Module, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Failure::Load(format!("cannot read `{}`: {e}", path.display())))?;
+    let wasm = wat::parse_bytes(&bytes).map_err(|mut e| {
+        e.set_path(path);
+        Failure::Load(format!(
+            "`{}` is not valid WebAssembly text: {e}",
+            path.display()
+        ))
+    })?;
+    Module::new(engine, &wasm).map_err(|e| {
+        Failure::Load(format!(
+            "`{}` is not a valid WebAssembly module: {}",
+            path.display(),
+            chain(&e)
+        ))
+    })
+}
+
+fn wasi_context(opts: &Options, uses_wasi: bool) -> Result<WasiP1Ctx, Failure> {
+    let mut b = WasiCtxBuilder::new();
+    b.inherit_stdio().allow_blocking_current_thread(true);
+    b.arg(opts.module.to_string_lossy());
+    for a in &opts.args {
+        b.arg(a);
+    }
+    for (name, value) in &opts.envs {
+        match value {
+            Some(v) => {
+                b.env(name, v);
+            }
+            None => {
+                if let Ok(v) = std::env::var(name) {
+                    b.env(name, v);
+                }
+            }
+        }
+    }
+    if uses_wasi {
+        for (host, guest) in &opts.dirs {
+            b.preopened_dir(host, guest, FsPerms::ReadWrite)
+                .map_err(|e| {
+                    Failure::Load(format!(
+                        "cannot open directory `{}` for --dir: {}",
+                        host.display(),
+                        chain(&e)
+                    ))
+                })?;
+        }
+    }
+    Ok(b.build_p1())
+}
+
+/// Stops the guest when `limit` has passed: the epoch tick makes its wasm code trap; if it
+/// is blocked in a host call instead, the process stops after a grace period.
+fn start_timer(engine: &Engine, limit: Duration) {
+    let engine = engine.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        engine.increment_epoch();
+        std::thread::sleep(TIMEOUT_GRACE);
+        eprintln!(
+            "error: the guest was stopped after {limit:?} (--timeout) while it was blocked in a \
+             host call"
+        );
+        std::process::exit(i32::from(EXIT_TIMEOUT));
+    });
+}
+
+fn type_list(types: &[ValType]) -> String {
+    types
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn missing_export(module: &Module, name: &str, default: bool) -> Failure {
+    let exports: Vec<String> = module
+        .exports()
+        .filter(|e| e.ty().func().is_some())
+        .map(|e| e.name().to_string())
+        .collect();
+    let list = if exports.is_empty() {
+        "none".to_string()
+    } else {
+        exports.join(", ")
+    };
+    let hint = if default {
+        "; it is not a command module: name the export to call with --invoke NAME"
+    } else {
+        ""
+    };
+    Failure::Load(format!(
+        "the module has no exported function `{name}` (exported functions: {list}){hint}"
+    ))
+}
+
+fn parse_args(name: &str, params: &[ValType], args: &[String]) -> Result<Vec<Val>, Failure> {
+    if params.len() != args.len() {
+        return Err(Failure::Load(format!(
+            "`{name}` takes {} argument(s) ({}), {} given",
+            params.len(),
+            type_list(params),
+            args.len()
+        )));
+    }
+    args.iter()
+        .zip(params)
+        .enumerate()
+        .map(|(i, (a, t))| {
+            parse_arg(a, t)
+                .map_err(|m| Failure::Load(format!("argument {} of `{name}`: {m}", i + 1)))
+        })
+        .collect()
+}
+
+fn parse_arg(text: &str, ty: &ValType) -> Result<Val, String> {
+    fn int(text: &str) -> Option<i128> {
+        let (neg, t) = match text.strip_prefix('-') {
+            Some(t) => (true, t),
+            None => (false, text),
+        };
+        let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            Some(h) => i128::from_str_radix(h, 16).ok()?,
+            None => t.parse::<i128>().ok()?,
+        };
+        Some(if neg { -v } else { v })
+    }
+    let bad = || format!("`{text}` is not a valid {ty}");
+    Ok(match ty {
+        ValType::I32 => {
+            let v = int(text).ok_or_else(bad)?;
+            if !(i128::from(i32::MIN)..=i128::from(u32::MAX)).contains(&v) {
+                return Err(format!("`{text}` does not fit in an i32"));
+            }
+            Val::I32(v as i32)
+        }
+        ValType::I64 => {
+            let v = int(text).ok_or_else(bad)?;
+            if !(i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&v) {
+                return Err(format!("`{text}` does not fit in an i64"));
+            }
+            Val::I64(v as i64)
+        }
+        ValType::F32 => Val::F32(text.parse::<f32>().map_err(|_| bad())?.to_bits()),
+        ValType::F64 => Val::F64(text.parse::<f64>().map_err(|_| bad())?.to_bits()),
+        other => {
+            return Err(format!(
+                "parameters of type {other} cannot be passed from the command line"
+            ))
+        }
+    })
+}
+
+fn show_val(v: &Val) -> String {
+    match v {
+        Val::I32(x) => x.to_string(),
+        Val::I64(x) => x.to_string(),
+        Val::F32(x) => f32::from_bits(*x).to_string(),
+        Val::F64(x) => f64::from_bits(*x).to_string(),
+        Val::V128(x) => format!("{:#034x}", x.as_u128()),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::AnyRef(None) | Val::ExnRef(None) => {
+            "null".to_string()
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Where a failure happened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Instantiate,
+    Call,
+}
+
+/// Classifies an error of instantiation or of the call: the guest's exit, fuel, timeout, a
+/// trap, or (instantiation only) a module that cannot be instantiated.
+fn failure(
+    e: wasmtime::Error,
+    store: &mut Store<State>,
+    module: &Module,
+    opts: &Options,
+    stage: Stage,
+) -> Result<i32, Failure> {
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        return Ok(exit.0);
+    }
+    let bt = e.downcast_ref::<WasmBacktrace>();
+    let bt_text = bt.map(|bt| backtrace(bt, &opts.module)).unwrap_or_default();
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => {
+            return Err(Failure::Fuel(format!(
+                "the guest ran out of fuel: it used all {} units given by --fuel{bt_text}",
+                opts.fuel.unwrap_or(0)
+            )))
+        }
+        Some(Trap::Interrupt) if opts.timeout.is_some() => {
+            return Err(Failure::Timeout(format!(
+                "the guest was stopped after {:?} (--timeout){bt_text}",
+                opts.timeout.unwrap_or_default()
+            )))
+        }
+        _ => {}
+    }
+    let trapped = stage == Stage::Call || e.is::<Trap>() || e.is::<ParamFault>() || bt.is_some();
+    if !trapped {
+        let mut msg = format!(
+            "cannot instantiate `{}`: {}",
+            opts.module.display(),
+            chain(&e)
+        );
+        if msg.contains("unknown import") {
+            msg.push_str(
+                "; machvm provides the `mach` imports and WASI preview 1 \
+                 (`wasi_snapshot_preview1`)",
+            );
+        }
+        if let (Some(max), true) = (opts.max_memory, msg.contains("exceeds memory limits")) {
+            let _ = match memory_minimum(module) {
+                Some(min) => write!(
+                    msg,
+                    "; the module's memory starts at {min} bytes, more than --max-memory {max}"
+                ),
+                None => write!(msg, "; raise --max-memory ({max} bytes)"),
+            };
+        }
+        return Err(Failure::Load(msg));
+    }
+    Err(Failure::Trap(trap_message(&e, store, bt) + &bt_text))
+}
+
+/// The initial size in bytes of the module's (first) memory.
+fn memory_minimum(module: &Module) -> Option<u64> {
+    module
+        .imports()
+        .map(|i| i.ty())
+        .chain(module.exports().map(|e| e.ty()))
+        .find_map(|t| {
+            t.memory()
+                .map(|m| m.minimum().saturating_mul(m.page_size()))
+        })
+}
+
+/// `the guest trapped: KIND`, then the other causes (the faulting wasm address), and what the
+/// page table says of the page of a memory fault.
+fn trap_message(
+    e: &wasmtime::Error,
+    store: &mut Store<State>,
+    bt: Option<&WasmBacktrace>,
+) -> String {
+    let root = e.root_cause().to_string();
+    let mut msg = format!("the guest trapped: {root}");
+    let bt = bt.map(|b| b.to_string());
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text == root || Some(&text) == bt.as_ref() {
+            continue;
+        }
+        let _ = write!(msg, "\n  {text}");
+        if let Some(addr) = fault_address(&text) {
+            if let Some(info) = page_info(store, addr) {
+                let _ = write!(msg, "\n  {info}");
+            }
+        }
+    }
+    msg
+}
+
+/// The wasm address of Wasmtime's `memory fault at wasm address 0x... in linear memory of
+/// size 0x...` context.
+fn fault_address(text: &str) -> Option<u64> {
+    let rest = text.strip_prefix("memory fault at wasm address 0x")?;
+    let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+    u64::from_str_radix(&hex, 16).ok()
+}
+
+/// What the task's page table says of the page holding `addr`.
+fn page_info(store: &mut Store<State>, addr: u64) -> Option<String> {
+    let task: TaskId = store.data().kernel.task_ids().next()?;
+    let vm = store.data().kernel.task(task)?;
+    let (page_size, limit) = (vm.page_size(), vm.map_limit());
+    let page = addr / page_size * page_size;
+    let size = store
+        .data()
+        .kernel
+        .memory(task)
+        .map_or(0, |m| m.data_size(&*store) as u64);
+    if u128::from(addr) >= limit {
+        return Some(format!(
+            "page {page:#x} is outside the task's map, which ends at {limit:#x}"
+        ));
+    }
+    let region = host::region(&mut *store, get, task, addr)
+        .ok()
+        .filter(|r| r.start <= addr);
+    Some(match region {
+        Some(r) => format!(
+            "page {page:#x} is allocated with protection {} (maximum {})",
+            prot_string(r.protection),
+            prot_string(r.max_protection)
+        ),
+        None if addr >= size => format!(
+            "page {page:#x} is unallocated: it is past the end of the memory ({size:#x} bytes)"
+        ),
+        None => format!("page {page:#x} is unallocated"),
+    })
+}
+
+fn backtrace(bt: &WasmBacktrace, module: &Path) -> String {
+    if bt.frames().is_empty() {
+        return String::new();
+    }
+    let file = module.file_name().map_or_else(
+        || module.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
+    let mut s = String::from("\nwasm backtrace:");
+    for (i, frame) in bt.frames().iter().enumerate() {
+        let module = frame.module().name().unwrap_or(&file);
+        let func = match frame.func_name() {
+            Some(n) => n.to_string(),
+            None => format!("<wasm function {}>", frame.func_index()),
+        };
+        let _ = match frame.module_offset() {
+            Some(off) => write!(s, "\n  {i:>3}: {off:#8x} - {module}!{func}"),
+            None => write!(s, "\n  {i:>3}: {module}!{func}"),
+        };
+    }
+    s
+}
+
+/// `--trace`: the call and guard events of machvm, one line each, on stderr.
+fn install_trace_output() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    let filter = Targets::new()
+        .with_target(CALL_TARGET, Level::DEBUG)
+        .with_target(GUARD_TARGET, Level::TRACE);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .event_format(TraceFormat)
+        .with_filter(filter);
+    // Fails only when a subscriber is already set, and none is.
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+}
+
+/// Call events as their message alone (`vm_copy(...) = KERN_SUCCESS`); other events as
+/// `target: message (field=value, ...)`.
+struct TraceFormat;
+
+impl<S, N> FormatEvent<S, N> for TraceFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let meta = event.metadata();
+        if meta.target() == CALL_TARGET {
+            return writeln!(w, "{}", fields.message);
+        }
+        write!(w, "{}: {}", meta.target(), fields.message)?;
+        if !fields.others.is_empty() {
+            write!(w, " ({})", fields.others.join(", "))?;
+        }
+        writeln!(w)
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    others: Vec<String>,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message = value.to_string();
+        } else {
+            self.others.push(format!("{}={value}", field.name()));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            self.message = format!("{value:?}");
+        } else {
+            self.others.push(format!("{}={value:?}", field.name()));
+        }
+    }
+}
