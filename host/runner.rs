@@ -3,6 +3,7 @@
 //! status.
 
 use std::fmt::{self, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -84,8 +85,14 @@ pub fn exit(result: Result<i32, Failure>) -> u8 {
         Err(Failure::Fuel(m)) => (EXIT_FUEL, m),
         Err(Failure::Timeout(m)) => (EXIT_TIMEOUT, m),
     };
-    eprintln!("error: {msg}");
+    say(format_args!("error: {msg}"));
     code
+}
+
+/// Writes a line on stderr. A closed or full stderr is no reason to panic: the exit status
+/// still tells.
+fn say(line: fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 struct State {
@@ -131,10 +138,10 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
 
     let uses_wasi = module.imports().any(|i| i.module() == WASI_MODULE);
     if !uses_wasi && (!opts.dirs.is_empty() || !opts.envs.is_empty()) {
-        eprintln!(
+        say(format_args!(
             "warning: --dir and --env have no effect: the module does not import WASI \
              (`{WASI_MODULE}`)"
-        );
+        ));
     }
     let wasi = wasi_context(opts, uses_wasi)?;
     let mut limits = StoreLimitsBuilder::new();
@@ -209,9 +216,12 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     if let Err(e) = func.call(&mut store, &vals, &mut results) {
         return failure(e, &mut store, &module, opts, Stage::Call);
     }
+    // A closed stdout (`| head -0`) loses the results but is not an error of the guest.
+    let mut out = std::io::stdout().lock();
     for r in &results {
-        println!("{}", show_val(r));
+        let _ = writeln!(out, "{}", show_val(r));
     }
+    let _ = out.flush();
     Ok(0)
 }
 
@@ -276,10 +286,10 @@ fn start_timer(engine: &Engine, limit: Duration) {
         std::thread::sleep(limit);
         engine.increment_epoch();
         std::thread::sleep(TIMEOUT_GRACE);
-        eprintln!(
-            "error: the guest was stopped after {limit:?} (--timeout) while it was blocked in a \
-             host call"
-        );
+        say(format_args!(
+            "error: the guest was stopped after {limit:?} (--timeout) while it was blocked in \
+             a host call"
+        ));
         std::process::exit(i32::from(EXIT_TIMEOUT));
     });
 }

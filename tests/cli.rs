@@ -523,6 +523,39 @@ fn timeout_stops_a_runaway_guest() {
     assert_eq!(stdout(&o), "-283935122\n");
 }
 
+#[test]
+fn timeout_stops_a_guest_blocked_in_a_host_call() {
+    // The guest waits for stdin, which stays open: the epoch cannot stop it in host code, so
+    // the runner stops the process after a grace period.
+    let f = temp_file(
+        "stdin.wat",
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 16))
+    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+    );
+    let start = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_machvm"))
+        .args(["run", "--timeout", "200ms", f.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let o = child.wait_with_output().unwrap();
+    drop(stdin);
+    fails(
+        &o,
+        5,
+        &["error: the guest was stopped after 200ms (--timeout) while it was blocked in a host call"],
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+}
+
 /// A guest with exports around vm_allocate and memory.grow.
 const ALLOC_WAT: &str = r#"(module
   (import "mach" "mach_task_self" (func $self (result i32)))
