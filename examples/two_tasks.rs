@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use machvm::consts::{kern_return_name, KernReturn, VM_PROT_NONE, VM_PROT_READ};
 use machvm::host::{self, Region};
 use machvm::{Kernel, TaskPre};
-use wasmtime::{Engine, Linker, Module, Store};
+use wasmtime::{Engine, Linker, Store};
 
 /// The guest: `copy_from(port, addr, size)` copies `size` bytes at `addr` of the task named
 /// `port` to its own address 0x1000, and returns the `kern_return_t`.
@@ -67,8 +67,10 @@ pub struct Report {
 ///
 /// When the guest does not compile or instantiate, or a host operation is refused.
 pub fn run() -> wasmtime::Result<Report> {
-    let engine = Engine::default();
-    let module = Module::new(&engine, GUEST)?;
+    // Page-protection enforcement (on by default) wants an engine whose memories never move
+    // and modules whose bulk-memory instructions machvm has rewritten.
+    let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
+    let module = machvm::compile(&engine, GUEST.as_bytes())?;
     let mut store = Store::new(
         &engine,
         State {

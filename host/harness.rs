@@ -40,9 +40,9 @@ fn shared() -> wasmtime::Result<&'static Shared> {
     if let Some(s) = SHARED.get() {
         return Ok(s);
     }
-    let engine = Engine::new(Config::new().wasm_memory64(true))?;
-    let forward32 = Module::new(&engine, FORWARD32_WAT)?;
-    let forward64 = Module::new(&engine, FORWARD64_WAT)?;
+    let engine = Engine::new(crate::configure(&mut Config::new()))?;
+    let forward32 = crate::compile(&engine, FORWARD32_WAT.as_bytes())?;
+    let forward64 = crate::compile(&engine, FORWARD64_WAT.as_bytes())?;
     Ok(SHARED.get_or_init(|| Shared {
         engine,
         forward32,
@@ -246,7 +246,10 @@ impl Harness {
         use std::os::unix::fs::FileExt;
         let mem = self.guests[g].memory;
         let (ptr, size) = (mem.data_ptr(&self.store), mem.data_size(&self.store));
-        assert!(addr.checked_add(len).is_some_and(|e| e <= size), "outside the memory");
+        assert!(
+            addr.checked_add(len).is_some_and(|e| e <= size),
+            "outside the memory"
+        );
         let mut out = vec![0u8; len];
         let file = std::fs::File::open("/proc/self/mem").expect("/proc/self/mem is readable");
         file.read_exact_at(&mut out, ptr as u64 + addr as u64)

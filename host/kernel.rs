@@ -1,8 +1,11 @@
 //! The kernel: the tasks of one Wasmtime store and their port namespaces.
 
+use std::sync::Arc;
+
 use wasmtime::{Memory, MemoryType};
 
 use crate::calls::Width;
+use crate::enforce::FaultRecord;
 use crate::vm::{TaskId, TaskVm, WASM_PAGE};
 
 /// Settings of a [`Kernel`], applied to the tasks it creates.
@@ -16,6 +19,11 @@ pub struct KernelConfig {
     /// The embedder's memory limit in bytes, if any (e.g. the same value as a
     /// `ResourceLimiter`'s cap): it lowers every new task's map, rounded down to 64 KiB.
     pub memory_limit: Option<u64>,
+    /// Enforce the page table on the guest's own loads, stores and bulk-memory
+    /// instructions (SPEC §5) with hardware page protection. On by default where the
+    /// platform supports it (Linux). It needs an engine configured with
+    /// [`crate::configure`] and modules compiled with [`crate::compile`].
+    pub enforce: bool,
 }
 
 impl Default for KernelConfig {
@@ -24,6 +32,7 @@ impl Default for KernelConfig {
             page_size: 4096,
             memory64_map_limit: 1 << 40,
             memory_limit: None,
+            enforce: cfg!(target_os = "linux"),
         }
     }
 }
@@ -33,7 +42,9 @@ impl KernelConfig {
     ///
     /// # Errors
     ///
-    /// When the page size is not a power of two from 4096 to 65536.
+    /// When the page size is not a power of two from 4096 to 65536, or when enforcement is
+    /// asked for where it is not supported (not Linux, or a page size smaller than the
+    /// host's).
     pub fn validate(&self) -> wasmtime::Result<()> {
         let p = self.page_size;
         if !p.is_power_of_two() || !(4096..=WASM_PAGE).contains(&p) {
@@ -41,6 +52,18 @@ impl KernelConfig {
                 "machvm: page size {p} is not supported: use a power of two from 4096 to 65536 \
                  (4096 is macOS x86_64's, 16384 Apple silicon's)"
             );
+        }
+        if self.enforce {
+            if !cfg!(target_os = "linux") {
+                wasmtime::bail!("machvm: page-protection enforcement is only supported on Linux");
+            }
+            let host = crate::enforce::host_page_size();
+            if !p.is_multiple_of(host) {
+                wasmtime::bail!(
+                    "machvm: enforcement needs the page size ({p}) to be a multiple of the \
+                     host's page size ({host})"
+                );
+            }
         }
         Ok(())
     }
@@ -53,6 +76,11 @@ pub(crate) struct Task {
     pub(crate) memory: Option<Memory>,
     /// Name of the export holding the memory, to find it while the instance is starting.
     pub(crate) memory_export: Option<String>,
+    /// Whether the table is mirrored in hardware.
+    pub(crate) enforce: bool,
+    /// The memory's base and size when protections were last applied (0, 0: never).
+    pub(crate) hw_base: usize,
+    pub(crate) hw_size: usize,
 }
 
 /// The Mach kernel of one Wasmtime store: its tasks, each a linear memory with a page table
@@ -62,6 +90,9 @@ pub(crate) struct Task {
 pub struct Kernel {
     pub(crate) tasks: Vec<Task>,
     config: KernelConfig,
+    /// The last hardware fault, recorded by the store's signal handler.
+    pub(crate) fault: Arc<FaultRecord>,
+    pub(crate) recorder_installed: bool,
 }
 
 impl Kernel {
@@ -80,6 +111,8 @@ impl Kernel {
         Ok(Kernel {
             tasks: Vec::new(),
             config,
+            fault: Arc::default(),
+            recorder_installed: false,
         })
     }
 
@@ -174,8 +207,32 @@ impl Kernel {
             vm,
             memory,
             memory_export,
+            enforce: self.config.enforce,
+            hw_base: 0,
+            hw_size: 0,
         });
         Ok(id)
+    }
+}
+
+impl Drop for Kernel {
+    /// Gives every enforced memory back its read-write protection, so that whatever reuses
+    /// it (a pooling allocator's next instance, Wasmtime's own teardown) finds it as
+    /// Wasmtime left it. A store drops its data before its instances and memories, so the
+    /// memories are still mapped here.
+    fn drop(&mut self) {
+        for (i, t) in self.tasks.iter().enumerate() {
+            self.fault.set_range(i, 0, 0);
+            if t.enforce && t.hw_base != 0 {
+                let flags = rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::WRITE;
+                // SAFETY: [hw_base, hw_base + hw_size) is the accessible part of a memory of
+                // this kernel's store, still mapped (see above); making it read-write again
+                // is what Wasmtime expects of it.
+                unsafe {
+                    crate::enforce::protect(t.hw_base as *mut u8, 0, t.hw_size as u64, flags)
+                };
+            }
+        }
     }
 }
 

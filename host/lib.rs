@@ -22,17 +22,23 @@
 
 pub mod calls;
 pub mod consts;
+pub mod enforce;
 pub mod harness;
 #[path = "host_api.rs"]
 pub mod host;
 mod kernel;
 mod linker;
 pub mod model;
+pub mod rewrite;
 pub mod table;
 pub mod trace;
 pub mod vm;
 
 pub use calls::{Call, Form, Outcome, PageAttrs, ParamFault, Width};
+pub use enforce::configure;
 pub use kernel::{Kernel, KernelConfig};
-pub use linker::{call, instantiate, new_task, register_memory, GetKernel, Import, TaskPre};
+pub use linker::{
+    call, compile, explain_trap, install_handlers, instantiate, new_task, register_memory,
+    GetKernel, Import, TaskPre,
+};
 pub use vm::{TaskId, TaskVm};

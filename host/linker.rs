@@ -14,7 +14,9 @@ use wasmtime::{
 
 use crate::calls::{Call, Form, Outcome, Width};
 use crate::consts::{HOST_SELF_NAME, TASK_SELF_NAME};
+use crate::enforce::{AccessKind, BadAccess};
 use crate::kernel::Kernel;
+use crate::rewrite;
 use crate::trace::{self, ParamLog};
 use crate::vm::{self, Env, TaskId, TaskVm, WASM_PAGE};
 
@@ -187,8 +189,44 @@ fn describe(ty: &wasmtime::FuncType) -> String {
 enum Slot {
     /// By machvm, with this function.
     Mach(Import),
+    /// By machvm: a bulk-memory check added by [`crate::rewrite`].
+    Bulk(BulkCheck),
     /// By the embedder's linker.
     Linker,
+}
+
+/// The checking functions [`crate::rewrite`] adds before bulk-memory instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BulkCheck {
+    Copy,
+    Fill,
+    Init,
+    Marker,
+}
+
+impl BulkCheck {
+    fn from_name(name: &str) -> Option<BulkCheck> {
+        Some(match name {
+            rewrite::CHECK_COPY => BulkCheck::Copy,
+            rewrite::CHECK_FILL => BulkCheck::Fill,
+            rewrite::CHECK_INIT => BulkCheck::Init,
+            rewrite::MARKER => BulkCheck::Marker,
+            _ => return None,
+        })
+    }
+
+    fn params(self, w: Width) -> Vec<Ty> {
+        let a = match w {
+            Width::W32 => Ty::I32,
+            Width::W64 => Ty::I64,
+        };
+        match self {
+            BulkCheck::Copy => vec![a, a, a],
+            BulkCheck::Fill => vec![a, a],
+            BulkCheck::Init => vec![a, Ty::I32],
+            BulkCheck::Marker => vec![],
+        }
+    }
 }
 
 /// Where the task's memory comes from.
@@ -206,6 +244,8 @@ enum MemorySource {
 pub struct TaskPre<T, G> {
     module: Module,
     slots: Vec<Slot>,
+    /// The module went through [`crate::rewrite`] (it imports the marker).
+    rewritten: bool,
     memory_ty: MemoryType,
     memory: MemorySource,
     get: G,
@@ -220,6 +260,7 @@ where
         TaskPre {
             module: self.module.clone(),
             slots: self.slots.clone(),
+            rewritten: self.rewritten,
             memory_ty: self.memory_ty.clone(),
             memory: self.memory.clone(),
             get: self.get,
@@ -246,8 +287,8 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
     /// struct State { kernel: Kernel }
     /// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
     ///
-    /// let engine = Engine::default();
-    /// let module = Module::new(&engine, r#"(module
+    /// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
+    /// let module = machvm::compile(&engine, br#"(module
     ///     (import "mach" "vm_copy" (func (param i32 i32 i32 i32) (result i32)))
     ///     (memory (export "memory") 1))"#)?;
     /// // Checked once, instantiated as many tasks as needed.
@@ -306,7 +347,26 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
             Width::W32
         };
         let mut slots = Vec::new();
+        let mut rewritten = false;
         for imp in module.imports() {
+            if imp.module() == rewrite::BULK_MODULE {
+                let check = BulkCheck::from_name(imp.name()).filter(|c| {
+                    matches!(imp.ty(), ExternType::Func(ft)
+                        if signature_of(&ft) == Some((c.params(width), vec![])))
+                });
+                let Some(check) = check else {
+                    wasmtime::bail!(
+                        "machvm: import `{}::{}` is not one machvm's bulk-memory rewrite makes \
+                         (for a {}-bit memory)",
+                        imp.module(),
+                        imp.name(),
+                        width.bits()
+                    );
+                };
+                rewritten |= check == BulkCheck::Marker;
+                slots.push(Slot::Bulk(check));
+                continue;
+            }
             if imp.module() != "mach" {
                 slots.push(Slot::Linker);
                 continue;
@@ -340,6 +400,7 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
         Ok(TaskPre {
             module: module.clone(),
             slots,
+            rewritten,
             memory_ty,
             memory: memory_source,
             get,
@@ -379,6 +440,13 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
                     };
                     externs.push(f.into());
                 }
+                Slot::Bulk(check) => {
+                    let f = match self.memory_ty.is_64() {
+                        false => bulk_func::<T, G, u32>(&mut store, check, id, get),
+                        true => bulk_func::<T, G, u64>(&mut store, check, id, get),
+                    };
+                    externs.push(f.into());
+                }
                 Slot::Linker => {
                     let ext = linker.get_by_import(&mut store, &imp).ok_or_else(|| {
                         wasmtime::format_err!(
@@ -403,6 +471,17 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
             }
             MemorySource::Exported(name) => Some(name.clone()),
         };
+        let kernel = get(store.data_mut());
+        if kernel.config().enforce && !self.rewritten {
+            wasmtime::bail!(
+                "machvm: page-protection enforcement is on, but the module was not compiled \
+                 with `machvm::compile`, which makes its bulk-memory instructions safe to run \
+                 on protected memory (or turn enforcement off: `KernelConfig::enforce`)"
+            );
+        }
+        if let Some(m) = task_memory {
+            check_not_a_task(&mut store, get, m)?;
+        }
         let created = get(store.data_mut()).create_task(&ty, task_memory, export)?;
         debug_assert_eq!(created, id);
         let instance = Instance::new(&mut store, &self.module, &externs)?;
@@ -421,12 +500,12 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
 ///
 /// ```
 /// use machvm::{Kernel, instantiate};
-/// use wasmtime::{Engine, Linker, Module, Store};
+/// use wasmtime::{Engine, Linker, Store};
 ///
 /// struct State { kernel: Kernel }
 ///
-/// let engine = Engine::default();
-/// let module = Module::new(&engine, r#"(module
+/// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
+/// let module = machvm::compile(&engine, br#"(module
 ///     (import "mach" "mach_task_self" (func $self (result i32)))
 ///     (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
 ///     (memory (export "memory") 1)
@@ -455,6 +534,24 @@ pub fn instantiate<T: 'static, G: GetKernel<T>>(
     TaskPre::new(module, get)?.instantiate(store, linker)
 }
 
+/// Refuses a memory that is already a task's: two tables cannot govern one memory.
+fn check_not_a_task<T: 'static>(
+    store: &mut StoreContextMut<'_, T>,
+    get: impl GetKernel<T>,
+    memory: Memory,
+) -> wasmtime::Result<()> {
+    let base = memory.data_ptr(&*store);
+    let mems: Vec<Memory> = get(store.data_mut())
+        .tasks
+        .iter()
+        .filter_map(|t| t.memory)
+        .collect();
+    if mems.iter().any(|m| m.data_ptr(&*store) == base) {
+        wasmtime::bail!("machvm: that memory is already a task's memory");
+    }
+    Ok(())
+}
+
 /// Makes an existing memory (e.g. one from [`Memory::new`], or an instance's export that
 /// was not instantiated through machvm) a new task of the kernel; the table allocates the
 /// memory's current pages.
@@ -469,6 +566,7 @@ pub fn register_memory<T: 'static>(
 ) -> wasmtime::Result<TaskId> {
     let mut store = store.as_context_mut();
     let ty = memory.ty(&store);
+    check_not_a_task(&mut store, get, memory)?;
     let id = get(store.data_mut()).create_task(&ty, Some(memory), None)?;
     vm::sync(&mut StoreEnv::new(store, get), id);
     Ok(id)
@@ -566,10 +664,59 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
     }
 
     fn memory_size(&mut self, t: TaskId) -> u64 {
-        match self.memory(t) {
-            Some(m) => m.data_size(&self.cx) as u64,
-            None => 0,
+        let Some(m) = self.memory(t) else {
+            return 0;
+        };
+        let size = m.data_size(&self.cx) as u64;
+        let base = m.data_ptr(&self.cx) as usize;
+        let task = &(self.get)(self.cx.data_mut()).tasks[t.index()];
+        if task.enforce && task.hw_base != 0 && task.hw_base != base {
+            // The memory moved (an engine not set up with `machvm::configure`): its new
+            // mapping lost every protection. Apply them again before anything runs.
+            tracing::warn!(target: "machvm::enforce", "task {t:?}'s memory moved; re-protecting it");
+            let pages = size >> task.vm.page_shift();
+            if !self.mirror(t, 0, pages) {
+                tracing::error!(target: "machvm::enforce", "could not re-protect task {t:?}'s memory");
+            }
         }
+        size
+    }
+
+    fn enforcing(&mut self, t: TaskId) -> bool {
+        (self.get)(self.cx.data_mut()).tasks[t.index()].enforce
+    }
+
+    fn mirror(&mut self, t: TaskId, start: u64, end: u64) -> bool {
+        let Some(m) = self.memory(t) else {
+            return true;
+        };
+        let base = m.data_ptr(&self.cx);
+        let size = m.data_size(&self.cx);
+        let task = &mut (self.get)(self.cx.data_mut()).tasks[t.index()];
+        if !task.enforce {
+            return true;
+        }
+        task.hw_base = base as usize;
+        task.hw_size = size;
+        let index = t.index();
+        let shift = task.vm.page_shift();
+        let end = end.min(size as u64 >> shift);
+        if start >= end {
+            return true;
+        }
+        for (s, e, attrs) in task.vm.table().segments(start, end) {
+            let flags = crate::enforce::hw_prot(attrs);
+            // SAFETY: [s, e) pages lie below the memory's current size (clipped above), in
+            // the live mapping of a memory of this store that this task governs; no Rust
+            // reference into these bytes is alive during a host call's table change.
+            if !unsafe { crate::enforce::protect(base, s << shift, (e - s) << shift, flags) } {
+                return false;
+            }
+        }
+        (self.get)(self.cx.data_mut())
+            .fault
+            .set_range(index, base as usize, size);
+        true
     }
 
     fn grow_memory(&mut self, t: TaskId, new_size: u64) -> bool {
@@ -880,4 +1027,180 @@ fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
             }
         }),
     }
+}
+
+/// Creates the bulk-memory check `check` for task `task` (see [`crate::rewrite`]).
+fn bulk_func<T: 'static, G: GetKernel<T>, W: Word>(
+    store: impl AsContextMut<Data = T>,
+    check: BulkCheck,
+    task: TaskId,
+    get: G,
+) -> Func {
+    match check {
+        BulkCheck::Copy => Func::wrap(
+            store,
+            move |mut c: Caller<'_, T>, dst: W, src: W, len: W| {
+                check_bulk(
+                    &mut c,
+                    get,
+                    task,
+                    "memory.copy",
+                    Some(src.get()),
+                    dst.get(),
+                    len.get(),
+                )
+            },
+        ),
+        BulkCheck::Fill => Func::wrap(store, move |mut c: Caller<'_, T>, dst: W, len: W| {
+            check_bulk(&mut c, get, task, "memory.fill", None, dst.get(), len.get())
+        }),
+        BulkCheck::Init => Func::wrap(store, move |mut c: Caller<'_, T>, dst: W, len: u32| {
+            check_bulk(
+                &mut c,
+                get,
+                task,
+                "memory.init",
+                None,
+                dst.get(),
+                u64::from(len),
+            )
+        }),
+        BulkCheck::Marker => Func::wrap(store, || {}),
+    }
+}
+
+/// The check before a bulk-memory instruction: when the ranges are in bounds (else the
+/// instruction itself traps, as wasm says) every page they touch must be allocated with
+/// READ (the source) or WRITE (the destination); otherwise the guest traps with
+/// [`BadAccess`] and the instruction does not run.
+fn check_bulk<T: 'static, G: GetKernel<T>>(
+    caller: &mut Caller<'_, T>,
+    get: G,
+    task: TaskId,
+    instruction: &'static str,
+    src: Option<u64>,
+    dst: u64,
+    len: u64,
+) -> wasmtime::Result<()> {
+    if len == 0 || !get(caller.data_mut()).tasks[task.index()].enforce {
+        return Ok(());
+    }
+    let mut env = StoreEnv::new(caller.as_context_mut(), get);
+    vm::sync(&mut env, task);
+    let size = env.memory_size(task);
+    let in_bounds = |a: u64| a.checked_add(len).is_some_and(|e| e <= size);
+    if !in_bounds(dst) || src.is_some_and(|s| !in_bounds(s)) {
+        return Ok(());
+    }
+    let vm = env.vm(task);
+    let shift = vm.page_shift();
+    let ranges = src
+        .map(|s| (s, AccessKind::Read, crate::consts::VM_PROT_READ))
+        .into_iter()
+        .chain([(dst, AccessKind::Write, crate::consts::VM_PROT_WRITE)]);
+    for (start, kind, prot) in ranges {
+        let (s, e) = (start >> shift, (start + len - 1) >> shift);
+        if let Err(err) = vm.table().check_access(s, e + 1, prot) {
+            let page = err.page();
+            return Err(wasmtime::Error::new(BadAccess {
+                instruction,
+                addr: start.max(page << shift),
+                kind,
+                page_size: vm.page_size(),
+                page: vm.table().get(page),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Compiles a module (binary or text) for machvm: its bulk-memory instructions are
+/// preceded by page-table checks (see [`crate::rewrite`]), which enforcement needs; the
+/// module is otherwise unchanged. Use an engine set up with [`crate::configure`].
+///
+/// # Errors
+///
+/// When the bytes are not a valid module (text errors carry their line and column), or
+/// Wasmtime cannot compile it.
+pub fn compile(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Module> {
+    let wasm = wat::parse_bytes(bytes).map_err(|e| wasmtime::format_err!("{e}"))?;
+    let wasm = rewrite::rewrite(&wasm)?;
+    Module::new(engine, &wasm)
+}
+
+/// Installs machvm's handlers on `store`, which enforcement wants whenever the guest calls
+/// host functions other than machvm's (WASI, the embedder's own):
+/// - a signal handler (replacing any other) that records guest faults, so that
+///   [`explain_trap`] can tell the access kind of a load or store that hit a protected page,
+///   and that lets host code which touches a protected page of a task (WASI's `fd_write`
+///   reading a protected buffer, say) go on instead of killing the process: the memory's
+///   protections are lifted for the rest of that host call, like a kernel's copyin;
+/// - a call hook (replacing any other) that puts the protections back before wasm runs
+///   again, and traps if it cannot.
+///
+/// Without them, traps are still clean, but a foreign host function that touches a
+/// protected page crashes the process.
+pub fn install_handlers<T: 'static>(store: &mut wasmtime::Store<T>, get: impl GetKernel<T>) {
+    let kernel = get(store.data_mut());
+    let record = kernel.fault.clone();
+    kernel.recorder_installed = true;
+    crate::enforce::install_handler(store, record.clone());
+    store.call_hook(move |mut cx, hook| {
+        if !record.set_in_host(hook.entering_host()) {
+            return Ok(());
+        }
+        let n = get(cx.data_mut()).tasks.len();
+        let mut env = StoreEnv::new(cx, get);
+        for i in 0..n {
+            let t = TaskId(i as u32);
+            if env.enforcing(t) {
+                let pages = env.memory_size(t) >> env.vm(t).page_shift();
+                if !env.mirror(t, 0, pages) {
+                    wasmtime::bail!("machvm: cannot restore task {t:?}'s page protections");
+                }
+            }
+        }
+        Ok(())
+    });
+}
+
+/// Explains a trap that a guest load or store got on a page the table protects: which
+/// task, the wasm address, the access kind (with [`install_fault_recorder`]) and the page's
+/// state, as a [`BadAccess`]. `None` when the error is not such a trap. Bulk-memory
+/// instructions raise a [`BadAccess`] themselves (find it with `error.downcast_ref`).
+pub fn explain_trap<T: 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    error: &wasmtime::Error,
+) -> Option<(TaskId, BadAccess)> {
+    if error.downcast_ref::<wasmtime::Trap>() != Some(&wasmtime::Trap::MemoryOutOfBounds) {
+        return None;
+    }
+    let mut cx = store.as_context_mut();
+    let kernel = get(cx.data_mut());
+    let (host_addr, kind) = match kernel.fault.take() {
+        Some(f) => (f.0 as usize, f.1),
+        None => return None,
+    };
+    kernel.tasks.iter().enumerate().find_map(|(i, t)| {
+        if !t.enforce || t.hw_base == 0 {
+            return None;
+        }
+        let off = host_addr.checked_sub(t.hw_base)?;
+        if off >= t.hw_size {
+            return None;
+        }
+        let addr = off as u64;
+        let page = t.vm.table().get(addr >> t.vm.page_shift());
+        Some((
+            TaskId(i as u32),
+            BadAccess {
+                instruction: "load or store",
+                addr,
+                kind,
+                page_size: t.vm.page_size(),
+                page,
+            },
+        ))
+    })
 }

@@ -74,6 +74,10 @@ struct RunArgs {
     /// Print one line per Mach call on stderr, like dtruss, and XNU's guard exceptions.
     #[arg(long)]
     trace: bool,
+    /// Do not enforce page protections on the guest's own loads, stores and bulk-memory
+    /// instructions (the Mach calls still check them). Enforcement uses the MMU (mprotect).
+    #[arg(long)]
+    no_enforce: bool,
     /// The module to run.
     #[arg(value_name = "MODULE")]
     module: PathBuf,
@@ -175,6 +179,7 @@ fn main() -> ExitCode {
         fuel: args.fuel,
         timeout: args.timeout,
         trace: args.trace,
+        enforce: !args.no_enforce,
     };
     ExitCode::from(exit(runner::run(&opts)))
 }

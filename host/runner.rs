@@ -60,6 +60,8 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Print a line per Mach call on stderr.
     pub trace: bool,
+    /// Enforce the page table on the guest's own memory accesses (SPEC §5).
+    pub enforce: bool,
 }
 
 /// Why a run failed; each kind has its own exit status.
@@ -123,15 +125,16 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
         install_trace_output();
     }
     let mut config = Config::new();
-    config.wasm_memory64(true);
+    machvm::configure(&mut config);
     config.consume_fuel(opts.fuel.is_some());
     config.epoch_interruption(opts.timeout.is_some());
     let engine = Engine::new(&config)
         .map_err(|e| Failure::Load(format!("cannot set up Wasmtime: {}", chain(&e))))?;
-    let module = load_module(&engine, &opts.module)?;
+    let module = load_module(&engine, &opts.module, opts.enforce)?;
     let kernel = Kernel::with_config(KernelConfig {
         page_size: opts.page_size,
         memory_limit: opts.max_memory,
+        enforce: opts.enforce,
         ..KernelConfig::default()
     })
     .map_err(|e| Failure::Load(chain(&e)))?;
@@ -157,6 +160,9 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
         },
     );
     store.limiter(|s| &mut s.limits);
+    if opts.enforce {
+        machvm::install_handlers(&mut store, get);
+    }
     if let Some(fuel) = opts.fuel {
         store
             .set_fuel(fuel)
@@ -225,7 +231,7 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     Ok(0)
 }
 
-fn load_module(engine: &Engine, path: &Path) -> Result<Module, Failure> {
+fn load_module(engine: &Engine, path: &Path, enforce: bool) -> Result<Module, Failure> {
     let bytes = std::fs::read(path)
         .map_err(|e| Failure::Load(format!("cannot read `{}`: {e}", path.display())))?;
     let wasm = wat::parse_bytes(&bytes).map_err(|mut e| {
@@ -235,6 +241,18 @@ fn load_module(engine: &Engine, path: &Path) -> Result<Module, Failure> {
             path.display()
         ))
     })?;
+    // With enforcement, bulk-memory instructions get their page-table checks first.
+    let wasm = if enforce {
+        machvm::rewrite::rewrite(&wasm).map_err(|e| {
+            Failure::Load(format!(
+                "`{}` is not a valid WebAssembly module: {}",
+                path.display(),
+                chain(&e)
+            ))
+        })?
+    } else {
+        wasm.into_owned()
+    };
     Module::new(engine, &wasm).map_err(|e| {
         Failure::Load(format!(
             "`{}` is not a valid WebAssembly module: {}",
@@ -478,6 +496,12 @@ fn trap_message(
 ) -> String {
     let root = e.root_cause().to_string();
     let mut msg = format!("the guest trapped: {root}");
+    // A protected page: what the table says, like EXC_BAD_ACCESS.
+    if e.downcast_ref::<machvm::enforce::BadAccess>().is_none() {
+        if let Some((_, bad)) = machvm::explain_trap(&mut *store, get, e) {
+            let _ = write!(msg, "\n  {bad}");
+        }
+    }
     let bt = bt.map(|b| b.to_string());
     for cause in e.chain() {
         let text = cause.to_string();

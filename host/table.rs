@@ -269,6 +269,41 @@ impl PageTable {
         holes
     }
 
+    /// The state of `[start, end)` as consecutive segments `(start, end, attrs)` covering the
+    /// whole range, gaps (`None`) included; [`PageTable::restore`] puts them back.
+    pub fn segments(&self, start: u64, end: u64) -> Vec<(u64, u64, Option<PageAttrs>)> {
+        let mut out = Vec::new();
+        let mut pos = start;
+        for run in self.overlapping(start, end) {
+            let s = run.start.max(start);
+            if s > pos {
+                out.push((pos, s, None));
+            }
+            let e = run.end.min(end);
+            out.push((s, e, Some(run.attrs)));
+            pos = e;
+        }
+        if pos < end {
+            out.push((pos, end, None));
+        }
+        out
+    }
+
+    /// Puts back segments taken by [`PageTable::segments`] (pages past the map stay
+    /// unallocated).
+    pub fn restore(&mut self, segments: &[(u64, u64, Option<PageAttrs>)]) {
+        for &(s, e, attrs) in segments {
+            let e = if attrs.is_some() {
+                e.min(self.limit)
+            } else {
+                e
+            };
+            if s < e {
+                self.rewrite(s, e, |_| attrs);
+            }
+        }
+    }
+
     /// Replaces the attributes of every page in `[start, end)` by `f(old)` (`None` is
     /// unallocated), then restores the canonical form around the range.
     fn rewrite(

@@ -68,6 +68,11 @@ impl TaskVm {
         &self.table
     }
 
+    /// log2 of the task's page size.
+    pub fn page_shift(&self) -> u32 {
+        self.page_shift
+    }
+
     /// The task's page size in bytes.
     pub fn page_size(&self) -> u64 {
         1 << self.page_shift
@@ -143,9 +148,17 @@ pub trait Env {
     fn load(&mut self, t: TaskId, addr: u64, buf: &mut [u8]) -> bool;
     /// Writes `bytes` at `addr` in task `t`.
     fn store(&mut self, t: TaskId, addr: u64, bytes: &[u8]) -> bool;
-    /// Called after the table of `t` changed over the pages `[start, end)` (hook for
-    /// enforcement and tracing). The default does nothing.
-    fn table_changed(&mut self, _t: TaskId, _start: u64, _end: u64) {}
+    /// True when task `t`'s table is mirrored in hardware (SPEC §5): table changes are
+    /// then undone when [`Env::mirror`] fails. The default is false.
+    fn enforcing(&mut self, _t: TaskId) -> bool {
+        false
+    }
+    /// Makes the hardware protection of task `t`'s pages `[start, end)` follow its table;
+    /// false when it could not (e.g. the kernel ran out of mappings). The default does
+    /// nothing and succeeds.
+    fn mirror(&mut self, _t: TaskId, _start: u64, _end: u64) -> bool {
+        true
+    }
     /// Called for each scalar parameter value the call read (`write == false`, the value
     /// loaded) or stored (`write == true`, the value stored; for `info`, 0), for traces.
     /// The default does nothing.
@@ -158,11 +171,40 @@ pub fn sync<E: Env + ?Sized>(env: &mut E, t: TaskId) {
     let size = env.memory_size(t);
     let vm = env.vm(t);
     if size > vm.known_size {
+        // Pages the guest grew are read-write in hardware already, as the table says.
         let (s, e) = (vm.known_size >> vm.page_shift, size >> vm.page_shift);
         vm.known_size = size;
         vm.table.set(s, e, PageAttrs::DEFAULT);
-        env.table_changed(t, s, e);
     }
+}
+
+/// Changes task `t`'s table over the pages `[start, end)` with `f`, then mirrors the change
+/// in hardware; if that fails, puts the table (and, as far as it can, the hardware) back and
+/// answers `KERN_RESOURCE_SHORTAGE`: the table and the hardware never disagree.
+fn change<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    start: u64,
+    end: u64,
+    f: impl FnOnce(&mut PageTable) -> Result<(), CheckError>,
+) -> Step {
+    let saved = env
+        .enforcing(t)
+        .then(|| env.vm(t).table.segments(start, end));
+    f(&mut env.vm(t).table).or_else(|err| kr(check_error_kr(err)))?;
+    if let Some(saved) = saved {
+        if !env.mirror(t, start, end) {
+            env.vm(t).table.restore(&saved);
+            if !env.mirror(t, start, end) {
+                tracing::error!(
+                    target: "machvm::enforce",
+                    "could not restore the hardware protection of pages {start:#x}..{end:#x}"
+                );
+            }
+            return kr(KERN_RESOURCE_SHORTAGE);
+        }
+    }
+    Ok(())
 }
 
 /// Why a call stopped early.
@@ -361,22 +403,29 @@ fn map_new<E: Env + ?Sized>(env: &mut E, t: TaskId, s: u64, e: u64) -> Step {
     let size = env.memory_size(t);
     let shift = env.vm(t).page_shift;
     let end = e << shift;
+    // The pages whose hardware state changes: the new range, and any grown pages.
+    let (mut lo, mut hi) = (s, e);
     if end > size {
         let new_size = end.div_ceil(WASM_PAGE) * WASM_PAGE;
         if !env.grow_memory(t, new_size) {
             return kr(KERN_RESOURCE_SHORTAGE);
         }
-        // The grown pages outside [s, e) stay unallocated: the table is in step with the
-        // new size.
+        // The grown pages outside [s, e) stay unallocated (inaccessible): the table is in
+        // step with the new size.
         let grown = env.memory_size(t);
         env.vm(t).known_size = grown;
+        lo = lo.min(size >> shift);
+        hi = hi.max(grown >> shift);
     }
+    change(env, t, lo, hi, |table| {
+        table.set(s, e, PageAttrs::DEFAULT);
+        Ok(())
+    })?;
+    // Zero after the pages became writable; grown pages are zero already.
     let start = s << shift;
     if start < size && !env.zero(t, start, end.min(size) - start) {
         return kr(KERN_FAILURE);
     }
-    env.vm(t).table.set(s, e, PageAttrs::DEFAULT);
-    env.table_changed(t, s, e);
     Ok(())
 }
 
@@ -467,8 +516,11 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 return Ok(KERN_SUCCESS);
             }
             let (s, e) = (vm.trunc_page(addr), vm.round_page(end));
-            let holes = vm.table.deallocate(s, e);
-            env.table_changed(t, s, e);
+            let mut holes = false;
+            change(env, t, s, e, |table| {
+                holes = table.deallocate(s, e);
+                Ok(())
+            })?;
             if holes {
                 tracing::warn!(
                     target: "machvm::guard",
@@ -506,10 +558,9 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 vm.round_page(u128::from(addr) + u128::from(size)),
             );
             let copy = prot & VM_PROT_COPY != 0;
-            vm.table
-                .protect(s, e, set_max != 0, prot & !VM_PROT_COPY, copy)
-                .or_else(|err| kr(check_error_kr(err)))?;
-            env.table_changed(t, s, e);
+            change(env, t, s, e, |table| {
+                table.protect(s, e, set_max != 0, prot & !VM_PROT_COPY, copy)
+            })?;
             Ok(KERN_SUCCESS)
         }
         Call::Copy {

@@ -7,7 +7,7 @@ use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-use wasmtime::{Engine, Linker, Module, Store};
+use wasmtime::{Engine, Linker, Store};
 
 /// One event: level, target, message and the other fields as `name=value`.
 #[derive(Debug, Clone)]
@@ -69,8 +69,8 @@ fn run_traced(level: LevelFilter) -> Vec<Seen> {
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone().with_filter(level));
     tracing::subscriber::with_default(subscriber, || {
-        let engine = Engine::default();
-        let module = Module::new(&engine, GUEST).unwrap();
+        let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new())).unwrap();
+        let module = machvm::compile(&engine, GUEST.as_bytes()).unwrap();
         let mut store = Store::new(
             &engine,
             State {

@@ -14,7 +14,7 @@ fn get(s: &mut State) -> &mut Kernel {
 }
 
 fn engine() -> Engine {
-    Engine::new(Config::new().wasm_memory64(true)).unwrap()
+    Engine::new(machvm::configure(&mut Config::new())).unwrap()
 }
 
 fn link_error(wat: &str) -> String {
@@ -96,9 +96,9 @@ fn every_import_links_in_both_widths() {
 #[test]
 fn the_start_function_may_call_mach() {
     let engine = engine();
-    let module = Module::new(
+    let module = machvm::compile(
         &engine,
-        r#"(module
+        br#"(module
             (import "mach" "mach_task_self" (func $self (result i32)))
             (import "mach" "vm_allocate" (func $alloc (param i32 i32 i32 i32) (result i32)))
             (memory (export "mem") 1)
@@ -182,4 +182,45 @@ fn host_created_tasks_and_host_calls() {
         store.data_mut().kernel.insert_send_right(t, u).unwrap(),
         0x303
     );
+}
+
+#[test]
+fn enforcement_needs_modules_compiled_by_machvm() {
+    let engine = engine();
+    let wat = r#"(module (memory (export "memory") 1) (func (export "f") (memory.fill (i32.const 0) (i32.const 1) (i32.const 8))))"#;
+    let plain = Module::new(&engine, wat).unwrap();
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new(),
+        },
+    );
+    let err = instantiate(&mut store, &Linker::new(&engine), &plain, get).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("was not compiled with `machvm::compile`"),
+        "{err:#}"
+    );
+    // Without enforcement a plain module is fine.
+    let config = machvm::KernelConfig {
+        enforce: false,
+        ..Default::default()
+    };
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::with_config(config).unwrap(),
+        },
+    );
+    instantiate(&mut store, &Linker::new(&engine), &plain, get).unwrap();
+    // The compiled module works with enforcement.
+    let compiled = machvm::compile(&engine, wat.as_bytes()).unwrap();
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new(),
+        },
+    );
+    let (instance, _) = instantiate(&mut store, &Linker::new(&engine), &compiled, get).unwrap();
+    let f = instance.get_typed_func::<(), ()>(&mut store, "f").unwrap();
+    f.call(&mut store, ()).unwrap();
 }

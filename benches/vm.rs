@@ -1,0 +1,303 @@
+//! machvm against its physical limits, side by side in one run (see PERFORMANCE.md):
+//! - `copy/*`: `vm_copy` from the guest vs native `copy_within` vs the guest's own
+//!   `memory.copy`, 4 KiB to 64 MiB, disjoint and overlapping;
+//! - `call/*`: `mach_task_self`, `host_page_size`, `vm_copy` of size 0 vs a no-op import;
+//! - `protect/*`: `vm_protect` of one page vs 1 GiB, on a table of 1 and of 10,000 runs;
+//! - `churn`: `vm_allocate`/`vm_deallocate` pairs;
+//! - `instantiate/*`: a small module as a task vs plain Wasmtime, on-demand and pooling;
+//! - `enforce/*`: a load/store-heavy guest with page-protection enforcement on vs off.
+//!
+//! Each wasm export repeats its operation `n` times inside wasm, so the host-to-wasm call is
+//! amortised; criterion's throughput then reports per-operation figures.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use machvm::consts::TASK_SELF_NAME;
+use machvm::{Call, Form, Kernel, KernelConfig, Outcome, TaskId, TaskPre};
+use wasmtime::{Config, Engine, Func, Instance, Linker, Module, Store, TypedFunc};
+
+struct State {
+    kernel: Kernel,
+}
+
+fn get(s: &mut State) -> &mut Kernel {
+    &mut s.kernel
+}
+
+const WAT: &str = include_str!("../wat/bench.wat");
+
+struct Guest {
+    store: Store<State>,
+    instance: Instance,
+    task: TaskId,
+}
+
+fn engine(pooling: bool) -> Engine {
+    let mut config = Config::new();
+    machvm::configure(&mut config);
+    if pooling {
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        pool.total_memories(64)
+            .total_core_instances(64)
+            .max_memory_size(1 << 20);
+        config.allocation_strategy(pool);
+    }
+    Engine::new(&config).unwrap()
+}
+
+fn guest(engine: &Engine, enforce: bool) -> Guest {
+    let module = if enforce {
+        machvm::compile(engine, WAT.as_bytes()).unwrap()
+    } else {
+        Module::new(engine, WAT).unwrap()
+    };
+    let config = KernelConfig {
+        enforce,
+        ..KernelConfig::default()
+    };
+    let mut store = Store::new(
+        engine,
+        State {
+            kernel: Kernel::with_config(config).unwrap(),
+        },
+    );
+    let mut linker = Linker::new(engine);
+    linker.func_wrap("bench", "noop", || 0i32).unwrap();
+    let (instance, task) = TaskPre::new(&module, get)
+        .unwrap()
+        .instantiate(&mut store, &linker)
+        .unwrap();
+    Guest {
+        store,
+        instance,
+        task,
+    }
+}
+
+impl Guest {
+    fn func<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+        &mut self,
+        name: &str,
+    ) -> TypedFunc<P, R> {
+        self.instance.get_typed_func(&mut self.store, name).unwrap()
+    }
+
+    fn call(&mut self, c: Call) -> i32 {
+        match machvm::call(&mut self.store, get, self.task, &c).unwrap() {
+            Outcome::Ret(r) => r,
+            Outcome::Trap(f) => panic!("{f}"),
+        }
+    }
+
+    fn protect(&mut self, addr: u64, size: u64, prot: i32) -> i32 {
+        self.call(Call::Protect {
+            form: Form::Vm,
+            task: TASK_SELF_NAME,
+            addr,
+            size,
+            set_max: 0,
+            prot: prot as u32,
+        })
+    }
+}
+
+const SIZES: [(usize, &str); 5] = [
+    (4 << 10, "4KiB"),
+    (64 << 10, "64KiB"),
+    (1 << 20, "1MiB"),
+    (16 << 20, "16MiB"),
+    (64 << 20, "64MiB"),
+];
+
+fn copies(c: &mut Criterion) {
+    let engine = engine(false);
+    let mut g = guest(&engine, true);
+    let vm_copy = g.func::<(u32, u32, u32, u32), i32>("vm_copy");
+    let memory_copy = g.func::<(u32, u32, u32, u32), i32>("memory_copy");
+    let mut native = vec![1u8; 128 << 20];
+    for overlap in [false, true] {
+        let mut group = c.benchmark_group(if overlap {
+            "copy/overlapping"
+        } else {
+            "copy/disjoint"
+        });
+        for (len, name) in SIZES {
+            // Repeat small copies so each sample is a sizeable amount of work.
+            let n = ((64 << 20) / len).clamp(1, 4096) as u32;
+            let (src, dst) = if overlap { (0, len / 4) } else { (0, 64 << 20) };
+            group.throughput(Throughput::Bytes(len as u64 * u64::from(n)));
+            group.bench_function(BenchmarkId::new("memmove", name), |b| {
+                b.iter(|| {
+                    for _ in 0..n {
+                        native.copy_within(src..src + len, dst);
+                        black_box(&mut native);
+                    }
+                })
+            });
+            group.bench_function(BenchmarkId::new("memory.copy", name), |b| {
+                b.iter(|| {
+                    memory_copy
+                        .call(&mut g.store, (src as u32, len as u32, dst as u32, n))
+                        .unwrap()
+                })
+            });
+            group.bench_function(BenchmarkId::new("vm_copy", name), |b| {
+                b.iter(|| {
+                    let r = vm_copy
+                        .call(&mut g.store, (src as u32, len as u32, dst as u32, n))
+                        .unwrap();
+                    assert_eq!(r, 0);
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+const N: u32 = 10_000;
+
+fn calls(c: &mut Criterion) {
+    let engine = engine(false);
+    let mut g = guest(&engine, true);
+    let mut group = c.benchmark_group("call");
+    group.throughput(Throughput::Elements(u64::from(N)));
+    for name in ["noop", "task_self", "host_page_size", "vm_copy0"] {
+        let f = g.func::<u32, i32>(name);
+        group.bench_function(name, |b| b.iter(|| f.call(&mut g.store, N).unwrap()));
+    }
+    group.finish();
+}
+
+fn protects(c: &mut Criterion) {
+    let engine = engine(false);
+    let mut group = c.benchmark_group("protect");
+    for runs in [1u64, 10_000] {
+        let mut g = guest(&engine, true);
+        // Grow to 1 GiB + 64 KiB, then split the table into `runs` runs below 1 GiB: every
+        // other page gets a lower maximum, so that changing `cur` over the whole range keeps
+        // the runs apart.
+        let mem = g.instance.get_memory(&mut g.store, "memory").unwrap();
+        let pages = mem.size(&g.store);
+        mem.grow(&mut g.store, 16384 + 1 - pages).unwrap();
+        for i in 0..runs / 2 {
+            let c = Call::Protect {
+                form: Form::Vm,
+                task: TASK_SELF_NAME,
+                addr: 0x100_0000 + i * 0x2000,
+                size: 0x1000,
+                set_max: 1,
+                prot: 3,
+            };
+            assert_eq!(g.call(c), 0);
+        }
+        let table = g.store.data().kernel.task(g.task).unwrap().table();
+        let (count, bytes) = (table.run_count(), table.heap_bytes());
+        eprintln!("protect: table with {count} runs holds about {bytes} bytes");
+        let f = g.func::<(u32, u32, u32), i32>("protect");
+        for (addr, len, n, name) in [
+            (0x1_0000u32, 0x1000u32, 1000u32, "1page"),
+            (0, 1 << 30, 10, "1GiB"),
+        ] {
+            group.throughput(Throughput::Elements(u64::from(n)));
+            let id = BenchmarkId::new(name, format!("{runs}runs"));
+            group.bench_function(id, |b| {
+                b.iter(|| assert_eq!(f.call(&mut g.store, (addr, len, n)).unwrap(), 0))
+            });
+        }
+        let table = g.store.data().kernel.task(g.task).unwrap().table();
+        assert!(
+            table.run_count() as u64 >= runs,
+            "the runs survived the benchmark"
+        );
+    }
+    group.finish();
+}
+
+fn churn(c: &mut Criterion) {
+    let engine = engine(false);
+    let mut g = guest(&engine, true);
+    let f = g.func::<(u32, u32), i32>("churn");
+    let mut group = c.benchmark_group("churn");
+    group.throughput(Throughput::Elements(10_000));
+    group.bench_function("allocate+deallocate", |b| {
+        b.iter(|| assert_eq!(f.call(&mut g.store, (0x3000, 10_000)).unwrap(), 0))
+    });
+    group.finish();
+    let table = g.store.data().kernel.task(g.task).unwrap().table();
+    eprintln!(
+        "churn: after the run the table has {} runs, {} bytes",
+        table.run_count(),
+        table.heap_bytes()
+    );
+}
+
+const SMALL: &str = r#"(module
+    (import "mach" "mach_task_self" (func (result i32)))
+    (memory (export "memory") 1 16)
+    (data (i32.const 16) "hello")
+    (func (export "f") (result i32) (i32.const 1)))"#;
+
+fn instantiation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("instantiate");
+    for pooling in [false, true] {
+        let engine = engine(pooling);
+        let alloc = if pooling { "pooling" } else { "on-demand" };
+        let module = machvm::compile(&engine, SMALL.as_bytes()).unwrap();
+        let plain = Module::new(&engine, SMALL).unwrap();
+        let pre = TaskPre::new(&module, get).unwrap();
+        let linker = Linker::new(&engine);
+        let plain_self = |store: &mut Store<State>| Func::wrap(store, || 0x103i32);
+        group.bench_function(BenchmarkId::new("wasmtime", alloc), |b| {
+            b.iter(|| {
+                let mut store = Store::new(
+                    &engine,
+                    State {
+                        kernel: Kernel::new(),
+                    },
+                );
+                let f = plain_self(&mut store);
+                black_box(Instance::new(&mut store, &plain, &[f.into()]).unwrap());
+            })
+        });
+        group.bench_function(BenchmarkId::new("machvm", alloc), |b| {
+            b.iter(|| {
+                let mut store = Store::new(
+                    &engine,
+                    State {
+                        kernel: Kernel::new(),
+                    },
+                );
+                black_box(pre.instantiate(&mut store, &linker).unwrap());
+            })
+        });
+    }
+    group.finish();
+}
+
+fn enforcement(c: &mut Criterion) {
+    let engine = engine(false);
+    let mut group = c.benchmark_group("enforce");
+    let len = 16u32 << 20;
+    group.throughput(Throughput::Bytes(u64::from(len)));
+    for enforce in [false, true] {
+        let mut g = guest(&engine, enforce);
+        // Some protected pages in the scanned range: every other 64 KiB read-only.
+        for i in (0..u64::from(len)).step_by(0x20000) {
+            assert_eq!(g.protect(i + 0x10000, 0x10000, 1), 0);
+        }
+        let f = g.func::<u32, i32>("checksum");
+        let name = if enforce { "on" } else { "off" };
+        group.bench_function(BenchmarkId::new("checksum16MiB", name), |b| {
+            b.iter(|| black_box(f.call(&mut g.store, len).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    targets = copies, calls, protects, churn, instantiation, enforcement
+}
+criterion_main!(benches);
