@@ -694,3 +694,44 @@ fn trace_shows_guard_exceptions_regions_and_faults() {
         ]
     );
 }
+
+/// A guest hands WASI a buffer on a page it protected (PROT_NONE in hardware): WASI's host
+/// code reads it without crashing the process (the protection is lifted for that host call,
+/// like a kernel's copyin), and the guest's own access afterwards still traps.
+#[test]
+fn wasi_may_read_a_protected_guest_buffer_but_the_guest_may_not() {
+    let f = temp_file(
+        "wasi_protected.wat",
+        r#"(module
+             (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+             (import "mach" "mach_task_self" (func $self (result i32)))
+             (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
+             (memory (export "memory") 1)
+             (data (i32.const 0x2000) "from a protected page\n")
+             (func (export "_start")
+               (i32.store (i32.const 0) (i32.const 0x2000))
+               (i32.store (i32.const 4) (i32.const 22))
+               (if (call $protect (call $self) (i32.const 0x2000) (i32.const 0x1000) (i32.const 0) (i32.const 0))
+                 (then unreachable))
+               (if (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))
+                 (then unreachable))
+               ;; A second host call: protections were put back in between.
+               (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+               (drop (i32.load8_u (i32.const 0x2000)))))"#,
+    );
+    let o = machvm(&["run", f.to_str().unwrap()]);
+    assert_eq!(stdout(&o), "from a protected page\nfrom a protected page\n");
+    let e = fails(
+        &o,
+        1,
+        &[
+            "EXC_BAD_ACCESS",
+            "read at wasm address 0x2000",
+            "page 0x2000 has protection ---",
+        ],
+    );
+    assert!(!e.contains("panicked"), "{e}");
+    // With --no-enforce the guest's own load goes through.
+    let o = machvm(&["run", "--no-enforce", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
