@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use machvm::consts::prot_string;
+use machvm::rewrite::ADDED_IMPORTS;
 use machvm::trace::{CALL_TARGET, GUARD_TARGET};
 use machvm::{host, Kernel, KernelConfig, ParamFault, TaskId, TaskPre};
 use tracing::field::{Field, Visit};
@@ -432,7 +433,9 @@ fn failure(
         return Ok(exit.0);
     }
     let bt = e.downcast_ref::<WasmBacktrace>();
-    let bt_text = bt.map(|bt| backtrace(bt, &opts.module)).unwrap_or_default();
+    let bt_text = bt
+        .map(|bt| backtrace(bt, &opts.module, opts.enforce))
+        .unwrap_or_default();
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => {
             return Err(Failure::Fuel(format!(
@@ -496,12 +499,12 @@ fn trap_message(
 ) -> String {
     let root = e.root_cause().to_string();
     let mut msg = format!("the guest trapped: {root}");
-    // A protected page: what the table says, like EXC_BAD_ACCESS.
-    if e.downcast_ref::<machvm::enforce::BadAccess>().is_none() {
-        if let Some((_, bad)) = machvm::explain_trap(&mut *store, get, e) {
-            let _ = write!(msg, "\n  {bad}");
-        }
-    }
+    // A protected page: what the table says, like EXC_BAD_ACCESS (a bulk-memory
+    // instruction's BadAccess is the root cause already).
+    let mut explained = match e.downcast_ref::<machvm::enforce::BadAccess>() {
+        Some(_) => None,
+        None => machvm::explain_trap(&mut *store, get, e).map(|(_, bad)| bad.to_string()),
+    };
     let bt = bt.map(|b| b.to_string());
     for cause in e.chain() {
         let text = cause.to_string();
@@ -510,10 +513,14 @@ fn trap_message(
         }
         let _ = write!(msg, "\n  {text}");
         if let Some(addr) = fault_address(&text) {
-            if let Some(info) = page_info(store, addr) {
+            // After the faulting address, what the table says of its page.
+            if let Some(info) = explained.take().or_else(|| page_info(store, addr)) {
                 let _ = write!(msg, "\n  {info}");
             }
         }
+    }
+    if let Some(info) = explained {
+        let _ = write!(msg, "\n  {info}");
     }
     msg
 }
@@ -558,7 +565,10 @@ fn page_info(store: &mut Store<State>, addr: u64) -> Option<String> {
     })
 }
 
-fn backtrace(bt: &WasmBacktrace, module: &Path) -> String {
+/// The wasm backtrace, innermost frame first. When enforcement rewrote the module, its
+/// offsets are the rewritten module's, so only the function is shown, with the index it has
+/// in the module as written.
+fn backtrace(bt: &WasmBacktrace, module: &Path, rewritten: bool) -> String {
     if bt.frames().is_empty() {
         return String::new();
     }
@@ -571,11 +581,16 @@ fn backtrace(bt: &WasmBacktrace, module: &Path) -> String {
         let module = frame.module().name().unwrap_or(&file);
         let func = match frame.func_name() {
             Some(n) => n.to_string(),
+            // The rewrite added its imports before every defined function.
+            None if rewritten => format!(
+                "<wasm function {}>",
+                frame.func_index().saturating_sub(ADDED_IMPORTS)
+            ),
             None => format!("<wasm function {}>", frame.func_index()),
         };
         let _ = match frame.module_offset() {
-            Some(off) => write!(s, "\n  {i:>3}: {off:#8x} - {module}!{func}"),
-            None => write!(s, "\n  {i:>3}: {module}!{func}"),
+            Some(off) if !rewritten => write!(s, "\n  {i:>3}: {off:#8x} - {module}!{func}"),
+            _ => write!(s, "\n  {i:>3}: {module}!{func}"),
         };
     }
     s

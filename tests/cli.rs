@@ -347,12 +347,56 @@ fn a_memory_fault_shows_the_address_the_page_and_the_backtrace() {
     );
     // Innermost frame first.
     assert!(e.find("!load").unwrap() < e.find("!main").unwrap(), "{e}");
+    // Unnamed functions keep the index they have in the module as written, although
+    // enforcement's rewrite adds imports before them; its offsets are not shown then.
+    let f = temp_file(
+        "oob_unnamed.wat",
+        r#"(module (memory (export "memory") 1)
+             (func (param i32) (result i32) (i32.load (local.get 0)))
+             (func (export "_start") (result i32) (call 0 (i32.const 0x10010))))"#,
+    );
+    let e = fails(
+        &machvm(&["run", f.to_str().unwrap()]),
+        1,
+        &["    0: oob_unnamed.wat!<wasm function 0>\n    1: oob_unnamed.wat!<wasm function 1>"],
+    );
+    assert!(!e.contains(" - "), "{e}");
+    fails(
+        &machvm(&["run", "--no-enforce", f.to_str().unwrap()]),
+        1,
+        &["0x3a - oob_unnamed.wat!<wasm function 0>"],
+    );
     // With 16 KiB pages the page is named by its 16 KiB boundary.
     fails(
         &machvm(&["run", "--page-size", "16384", f.to_str().unwrap()]),
         1,
         &["page 0x10000 is unallocated"],
     );
+}
+
+#[test]
+fn a_store_to_a_protected_page_is_explained_once() {
+    let f = temp_file(
+        "readonly.wat",
+        r#"(module
+  (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func $store (param i32) (i32.store (local.get 0) (i32.const 7)))
+  (func $main (export "_start")
+    (drop (call $protect (i32.const 0x103) (i32.const 0x3000) (i32.const 0x1000) (i32.const 0) (i32.const 1)))
+    (call $store (i32.const 0x3010))))"#,
+    );
+    let e = fails(
+        &machvm(&["run", f.to_str().unwrap()]),
+        1,
+        &[
+            "error: the guest trapped: wasm trap: out of bounds memory access\n  \
+             memory fault at wasm address 0x3010 in linear memory of size 0x10000\n  \
+             EXC_BAD_ACCESS: ",
+            "write at wasm address 0x3010: page 0x3000 has protection r-- (max rwx)\nwasm backtrace:\n    0: readonly.wat!store\n    1: readonly.wat!main",
+        ],
+    );
+    assert_eq!(e.matches("0x3000").count(), 1, "{e}");
 }
 
 #[test]
