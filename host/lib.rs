@@ -17,12 +17,13 @@
 //! - [`host`]: the host inspects and drives a task (regions, protections, bytes) with the
 //!   checks a guest gets; [`trace`]: one `tracing` event per call, like `dtruss`.
 //! - [`model`]: an independent, deliberately simple reference implementation, the oracle
-//!   of the differential tests and fuzz targets.
+//!   of the differential tests and fuzz targets; [`fuzzing`]: their generators and oracles.
 #![deny(missing_docs)]
 
 pub mod calls;
 pub mod consts;
 pub mod enforce;
+pub mod fuzzing;
 pub mod harness;
 #[path = "host_api.rs"]
 pub mod host;

@@ -1,0 +1,31 @@
+//! Generators and oracles for the differential tests and the fuzz targets: they live in the
+//! library so that `tests/differential.rs` (proptest), `tests/regressions.rs` and the
+//! cargo-fuzz targets under `fuzz/` share them, and each of those is thin glue.
+//!
+//! - [`Setup`] and [`Op`]: a configuration of tasks (memory widths, sizes, maxima, page size,
+//!   limits) and concrete steps (a [`Call`](crate::Call) made by a guest, the guest's own
+//!   `memory.grow`, its own stores, an inserted send right).
+//! - [`Differential`]: the oracle. It runs every [`Op`] through the real wasm boundary
+//!   ([`Harness`](crate::harness::Harness)) and on the reference [`Model`](crate::model::Model),
+//!   and after every step compares the outcome, the memory sizes, every page's state and the
+//!   bytes of every allocated page of every task.
+//! - [`Scenario`]: an [`arbitrary::Arbitrary`] call sequence whose arguments are drawn to hit
+//!   the edges of SPEC §4 (0, 1, P−1, P, P+1, near 2^31, 2^32 and 2^64, the memory's end, the
+//!   map's end, unaligned, overlapping ranges, out-parameters straddling pages); it is resolved
+//!   into [`Op`]s against the state as it goes.
+//! - [`minimize`]: shrinks a failing [`Op`] sequence to a short one for a regression test.
+//! - [`table`]: page-table operations checked against a page-by-page vector.
+//! - [`guests`]: runs any module as a task with fuel and a memory limit (the `guests` fuzz
+//!   target feeds it `wasm-smith` modules).
+
+mod oracle;
+mod scenario;
+
+pub mod guests;
+pub mod table;
+
+pub use oracle::{minimize, run_ops, rust_call, Differential, Divergence, Op, Setup, TaskSpec};
+pub use scenario::{
+    CallSpec, Constraints, CountSpec, DstSpec, FlagsSpec, FlavorSpec, Num, PortSpec, ProtSpec,
+    PtrSpec, Scenario, SetMaxSpec, SizeSpec, StepSpec,
+};

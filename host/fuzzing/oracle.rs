@@ -1,0 +1,517 @@
+//! The differential oracle: the real implementation through wasm against the model.
+
+use std::fmt;
+
+use crate::calls::{Call, Outcome, PageAttrs, Width};
+use crate::consts::{TASK_SELF_NAME, VM_PROT_WRITE};
+use crate::harness::Harness;
+use crate::kernel::KernelConfig;
+use crate::model::Model;
+use crate::vm::WASM_PAGE;
+
+/// One task of a [`Setup`]: a forwarding guest with its own memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskSpec {
+    /// The memory's width.
+    pub width: Width,
+    /// Initial size, in wasm pages.
+    pub initial: u64,
+    /// Declared maximum, in wasm pages (at least `initial`), if any.
+    pub maximum: Option<u64>,
+}
+
+/// The configuration of a differential run: the kernel's settings and its tasks.
+///
+/// Keep memories small (a few MiB at most): every step compares every task's whole memory.
+/// A 32-bit memory without a maximum has a 4 GiB map: give it a `memory_limit`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setup {
+    /// The page size `P` of every task (4096 or 16384).
+    pub page_size: u64,
+    /// [`KernelConfig::memory64_map_limit`]: the map of a 64-bit memory without a maximum.
+    pub memory64_map_limit: u64,
+    /// [`KernelConfig::memory_limit`]: lowers every task's map (rounded down to 64 KiB).
+    pub memory_limit: Option<u64>,
+    /// [`KernelConfig::enforce`]: the table is mirrored in hardware page protection.
+    pub enforce: bool,
+    /// The tasks, guests `0, 1, ...` of the harness and tasks `0, 1, ...` of the model.
+    pub tasks: Vec<TaskSpec>,
+}
+
+impl Setup {
+    /// One task of the given width, with `initial` and `maximum` wasm pages, page size `P`.
+    pub fn single(page_size: u64, width: Width, initial: u64, maximum: Option<u64>) -> Setup {
+        Setup {
+            page_size,
+            memory64_map_limit: 1 << 40,
+            memory_limit: None,
+            enforce: KernelConfig::default().enforce,
+            tasks: vec![TaskSpec {
+                width,
+                initial,
+                maximum,
+            }],
+        }
+    }
+
+    /// The kernel settings of the harness.
+    pub fn kernel_config(&self) -> KernelConfig {
+        KernelConfig {
+            page_size: self.page_size,
+            memory64_map_limit: self.memory64_map_limit,
+            memory_limit: self.memory_limit,
+            enforce: self.enforce,
+        }
+    }
+
+    /// The largest size, in bytes, that task `t`'s memory itself accepts (its declared
+    /// maximum, else what Wasmtime allows for its width).
+    fn declared_limit(&self, t: usize) -> u128 {
+        let spec = &self.tasks[t];
+        match (spec.maximum, spec.width) {
+            (Some(pages), _) => u128::from(pages) * u128::from(WASM_PAGE),
+            (None, Width::W32) => 1 << 32,
+            (None, Width::W64) => 1 << 64,
+        }
+    }
+
+    /// The map limit `L` of task `t`, as SPEC §1 and `docs/semantics.md` define it.
+    pub fn map_limit(&self, t: usize) -> u128 {
+        let spec = &self.tasks[t];
+        let declared = match (spec.maximum, spec.width) {
+            (Some(pages), _) => u128::from(pages) * u128::from(WASM_PAGE),
+            (None, Width::W32) => 1 << 32,
+            (None, Width::W64) => u128::from(self.memory64_map_limit),
+        };
+        match self.memory_limit {
+            Some(limit) => declared.min(u128::from(limit / WASM_PAGE * WASM_PAGE)),
+            None => declared,
+        }
+    }
+}
+
+/// One step of a differential run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Guest `caller` makes `call` through its forwarder (the model: `Model::call`).
+    Call {
+        /// The calling guest.
+        caller: usize,
+        /// The call; word-sized values already truncated to the caller's width.
+        call: Call,
+    },
+    /// Guest `task` runs its own `memory.grow` by `delta` wasm pages. Skipped when the new
+    /// size passes a map that a `memory_limit` lowered below what the memory itself accepts:
+    /// that limit is the embedder's to enforce (with a `ResourceLimiter`), and the harness
+    /// has none.
+    Grow {
+        /// The growing guest.
+        task: usize,
+        /// Wasm pages to add (truncated to the guest's width).
+        delta: u64,
+    },
+    /// Guest `task` stores `bytes` at `addr` (the test sets up contents and in-out
+    /// parameters). Done only where every byte is in the memory on a page that the model
+    /// says is allocated with WRITE, and skipped otherwise.
+    Poke {
+        /// The guest whose memory is written.
+        task: usize,
+        /// Where.
+        addr: u64,
+        /// What.
+        bytes: Vec<u8>,
+    },
+    /// The embedder inserts into `from`'s namespace a send right to `to`.
+    Right {
+        /// The task that receives the right.
+        from: usize,
+        /// The task it names.
+        to: usize,
+    },
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Call { caller, call } => write!(f, "guest {caller}: {}", rust_call(call)),
+            Op::Grow { task, delta } => write!(f, "guest {task}: memory.grow({delta:#x})"),
+            Op::Poke { task, addr, bytes } => {
+                write!(f, "guest {task}: store {bytes:02x?} at {addr:#x}")
+            }
+            Op::Right { from, to } => write!(f, "send right: into {from}, to {to}"),
+        }
+    }
+}
+
+/// `call` as a Rust expression with hexadecimal numbers, ready for a regression test:
+/// `Call::Copy { form: Form::Vm, task: 0x103, src: 0x1000, ... }`.
+pub fn rust_call(call: &Call) -> String {
+    let debug = format!("{call:x?}");
+    let mut out = String::from("Call::");
+    for (i, piece) in debug.split(": ").enumerate() {
+        if i > 0 {
+            out.push_str(": ");
+            let end = piece.find([',', ' ']).unwrap_or(piece.len());
+            let value = &piece[..end];
+            if value.chars().all(|c| c.is_ascii_hexdigit()) {
+                out.push_str("0x");
+            } else if value == "Vm" || value == "MachVm" {
+                out.push_str("Form::");
+            }
+        }
+        out.push_str(piece);
+    }
+    out
+}
+
+/// A difference between the real implementation and the model, with the steps that led
+/// to it.
+#[derive(Clone, Debug)]
+pub struct Divergence {
+    /// The configuration.
+    pub setup: Setup,
+    /// The steps run, the last one being the step after which the difference showed.
+    pub ops: Vec<Op>,
+    /// What differs.
+    pub what: String,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "divergence: {}", self.what)?;
+        writeln!(f, "setup: {:?}", self.setup)?;
+        writeln!(f, "steps ({}):", self.ops.len())?;
+        for (i, op) in self.ops.iter().enumerate() {
+            writeln!(f, "  {i:3}: {op}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Divergence {}
+
+/// The contents every task starts with, the same on both sides: bytes that differ from
+/// page to page and from task to task, so that a copy from the wrong place shows.
+fn pattern(task: usize, addr: usize) -> u8 {
+    let x = (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((task as u64 + 1) * 0x51);
+    (x >> 56) as u8 | 1
+}
+
+/// A differential run: the same tasks in a [`Harness`] (real wasm) and a [`Model`].
+pub struct Differential {
+    setup: Setup,
+    harness: Harness,
+    model: Model,
+    /// Send rights of each task's namespace, in insertion order (name `(i + 3) << 8 | 3`).
+    rights: Vec<Vec<usize>>,
+    /// Per task, page ranges the guest grew that the real table may not show yet: the
+    /// kernel brings its table up to date at the task's next call, so until then a grown
+    /// page may read as unallocated from outside.
+    pending: Vec<Vec<(u64, u64)>>,
+    ops: Vec<Op>,
+    /// The outcome of each call of `ops` (the model's; the real one is the same).
+    outcomes: Vec<Option<Outcome>>,
+}
+
+impl Differential {
+    /// Creates the tasks of `setup` on both sides and fills their memories with the same
+    /// pattern.
+    ///
+    /// # Errors
+    ///
+    /// When the harness cannot create a task.
+    ///
+    /// # Panics
+    ///
+    /// When `setup` is one the model refuses (see [`Model::add_task`]).
+    pub fn new(setup: &Setup) -> wasmtime::Result<Differential> {
+        let mut harness = Harness::new(setup.kernel_config())?;
+        let mut model = Model::new();
+        for (i, t) in setup.tasks.iter().enumerate() {
+            let g = harness.add_guest(t.width, t.initial, t.maximum)?;
+            let m = model.add_task(
+                t.width,
+                setup.page_size,
+                t.initial * WASM_PAGE,
+                setup.map_limit(i),
+            );
+            assert_eq!((g, m), (i, i), "guest and model task indices agree");
+            for (a, b) in harness.memory_mut(g).iter_mut().enumerate() {
+                *b = pattern(i, a);
+            }
+            for (a, b) in model.memory_mut(m).iter_mut().enumerate() {
+                *b = pattern(i, a);
+            }
+        }
+        let n = setup.tasks.len();
+        Ok(Differential {
+            setup: setup.clone(),
+            harness,
+            model,
+            rights: vec![Vec::new(); n],
+            pending: vec![Vec::new(); n],
+            ops: Vec::new(),
+            outcomes: Vec::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn setup(&self) -> &Setup {
+        &self.setup
+    }
+
+    /// The model's side.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The real side.
+    pub fn harness(&self) -> &Harness {
+        &self.harness
+    }
+
+    /// The steps run so far.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// For each step run so far, the outcome of its call (`None`: not a call).
+    pub fn outcomes(&self) -> &[Option<Outcome>] {
+        &self.outcomes
+    }
+
+    /// The task that port name `name` denotes in `caller`'s namespace, if any.
+    pub fn port_target(&self, caller: usize, name: u32) -> Option<usize> {
+        if name == TASK_SELF_NAME {
+            return Some(caller);
+        }
+        let i = (name >> 8).checked_sub(3)? as usize;
+        (name & 0xFF == 3)
+            .then(|| self.rights[caller].get(i).copied())
+            .flatten()
+    }
+
+    /// The send rights of `task`'s namespace, in insertion order.
+    pub fn rights(&self, task: usize) -> &[usize] {
+        &self.rights[task]
+    }
+
+    fn diverged(&self, what: String) -> Divergence {
+        Divergence {
+            setup: self.setup.clone(),
+            ops: self.ops.clone(),
+            what,
+        }
+    }
+
+    /// True when every byte of `[addr, addr + len)` of task `t` is inside its memory, on a
+    /// page the model says is allocated with WRITE in `cur`.
+    fn writable(&self, t: usize, addr: u64, len: usize) -> bool {
+        let p = self.setup.page_size;
+        let Some(end) = addr.checked_add(len as u64) else {
+            return false;
+        };
+        if len == 0 || end > self.model.memory(t).len() as u64 {
+            return false;
+        }
+        (addr / p..end.div_ceil(p)).all(|page| {
+            self.model
+                .page(t, page)
+                .is_some_and(|a| a.cur & VM_PROT_WRITE != 0)
+        })
+    }
+
+    /// Runs one step on both sides, then compares them.
+    ///
+    /// # Errors
+    ///
+    /// The first difference: in the step's outcome, or in any task's state after it.
+    pub fn apply(&mut self, op: &Op) -> Result<(), Divergence> {
+        self.ops.push(op.clone());
+        self.outcomes.push(None);
+        match *op {
+            Op::Call { caller, ref call } => {
+                let real = match self.harness.call(caller, call) {
+                    Ok(o) => o,
+                    Err(e) => return Err(self.diverged(format!("the real call failed: {e:#}"))),
+                };
+                let model = self.model.call(caller, call);
+                *self.outcomes.last_mut().expect("pushed above") = Some(model.clone());
+                if !real.same_as(&model) {
+                    return Err(self.diverged(format!(
+                        "outcome: real {}, model {}",
+                        show(&real),
+                        show(&model)
+                    )));
+                }
+            }
+            Op::Grow { task, delta } => {
+                let delta = self.harness.width(task).truncate(delta);
+                let old = self.model.memory(task).len() as u128;
+                let new = old + u128::from(delta) * u128::from(WASM_PAGE);
+                let (map, declared) = (self.setup.map_limit(task), self.setup.declared_limit(task));
+                if new <= map || map == declared {
+                    let real = match self.harness.grow(task, delta) {
+                        Ok(r) => r,
+                        Err(e) => return Err(self.diverged(format!("memory.grow trapped: {e:#}"))),
+                    };
+                    let model = self.model.grow(task, delta);
+                    if real != model {
+                        return Err(
+                            self.diverged(format!("memory.grow: real {real:?}, model {model:?}"))
+                        );
+                    }
+                    if model.is_some() && delta > 0 {
+                        let p = u128::from(self.setup.page_size);
+                        self.pending[task].push(((old / p) as u64, (new / p) as u64));
+                    }
+                }
+            }
+            Op::Poke {
+                task,
+                addr,
+                ref bytes,
+            } => {
+                if self.writable(task, addr, bytes.len()) {
+                    let (a, n) = (addr as usize, bytes.len());
+                    self.harness.memory_mut(task)[a..a + n].copy_from_slice(bytes);
+                    self.model.memory_mut(task)[a..a + n].copy_from_slice(bytes);
+                }
+            }
+            Op::Right { from, to } => {
+                let real = match self.harness.insert_send_right(from, to) {
+                    Ok(n) => n,
+                    Err(e) => return Err(self.diverged(format!("insert_send_right: {e:#}"))),
+                };
+                let model = self.model.insert_send_right(from, to);
+                if real != model {
+                    return Err(
+                        self.diverged(format!("send right name: real {real:#x}, model {model:#x}"))
+                    );
+                }
+                if from != to && !self.rights[from].contains(&to) {
+                    self.rights[from].push(to);
+                }
+            }
+        }
+        self.check_state()
+    }
+
+    /// Compares every task: memory size, every page's state up to the memory size, and the
+    /// bytes of every page the model holds allocated (what unallocated pages hold is not
+    /// part of the contract: they read as zero once allocated again).
+    ///
+    /// # Errors
+    ///
+    /// The first difference found.
+    pub fn check_state(&mut self) -> Result<(), Divergence> {
+        let p = self.setup.page_size;
+        for t in 0..self.setup.tasks.len() {
+            let real_size = self.harness.memory_size(t);
+            let model_size = self.model.memory(t).len();
+            if real_size != model_size {
+                return Err(self.diverged(format!(
+                    "task {t}: memory size: real {real_size:#x}, model {model_size:#x}"
+                )));
+            }
+            let pages = model_size as u64 / p;
+            for page in 0..pages {
+                let real = self.harness.page(t, page);
+                let model = self.model.page(t, page);
+                if real == model {
+                    continue;
+                }
+                let grown = self.pending[t].iter().any(|&(s, e)| (s..e).contains(&page));
+                if grown && real.is_none() && model == Some(PageAttrs::DEFAULT) {
+                    continue;
+                }
+                return Err(self.diverged(format!(
+                    "task {t}: page {page:#x} (address {:#x}): real {real:?}, model {model:?}",
+                    page * p
+                )));
+            }
+            // A grown range the real table shows is in step from now on.
+            let harness = &self.harness;
+            self.pending[t].retain(|&(s, e)| (s..e).all(|page| harness.page(t, page).is_none()));
+            let real = self.harness.memory(t);
+            let model = self.model.memory(t);
+            if real != model {
+                for page in 0..pages {
+                    if self.model.page(t, page).is_none() {
+                        continue;
+                    }
+                    let (s, e) = ((page * p) as usize, ((page + 1) * p) as usize);
+                    if let Some(k) = (s..e).find(|&k| real[k] != model[k]) {
+                        return Err(self.diverged(format!(
+                            "task {t}: byte at {k:#x}: real {:#04x}, model {:#04x}",
+                            real[k], model[k]
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn show(o: &Outcome) -> String {
+    match o {
+        Outcome::Ret(v) => format!("returned {v:#x} ({})", crate::consts::kern_return_name(*v)),
+        Outcome::Trap(f) => format!("trapped: {f}"),
+    }
+}
+
+/// Runs `ops` on a fresh [`Differential`] of `setup`.
+///
+/// # Errors
+///
+/// The first divergence.
+///
+/// # Panics
+///
+/// When the harness cannot be set up (see [`Differential::new`]).
+pub fn run_ops(setup: &Setup, ops: &[Op]) -> Result<(), Divergence> {
+    let mut d = Differential::new(setup).expect("the harness sets up");
+    for op in ops {
+        d.apply(op)?;
+    }
+    Ok(())
+}
+
+/// Shrinks a failing sequence: removes chunks of steps, then single steps, as long as the
+/// rest still diverges (not necessarily in the same way). Returns `ops` unchanged when it
+/// does not fail.
+pub fn minimize(setup: &Setup, ops: &[Op]) -> Vec<Op> {
+    let fails = |ops: &[Op]| run_ops(setup, ops).err().map(|d| d.ops.len());
+    let Some(n) = fails(ops) else {
+        return ops.to_vec();
+    };
+    // Steps after the divergence never matter.
+    let mut cur = ops[..n].to_vec();
+    let mut chunk = cur.len().div_ceil(2).max(1);
+    loop {
+        let mut i = 0;
+        let mut removed = false;
+        while i < cur.len() {
+            let end = (i + chunk).min(cur.len());
+            // The last step is where it shows: keep it.
+            if end == cur.len() && i == 0 {
+                break;
+            }
+            let mut tried = cur[..i].to_vec();
+            tried.extend_from_slice(&cur[end..]);
+            match fails(&tried) {
+                Some(n) => {
+                    tried.truncate(n);
+                    cur = tried;
+                    removed = true;
+                }
+                None => i += chunk,
+            }
+        }
+        if chunk == 1 && !removed {
+            return cur;
+        }
+        chunk = (chunk / 2).max(1);
+    }
+}

@@ -1,0 +1,1243 @@
+//! Call sequences drawn to hit the edges of SPEC §4, as [`arbitrary::Arbitrary`] values.
+//!
+//! A [`Scenario`] is a [`Setup`] and symbolic steps ([`StepSpec`]): the numbers in them are
+//! [`Num`]s such as "one page", "the memory's end + 3", "2^32 − 5", resolved against the page
+//! size and the state of the run when the step comes, so that a step keeps its meaning
+//! (an edge) whatever happened before it.
+
+use arbitrary::{Arbitrary, Result, Unstructured};
+
+use crate::calls::{Call, Form, Outcome, Width};
+use crate::consts::{
+    HOST_SELF_NAME, MACH_PORT_DEAD, MACH_PORT_NULL, TASK_SELF_NAME, VM_FLAGS_ANYWHERE,
+    VM_FLAGS_FIXED, VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PROT_COPY, VM_PROT_WRITE,
+    VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64,
+};
+use crate::kernel::KernelConfig;
+use crate::vm::WASM_PAGE;
+
+use super::oracle::{Differential, Divergence, Op, Setup, TaskSpec};
+
+/// What a number is resolved against: the page size and the task the number is about.
+#[derive(Clone, Debug)]
+struct Ctx {
+    p: u64,
+    mem: u64,
+    map: u128,
+    /// The task's allocated pages (the model's), in order.
+    allocated: Vec<u64>,
+    /// Those of them with WRITE in `cur`.
+    writable: Vec<u64>,
+}
+
+/// A number (an address, a size, a count) chosen to hit an edge; resolved with wrapping
+/// arithmetic in 64 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Num {
+    /// 0.
+    Zero,
+    /// 1.
+    One,
+    /// `P − 1`.
+    PageMinus1,
+    /// `P`.
+    Page,
+    /// `P + 1`.
+    PagePlus1,
+    /// The start of the task's `k`-th allocated page (modulo their number; page `k` when
+    /// none is) `+ delta`.
+    Allocated {
+        /// Which page.
+        k: u16,
+        /// Bytes added.
+        delta: i16,
+    },
+    /// `n × P + delta` with `n` = `pages % 4` half of the time, else `pages % 16` or
+    /// `pages % 64`: page-aligned, or a little off.
+    Pages {
+        /// Pages.
+        pages: u8,
+        /// Bytes added.
+        delta: i8,
+    },
+    /// `frac / 65536` of the way into the task's memory.
+    InMemory(u16),
+    /// The task's memory size `+ delta`.
+    MemEnd {
+        /// Bytes added.
+        delta: i16,
+    },
+    /// The task's map limit `+ delta`.
+    MapEnd {
+        /// Bytes added.
+        delta: i16,
+    },
+    /// `2^31 + delta`.
+    Bit31 {
+        /// Bytes added.
+        delta: i16,
+    },
+    /// `2^32 − below`.
+    Top32 {
+        /// Bytes below.
+        below: u16,
+    },
+    /// `2^64 − below`.
+    Top64 {
+        /// Bytes below.
+        below: u16,
+    },
+    /// A small value.
+    Small(u16),
+    /// Any value.
+    Raw(u64),
+}
+
+impl Num {
+    fn resolve(self, c: &Ctx) -> u64 {
+        let p = c.p;
+        match self {
+            Num::Allocated { k, delta } => {
+                let page = match c.allocated.len() {
+                    0 => u64::from(k),
+                    n => c.allocated[usize::from(k) % n],
+                };
+                (page * p).wrapping_add_signed(delta.into())
+            }
+            Num::Zero => 0,
+            Num::One => 1,
+            Num::PageMinus1 => p - 1,
+            Num::Page => p,
+            Num::PagePlus1 => p + 1,
+            Num::Pages { pages, delta } => {
+                let n = match pages {
+                    0..=127 => pages % 4,
+                    128..=223 => pages % 16,
+                    _ => pages % 64,
+                };
+                (u64::from(n) * p).wrapping_add_signed(delta.into())
+            }
+            Num::InMemory(f) => u64::from(f) * c.mem / 65536,
+            Num::MemEnd { delta } => c.mem.wrapping_add_signed(delta.into()),
+            Num::MapEnd { delta } => (c.map as u64).wrapping_add_signed(delta.into()),
+            Num::Bit31 { delta } => (1u64 << 31).wrapping_add_signed(delta.into()),
+            Num::Top32 { below } => (1u64 << 32).wrapping_sub(below.into()),
+            Num::Top64 { below } => 0u64.wrapping_sub(below.into()),
+            Num::Small(v) => v.into(),
+            Num::Raw(v) => v,
+        }
+    }
+}
+
+/// A size or count: mostly a few pages or a few bytes, sometimes any [`Num`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeSpec {
+    /// `(n % 4) × P + delta`.
+    Pages {
+        /// Pages.
+        n: u8,
+        /// Bytes added.
+        delta: i8,
+    },
+    /// `bytes % (2 × P)`.
+    Bytes(u16),
+    /// Any number.
+    Any(Num),
+}
+
+impl SizeSpec {
+    fn resolve(self, c: &Ctx) -> u64 {
+        match self {
+            SizeSpec::Pages { n, delta } => {
+                (u64::from(n % 4) * c.p).wrapping_add_signed(delta.into())
+            }
+            SizeSpec::Bytes(b) => u64::from(b) % (2 * c.p),
+            SizeSpec::Any(n) => n.resolve(c),
+        }
+    }
+}
+
+impl<'a> Arbitrary<'a> for SizeSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (45, |u| {
+                    let n = u.arbitrary()?;
+                    let delta = if u.ratio(1, 2)? { 0 } else { u.arbitrary()? };
+                    Ok(SizeSpec::Pages { n, delta })
+                }),
+                (20, |u| Ok(SizeSpec::Bytes(u.arbitrary()?))),
+                (35, |u| Ok(SizeSpec::Any(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+/// A second address of a call (vm_copy's destination, vm_read_overwrite's buffer), often
+/// near the first so that ranges overlap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Arbitrary)]
+pub enum DstSpec {
+    /// Anywhere.
+    Abs(Num),
+    /// The first address `+ delta` bytes.
+    Near(i16),
+    /// The first address `+ pages × P`.
+    PagesAway(i8),
+}
+
+impl DstSpec {
+    fn resolve(self, first: u64, c: &Ctx) -> u64 {
+        match self {
+            DstSpec::Abs(n) => n.resolve(c),
+            DstSpec::Near(d) => first.wrapping_add_signed(d.into()),
+            DstSpec::PagesAway(k) => first.wrapping_add_signed(i64::from(k) * c.p as i64),
+        }
+    }
+}
+
+/// A pointer to a scalar parameter in the caller's memory: usually inside it, sometimes
+/// straddling a page boundary, sometimes anywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PtrSpec {
+    /// In the caller's `k`-th page with WRITE (modulo their number), at `offset` rounded
+    /// down to 8 (modulo `P`); as `InMemory(k)` when there is none.
+    Writable {
+        /// Which page.
+        k: u16,
+        /// Where in it.
+        offset: u16,
+    },
+    /// `frac / 65536` of the way into the memory, 8-aligned.
+    InMemory(u16),
+    /// Two bytes before the end of page `k % 64 + 1`'s predecessor: the parameter straddles
+    /// a page boundary.
+    Straddle(u8),
+    /// Anywhere.
+    Edge(Num),
+}
+
+impl PtrSpec {
+    fn resolve(self, c: &Ctx) -> u64 {
+        match self {
+            PtrSpec::Writable { k, offset } => match c.writable.len() {
+                0 => PtrSpec::InMemory(k).resolve(c),
+                n => c.writable[usize::from(k) % n] * c.p + ((u64::from(offset) % c.p) & !7),
+            },
+            PtrSpec::InMemory(f) => (u64::from(f) * c.mem / 65536) & !7,
+            PtrSpec::Straddle(k) => (u64::from(k % 64) + 1) * c.p - 2,
+            PtrSpec::Edge(n) => n.resolve(c),
+        }
+    }
+}
+
+/// A port name argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortSpec {
+    /// `mach_task_self()`.
+    TaskSelf,
+    /// The name of the caller's `i`-th send right (modulo their number; `0x303`, not
+    /// inserted, when there is none).
+    Right(u8),
+    /// The name the `i % 4`-th send right has or would have (`0x303`, ...), inserted or not.
+    Slot(u8),
+    /// `mach_host_self()`.
+    Host,
+    /// `MACH_PORT_NULL`.
+    Null,
+    /// `MACH_PORT_DEAD`.
+    Dead,
+    /// Any name.
+    Raw(u32),
+}
+
+impl PortSpec {
+    /// The name, for a caller holding `rights` send rights.
+    fn name(self, rights: usize) -> u32 {
+        let slot = |i: u32| ((i + 3) << 8) | 3;
+        match self {
+            PortSpec::TaskSelf => TASK_SELF_NAME,
+            PortSpec::Right(i) => slot((usize::from(i) % rights.max(1)) as u32),
+            PortSpec::Slot(i) => slot(u32::from(i % 4)),
+            PortSpec::Host => HOST_SELF_NAME,
+            PortSpec::Null => MACH_PORT_NULL,
+            PortSpec::Dead => MACH_PORT_DEAD,
+            PortSpec::Raw(n) => n,
+        }
+    }
+}
+
+/// vm_allocate's flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagsSpec {
+    /// `VM_FLAGS_FIXED`.
+    Fixed,
+    /// `VM_FLAGS_ANYWHERE`.
+    Anywhere,
+    /// `VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE`.
+    Overwrite,
+    /// `VM_FLAGS_ANYWHERE | VM_FLAGS_OVERWRITE`.
+    AnywhereOverwrite,
+    /// Bits inside `VM_FLAGS_USER_ALLOCATE` (accepted, mostly ignored).
+    UserBits(u32),
+    /// Any bits.
+    Raw(u32),
+}
+
+impl FlagsSpec {
+    fn bits(self) -> u32 {
+        match self {
+            FlagsSpec::Fixed => VM_FLAGS_FIXED as u32,
+            FlagsSpec::Anywhere => VM_FLAGS_ANYWHERE as u32,
+            FlagsSpec::Overwrite => (VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE) as u32,
+            FlagsSpec::AnywhereOverwrite => (VM_FLAGS_ANYWHERE | VM_FLAGS_OVERWRITE) as u32,
+            FlagsSpec::UserBits(b) => b & VM_FLAGS_USER_ALLOCATE,
+            FlagsSpec::Raw(b) => b,
+        }
+    }
+}
+
+/// vm_protect's new protection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtSpec {
+    /// `bits & 7`, with `VM_PROT_COPY` when `bits & 8`.
+    Bits(u8),
+    /// Any bits.
+    Raw(u32),
+}
+
+impl ProtSpec {
+    fn bits(self) -> u32 {
+        match self {
+            ProtSpec::Bits(b) => {
+                u32::from(b & 7) | if b & 8 != 0 { VM_PROT_COPY as u32 } else { 0 }
+            }
+            ProtSpec::Raw(b) => b,
+        }
+    }
+}
+
+/// vm_protect's `set_maximum`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetMaxSpec {
+    /// 0.
+    False,
+    /// 1.
+    True,
+    /// Any value (true unless 0).
+    Raw(u32),
+}
+
+impl SetMaxSpec {
+    fn value(self) -> u32 {
+        match self {
+            SetMaxSpec::False => 0,
+            SetMaxSpec::True => 1,
+            SetMaxSpec::Raw(v) => v,
+        }
+    }
+}
+
+/// vm_region's flavor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlavorSpec {
+    /// `VM_REGION_BASIC_INFO_64`.
+    Basic64,
+    /// `VM_REGION_BASIC_INFO`.
+    Basic,
+    /// Any value.
+    Raw(u32),
+}
+
+impl FlavorSpec {
+    fn value(self) -> u32 {
+        match self {
+            FlavorSpec::Basic64 => VM_REGION_BASIC_INFO_64 as u32,
+            FlavorSpec::Basic => VM_REGION_BASIC_INFO as u32,
+            FlavorSpec::Raw(v) => v,
+        }
+    }
+}
+
+/// The value stored in vm_region's in-out `*count` before the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountSpec {
+    /// 9, the flavor's count.
+    Nine,
+    /// 8, one short.
+    Eight,
+    /// More than needed.
+    Big,
+    /// Any value.
+    Raw(u32),
+}
+
+impl CountSpec {
+    fn value(self) -> u32 {
+        match self {
+            CountSpec::Nine => 9,
+            CountSpec::Eight => 8,
+            CountSpec::Big => 0x100,
+            CountSpec::Raw(v) => v,
+        }
+    }
+}
+
+/// Draws a value of `T` from the data.
+type Draw<'a, T> = fn(&mut Unstructured<'a>) -> Result<T>;
+
+/// Draws one of `choices` with the given weights (out of their sum).
+fn weighted<'a, T>(u: &mut Unstructured<'a>, choices: &[(u32, Draw<'a, T>)]) -> Result<T> {
+    let total: u32 = choices.iter().map(|c| c.0).sum();
+    let mut x = u.int_in_range(0..=total - 1)?;
+    for (w, f) in choices {
+        if x < *w {
+            return f(u);
+        }
+        x -= w;
+    }
+    unreachable!("x < total")
+}
+
+/// Mostly valid values (allocated pages, small page counts, inside the memory), a fair share
+/// of edges, and a few arbitrary ones.
+impl<'a> Arbitrary<'a> for Num {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (24, |u| {
+                    let k = u.arbitrary()?;
+                    let delta = if u.ratio(2, 3)? { 0 } else { small_delta(u)? };
+                    Ok(Num::Allocated { k, delta })
+                }),
+                (24, |u| {
+                    let pages = u.arbitrary()?;
+                    let delta = if u.ratio(1, 2)? { 0 } else { u.arbitrary()? };
+                    Ok(Num::Pages { pages, delta })
+                }),
+                (8, |u| Ok(Num::InMemory(u.arbitrary()?))),
+                (3, |_| Ok(Num::Zero)),
+                (2, |_| Ok(Num::One)),
+                (2, |_| Ok(Num::PageMinus1)),
+                (3, |_| Ok(Num::Page)),
+                (2, |_| Ok(Num::PagePlus1)),
+                (5, |u| {
+                    Ok(Num::MemEnd {
+                        delta: small_delta(u)?,
+                    })
+                }),
+                (4, |u| {
+                    Ok(Num::MapEnd {
+                        delta: small_delta(u)?,
+                    })
+                }),
+                (2, |u| {
+                    Ok(Num::Bit31 {
+                        delta: small_delta(u)?,
+                    })
+                }),
+                (4, |u| {
+                    Ok(Num::Top32 {
+                        below: u.int_in_range(0..=0x4000)?,
+                    })
+                }),
+                (4, |u| {
+                    Ok(Num::Top64 {
+                        below: u.int_in_range(0..=0x4000)?,
+                    })
+                }),
+                (3, |u| Ok(Num::Small(u.arbitrary()?))),
+                (2, |u| Ok(Num::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+/// 0, ±1, a page or so, or anything in `i16`.
+fn small_delta(u: &mut Unstructured<'_>) -> Result<i16> {
+    Ok(*u.choose(&[0, 0, 1, -1, 4096, -4096, 16384, -16384, i16::MIN])?).and_then(|d| {
+        if d == i16::MIN {
+            u.arbitrary()
+        } else {
+            Ok(d)
+        }
+    })
+}
+
+impl<'a> Arbitrary<'a> for PtrSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (70, |u| {
+                    Ok(PtrSpec::Writable {
+                        k: u.arbitrary()?,
+                        offset: u.arbitrary()?,
+                    })
+                }),
+                (15, |u| Ok(PtrSpec::InMemory(u.arbitrary()?))),
+                (8, |u| Ok(PtrSpec::Straddle(u.arbitrary()?))),
+                (7, |u| Ok(PtrSpec::Edge(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+impl<'a> Arbitrary<'a> for PortSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (62, |_| Ok(PortSpec::TaskSelf)),
+                (25, |u| Ok(PortSpec::Right(u.arbitrary()?))),
+                (3, |u| Ok(PortSpec::Slot(u.arbitrary()?))),
+                (3, |_| Ok(PortSpec::Host)),
+                (2, |_| Ok(PortSpec::Null)),
+                (2, |_| Ok(PortSpec::Dead)),
+                (3, |u| Ok(PortSpec::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+impl<'a> Arbitrary<'a> for FlagsSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (35, |_| Ok(FlagsSpec::Fixed)),
+                (35, |_| Ok(FlagsSpec::Anywhere)),
+                (12, |_| Ok(FlagsSpec::Overwrite)),
+                (6, |_| Ok(FlagsSpec::AnywhereOverwrite)),
+                (6, |u| Ok(FlagsSpec::UserBits(u.arbitrary()?))),
+                (6, |u| Ok(FlagsSpec::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+impl<'a> Arbitrary<'a> for ProtSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (30, |_| Ok(ProtSpec::Bits(3))),
+                (12, |_| Ok(ProtSpec::Bits(1))),
+                (8, |_| Ok(ProtSpec::Bits(7))),
+                (42, |u| Ok(ProtSpec::Bits(u.arbitrary()?))),
+                (8, |u| Ok(ProtSpec::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+impl<'a> Arbitrary<'a> for SetMaxSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (60, |_| Ok(SetMaxSpec::False)),
+                (30, |_| Ok(SetMaxSpec::True)),
+                (10, |u| Ok(SetMaxSpec::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+impl<'a> Arbitrary<'a> for FlavorSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (75, |_| Ok(FlavorSpec::Basic64)),
+                (17, |_| Ok(FlavorSpec::Basic)),
+                (8, |u| Ok(FlavorSpec::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+impl<'a> Arbitrary<'a> for CountSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (75, |_| Ok(CountSpec::Nine)),
+                (8, |_| Ok(CountSpec::Eight)),
+                (9, |_| Ok(CountSpec::Big)),
+                (8, |u| Ok(CountSpec::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+/// One call of SPEC §3 with symbolic arguments. `mach` picks the `mach_vm_*` form. The
+/// numbers about the target task are resolved against it; the caller's buffers and
+/// pointers against the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // the fields are the parameters of the call of the same name
+pub enum CallSpec {
+    /// `mach_task_self()`.
+    TaskSelf,
+    /// `mach_host_self()`.
+    HostSelf,
+    /// `host_page_size`.
+    HostPageSize { host: PortSpec, size: PtrSpec },
+    /// `vm_allocate`; `hint` is stored at `*address` first (when writable).
+    Allocate {
+        mach: bool,
+        task: PortSpec,
+        addr_ptr: PtrSpec,
+        hint: Num,
+        size: SizeSpec,
+        flags: FlagsSpec,
+    },
+    /// `vm_deallocate`.
+    Deallocate {
+        mach: bool,
+        task: PortSpec,
+        addr: Num,
+        size: SizeSpec,
+    },
+    /// `vm_protect`.
+    Protect {
+        mach: bool,
+        task: PortSpec,
+        addr: Num,
+        size: SizeSpec,
+        set_max: SetMaxSpec,
+        prot: ProtSpec,
+    },
+    /// `vm_copy`.
+    Copy {
+        mach: bool,
+        task: PortSpec,
+        src: Num,
+        size: SizeSpec,
+        dst: DstSpec,
+    },
+    /// `vm_read`.
+    Read {
+        mach: bool,
+        task: PortSpec,
+        addr: Num,
+        size: SizeSpec,
+        data_ptr: PtrSpec,
+        count_ptr: PtrSpec,
+    },
+    /// `vm_read_overwrite`; `data` is relative to `addr`.
+    ReadOverwrite {
+        mach: bool,
+        task: PortSpec,
+        addr: Num,
+        size: SizeSpec,
+        data: DstSpec,
+        outsize_ptr: PtrSpec,
+    },
+    /// `vm_write`; `data` is in the caller.
+    Write {
+        mach: bool,
+        task: PortSpec,
+        addr: Num,
+        data: Num,
+        count: SizeSpec,
+    },
+    /// `vm_region_64` / `mach_vm_region`; `addr` and `count` are stored at `*address` and
+    /// `*count` first (each when writable).
+    Region {
+        mach: bool,
+        task: PortSpec,
+        addr_ptr: PtrSpec,
+        addr: Num,
+        size_ptr: PtrSpec,
+        flavor: FlavorSpec,
+        info_ptr: PtrSpec,
+        count_ptr: PtrSpec,
+        count: CountSpec,
+        object_name_ptr: PtrSpec,
+    },
+}
+
+/// The calls that move memory and change the table most often; `*_self` and
+/// `host_page_size` now and then.
+impl<'a> Arbitrary<'a> for CallSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (1, |_| Ok(CallSpec::TaskSelf)),
+                (1, |_| Ok(CallSpec::HostSelf)),
+                (2, |u| {
+                    Ok(CallSpec::HostPageSize {
+                        host: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                    })
+                }),
+                (14, |u| {
+                    Ok(CallSpec::Allocate {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr_ptr: u.arbitrary()?,
+                        hint: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        flags: u.arbitrary()?,
+                    })
+                }),
+                (7, |u| {
+                    Ok(CallSpec::Deallocate {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                    })
+                }),
+                (12, |u| {
+                    Ok(CallSpec::Protect {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        set_max: u.arbitrary()?,
+                        prot: u.arbitrary()?,
+                    })
+                }),
+                (14, |u| {
+                    Ok(CallSpec::Copy {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        src: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        dst: u.arbitrary()?,
+                    })
+                }),
+                (10, |u| {
+                    Ok(CallSpec::Read {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        data_ptr: u.arbitrary()?,
+                        count_ptr: u.arbitrary()?,
+                    })
+                }),
+                (10, |u| {
+                    Ok(CallSpec::ReadOverwrite {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        data: u.arbitrary()?,
+                        outsize_ptr: u.arbitrary()?,
+                    })
+                }),
+                (12, |u| {
+                    Ok(CallSpec::Write {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        data: u.arbitrary()?,
+                        count: u.arbitrary()?,
+                    })
+                }),
+                (10, |u| {
+                    Ok(CallSpec::Region {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr_ptr: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        size_ptr: u.arbitrary()?,
+                        flavor: u.arbitrary()?,
+                        info_ptr: u.arbitrary()?,
+                        count_ptr: u.arbitrary()?,
+                        count: u.arbitrary()?,
+                        object_name_ptr: u.arbitrary()?,
+                    })
+                }),
+            ],
+        )
+    }
+}
+
+/// One symbolic step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepSpec {
+    /// Guest `caller % tasks` makes a call.
+    Call {
+        /// The calling guest (modulo the number of tasks).
+        caller: u8,
+        /// The call.
+        call: CallSpec,
+    },
+    /// The guest's own `memory.grow`: mostly 0 to 3 wasm pages, sometimes far more.
+    Grow {
+        /// The growing guest (modulo the number of tasks).
+        task: u8,
+        /// The amount, see [`StepSpec::grow_delta`].
+        delta: u8,
+    },
+    /// The guest's own stores of up to 16 bytes.
+    Poke {
+        /// The storing guest (modulo the number of tasks).
+        task: u8,
+        /// Where.
+        addr: Num,
+        /// What.
+        bytes: Vec<u8>,
+    },
+    /// The embedder inserts a send right.
+    Right {
+        /// Into this task's namespace (modulo the number of tasks).
+        from: u8,
+        /// To this task (modulo the number of tasks).
+        to: u8,
+    },
+}
+
+impl StepSpec {
+    /// The wasm pages a [`StepSpec::Grow`] asks for.
+    pub fn grow_delta(delta: u8) -> u64 {
+        match delta {
+            0..=239 => u64::from(delta % 4),
+            240..=247 => 16 + u64::from(delta - 240),
+            248..=251 => 1 << 16,
+            252..=253 => 1 << 32,
+            _ => u64::MAX,
+        }
+    }
+}
+
+impl<'a> Arbitrary<'a> for StepSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        // Calls most of the time.
+        Ok(match u.int_in_range(0u8..=99)? {
+            0..=83 => StepSpec::Call {
+                caller: u.arbitrary()?,
+                call: u.arbitrary()?,
+            },
+            84..=87 => StepSpec::Grow {
+                task: u.arbitrary()?,
+                delta: u.arbitrary()?,
+            },
+            88..=94 => {
+                let task = u.arbitrary()?;
+                let addr = u.arbitrary()?;
+                let n = u.int_in_range(1usize..=16)?.min(u.len()).max(1);
+                let bytes = u.bytes(n)?.to_vec();
+                StepSpec::Poke { task, addr, bytes }
+            }
+            _ => StepSpec::Right {
+                from: u.arbitrary()?,
+                to: u.arbitrary()?,
+            },
+        })
+    }
+}
+
+/// Limits on the [`Setup`] that [`Scenario::generate`] draws.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Constraints {
+    /// The page size, or either of 4096 and 16384.
+    pub page_size: Option<u64>,
+    /// Every task's memory width, or either.
+    pub width: Option<Width>,
+    /// Most tasks (at least 1).
+    pub max_tasks: usize,
+    /// Most steps.
+    pub max_steps: usize,
+}
+
+impl Default for Constraints {
+    fn default() -> Self {
+        Constraints {
+            page_size: None,
+            width: None,
+            max_tasks: 3,
+            max_steps: 1000,
+        }
+    }
+}
+
+/// A configuration and a symbolic call sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    /// The tasks and kernel settings.
+    pub setup: Setup,
+    /// The steps, resolved one by one as they run.
+    pub steps: Vec<StepSpec>,
+}
+
+impl<'a> Arbitrary<'a> for Scenario {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        Scenario::generate(u, &Constraints::default())
+    }
+}
+
+/// Memories stay small (at most 16 wasm pages, 1 MiB): every step compares them whole.
+const MAX_WASM_PAGES: u64 = 16;
+
+impl Scenario {
+    /// Draws a scenario within `c`: 1 to `c.max_tasks` tasks of 0 to 4 wasm pages, maxima
+    /// up to 16 pages or none (then a `memory_limit` or `memory64_map_limit` keeps the map
+    /// small), then steps until the data runs out or `c.max_steps`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Arbitrary::arbitrary`], for the setup (running out of data while drawing steps
+    /// is not an error: fewer steps).
+    pub fn generate(u: &mut Unstructured<'_>, c: &Constraints) -> Result<Scenario> {
+        let page_size = match c.page_size {
+            Some(p) => p,
+            None => *u.choose(&[4096, 16384])?,
+        };
+        let n = u.int_in_range(1..=c.max_tasks.max(1))?;
+        let mut tasks = Vec::with_capacity(n);
+        for _ in 0..n {
+            let width = match c.width {
+                Some(w) => w,
+                None => *u.choose(&[Width::W32, Width::W64])?,
+            };
+            let initial = if u.ratio(1, 10)? {
+                0
+            } else {
+                u.int_in_range(1..=4)?
+            };
+            let maximum = if u.ratio(3, 4)? {
+                Some(u.int_in_range(initial..=MAX_WASM_PAGES)?)
+            } else {
+                None
+            };
+            tasks.push(TaskSpec {
+                width,
+                initial,
+                maximum,
+            });
+        }
+        let floor = tasks.iter().map(|t| t.initial).max().unwrap_or(0);
+        let memory64_map_limit = u.int_in_range(floor..=MAX_WASM_PAGES)? * WASM_PAGE;
+        let needs_limit = tasks
+            .iter()
+            .any(|t| t.width == Width::W32 && t.maximum.is_none());
+        let memory_limit = if needs_limit || u.ratio(1, 4)? {
+            let pages = u.int_in_range(floor..=MAX_WASM_PAGES)?;
+            Some(pages * WASM_PAGE + u.int_in_range(0..=WASM_PAGE - 1)?)
+        } else {
+            None
+        };
+        // Mostly as deployed: enforced where the platform can.
+        let enforce = KernelConfig::default().enforce && u.ratio(4, 5)?;
+        let setup = Setup {
+            page_size,
+            memory64_map_limit,
+            memory_limit,
+            enforce,
+            tasks,
+        };
+        let mut steps = Vec::new();
+        while steps.len() < c.max_steps && !u.is_empty() {
+            // A step cut short by the end of the data is dropped.
+            match u.arbitrary() {
+                Ok(step) => steps.push(step),
+                Err(_) => break,
+            }
+        }
+        Ok(Scenario { setup, steps })
+    }
+
+    /// Runs the scenario: each step is resolved against the state and run on both sides.
+    ///
+    /// # Errors
+    ///
+    /// The first divergence, with the concrete steps that led to it.
+    ///
+    /// # Panics
+    ///
+    /// When the harness cannot be set up.
+    pub fn run(&self) -> std::result::Result<(), Divergence> {
+        let mut d = Differential::new(&self.setup).expect("the harness sets up");
+        for step in &self.steps {
+            for op in resolve(&d, step) {
+                d.apply(&op)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The concrete steps the scenario runs and the outcome of each call (resolved on a
+    /// fresh run; stops at the first divergence, included).
+    ///
+    /// # Panics
+    ///
+    /// When the harness cannot be set up.
+    pub fn ops(&self) -> Vec<(Op, Option<Outcome>)> {
+        let mut d = Differential::new(&self.setup).expect("the harness sets up");
+        'steps: for step in &self.steps {
+            for op in resolve(&d, step) {
+                if d.apply(&op).is_err() {
+                    break 'steps;
+                }
+            }
+        }
+        d.ops()
+            .iter()
+            .cloned()
+            .zip(d.outcomes().iter().cloned())
+            .collect()
+    }
+}
+
+/// The context of task `t` of the run.
+fn ctx(d: &Differential, t: usize) -> Ctx {
+    let p = d.setup().page_size;
+    let mem = d.model().memory(t).len() as u64;
+    let mut allocated = Vec::new();
+    let mut writable = Vec::new();
+    for page in 0..mem / p {
+        if let Some(a) = d.model().page(t, page) {
+            allocated.push(page);
+            if a.cur & VM_PROT_WRITE != 0 {
+                writable.push(page);
+            }
+        }
+    }
+    Ctx {
+        p,
+        mem,
+        map: d.setup().map_limit(t),
+        allocated,
+        writable,
+    }
+}
+
+/// A `nbytes`-byte little-endian store of `value` at `addr` in `task`.
+fn poke(task: usize, addr: u64, value: u64, nbytes: u64) -> Op {
+    Op::Poke {
+        task,
+        addr,
+        bytes: value.to_le_bytes()[..nbytes as usize].to_vec(),
+    }
+}
+
+/// The concrete steps of `step` in the current state of `d`.
+fn resolve(d: &Differential, step: &StepSpec) -> Vec<Op> {
+    let n = d.setup().tasks.len();
+    match *step {
+        StepSpec::Grow { task, delta } => vec![Op::Grow {
+            task: task as usize % n,
+            delta: StepSpec::grow_delta(delta),
+        }],
+        StepSpec::Poke {
+            task,
+            addr,
+            ref bytes,
+        } => {
+            let t = task as usize % n;
+            vec![Op::Poke {
+                task: t,
+                addr: addr.resolve(&ctx(d, t)),
+                bytes: bytes.clone(),
+            }]
+        }
+        StepSpec::Right { from, to } => vec![Op::Right {
+            from: from as usize % n,
+            to: to as usize % n,
+        }],
+        StepSpec::Call { caller, ref call } => {
+            let caller = caller as usize % n;
+            resolve_call(d, caller, call)
+        }
+    }
+}
+
+fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
+    let gw = d.model().width(caller);
+    let cc = ctx(d, caller);
+    // A pointer of the caller, truncated to its width.
+    let ptr = |p: PtrSpec| gw.truncate(p.resolve(&cc));
+    let form = |mach: bool| if mach { Form::MachVm } else { Form::Vm };
+    // The task a port names (for resolving numbers about it): the caller when none.
+    let rights = d.rights(caller).len();
+    let target = |port: PortSpec| {
+        let name = port.name(rights);
+        (name, d.port_target(caller, name).unwrap_or(caller))
+    };
+    let mut ops = Vec::new();
+    let call = match *spec {
+        CallSpec::TaskSelf => Call::TaskSelf,
+        CallSpec::HostSelf => Call::HostSelf,
+        CallSpec::HostPageSize { host, size } => Call::HostPageSize {
+            host: host.name(rights),
+            size_ptr: ptr(size),
+        },
+        CallSpec::Allocate {
+            mach,
+            task,
+            addr_ptr,
+            hint,
+            size,
+            flags,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            let addr_ptr = ptr(addr_ptr);
+            ops.push(poke(
+                caller,
+                addr_ptr,
+                aw.truncate(hint.resolve(&tc)),
+                aw.bytes(),
+            ));
+            Call::Allocate {
+                form: form(mach),
+                task: name,
+                addr_ptr,
+                size: aw.truncate(size.resolve(&tc)),
+                flags: flags.bits(),
+            }
+        }
+        CallSpec::Deallocate {
+            mach,
+            task,
+            addr,
+            size,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            Call::Deallocate {
+                form: form(mach),
+                task: name,
+                addr: aw.truncate(addr.resolve(&tc)),
+                size: aw.truncate(size.resolve(&tc)),
+            }
+        }
+        CallSpec::Protect {
+            mach,
+            task,
+            addr,
+            size,
+            set_max,
+            prot,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            Call::Protect {
+                form: form(mach),
+                task: name,
+                addr: aw.truncate(addr.resolve(&tc)),
+                size: aw.truncate(size.resolve(&tc)),
+                set_max: set_max.value(),
+                prot: prot.bits(),
+            }
+        }
+        CallSpec::Copy {
+            mach,
+            task,
+            src,
+            size,
+            dst,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            let src = aw.truncate(src.resolve(&tc));
+            Call::Copy {
+                form: form(mach),
+                task: name,
+                src,
+                size: aw.truncate(size.resolve(&tc)),
+                dst: aw.truncate(dst.resolve(src, &tc)),
+            }
+        }
+        CallSpec::Read {
+            mach,
+            task,
+            addr,
+            size,
+            data_ptr,
+            count_ptr,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            Call::Read {
+                form: form(mach),
+                task: name,
+                addr: aw.truncate(addr.resolve(&tc)),
+                size: aw.truncate(size.resolve(&tc)),
+                data_ptr: ptr(data_ptr),
+                count_ptr: ptr(count_ptr),
+            }
+        }
+        CallSpec::ReadOverwrite {
+            mach,
+            task,
+            addr,
+            size,
+            data,
+            outsize_ptr,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            let addr = aw.truncate(addr.resolve(&tc));
+            Call::ReadOverwrite {
+                form: form(mach),
+                task: name,
+                addr,
+                size: aw.truncate(size.resolve(&tc)),
+                data: aw.truncate(data.resolve(addr, &cc)),
+                outsize_ptr: ptr(outsize_ptr),
+            }
+        }
+        CallSpec::Write {
+            mach,
+            task,
+            addr,
+            data,
+            count,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            let addr = aw.truncate(addr.resolve(&tc));
+            Call::Write {
+                form: form(mach),
+                task: name,
+                addr,
+                // A vm_offset_t: the caller's word.
+                data: gw.truncate(data.resolve(&cc)),
+                count: count.resolve(&tc) as u32,
+            }
+        }
+        CallSpec::Region {
+            mach,
+            task,
+            addr_ptr,
+            addr,
+            size_ptr,
+            flavor,
+            info_ptr,
+            count_ptr,
+            count,
+            object_name_ptr,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            let (addr_ptr, count_ptr) = (ptr(addr_ptr), ptr(count_ptr));
+            ops.push(poke(
+                caller,
+                addr_ptr,
+                aw.truncate(addr.resolve(&tc)),
+                aw.bytes(),
+            ));
+            ops.push(poke(caller, count_ptr, count.value().into(), 4));
+            Call::Region {
+                form: form(mach),
+                task: name,
+                addr_ptr,
+                size_ptr: ptr(size_ptr),
+                flavor: flavor.value(),
+                info_ptr: ptr(info_ptr),
+                count_ptr,
+                object_name_ptr: ptr(object_name_ptr),
+            }
+        }
+    };
+    ops.push(Op::Call { caller, call });
+    ops
+}
