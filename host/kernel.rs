@@ -90,9 +90,8 @@ pub(crate) struct Task {
 pub struct Kernel {
     pub(crate) tasks: Vec<Task>,
     config: KernelConfig,
-    /// The last hardware fault, recorded by the store's signal handler.
-    pub(crate) fault: Arc<FaultRecord>,
-    pub(crate) recorder_installed: bool,
+    /// What the store's signal handler shares with machvm, once `install_handlers` ran.
+    pub(crate) fault: Option<Arc<FaultRecord>>,
 }
 
 impl Kernel {
@@ -111,8 +110,7 @@ impl Kernel {
         Ok(Kernel {
             tasks: Vec::new(),
             config,
-            fault: Arc::default(),
-            recorder_installed: false,
+            fault: None,
         })
     }
 
@@ -222,7 +220,9 @@ impl Drop for Kernel {
     /// memories are still mapped here.
     fn drop(&mut self) {
         for (i, t) in self.tasks.iter().enumerate() {
-            self.fault.set_range(i, 0, 0);
+            if let Some(f) = &self.fault {
+                f.set_range(i, 0, 0);
+            }
             if t.enforce && t.hw_base != 0 {
                 let flags = rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::WRITE;
                 // SAFETY: [hw_base, hw_base + hw_size) is the accessible part of a memory of

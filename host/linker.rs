@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::ptr;
+use std::sync::Arc;
 
 use wasmtime::{
     AsContextMut, Caller, Extern, ExternType, Func, Instance, Linker, Memory, MemoryType, Module,
@@ -201,7 +202,6 @@ enum BulkCheck {
     Copy,
     Fill,
     Init,
-    Marker,
 }
 
 impl BulkCheck {
@@ -210,7 +210,6 @@ impl BulkCheck {
             rewrite::CHECK_COPY => BulkCheck::Copy,
             rewrite::CHECK_FILL => BulkCheck::Fill,
             rewrite::CHECK_INIT => BulkCheck::Init,
-            rewrite::MARKER => BulkCheck::Marker,
             _ => return None,
         })
     }
@@ -224,7 +223,6 @@ impl BulkCheck {
             BulkCheck::Copy => vec![a, a, a],
             BulkCheck::Fill => vec![a, a],
             BulkCheck::Init => vec![a, Ty::I32],
-            BulkCheck::Marker => vec![],
         }
     }
 }
@@ -244,7 +242,7 @@ enum MemorySource {
 pub struct TaskPre<T, G> {
     module: Module,
     slots: Vec<Slot>,
-    /// The module went through [`crate::rewrite`] (it imports the marker).
+    /// The module went through [`crate::rewrite`] (it exports the marker).
     rewritten: bool,
     memory_ty: MemoryType,
     memory: MemorySource,
@@ -347,7 +345,7 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
             Width::W32
         };
         let mut slots = Vec::new();
-        let mut rewritten = false;
+        let rewritten = module.exports().any(|e| e.name() == rewrite::MARKER);
         for imp in module.imports() {
             if imp.module() == rewrite::BULK_MODULE {
                 let check = BulkCheck::from_name(imp.name()).filter(|c| {
@@ -363,7 +361,6 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
                         width.bits()
                     );
                 };
-                rewritten |= check == BulkCheck::Marker;
                 slots.push(Slot::Bulk(check));
                 continue;
             }
@@ -629,12 +626,20 @@ pub(crate) struct StoreEnv<'a, T: 'static, G> {
     pub(crate) get: G,
     /// The parameter values of the running call, collected only while it is traced.
     pub(crate) log: Option<ParamLog>,
+    /// Base and size of the memories this call touched (at most two tasks: the caller and
+    /// the target), so that each costs one store lookup per call. Cleared by a grow.
+    cache: [Option<(TaskId, *mut u8, u64)>; 2],
 }
 
 impl<'a, T: 'static, G: GetKernel<T>> StoreEnv<'a, T, G> {
     /// An environment over `cx` that does not trace.
     pub(crate) fn new(cx: StoreContextMut<'a, T>, get: G) -> Self {
-        StoreEnv { cx, get, log: None }
+        StoreEnv {
+            cx,
+            get,
+            log: None,
+            cache: [None; 2],
+        }
     }
 
     fn memory(&mut self, t: TaskId) -> Option<Memory> {
@@ -644,17 +649,36 @@ impl<'a, T: 'static, G: GetKernel<T>> StoreEnv<'a, T, G> {
             .and_then(|t| t.memory)
     }
 
-    /// The memory's bytes as a raw pointer and length.
+    /// The memory's bytes as a raw pointer and length (cached for the rest of the call).
     fn raw(&mut self, t: TaskId) -> Option<(*mut u8, u64)> {
+        for (tc, p, l) in self.cache.iter().flatten() {
+            if *tc == t {
+                return Some((*p, *l));
+            }
+        }
         let m = self.memory(t)?;
-        Some((m.data_ptr(&self.cx), m.data_size(&self.cx) as u64))
+        let (base, size) = (m.data_ptr(&self.cx), m.data_size(&self.cx) as u64);
+        let task = &(self.get)(self.cx.data_mut()).tasks[t.index()];
+        if task.enforce && task.hw_base != 0 && task.hw_base != base as usize {
+            // The memory moved (an engine not set up with `machvm::configure`): its new
+            // mapping lost every protection. Apply them again before anything runs.
+            tracing::warn!(target: "machvm::enforce", "task {t:?}'s memory moved; re-protecting it");
+            let pages = size >> task.vm.page_shift();
+            if !self.mirror(t, 0, pages) {
+                tracing::error!(target: "machvm::enforce", "could not re-protect task {t:?}'s memory");
+            }
+        }
+        let slot = if self.cache[0].is_none() { 0 } else { 1 };
+        self.cache[slot] = Some((t, base, size));
+        Some((base, size))
     }
 
-    fn slice(&mut self, t: TaskId, addr: u64, len: usize) -> Option<&mut [u8]> {
-        let m = self.memory(t)?;
-        let start = usize::try_from(addr).ok()?;
-        m.data_mut(&mut self.cx)
-            .get_mut(start..start.checked_add(len)?)
+    /// The pointer to `[addr, addr + len)` of task `t`'s memory, when it lies inside.
+    fn range(&mut self, t: TaskId, addr: u64, len: usize) -> Option<*mut u8> {
+        let (base, size) = self.raw(t)?;
+        let end = addr.checked_add(len as u64)?;
+        // `addr < size <= isize::MAX` once the range is inside, so the cast is exact.
+        (end <= size).then(|| base.wrapping_add(addr as usize))
     }
 }
 
@@ -664,22 +688,7 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
     }
 
     fn memory_size(&mut self, t: TaskId) -> u64 {
-        let Some(m) = self.memory(t) else {
-            return 0;
-        };
-        let size = m.data_size(&self.cx) as u64;
-        let base = m.data_ptr(&self.cx) as usize;
-        let task = &(self.get)(self.cx.data_mut()).tasks[t.index()];
-        if task.enforce && task.hw_base != 0 && task.hw_base != base {
-            // The memory moved (an engine not set up with `machvm::configure`): its new
-            // mapping lost every protection. Apply them again before anything runs.
-            tracing::warn!(target: "machvm::enforce", "task {t:?}'s memory moved; re-protecting it");
-            let pages = size >> task.vm.page_shift();
-            if !self.mirror(t, 0, pages) {
-                tracing::error!(target: "machvm::enforce", "could not re-protect task {t:?}'s memory");
-            }
-        }
-        size
+        self.raw(t).map_or(0, |(_, size)| size)
     }
 
     fn enforcing(&mut self, t: TaskId) -> bool {
@@ -713,9 +722,9 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
                 return false;
             }
         }
-        (self.get)(self.cx.data_mut())
-            .fault
-            .set_range(index, base as usize, size);
+        if let Some(f) = &(self.get)(self.cx.data_mut()).fault {
+            f.set_range(index, base as usize, size);
+        }
         true
     }
 
@@ -727,12 +736,19 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         if new_size <= cur {
             return true;
         }
+        self.cache = [None; 2];
         m.grow(&mut self.cx, (new_size - cur).div_ceil(WASM_PAGE))
             .is_ok()
     }
 
     fn copy(&mut self, src_task: TaskId, src: u64, dst_task: TaskId, dst: u64, len: u64) -> bool {
-        let (Some((sp, sl)), Some((dp, dl))) = (self.raw(src_task), self.raw(dst_task)) else {
+        let src_raw = self.raw(src_task);
+        let dst_raw = if dst_task == src_task {
+            src_raw
+        } else {
+            self.raw(dst_task)
+        };
+        let (Some((sp, sl)), Some((dp, dl))) = (src_raw, dst_raw) else {
             return false;
         };
         let fits = |a: u64, l: u64| a.checked_add(len).is_some_and(|e| e <= l);
@@ -754,33 +770,31 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         let Ok(len) = usize::try_from(len) else {
             return false;
         };
-        match self.slice(t, addr, len) {
-            Some(s) => {
-                s.fill(0);
-                true
-            }
-            None => false,
-        }
+        let Some(p) = self.range(t, addr, len) else {
+            return false;
+        };
+        // SAFETY: `range` checked that [addr, addr + len) lies inside the memory's current
+        // bytes; the store is borrowed exclusively, so nothing else touches them.
+        unsafe { ptr::write_bytes(p, 0, len) };
+        true
     }
 
     fn load(&mut self, t: TaskId, addr: u64, buf: &mut [u8]) -> bool {
-        match self.slice(t, addr, buf.len()) {
-            Some(s) => {
-                buf.copy_from_slice(s);
-                true
-            }
-            None => false,
-        }
+        let Some(p) = self.range(t, addr, buf.len()) else {
+            return false;
+        };
+        // SAFETY: as in `zero`; `buf` is host memory, disjoint from the guest's.
+        unsafe { ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) };
+        true
     }
 
     fn store(&mut self, t: TaskId, addr: u64, bytes: &[u8]) -> bool {
-        match self.slice(t, addr, bytes.len()) {
-            Some(s) => {
-                s.copy_from_slice(bytes);
-                true
-            }
-            None => false,
-        }
+        let Some(p) = self.range(t, addr, bytes.len()) else {
+            return false;
+        };
+        // SAFETY: as in `zero`; `bytes` is host memory, disjoint from the guest's.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+        true
     }
 
     #[inline]
@@ -1065,7 +1079,6 @@ fn bulk_func<T: 'static, G: GetKernel<T>, W: Word>(
                 u64::from(len),
             )
         }),
-        BulkCheck::Marker => Func::wrap(store, || {}),
     }
 }
 
@@ -1142,8 +1155,7 @@ pub fn compile(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Modu
 /// protected page crashes the process.
 pub fn install_handlers<T: 'static>(store: &mut wasmtime::Store<T>, get: impl GetKernel<T>) {
     let kernel = get(store.data_mut());
-    let record = kernel.fault.clone();
-    kernel.recorder_installed = true;
+    let record = kernel.fault.get_or_insert_with(Arc::default).clone();
     crate::enforce::install_handler(store, record.clone());
     store.call_hook(move |mut cx, hook| {
         if !record.set_in_host(hook.entering_host()) {
@@ -1178,7 +1190,7 @@ pub fn explain_trap<T: 'static>(
     }
     let mut cx = store.as_context_mut();
     let kernel = get(cx.data_mut());
-    let (host_addr, kind) = match kernel.fault.take() {
+    let (host_addr, kind) = match kernel.fault.as_ref().and_then(|f| f.take()) {
         Some(f) => (f.0 as usize, f.1),
         None => return None,
     };

@@ -28,13 +28,21 @@ pub const CHECK_COPY: &str = "check_copy";
 pub const CHECK_FILL: &str = "check_fill";
 /// Checks a `memory.init`: (dst in the address type, len i32).
 pub const CHECK_INIT: &str = "check_init";
-/// A marker import, never called, that says the module went through [`rewrite`].
-pub const MARKER: &str = "rewritten";
-/// How many function imports the rewrite adds.
-pub const ADDED_IMPORTS: u32 = 4;
+/// The marker the rewrite leaves: the module's memory is exported again under this name,
+/// which costs nothing per instance and tells [`crate::TaskPre`] that the module's
+/// bulk-memory instructions are checked.
+pub const MARKER: &str = "machvm:rewritten";
+
+/// How many function imports the rewrite added to `module` (each defined function's index
+/// moved up by that much): the imports of [`BULK_MODULE`].
+pub fn added_imports(module: &wasmtime::Module) -> u32 {
+    module
+        .imports()
+        .filter(|i| i.module() == BULK_MODULE)
+        .count() as u32
+}
 
 struct Scan {
-    sections: u32,
     func_imports: u32,
     types: u32,
     /// Number of parameters of each type (0 for non-function types).
@@ -42,27 +50,30 @@ struct Scan {
     /// Type index of each defined function.
     func_types: Vec<u32>,
     memory64: bool,
+    /// The module has a memory (imported or defined).
+    has_memory: bool,
     has_types: bool,
     has_imports: bool,
+    has_exports: bool,
+    /// Which bulk instructions the code uses: copy, fill, init.
+    uses: [bool; 3],
 }
 
 fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
     let mut s = Scan {
-        sections: 0,
         func_imports: 0,
         types: 0,
         type_params: Vec::new(),
         func_types: Vec::new(),
         memory64: false,
+        has_memory: false,
         has_types: false,
         has_imports: false,
+        has_exports: false,
+        uses: [false; 3],
     };
     for payload in Parser::new(0).parse_all(wasm) {
-        let payload = payload?;
-        if payload.as_section().is_some() && !matches!(payload, Payload::CustomSection(_)) {
-            s.sections += 1;
-        }
-        match payload {
+        match payload? {
             Payload::TypeSection(r) => {
                 s.has_types = true;
                 for group in r {
@@ -80,14 +91,30 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
                 for imp in r.into_imports() {
                     match imp?.ty {
                         TypeRef::Func(_) => s.func_imports += 1,
-                        TypeRef::Memory(m) => s.memory64 |= m.memory64,
+                        TypeRef::Memory(m) => {
+                            s.has_memory = true;
+                            s.memory64 |= m.memory64;
+                        }
                         _ => {}
                     }
                 }
             }
             Payload::MemorySection(r) => {
                 for m in r {
+                    s.has_memory = true;
                     s.memory64 |= m?.memory64;
+                }
+            }
+            Payload::ExportSection(_) => s.has_exports = true,
+            Payload::CodeSectionEntry(body) => {
+                let mut reader = body.get_operators_reader()?;
+                while !reader.eof() {
+                    match reader.read()? {
+                        Operator::MemoryCopy { .. } => s.uses[0] = true,
+                        Operator::MemoryFill { .. } => s.uses[1] = true,
+                        Operator::MemoryInit { .. } => s.uses[2] = true,
+                        _ => {}
+                    }
                 }
             }
             Payload::FunctionSection(r) => {
@@ -109,14 +136,27 @@ struct Rewriter<'a> {
     scan: &'a Scan,
     types_done: bool,
     imports_done: bool,
+    exports_done: bool,
     /// Index of the next defined function whose body is parsed.
     next_func: usize,
 }
 
 impl Rewriter<'_> {
-    /// The index of the first added import (`check_copy`); the others follow.
-    fn first(&self) -> u32 {
-        self.scan.func_imports
+    /// The added imports, in order: (name, index among the uses).
+    fn added(&self) -> impl Iterator<Item = (usize, &'static str)> + '_ {
+        [CHECK_COPY, CHECK_FILL, CHECK_INIT]
+            .into_iter()
+            .enumerate()
+            .filter(|&(k, _)| self.scan.uses[k])
+    }
+
+    fn count(&self) -> u32 {
+        self.added().count() as u32
+    }
+
+    /// The function index of the check for use `k` (0 copy, 1 fill, 2 init).
+    fn check(&self, k: usize) -> u32 {
+        self.scan.func_imports + self.added().take_while(|&(j, _)| j < k).count() as u32
     }
 
     fn addr(&self) -> ValType {
@@ -129,19 +169,25 @@ impl Rewriter<'_> {
 
     fn add_types(&self, types: &mut wasm_encoder::TypeSection) {
         let (a, i) = (self.addr(), ValType::I32);
-        types.ty().function([a, a, a], []); // check_copy
-        types.ty().function([a, a], []); // check_fill
-        types.ty().function([a, i], []); // check_init
-        types.ty().function([], []); // marker
+        for (k, _) in self.added() {
+            match k {
+                0 => types.ty().function([a, a, a], []), // check_copy
+                1 => types.ty().function([a, a], []),    // check_fill
+                _ => types.ty().function([a, i], []),    // check_init
+            };
+        }
     }
 
     fn add_imports(&self, imports: &mut wasm_encoder::ImportSection) {
         let t = self.scan.types;
-        for (k, name) in [CHECK_COPY, CHECK_FILL, CHECK_INIT, MARKER]
-            .iter()
-            .enumerate()
-        {
-            imports.import(BULK_MODULE, name, EntityType::Function(t + k as u32));
+        for (n, (_, name)) in self.added().enumerate() {
+            imports.import(BULK_MODULE, name, EntityType::Function(t + n as u32));
+        }
+    }
+
+    fn add_exports(&self, exports: &mut wasm_encoder::ExportSection) {
+        if self.scan.has_memory {
+            exports.export(MARKER, wasm_encoder::ExportKind::Memory, 0);
         }
     }
 }
@@ -158,7 +204,7 @@ impl Reencode for Rewriter<'_> {
         Ok(if func < self.scan.func_imports {
             func
         } else {
-            func + ADDED_IMPORTS
+            func + self.count()
         })
     }
 
@@ -184,23 +230,52 @@ impl Reencode for Rewriter<'_> {
         Ok(())
     }
 
+    fn parse_export_section(
+        &mut self,
+        exports: &mut wasm_encoder::ExportSection,
+        section: wasmparser::ExportSectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        reencode::utils::parse_export_section(self, exports, section)?;
+        self.add_exports(exports);
+        self.exports_done = true;
+        Ok(())
+    }
+
     fn intersperse_section_hook(
         &mut self,
         module: &mut wasm_encoder::Module,
         _after: Option<SectionId>,
         before: Option<SectionId>,
     ) -> Result<(), reencode::Error<Self::Error>> {
-        if !self.types_done && !self.scan.has_types && before != Some(SectionId::Type) {
+        let adds = self.count() > 0;
+        if adds && !self.types_done && !self.scan.has_types && before != Some(SectionId::Type) {
             let mut types = wasm_encoder::TypeSection::new();
             self.add_types(&mut types);
             module.section(&types);
             self.types_done = true;
         }
-        if !self.imports_done && !self.scan.has_imports && after_imports(before) {
+        if adds && !self.imports_done && !self.scan.has_imports && after_imports(before) {
             let mut imports = wasm_encoder::ImportSection::new();
             self.add_imports(&mut imports);
             module.section(&imports);
             self.imports_done = true;
+        }
+        // The export section comes after the global section and before start, element,
+        // data count, code and data.
+        let export_goes_here = matches!(
+            before,
+            None | Some(SectionId::Start)
+                | Some(SectionId::Element)
+                | Some(SectionId::DataCount)
+                | Some(SectionId::Code)
+                | Some(SectionId::Data)
+        );
+        if !self.exports_done && !self.scan.has_exports && self.scan.has_memory && export_goes_here
+        {
+            let mut exports = wasm_encoder::ExportSection::new();
+            self.add_exports(&mut exports);
+            module.section(&exports);
+            self.exports_done = true;
         }
         Ok(())
     }
@@ -251,7 +326,7 @@ impl Reencode for Rewriter<'_> {
         locals.push((2, ValType::I32));
         let (a0, a1, a2, i0, i1) = (count, count + 1, count + 2, count + 3, count + 4);
         let mut f = wasm_encoder::Function::new(locals);
-        let first = self.first();
+        let (copy, fill, init) = (self.check(0), self.check(1), self.check(2));
         let mut reader = func.get_operators_reader()?;
         use Instruction::{Call, LocalGet as Get, LocalSet as Set};
         while !reader.eof() {
@@ -265,7 +340,7 @@ impl Reencode for Rewriter<'_> {
                     Get(a0),
                     Get(a1),
                     Get(a2),
-                    Call(first),
+                    Call(copy),
                     Get(a0),
                     Get(a1),
                     Get(a2),
@@ -276,7 +351,7 @@ impl Reencode for Rewriter<'_> {
                     Set(a0),
                     Get(a0),
                     Get(a2),
-                    Call(first + 1),
+                    Call(fill),
                     Get(a0),
                     Get(i0),
                     Get(a2),
@@ -287,7 +362,7 @@ impl Reencode for Rewriter<'_> {
                     Set(a0),
                     Get(a0),
                     Get(i1),
-                    Call(first + 2),
+                    Call(init),
                     Get(a0),
                     Get(i0),
                     Get(i1),
@@ -320,24 +395,16 @@ pub fn rewrite(wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
         scan: &scan,
         types_done: false,
         imports_done: false,
+        exports_done: false,
         next_func: 0,
     };
     let mut module = wasm_encoder::Module::new();
     r.parse_core_module(&mut module, Parser::new(0), wasm)
         .map_err(|e| wasmtime::format_err!("machvm: cannot rewrite the module: {e}"))?;
-    if !r.types_done || !r.imports_done {
-        if scan.sections != 0 {
-            wasmtime::bail!("machvm: internal error: the bulk-memory rewrite lost a section");
-        }
-        // A module with no section at all: it gets just the new types and imports.
-        let mut types = wasm_encoder::TypeSection::new();
-        r.add_types(&mut types);
-        let mut imports = wasm_encoder::ImportSection::new();
-        r.add_imports(&mut imports);
-        let mut m = wasm_encoder::Module::new();
-        m.section(&types);
-        m.section(&imports);
-        module = m;
+    let lost = (r.count() > 0 && !(r.types_done && r.imports_done))
+        || (scan.has_memory && !r.exports_done);
+    if lost {
+        wasmtime::bail!("machvm: internal error: the bulk-memory rewrite lost a section");
     }
     Ok(module.finish())
 }

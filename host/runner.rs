@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use machvm::consts::prot_string;
-use machvm::rewrite::ADDED_IMPORTS;
 use machvm::trace::{CALL_TARGET, GUARD_TARGET};
 use machvm::{host, Kernel, KernelConfig, ParamFault, TaskId, TaskPre};
 use tracing::field::{Field, Visit};
@@ -584,7 +583,9 @@ fn backtrace(bt: &WasmBacktrace, module: &Path, rewritten: bool) -> String {
             // The rewrite added its imports before every defined function.
             None if rewritten => format!(
                 "<wasm function {}>",
-                frame.func_index().saturating_sub(ADDED_IMPORTS)
+                frame
+                    .func_index()
+                    .saturating_sub(machvm::rewrite::added_imports(frame.module()))
             ),
             None => format!("<wasm function {}>", frame.func_index()),
         };

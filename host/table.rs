@@ -9,6 +9,7 @@
 //! The table is kept canonical: no run is empty and no two adjacent runs have equal
 //! attributes, so a run is exactly a region in the sense of `vm_region`.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -58,6 +59,9 @@ pub struct PageTable {
     runs: BTreeMap<u64, (u64, PageAttrs)>,
     /// The map's size in pages: no page at or past it is ever allocated.
     limit: u64,
+    /// The run last found, so that the common check (inside the run of the previous one)
+    /// costs no tree search. Cleared by every change.
+    last: Cell<Option<Run>>,
 }
 
 impl PageTable {
@@ -66,6 +70,7 @@ impl PageTable {
         PageTable {
             runs: BTreeMap::new(),
             limit,
+            last: Cell::new(None),
         }
     }
 
@@ -88,8 +93,22 @@ impl PageTable {
 
     /// The attributes of `page`, `None` when it is unallocated.
     pub fn get(&self, page: u64) -> Option<PageAttrs> {
+        self.run_at(page).map(|r| r.attrs)
+    }
+
+    /// The run containing `page`.
+    fn run_at(&self, page: u64) -> Option<Run> {
+        if let Some(r) = self.last.get() {
+            if r.start <= page && page < r.end {
+                return Some(r);
+            }
+        }
         match self.runs.range(..=page).next_back() {
-            Some((_, &(end, attrs))) if end > page => Some(attrs),
+            Some((&start, &(end, attrs))) if end > page => {
+                let r = Run { start, end, attrs };
+                self.last.set(Some(r));
+                Some(r)
+            }
             _ => None,
         }
     }
@@ -124,6 +143,14 @@ impl PageTable {
         end: u64,
         ok: impl Fn(PageAttrs) -> bool,
     ) -> Result<(), CheckError> {
+        // Fast path: one run holds the whole range.
+        if start < end {
+            if let Some(r) = self.run_at(start) {
+                if end <= r.end && ok(r.attrs) {
+                    return Ok(());
+                }
+            }
+        }
         let mut pos = start;
         for run in self.overlapping(start, end) {
             if run.start > pos {
@@ -194,7 +221,9 @@ impl PageTable {
         }
         let mut pos = 0u64;
         for (&start, &(end, _)) in &self.runs {
-            if start >= pos && start - pos >= n {
+            // The gap [pos, start), clipped to the bound.
+            let gap_end = start.min(limit);
+            if gap_end >= pos && gap_end - pos >= n {
                 return Some(pos);
             }
             pos = end;
@@ -313,6 +342,7 @@ impl PageTable {
         f: impl Fn(Option<PageAttrs>) -> Option<PageAttrs>,
     ) {
         debug_assert!(start < end);
+        self.last.set(None);
         // Pieces of the new layout of [lo, hi): lo/hi extend to the runs cut by the range
         // and to the neighbours touching it, so that merging sees them.
         let mut pieces: Vec<(Range<u64>, Option<PageAttrs>)> = Vec::new();

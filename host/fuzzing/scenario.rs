@@ -954,13 +954,7 @@ impl Scenario {
     ///
     /// When the harness cannot be set up.
     pub fn run(&self) -> std::result::Result<(), Divergence> {
-        let mut d = Differential::new(&self.setup).expect("the harness sets up");
-        for step in &self.steps {
-            for op in resolve(&d, step) {
-                d.apply(&op)?;
-            }
-        }
-        Ok(())
+        self.drive().1
     }
 
     /// The concrete steps the scenario runs and the outcome of each call (resolved on a
@@ -970,19 +964,25 @@ impl Scenario {
     ///
     /// When the harness cannot be set up.
     pub fn ops(&self) -> Vec<(Op, Option<Outcome>)> {
-        let mut d = Differential::new(&self.setup).expect("the harness sets up");
-        'steps: for step in &self.steps {
-            for op in resolve(&d, step) {
-                if d.apply(&op).is_err() {
-                    break 'steps;
-                }
-            }
-        }
+        let d = self.drive().0;
         d.ops()
             .iter()
             .cloned()
             .zip(d.outcomes().iter().cloned())
             .collect()
+    }
+
+    /// Resolves and runs the steps until the first divergence.
+    fn drive(&self) -> (Differential, std::result::Result<(), Divergence>) {
+        let mut d = Differential::new(&self.setup).expect("the harness sets up");
+        for step in &self.steps {
+            for op in resolve(&d, step) {
+                if let Err(e) = d.apply(&op) {
+                    return (d, Err(e));
+                }
+            }
+        }
+        (d, Ok(()))
     }
 }
 
