@@ -2,8 +2,7 @@
 //! found, as a named test, with the side that was wrong and why.
 //!
 //! A test marked `#[ignore = "..."]` is a bug of the real implementation that is reported
-//! and not fixed yet (the oracles tolerate exactly its behaviour meanwhile: see
-//! `machvm::fuzzing::table::KNOWN_FIND_FREE_BELOW`); run them with
+//! and not fixed yet (the oracles may tolerate exactly its behaviour meanwhile); run them with
 //! `cargo test --test regressions -- --ignored`, and remove the `ignore` with the fix.
 
 use machvm::consts::*;
