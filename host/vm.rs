@@ -126,6 +126,14 @@ impl TaskVm {
         let p = u128::from(self.page_size());
         (end.div_ceil(p)).min(u128::from(u64::MAX)) as u64
     }
+
+    /// The pages `[trunc(start), round(start + size))` that the byte range touches.
+    fn pages(&self, start: u64, size: u64) -> (u64, u64) {
+        (
+            self.trunc_page(start),
+            self.round_page(u128::from(start) + u128::from(size)),
+        )
+    }
 }
 
 /// Access to the tasks' state and memory bytes, for [`call`].
@@ -265,10 +273,7 @@ fn check_range<E: Env + ?Sized>(
     if wraps(addr, size, w) || round_wraps(addr, size, w, vm.page_size()) {
         return kr(KERN_INVALID_ADDRESS);
     }
-    let (s, e) = (
-        vm.trunc_page(addr),
-        vm.round_page(u128::from(addr) + u128::from(size)),
-    );
+    let (s, e) = vm.pages(addr, size);
     vm.table
         .check_access(s, e, prot)
         .or_else(|err| kr(check_error_kr(err)))
@@ -311,10 +316,7 @@ fn check_param<E: Env + ?Sized>(
         )));
     }
     let prot = if write { VM_PROT_WRITE } else { VM_PROT_READ };
-    let (s, e) = (
-        vm.trunc_page(ptr),
-        vm.round_page(u128::from(ptr) + u128::from(len)),
-    );
+    let (s, e) = vm.pages(ptr, len);
     match vm.table.check_access(s, e, prot) {
         Ok(()) => Ok(()),
         Err(CheckError::Unallocated { page }) => {
@@ -553,10 +555,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             if round_wraps(addr, size, w, vm.page_size()) {
                 return kr(KERN_INVALID_ARGUMENT);
             }
-            let (s, e) = (
-                vm.trunc_page(addr),
-                vm.round_page(u128::from(addr) + u128::from(size)),
-            );
+            let (s, e) = vm.pages(addr, size);
             let copy = prot & VM_PROT_COPY != 0;
             change(env, t, s, e, |table| {
                 table.protect(s, e, set_max != 0, prot & !VM_PROT_COPY, copy)
@@ -656,10 +655,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             }
             {
                 let vm = env.vm(caller);
-                let (s, e) = (
-                    vm.trunc_page(data),
-                    vm.round_page(u128::from(data) + u128::from(size)),
-                );
+                let (s, e) = vm.pages(data, size);
                 if vm.table.check_access(s, e, VM_PROT_READ).is_err() {
                     return kr(MACH_SEND_INVALID_MEMORY);
                 }
