@@ -81,6 +81,34 @@ pub(crate) struct Task {
     /// The memory's base and size when protections were last applied (0, 0: never).
     pub(crate) hw_base: usize,
     pub(crate) hw_size: usize,
+    /// The memory's base address when the engine guarantees it never moves (see
+    /// [`memory_never_moves`]), for the calls' fast paths; 0 when unknown or movable.
+    pub(crate) fixed_base: usize,
+}
+
+/// True when `engine` never moves a linear memory's base: it was configured with
+/// `Config::memory_may_move(false)` (as [`crate::configure`] does), so a memory cannot grow
+/// past its reservation and Wasmtime asserts that growth inside it keeps the base. Only then
+/// may a task keep its memory's base address between calls.
+///
+/// Wasmtime 48 has no getter for the setting; its `Config` debug output lists every option
+/// set explicitly, so this reads it there, once per engine (the verdict is kept while the
+/// engine lives). A Wasmtime that printed it differently would make this false: calls
+/// would take their slower path, never an unsound one, and a unit test would fail.
+pub(crate) fn memory_never_moves(engine: &wasmtime::Engine) -> bool {
+    use std::sync::Mutex;
+    static VERDICTS: Mutex<Vec<(wasmtime::EngineWeak, bool)>> = Mutex::new(Vec::new());
+    let mut verdicts = VERDICTS.lock().unwrap_or_else(|e| e.into_inner());
+    verdicts.retain(|(weak, _)| weak.upgrade().is_some());
+    let known = verdicts.iter().find_map(|(weak, fixed)| {
+        let e = weak.upgrade()?;
+        wasmtime::Engine::same(&e, engine).then_some(*fixed)
+    });
+    known.unwrap_or_else(|| {
+        let fixed = format!("{:?}", engine.config()).contains("memory_may_move: false");
+        verdicts.push((engine.weak(), fixed));
+        fixed
+    })
 }
 
 /// The Mach kernel of one Wasmtime store: its tasks, each a linear memory with a page table
@@ -208,6 +236,7 @@ impl Kernel {
             enforce: self.config.enforce,
             hw_base: 0,
             hw_size: 0,
+            fixed_base: 0,
         });
         Ok(id)
     }
@@ -248,4 +277,31 @@ pub(crate) fn check_memory_type(ty: &MemoryType) -> wasmtime::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::memory_never_moves;
+    use wasmtime::{Config, Engine};
+
+    /// Reading the setting from the `Config` debug output is pinned to Wasmtime's format:
+    /// this fails (rather than the fast paths silently turning off) if it changes.
+    #[test]
+    fn memory_never_moves_reads_the_engines_setting() {
+        let fixed = Engine::new(crate::configure(&mut Config::new())).unwrap();
+        let movable = Engine::new(&Config::new()).unwrap();
+        let mut set_back = Config::new();
+        crate::configure(&mut set_back).memory_may_move(true);
+        let set_back = Engine::new(&set_back).unwrap();
+        for _ in 0..2 {
+            // The second round answers from the kept verdicts.
+            assert!(memory_never_moves(&fixed));
+            assert!(!memory_never_moves(&movable));
+            assert!(!memory_never_moves(&set_back));
+        }
+        assert!(
+            memory_never_moves(&fixed.clone()),
+            "a clone is the same engine"
+        );
+    }
 }

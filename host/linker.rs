@@ -486,6 +486,7 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
             let mem = instance.get_memory(&mut store, name);
             get(store.data_mut()).tasks[id.index()].memory = mem;
         }
+        remember_base(&mut store, get, id);
         vm::sync(&mut StoreEnv::new(store, get), id);
         Ok((instance, id))
     }
@@ -531,6 +532,22 @@ pub fn instantiate<T: 'static, G: GetKernel<T>>(
     TaskPre::new(module, get)?.instantiate(store, linker)
 }
 
+/// Keeps the base address of task `id`'s memory in the task when the engine never moves
+/// memories, for the fast paths of the calls.
+fn remember_base<T: 'static>(
+    store: &mut StoreContextMut<'_, T>,
+    get: impl GetKernel<T>,
+    id: TaskId,
+) {
+    let Some(memory) = get(store.data_mut()).tasks[id.index()].memory else {
+        return;
+    };
+    if crate::kernel::memory_never_moves(store.engine()) {
+        let base = memory.data_ptr(&*store) as usize;
+        get(store.data_mut()).tasks[id.index()].fixed_base = base;
+    }
+}
+
 /// Refuses a memory that is already a task's: two tables cannot govern one memory.
 fn check_not_a_task<T: 'static>(
     store: &mut StoreContextMut<'_, T>,
@@ -565,6 +582,7 @@ pub fn register_memory<T: 'static>(
     let ty = memory.ty(&store);
     check_not_a_task(&mut store, get, memory)?;
     let id = get(store.data_mut()).create_task(&ty, Some(memory), None)?;
+    remember_base(&mut store, get, id);
     vm::sync(&mut StoreEnv::new(store, get), id);
     Ok(id)
 }
@@ -657,7 +675,9 @@ impl<'a, T: 'static, G: GetKernel<T>> StoreEnv<'a, T, G> {
             }
         }
         let m = self.memory(t)?;
-        let (base, size) = (m.data_ptr(&self.cx), m.data_size(&self.cx) as u64);
+        // One store lookup for both (`data_ptr` and `data_size` would make two).
+        let bytes = m.data_mut(&mut self.cx);
+        let (base, size) = (bytes.as_mut_ptr(), bytes.len() as u64);
         let task = &(self.get)(self.cx.data_mut()).tasks[t.index()];
         if task.enforce && task.hw_base != 0 && task.hw_base != base as usize {
             // The memory moved (an engine not set up with `machvm::configure`): its new
@@ -837,6 +857,7 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
             if let Some(name) = t.memory_export.clone() {
                 let mem = caller.get_export(&name).and_then(Extern::into_memory);
                 get(caller.data_mut()).tasks[task.index()].memory = mem;
+                remember_base(&mut caller.as_context_mut(), get, task);
             }
         }
     }
@@ -854,6 +875,72 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
         Outcome::Ret(v) => Ok(v),
         Outcome::Trap(fault) => Err(wasmtime::Error::new(fault)),
     }
+}
+
+/// The fast path of `vm_copy` / `mach_vm_copy` (see [`vm::copy_succeeds`]): a guest copying
+/// inside its own memory, with every check passing, gets its `memmove` without the general
+/// machinery. `None` when the call needs the full path (another task, a failing check, a
+/// memory that may move, a trace being written).
+#[inline]
+fn fast_copy(
+    kernel: &Kernel,
+    task: TaskId,
+    form: Form,
+    port: u32,
+    src: u64,
+    size: u64,
+    dst: u64,
+) -> Option<i32> {
+    let t = kernel.tasks.get(task.index())?;
+    if (size != 0 && t.fixed_base == 0) || trace::enabled() {
+        return None;
+    }
+    let w = form.address_width(t.vm.width());
+    if !vm::copy_succeeds(&t.vm, port, src, size, dst, w) {
+        return None;
+    }
+    if size != 0 {
+        let base = t.fixed_base as *mut u8;
+        // SAFETY: `copy_succeeds` found both ranges allocated in the table, readable and
+        // writable, and below the memory size the table knows, which the memory still has
+        // (memories never shrink). `fixed_base` is the memory's base, which the engine never
+        // moves (`remember_base`). Hardware protection mirrors the table, so neither range
+        // faults. The store is borrowed exclusively by this host call, so no reference to
+        // these bytes is alive; `ptr::copy` is a memmove, so overlap is allowed.
+        unsafe {
+            std::ptr::copy(
+                base.add(src as usize),
+                base.add(dst as usize),
+                size as usize,
+            );
+        }
+    }
+    Some(crate::consts::KERN_SUCCESS)
+}
+
+/// The fast path of `host_page_size`: stores the page size at `size_ptr` when the full
+/// path's check of that word certainly passes (see [`vm::param_writable`]).
+#[inline]
+fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Option<i32> {
+    let t = kernel.tasks.get(task.index())?;
+    if t.fixed_base == 0 || trace::enabled() {
+        return None;
+    }
+    let word = t.vm.width().bytes();
+    if !vm::param_writable(&t.vm, size_ptr, word) {
+        return None;
+    }
+    let size = t.vm.page_size();
+    // SAFETY: as in `fast_copy`: the `word` bytes at `size_ptr` are allocated, writable and
+    // inside the memory, whose base never moves (wasm memory is little-endian: `to_le`).
+    unsafe {
+        let dst = (t.fixed_base as *mut u8).add(size_ptr as usize);
+        match word {
+            4 => dst.cast::<u32>().write_unaligned((size as u32).to_le()),
+            _ => dst.cast::<u64>().write_unaligned(size.to_le()),
+        }
+    }
+    Some(crate::consts::KERN_SUCCESS)
 }
 
 /// The host function of `mach_task_self` or `mach_host_self`: returns `name`, traced like
@@ -890,10 +977,19 @@ fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
     match import {
         Import::TaskSelf => self_func(store, task, Call::TaskSelf, TASK_SELF_NAME),
         Import::HostSelf => self_func(store, task, Call::HostSelf, HOST_SELF_NAME),
-        Import::HostPageSize => wrap!(|host: u32, size_ptr: W| Call::HostPageSize {
-            host,
-            size_ptr: size_ptr.get()
-        }),
+        Import::HostPageSize => Func::wrap(
+            store,
+            move |mut caller: Caller<'_, T>, host: u32, size_ptr: W| {
+                if let Some(r) = fast_page_size(get(caller.data_mut()), task, size_ptr.get()) {
+                    return Ok(r);
+                }
+                let call = Call::HostPageSize {
+                    host,
+                    size_ptr: size_ptr.get(),
+                };
+                dispatch(&mut caller, get, task, call)
+            },
+        ),
         Import::Allocate(Vm) => wrap!(|t: u32, addr_ptr: W, size: W, flags: u32| {
             Call::Allocate {
                 form: Vm,
@@ -948,20 +1044,41 @@ fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
                 }
             )
         }
-        Import::Copy(Vm) => wrap!(|t: u32, src: W, size: W, dst: W| Call::Copy {
-            form: Vm,
-            task: t,
-            src: src.get(),
-            size: size.get(),
-            dst: dst.get()
-        }),
-        Import::Copy(MachVm) => wrap!(|t: u32, src: u64, size: u64, dst: u64| Call::Copy {
-            form: MachVm,
-            task: t,
-            src,
-            size,
-            dst
-        }),
+        Import::Copy(Vm) => Func::wrap(
+            store,
+            move |mut caller: Caller<'_, T>, t: u32, src: W, size: W, dst: W| {
+                let (src, size, dst) = (src.get(), size.get(), dst.get());
+                let kernel = get(caller.data_mut());
+                if let Some(r) = fast_copy(kernel, task, Vm, t, src, size, dst) {
+                    return Ok(r);
+                }
+                let call = Call::Copy {
+                    form: Vm,
+                    task: t,
+                    src,
+                    size,
+                    dst,
+                };
+                dispatch(&mut caller, get, task, call)
+            },
+        ),
+        Import::Copy(MachVm) => Func::wrap(
+            store,
+            move |mut caller: Caller<'_, T>, t: u32, src: u64, size: u64, dst: u64| {
+                let kernel = get(caller.data_mut());
+                if let Some(r) = fast_copy(kernel, task, MachVm, t, src, size, dst) {
+                    return Ok(r);
+                }
+                let call = Call::Copy {
+                    form: MachVm,
+                    task: t,
+                    src,
+                    size,
+                    dst,
+                };
+                dispatch(&mut caller, get, task, call)
+            },
+        ),
         Import::Read(Vm) => wrap!(|t: u32, addr: W, size: W, data_ptr: W, count_ptr: W| {
             Call::Read {
                 form: Vm,
@@ -1095,7 +1212,22 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
     dst: u64,
     len: u64,
 ) -> wasmtime::Result<()> {
-    if len == 0 || !get(caller.data_mut()).tasks[task.index()].enforce {
+    let t = &get(caller.data_mut()).tasks[task.index()];
+    if len == 0 || !t.enforce {
+        return Ok(());
+    }
+    // The fast path: every range inside the bytes the table knows (so in bounds) and
+    // allowed by the table, with no look at the memory itself.
+    let vm = &t.vm;
+    let allowed = |start: u64, prot: i32| {
+        start.checked_add(len).is_some_and(|end| {
+            let (s, e) = vm.pages(start, len);
+            end <= vm.known_size() && vm.table().allows(s, e, prot)
+        })
+    };
+    if allowed(dst, crate::consts::VM_PROT_WRITE)
+        && src.is_none_or(|s| allowed(s, crate::consts::VM_PROT_READ))
+    {
         return Ok(());
     }
     let mut env = StoreEnv::new(caller.as_context_mut(), get);
@@ -1112,8 +1244,8 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
         .into_iter()
         .chain([(dst, AccessKind::Write, crate::consts::VM_PROT_WRITE)]);
     for (start, kind, prot) in ranges {
-        let (s, e) = (start >> shift, (start + len - 1) >> shift);
-        if let Err(err) = vm.table().check_access(s, e + 1, prot) {
+        let (s, e) = vm.pages(start, len);
+        if let Err(err) = vm.table().check_access(s, e, prot) {
             let page = err.page();
             return Err(wasmtime::Error::new(BadAccess {
                 instruction,

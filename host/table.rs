@@ -184,6 +184,19 @@ impl PageTable {
         self.check(start, end, |a| a.cur & prot == prot)
     }
 
+    /// True when every page of `[start, end)` is allocated with all of `prot` in its current
+    /// protection: `check_access(..).is_ok()`, with the common case (the range lies in the
+    /// run found last) inlined into the caller.
+    #[inline]
+    pub fn allows(&self, start: u64, end: u64, prot: i32) -> bool {
+        if let Some(r) = self.last.get() {
+            if r.start <= start && start < end && end <= r.end {
+                return r.attrs.cur & prot == prot;
+            }
+        }
+        self.check_access(start, end, prot).is_ok()
+    }
+
     /// True when any page of `[start, end)` is allocated.
     pub fn any_allocated(&self, start: u64, end: u64) -> bool {
         self.overlapping(start, end).next().is_some()

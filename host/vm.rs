@@ -123,12 +123,21 @@ impl TaskVm {
 
     /// Index one past the last page touched by `[.., end)` (`end` in bytes, may be 2^64).
     fn round_page(&self, end: u128) -> u64 {
-        let p = u128::from(self.page_size());
-        (end.div_ceil(p)).min(u128::from(u64::MAX)) as u64
+        // `end < 2^65`, so adding the page mask cannot overflow; a shift, not a division
+        // (u128 division is a library call on the hot path).
+        let mask = u128::from(self.page_size() - 1);
+        ((end + mask) >> self.page_shift).min(u128::from(u64::MAX)) as u64
+    }
+
+    /// The memory size in bytes that the table has been brought up to date with: every
+    /// allocated page lies below it, and the memory is at least that large.
+    pub fn known_size(&self) -> u64 {
+        self.known_size
     }
 
     /// The pages `[trunc(start), round(start + size))` that the byte range touches.
-    fn pages(&self, start: u64, size: u64) -> (u64, u64) {
+    #[inline]
+    pub fn pages(&self, start: u64, size: u64) -> (u64, u64) {
         (
             self.trunc_page(start),
             self.round_page(u128::from(start) + u128::from(size)),
@@ -175,7 +184,14 @@ pub trait Env {
 
 /// Brings task `t`'s table up to date with its memory: pages that appeared since the last
 /// call (the guest's or the embedder's own `memory.grow`) become allocated RW/ALL/COPY.
-pub fn sync<E: Env + ?Sized>(env: &mut E, t: TaskId) {
+/// Returns true when the table changed.
+///
+/// Calls that search or change the table sync first. Calls that only check ranges sync
+/// lazily ([`access`]): syncing only adds allocated pages past every allocated one, so a
+/// check that passes (or is denied at an allocated page) gives the same answer either way,
+/// and only an unallocated page is worth a look at the memory's size. This keeps the
+/// memory lookup off the path of calls that touch no memory (`vm_copy` of 0 bytes).
+pub fn sync<E: Env + ?Sized>(env: &mut E, t: TaskId) -> bool {
     let size = env.memory_size(t);
     let vm = env.vm(t);
     if size > vm.known_size {
@@ -183,7 +199,75 @@ pub fn sync<E: Env + ?Sized>(env: &mut E, t: TaskId) {
         let (s, e) = (vm.known_size >> vm.page_shift, size >> vm.page_shift);
         vm.known_size = size;
         vm.table.set(s, e, PageAttrs::DEFAULT);
+        return true;
     }
+    false
+}
+
+/// Checks that task `t`'s pages `[s, e)` are allocated with `prot`, syncing the table with
+/// the memory first if (and only if) an unallocated page is found (see [`sync`]).
+fn access<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    s: u64,
+    e: u64,
+    prot: i32,
+) -> Result<(), CheckError> {
+    match env.vm(t).table.check_access(s, e, prot) {
+        Err(CheckError::Unallocated { .. }) if sync(env, t) => {
+            env.vm(t).table.check_access(s, e, prot)
+        }
+        r => r,
+    }
+}
+
+/// The fast path's test of one range: `[addr, addr + size)` (size > 0) of the task lies
+/// inside the memory bytes the table knows, which lie below `2^w`, and is allocated with
+/// `prot`. True means every check of [`call`] on that range passes (it does not wrap `w`,
+/// nor round up to `2^w`, and the table allows it); false means nothing (the full path
+/// decides).
+///
+/// All in 64-bit arithmetic: `known_size` is a multiple of 64 KiB below `2^w`, so a range
+/// ending inside it cannot wrap, and its rounded end is inside it too.
+#[inline]
+fn fast_range(vm: &TaskVm, addr: u64, size: u64, w: Width, prot: i32) -> bool {
+    let Some(end) = addr.checked_add(size) else {
+        return false;
+    };
+    let below_limit = match w {
+        Width::W32 => vm.known_size < 1 << 32,
+        Width::W64 => true,
+    };
+    let mask = vm.page_size() - 1;
+    below_limit
+        && end <= vm.known_size
+        && vm
+            .table
+            .allows(addr >> vm.page_shift, (end + mask) >> vm.page_shift, prot)
+}
+
+/// The fast path of `vm_copy` / `mach_vm_copy` (address width `w`) on the caller's own task,
+/// which is what a guest copying its own memory does: true when [`call`] would certainly
+/// answer `KERN_SUCCESS` (`port` is `mach_task_self`'s name, and the size is 0 or both
+/// ranges are allocated and readable / writable inside the known memory bytes). Then the
+/// caller may do the `memmove` itself. False decides nothing: run [`call`].
+///
+/// It reads the table and never changes it (no sync: the table may not know the newest
+/// pages yet, which only makes the test say false).
+#[inline]
+pub fn copy_succeeds(vm: &TaskVm, port: u32, src: u64, size: u64, dst: u64, w: Width) -> bool {
+    port == TASK_SELF_NAME
+        && (size == 0
+            || (fast_range(vm, src, size, w, VM_PROT_READ)
+                && fast_range(vm, dst, size, w, VM_PROT_WRITE)))
+}
+
+/// The fast path of a call's store of a `len`-byte scalar parameter at `ptr` in the
+/// caller's memory: true when the full path's check of it certainly passes (allocated,
+/// writable, inside the known memory bytes). False decides nothing.
+#[inline]
+pub fn param_writable(vm: &TaskVm, ptr: u64, len: u64) -> bool {
+    fast_range(vm, ptr, len, vm.width, VM_PROT_WRITE)
 }
 
 /// Changes task `t`'s table over the pages `[start, end)` with `f`, then mirrors the change
@@ -250,7 +334,9 @@ fn wraps(start: u64, size: u64, w: Width) -> bool {
 
 /// `round(start + size)` does not fit in `w` (it "wraps to 0").
 fn round_wraps(start: u64, size: u64, w: Width, page: u64) -> bool {
-    (u128::from(start) + u128::from(size)).next_multiple_of(u128::from(page)) >= w.limit()
+    debug_assert!(page.is_power_of_two());
+    let mask = u128::from(page - 1);
+    ((u128::from(start) + u128::from(size) + mask) & !mask) >= w.limit()
 }
 
 fn check_error_kr(e: CheckError) -> KernReturn {
@@ -274,19 +360,14 @@ fn check_range<E: Env + ?Sized>(
         return kr(KERN_INVALID_ADDRESS);
     }
     let (s, e) = vm.pages(addr, size);
-    vm.table
-        .check_access(s, e, prot)
-        .or_else(|err| kr(check_error_kr(err)))
+    access(env, t, s, e, prot).or_else(|err| kr(check_error_kr(err)))
 }
 
 fn resolve<E: Env + ?Sized>(env: &mut E, caller: TaskId, name: u32) -> Step<TaskId> {
     match env.vm(caller).lookup_port(name) {
         None => kr(MACH_SEND_INVALID_DEST),
         Some(PortTarget::Host) => kr(KERN_INVALID_ARGUMENT),
-        Some(PortTarget::Task(t)) => {
-            sync(env, t);
-            Ok(t)
-        }
+        Some(PortTarget::Task(t)) => Ok(t),
     }
 }
 
@@ -301,7 +382,6 @@ fn check_param<E: Env + ?Sized>(
     len: u64,
     write: bool,
 ) -> Result<(), ParamFault> {
-    let vm = env.vm(caller);
     let fault = |reason: String| ParamFault {
         call: name,
         param,
@@ -309,15 +389,18 @@ fn check_param<E: Env + ?Sized>(
         write,
         reason,
     };
+    let vm = env.vm(caller);
     if wraps(ptr, len, vm.width) {
         return Err(fault(format!(
             "the {len}-byte parameter wraps around the {}-bit address space",
             vm.width.bits()
         )));
     }
-    let prot = if write { VM_PROT_WRITE } else { VM_PROT_READ };
     let (s, e) = vm.pages(ptr, len);
-    match vm.table.check_access(s, e, prot) {
+    let prot = if write { VM_PROT_WRITE } else { VM_PROT_READ };
+    let checked = access(env, caller, s, e, prot);
+    let vm = env.vm(caller);
+    match checked {
         Ok(()) => Ok(()),
         Err(CheckError::Unallocated { page }) => {
             let at = u128::from(page) << vm.page_shift;
@@ -439,7 +522,6 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
         Call::TaskSelf => Ok(TASK_SELF_NAME as i32),
         Call::HostSelf => Ok(HOST_SELF_NAME as i32),
         Call::HostPageSize { host: _, size_ptr } => {
-            sync(env, caller);
             let p = env.vm(caller).page_size();
             store_param(env, caller, name, "size", size_ptr, p, word)?;
             Ok(KERN_SUCCESS)
@@ -451,10 +533,10 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             size,
             flags,
         } => {
-            sync(env, caller);
             let w = form.address_width(gw);
             let hint = load_param(env, caller, name, "address", addr_ptr, w.bytes())?;
             let t = resolve(env, caller, task)?;
+            sync(env, t);
             if flags & !VM_FLAGS_USER_ALLOCATE != 0 {
                 return kr(KERN_INVALID_ARGUMENT);
             }
@@ -498,6 +580,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             size,
         } => {
             let t = resolve(env, caller, task)?;
+            sync(env, t);
             let w = form.address_width(gw);
             if wraps(addr, size, w) {
                 return kr(KERN_INVALID_ARGUMENT);
@@ -543,6 +626,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             prot,
         } => {
             let t = resolve(env, caller, task)?;
+            sync(env, t);
             let w = form.address_width(gw);
             let prot = prot as i32;
             if wraps(addr, size, w) || prot & !(VM_PROT_ALL | VM_PROT_COPY) != 0 {
@@ -589,7 +673,6 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             data,
             outsize_ptr,
         } => {
-            sync(env, caller);
             let t = resolve(env, caller, task)?;
             let w = form.address_width(gw);
             if size != 0 {
@@ -642,7 +725,6 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             data,
             count,
         } => {
-            sync(env, caller);
             let t = resolve(env, caller, task)?;
             if count == 0 {
                 return Ok(KERN_SUCCESS);
@@ -653,12 +735,9 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             if wraps(data, size, gw) {
                 return kr(MACH_SEND_INVALID_MEMORY);
             }
-            {
-                let vm = env.vm(caller);
-                let (s, e) = vm.pages(data, size);
-                if vm.table.check_access(s, e, VM_PROT_READ).is_err() {
-                    return kr(MACH_SEND_INVALID_MEMORY);
-                }
+            let (s, e) = env.vm(caller).pages(data, size);
+            if access(env, caller, s, e, VM_PROT_READ).is_err() {
+                return kr(MACH_SEND_INVALID_MEMORY);
             }
             check_range(env, t, addr, size, w, VM_PROT_WRITE)?;
             if !env.copy(caller, data, t, addr, size) {
@@ -676,11 +755,11 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             count_ptr,
             object_name_ptr,
         } => {
-            sync(env, caller);
             let w = form.address_width(gw);
             let addr = load_param(env, caller, name, "address", addr_ptr, w.bytes())?;
             let count = load_param(env, caller, name, "count", count_ptr, 4)?;
             let t = resolve(env, caller, task)?;
+            sync(env, t);
             let flavor = flavor as i32;
             if flavor != VM_REGION_BASIC_INFO_64 && flavor != VM_REGION_BASIC_INFO {
                 return kr(KERN_INVALID_ARGUMENT);
@@ -716,6 +795,222 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             )?;
             store_param(env, caller, name, "object_name", object_name_ptr, 0, 4)?;
             Ok(KERN_SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::Form;
+    use proptest::prelude::*;
+
+    /// One task whose memory is a byte vector: the smallest [`Env`], to test the logic of
+    /// this module on its own.
+    struct VecEnv {
+        vm: TaskVm,
+        bytes: Vec<u8>,
+    }
+
+    const ME: TaskId = TaskId(0);
+
+    impl VecEnv {
+        fn new(width: Width, page_size: u64, wasm_pages: u64) -> VecEnv {
+            let mut env = VecEnv {
+                vm: TaskVm::new(ME, width, page_size, 8 * u128::from(WASM_PAGE)),
+                bytes: vec![0; (wasm_pages * WASM_PAGE) as usize],
+            };
+            sync(&mut env, ME);
+            env
+        }
+
+        fn range(&self, addr: u64, len: u64) -> Option<std::ops::Range<usize>> {
+            let end = addr.checked_add(len)?;
+            (end <= self.bytes.len() as u64).then_some(addr as usize..end as usize)
+        }
+    }
+
+    impl Env for VecEnv {
+        fn vm(&mut self, _: TaskId) -> &mut TaskVm {
+            &mut self.vm
+        }
+        fn memory_size(&mut self, _: TaskId) -> u64 {
+            self.bytes.len() as u64
+        }
+        fn grow_memory(&mut self, _: TaskId, new_size: u64) -> bool {
+            if new_size > 8 * WASM_PAGE {
+                return false;
+            }
+            let new_size = (new_size as usize).max(self.bytes.len());
+            self.bytes.resize(new_size, 0);
+            true
+        }
+        fn copy(&mut self, _: TaskId, src: u64, _: TaskId, dst: u64, len: u64) -> bool {
+            match (self.range(src, len), self.range(dst, len)) {
+                (Some(s), Some(d)) => {
+                    self.bytes.copy_within(s, d.start);
+                    true
+                }
+                _ => false,
+            }
+        }
+        fn zero(&mut self, _: TaskId, addr: u64, len: u64) -> bool {
+            self.range(addr, len)
+                .map(|r| self.bytes[r].fill(0))
+                .is_some()
+        }
+        fn load(&mut self, _: TaskId, addr: u64, buf: &mut [u8]) -> bool {
+            self.range(addr, buf.len() as u64)
+                .map(|r| buf.copy_from_slice(&self.bytes[r]))
+                .is_some()
+        }
+        fn store(&mut self, _: TaskId, addr: u64, bytes: &[u8]) -> bool {
+            self.range(addr, bytes.len() as u64)
+                .map(|r| self.bytes[r].copy_from_slice(bytes))
+                .is_some()
+        }
+    }
+
+    fn copy_call(form: Form, port: u32, src: u64, size: u64, dst: u64) -> Call {
+        Call::Copy {
+            form,
+            task: port,
+            src,
+            size,
+            dst,
+        }
+    }
+
+    #[test]
+    fn the_fast_paths_take_the_common_case_and_leave_the_rest() {
+        let mut env = VecEnv::new(Width::W32, 4096, 2);
+        let (w, me) = (Width::W32, TASK_SELF_NAME);
+        assert!(copy_succeeds(&env.vm, me, 0, 0x1000, 0x2000, w));
+        assert!(copy_succeeds(&env.vm, me, 0, 0, 0x1_0000_0000, w), "size 0");
+        assert!(
+            copy_succeeds(&env.vm, me, 0x10, 0x1_0000, 0x8, w),
+            "overlapping"
+        );
+        assert!(param_writable(&env.vm, 0x1ffc, 4));
+        // Another port, a range past the memory, past 2^32: the full path decides.
+        assert!(!copy_succeeds(
+            &env.vm,
+            HOST_SELF_NAME,
+            0,
+            0x1000,
+            0x2000,
+            w
+        ));
+        assert!(!copy_succeeds(&env.vm, me, 0, 0x1000, 0x2_0000, w));
+        assert!(!copy_succeeds(&env.vm, me, 0, 0x1000, u64::MAX - 0x10, w));
+        assert!(!param_writable(&env.vm, 0x1_fffe, 4));
+        // A read-only destination page.
+        let c = Call::Protect {
+            form: Form::Vm,
+            task: me,
+            addr: 0x2000,
+            size: 1,
+            set_max: 0,
+            prot: VM_PROT_READ as u32,
+        };
+        assert_eq!(call(&mut env, ME, &c), Outcome::Ret(KERN_SUCCESS));
+        assert!(copy_succeeds(&env.vm, me, 0x2000, 0x1000, 0x3000, w));
+        assert!(!copy_succeeds(&env.vm, me, 0x3000, 0x1000, 0x2000, w));
+        assert!(!param_writable(&env.vm, 0x2000, 4));
+        // Pages grown behind the table's back: the fast path declines, the full one syncs.
+        env.bytes.resize(3 * WASM_PAGE as usize, 0);
+        assert!(!copy_succeeds(&env.vm, me, 0, 0x1000, 0x2_0000, w));
+        let c = copy_call(Form::Vm, me, 0, 0x1000, 0x2_0000);
+        assert_eq!(call(&mut env, ME, &c), Outcome::Ret(KERN_SUCCESS));
+        assert!(copy_succeeds(&env.vm, me, 0, 0x1000, 0x2_0000, w));
+    }
+
+    /// Addresses and sizes around pages, the memory's end, and the width limits.
+    fn value() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            6 => 0u64..0x5_0000,
+            2 => (0u64..6, -2i64..=2).prop_map(|(k, d)| (k * 0x1_0000).wrapping_add_signed(d)),
+            1 => (-0x2_0000i64..=0x2_0000).prop_map(|d| (1u64 << 32).wrapping_add_signed(d)),
+            1 => (0u64..0x2_0000).prop_map(|d| u64::MAX - d),
+        ]
+    }
+
+    #[derive(Clone, Debug)]
+    enum Shape {
+        Protect(u64, u64, i32),
+        Deallocate(u64, u64),
+        /// A guest `memory.grow` by one wasm page, which the table does not know yet.
+        Grow,
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        prop_oneof![
+            (0u64..0x4_0000, 1u64..0x2_0000, 0i32..8).prop_map(|(a, s, p)| Shape::Protect(a, s, p)),
+            (0u64..0x4_0000, 1u64..0x1_0000).prop_map(|(a, s)| Shape::Deallocate(a, s)),
+            Just(Shape::Grow),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whenever a fast path says a call succeeds, the full path agrees, with the same
+        /// effect on memory.
+        #[test]
+        fn a_fast_yes_is_the_full_paths_answer(
+            w64 in any::<bool>(),
+            big_pages in any::<bool>(),
+            wasm_pages in 1u64..=4,
+            shapes in proptest::collection::vec(shape(), 0..6),
+            mach_form in any::<bool>(),
+            port in prop_oneof![4 => Just(TASK_SELF_NAME), 1 => Just(HOST_SELF_NAME), 1 => Just(0x303u32)],
+            (src, size, dst) in (value(), prop_oneof![3 => 0u64..0x3000, 1 => value()], value()),
+            ptr in value(),
+        ) {
+            let width = if w64 { Width::W64 } else { Width::W32 };
+            let page = if big_pages { 16384 } else { 4096 };
+            let mut env = VecEnv::new(width, page, wasm_pages);
+            for (i, b) in env.bytes.iter_mut().enumerate() {
+                *b = (i * 7 % 251) as u8;
+            }
+            for s in shapes {
+                let c = match s {
+                    Shape::Protect(addr, size, prot) => Call::Protect {
+                        form: Form::MachVm, task: TASK_SELF_NAME, addr, size, set_max: 0,
+                        prot: prot as u32,
+                    },
+                    Shape::Deallocate(addr, size) => Call::Deallocate {
+                        form: Form::MachVm, task: TASK_SELF_NAME, addr, size,
+                    },
+                    Shape::Grow => {
+                        if env.bytes.len() < 8 * WASM_PAGE as usize {
+                            env.bytes.resize(env.bytes.len() + WASM_PAGE as usize, 0);
+                        }
+                        continue;
+                    }
+                };
+                call(&mut env, ME, &c);
+            }
+            let form = if mach_form { Form::MachVm } else { Form::Vm };
+            let aw = form.address_width(width);
+            if copy_succeeds(&env.vm, port, src, size, dst, aw) {
+                let mut expected = env.bytes.clone();
+                if size != 0 {
+                    let (s, d) = (src as usize, dst as usize);
+                    expected.copy_within(s..s + size as usize, d);
+                }
+                let out = call(&mut env, ME, &copy_call(form, port, src, size, dst));
+                prop_assert_eq!(out, Outcome::Ret(KERN_SUCCESS));
+                prop_assert_eq!(&env.bytes, &expected);
+            }
+            let word = width.bytes();
+            if param_writable(&env.vm, ptr, word) {
+                let c = Call::HostPageSize { host: HOST_SELF_NAME, size_ptr: ptr };
+                prop_assert_eq!(call(&mut env, ME, &c), Outcome::Ret(KERN_SUCCESS));
+                let mut got = [0u8; 8];
+                got[..word as usize].copy_from_slice(&env.bytes[ptr as usize..(ptr + word) as usize]);
+                prop_assert_eq!(u64::from_le_bytes(got), page);
+            }
         }
     }
 }
