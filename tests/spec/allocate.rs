@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use machvm::consts::*;
+use machvm::Call;
 
 const ANYWHERE: i32 = VM_FLAGS_ANYWHERE;
 const FIXED: i32 = VM_FLAGS_FIXED;
@@ -335,5 +336,66 @@ fn guest_memory_grow_allocates_the_new_pages() {
         assert_eq!(t.page(0x40000), None, "{}", t.ctx());
         // Growing past the maximum fails in the guest, as usual.
         assert_eq!(t.h.grow(0, 100).unwrap(), None);
+    }
+}
+
+/// Calls that only check ranges bring the table up to date lazily, when they meet an
+/// unallocated page (docs/semantics.md): right after the guest's `memory.grow`, every call
+/// sees the new pages allocated, whether it checks them as a range, a scalar parameter or
+/// a source buffer, and whichever path (fast or full) answers it.
+#[test]
+fn checking_calls_see_pages_the_guest_just_grew() {
+    for (w, p) in CONFIGS {
+        for form in FORMS {
+            let mut t = T::new(w, p, form, 1, Some(8));
+            let word = t.word() as u64;
+            t.pattern(0x100, 0x400, 7);
+            // One call of each kind, each right after its own grow: nothing else looked
+            // at the table since.
+            let first = t.h.grow(0, 1).unwrap().unwrap() << 16;
+            assert_eq!(
+                t.copy(0x100, 0x400, first + 0x100),
+                KERN_SUCCESS,
+                "{}",
+                t.ctx()
+            );
+            assert_eq!(t.get(first + 0x100, 0x400), t.get(0x100, 0x400));
+
+            let next = t.h.grow(0, 1).unwrap().unwrap() << 16;
+            let r = t.ret(Call::HostPageSize {
+                host: machvm::consts::HOST_SELF_NAME,
+                size_ptr: next + 8,
+            });
+            assert_eq!((r, t.get_uint(next + 8, word as usize)), (KERN_SUCCESS, p));
+
+            let next = t.h.grow(0, 1).unwrap().unwrap() << 16;
+            let r = t.ret(Call::ReadOverwrite {
+                form,
+                task: SELF,
+                addr: 0x100,
+                size: 0x40,
+                data: next,
+                outsize_ptr: next + 0x1000,
+            });
+            assert_eq!(r, KERN_SUCCESS, "{}", t.ctx());
+            assert_eq!(t.get(next, 0x40), t.get(0x100, 0x40));
+            assert_eq!(t.get_uint(next + 0x1000, t.aword()), 0x40);
+
+            let next = t.h.grow(0, 1).unwrap().unwrap() << 16;
+            t.pattern(next, 0x40, 9);
+            let r = t.ret(Call::Write {
+                form,
+                task: SELF,
+                addr: 0x800,
+                data: next,
+                count: 0x40,
+            });
+            assert_eq!(r, KERN_SUCCESS, "{}", t.ctx());
+            assert_eq!(t.get(0x800, 0x40), t.get(next, 0x40));
+            // The table knows every grown page now, and they are all read-write.
+            let pages = t.pages();
+            assert_eq!(pages.len() as u64, (5 << 16) / p);
+            assert!(pages.iter().all(|a| a.is_some_and(|a| a.cur == RW)));
+        }
     }
 }

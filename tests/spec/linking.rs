@@ -224,3 +224,46 @@ fn enforcement_needs_modules_compiled_by_machvm() {
     let f = instance.get_typed_func::<(), ()>(&mut store, "f").unwrap();
     f.call(&mut store, ()).unwrap();
 }
+
+/// An engine that may move memories (not set up by `machvm::configure`) gets the same
+/// answers: the calls then look the memory up every time instead of keeping its base.
+#[test]
+fn an_engine_whose_memories_may_move_gets_the_same_answers() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "mach" "vm_copy" (func $copy (param i32 i32 i32 i32) (result i32)))
+            (import "mach" "host_page_size" (func $hps (param i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0x100) "machvm")
+            (func (export "run") (result i32)
+                (drop (memory.grow (i32.const 1)))
+                (if (call $copy (i32.const 0x103) (i32.const 0x100) (i32.const 6) (i32.const 0x10100))
+                    (then (return (i32.const -1))))
+                (if (call $hps (i32.const 0x203) (i32.const 0x10200))
+                    (then (return (i32.const -2))))
+                ;; Into a page past the memory: KERN_INVALID_ADDRESS.
+                (call $copy (i32.const 0x103) (i32.const 0x100) (i32.const 6) (i32.const 0x20000))))"#,
+    )
+    .unwrap();
+    let config = machvm::KernelConfig {
+        enforce: false,
+        ..Default::default()
+    };
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::with_config(config).unwrap(),
+        },
+    );
+    let (instance, _) = instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
+    let run = instance
+        .get_typed_func::<(), i32>(&mut store, "run")
+        .unwrap();
+    assert_eq!(run.call(&mut store, ()).unwrap(), KERN_INVALID_ADDRESS);
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    let bytes = memory.data(&store);
+    assert_eq!(&bytes[0x10100..0x10106], b"machvm");
+    assert_eq!(&bytes[0x10200..0x10204], &4096u32.to_le_bytes());
+}
