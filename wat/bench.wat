@@ -8,6 +8,7 @@
   (import "mach" "vm_allocate" (func $alloc (param i32 i32 i32 i32) (result i32)))
   (import "mach" "vm_deallocate" (func $dealloc (param i32 i32 i32) (result i32)))
   (import "bench" "noop" (func $noop (result i32)))
+  (import "bench" "noop4" (func $noop4 (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 2049)
 
   (func (export "vm_copy") (param $src i32) (param $len i32) (param $dst i32) (param $n i32) (result i32)
@@ -37,6 +38,13 @@
     (local $r i32)
     (loop $l
       (local.set $r (i32.or (local.get $r) (call $hps (i32.const 0x203) (i32.const 0))))
+      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+    (local.get $r))
+  ;; A no-op import of vm_copy's signature, given the caller like machvm's imports.
+  (func (export "noop4") (param $n i32) (result i32)
+    (local $r i32)
+    (loop $l
+      (local.set $r (i32.or (local.get $r) (call $noop4 (i32.const 0x103) (i32.const 0) (i32.const 0) (i32.const 0))))
       (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
     (local.get $r))
   (func (export "noop") (param $n i32) (result i32)
