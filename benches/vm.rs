@@ -7,6 +7,7 @@
 //! - `protect/*`: `vm_protect` of one page vs 1 GiB, on a table of 1 and of 10,000 runs;
 //! - `churn`: `vm_allocate`/`vm_deallocate` pairs;
 //! - `instantiate/*`: a small module as a task vs plain Wasmtime, on-demand and pooling;
+//! - `live_tasks`: how many tasks one store holds at once (printed, not timed by criterion);
 //! - `enforce/*`: a load/store-heavy guest with page-protection enforcement on vs off.
 //!
 //! Each wasm export repeats its operation `n` times inside wasm, so the host-to-wasm call is
@@ -21,6 +22,17 @@ use wasmtime::{Config, Engine, Func, Instance, Linker, Module, Store, TypedFunc}
 
 struct State {
     kernel: Kernel,
+    /// Wasmtime's per-store limits (only `live_tasks` raises them).
+    limits: wasmtime::StoreLimits,
+}
+
+impl State {
+    fn new(kernel: Kernel) -> State {
+        State {
+            kernel,
+            limits: wasmtime::StoreLimits::default(),
+        }
+    }
 }
 
 fn get(s: &mut State) -> &mut Kernel {
@@ -58,12 +70,7 @@ fn guest(engine: &Engine, enforce: bool) -> Guest {
         enforce,
         ..KernelConfig::default()
     };
-    let mut store = Store::new(
-        engine,
-        State {
-            kernel: Kernel::with_config(config).unwrap(),
-        },
-    );
+    let mut store = Store::new(engine, State::new(Kernel::with_config(config).unwrap()));
     let mut linker = Linker::new(engine);
     linker.func_wrap("bench", "noop", || 0i32).unwrap();
     linker
@@ -187,6 +194,14 @@ fn calls(c: &mut Criterion) {
         let f = g.func::<u32, i32>(name);
         group.bench_function(name, |b| b.iter(|| f.call(&mut g.store, N).unwrap()));
     }
+    // As the runner sets a store up: `install_handlers` adds a call hook to every host call.
+    let mut h = guest(&engine, true);
+    machvm::install_handlers(&mut h.store, get);
+    for name in ["noop", "vm_copy0"] {
+        let f = h.func::<u32, i32>(name);
+        let id = BenchmarkId::new(name, "handlers");
+        group.bench_function(id, |b| b.iter(|| f.call(&mut h.store, N).unwrap()));
+    }
     group.finish();
 }
 
@@ -271,29 +286,77 @@ fn instantiation(c: &mut Criterion) {
         let plain_self = |store: &mut Store<State>| Func::wrap(store, || 0x103i32);
         group.bench_function(BenchmarkId::new("wasmtime", alloc), |b| {
             b.iter(|| {
-                let mut store = Store::new(
-                    &engine,
-                    State {
-                        kernel: Kernel::new(),
-                    },
-                );
+                let mut store = Store::new(&engine, State::new(Kernel::new()));
                 let f = plain_self(&mut store);
                 black_box(Instance::new(&mut store, &plain, &[f.into()]).unwrap());
             })
         });
         group.bench_function(BenchmarkId::new("machvm", alloc), |b| {
             b.iter(|| {
-                let mut store = Store::new(
-                    &engine,
-                    State {
-                        kernel: Kernel::new(),
-                    },
-                );
+                let mut store = Store::new(&engine, State::new(Kernel::new()));
                 black_box(pre.instantiate(&mut store, &linker).unwrap());
             })
         });
     }
     group.finish();
+}
+
+/// How many tasks live at once in one store (one process): instantiates `SMALL` as tasks,
+/// all kept alive, until Wasmtime refuses one or `LIVE_MAX` are live, and reports the
+/// count, the reason it stopped and the mean time per task. Not a criterion measurement
+/// (it fills the process once); run by `cargo bench` and, once, by criterion's test mode.
+fn live_tasks(_: &mut Criterion) {
+    const LIVE_MAX: usize = 40_000;
+    for pooling in [false, true] {
+        let mut config = Config::new();
+        machvm::configure(&mut config);
+        if pooling {
+            let mut pool = wasmtime::PoolingAllocationConfig::new();
+            pool.total_memories(LIVE_MAX as u32)
+                .total_core_instances(LIVE_MAX as u32)
+                .total_tables(LIVE_MAX as u32)
+                .max_memory_size(1 << 20);
+            // Slots of 1 MiB (the module's maximum) and small guards: the default 4 GiB
+            // reservations of 40,000 slots would not fit the 128 TiB address space.
+            config
+                .allocation_strategy(pool)
+                .memory_reservation(1 << 20)
+                .memory_guard_size(1 << 16);
+        }
+        let engine = Engine::new(&config).unwrap();
+        let module = machvm::compile(&engine, SMALL.as_bytes()).unwrap();
+        let pre = TaskPre::new(&module, get).unwrap();
+        let linker = Linker::new(&engine);
+        let mut store = Store::new(&engine, State::new(Kernel::new()));
+        // A store allows 10,000 instances and memories unless its limiter says otherwise.
+        store.data_mut().limits = wasmtime::StoreLimitsBuilder::new()
+            .instances(LIVE_MAX)
+            .memories(LIVE_MAX)
+            .tables(LIVE_MAX)
+            .build();
+        store.limiter(|s| &mut s.limits);
+        let start = std::time::Instant::now();
+        let mut stopped = format!("stopped at the bench's own limit of {LIVE_MAX}");
+        let mut live = 0usize;
+        while live < LIVE_MAX {
+            match pre.instantiate(&mut store, &linker) {
+                Ok(_) => live += 1,
+                Err(e) => {
+                    stopped = format!("stopped by: {e:#}");
+                    break;
+                }
+            }
+        }
+        let per_task = start.elapsed().as_secs_f64() * 1e6 / live.max(1) as f64;
+        // Linux allows a process `vm.max_map_count` mappings (65,530 by default).
+        let mappings = std::fs::read_to_string("/proc/self/maps")
+            .map_or_else(|e| format!("? ({e})"), |m| m.lines().count().to_string());
+        let alloc = if pooling { "pooling" } else { "on-demand" };
+        eprintln!(
+            "live_tasks/{alloc}: {live} live tasks in one store, {per_task:.1} µs per task, \
+             {mappings} mappings in the process; {stopped}"
+        );
+    }
 }
 
 fn enforcement(c: &mut Criterion) {
@@ -319,6 +382,6 @@ fn enforcement(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
-    targets = copies, calls, protects, churn, instantiation, enforcement
+    targets = copies, calls, protects, churn, instantiation, live_tasks, enforcement
 }
 criterion_main!(benches);

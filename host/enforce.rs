@@ -18,7 +18,7 @@
 //! readable by the guest's own loads (host-side calls still refuse to read it).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rustix::mm::MprotectFlags;
@@ -178,9 +178,23 @@ impl FaultRecord {
 
     /// Sets whether the thread runs host code; returns true when protections were lifted
     /// meanwhile and must be put back (only when leaving host code).
+    ///
+    /// It runs twice per host call (the call hook), so it is two plain stores and a load:
+    /// the signal handler that reads and sets these flags runs on the same thread, in the
+    /// middle of host code (a fault is synchronous), so it needs no cross-thread ordering,
+    /// only that the compiler keeps these accesses where they are relative to the host
+    /// code around them (`compiler_fence`). After `in_host` is false no handler sets
+    /// `lifted` (a fault in wasm code lifts nothing), so the load-then-clear is not racy.
+    #[inline]
     pub(crate) fn set_in_host(&self, in_host: bool) -> bool {
-        self.in_host.store(in_host, Ordering::SeqCst);
-        !in_host && self.lifted.swap(false, Ordering::SeqCst)
+        compiler_fence(Ordering::SeqCst);
+        self.in_host.store(in_host, Ordering::Relaxed);
+        compiler_fence(Ordering::SeqCst);
+        if in_host || !self.lifted.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.lifted.store(false, Ordering::Relaxed);
+        true
     }
 
     /// The signal handler's work: a fault of host code inside an enforced memory lifts that
