@@ -1,0 +1,50 @@
+//! The hot paths in instructions, counted by callgrind: repeatable on a noisy machine, where
+//! the criterion benches (`benches/vm.rs`) give times. Run through `benches/callgrind.sh`,
+//! which runs this binary under `valgrind --tool=callgrind`, collecting only inside `run`,
+//! once with `n` calls and once with `n + 10,000`, and prints the difference / 10,000:
+//! the instructions of one call (with its share of the guest's loop), free of set-up costs.
+//!
+//! `instructions <case> <n>`: cases are the exports of `wat/bench.wat` that repeat one call
+//! (`noop`, `noop4`, `task_self`, `host_page_size`, `vm_copy0`) and two 4 KiB copies,
+//! `vm_copy_4KiB` and `memory.copy_4KiB` (the guest's own, as plain Wasmtime runs it).
+//! Without valgrind it runs the same work, uncounted.
+
+mod common;
+
+use common::{engine, guest, Guest};
+
+/// The work that callgrind counts (`--toggle-collect=*instructions::run*`).
+#[inline(never)]
+fn run(g: &mut Guest, case: &str, n: u32) -> i32 {
+    match case {
+        "vm_copy_4KiB" | "memory.copy_4KiB" => {
+            let export = if case == "vm_copy_4KiB" {
+                "vm_copy"
+            } else {
+                "memory_copy"
+            };
+            let f = g.func::<(u32, u32, u32, u32), i32>(export);
+            f.call(&mut g.store, (0, 4096, 64 << 20, n)).unwrap()
+        }
+        _ => {
+            let f = g.func::<u32, i32>(case);
+            f.call(&mut g.store, n).unwrap()
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // `cargo bench` runs every bench target with `--bench`: nothing to count then.
+    let (Some(case), Some(n)) = (args.get(1), args.get(2)) else {
+        eprintln!("usage: instructions <case> <n> (see benches/callgrind.sh)");
+        return;
+    };
+    let n: u32 = n.parse().expect("n is a number");
+    let engine = engine(false);
+    // The machvm rows run with enforcement, the plain memory.copy without machvm's check.
+    let mut g = guest(&engine, case != "memory.copy_4KiB");
+    // Warm up outside the count: first calls compile trampolines and fill caches.
+    run(&mut g, case, 1000);
+    std::hint::black_box(run(&mut g, case, n));
+}
