@@ -882,15 +882,8 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
 /// machinery. `None` when the call needs the full path (another task, a failing check, a
 /// memory that may move, a trace being written).
 #[inline]
-fn fast_copy(
-    kernel: &Kernel,
-    task: TaskId,
-    form: Form,
-    port: u32,
-    src: u64,
-    size: u64,
-    dst: u64,
-) -> Option<i32> {
+fn fast_copy(kernel: &Kernel, task: TaskId, form: Form, port: u32, args: [u64; 3]) -> Option<i32> {
+    let [src, size, dst] = args;
     let t = kernel.tasks.get(task.index())?;
     if (size != 0 && t.fixed_base == 0) || trace::enabled() {
         return None;
@@ -916,6 +909,32 @@ fn fast_copy(
         }
     }
     Some(crate::consts::KERN_SUCCESS)
+}
+
+/// `vm_copy` / `mach_vm_copy` made by task `task`: the fast path, else the full one.
+#[allow(clippy::too_many_arguments)] // the call's four arguments and who makes it
+#[inline]
+fn copy<T: 'static, G: GetKernel<T>>(
+    caller: &mut Caller<'_, T>,
+    get: G,
+    task: TaskId,
+    form: Form,
+    port: u32,
+    src: u64,
+    size: u64,
+    dst: u64,
+) -> wasmtime::Result<i32> {
+    if let Some(r) = fast_copy(get(caller.data_mut()), task, form, port, [src, size, dst]) {
+        return Ok(r);
+    }
+    let call = Call::Copy {
+        form,
+        task: port,
+        src,
+        size,
+        dst,
+    };
+    dispatch(caller, get, task, call)
 }
 
 /// The fast path of `host_page_size`: stores the page size at `size_ptr` when the full
@@ -1047,36 +1066,22 @@ fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
         Import::Copy(Vm) => Func::wrap(
             store,
             move |mut caller: Caller<'_, T>, t: u32, src: W, size: W, dst: W| {
-                let (src, size, dst) = (src.get(), size.get(), dst.get());
-                let kernel = get(caller.data_mut());
-                if let Some(r) = fast_copy(kernel, task, Vm, t, src, size, dst) {
-                    return Ok(r);
-                }
-                let call = Call::Copy {
-                    form: Vm,
-                    task: t,
-                    src,
-                    size,
-                    dst,
-                };
-                dispatch(&mut caller, get, task, call)
+                copy(
+                    &mut caller,
+                    get,
+                    task,
+                    Vm,
+                    t,
+                    src.get(),
+                    size.get(),
+                    dst.get(),
+                )
             },
         ),
         Import::Copy(MachVm) => Func::wrap(
             store,
             move |mut caller: Caller<'_, T>, t: u32, src: u64, size: u64, dst: u64| {
-                let kernel = get(caller.data_mut());
-                if let Some(r) = fast_copy(kernel, task, MachVm, t, src, size, dst) {
-                    return Ok(r);
-                }
-                let call = Call::Copy {
-                    form: MachVm,
-                    task: t,
-                    src,
-                    size,
-                    dst,
-                };
-                dispatch(&mut caller, get, task, call)
+                copy(&mut caller, get, task, MachVm, t, src, size, dst)
             },
         ),
         Import::Read(Vm) => wrap!(|t: u32, addr: W, size: W, data_ptr: W, count_ptr: W| {

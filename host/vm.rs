@@ -117,11 +117,13 @@ impl TaskVm {
         ((i as u32 + 3) << 8) | 3
     }
 
+    #[inline]
     fn trunc_page(&self, addr: u64) -> u64 {
         addr >> self.page_shift
     }
 
     /// Index one past the last page touched by `[.., end)` (`end` in bytes, may be 2^64).
+    #[inline]
     fn round_page(&self, end: u128) -> u64 {
         // `end < 2^65`, so adding the page mask cannot overflow; a shift, not a division
         // (u128 division is a library call on the hot path).

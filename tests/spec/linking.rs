@@ -17,6 +17,16 @@ fn engine() -> Engine {
     Engine::new(machvm::configure(&mut Config::new())).unwrap()
 }
 
+/// A store whose kernel does not enforce the table on the guest's own accesses.
+fn store_without_enforcement(engine: &Engine) -> Store<State> {
+    let config = machvm::KernelConfig {
+        enforce: false,
+        ..Default::default()
+    };
+    let kernel = Kernel::with_config(config).unwrap();
+    Store::new(engine, State { kernel })
+}
+
 fn link_error(wat: &str) -> String {
     let engine = engine();
     let module = Module::new(&engine, wat).unwrap();
@@ -201,16 +211,7 @@ fn enforcement_needs_modules_compiled_by_machvm() {
         "{err:#}"
     );
     // Without enforcement a plain module is fine.
-    let config = machvm::KernelConfig {
-        enforce: false,
-        ..Default::default()
-    };
-    let mut store = Store::new(
-        &engine,
-        State {
-            kernel: Kernel::with_config(config).unwrap(),
-        },
-    );
+    let mut store = store_without_enforcement(&engine);
     instantiate(&mut store, &Linker::new(&engine), &plain, get).unwrap();
     // The compiled module works with enforcement.
     let compiled = machvm::compile(&engine, wat.as_bytes()).unwrap();
@@ -247,16 +248,7 @@ fn an_engine_whose_memories_may_move_gets_the_same_answers() {
                 (call $copy (i32.const 0x103) (i32.const 0x100) (i32.const 6) (i32.const 0x20000))))"#,
     )
     .unwrap();
-    let config = machvm::KernelConfig {
-        enforce: false,
-        ..Default::default()
-    };
-    let mut store = Store::new(
-        &engine,
-        State {
-            kernel: Kernel::with_config(config).unwrap(),
-        },
-    );
+    let mut store = store_without_enforcement(&engine);
     let (instance, _) = instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
     let run = instance
         .get_typed_func::<(), i32>(&mut store, "run")
