@@ -1,5 +1,6 @@
 //! machvm against its physical limits, side by side in one run (see PERFORMANCE.md):
-//! - `copy/*`: `vm_copy` from the guest vs native `copy_within` vs the guest's own
+//! - `copy/*`: `vm_copy` from the guest vs native `copy_within` (on a buffer of its own, and
+//!   from the host on the guest's memory) vs the guest's own
 //!   `memory.copy` (as plain Wasmtime runs it, and with machvm's enforcement check before
 //!   it), 4 KiB to 64 MiB, disjoint and overlapping;
 //! - `call/*`: `mach_task_self`, `host_page_size`, `vm_copy` of size 0 vs a no-op import
@@ -56,6 +57,18 @@ fn copies(c: &mut Criterion) {
                     for _ in 0..n {
                         native.copy_within(src..src + len, dst);
                         black_box(&mut native);
+                    }
+                })
+            });
+            // The same memmove, from the host, on the very memory vm_copy works on: the
+            // physical limit there, whatever the placement of its pages.
+            let memory = g.instance.get_memory(&mut g.store, "memory").unwrap();
+            group.bench_function(BenchmarkId::new("memmove-guest-memory", name), |b| {
+                b.iter(|| {
+                    let bytes = memory.data_mut(&mut g.store);
+                    for _ in 0..n {
+                        bytes.copy_within(src..src + len, dst);
+                        black_box(&mut *bytes);
                     }
                 })
             });
