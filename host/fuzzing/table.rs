@@ -58,7 +58,7 @@ pub enum TableOp {
         set_max: bool,
         prot: u8,
     },
-    /// [`PageTable::check_access`].
+    /// [`PageTable::check_access`] and [`PageTable::allows`].
     CheckAccess { start: u16, len: u16, prot: u8 },
     /// [`PageTable::any_allocated`] and [`PageTable::any_unallocated`].
     Any { start: u16, len: u16 },
@@ -280,6 +280,11 @@ pub fn run_table(case: &TableCase) -> std::result::Result<TableRun, String> {
                 let want = reference.check(s, e, |a| a.cur & prot == prot);
                 if got != want {
                     return fail(format!("table {got:?}, reference {want:?}"));
+                }
+                // The inlined fast form must agree (it answers from the last run found).
+                let allows = table.allows(base + s, base + e, prot);
+                if allows != want.is_ok() {
+                    return fail(format!("allows {allows}, reference {want:?}"));
                 }
             }
             TableOp::Any { start, len } => {
