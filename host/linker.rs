@@ -938,7 +938,7 @@ fn copy<T: 'static, G: GetKernel<T>>(
 }
 
 /// The fast path of `host_page_size`: stores the page size at `size_ptr` when the full
-/// path's check of that word certainly passes (see [`vm::param_writable`]).
+/// path's check of that word certainly passes (see [`vm::allows_fast`]).
 #[inline]
 fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Option<i32> {
     let t = kernel.tasks.get(task.index())?;
@@ -946,7 +946,7 @@ fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Option<i32> {
         return None;
     }
     let word = t.vm.width().bytes();
-    if !vm::param_writable(&t.vm, size_ptr, word) {
+    if !vm::allows_fast(&t.vm, size_ptr, word, crate::consts::VM_PROT_WRITE) {
         return None;
     }
     let size = t.vm.page_size();
@@ -1223,15 +1223,8 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
     }
     // The fast path: every range inside the bytes the table knows (so in bounds) and
     // allowed by the table, with no look at the memory itself.
-    let vm = &t.vm;
-    let allowed = |start: u64, prot: i32| {
-        start.checked_add(len).is_some_and(|end| {
-            let (s, e) = vm.pages(start, len);
-            end <= vm.known_size() && vm.table().allows(s, e, prot)
-        })
-    };
-    if allowed(dst, crate::consts::VM_PROT_WRITE)
-        && src.is_none_or(|s| allowed(s, crate::consts::VM_PROT_READ))
+    if vm::allows_fast(&t.vm, dst, len, crate::consts::VM_PROT_WRITE)
+        && src.is_none_or(|s| vm::allows_fast(&t.vm, s, len, crate::consts::VM_PROT_READ))
     {
         return Ok(());
     }

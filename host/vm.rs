@@ -131,19 +131,15 @@ impl TaskVm {
         ((end + mask) >> self.page_shift).min(u128::from(u64::MAX)) as u64
     }
 
-    /// The memory size in bytes that the table has been brought up to date with: every
-    /// allocated page lies below it, and the memory is at least that large.
-    pub fn known_size(&self) -> u64 {
-        self.known_size
-    }
-
     /// The pages `[trunc(start), round(start + size))` that the byte range touches.
     #[inline]
     pub fn pages(&self, start: u64, size: u64) -> (u64, u64) {
-        (
-            self.trunc_page(start),
-            self.round_page(u128::from(start) + u128::from(size)),
-        )
+        // In 64 bits when the end fits (the common case, on every hot path), else in 128.
+        let end = match start.checked_add(size) {
+            Some(end) => (end >> self.page_shift) + u64::from(end & (self.page_size() - 1) != 0),
+            None => self.round_page(u128::from(start) + u128::from(size)),
+        };
+        (self.trunc_page(start), end)
     }
 }
 
@@ -240,12 +236,8 @@ fn fast_range(vm: &TaskVm, addr: u64, size: u64, w: Width, prot: i32) -> bool {
         Width::W32 => vm.known_size < 1 << 32,
         Width::W64 => true,
     };
-    let mask = vm.page_size() - 1;
-    below_limit
-        && end <= vm.known_size
-        && vm
-            .table
-            .allows(addr >> vm.page_shift, (end + mask) >> vm.page_shift, prot)
+    let (s, e) = vm.pages(addr, size);
+    below_limit && end <= vm.known_size && vm.table.allows(s, e, prot)
 }
 
 /// The fast path of `vm_copy` / `mach_vm_copy` (address width `w`) on the caller's own task,
@@ -264,12 +256,13 @@ pub fn copy_succeeds(vm: &TaskVm, port: u32, src: u64, size: u64, dst: u64, w: W
                 && fast_range(vm, dst, size, w, VM_PROT_WRITE)))
 }
 
-/// The fast path of a call's store of a `len`-byte scalar parameter at `ptr` in the
-/// caller's memory: true when the full path's check of it certainly passes (allocated,
-/// writable, inside the known memory bytes). False decides nothing.
+/// The fast path's test of `[addr, addr + len)` (len > 0) of the task's own memory, in its
+/// own width: true when it lies inside the memory bytes the table knows (so in bounds) and
+/// the table allows `prot` on every page, so that every check of it passes: a scalar
+/// parameter's (WRITE for a store) or a bulk-memory instruction's. False decides nothing.
 #[inline]
-pub fn param_writable(vm: &TaskVm, ptr: u64, len: u64) -> bool {
-    fast_range(vm, ptr, len, vm.width, VM_PROT_WRITE)
+pub fn allows_fast(vm: &TaskVm, addr: u64, len: u64, prot: i32) -> bool {
+    fast_range(vm, addr, len, vm.width, prot)
 }
 
 /// Changes task `t`'s table over the pages `[start, end)` with `f`, then mirrors the change
@@ -893,7 +886,7 @@ mod tests {
             copy_succeeds(&env.vm, me, 0x10, 0x1_0000, 0x8, w),
             "overlapping"
         );
-        assert!(param_writable(&env.vm, 0x1ffc, 4));
+        assert!(allows_fast(&env.vm, 0x1ffc, 4, VM_PROT_WRITE));
         // Another port, a range past the memory, past 2^32: the full path decides.
         assert!(!copy_succeeds(
             &env.vm,
@@ -905,7 +898,7 @@ mod tests {
         ));
         assert!(!copy_succeeds(&env.vm, me, 0, 0x1000, 0x2_0000, w));
         assert!(!copy_succeeds(&env.vm, me, 0, 0x1000, u64::MAX - 0x10, w));
-        assert!(!param_writable(&env.vm, 0x1_fffe, 4));
+        assert!(!allows_fast(&env.vm, 0x1_fffe, 4, VM_PROT_WRITE));
         // A read-only destination page.
         let c = Call::Protect {
             form: Form::Vm,
@@ -918,13 +911,44 @@ mod tests {
         assert_eq!(call(&mut env, ME, &c), Outcome::Ret(KERN_SUCCESS));
         assert!(copy_succeeds(&env.vm, me, 0x2000, 0x1000, 0x3000, w));
         assert!(!copy_succeeds(&env.vm, me, 0x3000, 0x1000, 0x2000, w));
-        assert!(!param_writable(&env.vm, 0x2000, 4));
+        assert!(!allows_fast(&env.vm, 0x2000, 4, VM_PROT_WRITE));
         // Pages grown behind the table's back: the fast path declines, the full one syncs.
         env.bytes.resize(3 * WASM_PAGE as usize, 0);
         assert!(!copy_succeeds(&env.vm, me, 0, 0x1000, 0x2_0000, w));
         let c = copy_call(Form::Vm, me, 0, 0x1000, 0x2_0000);
         assert_eq!(call(&mut env, ME, &c), Outcome::Ret(KERN_SUCCESS));
         assert!(copy_succeeds(&env.vm, me, 0, 0x1000, 0x2_0000, w));
+    }
+
+    /// `pages` in 64-bit arithmetic agrees with the plain 128-bit rounding, at the edges.
+    #[test]
+    fn pages_rounds_like_the_128_bit_formula() {
+        let edges = [
+            0,
+            1,
+            0xfff,
+            0x1000,
+            0x1001,
+            0xffff_ffff,
+            1 << 32,
+            u64::MAX - 0x1000,
+        ]
+        .into_iter()
+        .chain([u64::MAX - 1, u64::MAX]);
+        let edges: Vec<u64> = edges.collect();
+        for page in [4096u64, 16384, 65536] {
+            let vm = TaskVm::new(ME, Width::W64, page, 1 << 40);
+            for &start in &edges {
+                for &size in &edges {
+                    let end = u128::from(start) + u128::from(size);
+                    let want = (
+                        start / page,
+                        end.div_ceil(u128::from(page)).min(u128::from(u64::MAX)) as u64,
+                    );
+                    assert_eq!(vm.pages(start, size), want, "{start:#x}+{size:#x} / {page}");
+                }
+            }
+        }
     }
 
     /// Addresses and sizes around pages, the memory's end, and the width limits.
@@ -1006,7 +1030,7 @@ mod tests {
                 prop_assert_eq!(&env.bytes, &expected);
             }
             let word = width.bytes();
-            if param_writable(&env.vm, ptr, word) {
+            if allows_fast(&env.vm, ptr, word, VM_PROT_WRITE) {
                 let c = Call::HostPageSize { host: HOST_SELF_NAME, size_ptr: ptr };
                 prop_assert_eq!(call(&mut env, ME, &c), Outcome::Ret(KERN_SUCCESS));
                 let mut got = [0u8; 8];
