@@ -932,10 +932,9 @@ mod tests {
             0xffff_ffff,
             1 << 32,
             u64::MAX - 0x1000,
-        ]
-        .into_iter()
-        .chain([u64::MAX - 1, u64::MAX]);
-        let edges: Vec<u64> = edges.collect();
+            u64::MAX - 1,
+            u64::MAX,
+        ];
         for page in [4096u64, 16384, 65536] {
             let vm = TaskVm::new(ME, Width::W64, page, 1 << 40);
             for &start in &edges {
