@@ -911,8 +911,8 @@ fn fast_copy(kernel: &Kernel, task: TaskId, form: Form, port: u32, args: [u64; 3
     Some(crate::consts::KERN_SUCCESS)
 }
 
-/// `vm_copy` / `mach_vm_copy` made by task `task`: the fast path, else the full one.
-#[allow(clippy::too_many_arguments)] // the call's four arguments and who makes it
+/// `vm_copy` / `mach_vm_copy` made by task `task` with `args` = `[src, size, dst]`: the
+/// fast path, else the full one.
 #[inline]
 fn copy<T: 'static, G: GetKernel<T>>(
     caller: &mut Caller<'_, T>,
@@ -920,13 +920,12 @@ fn copy<T: 'static, G: GetKernel<T>>(
     task: TaskId,
     form: Form,
     port: u32,
-    src: u64,
-    size: u64,
-    dst: u64,
+    args: [u64; 3],
 ) -> wasmtime::Result<i32> {
-    if let Some(r) = fast_copy(get(caller.data_mut()), task, form, port, [src, size, dst]) {
+    if let Some(r) = fast_copy(get(caller.data_mut()), task, form, port, args) {
         return Ok(r);
     }
+    let [src, size, dst] = args;
     let call = Call::Copy {
         form,
         task: port,
@@ -1066,22 +1065,14 @@ fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
         Import::Copy(Vm) => Func::wrap(
             store,
             move |mut caller: Caller<'_, T>, t: u32, src: W, size: W, dst: W| {
-                copy(
-                    &mut caller,
-                    get,
-                    task,
-                    Vm,
-                    t,
-                    src.get(),
-                    size.get(),
-                    dst.get(),
-                )
+                let args = [src.get(), size.get(), dst.get()];
+                copy(&mut caller, get, task, Vm, t, args)
             },
         ),
         Import::Copy(MachVm) => Func::wrap(
             store,
             move |mut caller: Caller<'_, T>, t: u32, src: u64, size: u64, dst: u64| {
-                copy(&mut caller, get, task, MachVm, t, src, size, dst)
+                copy(&mut caller, get, task, MachVm, t, [src, size, dst])
             },
         ),
         Import::Read(Vm) => wrap!(|t: u32, addr: W, size: W, data_ptr: W, count_ptr: W| {
