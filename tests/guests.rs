@@ -77,6 +77,17 @@ fn modes() -> Vec<Mode> {
     modes
 }
 
+/// Runs `f` on each of the `names` prebuilt guests (compiled once), with its name, in every
+/// mode.
+fn each_guest_and_mode(names: [&'static str; 2], f: impl Fn(&Guest, &str, Mode)) {
+    for name in names {
+        let g = Guest::load(name);
+        for mode in modes() {
+            f(&g, name, mode);
+        }
+    }
+}
+
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| Engine::new(machvm::configure(&mut Config::new())).unwrap())
@@ -178,44 +189,35 @@ const RINGBUF: [&str; 2] = ["ringbuf.wasm", "ringbuf64.wasm"];
 
 #[test]
 fn ringbuf_selftest_passes() {
-    for name in RINGBUF {
-        let g = Guest::load(name);
-        for mode in modes() {
-            g.selftest(mode, "ringbuf_selftest");
-        }
-    }
+    each_guest_and_mode(RINGBUF, |g, _, mode| {
+        g.selftest(mode, "ringbuf_selftest");
+    });
 }
 
 #[test]
 fn ringbuf_checksum_matches_the_reference_values() {
-    for name in RINGBUF {
-        let g = Guest::load(name);
-        for mode in modes() {
-            for (n, want) in [
-                (1_000_000, 1_130_538_875),
-                (1000, 1_847_643_480),
-                (0, 18_652_613),
-                (-1, -8),
-            ] {
-                let got: i32 = g
-                    .call(mode, "ringbuf_checksum", n)
-                    .unwrap_or_else(|e| panic!("{name} ringbuf_checksum({n}): {e:?}"));
-                assert_eq!(got, want, "{name} ringbuf_checksum({n}) {mode}");
-            }
+    each_guest_and_mode(RINGBUF, |g, name, mode| {
+        for (n, want) in [
+            (1_000_000, 1_130_538_875),
+            (1000, 1_847_643_480),
+            (0, 18_652_613),
+            (-1, -8),
+        ] {
+            let got: i32 = g
+                .call(mode, "ringbuf_checksum", n)
+                .unwrap_or_else(|e| panic!("{name} ringbuf_checksum({n}): {e:?}"));
+            assert_eq!(got, want, "{name} ringbuf_checksum({n}) {mode}");
         }
-    }
+    });
 }
 
 #[test]
 fn ringbuf_page_size_and_last_kr() {
-    for name in RINGBUF {
-        let g = Guest::load(name);
-        for mode in modes() {
-            let page = g.ret(mode, "ringbuf_page_size");
-            assert_eq!(page, mode.page as i32, "{name} {mode}");
-            assert_eq!(g.ret(mode, "last_kr"), 0, "{name} {mode}");
-        }
-    }
+    each_guest_and_mode(RINGBUF, |g, name, mode| {
+        let page = g.ret(mode, "ringbuf_page_size");
+        assert_eq!(page, mode.page as i32, "{name} {mode}");
+        assert_eq!(g.ret(mode, "last_kr"), 0, "{name} {mode}");
+    });
 }
 
 /// SPEC §5: with enforcement (the default on Linux) the guest's own store into its
@@ -270,23 +272,17 @@ const SNAPSHOT: [&str; 2] = ["snapshot.wasm", "snapshot64.wasm"];
 
 #[test]
 fn snapshot_selftest_passes() {
-    for name in SNAPSHOT {
-        let g = Guest::load(name);
-        for mode in modes() {
-            g.selftest(mode, "snapshot_selftest");
-        }
-    }
+    each_guest_and_mode(SNAPSHOT, |g, _, mode| {
+        g.selftest(mode, "snapshot_selftest");
+    });
 }
 
 #[test]
 fn snapshot_finds_three_dirty_pages() {
-    for name in SNAPSHOT {
-        let g = Guest::load(name);
-        for mode in modes() {
-            assert_eq!(g.ret(mode, "snapshot_dirty_pages"), 3, "{name} {mode}");
-            assert_eq!(g.ret(mode, "last_kr"), 0, "{name} {mode}");
-        }
-    }
+    each_guest_and_mode(SNAPSHOT, |g, name, mode| {
+        assert_eq!(g.ret(mode, "snapshot_dirty_pages"), 3, "{name} {mode}");
+        assert_eq!(g.ret(mode, "last_kr"), 0, "{name} {mode}");
+    });
 }
 
 // --- conform ---------------------------------------------------------------------------
@@ -295,24 +291,18 @@ const CONFORM: [&str; 2] = ["conform.wasm", "conform64.wasm"];
 
 #[test]
 fn conform_selftest_passes() {
-    for name in CONFORM {
-        let g = Guest::load(name);
-        for mode in modes() {
-            g.selftest(mode, "conform_selftest");
-        }
-    }
+    each_guest_and_mode(CONFORM, |g, _, mode| {
+        g.selftest(mode, "conform_selftest");
+    });
 }
 
 #[test]
 fn conform_port_names() {
-    for name in CONFORM {
-        let g = Guest::load(name);
-        for mode in modes() {
-            assert_eq!(g.ret(mode, "task_self_name"), 259, "{name} {mode}");
-            assert_eq!(g.ret(mode, "host_self_name"), 515, "{name} {mode}");
-            assert_eq!(g.ret(mode, "last_kr"), 0, "{name} {mode}");
-        }
-    }
+    each_guest_and_mode(CONFORM, |g, name, mode| {
+        assert_eq!(g.ret(mode, "task_self_name"), 259, "{name} {mode}");
+        assert_eq!(g.ret(mode, "host_self_name"), 515, "{name} {mode}");
+        assert_eq!(g.ret(mode, "last_kr"), 0, "{name} {mode}");
+    });
 }
 
 // --- rust_guard ------------------------------------------------------------------------
@@ -541,152 +531,149 @@ impl Abi {
 #[test]
 fn abi_drives_every_call_family() {
     let s = SCRATCH;
-    for name in ABI {
-        let g = Guest::load(name);
-        for mode in modes() {
-            let ctx = format!("{name} {mode}");
-            let page = mode.page;
-            let mut t = Abi::new(&g, mode);
-            let me = u64::from(t.kr("x_mach_task_self", &[]) as u32);
-            assert_eq!(me, u64::from(TASK_SELF_NAME), "{ctx}");
-            let host = u64::from(t.kr("x_mach_host_self", &[]) as u32);
-            assert_eq!(host, u64::from(HOST_SELF_NAME), "{ctx}");
+    each_guest_and_mode(ABI, |g, name, mode| {
+        let ctx = format!("{name} {mode}");
+        let page = mode.page;
+        let mut t = Abi::new(g, mode);
+        let me = u64::from(t.kr("x_mach_task_self", &[]) as u32);
+        assert_eq!(me, u64::from(TASK_SELF_NAME), "{ctx}");
+        let host = u64::from(t.kr("x_mach_host_self", &[]) as u32);
+        assert_eq!(host, u64::from(HOST_SELF_NAME), "{ctx}");
 
-            // host_page_size writes a word.
-            t.store_word(s, u64::MAX);
-            assert_eq!(t.kr("x_host_page_size", &[host, s]), 0, "{ctx}");
-            assert_eq!(t.load_word(s), page, "{ctx}");
+        // host_page_size writes a word.
+        t.store_word(s, u64::MAX);
+        assert_eq!(t.kr("x_host_page_size", &[host, s]), 0, "{ctx}");
+        assert_eq!(t.load_word(s), page, "{ctx}");
 
-            // Three fresh pages, the lowest free ones: just past the initial 128 KiB.
-            t.store_word(s, 0);
-            let flags = VM_FLAGS_ANYWHERE as u64;
-            assert_eq!(t.kr("x_vm_allocate", &[me, s, 3 * page, flags]), 0, "{ctx}");
-            let a = t.load_word(s);
-            assert_eq!(a, 0x20000, "{ctx}");
-            assert_eq!(t.load32(a), 0, "{ctx}: fresh pages are zero");
-            t.store32(a, 0xdead_beef);
+        // Three fresh pages, the lowest free ones: just past the initial 128 KiB.
+        t.store_word(s, 0);
+        let flags = VM_FLAGS_ANYWHERE as u64;
+        assert_eq!(t.kr("x_vm_allocate", &[me, s, 3 * page, flags]), 0, "{ctx}");
+        let a = t.load_word(s);
+        assert_eq!(a, 0x20000, "{ctx}");
+        assert_eq!(t.load32(a), 0, "{ctx}: fresh pages are zero");
+        t.store32(a, 0xdead_beef);
 
-            // A guard in the middle page: a copy into it is refused and writes nothing.
+        // A guard in the middle page: a copy into it is refused and writes nothing.
+        assert_eq!(
+            t.kr("x_vm_protect", &[me, a + page, page, 0, 0]),
+            0,
+            "{ctx}"
+        );
+        assert_eq!(
+            t.kr("x_vm_copy", &[me, a, 8, a + page - 4]),
+            KERN_PROTECTION_FAILURE,
+            "{ctx}"
+        );
+        assert_eq!(t.load32(a + page - 4), 0, "{ctx}: all or nothing");
+        assert_eq!(t.kr("x_vm_copy", &[me, a, 4, a + 2 * page]), 0, "{ctx}");
+        assert_eq!(t.load32(a + 2 * page), 0xdead_beef, "{ctx}");
+
+        // vm_region_64 finds the guard: (addr, size) words, info at s+16, count at s+64.
+        t.store_word(s, a + page);
+        t.store32(s + 64, 9);
+        assert_eq!(
+            t.kr("x_vm_region_64", &[me, s, s + 8, 9, s + 16, s + 64, s + 68]),
+            0,
+            "{ctx}"
+        );
+        assert_eq!(
+            (t.load_word(s), t.load_word(s + 8)),
+            (a + page, page),
+            "{ctx}"
+        );
+        assert_eq!(
+            (t.load32(s + 16), t.load32(s + 20)),
+            (0, 7),
+            "{ctx}: ---/rwx"
+        );
+        assert_eq!(t.load32(s + 24), VM_INHERIT_COPY, "{ctx}");
+        assert_eq!(t.load32(s + 64), 9, "{ctx}: count");
+        // mach_vm_region: u64 address and size.
+        t.store64(s, a + 2 * page);
+        t.store32(s + 64, 9);
+        assert_eq!(
+            t.kr(
+                "x_mach_vm_region",
+                &[me, s, s + 8, 9, s + 16, s + 64, s + 68]
+            ),
+            0,
+            "{ctx}"
+        );
+        assert_eq!(
+            (t.load64(s), t.load64(s + 8)),
+            (a + 2 * page, page),
+            "{ctx}"
+        );
+        assert_eq!(t.load32(s + 16), 3, "{ctx}: rw-");
+
+        // vm_read: a fresh page-aligned buffer after the three pages, *count = size.
+        assert_eq!(t.kr("x_vm_read", &[me, a, 4, s, s + 8]), 0, "{ctx}");
+        let buf = t.load_word(s);
+        assert_eq!(buf, a + 3 * page, "{ctx}");
+        assert_eq!(t.load32(s + 8), 4, "{ctx}");
+        assert_eq!(t.load32(buf), 0xdead_beef, "{ctx}");
+        assert_eq!(t.kr("x_vm_deallocate", &[me, buf, page]), 0, "{ctx}");
+
+        // mach_vm_read_overwrite reads the guard: refused; of the data: *outsize (u64).
+        assert_eq!(
+            t.kr("x_mach_vm_read_overwrite", &[me, a + page, 4, a + 8, s]),
+            KERN_PROTECTION_FAILURE,
+            "{ctx}"
+        );
+        assert_eq!(
+            t.kr("x_mach_vm_read_overwrite", &[me, a, 4, a + 8, s]),
+            0,
+            "{ctx}"
+        );
+        assert_eq!((t.load64(s), t.load32(a + 8)), (4, 0xdead_beef), "{ctx}");
+
+        // mach_vm_write from a buffer in the guard: MACH_SEND_INVALID_MEMORY.
+        assert_eq!(
+            t.kr("x_mach_vm_write", &[me, a, a + page, 4]),
+            MACH_SEND_INVALID_MEMORY,
+            "{ctx}"
+        );
+
+        // An unknown port.
+        assert_eq!(
+            t.kr("x_vm_deallocate", &[0x999, a, page]),
+            MACH_SEND_INVALID_DEST,
+            "{ctx}"
+        );
+
+        // A scalar in-out parameter in the guard page traps, naming the call.
+        let e = t
+            .x("x_mach_vm_allocate", &[me, a + page, page, flags])
+            .expect_err("an out-parameter in a VM_PROT_NONE page traps");
+        let msg = format!("{e:?}");
+        assert!(msg.contains("mach_vm_allocate"), "{ctx}: {msg}");
+
+        // SPEC §5, where enforced: the guest's own loads and stores obey the table.
+        if mode.enforce {
+            let guard = a + page;
+            assert!(t.x("x_load32", &[guard]).is_err(), "{ctx}: load from ---");
+            assert!(
+                t.x("x_store32", &[guard, 1]).is_err(),
+                "{ctx}: store to ---"
+            );
+            let read = VM_PROT_READ as u64;
             assert_eq!(
-                t.kr("x_vm_protect", &[me, a + page, page, 0, 0]),
+                t.kr("x_vm_protect", &[me, guard, page, 0, read]),
                 0,
                 "{ctx}"
             );
-            assert_eq!(
-                t.kr("x_vm_copy", &[me, a, 8, a + page - 4]),
-                KERN_PROTECTION_FAILURE,
-                "{ctx}"
+            assert_eq!(t.load32(guard), 0, "{ctx}: load from r--");
+            assert!(
+                t.x("x_store32", &[guard, 1]).is_err(),
+                "{ctx}: store to r--"
             );
-            assert_eq!(t.load32(a + page - 4), 0, "{ctx}: all or nothing");
-            assert_eq!(t.kr("x_vm_copy", &[me, a, 4, a + 2 * page]), 0, "{ctx}");
-            assert_eq!(t.load32(a + 2 * page), 0xdead_beef, "{ctx}");
-
-            // vm_region_64 finds the guard: (addr, size) words, info at s+16, count at s+64.
-            t.store_word(s, a + page);
-            t.store32(s + 64, 9);
-            assert_eq!(
-                t.kr("x_vm_region_64", &[me, s, s + 8, 9, s + 16, s + 64, s + 68]),
-                0,
-                "{ctx}"
-            );
-            assert_eq!(
-                (t.load_word(s), t.load_word(s + 8)),
-                (a + page, page),
-                "{ctx}"
-            );
-            assert_eq!(
-                (t.load32(s + 16), t.load32(s + 20)),
-                (0, 7),
-                "{ctx}: ---/rwx"
-            );
-            assert_eq!(t.load32(s + 24), VM_INHERIT_COPY, "{ctx}");
-            assert_eq!(t.load32(s + 64), 9, "{ctx}: count");
-            // mach_vm_region: u64 address and size.
-            t.store64(s, a + 2 * page);
-            t.store32(s + 64, 9);
-            assert_eq!(
-                t.kr(
-                    "x_mach_vm_region",
-                    &[me, s, s + 8, 9, s + 16, s + 64, s + 68]
-                ),
-                0,
-                "{ctx}"
-            );
-            assert_eq!(
-                (t.load64(s), t.load64(s + 8)),
-                (a + 2 * page, page),
-                "{ctx}"
-            );
-            assert_eq!(t.load32(s + 16), 3, "{ctx}: rw-");
-
-            // vm_read: a fresh page-aligned buffer after the three pages, *count = size.
-            assert_eq!(t.kr("x_vm_read", &[me, a, 4, s, s + 8]), 0, "{ctx}");
-            let buf = t.load_word(s);
-            assert_eq!(buf, a + 3 * page, "{ctx}");
-            assert_eq!(t.load32(s + 8), 4, "{ctx}");
-            assert_eq!(t.load32(buf), 0xdead_beef, "{ctx}");
-            assert_eq!(t.kr("x_vm_deallocate", &[me, buf, page]), 0, "{ctx}");
-
-            // mach_vm_read_overwrite reads the guard: refused; of the data: *outsize (u64).
-            assert_eq!(
-                t.kr("x_mach_vm_read_overwrite", &[me, a + page, 4, a + 8, s]),
-                KERN_PROTECTION_FAILURE,
-                "{ctx}"
-            );
-            assert_eq!(
-                t.kr("x_mach_vm_read_overwrite", &[me, a, 4, a + 8, s]),
-                0,
-                "{ctx}"
-            );
-            assert_eq!((t.load64(s), t.load32(a + 8)), (4, 0xdead_beef), "{ctx}");
-
-            // mach_vm_write from a buffer in the guard: MACH_SEND_INVALID_MEMORY.
-            assert_eq!(
-                t.kr("x_mach_vm_write", &[me, a, a + page, 4]),
-                MACH_SEND_INVALID_MEMORY,
-                "{ctx}"
-            );
-
-            // An unknown port.
-            assert_eq!(
-                t.kr("x_vm_deallocate", &[0x999, a, page]),
-                MACH_SEND_INVALID_DEST,
-                "{ctx}"
-            );
-
-            // A scalar in-out parameter in the guard page traps, naming the call.
-            let e = t
-                .x("x_mach_vm_allocate", &[me, a + page, page, flags])
-                .expect_err("an out-parameter in a VM_PROT_NONE page traps");
-            let msg = format!("{e:?}");
-            assert!(msg.contains("mach_vm_allocate"), "{ctx}: {msg}");
-
-            // SPEC §5, where enforced: the guest's own loads and stores obey the table.
-            if mode.enforce {
-                let guard = a + page;
-                assert!(t.x("x_load32", &[guard]).is_err(), "{ctx}: load from ---");
-                assert!(
-                    t.x("x_store32", &[guard, 1]).is_err(),
-                    "{ctx}: store to ---"
-                );
-                let read = VM_PROT_READ as u64;
-                assert_eq!(
-                    t.kr("x_vm_protect", &[me, guard, page, 0, read]),
-                    0,
-                    "{ctx}"
-                );
-                assert_eq!(t.load32(guard), 0, "{ctx}: load from r--");
-                assert!(
-                    t.x("x_store32", &[guard, 1]).is_err(),
-                    "{ctx}: store to r--"
-                );
-                assert_eq!(t.load32(guard), 0, "{ctx}: the refused store wrote nothing");
-            }
-
-            // Freeing everything leaves the initial region only.
-            assert_eq!(t.kr("x_mach_vm_deallocate", &[me, a, 3 * page]), 0, "{ctx}");
+            assert_eq!(t.load32(guard), 0, "{ctx}: the refused store wrote nothing");
         }
-    }
+
+        // Freeing everything leaves the initial region only.
+        assert_eq!(t.kr("x_mach_vm_deallocate", &[me, a, 3 * page]), 0, "{ctx}");
+    });
 }
 
 // --- MANIFEST --------------------------------------------------------------------------
