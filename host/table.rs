@@ -197,6 +197,28 @@ impl PageTable {
         self.check_access(start, end, prot).is_ok()
     }
 
+    /// The widest range of consecutive pages around `page` that are all allocated with all
+    /// of `prot` in their current protection, looking at most `max_runs` runs past
+    /// `page`'s own on each side; `None` when `page` itself is not such a page.
+    pub fn span_allowing(&self, page: u64, prot: i32, max_runs: usize) -> Option<Range<u64>> {
+        let ok = |attrs: PageAttrs| attrs.cur & prot == prot;
+        let run = self.run_at(page).filter(|r| ok(r.attrs))?;
+        let (mut start, mut end) = (run.start, run.end);
+        for (&s, &(e, attrs)) in self.runs.range(..run.start).rev().take(max_runs) {
+            if e != start || !ok(attrs) {
+                break;
+            }
+            start = s;
+        }
+        for (&s, &(e, attrs)) in self.runs.range(run.end..).take(max_runs) {
+            if s != end || !ok(attrs) {
+                break;
+            }
+            end = e;
+        }
+        Some(start..end)
+    }
+
     /// True when any page of `[start, end)` is allocated.
     pub fn any_allocated(&self, start: u64, end: u64) -> bool {
         self.overlapping(start, end).next().is_some()
@@ -657,6 +679,21 @@ mod tests {
                 w
             });
             assert_canonical(&t);
+            // The span around a page, against the page vector: unbounded it is the widest
+            // interval of pages with the protection; bounded, a part of it around the page.
+            let (page, prot) = (rnd(n + 4), [1, 2, 3][rnd(3) as usize]);
+            let has = |p: u64| matches!(v.get(p as usize), Some(Some(a)) if a.cur & prot == prot);
+            let want = has(page).then(|| {
+                let lo = (0..=page).rev().take_while(|&p| has(p)).last().unwrap();
+                let hi = (page..n).take_while(|&p| has(p)).last().unwrap() + 1;
+                lo..hi
+            });
+            assert_eq!(t.span_allowing(page, prot, usize::MAX), want);
+            let near = t.span_allowing(page, prot, 1);
+            assert_eq!(near.is_some(), want.is_some());
+            if let (Some(near), Some(want)) = (near, want) {
+                assert!(want.start <= near.start && near.contains(&page) && near.end <= want.end);
+            }
         }
     }
 }
