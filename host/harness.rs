@@ -262,6 +262,19 @@ impl Harness {
         self.guests[g].memory.data_mut(&mut self.store)
     }
 
+    /// What guest `g`'s copy-window globals hold (read, write; see [`crate::rewrite`]), or
+    /// `None` when its module serves no copy in wasm.
+    pub fn windows_in_wasm(&mut self, g: usize) -> Option<[(u64, u64); 2]> {
+        let task = self.guests[g].task;
+        let globals = self.store.data().kernel.tasks[task.index()].window_globals?;
+        let v = globals.map(|gl| match gl.get(&mut self.store) {
+            Val::I32(x) => u64::from(x as u32),
+            Val::I64(x) => x as u64,
+            _ => u64::MAX,
+        });
+        Some([(v[0], v[1]), (v[2], v[3])])
+    }
+
     /// The attributes of page `page` of guest `g` (`None`: unallocated), as the kernel's
     /// table holds them after the last call.
     pub fn page(&self, g: usize, page: u64) -> Option<PageAttrs> {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use wasmtime::{Memory, MemoryType};
+use wasmtime::{Global, Memory, MemoryType};
 
 use crate::calls::Width;
 use crate::enforce::FaultRecord;
@@ -24,6 +24,13 @@ pub struct KernelConfig {
     /// platform supports it (Linux). It needs an engine configured with
     /// [`crate::configure`] and modules compiled with [`crate::compile`].
     pub enforce: bool,
+    /// Serve `vm_copy` / `mach_vm_copy` calls of a task's own memory in wasm, without a
+    /// host call, when both ranges lie in windows the host has seen to be accessible (see
+    /// [`crate::rewrite`]; on by default). It needs modules compiled with
+    /// [`crate::compile`]. Copies served in wasm are not traced: windows stay closed while
+    /// a `tracing` subscriber wants [`crate::trace::CALL_TARGET`] events, and a task's
+    /// windows close at its next host call once one does.
+    pub copy_in_wasm: bool,
 }
 
 impl Default for KernelConfig {
@@ -33,6 +40,7 @@ impl Default for KernelConfig {
             memory64_map_limit: 1 << 40,
             memory_limit: None,
             enforce: cfg!(target_os = "linux"),
+            copy_in_wasm: true,
         }
     }
 }
@@ -84,6 +92,10 @@ pub(crate) struct Task {
     /// The memory's base address when the engine guarantees it never moves (see
     /// [`memory_never_moves`]), for the calls' fast paths; 0 when unknown or movable.
     pub(crate) fixed_base: usize,
+    /// The globals that hold the task's copy windows in wasm (read lo, hi, write lo, hi:
+    /// [`crate::rewrite::WINDOW_GLOBALS`]), when its module serves copies in wasm; they
+    /// follow [`TaskVm::windows`].
+    pub(crate) window_globals: Option<[Global; 4]>,
 }
 
 /// True when `engine` never moves a linear memory's base: it was configured with
@@ -237,6 +249,7 @@ impl Kernel {
             hw_base: 0,
             hw_size: 0,
             fixed_base: 0,
+            window_globals: None,
         });
         Ok(id)
     }

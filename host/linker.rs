@@ -9,8 +9,8 @@ use std::ptr;
 use std::sync::Arc;
 
 use wasmtime::{
-    AsContextMut, Caller, Extern, ExternType, Func, Instance, Linker, Memory, MemoryType, Module,
-    StoreContextMut, ValType, WasmTy,
+    AsContextMut, Caller, Extern, ExternType, Func, Global, GlobalType, Instance, Linker, Memory,
+    MemoryType, Module, Mutability, StoreContextMut, Val, ValType, WasmTy,
 };
 
 use crate::calls::{Call, Form, Outcome, Width};
@@ -186,12 +186,14 @@ fn describe(ty: &wasmtime::FuncType) -> String {
 }
 
 /// How an import of the module is satisfied.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Slot {
     /// By machvm, with this function.
     Mach(Import),
     /// By machvm: a bulk-memory check added by [`crate::rewrite`].
     Bulk(BulkCheck),
+    /// By machvm: the `k`-th copy-window global added by [`crate::rewrite`].
+    Window(usize),
     /// By the embedder's linker.
     Linker,
 }
@@ -364,6 +366,33 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
                 slots.push(Slot::Bulk(check));
                 continue;
             }
+            if imp.module() == rewrite::WINDOW_MODULE {
+                let addr = if width == Width::W64 {
+                    ValType::I64
+                } else {
+                    ValType::I32
+                };
+                let k = rewrite::WINDOW_GLOBALS
+                    .iter()
+                    .position(|&n| n == imp.name())
+                    .filter(|_| {
+                        matches!(imp.ty(), ExternType::Global(g)
+                            if g.mutability() == Mutability::Var && g.content().matches(&addr))
+                    });
+                // Each window global is given once: the rewrite's functions read them, and
+                // no other import may reach them (it could write them).
+                let Some(k) = k.filter(|&k| !slots.contains(&Slot::Window(k))) else {
+                    wasmtime::bail!(
+                        "machvm: import `{}::{}` is not one machvm's rewrite makes (for a \
+                         {}-bit memory), or is imported twice",
+                        imp.module(),
+                        imp.name(),
+                        width.bits()
+                    );
+                };
+                slots.push(Slot::Window(k));
+                continue;
+            }
             if imp.module() != "mach" {
                 slots.push(Slot::Linker);
                 continue;
@@ -426,6 +455,7 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
         let get = self.get;
         let mut externs: Vec<Extern> = Vec::with_capacity(self.slots.len());
         let mut task_memory = None;
+        let mut windows: [Option<Global>; 4] = [None; 4];
         // The task's id is known before it exists: the functions need it.
         let id = TaskId(u32::try_from(get(store.data_mut()).tasks.len())?);
         for (slot, imp) in self.slots.iter().zip(self.module.imports()) {
@@ -443,6 +473,16 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
                         true => bulk_func::<T, G, u64>(&mut store, check, id, get),
                     };
                     externs.push(f.into());
+                }
+                Slot::Window(k) => {
+                    let (ty, zero) = match self.memory_ty.is_64() {
+                        false => (ValType::I32, Val::I32(0)),
+                        true => (ValType::I64, Val::I64(0)),
+                    };
+                    // Closed (lo == hi == 0) until the task's first copy opens it.
+                    let g = Global::new(&mut store, GlobalType::new(ty, Mutability::Var), zero)?;
+                    windows[k] = Some(g);
+                    externs.push(g.into());
                 }
                 Slot::Linker => {
                     let ext = linker.get_by_import(&mut store, &imp).ok_or_else(|| {
@@ -479,8 +519,12 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
         if let Some(m) = task_memory {
             check_not_a_task(&mut store, get, m)?;
         }
-        let created = get(store.data_mut()).create_task(&ty, task_memory, export)?;
+        let kernel = get(store.data_mut());
+        let created = kernel.create_task(&ty, task_memory, export)?;
         debug_assert_eq!(created, id);
+        if let [Some(a), Some(b), Some(c), Some(d)] = windows {
+            kernel.tasks[id.index()].window_globals = Some([a, b, c, d]);
+        }
         let instance = Instance::new(&mut store, &self.module, &externs)?;
         if let MemorySource::Exported(name) = &self.memory {
             let mem = instance.get_memory(&mut store, name);
@@ -707,6 +751,10 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         &mut (self.get)(self.cx.data_mut()).tasks[t.index()].vm
     }
 
+    fn windows_closed(&mut self, t: TaskId) {
+        publish_windows(self.cx.as_context_mut(), self.get, t);
+    }
+
     fn memory_size(&mut self, t: TaskId) -> u64 {
         self.raw(t).map_or(0, |(_, size)| size)
     }
@@ -865,6 +913,8 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
     // Tracing costs one check of the subscriber's filter when nobody listens.
     let outcome = if trace::enabled() {
         env.log = Some(ParamLog::new());
+        // Copies served in wasm would not be traced: from now on the host serves them.
+        vm::close_windows(&mut env, task, 0, u64::MAX);
         let outcome = vm::call(&mut env, task, &call);
         trace::emit(task, &call, &env.log.unwrap_or_default(), &outcome);
         outcome
@@ -922,18 +972,72 @@ fn copy<T: 'static, G: GetKernel<T>>(
     port: u32,
     args: [u64; 3],
 ) -> wasmtime::Result<i32> {
-    if let Some(r) = fast_copy(get(caller.data_mut()), task, form, port, args) {
-        return Ok(r);
-    }
     let [src, size, dst] = args;
-    let call = Call::Copy {
-        form,
-        task: port,
-        src,
-        size,
-        dst,
+    let r = match fast_copy(get(caller.data_mut()), task, form, port, args) {
+        Some(r) => r,
+        None => {
+            let call = Call::Copy {
+                form,
+                task: port,
+                src,
+                size,
+                dst,
+            };
+            dispatch(caller, get, task, call)?
+        }
     };
-    dispatch(caller, get, task, call)
+    if r == crate::consts::KERN_SUCCESS && size != 0 && port == TASK_SELF_NAME {
+        open_windows(caller.as_context_mut(), get, task, src, size, dst);
+    }
+    Ok(r)
+}
+
+/// After task `task` copied `[src, src + size)` to `[dst, dst + size)` of its own memory,
+/// opens its copy windows around them (see [`vm::open_windows`]), so that its next copies
+/// there are served in wasm; only when its module serves copies in wasm, the kernel allows
+/// it, and no subscriber wants call events (copies served in wasm are not traced).
+fn open_windows<T: 'static, G: GetKernel<T>>(
+    mut cx: StoreContextMut<'_, T>,
+    get: G,
+    task: TaskId,
+    src: u64,
+    size: u64,
+    dst: u64,
+) {
+    let kernel = get(cx.data_mut());
+    if !kernel.config().copy_in_wasm || trace::enabled() {
+        return;
+    }
+    let Some(t) = kernel.tasks.get_mut(task.index()) else {
+        return;
+    };
+    if t.window_globals.is_some() && vm::open_windows(&mut t.vm, src, size, dst) {
+        publish_windows(cx, get, task);
+    }
+}
+
+/// Sets task `task`'s copy-window globals to the windows its table holds.
+fn publish_windows<T: 'static, G: GetKernel<T>>(
+    mut cx: StoreContextMut<'_, T>,
+    get: G,
+    task: TaskId,
+) {
+    let t = &get(cx.data_mut()).tasks[task.index()];
+    let Some(globals) = t.window_globals else {
+        return;
+    };
+    let [(rlo, rhi), (wlo, whi)] = t.vm.windows();
+    let w64 = t.vm.width() == Width::W64;
+    for (g, v) in globals.into_iter().zip([rlo, rhi, wlo, whi]) {
+        // Windows of a 32-bit memory end below 2^32 (`vm::window`): the i32 holds them.
+        let v = if w64 {
+            Val::I64(v as i64)
+        } else {
+            Val::I32(v as u32 as i32)
+        };
+        // Cannot fail: the global is the task's own, mutable, of this type.
+        let _ = g.set(&mut cx, v);
+    }
 }
 
 /// The fast path of `host_page_size`: stores the page size at `size_ptr` when the full

@@ -13,8 +13,25 @@
 //!
 //! The operands are saved in five scratch locals added to each function that uses a bulk
 //! instruction. The new function imports come after the module's own function imports, so
-//! every defined function's index moves up by [`ADDED_IMPORTS`]; calls, `ref.func`,
+//! every defined function's index moves up by [`added_imports`]; calls, `ref.func`,
 //! exports, elements, the start function and the name section are renumbered accordingly.
+//!
+//! # `vm_copy` in wasm
+//!
+//! A host call costs Wasmtime about as much as a guest `memory.copy` of a few KiB, so the
+//! rewrite also serves the common `vm_copy` in wasm. Each `call` (or `return_call`) of an
+//! import `mach::vm_copy` or `mach::mach_vm_copy` goes to a function the rewrite appends
+//! (after every defined function, so no index moves). It answers `KERN_SUCCESS` itself,
+//! with a `memory.copy`, when the task port is `mach_task_self()`'s name and the source lies
+//! inside the task's *read window* and the destination inside its *write window*; otherwise
+//! it calls the import, which does every check. The windows are four mutable globals the
+//! module imports from [`WINDOW_MODULE`] (appended after its own global imports, so each
+//! defined global's index moves up by four): byte ranges `[lo, hi)` that the host opens
+//! only over pages its table has allocated with READ (resp. WRITE), and closes before wasm
+//! runs again whenever the table changes under them. A copy inside both windows therefore
+//! passes every check of SPEC's decision table; see `docs/performance.md`'s design notes and
+//! [`crate::KernelConfig::copy_in_wasm`]. The globals are imports, never exports: only the
+//! host holds them, so no other module can link to them.
 
 use wasm_encoder::reencode::{self, Reencode};
 use wasm_encoder::{EntityType, Instruction, SectionId, ValType};
@@ -28,6 +45,11 @@ pub const CHECK_COPY: &str = "check_copy";
 pub const CHECK_FILL: &str = "check_fill";
 /// Checks a `memory.init`: (dst in the address type, len i32).
 pub const CHECK_INIT: &str = "check_init";
+/// The import module of the copy windows' globals (see the module docs).
+pub const WINDOW_MODULE: &str = "machvm:copy";
+/// The names of the copy windows' globals, in import order: read window `[lo, hi)`, then
+/// write window `[lo, hi)`, each of the memory's address type.
+pub const WINDOW_GLOBALS: [&str; 4] = ["read_lo", "read_hi", "write_lo", "write_hi"];
 /// The marker the rewrite leaves: the module's memory is exported again under this name,
 /// which costs nothing per instance and tells [`crate::TaskPre`] that the module's
 /// bulk-memory instructions are checked.
@@ -42,14 +64,26 @@ pub fn added_imports(module: &wasmtime::Module) -> u32 {
         .count() as u32
 }
 
+/// A function type's parameters and results (`None` for non-function types).
+type Sig = Option<(Vec<wasmparser::ValType>, Vec<wasmparser::ValType>)>;
+
 struct Scan {
     func_imports: u32,
+    global_imports: u32,
     types: u32,
-    /// Number of parameters of each type (0 for non-function types).
-    type_params: Vec<u32>,
+    /// The signature of each type.
+    sigs: Vec<Sig>,
     /// Type index of each defined function.
     func_types: Vec<u32>,
+    /// Imports of `mach::vm_copy` / `mach::mach_vm_copy`: (function index, type index, is
+    /// `mach_vm_copy`).
+    copy_imports: Vec<(u32, u32, bool)>,
+    /// The functions that the code calls directly (`call`, `return_call`), among
+    /// `copy_imports`.
+    called: Vec<u32>,
     memory64: bool,
+    /// Number of memories (imported or defined).
+    memories: u32,
     /// The module has a memory (imported or defined).
     has_memory: bool,
     has_types: bool,
@@ -62,10 +96,14 @@ struct Scan {
 fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
     let mut s = Scan {
         func_imports: 0,
+        global_imports: 0,
         types: 0,
-        type_params: Vec::new(),
+        sigs: Vec::new(),
         func_types: Vec::new(),
+        copy_imports: Vec::new(),
+        called: Vec::new(),
         memory64: false,
+        memories: 0,
         has_memory: false,
         has_types: false,
         has_imports: false,
@@ -79,9 +117,11 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
                 for group in r {
                     for sub in group?.types() {
                         s.types += 1;
-                        s.type_params.push(match &sub.composite_type.inner {
-                            wasmparser::CompositeInnerType::Func(f) => f.params().len() as u32,
-                            _ => 0,
+                        s.sigs.push(match &sub.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => {
+                                Some((f.params().to_vec(), f.results().to_vec()))
+                            }
+                            _ => None,
                         });
                     }
                 }
@@ -89,12 +129,25 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
             Payload::ImportSection(r) => {
                 s.has_imports = true;
                 for imp in r.into_imports() {
-                    match imp?.ty {
-                        TypeRef::Func(_) => s.func_imports += 1,
+                    let imp = imp?;
+                    match imp.ty {
+                        TypeRef::Func(ty) => {
+                            let mach_vm = match (imp.module, imp.name) {
+                                ("mach", "vm_copy") => Some(false),
+                                ("mach", "mach_vm_copy") => Some(true),
+                                _ => None,
+                            };
+                            if let Some(mach_vm) = mach_vm {
+                                s.copy_imports.push((s.func_imports, ty, mach_vm));
+                            }
+                            s.func_imports += 1;
+                        }
                         TypeRef::Memory(m) => {
                             s.has_memory = true;
+                            s.memories += 1;
                             s.memory64 |= m.memory64;
                         }
+                        TypeRef::Global(_) => s.global_imports += 1,
                         _ => {}
                     }
                 }
@@ -102,6 +155,7 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
             Payload::MemorySection(r) => {
                 for m in r {
                     s.has_memory = true;
+                    s.memories += 1;
                     s.memory64 |= m?.memory64;
                 }
             }
@@ -113,6 +167,13 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
                         Operator::MemoryCopy { .. } => s.uses[0] = true,
                         Operator::MemoryFill { .. } => s.uses[1] = true,
                         Operator::MemoryInit { .. } => s.uses[2] = true,
+                        Operator::Call { function_index }
+                        | Operator::ReturnCall { function_index }
+                            if s.copy_imports.iter().any(|c| c.0 == function_index)
+                                && !s.called.contains(&function_index) =>
+                        {
+                            s.called.push(function_index);
+                        }
                         _ => {}
                     }
                 }
@@ -132,11 +193,51 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
     Ok(s)
 }
 
+/// A copy import served in wasm: its function index, its type index, and whether its
+/// addresses are i64.
+#[derive(Clone, Copy)]
+struct Inline {
+    import: u32,
+    ty: u32,
+    wide: bool,
+}
+
+impl Scan {
+    /// The copy imports to serve in wasm: those the code calls directly, with the signature
+    /// machvm links for this memory (the linker refuses any other), in a module with one
+    /// memory (machvm refuses more).
+    fn inline(&self) -> Vec<Inline> {
+        use wasmparser::ValType::{I32, I64};
+        if self.memories != 1 {
+            return Vec::new();
+        }
+        self.copy_imports
+            .iter()
+            .filter(|(f, _, _)| self.called.contains(f))
+            .filter_map(|&(import, ty, mach_vm)| {
+                let wide = mach_vm || self.memory64;
+                let a = if wide { I64 } else { I32 };
+                let want = (vec![I32, a, a, a], vec![I32]);
+                (self.sigs.get(ty as usize)?.as_ref()? == &want).then_some(Inline {
+                    import,
+                    ty,
+                    wide,
+                })
+            })
+            .collect()
+    }
+}
+
 struct Rewriter<'a> {
     scan: &'a Scan,
+    /// The copy imports served in wasm, each by a function appended to the module.
+    inline: Vec<Inline>,
     types_done: bool,
     imports_done: bool,
     exports_done: bool,
+    /// The appended functions are in the function and code sections.
+    functions_done: bool,
+    code_done: bool,
     /// Index of the next defined function whose body is parsed.
     next_func: usize,
 }
@@ -152,6 +253,97 @@ impl Rewriter<'_> {
 
     fn count(&self) -> u32 {
         self.added().count() as u32
+    }
+
+    /// The number of global imports added: the copy windows, when a copy is served in wasm.
+    fn added_globals(&self) -> u32 {
+        if self.inline.is_empty() {
+            0
+        } else {
+            WINDOW_GLOBALS.len() as u32
+        }
+    }
+
+    /// The index of the function that serves `self.inline[k]`.
+    fn helper(&self, k: usize) -> u32 {
+        self.scan.func_imports + self.count() + self.scan.func_types.len() as u32 + k as u32
+    }
+
+    /// Where a direct call of function `func` goes: its helper, if it is served in wasm.
+    fn call_target(&self, func: u32) -> Option<u32> {
+        let k = self.inline.iter().position(|i| i.import == func)?;
+        Some(self.helper(k))
+    }
+
+    /// The body of the function that serves `inl` (see the module docs): the checks of
+    /// both windows in the call's address type, then `memory.copy`, else the import.
+    fn helper_body(&self, inl: Inline) -> wasm_encoder::Function {
+        use Instruction as I;
+        let a = if inl.wide { ValType::I64 } else { ValType::I32 };
+        // Locals after the four parameters (task, src, size, dst): span, offset.
+        let (task, src, size, dst, span, off) = (0, 1, 2, 3, 4, 5);
+        let mut f = wasm_encoder::Function::new([(2, a)]);
+        // Window globals are of the memory's address type; an i64 call on a 32-bit memory
+        // widens them, and narrows its operands for `memory.copy` (they are then below
+        // the window's end, which is below 2^32).
+        let widen = inl.wide && !self.scan.memory64;
+        let g0 = self.scan.global_imports;
+        let global = |f: &mut wasm_encoder::Function, g: u32| {
+            f.instruction(&I::GlobalGet(g));
+            if widen {
+                f.instruction(&I::I64ExtendI32U);
+            }
+        };
+        let (sub, ge_u, gt_u) = if inl.wide {
+            (I::I64Sub, I::I64GeU, I::I64GtU)
+        } else {
+            (I::I32Sub, I::I32GeU, I::I32GtU)
+        };
+        f.instruction(&I::Block(wasm_encoder::BlockType::Empty));
+        f.instruction(&I::LocalGet(task));
+        f.instruction(&I::I32Const(crate::consts::TASK_SELF_NAME as i32));
+        f.instruction(&I::I32Ne);
+        f.instruction(&I::BrIf(0));
+        // addr - lo < hi - lo (so lo <= addr < hi, in the call's width), and
+        // size <= (hi - lo) - (addr - lo) (so addr + size <= hi).
+        for (addr, lo, hi) in [(src, g0, g0 + 1), (dst, g0 + 2, g0 + 3)] {
+            global(&mut f, hi);
+            global(&mut f, lo);
+            f.instruction(&sub);
+            f.instruction(&I::LocalSet(span));
+            f.instruction(&I::LocalGet(addr));
+            global(&mut f, lo);
+            f.instruction(&sub);
+            f.instruction(&I::LocalTee(off));
+            f.instruction(&I::LocalGet(span));
+            f.instruction(&ge_u);
+            f.instruction(&I::BrIf(0));
+            f.instruction(&I::LocalGet(size));
+            f.instruction(&I::LocalGet(span));
+            f.instruction(&I::LocalGet(off));
+            f.instruction(&sub);
+            f.instruction(&gt_u);
+            f.instruction(&I::BrIf(0));
+        }
+        for x in [dst, src, size] {
+            f.instruction(&I::LocalGet(x));
+            if widen {
+                f.instruction(&I::I32WrapI64);
+            }
+        }
+        f.instruction(&I::MemoryCopy {
+            src_mem: 0,
+            dst_mem: 0,
+        });
+        f.instruction(&I::I32Const(crate::consts::KERN_SUCCESS));
+        f.instruction(&I::Return);
+        f.instruction(&I::End);
+        for x in [task, src, size, dst] {
+            f.instruction(&I::LocalGet(x));
+        }
+        f.instruction(&I::Call(inl.import));
+        f.instruction(&I::End);
+        f
     }
 
     /// The function index of the check for use `k` (0 copy, 1 fill, 2 init).
@@ -183,6 +375,16 @@ impl Rewriter<'_> {
         for (n, (_, name)) in self.added().enumerate() {
             imports.import(BULK_MODULE, name, EntityType::Function(t + n as u32));
         }
+        if self.added_globals() > 0 {
+            let ty = wasm_encoder::GlobalType {
+                val_type: self.addr(),
+                mutable: true,
+                shared: false,
+            };
+            for name in WINDOW_GLOBALS {
+                imports.import(WINDOW_MODULE, name, EntityType::Global(ty));
+            }
+        }
     }
 
     fn add_exports(&self, exports: &mut wasm_encoder::ExportSection) {
@@ -206,6 +408,40 @@ impl Reencode for Rewriter<'_> {
         } else {
             func + self.count()
         })
+    }
+
+    fn global_index(&mut self, global: u32) -> Result<u32, reencode::Error<Self::Error>> {
+        Ok(if global < self.scan.global_imports {
+            global
+        } else {
+            global + self.added_globals()
+        })
+    }
+
+    fn parse_function_section(
+        &mut self,
+        functions: &mut wasm_encoder::FunctionSection,
+        section: wasmparser::FunctionSectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        reencode::utils::parse_function_section(self, functions, section)?;
+        for inl in &self.inline {
+            functions.function(inl.ty);
+        }
+        self.functions_done = true;
+        Ok(())
+    }
+
+    fn parse_code_section(
+        &mut self,
+        code: &mut wasm_encoder::CodeSection,
+        section: wasmparser::CodeSectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        reencode::utils::parse_code_section(self, code, section)?;
+        for &inl in &self.inline {
+            code.function(&self.helper_body(inl));
+        }
+        self.code_done = true;
+        Ok(())
     }
 
     fn parse_type_section(
@@ -287,34 +523,31 @@ impl Reencode for Rewriter<'_> {
     ) -> Result<(), reencode::Error<Self::Error>> {
         let index = self.next_func;
         self.next_func += 1;
-        let uses_bulk = {
-            let mut reader = func.get_operators_reader()?;
-            let mut found = false;
-            while !reader.eof() {
-                if matches!(
-                    reader.read()?,
-                    Operator::MemoryCopy { .. }
-                        | Operator::MemoryFill { .. }
-                        | Operator::MemoryInit { .. }
-                ) {
-                    found = true;
-                    break;
+        let (mut uses_bulk, mut calls_copy) = (false, false);
+        let mut reader = func.get_operators_reader()?;
+        while !(reader.eof() || (uses_bulk && calls_copy)) {
+            match reader.read()? {
+                Operator::MemoryCopy { .. }
+                | Operator::MemoryFill { .. }
+                | Operator::MemoryInit { .. } => uses_bulk = true,
+                Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
+                    calls_copy |= self.call_target(function_index).is_some();
                 }
+                _ => {}
             }
-            found
-        };
-        if !uses_bulk {
+        }
+        if !uses_bulk && !calls_copy {
             return reencode::utils::parse_function_body(self, code, func);
         }
-        // Scratch locals after the parameters and the declared locals: three of the address
-        // type (a0..a2), two i32 (i0, i1).
+        // Scratch locals after the parameters and the declared locals (bulk instructions
+        // only): three of the address type (a0..a2), two i32 (i0, i1).
         let params = self
             .scan
             .func_types
             .get(index)
-            .and_then(|&t| self.scan.type_params.get(t as usize))
-            .copied()
-            .unwrap_or(0);
+            .and_then(|&t| self.scan.sigs.get(t as usize))
+            .and_then(|sig| sig.as_ref())
+            .map_or(0, |(params, _)| params.len() as u32);
         let mut locals = Vec::new();
         let mut count = params;
         for pair in func.get_locals_reader()? {
@@ -322,8 +555,10 @@ impl Reencode for Rewriter<'_> {
             count += n;
             locals.push((n, self.val_type(ty)?));
         }
-        locals.push((3, self.addr()));
-        locals.push((2, ValType::I32));
+        if uses_bulk {
+            locals.push((3, self.addr()));
+            locals.push((2, ValType::I32));
+        }
         let (a0, a1, a2, i0, i1) = (count, count + 1, count + 2, count + 3, count + 4);
         let mut f = wasm_encoder::Function::new(locals);
         let (copy, fill, init) = (self.check(0), self.check(1), self.check(2));
@@ -331,7 +566,17 @@ impl Reencode for Rewriter<'_> {
         use Instruction::{Call, LocalGet as Get, LocalSet as Set};
         while !reader.eof() {
             let op = reader.read()?;
-            let ins = self.instruction(op.clone())?;
+            let ins = match op {
+                Operator::Call { function_index } => match self.call_target(function_index) {
+                    Some(helper) => Instruction::Call(helper),
+                    None => self.instruction(op.clone())?,
+                },
+                Operator::ReturnCall { function_index } => match self.call_target(function_index) {
+                    Some(helper) => Instruction::ReturnCall(helper),
+                    None => self.instruction(op.clone())?,
+                },
+                _ => self.instruction(op.clone())?,
+            };
             let seq: &[Instruction] = match op {
                 Operator::MemoryCopy { .. } => &[
                     Set(a2),
@@ -393,18 +638,22 @@ pub fn rewrite(wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
     let scan = scan(wasm)?;
     let mut r = Rewriter {
         scan: &scan,
+        inline: scan.inline(),
         types_done: false,
         imports_done: false,
         exports_done: false,
+        functions_done: false,
+        code_done: false,
         next_func: 0,
     };
     let mut module = wasm_encoder::Module::new();
     r.parse_core_module(&mut module, Parser::new(0), wasm)
         .map_err(|e| wasmtime::format_err!("machvm: cannot rewrite the module: {e}"))?;
     let lost = (r.count() > 0 && !(r.types_done && r.imports_done))
-        || (scan.has_memory && !r.exports_done);
+        || (scan.has_memory && !r.exports_done)
+        || !(r.inline.is_empty() || (r.imports_done && r.functions_done && r.code_done));
     if lost {
-        wasmtime::bail!("machvm: internal error: the bulk-memory rewrite lost a section");
+        wasmtime::bail!("machvm: internal error: the rewrite lost a section");
     }
     Ok(module.finish())
 }

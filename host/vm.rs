@@ -43,6 +43,9 @@ pub struct TaskVm {
     /// Inserted send rights, in insertion order: the i-th has name `(i + 3) << 8 | 3`.
     rights: Vec<TaskId>,
     me: TaskId,
+    /// The copy windows (see [`open_windows`]): read, write, as byte ranges `[lo, hi)`;
+    /// `lo == hi` when closed.
+    windows: [(u64, u64); 2],
 }
 
 impl TaskVm {
@@ -60,7 +63,16 @@ impl TaskVm {
             known_size: 0,
             rights: Vec::new(),
             me,
+            windows: [(0, 0); 2],
         }
+    }
+
+    /// The copy windows, read then write, as byte ranges `[lo, hi)` (`lo == hi`: closed).
+    /// Every page of the read window is allocated and readable, every page of the write
+    /// window allocated and writable, inside the memory and below `2^w`: a `vm_copy` from
+    /// inside the first to inside the second succeeds (see [`open_windows`]).
+    pub fn windows(&self) -> [(u64, u64); 2] {
+        self.windows
     }
 
     /// The task's page table.
@@ -168,6 +180,10 @@ pub trait Env {
     fn enforcing(&mut self, _t: TaskId) -> bool {
         false
     }
+    /// Called when [`call`] closed some of task `t`'s copy windows ([`TaskVm::windows`]),
+    /// before the table changes under them: whoever serves copies from the windows must
+    /// stop doing so before the guest runs again.
+    fn windows_closed(&mut self, t: TaskId);
     /// Makes the hardware protection of task `t`'s pages `[start, end)` follow its table;
     /// false when it could not (e.g. the kernel ran out of mappings). The default does
     /// nothing and succeeds.
@@ -265,6 +281,65 @@ pub fn allows_fast(vm: &TaskVm, addr: u64, len: u64, prot: i32) -> bool {
     fast_range(vm, addr, len, vm.width, prot)
 }
 
+/// How many runs on each side of its own a window may reach across: opening a window costs
+/// a walk over them, once per table change that closed it.
+const WINDOW_RUNS: usize = 16;
+
+/// The widest window around `[addr, addr + size)` (size > 0) of pages that the table
+/// allocates with `prot`, inside the memory bytes it knows and, for a 32-bit memory, ending
+/// below `2^32` (its last page is left out, so that `hi` fits the window's i32 global and no
+/// range inside wraps or rounds up to `2^32`). `None` when the range is not inside one.
+pub fn window(vm: &TaskVm, addr: u64, size: u64, prot: i32) -> Option<(u64, u64)> {
+    let shift = vm.page_shift;
+    let span = vm.table.span_allowing(addr >> shift, prot, WINDOW_RUNS)?;
+    let mut end = span.end.min(vm.known_size >> shift);
+    if vm.width == Width::W32 {
+        end = end.min((1u64 << (32 - shift)) - 1);
+    }
+    let (lo, hi) = (span.start << shift, end.checked_shl(shift)?);
+    (lo <= addr && addr < hi && size <= hi - addr).then_some((lo, hi))
+}
+
+/// After a `vm_copy` of task `vm`'s own memory from `[src, src + size)` to
+/// `[dst, dst + size)` succeeded (size > 0), opens the read window around the source and
+/// the write window around the destination, where they do not cover them yet and the
+/// table allows ([`window`]). Returns true when a window changed.
+///
+/// The windows let the guest serve later copies inside them without a host call
+/// ([`crate::rewrite`]): [`call`] closes every window that a table change overlaps, before
+/// the change, and tells the [`Env`] ([`Env::windows_closed`]).
+pub fn open_windows(vm: &mut TaskVm, src: u64, size: u64, dst: u64) -> bool {
+    let mut changed = false;
+    for (k, addr, prot) in [(0, src, VM_PROT_READ), (1, dst, VM_PROT_WRITE)] {
+        let (lo, hi) = vm.windows[k];
+        if lo <= addr && addr < hi && size <= hi - addr {
+            continue;
+        }
+        if let Some(w) = window(vm, addr, size, prot) {
+            vm.windows[k] = w;
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// Closes task `t`'s copy windows that overlap its pages `[start, end)` (which are about to
+/// change), and tells the [`Env`] when one closed.
+pub fn close_windows<E: Env + ?Sized>(env: &mut E, t: TaskId, start: u64, end: u64) {
+    let vm = env.vm(t);
+    let shift = vm.page_shift;
+    let mut closed = false;
+    for w in &mut vm.windows {
+        if w.0 < w.1 && (w.0 >> shift) < end && start < (w.1 >> shift) {
+            w.1 = w.0;
+            closed = true;
+        }
+    }
+    if closed {
+        env.windows_closed(t);
+    }
+}
+
 /// Changes task `t`'s table over the pages `[start, end)` with `f`, then mirrors the change
 /// in hardware; if that fails, puts the table (and, as far as it can, the hardware) back and
 /// answers `KERN_RESOURCE_SHORTAGE`: the table and the hardware never disagree.
@@ -275,6 +350,7 @@ fn change<E: Env + ?Sized>(
     end: u64,
     f: impl FnOnce(&mut PageTable) -> Result<(), CheckError>,
 ) -> Step {
+    close_windows(env, t, start, end);
     let saved = env
         .enforcing(t)
         .then(|| env.vm(t).table.segments(start, end));
@@ -829,6 +905,7 @@ mod tests {
         fn vm(&mut self, _: TaskId) -> &mut TaskVm {
             &mut self.vm
         }
+        fn windows_closed(&mut self, _: TaskId) {}
         fn memory_size(&mut self, _: TaskId) -> u64 {
             self.bytes.len() as u64
         }

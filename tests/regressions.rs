@@ -82,6 +82,7 @@ fn cross_task_sequence_agrees_with_the_model() {
         memory64_map_limit: 8 << 16,
         memory_limit: None,
         enforce: true,
+        copy_in_wasm: true,
         tasks: vec![
             TaskSpec {
                 width: Width::W32,

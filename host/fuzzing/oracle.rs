@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::calls::{Call, Outcome, PageAttrs, Width};
-use crate::consts::{TASK_SELF_NAME, VM_PROT_WRITE};
+use crate::consts::{TASK_SELF_NAME, VM_PROT_READ, VM_PROT_WRITE};
 use crate::harness::Harness;
 use crate::kernel::KernelConfig;
 use crate::model::Model;
@@ -34,6 +34,8 @@ pub struct Setup {
     pub memory_limit: Option<u64>,
     /// [`KernelConfig::enforce`]: the table is mirrored in hardware page protection.
     pub enforce: bool,
+    /// [`KernelConfig::copy_in_wasm`]: copies inside the windows are served in wasm.
+    pub copy_in_wasm: bool,
     /// The tasks, guests `0, 1, ...` of the harness and tasks `0, 1, ...` of the model.
     pub tasks: Vec<TaskSpec>,
 }
@@ -46,6 +48,7 @@ impl Setup {
             memory64_map_limit: 1 << 40,
             memory_limit: None,
             enforce: KernelConfig::default().enforce,
+            copy_in_wasm: true,
             tasks: vec![TaskSpec {
                 width,
                 initial,
@@ -61,6 +64,7 @@ impl Setup {
             memory64_map_limit: self.memory64_map_limit,
             memory_limit: self.memory_limit,
             enforce: self.enforce,
+            copy_in_wasm: self.copy_in_wasm,
         }
     }
 
@@ -430,6 +434,7 @@ impl Differential {
                     page * p
                 )));
             }
+            self.check_windows(t)?;
             // A grown range the real table shows is in step from now on.
             let harness = &self.harness;
             self.pending[t].retain(|&(s, e)| (s..e).all(|page| harness.page(t, page).is_none()));
@@ -448,6 +453,43 @@ impl Differential {
                         )));
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Task `t`'s copy windows: the guest's globals hold what the kernel recorded, and every
+    /// page inside lies in the memory and is allocated with the window's protection, as the
+    /// model says (so a copy served in wasm is one the model lets succeed).
+    fn check_windows(&mut self, t: usize) -> Result<(), Divergence> {
+        let p = self.setup.page_size;
+        let id = self.harness.task(t);
+        let Some(windows) = self.harness.kernel().task(id).map(|vm| vm.windows()) else {
+            return Ok(());
+        };
+        if let Some(wasm) = self.harness.windows_in_wasm(t) {
+            if wasm != windows {
+                return Err(self.diverged(format!(
+                    "task {t}: copy windows: the guest holds {wasm:x?}, the kernel {windows:x?}"
+                )));
+            }
+        }
+        let size = self.model.memory(t).len() as u64;
+        let below = match self.setup.tasks[t].width {
+            Width::W32 => 1 << 32,
+            Width::W64 => u64::MAX,
+        };
+        for ((lo, hi), prot) in windows.into_iter().zip([VM_PROT_READ, VM_PROT_WRITE]) {
+            if lo >= hi {
+                continue;
+            }
+            let bad_page = (lo / p..hi.div_ceil(p))
+                .find(|&page| !matches!(self.model.page(t, page), Some(a) if a.cur & prot == prot));
+            if hi > size || hi >= below || lo % p != 0 || bad_page.is_some() {
+                return Err(self.diverged(format!(
+                    "task {t}: copy window {lo:#x}..{hi:#x} (prot {prot}) is not all accessible: \
+                     memory size {size:#x}, first bad page {bad_page:#x?}"
+                )));
             }
         }
         Ok(())

@@ -926,11 +926,14 @@ impl Scenario {
         };
         // Mostly as deployed: enforced where the platform can.
         let enforce = KernelConfig::default().enforce && u.ratio(4, 5)?;
+        // Mostly as deployed: copies served in wasm where the windows allow.
+        let copy_in_wasm = u.ratio(4, 5)?;
         let setup = Setup {
             page_size,
             memory64_map_limit,
             memory_limit,
             enforce,
+            copy_in_wasm,
             tasks,
         };
         let mut steps = Vec::new();

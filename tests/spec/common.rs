@@ -24,6 +24,9 @@ pub struct T {
     pub w: Width,
     pub p: u64,
     pub form: Form,
+    /// The task's copy windows were opened over its whole memory before the test: its
+    /// copies there are served in wasm (`machvm::rewrite`), the others by the host.
+    pub windows: bool,
 }
 
 /// Runs `f` in every configuration and form, on a guest with 4 wasm pages (256 KiB) of
@@ -32,12 +35,18 @@ pub fn each(f: impl Fn(&mut T)) {
     each_with(4, Some(64), f)
 }
 
-/// As [`each`], with the given memory size and maximum (wasm pages).
+/// As [`each`], with the given memory size and maximum (wasm pages); each configuration
+/// twice, with the copy windows closed and open.
 pub fn each_with(initial: u64, maximum: Option<u64>, f: impl Fn(&mut T)) {
     for (w, p) in CONFIGS {
         for form in FORMS {
-            let mut t = T::new(w, p, form, initial, maximum);
-            f(&mut t);
+            for windows in [false, true] {
+                let mut t = T::new(w, p, form, initial, maximum);
+                if windows {
+                    t.open_windows();
+                }
+                f(&mut t);
+            }
         }
     }
 }
@@ -46,14 +55,35 @@ impl T {
     pub fn new(w: Width, p: u64, form: Form, initial: u64, maximum: Option<u64>) -> T {
         let mut h = Harness::with_page_size(p).unwrap();
         let g = h.add_guest(w, initial, maximum).unwrap();
-        T { h, g, w, p, form }
+        T {
+            h,
+            g,
+            w,
+            p,
+            form,
+            windows: false,
+        }
+    }
+
+    /// Opens the copy windows over the whole memory with a copy of one byte onto itself,
+    /// which changes nothing else.
+    pub fn open_windows(&mut self) {
+        let size = self.h.memory_size(self.g) as u64;
+        assert_eq!(self.copy(0, 1, 0), KERN_SUCCESS);
+        let task = self.h.task(self.g);
+        let open = self.h.kernel().task(task).unwrap().windows();
+        assert_eq!(open, [(0, size); 2], "{}", self.ctx());
+        self.windows = true;
     }
 
     /// Context for assertion messages.
     pub fn ctx(&self) -> String {
         format!(
-            "[{:?} memory, page size {}, {:?} form]",
-            self.w, self.p, self.form
+            "[{:?} memory, page size {}, {:?} form, copy windows {}]",
+            self.w,
+            self.p,
+            self.form,
+            if self.windows { "open" } else { "closed" }
         )
     }
 
