@@ -1,0 +1,291 @@
+//! `vm_copy` served in wasm (`machvm::rewrite`, "vm_copy in wasm"): copies inside the copy
+//! windows make no host call, every other copy does, and a table change closes the windows
+//! it touches before the guest runs again. Host calls are counted with a call hook, so
+//! these tests see which side answered; the SPEC rows (`tests/spec`) and the differential
+//! tests check that both sides answer alike.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use machvm::consts::*;
+use machvm::{Kernel, KernelConfig, TaskId, TaskPre};
+use wasmtime::{CallHook, Config, Engine, Instance, Linker, Module, Store, TypedFunc};
+
+const GUEST: &str = r#"(module
+  (import "mach" "vm_copy" (func $copy (param i32 i32 i32 i32) (result i32)))
+  (import "mach" "mach_vm_copy" (func $mcopy (param i32 i64 i64 i64) (result i32)))
+  (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
+  (global $g (mut i32) (i32.const 7))
+  (memory (export "memory") 4 64)
+  (func (export "copy") (param i32 i32 i32 i32) (result i32)
+    (call $copy (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
+  (func (export "mcopy") (param i64 i64 i64) (result i32)
+    (call $mcopy (i32.const 0x103) (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "tail") (param i32 i32 i32) (result i32)
+    (return_call $copy (i32.const 0x103) (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "protect") (param i32 i32 i32) (result i32)
+    (call $protect (i32.const 0x103) (local.get 0) (local.get 1) (i32.const 0) (local.get 2)))
+  (func (export "grow") (result i32) (memory.grow (i32.const 1)))
+  (func (export "global") (result i32) (global.set $g (i32.add (global.get $g) (i32.const 1))) (global.get $g)))"#;
+
+struct State {
+    kernel: Kernel,
+    host_calls: Arc<AtomicUsize>,
+}
+
+fn get(s: &mut State) -> &mut Kernel {
+    &mut s.kernel
+}
+
+struct Guest {
+    store: Store<State>,
+    instance: Instance,
+    task: TaskId,
+    copy: TypedFunc<(u32, u32, u32, u32), i32>,
+}
+
+impl Guest {
+    fn new(config: KernelConfig) -> Guest {
+        let engine = Engine::new(machvm::configure(&mut Config::new())).unwrap();
+        let module = machvm::compile(&engine, GUEST.as_bytes()).unwrap();
+        let host_calls = Arc::new(AtomicUsize::new(0));
+        let kernel = Kernel::with_config(config).unwrap();
+        let mut store = Store::new(
+            &engine,
+            State {
+                kernel,
+                host_calls: host_calls.clone(),
+            },
+        );
+        store.call_hook(move |_, hook| {
+            if matches!(hook, CallHook::CallingHost) {
+                host_calls.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        });
+        let pre = TaskPre::new(&module, get).unwrap();
+        let (instance, task) = pre.instantiate(&mut store, &Linker::new(&engine)).unwrap();
+        let copy = instance.get_typed_func(&mut store, "copy").unwrap();
+        Guest {
+            store,
+            instance,
+            task,
+            copy,
+        }
+    }
+
+    fn host_calls(&self) -> usize {
+        self.store.data().host_calls.load(Ordering::Relaxed)
+    }
+
+    fn copy(&mut self, src: u32, size: u32, dst: u32) -> i32 {
+        self.copy_as(TASK_SELF_NAME, src, size, dst)
+    }
+
+    fn copy_as(&mut self, port: u32, src: u32, size: u32, dst: u32) -> i32 {
+        self.copy
+            .call(&mut self.store, (port, src, size, dst))
+            .unwrap()
+    }
+
+    fn call<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(&mut self, name: &str, p: P) -> R {
+        let f = self
+            .instance
+            .get_typed_func::<P, R>(&mut self.store, name)
+            .unwrap();
+        f.call(&mut self.store, p).unwrap()
+    }
+
+    fn windows(&self) -> [(u64, u64); 2] {
+        self.store.data().kernel.task(self.task).unwrap().windows()
+    }
+
+    fn memory(&mut self) -> &mut [u8] {
+        let m = self.instance.get_memory(&mut self.store, "memory").unwrap();
+        m.data_mut(&mut self.store)
+    }
+
+    /// Fills `[addr, addr + len)` with a pattern that differs per address.
+    fn pattern(&mut self, addr: usize, len: usize) {
+        for (i, b) in self.memory()[addr..addr + len].iter_mut().enumerate() {
+            *b = (i * 7 + addr) as u8 | 1;
+        }
+    }
+}
+
+const MEM: u64 = 4 << 16;
+
+#[test]
+fn copies_inside_the_windows_are_served_without_a_host_call() {
+    let mut g = Guest::new(KernelConfig::default());
+    assert_eq!(g.windows(), [(0, 0); 2], "closed until the first copy");
+    g.pattern(0x100, 0x400);
+    assert_eq!(g.copy(0x100, 16, 0x2000), KERN_SUCCESS);
+    assert_eq!(g.host_calls(), 1, "the first copy opens the windows");
+    assert_eq!(g.windows(), [(0, MEM); 2]);
+    assert_eq!(g.copy(0x200, 64, 0x3000), KERN_SUCCESS);
+    assert_eq!(g.call::<_, i32>("mcopy", (0x300i64, 64i64, 0x3100i64)), 0);
+    assert_eq!(g.call::<_, i32>("tail", (0x400u32, 64u32, 0x3200u32)), 0);
+    // Overlapping, and touching the window's last byte.
+    assert_eq!(g.copy(0x100, 0x100, 0x180), KERN_SUCCESS);
+    assert_eq!(g.copy(0x2000, 16, MEM as u32 - 16), KERN_SUCCESS);
+    assert_eq!(g.host_calls(), 1, "served in wasm");
+    // The bytes moved as memmove moves them.
+    let m = g.memory().to_vec();
+    let want = {
+        let mut g = Guest::new(KernelConfig::default());
+        g.pattern(0x100, 0x400);
+        let mut b = g.memory().to_vec();
+        b.copy_within(0x100..0x110, 0x2000);
+        b.copy_within(0x200..0x240, 0x3000);
+        b.copy_within(0x300..0x340, 0x3100);
+        b.copy_within(0x400..0x440, 0x3200);
+        b.copy_within(0x100..0x200, 0x180);
+        b.copy_within(0x2000..0x2010, MEM as usize - 16);
+        b
+    };
+    assert!(
+        m == want,
+        "the copies served in wasm moved the same bytes as memmove"
+    );
+}
+
+#[test]
+fn everything_outside_the_windows_goes_to_the_host() {
+    let mut g = Guest::new(KernelConfig::default());
+    assert_eq!(g.copy(0, 1, 0), KERN_SUCCESS);
+    let n = g.host_calls();
+    // Another port, past the memory, wrapping, past the window's end.
+    assert_eq!(g.copy_as(0, 0, 16, 0x100), MACH_SEND_INVALID_DEST);
+    assert_eq!(
+        g.copy_as(HOST_SELF_NAME, 0, 16, 0x100),
+        KERN_INVALID_ARGUMENT
+    );
+    assert_eq!(g.copy(MEM as u32, 16, 0x100), KERN_INVALID_ADDRESS);
+    assert_eq!(g.copy(0x100, 16, MEM as u32 - 8), KERN_INVALID_ADDRESS);
+    assert_eq!(g.copy(0xFFFF_FFF8, 16, 0x100), KERN_INVALID_ADDRESS);
+    assert_eq!(g.copy(0x100, u32::MAX, 0x100), KERN_INVALID_ADDRESS);
+    assert_eq!(g.host_calls(), n + 6);
+}
+
+#[test]
+fn a_table_change_closes_the_windows_it_touches() {
+    let mut g = Guest::new(KernelConfig::default());
+    g.pattern(0, 0x1000);
+    assert_eq!(g.copy(0, 16, 0x8000), KERN_SUCCESS);
+    // Read-only page at 0x3000: both windows cover it, both close.
+    assert_eq!(
+        g.call::<_, i32>("protect", (0x3000u32, 0x1000u32, VM_PROT_READ)),
+        0
+    );
+    assert_eq!(g.windows(), [(0, 0); 2]);
+    let n = g.host_calls();
+    let before = g.memory()[0x3000..0x3040].to_vec();
+    assert_eq!(g.copy(0, 64, 0x3000), KERN_PROTECTION_FAILURE);
+    assert_eq!(g.memory()[0x3000..0x3040], before[..], "all or nothing");
+    assert_eq!(g.host_calls(), n + 1);
+    // A copy past the read-only page opens the read window over the whole memory (every
+    // page is readable) and the write window after it ...
+    assert_eq!(g.copy(0, 64, 0x5000), KERN_SUCCESS);
+    assert_eq!(g.windows(), [(0, MEM), (0x4000, MEM)]);
+    assert_eq!(g.copy(0, 64, 0x6000), KERN_SUCCESS);
+    assert_eq!(g.host_calls(), n + 2);
+    // ... and one before it moves the window there.
+    assert_eq!(g.copy(0, 64, 0x2000), KERN_SUCCESS);
+    assert_eq!(g.windows(), [(0, MEM), (0, 0x3000)]);
+    assert_eq!(g.host_calls(), n + 3);
+    // A source on the read-only page is readable: in the read window.
+    assert_eq!(g.copy(0x3000, 64, 0x1000), KERN_SUCCESS);
+    assert_eq!(g.host_calls(), n + 3);
+    // Unreadable source page: the read window closes, the write window (which ends
+    // before the page) stays, and the host refuses.
+    assert_eq!(
+        g.call::<_, i32>("protect", (0x3000u32, 0x1000u32, VM_PROT_NONE)),
+        0
+    );
+    assert_eq!(g.windows(), [(0, 0), (0, 0x3000)]);
+    assert_eq!(g.copy(0x3000, 64, 0x1000), KERN_PROTECTION_FAILURE);
+    // Grown pages join a window only once a copy there opens it again.
+    assert_eq!(g.call::<_, i32>("grow", ()), 4);
+    assert_eq!(g.copy(0, 64, MEM as u32), KERN_SUCCESS);
+    assert_eq!(g.windows(), [(0, 0x3000), (0x4000, MEM + 0x10000)]);
+}
+
+#[test]
+fn the_modules_own_globals_keep_their_indices() {
+    let mut g = Guest::new(KernelConfig::default());
+    assert_eq!(g.call::<_, i32>("global", ()), 8);
+    assert_eq!(g.call::<_, i32>("global", ()), 9);
+}
+
+#[test]
+fn with_copy_in_wasm_off_every_copy_is_a_host_call() {
+    let mut g = Guest::new(KernelConfig {
+        copy_in_wasm: false,
+        ..KernelConfig::default()
+    });
+    for k in 1..=3 {
+        assert_eq!(g.copy(0, 64, 0x1000), KERN_SUCCESS);
+        assert_eq!(g.host_calls(), k);
+    }
+    assert_eq!(g.windows(), [(0, 0); 2]);
+}
+
+#[test]
+fn without_enforcement_the_windows_work_alike() {
+    let mut g = Guest::new(KernelConfig {
+        enforce: false,
+        ..KernelConfig::default()
+    });
+    assert_eq!(g.copy(0, 64, 0x1000), KERN_SUCCESS);
+    assert_eq!(g.copy(0, 64, 0x2000), KERN_SUCCESS);
+    assert_eq!(g.host_calls(), 1);
+    assert_eq!(
+        g.call::<_, i32>("protect", (0x2000u32, 0x1000u32, VM_PROT_READ)),
+        0
+    );
+    assert_eq!(g.copy(0, 64, 0x2000), KERN_PROTECTION_FAILURE);
+}
+
+#[test]
+fn traced_copies_all_go_to_the_host() {
+    // Windows opened before a subscriber listens close at the task's next host call.
+    let mut g = Guest::new(KernelConfig::default());
+    assert_eq!(g.copy(0, 64, 0x1000), KERN_SUCCESS);
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let n = g.host_calls();
+        assert_eq!(g.copy_as(0, 0, 64, 0x1000), MACH_SEND_INVALID_DEST);
+        assert_eq!(g.windows(), [(0, 0); 2]);
+        for k in 1..=3 {
+            assert_eq!(g.copy(0, 64, 0x1000), KERN_SUCCESS);
+            assert_eq!(g.host_calls(), n + 1 + k);
+        }
+        assert_eq!(g.windows(), [(0, 0); 2]);
+    });
+}
+
+/// The window globals reach only the functions the rewrite adds: a module that imports
+/// one itself (it could write it) is refused once compiled.
+#[test]
+fn a_module_that_imports_a_window_global_is_refused() {
+    let engine = Engine::new(machvm::configure(&mut Config::new())).unwrap();
+    let wat = r#"(module
+      (import "machvm:copy" "write_hi" (global (mut i32)))
+      (import "mach" "vm_copy" (func $copy (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "run") (result i32)
+        (global.set 0 (i32.const -1))
+        (call $copy (i32.const 0x103) (i32.const 0) (i32.const 16) (i32.const 0x100))))"#;
+    let module = machvm::compile(&engine, wat.as_bytes()).unwrap();
+    let err = match TaskPre::new(&module, get) {
+        Ok(_) => panic!("linked"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("`machvm:copy::write_hi`"), "{err}");
+    assert!(err.contains("imported twice"), "{err}");
+    let _ = Module::new(&engine, wat).unwrap();
+}
