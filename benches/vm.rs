@@ -2,9 +2,11 @@
 //! - `copy/*`: `vm_copy` from the guest vs native `copy_within` (on a buffer of its own, and
 //!   from the host on the guest's memory) vs the guest's own
 //!   `memory.copy` (as plain Wasmtime runs it, and with machvm's enforcement check before
-//!   it), 4 KiB to 64 MiB, disjoint and overlapping;
-//! - `call/*`: `mach_task_self`, `host_page_size`, `vm_copy` of size 0 vs a no-op import
-//!   (and a no-op import of `vm_copy`'s signature that takes the `Caller`, as machvm's do);
+//!   it), 4 KiB to 64 MiB, disjoint and overlapping; `vm_copy` as deployed (served in wasm
+//!   inside the copy windows) and, up to 64 KiB, with `copy_in_wasm` off (a host call each);
+//! - `call/*`: `mach_task_self`, `host_page_size`, `vm_copy` of size 0 (a host call; and
+//!   served in wasm) vs a no-op import (and a no-op import of `vm_copy`'s signature that
+//!   takes the `Caller`, as machvm's do);
 //! - `protect/*`: `vm_protect` of one page vs 1 GiB, on a table of 1 and of 10,000 runs;
 //! - `churn`: `vm_allocate`/`vm_deallocate` pairs;
 //! - `instantiate/*`: a small module as a task vs plain Wasmtime, on-demand and pooling;
@@ -18,11 +20,11 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use machvm::consts::TASK_SELF_NAME;
-use machvm::{Call, Form, Kernel, TaskPre};
+use machvm::{Call, Form, Kernel, KernelConfig, TaskPre};
 use wasmtime::{Config, Engine, Func, Instance, Linker, Module, Store};
 
 mod common;
-use common::{engine, get, guest, State};
+use common::{engine, get, guest, guest_with, State};
 
 const SIZES: [(usize, &str); 5] = [
     (4 << 10, "4KiB"),
@@ -36,6 +38,15 @@ fn copies(c: &mut Criterion) {
     let engine = engine(false);
     let mut g = guest(&engine, true);
     let vm_copy = g.func::<(u32, u32, u32, u32), i32>("vm_copy");
+    // The same, with every copy a host call.
+    let mut host = guest_with(
+        &engine,
+        KernelConfig {
+            copy_in_wasm: false,
+            ..KernelConfig::default()
+        },
+    );
+    let host_copy = host.func::<(u32, u32, u32, u32), i32>("vm_copy");
     let memory_copy = g.func::<(u32, u32, u32, u32), i32>("memory_copy");
     // The same guest as plain Wasmtime runs it: no bulk-memory check before `memory.copy`.
     let mut plain = guest(&engine, false);
@@ -94,6 +105,16 @@ fn copies(c: &mut Criterion) {
                     assert_eq!(r, 0);
                 })
             });
+            if len <= 64 << 10 {
+                group.bench_function(BenchmarkId::new("vm_copy-host", name), |b| {
+                    b.iter(|| {
+                        let r = host_copy
+                            .call(&mut host.store, (src as u32, len as u32, dst as u32, n))
+                            .unwrap();
+                        assert_eq!(r, 0);
+                    })
+                });
+            }
         }
         group.finish();
     }
@@ -106,10 +127,18 @@ fn calls(c: &mut Criterion) {
     let mut g = guest(&engine, true);
     let mut group = c.benchmark_group("call");
     group.throughput(Throughput::Elements(u64::from(N)));
+    // `g` never copies a byte, so its copy windows stay closed: `vm_copy0` is a host call.
     for name in ["noop", "noop4", "task_self", "host_page_size", "vm_copy0"] {
         let f = g.func::<u32, i32>(name);
         group.bench_function(name, |b| b.iter(|| f.call(&mut g.store, N).unwrap()));
     }
+    // Once a copy opened the windows, the same call is served in wasm.
+    let mut w = guest(&engine, true);
+    let one = w.func::<(u32, u32, u32, u32), i32>("vm_copy");
+    assert_eq!(one.call(&mut w.store, (0, 1, 0, 1)).unwrap(), 0);
+    let f = w.func::<u32, i32>("vm_copy0");
+    let id = BenchmarkId::new("vm_copy0", "in-wasm");
+    group.bench_function(id, |b| b.iter(|| f.call(&mut w.store, N).unwrap()));
     // As the runner sets a store up: `install_handlers` adds a call hook to every host call.
     let mut h = guest(&engine, true);
     machvm::install_handlers(&mut h.store, get);
@@ -190,29 +219,51 @@ const SMALL: &str = r#"(module
     (data (i32.const 16) "hello")
     (func (export "f") (result i32) (i32.const 1)))"#;
 
+/// `SMALL` with a `vm_copy` call, which the rewrite serves in wasm: the task gets its four
+/// copy-window globals.
+const SMALL_COPY: &str = r#"(module
+    (import "mach" "mach_task_self" (func (result i32)))
+    (import "mach" "vm_copy" (func $copy (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1 16)
+    (data (i32.const 16) "hello")
+    (func (export "f") (result i32) (i32.const 1))
+    (func (export "copy") (result i32)
+      (call $copy (i32.const 0x103) (i32.const 16) (i32.const 5) (i32.const 32))))"#;
+
 fn instantiation(c: &mut Criterion) {
     let mut group = c.benchmark_group("instantiate");
     for pooling in [false, true] {
         let engine = engine(pooling);
         let alloc = if pooling { "pooling" } else { "on-demand" };
-        let module = machvm::compile(&engine, SMALL.as_bytes()).unwrap();
-        let plain = Module::new(&engine, SMALL).unwrap();
-        let pre = TaskPre::new(&module, get).unwrap();
-        let linker = Linker::new(&engine);
-        let plain_self = |store: &mut Store<State>| Func::wrap(store, || 0x103i32);
-        group.bench_function(BenchmarkId::new("wasmtime", alloc), |b| {
-            b.iter(|| {
-                let mut store = Store::new(&engine, State::new(Kernel::new()));
-                let f = plain_self(&mut store);
-                black_box(Instance::new(&mut store, &plain, &[f.into()]).unwrap());
-            })
-        });
-        group.bench_function(BenchmarkId::new("machvm", alloc), |b| {
-            b.iter(|| {
-                let mut store = Store::new(&engine, State::new(Kernel::new()));
-                black_box(pre.instantiate(&mut store, &linker).unwrap());
-            })
-        });
+        for (wat, suffix) in [(SMALL, ""), (SMALL_COPY, "+vm_copy")] {
+            let module = machvm::compile(&engine, wat.as_bytes()).unwrap();
+            let plain = Module::new(&engine, wat).unwrap();
+            let pre = TaskPre::new(&module, get).unwrap();
+            let linker = Linker::new(&engine);
+            // Plain Wasmtime gets host functions of the same signatures.
+            let imports = |store: &mut Store<State>| -> Vec<wasmtime::Extern> {
+                let mut v = vec![Func::wrap(&mut *store, || 0x103i32).into()];
+                if plain.imports().len() > 1 {
+                    let copy = |_: u32, _: u32, _: u32, _: u32| 0i32;
+                    v.push(Func::wrap(&mut *store, copy).into());
+                }
+                v
+            };
+            let id = |who: &str| BenchmarkId::new(format!("{who}{suffix}"), alloc);
+            group.bench_function(id("wasmtime"), |b| {
+                b.iter(|| {
+                    let mut store = Store::new(&engine, State::new(Kernel::new()));
+                    let externs = imports(&mut store);
+                    black_box(Instance::new(&mut store, &plain, &externs).unwrap());
+                })
+            });
+            group.bench_function(id("machvm"), |b| {
+                b.iter(|| {
+                    let mut store = Store::new(&engine, State::new(Kernel::new()));
+                    black_box(pre.instantiate(&mut store, &linker).unwrap());
+                })
+            });
+        }
     }
     group.finish();
 }

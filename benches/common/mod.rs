@@ -46,15 +46,25 @@ pub fn engine(pooling: bool) -> Engine {
     Engine::new(&config).unwrap()
 }
 
+/// The bench guest as a task, with enforcement (compiled with `machvm::compile`) or
+/// without (as plain Wasmtime compiles it).
 pub fn guest(engine: &Engine, enforce: bool) -> Guest {
-    let module = if enforce {
+    guest_with(
+        engine,
+        KernelConfig {
+            enforce,
+            ..KernelConfig::default()
+        },
+    )
+}
+
+/// The bench guest as a task of a kernel with `config`: compiled with `machvm::compile`
+/// when `config.enforce`, else as plain Wasmtime compiles it.
+pub fn guest_with(engine: &Engine, config: KernelConfig) -> Guest {
+    let module = if config.enforce {
         machvm::compile(engine, WAT.as_bytes()).unwrap()
     } else {
         Module::new(engine, WAT).unwrap()
-    };
-    let config = KernelConfig {
-        enforce,
-        ..KernelConfig::default()
     };
     let mut store = Store::new(engine, State::new(Kernel::with_config(config).unwrap()));
     let mut linker = Linker::new(engine);
