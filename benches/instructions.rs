@@ -7,11 +7,15 @@
 //! `instructions <case> <n>`: cases are the exports of `wat/bench.wat` that repeat one call
 //! (`noop`, `noop4`, `task_self`, `host_page_size`, `vm_copy0`) and two 4 KiB copies,
 //! `vm_copy_4KiB` and `memory.copy_4KiB` (the guest's own, as plain Wasmtime runs it).
+//! `vm_copy` is served in wasm once a copy opened the task's windows (the warm-up does
+//! that for `vm_copy_4KiB`, a one-byte copy for `vm_copy0_in-wasm`); `vm_copy0` stays a
+//! host call, and the `_host` suffix turns `KernelConfig::copy_in_wasm` off.
 //! Without valgrind it runs the same work, uncounted.
 
 mod common;
 
-use common::{engine, guest, Guest};
+use common::{engine, guest_with, Guest};
+use machvm::KernelConfig;
 
 /// The work that callgrind counts (`--toggle-collect=*instructions::run*`).
 #[inline(never)]
@@ -42,8 +46,25 @@ fn main() {
     };
     let n: u32 = n.parse().expect("n is a number");
     let engine = engine(false);
+    let (case, host) = match case.strip_suffix("_host") {
+        Some(c) => (c, true),
+        None => (case.as_str(), false),
+    };
     // The machvm rows run with enforcement, the plain memory.copy without machvm's check.
-    let mut g = guest(&engine, case != "memory.copy_4KiB");
+    let config = KernelConfig {
+        enforce: case != "memory.copy_4KiB",
+        copy_in_wasm: !host,
+        ..KernelConfig::default()
+    };
+    let mut g = guest_with(&engine, config);
+    let case = match case.strip_suffix("_in-wasm") {
+        Some(c) => {
+            let f = g.func::<(u32, u32, u32, u32), i32>("vm_copy");
+            assert_eq!(f.call(&mut g.store, (0, 1, 0, 1)).unwrap(), 0);
+            c
+        }
+        None => case,
+    };
     // Warm up outside the count: first calls compile trampolines and fill caches.
     run(&mut g, case, 1000);
     std::hint::black_box(run(&mut g, case, n));

@@ -24,12 +24,14 @@ pub struct KernelConfig {
     /// platform supports it (Linux). It needs an engine configured with
     /// [`crate::configure`] and modules compiled with [`crate::compile`].
     pub enforce: bool,
-    /// Serve `vm_copy` / `mach_vm_copy` calls of a task's own memory in wasm, without a
-    /// host call, when both ranges lie in windows the host has seen to be accessible (see
+    /// Serve `vm_copy` / `mach_vm_copy` calls of a task's own memory, and the enforcement
+    /// checks of its bulk-memory instructions, in wasm, without a host call, when the
+    /// ranges lie in the copy windows the host keeps over pages its table allows (see
     /// [`crate::rewrite`]; on by default). It needs modules compiled with
-    /// [`crate::compile`]. Copies served in wasm are not traced: windows stay closed while
-    /// a `tracing` subscriber wants [`crate::trace::CALL_TARGET`] events, and a task's
-    /// windows close at its next host call once one does.
+    /// [`crate::compile`]; answers are the same either way. Copies served in wasm are not
+    /// traced: windows stay closed while a `tracing` subscriber wants
+    /// [`crate::trace::CALL_TARGET`] events, and a task's windows close at its next
+    /// `"mach"` call once one does.
     pub copy_in_wasm: bool,
 }
 

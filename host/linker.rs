@@ -522,7 +522,10 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
         let kernel = get(store.data_mut());
         let created = kernel.create_task(&ty, task_memory, export)?;
         debug_assert_eq!(created, id);
-        if let [Some(a), Some(b), Some(c), Some(d)] = windows {
+        // With `copy_in_wasm` off the globals stay closed, and every copy is the host's.
+        if let ([Some(a), Some(b), Some(c), Some(d)], true) =
+            (windows, kernel.config().copy_in_wasm)
+        {
             kernel.tasks[id.index()].window_globals = Some([a, b, c, d]);
         }
         let instance = Instance::new(&mut store, &self.module, &externs)?;
@@ -973,45 +976,73 @@ fn copy<T: 'static, G: GetKernel<T>>(
     args: [u64; 3],
 ) -> wasmtime::Result<i32> {
     let [src, size, dst] = args;
-    let r = match fast_copy(get(caller.data_mut()), task, form, port, args) {
-        Some(r) => r,
-        None => {
-            let call = Call::Copy {
-                form,
-                task: port,
-                src,
-                size,
-                dst,
-            };
-            dispatch(caller, get, task, call)?
+    if let Some(r) = fast_copy(get(caller.data_mut()), task, form, port, args) {
+        // The fast path answers only KERN_SUCCESS, and only for the caller's own task.
+        if size != 0 {
+            open_windows(caller.as_context_mut(), get, task, Some(src), size, dst);
         }
+        return Ok(r);
+    }
+    let call = Call::Copy {
+        form,
+        task: port,
+        src,
+        size,
+        dst,
     };
+    let r = dispatch(caller, get, task, call)?;
     if r == crate::consts::KERN_SUCCESS && size != 0 && port == TASK_SELF_NAME {
-        open_windows(caller.as_context_mut(), get, task, src, size, dst);
+        open_windows(caller.as_context_mut(), get, task, Some(src), size, dst);
     }
     Ok(r)
 }
 
-/// After task `task` copied `[src, src + size)` to `[dst, dst + size)` of its own memory,
-/// opens its copy windows around them (see [`vm::open_windows`]), so that its next copies
-/// there are served in wasm; only when its module serves copies in wasm, the kernel allows
-/// it, and no subscriber wants call events (copies served in wasm are not traced).
+/// After task `task` copied `[src, src + size)` to `[dst, dst + size)` of its own memory
+/// (`vm_copy`, or a bulk-memory instruction whose check passed; no source: `memory.fill`
+/// and `memory.init`), opens its copy windows around them (see [`vm::open_windows`]), so
+/// that its next copies and checks there are done in wasm; only when its module does them
+/// in wasm, the kernel allows it, and no subscriber wants call events (copies served in
+/// wasm are not traced).
+#[inline]
 fn open_windows<T: 'static, G: GetKernel<T>>(
     mut cx: StoreContextMut<'_, T>,
     get: G,
     task: TaskId,
-    src: u64,
+    src: Option<u64>,
     size: u64,
     dst: u64,
 ) {
     let kernel = get(cx.data_mut());
-    if !kernel.config().copy_in_wasm || trace::enabled() {
-        return;
-    }
-    let Some(t) = kernel.tasks.get_mut(task.index()) else {
+    let Some(t) = kernel.tasks.get(task.index()) else {
         return;
     };
-    if t.window_globals.is_some() && vm::open_windows(&mut t.vm, src, size, dst) {
+    // The common case, in the caller: both ranges inside the open windows already (the
+    // call went to the host anyway: through `call_indirect`, say).
+    let [(rlo, rhi), (wlo, whi)] = t.vm.windows();
+    let inside = |lo: u64, hi: u64, a: u64| lo <= a && a < hi && size <= hi - a;
+    if (src.is_none_or(|s| inside(rlo, rhi, s)) && inside(wlo, whi, dst))
+        || t.window_globals.is_none()
+    {
+        return;
+    }
+    open_windows_slow(cx, get, task, src, size, dst);
+}
+
+#[cold]
+#[inline(never)]
+fn open_windows_slow<T: 'static, G: GetKernel<T>>(
+    mut cx: StoreContextMut<'_, T>,
+    get: G,
+    task: TaskId,
+    src: Option<u64>,
+    size: u64,
+    dst: u64,
+) {
+    let kernel = get(cx.data_mut());
+    if trace::enabled() {
+        return;
+    }
+    if vm::open_windows(&mut kernel.tasks[task.index()].vm, src, size, dst) {
         publish_windows(cx, get, task);
     }
 }
@@ -1313,14 +1344,18 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
     len: u64,
 ) -> wasmtime::Result<()> {
     let t = &get(caller.data_mut()).tasks[task.index()];
-    if len == 0 || !t.enforce {
+    if len == 0 {
         return Ok(());
     }
     // The fast path: every range inside the bytes the table knows (so in bounds) and
-    // allowed by the table, with no look at the memory itself.
-    if vm::allows_fast(&t.vm, dst, len, crate::consts::VM_PROT_WRITE)
-        && src.is_none_or(|s| vm::allows_fast(&t.vm, s, len, crate::consts::VM_PROT_READ))
+    // allowed by the table, with no look at the memory itself. Without enforcement every
+    // check passes.
+    if !t.enforce
+        || (vm::allows_fast(&t.vm, dst, len, crate::consts::VM_PROT_WRITE)
+            && src.is_none_or(|s| vm::allows_fast(&t.vm, s, len, crate::consts::VM_PROT_READ)))
     {
+        // The next instructions there are checked in wasm (`crate::rewrite`).
+        open_windows(caller.as_context_mut(), get, task, src, len, dst);
         return Ok(());
     }
     let mut env = StoreEnv::new(caller.as_context_mut(), get);
@@ -1349,6 +1384,7 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
             }));
         }
     }
+    open_windows(caller.as_context_mut(), get, task, src, len, dst);
     Ok(())
 }
 
@@ -1402,7 +1438,7 @@ pub fn install_handlers<T: 'static>(store: &mut wasmtime::Store<T>, get: impl Ge
 }
 
 /// Explains a trap that a guest load or store got on a page the table protects: which
-/// task, the wasm address, the access kind (with [`install_fault_recorder`]) and the page's
+/// task, the wasm address, the access kind (with [`install_handlers`]) and the page's
 /// state, as a [`BadAccess`]. `None` when the error is not such a trap. Bulk-memory
 /// instructions raise a [`BadAccess`] themselves (find it with `error.downcast_ref`).
 pub fn explain_trap<T: 'static>(

@@ -1,4 +1,5 @@
-//! Rewrites a module's bulk-memory instructions into calls to checked host functions.
+//! Rewrites a module's bulk-memory instructions into checked ones, and serves `vm_copy`
+//! in wasm where it can.
 //!
 //! Wasmtime runs `memory.copy`, `memory.fill` and `memory.init` in host code (libcalls),
 //! where a fault on a page that machvm protected with `mprotect` kills the process instead
@@ -16,22 +17,30 @@
 //! every defined function's index moves up by [`added_imports`]; calls, `ref.func`,
 //! exports, elements, the start function and the name section are renumbered accordingly.
 //!
-//! # `vm_copy` in wasm
+//! # Copy windows: `vm_copy` and the checks in wasm
 //!
 //! A host call costs Wasmtime about as much as a guest `memory.copy` of a few KiB, so the
-//! rewrite also serves the common `vm_copy` in wasm. Each `call` (or `return_call`) of an
-//! import `mach::vm_copy` or `mach::mach_vm_copy` goes to a function the rewrite appends
-//! (after every defined function, so no index moves). It answers `KERN_SUCCESS` itself,
-//! with a `memory.copy`, when the task port is `mach_task_self()`'s name and the source lies
-//! inside the task's *read window* and the destination inside its *write window*; otherwise
-//! it calls the import, which does every check. The windows are four mutable globals the
-//! module imports from [`WINDOW_MODULE`] (appended after its own global imports, so each
-//! defined global's index moves up by four): byte ranges `[lo, hi)` that the host opens
-//! only over pages its table has allocated with READ (resp. WRITE), and closes before wasm
-//! runs again whenever the table changes under them. A copy inside both windows therefore
-//! passes every check of SPEC's decision table; see `docs/performance.md`'s design notes and
-//! [`crate::KernelConfig::copy_in_wasm`]. The globals are imports, never exports: only the
-//! host holds them, so no other module can link to them.
+//! rewrite also lets the common case of `vm_copy` and of the checks above run in wasm,
+//! against two *copy windows* the host keeps for each task: a *read window* and a *write
+//! window*, byte ranges `[lo, hi)` that the host opens only over pages its table has
+//! allocated with READ (resp. WRITE), inside the memory, and closes before wasm runs again
+//! whenever the table changes under them. They are four mutable globals the module imports
+//! from [`WINDOW_MODULE`] (after its own global imports, so each defined global's index
+//! moves up by four). The globals are imports, never exports: only the host holds them, so
+//! no other module can link to them.
+//!
+//! - Each `call` (or `return_call`) of an import `mach::vm_copy` or `mach::mach_vm_copy`
+//!   goes to a function the rewrite appends. It answers `KERN_SUCCESS` itself, with a
+//!   `memory.copy`, when the task port is `mach_task_self()`'s name, the source lies inside
+//!   the read window and the destination inside the write window: every check of SPEC's
+//!   decision table then passes. Otherwise it calls the import, which decides.
+//! - Each bulk-memory check goes to an appended function that returns at once when the
+//!   instruction's source lies inside the read window and its destination inside the write
+//!   window (the check would pass), and calls the checking import otherwise.
+//!
+//! The appended functions come after every defined function, so no index moves. The host
+//! opens windows around the ranges of each `vm_copy` that succeeds and each check that
+//! passes; see `PERFORMANCE.md` and [`crate::KernelConfig::copy_in_wasm`].
 
 use wasm_encoder::reencode::{self, Reencode};
 use wasm_encoder::{EntityType, Instruction, SectionId, ValType};
@@ -193,6 +202,16 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
     Ok(s)
 }
 
+/// A function the rewrite appends.
+#[derive(Clone, Copy)]
+enum Appended {
+    /// Serves a copy import in wasm.
+    Copy(Inline),
+    /// Tests the windows before the check of bulk-memory instruction `k` (0 copy, 1 fill,
+    /// 2 init).
+    Check(usize),
+}
+
 /// A copy import served in wasm: its function index, its type index, and whether its
 /// addresses are i64.
 #[derive(Clone, Copy)]
@@ -255,16 +274,24 @@ impl Rewriter<'_> {
         self.added().count() as u32
     }
 
-    /// The number of global imports added: the copy windows, when a copy is served in wasm.
+    /// The number of global imports added: the copy windows, when the module calls a copy
+    /// import or uses a bulk-memory instruction.
     fn added_globals(&self) -> u32 {
-        if self.inline.is_empty() {
+        if self.appended().next().is_none() {
             0
         } else {
             WINDOW_GLOBALS.len() as u32
         }
     }
 
-    /// The index of the function that serves `self.inline[k]`.
+    /// The functions appended after the module's own, in order: the copies served in wasm,
+    /// then the window tests in front of the bulk-memory checks.
+    fn appended(&self) -> impl Iterator<Item = Appended> + '_ {
+        let copies = self.inline.iter().map(|&i| Appended::Copy(i));
+        copies.chain(self.added().map(|(k, _)| Appended::Check(k)))
+    }
+
+    /// The index of the `k`-th appended function.
     fn helper(&self, k: usize) -> u32 {
         self.scan.func_imports + self.count() + self.scan.func_types.len() as u32 + k as u32
     }
@@ -275,59 +302,102 @@ impl Rewriter<'_> {
         Some(self.helper(k))
     }
 
-    /// The body of the function that serves `inl` (see the module docs): the checks of
-    /// both windows in the call's address type, then `memory.copy`, else the import.
-    fn helper_body(&self, inl: Inline) -> wasm_encoder::Function {
+    /// The function called before bulk-memory instruction `k` (0 copy, 1 fill, 2 init): the
+    /// appended window test, which calls the check import when it cannot decide.
+    fn check_helper(&self, k: usize) -> u32 {
+        let n = self.inline.len() + self.added().take_while(|&(j, _)| j < k).count();
+        self.helper(n)
+    }
+
+    /// The type index of appended function `a`: its import's.
+    fn appended_type(&self, a: Appended) -> u32 {
+        match a {
+            Appended::Copy(inl) => inl.ty,
+            Appended::Check(k) => {
+                self.scan.types + self.added().take_while(|&(j, _)| j < k).count() as u32
+            }
+        }
+    }
+
+    /// Emits the test of `[addr, addr + size)` (locals of the address type `wide` says)
+    /// against window `w` (0 read, 1 write): `br_if 0` when it is not inside. With
+    /// `span` and `off` scratch locals of that type:
+    /// `addr - lo < hi - lo` (so `lo <= addr < hi`, in that width), and
+    /// `size <= (hi - lo) - (addr - lo)` (so `addr + size <= hi`). A closed window
+    /// (`lo == hi`) holds nothing.
+    fn window_test(
+        &self,
+        f: &mut wasm_encoder::Function,
+        [addr, size, span, off]: [u32; 4],
+        w: u32,
+        wide: bool,
+    ) {
         use Instruction as I;
-        let a = if inl.wide { ValType::I64 } else { ValType::I32 };
-        // Locals after the four parameters (task, src, size, dst): span, offset.
-        let (task, src, size, dst, span, off) = (0, 1, 2, 3, 4, 5);
-        let mut f = wasm_encoder::Function::new([(2, a)]);
-        // Window globals are of the memory's address type; an i64 call on a 32-bit memory
-        // widens them, and narrows its operands for `memory.copy` (they are then below
-        // the window's end, which is below 2^32).
-        let widen = inl.wide && !self.scan.memory64;
-        let g0 = self.scan.global_imports;
+        // The globals are of the memory's address type; an i64 range on a 32-bit memory
+        // widens them.
+        let widen = wide && !self.scan.memory64;
+        let (lo, hi) = (
+            self.scan.global_imports + 2 * w,
+            self.scan.global_imports + 2 * w + 1,
+        );
         let global = |f: &mut wasm_encoder::Function, g: u32| {
             f.instruction(&I::GlobalGet(g));
             if widen {
                 f.instruction(&I::I64ExtendI32U);
             }
         };
-        let (sub, ge_u, gt_u) = if inl.wide {
+        let (sub, ge_u, gt_u) = if wide {
             (I::I64Sub, I::I64GeU, I::I64GtU)
         } else {
             (I::I32Sub, I::I32GeU, I::I32GtU)
         };
+        global(f, hi);
+        global(f, lo);
+        f.instruction(&sub);
+        f.instruction(&I::LocalSet(span));
+        f.instruction(&I::LocalGet(addr));
+        global(f, lo);
+        f.instruction(&sub);
+        f.instruction(&I::LocalTee(off));
+        f.instruction(&I::LocalGet(span));
+        f.instruction(&ge_u);
+        f.instruction(&I::BrIf(0));
+        f.instruction(&I::LocalGet(size));
+        f.instruction(&I::LocalGet(span));
+        f.instruction(&I::LocalGet(off));
+        f.instruction(&sub);
+        f.instruction(&gt_u);
+        f.instruction(&I::BrIf(0));
+    }
+
+    /// The body of appended function `a` (see the module docs).
+    fn helper_body(&self, a: Appended) -> wasm_encoder::Function {
+        match a {
+            Appended::Copy(inl) => self.copy_body(inl),
+            Appended::Check(k) => self.check_body(k),
+        }
+    }
+
+    /// Serves `inl`: the task is the caller's own and both windows hold their ranges, in
+    /// the call's address type; then `memory.copy`, else the import.
+    fn copy_body(&self, inl: Inline) -> wasm_encoder::Function {
+        use Instruction as I;
+        let a = if inl.wide { ValType::I64 } else { ValType::I32 };
+        // Locals after the four parameters (task, src, size, dst): span, offset.
+        let (task, src, size, dst, span, off) = (0, 1, 2, 3, 4, 5);
+        let mut f = wasm_encoder::Function::new([(2, a)]);
         f.instruction(&I::Block(wasm_encoder::BlockType::Empty));
         f.instruction(&I::LocalGet(task));
         f.instruction(&I::I32Const(crate::consts::TASK_SELF_NAME as i32));
         f.instruction(&I::I32Ne);
         f.instruction(&I::BrIf(0));
-        // addr - lo < hi - lo (so lo <= addr < hi, in the call's width), and
-        // size <= (hi - lo) - (addr - lo) (so addr + size <= hi).
-        for (addr, lo, hi) in [(src, g0, g0 + 1), (dst, g0 + 2, g0 + 3)] {
-            global(&mut f, hi);
-            global(&mut f, lo);
-            f.instruction(&sub);
-            f.instruction(&I::LocalSet(span));
-            f.instruction(&I::LocalGet(addr));
-            global(&mut f, lo);
-            f.instruction(&sub);
-            f.instruction(&I::LocalTee(off));
-            f.instruction(&I::LocalGet(span));
-            f.instruction(&ge_u);
-            f.instruction(&I::BrIf(0));
-            f.instruction(&I::LocalGet(size));
-            f.instruction(&I::LocalGet(span));
-            f.instruction(&I::LocalGet(off));
-            f.instruction(&sub);
-            f.instruction(&gt_u);
-            f.instruction(&I::BrIf(0));
-        }
+        self.window_test(&mut f, [src, size, span, off], 0, inl.wide);
+        self.window_test(&mut f, [dst, size, span, off], 1, inl.wide);
+        // An i64 call on a 32-bit memory narrows its operands: they are below the window's
+        // end, which is below 2^32.
         for x in [dst, src, size] {
             f.instruction(&I::LocalGet(x));
-            if widen {
+            if inl.wide && !self.scan.memory64 {
                 f.instruction(&I::I32WrapI64);
             }
         }
@@ -342,6 +412,55 @@ impl Rewriter<'_> {
             f.instruction(&I::LocalGet(x));
         }
         f.instruction(&I::Call(inl.import));
+        f.instruction(&I::End);
+        f
+    }
+
+    /// The window test before bulk-memory instruction `k`, with the check import's
+    /// parameters (copy: dst, src, len; fill: dst, len; init: dst, len i32): returns when
+    /// the windows hold the ranges (every page allowed, in bounds: the check would pass),
+    /// else calls the check import.
+    fn check_body(&self, k: usize) -> wasm_encoder::Function {
+        use Instruction as I;
+        let wide = self.scan.memory64;
+        let a = self.addr();
+        let mut f;
+        let params: &[u32] = match k {
+            0 => {
+                let (dst, src, len, span, off) = (0, 1, 2, 3, 4);
+                f = wasm_encoder::Function::new([(2, a)]);
+                f.instruction(&I::Block(wasm_encoder::BlockType::Empty));
+                self.window_test(&mut f, [src, len, span, off], 0, wide);
+                self.window_test(&mut f, [dst, len, span, off], 1, wide);
+                &[0, 1, 2]
+            }
+            1 => {
+                let (dst, len, span, off) = (0, 1, 2, 3);
+                f = wasm_encoder::Function::new([(2, a)]);
+                f.instruction(&I::Block(wasm_encoder::BlockType::Empty));
+                self.window_test(&mut f, [dst, len, span, off], 1, wide);
+                &[0, 1]
+            }
+            _ => {
+                // The length is an i32: in the address type, in a local of its own.
+                let (dst, len, span, off, len_a) = (0, 1, 2, 3, 4);
+                f = wasm_encoder::Function::new([(3, a)]);
+                f.instruction(&I::Block(wasm_encoder::BlockType::Empty));
+                f.instruction(&I::LocalGet(len));
+                if wide {
+                    f.instruction(&I::I64ExtendI32U);
+                }
+                f.instruction(&I::LocalSet(len_a));
+                self.window_test(&mut f, [dst, len_a, span, off], 1, wide);
+                &[0, 1]
+            }
+        };
+        f.instruction(&I::Return);
+        f.instruction(&I::End);
+        for &x in params {
+            f.instruction(&I::LocalGet(x));
+        }
+        f.instruction(&I::Call(self.check(k)));
         f.instruction(&I::End);
         f
     }
@@ -424,8 +543,8 @@ impl Reencode for Rewriter<'_> {
         section: wasmparser::FunctionSectionReader<'_>,
     ) -> Result<(), reencode::Error<Self::Error>> {
         reencode::utils::parse_function_section(self, functions, section)?;
-        for inl in &self.inline {
-            functions.function(inl.ty);
+        for a in self.appended() {
+            functions.function(self.appended_type(a));
         }
         self.functions_done = true;
         Ok(())
@@ -437,8 +556,8 @@ impl Reencode for Rewriter<'_> {
         section: wasmparser::CodeSectionReader<'_>,
     ) -> Result<(), reencode::Error<Self::Error>> {
         reencode::utils::parse_code_section(self, code, section)?;
-        for &inl in &self.inline {
-            code.function(&self.helper_body(inl));
+        for a in self.appended() {
+            code.function(&self.helper_body(a));
         }
         self.code_done = true;
         Ok(())
@@ -561,7 +680,11 @@ impl Reencode for Rewriter<'_> {
         }
         let (a0, a1, a2, i0, i1) = (count, count + 1, count + 2, count + 3, count + 4);
         let mut f = wasm_encoder::Function::new(locals);
-        let (copy, fill, init) = (self.check(0), self.check(1), self.check(2));
+        let (copy, fill, init) = (
+            self.check_helper(0),
+            self.check_helper(1),
+            self.check_helper(2),
+        );
         let mut reader = func.get_operators_reader()?;
         use Instruction::{Call, LocalGet as Get, LocalSet as Set};
         while !reader.eof() {
@@ -651,7 +774,7 @@ pub fn rewrite(wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
         .map_err(|e| wasmtime::format_err!("machvm: cannot rewrite the module: {e}"))?;
     let lost = (r.count() > 0 && !(r.types_done && r.imports_done))
         || (scan.has_memory && !r.exports_done)
-        || !(r.inline.is_empty() || (r.imports_done && r.functions_done && r.code_done));
+        || (r.appended().next().is_some() && !(r.imports_done && r.functions_done && r.code_done));
     if lost {
         wasmtime::bail!("machvm: internal error: the rewrite lost a section");
     }

@@ -201,7 +201,7 @@ pub trait Env {
 /// Returns true when the table changed.
 ///
 /// Calls that search or change the table sync first. Calls that only check ranges sync
-/// lazily ([`access`]): syncing only adds allocated pages past every allocated one, so a
+/// lazily (in `access`): syncing only adds allocated pages past every allocated one, so a
 /// check that passes (or is denied at an allocated page) gives the same answer either way,
 /// and only an unallocated page is worth a look at the memory's size. This keeps the
 /// memory lookup off the path of calls that touch no memory (`vm_copy` of 0 bytes).
@@ -301,16 +301,19 @@ pub fn window(vm: &TaskVm, addr: u64, size: u64, prot: i32) -> Option<(u64, u64)
 }
 
 /// After a `vm_copy` of task `vm`'s own memory from `[src, src + size)` to
-/// `[dst, dst + size)` succeeded (size > 0), opens the read window around the source and
-/// the write window around the destination, where they do not cover them yet and the
+/// `[dst, dst + size)` succeeded (size > 0), or a bulk-memory instruction's check passed
+/// (no source for `memory.fill` and `memory.init`), opens the read window around the source
+/// and the write window around the destination, where they do not cover them yet and the
 /// table allows ([`window`]). Returns true when a window changed.
 ///
-/// The windows let the guest serve later copies inside them without a host call
+/// The windows let the guest serve later copies and checks inside them without a host call
 /// ([`crate::rewrite`]): [`call`] closes every window that a table change overlaps, before
 /// the change, and tells the [`Env`] ([`Env::windows_closed`]).
-pub fn open_windows(vm: &mut TaskVm, src: u64, size: u64, dst: u64) -> bool {
+pub fn open_windows(vm: &mut TaskVm, src: Option<u64>, size: u64, dst: u64) -> bool {
     let mut changed = false;
-    for (k, addr, prot) in [(0, src, VM_PROT_READ), (1, dst, VM_PROT_WRITE)] {
+    let ranges = [(0, src, VM_PROT_READ), (1, Some(dst), VM_PROT_WRITE)];
+    for (k, addr, prot) in ranges {
+        let Some(addr) = addr else { continue };
         let (lo, hi) = vm.windows[k];
         if lo <= addr && addr < hi && size <= hi - addr {
             continue;

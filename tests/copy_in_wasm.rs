@@ -289,3 +289,135 @@ fn a_module_that_imports_a_window_global_is_refused() {
     assert!(err.contains("imported twice"), "{err}");
     let _ = Module::new(&engine, wat).unwrap();
 }
+
+/// A guest whose bulk-memory instructions enforcement checks: before each, the rewrite's
+/// window test, which calls the host check only outside the windows.
+const BULK: &str = r#"(module
+  (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 4)
+  (data $d "0123456789abcdef")
+  (func (export "fill") (param i32 i32) (memory.fill (local.get 0) (i32.const 0x5a) (local.get 1)))
+  (func (export "copy") (param i32 i32 i32) (memory.copy (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "init") (param i32 i32) (memory.init $d (local.get 0) (i32.const 0) (local.get 1)))
+  (func (export "protect") (param i32 i32 i32) (result i32)
+    (call $protect (i32.const 0x103) (local.get 0) (local.get 1) (i32.const 0) (local.get 2))))"#;
+
+struct Bulk {
+    store: Store<State>,
+    instance: Instance,
+    task: TaskId,
+}
+
+impl Bulk {
+    fn new(config: KernelConfig) -> Bulk {
+        let engine = Engine::new(machvm::configure(&mut Config::new())).unwrap();
+        let module = machvm::compile(&engine, BULK.as_bytes()).unwrap();
+        let host_calls = Arc::new(AtomicUsize::new(0));
+        let kernel = Kernel::with_config(config).unwrap();
+        let mut store = Store::new(
+            &engine,
+            State {
+                kernel,
+                host_calls: host_calls.clone(),
+            },
+        );
+        store.call_hook(move |_, hook| {
+            if matches!(hook, CallHook::CallingHost) {
+                host_calls.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        });
+        let pre = TaskPre::new(&module, get).unwrap();
+        let (instance, task) = pre.instantiate(&mut store, &Linker::new(&engine)).unwrap();
+        Bulk {
+            store,
+            instance,
+            task,
+        }
+    }
+
+    fn host_calls(&self) -> usize {
+        self.store.data().host_calls.load(Ordering::Relaxed)
+    }
+
+    fn run<P: wasmtime::WasmParams>(&mut self, name: &str, p: P) -> wasmtime::Result<()> {
+        let f = self
+            .instance
+            .get_typed_func::<P, ()>(&mut self.store, name)
+            .unwrap();
+        f.call(&mut self.store, p)
+    }
+
+    fn protect(&mut self, addr: u32, size: u32, prot: i32) {
+        let f = self
+            .instance
+            .get_typed_func::<(u32, u32, i32), i32>(&mut self.store, "protect")
+            .unwrap();
+        assert_eq!(f.call(&mut self.store, (addr, size, prot)).unwrap(), 0);
+    }
+
+    fn windows(&self) -> [(u64, u64); 2] {
+        self.store.data().kernel.task(self.task).unwrap().windows()
+    }
+
+    fn bytes(&mut self, addr: usize, len: usize) -> Vec<u8> {
+        let m = self.instance.get_memory(&mut self.store, "memory").unwrap();
+        m.data(&self.store)[addr..addr + len].to_vec()
+    }
+}
+
+#[test]
+fn bulk_memory_checks_inside_the_windows_make_no_host_call() {
+    let mut g = Bulk::new(KernelConfig::default());
+    g.run("fill", (0x1000u32, 64u32)).unwrap();
+    assert_eq!(g.host_calls(), 1, "the first check opens the write window");
+    assert_eq!(g.windows(), [(0, 0), (0, MEM)]);
+    g.run("fill", (0x2000u32, 64u32)).unwrap();
+    g.run("init", (0x3000u32, 16u32)).unwrap();
+    assert_eq!(g.host_calls(), 1);
+    g.run("copy", (0x4000u32, 0x1000u32, 64u32)).unwrap();
+    assert_eq!(g.host_calls(), 2, "the source needs the read window");
+    g.run("copy", (0x5000u32, 0x3000u32, 16u32)).unwrap();
+    assert_eq!(g.host_calls(), 2);
+    assert_eq!(g.bytes(0x4000, 64), vec![0x5a; 64]);
+    assert_eq!(g.bytes(0x5000, 16), b"0123456789abcdef");
+    // Out of bounds: the window test lets the instruction trap as wasm says.
+    assert!(g.run("fill", (MEM as u32 - 8, 16u32)).is_err());
+    assert!(g.run("copy", (0u32, MEM as u32, 1u32)).is_err());
+}
+
+#[test]
+fn bulk_memory_on_a_page_protected_after_the_windows_opened_traps() {
+    let mut g = Bulk::new(KernelConfig::default());
+    g.run("copy", (0x1000u32, 0u32, 64u32)).unwrap();
+    assert_eq!(g.windows(), [(0, MEM); 2]);
+    g.protect(0x2000, 0x1000, VM_PROT_READ);
+    assert_eq!(g.windows(), [(0, 0); 2]);
+    let before = g.bytes(0x2000, 64);
+    let err = g.run("fill", (0x2000u32, 64u32)).unwrap_err();
+    assert!(format!("{err:?}").contains("memory.fill"), "{err:?}");
+    let err = g.run("init", (0x2ff8u32, 16u32)).unwrap_err();
+    assert!(format!("{err:?}").contains("memory.init"), "{err:?}");
+    assert_eq!(g.bytes(0x2000, 64), before);
+    // Reading the read-only page is allowed, and opens the read window over it.
+    g.run("copy", (0x1000u32, 0x2000u32, 64u32)).unwrap();
+    assert_eq!(g.windows(), [(0, MEM), (0, 0x2000)]);
+    g.protect(0x2000, 0x1000, VM_PROT_NONE);
+    let err = g.run("copy", (0x1000u32, 0x2000u32, 64u32)).unwrap_err();
+    assert!(format!("{err:?}").contains("memory.copy"), "{err:?}");
+}
+
+#[test]
+fn without_enforcement_bulk_memory_runs_on_protected_pages() {
+    let mut g = Bulk::new(KernelConfig {
+        enforce: false,
+        ..KernelConfig::default()
+    });
+    g.protect(0x2000, 0x1000, VM_PROT_READ);
+    g.run("fill", (0x2000u32, 64u32)).unwrap();
+    assert_eq!(g.bytes(0x2000, 64), vec![0x5a; 64]);
+    // The windows still follow the table: the page is outside the write window.
+    assert_eq!(g.windows(), [(0, 0), (0, 0)]);
+    g.run("fill", (0x1000u32, 64u32)).unwrap();
+    assert_eq!(g.windows(), [(0, 0), (0, 0x2000)]);
+}
