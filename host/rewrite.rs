@@ -212,6 +212,19 @@ enum Appended {
     Check(usize),
 }
 
+impl Appended {
+    /// Its name in the name section, which backtraces show.
+    fn name(self) -> &'static str {
+        match self {
+            Appended::Copy(Inline { mach_vm: false, .. }) => "machvm:vm_copy",
+            Appended::Copy(Inline { mach_vm: true, .. }) => "machvm:mach_vm_copy",
+            Appended::Check(0) => "machvm:check_copy",
+            Appended::Check(1) => "machvm:check_fill",
+            Appended::Check(_) => "machvm:check_init",
+        }
+    }
+}
+
 /// A copy import served in wasm: its function index, its type index, and whether its
 /// addresses are i64.
 #[derive(Clone, Copy)]
@@ -219,6 +232,8 @@ struct Inline {
     import: u32,
     ty: u32,
     wide: bool,
+    /// Whether it is `mach_vm_copy` (else `vm_copy`).
+    mach_vm: bool,
 }
 
 impl Scan {
@@ -241,6 +256,7 @@ impl Scan {
                     import,
                     ty,
                     wide,
+                    mach_vm,
                 })
             })
             .collect()
@@ -254,9 +270,10 @@ struct Rewriter<'a> {
     types_done: bool,
     imports_done: bool,
     exports_done: bool,
-    /// The appended functions are in the function and code sections.
+    /// The appended functions are in the function and code sections, and named.
     functions_done: bool,
     code_done: bool,
+    names_done: bool,
     /// Index of the next defined function whose body is parsed.
     next_func: usize,
 }
@@ -289,6 +306,24 @@ impl Rewriter<'_> {
     fn appended(&self) -> impl Iterator<Item = Appended> + '_ {
         let copies = self.inline.iter().map(|&i| Appended::Copy(i));
         copies.chain(self.added().map(|(k, _)| Appended::Check(k)))
+    }
+
+    /// The name section's function names subsection: the module's own `names` (renumbered)
+    /// and the appended functions'.
+    fn function_names(
+        &mut self,
+        names: Option<wasmparser::NameMap<'_>>,
+    ) -> Result<wasm_encoder::NameMap, reencode::Error<std::convert::Infallible>> {
+        let mut map = wasm_encoder::NameMap::new();
+        for naming in names.into_iter().flatten() {
+            let naming = naming?;
+            map.append(self.function_index(naming.index)?, naming.name);
+        }
+        for (k, a) in self.appended().enumerate() {
+            map.append(self.helper(k), a.name());
+        }
+        self.names_done = true;
+        Ok(map)
     }
 
     /// The index of the `k`-th appended function.
@@ -537,6 +572,32 @@ impl Reencode for Rewriter<'_> {
         })
     }
 
+    fn custom_name_section(
+        &mut self,
+        section: wasmparser::NameSectionReader<'_>,
+    ) -> Result<wasm_encoder::NameSection, reencode::Error<Self::Error>> {
+        // Subsections go in id order: module (0), functions (1), then the rest.
+        let mut ret = wasm_encoder::NameSection::new();
+        for sub in section {
+            match sub? {
+                wasmparser::Name::Function(map) => {
+                    ret.functions(&self.function_names(Some(map))?);
+                }
+                other => {
+                    let later = !matches!(other, wasmparser::Name::Module { .. });
+                    if later && !self.names_done && self.appended().next().is_some() {
+                        ret.functions(&self.function_names(None)?);
+                    }
+                    self.parse_custom_name_subsection(&mut ret, other)?;
+                }
+            }
+        }
+        if !self.names_done && self.appended().next().is_some() {
+            ret.functions(&self.function_names(None)?);
+        }
+        Ok(ret)
+    }
+
     fn parse_function_section(
         &mut self,
         functions: &mut wasm_encoder::FunctionSection,
@@ -767,11 +828,21 @@ pub fn rewrite(wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
         exports_done: false,
         functions_done: false,
         code_done: false,
+        names_done: false,
         next_func: 0,
     };
     let mut module = wasm_encoder::Module::new();
     r.parse_core_module(&mut module, Parser::new(0), wasm)
         .map_err(|e| wasmtime::format_err!("machvm: cannot rewrite the module: {e}"))?;
+    if !r.names_done && r.appended().next().is_some() {
+        // No name section: one that names the appended functions, for backtraces.
+        let mut names = wasm_encoder::NameSection::new();
+        let map = r
+            .function_names(None)
+            .map_err(|e| wasmtime::format_err!("machvm: cannot rewrite the module: {e}"))?;
+        names.functions(&map);
+        module.section(&names);
+    }
     let lost = (r.count() > 0 && !(r.types_done && r.imports_done))
         || (scan.has_memory && !r.exports_done)
         || (r.appended().next().is_some() && !(r.imports_done && r.functions_done && r.code_done));

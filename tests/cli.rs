@@ -374,6 +374,31 @@ fn a_memory_fault_shows_the_address_the_page_and_the_backtrace() {
     );
 }
 
+/// A bulk-memory instruction on a protected page traps in machvm's check, which the
+/// backtrace names, above the guest's own frames (unnamed ones keep their indices).
+#[test]
+fn a_bulk_memory_trap_names_the_check_in_the_backtrace() {
+    let f = temp_file(
+        "bulk.wat",
+        r#"(module
+             (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
+             (memory (export "memory") 2)
+             (func $fill (memory.fill (i32.const 0x3000) (i32.const 1) (i32.const 16)))
+             (func (export "_start")
+               (drop (call $protect (i32.const 0x103) (i32.const 0x3000) (i32.const 0x1000)
+                                    (i32.const 0) (i32.const 1)))
+               (call $fill)))"#,
+    );
+    fails(
+        &machvm(&["run", f.to_str().unwrap()]),
+        1,
+        &[
+            "EXC_BAD_ACCESS: memory.fill write at wasm address 0x3000: page 0x3000 has protection r--",
+            "    0: bulk.wat!machvm:check_fill\n    1: bulk.wat!fill\n    2: bulk.wat!<wasm function 2>",
+        ],
+    );
+}
+
 #[test]
 fn a_store_to_a_protected_page_is_explained_once() {
     let f = temp_file(
