@@ -1056,8 +1056,98 @@ mod tests {
         ]
     }
 
+    /// Runs `shapes` on the task: calls, and guest growth the table does not know yet.
+    fn apply(env: &mut VecEnv, shapes: Vec<Shape>) {
+        for s in shapes {
+            let c = match s {
+                Shape::Protect(addr, size, prot) => Call::Protect {
+                    form: Form::MachVm,
+                    task: TASK_SELF_NAME,
+                    addr,
+                    size,
+                    set_max: 0,
+                    prot: prot as u32,
+                },
+                Shape::Deallocate(addr, size) => Call::Deallocate {
+                    form: Form::MachVm,
+                    task: TASK_SELF_NAME,
+                    addr,
+                    size,
+                },
+                Shape::Grow => {
+                    if env.bytes.len() < 8 * WASM_PAGE as usize {
+                        env.bytes.resize(env.bytes.len() + WASM_PAGE as usize, 0);
+                    }
+                    continue;
+                }
+            };
+            call(env, ME, &c);
+        }
+    }
+
+    /// A 32-bit memory's windows end below its last page under 4 GiB, so that `hi` fits an
+    /// i32 and no range inside ends at 2^32.
+    #[test]
+    fn a_32_bit_window_stops_below_the_last_page() {
+        let mut vm = TaskVm::new(ME, Width::W32, 4096, 1 << 32);
+        vm.known_size = 1 << 32;
+        vm.table.set(0, 1 << 20, PageAttrs::DEFAULT);
+        let top = (1u64 << 32) - 4096;
+        assert_eq!(window(&vm, 0xFFFF_0000, 16, VM_PROT_READ), Some((0, top)));
+        assert_eq!(window(&vm, top - 16, 16, VM_PROT_WRITE), Some((0, top)));
+        assert_eq!(window(&vm, top - 16, 17, VM_PROT_WRITE), None);
+        assert_eq!(window(&vm, top, 1, VM_PROT_READ), None);
+        // A 64-bit memory keeps the page.
+        let mut vm = TaskVm::new(ME, Width::W64, 4096, 1 << 33);
+        vm.known_size = 1 << 32;
+        vm.table.set(0, 1 << 20, PageAttrs::DEFAULT);
+        assert_eq!(window(&vm, top, 4096, VM_PROT_READ), Some((0, 1 << 32)));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Windows opened after copies and kept across table changes only hold ranges whose
+        /// `vm_copy` the full path lets succeed, in either form: what the wasm side of
+        /// `crate::rewrite` relies on to answer without the host.
+        #[test]
+        fn a_copy_inside_the_windows_succeeds(
+            w64 in any::<bool>(),
+            big_pages in any::<bool>(),
+            wasm_pages in 1u64..=4,
+            opens in proptest::collection::vec((value(), 1u64..0x3000, value()), 1..4),
+            shapes in proptest::collection::vec(proptest::collection::vec(shape(), 0..3), 1..4),
+            (src_at, size, dst_at) in (any::<u64>(), 0u64..0x3000, any::<u64>()),
+            mach_form in any::<bool>(),
+        ) {
+            let width = if w64 { Width::W64 } else { Width::W32 };
+            let page = if big_pages { 16384 } else { 4096 };
+            let mut env = VecEnv::new(width, page, wasm_pages);
+            for (i, b) in env.bytes.iter_mut().enumerate() {
+                *b = (i * 7 % 251) as u8;
+            }
+            for ((a, n, b), shapes) in opens.into_iter().zip(shapes) {
+                sync(&mut env, ME);
+                open_windows(&mut env.vm, Some(a), n, b);
+                apply(&mut env, shapes);
+            }
+            let [(rlo, rhi), (wlo, whi)] = env.vm.windows();
+            if rlo == rhi || wlo == whi {
+                // A change closed one (or no copy could open it): nothing to serve in wasm.
+                return Ok(());
+            }
+            // A range inside each window (the wasm test: lo <= addr < hi, addr + size <= hi).
+            let size = size.min(rhi - rlo).min(whi - wlo);
+            let src = rlo + src_at % (rhi - rlo - size + 1);
+            let dst = wlo + dst_at % (whi - wlo - size + 1);
+            let mut expected = env.bytes.clone();
+            let (s, d) = (src as usize, dst as usize);
+            expected.copy_within(s..s + size as usize, d);
+            let form = if mach_form { Form::MachVm } else { Form::Vm };
+            let out = call(&mut env, ME, &copy_call(form, TASK_SELF_NAME, src, size, dst));
+            prop_assert_eq!(out, Outcome::Ret(KERN_SUCCESS));
+            prop_assert_eq!(&env.bytes, &expected);
+        }
 
         /// Whenever a fast path says a call succeeds, the full path agrees, with the same
         /// effect on memory.
@@ -1078,24 +1168,7 @@ mod tests {
             for (i, b) in env.bytes.iter_mut().enumerate() {
                 *b = (i * 7 % 251) as u8;
             }
-            for s in shapes {
-                let c = match s {
-                    Shape::Protect(addr, size, prot) => Call::Protect {
-                        form: Form::MachVm, task: TASK_SELF_NAME, addr, size, set_max: 0,
-                        prot: prot as u32,
-                    },
-                    Shape::Deallocate(addr, size) => Call::Deallocate {
-                        form: Form::MachVm, task: TASK_SELF_NAME, addr, size,
-                    },
-                    Shape::Grow => {
-                        if env.bytes.len() < 8 * WASM_PAGE as usize {
-                            env.bytes.resize(env.bytes.len() + WASM_PAGE as usize, 0);
-                        }
-                        continue;
-                    }
-                };
-                call(&mut env, ME, &c);
-            }
+            apply(&mut env, shapes);
             let form = if mach_form { Form::MachVm } else { Form::Vm };
             let aw = form.address_width(width);
             if copy_succeeds(&env.vm, port, src, size, dst, aw) {
