@@ -44,27 +44,34 @@ struct Guest {
     copy: TypedFunc<(u32, u32, u32, u32), i32>,
 }
 
+/// `wat` compiled with `machvm::compile` and instantiated as a task of a kernel with
+/// `config`, in a store whose call hook counts host calls.
+fn task(config: KernelConfig, wat: &str) -> (Store<State>, Instance, TaskId) {
+    let engine = Engine::new(machvm::configure(&mut Config::new())).unwrap();
+    let module = machvm::compile(&engine, wat.as_bytes()).unwrap();
+    let host_calls = Arc::new(AtomicUsize::new(0));
+    let kernel = Kernel::with_config(config).unwrap();
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel,
+            host_calls: host_calls.clone(),
+        },
+    );
+    store.call_hook(move |_, hook| {
+        if matches!(hook, CallHook::CallingHost) {
+            host_calls.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    });
+    let pre = TaskPre::new(&module, get).unwrap();
+    let (instance, task) = pre.instantiate(&mut store, &Linker::new(&engine)).unwrap();
+    (store, instance, task)
+}
+
 impl Guest {
     fn new(config: KernelConfig) -> Guest {
-        let engine = Engine::new(machvm::configure(&mut Config::new())).unwrap();
-        let module = machvm::compile(&engine, GUEST.as_bytes()).unwrap();
-        let host_calls = Arc::new(AtomicUsize::new(0));
-        let kernel = Kernel::with_config(config).unwrap();
-        let mut store = Store::new(
-            &engine,
-            State {
-                kernel,
-                host_calls: host_calls.clone(),
-            },
-        );
-        store.call_hook(move |_, hook| {
-            if matches!(hook, CallHook::CallingHost) {
-                host_calls.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(())
-        });
-        let pre = TaskPre::new(&module, get).unwrap();
-        let (instance, task) = pre.instantiate(&mut store, &Linker::new(&engine)).unwrap();
+        let (mut store, instance, task) = task(config, GUEST);
         let copy = instance.get_typed_func(&mut store, "copy").unwrap();
         Guest {
             store,
@@ -310,25 +317,7 @@ struct Bulk {
 
 impl Bulk {
     fn new(config: KernelConfig) -> Bulk {
-        let engine = Engine::new(machvm::configure(&mut Config::new())).unwrap();
-        let module = machvm::compile(&engine, BULK.as_bytes()).unwrap();
-        let host_calls = Arc::new(AtomicUsize::new(0));
-        let kernel = Kernel::with_config(config).unwrap();
-        let mut store = Store::new(
-            &engine,
-            State {
-                kernel,
-                host_calls: host_calls.clone(),
-            },
-        );
-        store.call_hook(move |_, hook| {
-            if matches!(hook, CallHook::CallingHost) {
-                host_calls.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(())
-        });
-        let pre = TaskPre::new(&module, get).unwrap();
-        let (instance, task) = pre.instantiate(&mut store, &Linker::new(&engine)).unwrap();
+        let (store, instance, task) = task(config, BULK);
         Bulk {
             store,
             instance,
