@@ -11,10 +11,10 @@ count() { # case n -> instructions collected inside `run`
 	valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect='*instructions::run*' \
 		"$bin" "$1" "$2" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-printf '%-22s %s\n' case instructions/call
+printf '%-32s %s\n' case instructions/call
 for case in noop noop4 task_self host_page_size vm_copy0 vm_copy0_in-wasm vm_copy_4KiB \
-	vm_copy_4KiB_host memory.copy_4KiB; do
+	vm_copy_4KiB_host memory.copy_4KiB memory.copy_4KiB_enforced memory.copy_4KiB_enforced_host; do
 	a=$(count "$case" 1000)
 	b=$(count "$case" 11000)
-	printf '%-22s %s\n' "$case" $(( (b - a) / 10000 ))
+	printf '%-32s %s\n' "$case" $(( (b - a) / 10000 ))
 done

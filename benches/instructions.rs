@@ -10,6 +10,7 @@
 //! `vm_copy` is served in wasm once a copy opened the task's windows (the warm-up does
 //! that for `vm_copy_4KiB`, a one-byte copy for `vm_copy0_in-wasm`); `vm_copy0` stays a
 //! host call, and the `_host` suffix turns `KernelConfig::copy_in_wasm` off.
+//! `memory.copy_4KiB_enforced` is the guest's `memory.copy` with enforcement's check.
 //! Without valgrind it runs the same work, uncounted.
 
 mod common;
@@ -50,9 +51,14 @@ fn main() {
         Some(c) => (c, true),
         None => (case.as_str(), false),
     };
-    // The machvm rows run with enforcement, the plain memory.copy without machvm's check.
+    let (case, enforced) = match case.strip_suffix("_enforced") {
+        Some(c) => (c, true),
+        None => (case, false),
+    };
+    // The machvm rows run with enforcement, the plain memory.copy without machvm's check
+    // (`_enforced`: with it).
     let config = KernelConfig {
-        enforce: case != "memory.copy_4KiB",
+        enforce: case != "memory.copy_4KiB" || enforced,
         copy_in_wasm: !host,
         ..KernelConfig::default()
     };
