@@ -55,7 +55,10 @@ fn copies(c: &mut Criterion) {
     // The guests' memories hold the same bytes, so that no side reads never-written pages
     // (the kernel's zero page) while the other reads real ones.
     for guest in [&mut g, &mut host, &mut plain] {
-        let memory = guest.instance.get_memory(&mut guest.store, "memory").unwrap();
+        let memory = guest
+            .instance
+            .get_memory(&mut guest.store, "memory")
+            .unwrap();
         memory.data_mut(&mut guest.store)[..128 << 20].fill(1);
     }
     for overlap in [false, true] {
