@@ -1066,8 +1066,10 @@ fn publish_windows<T: 'static, G: GetKernel<T>>(
         } else {
             Val::I32(v as u32 as i32)
         };
-        // Cannot fail: the global is the task's own, mutable, of this type.
-        let _ = g.set(&mut cx, v);
+        // The global is the task's own, in this store, mutable, of this type: `set` cannot
+        // fail. Were it to, a closed window could stay open in wasm: never ignore it.
+        g.set(&mut cx, v)
+            .expect("machvm: a copy-window global of the task refused its value");
     }
 }
 

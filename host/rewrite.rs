@@ -809,7 +809,8 @@ impl Reencode for Rewriter<'_> {
 }
 
 /// Rewrites `wasm` (a core module binary) so that each bulk-memory instruction is checked
-/// against the page table first (see the module docs). Modules with more than one memory
+/// against the page table first, and direct calls of `vm_copy` / `mach_vm_copy` are served
+/// in wasm inside the copy windows (see the module docs). Modules with more than one memory
 /// are refused later, by [`crate::TaskPre::new`].
 ///
 /// # Errors
