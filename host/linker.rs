@@ -1018,11 +1018,7 @@ fn open_windows<T: 'static, G: GetKernel<T>>(
     };
     // The common case, in the caller: both ranges inside the open windows already (the
     // call went to the host anyway: through `call_indirect`, say).
-    let [(rlo, rhi), (wlo, whi)] = t.vm.windows();
-    let inside = |lo: u64, hi: u64, a: u64| lo <= a && a < hi && size <= hi - a;
-    if (src.is_none_or(|s| inside(rlo, rhi, s)) && inside(wlo, whi, dst))
-        || t.window_globals.is_none()
-    {
+    if t.window_globals.is_none() || vm::windows_hold(&t.vm, src, size, dst) {
         return;
     }
     open_windows_slow(cx, get, task, src, size, dst);

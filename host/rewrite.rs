@@ -291,6 +291,12 @@ impl Rewriter<'_> {
         self.added().count() as u32
     }
 
+    /// How many of the added imports come before use `k`'s (0 copy, 1 fill, 2 init): its
+    /// position among the added imports, their types and their window tests alike.
+    fn added_before(&self, k: usize) -> u32 {
+        self.added().take_while(|&(j, _)| j < k).count() as u32
+    }
+
     /// The number of global imports added: the copy windows, when the module calls a copy
     /// import or uses a bulk-memory instruction.
     fn added_globals(&self) -> u32 {
@@ -340,17 +346,14 @@ impl Rewriter<'_> {
     /// The function called before bulk-memory instruction `k` (0 copy, 1 fill, 2 init): the
     /// appended window test, which calls the check import when it cannot decide.
     fn check_helper(&self, k: usize) -> u32 {
-        let n = self.inline.len() + self.added().take_while(|&(j, _)| j < k).count();
-        self.helper(n)
+        self.helper(self.inline.len() + self.added_before(k) as usize)
     }
 
     /// The type index of appended function `a`: its import's.
     fn appended_type(&self, a: Appended) -> u32 {
         match a {
             Appended::Copy(inl) => inl.ty,
-            Appended::Check(k) => {
-                self.scan.types + self.added().take_while(|&(j, _)| j < k).count() as u32
-            }
+            Appended::Check(k) => self.scan.types + self.added_before(k),
         }
     }
 
@@ -502,7 +505,7 @@ impl Rewriter<'_> {
 
     /// The function index of the check for use `k` (0 copy, 1 fill, 2 init).
     fn check(&self, k: usize) -> u32 {
-        self.scan.func_imports + self.added().take_while(|&(j, _)| j < k).count() as u32
+        self.scan.func_imports + self.added_before(k)
     }
 
     fn addr(&self) -> ValType {

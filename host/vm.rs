@@ -296,8 +296,23 @@ pub fn window(vm: &TaskVm, addr: u64, size: u64, prot: i32) -> Option<(u64, u64)
     if vm.width == Width::W32 {
         end = end.min((1u64 << (32 - shift)) - 1);
     }
-    let (lo, hi) = (span.start << shift, end.checked_shl(shift)?);
-    (lo <= addr && addr < hi && size <= hi - addr).then_some((lo, hi))
+    // `end` is at most the known size in pages, so the shift cannot overflow.
+    let w = (span.start << shift, end << shift);
+    holds(w, addr, size).then_some(w)
+}
+
+/// True when window `(lo, hi)` holds `[addr, addr + size)`: `lo <= addr < hi` and
+/// `addr + size <= hi`, as the wasm side of [`crate::rewrite`] tests it (a closed window,
+/// `lo == hi`, holds nothing).
+fn holds((lo, hi): (u64, u64), addr: u64, size: u64) -> bool {
+    lo <= addr && addr < hi && size <= hi - addr
+}
+
+/// True when task `vm`'s read window holds `[src, src + size)` (or there is no source) and
+/// its write window holds `[dst, dst + size)`: [`open_windows`] would change nothing.
+#[inline]
+pub fn windows_hold(vm: &TaskVm, src: Option<u64>, size: u64, dst: u64) -> bool {
+    src.is_none_or(|s| holds(vm.windows[0], s, size)) && holds(vm.windows[1], dst, size)
 }
 
 /// After a `vm_copy` of task `vm`'s own memory from `[src, src + size)` to
@@ -314,8 +329,7 @@ pub fn open_windows(vm: &mut TaskVm, src: Option<u64>, size: u64, dst: u64) -> b
     let ranges = [(0, src, VM_PROT_READ), (1, Some(dst), VM_PROT_WRITE)];
     for (k, addr, prot) in ranges {
         let Some(addr) = addr else { continue };
-        let (lo, hi) = vm.windows[k];
-        if lo <= addr && addr < hi && size <= hi - addr {
+        if holds(vm.windows[k], addr, size) {
             continue;
         }
         if let Some(w) = window(vm, addr, size, prot) {
