@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use machvm::consts::*;
 use machvm::{Kernel, KernelConfig, TaskId, TaskPre};
-use wasmtime::{CallHook, Config, Engine, Instance, Linker, Module, Store, TypedFunc};
+use wasmtime::{CallHook, Config, Engine, Instance, Linker, Module, Store};
 
 const GUEST: &str = r#"(module
   (import "mach" "vm_copy" (func $copy (param i32 i32 i32 i32) (result i32)))
@@ -37,11 +37,11 @@ fn get(s: &mut State) -> &mut Kernel {
     &mut s.kernel
 }
 
+/// A task of a test: one of the guests below, in a store that counts host calls.
 struct Guest {
     store: Store<State>,
     instance: Instance,
     task: TaskId,
-    copy: TypedFunc<(u32, u32, u32, u32), i32>,
 }
 
 /// `wat` compiled with `machvm::compile` and instantiated as a task of a kernel with
@@ -70,14 +70,12 @@ fn task(config: KernelConfig, wat: &str) -> (Store<State>, Instance, TaskId) {
 }
 
 impl Guest {
-    fn new(config: KernelConfig) -> Guest {
-        let (mut store, instance, task) = task(config, GUEST);
-        let copy = instance.get_typed_func(&mut store, "copy").unwrap();
+    fn new(config: KernelConfig, wat: &str) -> Guest {
+        let (store, instance, task) = task(config, wat);
         Guest {
             store,
             instance,
             task,
-            copy,
         }
     }
 
@@ -90,17 +88,28 @@ impl Guest {
     }
 
     fn copy_as(&mut self, port: u32, src: u32, size: u32, dst: u32) -> i32 {
-        self.copy
-            .call(&mut self.store, (port, src, size, dst))
-            .unwrap()
+        self.call("copy", (port, src, size, dst))
     }
 
-    fn call<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(&mut self, name: &str, p: P) -> R {
+    fn try_call<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+        &mut self,
+        name: &str,
+        p: P,
+    ) -> wasmtime::Result<R> {
         let f = self
             .instance
             .get_typed_func::<P, R>(&mut self.store, name)
             .unwrap();
-        f.call(&mut self.store, p).unwrap()
+        f.call(&mut self.store, p)
+    }
+
+    fn call<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(&mut self, name: &str, p: P) -> R {
+        self.try_call(name, p).unwrap()
+    }
+
+    /// The guest's `vm_protect` of its own pages, which must succeed.
+    fn protect(&mut self, addr: u32, size: u32, prot: i32) {
+        assert_eq!(self.call::<_, i32>("protect", (addr, size, prot)), 0);
     }
 
     fn windows(&self) -> [(u64, u64); 2] {
@@ -110,6 +119,10 @@ impl Guest {
     fn memory(&mut self) -> &mut [u8] {
         let m = self.instance.get_memory(&mut self.store, "memory").unwrap();
         m.data_mut(&mut self.store)
+    }
+
+    fn bytes(&mut self, addr: usize, len: usize) -> Vec<u8> {
+        self.memory()[addr..addr + len].to_vec()
     }
 
     /// Fills `[addr, addr + len)` with a pattern that differs per address.
@@ -124,7 +137,7 @@ const MEM: u64 = 4 << 16;
 
 #[test]
 fn copies_inside_the_windows_are_served_without_a_host_call() {
-    let mut g = Guest::new(KernelConfig::default());
+    let mut g = Guest::new(KernelConfig::default(), GUEST);
     assert_eq!(g.windows(), [(0, 0); 2], "closed until the first copy");
     g.pattern(0x100, 0x400);
     assert_eq!(g.copy(0x100, 16, 0x2000), KERN_SUCCESS);
@@ -140,7 +153,7 @@ fn copies_inside_the_windows_are_served_without_a_host_call() {
     // The bytes moved as memmove moves them.
     let m = g.memory().to_vec();
     let want = {
-        let mut g = Guest::new(KernelConfig::default());
+        let mut g = Guest::new(KernelConfig::default(), GUEST);
         g.pattern(0x100, 0x400);
         let mut b = g.memory().to_vec();
         b.copy_within(0x100..0x110, 0x2000);
@@ -159,7 +172,7 @@ fn copies_inside_the_windows_are_served_without_a_host_call() {
 
 #[test]
 fn everything_outside_the_windows_goes_to_the_host() {
-    let mut g = Guest::new(KernelConfig::default());
+    let mut g = Guest::new(KernelConfig::default(), GUEST);
     assert_eq!(g.copy(0, 1, 0), KERN_SUCCESS);
     let n = g.host_calls();
     // Another port, past the memory, wrapping, past the window's end.
@@ -177,14 +190,11 @@ fn everything_outside_the_windows_goes_to_the_host() {
 
 #[test]
 fn a_table_change_closes_the_windows_it_touches() {
-    let mut g = Guest::new(KernelConfig::default());
+    let mut g = Guest::new(KernelConfig::default(), GUEST);
     g.pattern(0, 0x1000);
     assert_eq!(g.copy(0, 16, 0x8000), KERN_SUCCESS);
     // Read-only page at 0x3000: both windows cover it, both close.
-    assert_eq!(
-        g.call::<_, i32>("protect", (0x3000u32, 0x1000u32, VM_PROT_READ)),
-        0
-    );
+    g.protect(0x3000, 0x1000, VM_PROT_READ);
     assert_eq!(g.windows(), [(0, 0); 2]);
     let n = g.host_calls();
     let before = g.memory()[0x3000..0x3040].to_vec();
@@ -206,10 +216,7 @@ fn a_table_change_closes_the_windows_it_touches() {
     assert_eq!(g.host_calls(), n + 3);
     // Unreadable source page: the read window closes, the write window (which ends
     // before the page) stays, and the host refuses.
-    assert_eq!(
-        g.call::<_, i32>("protect", (0x3000u32, 0x1000u32, VM_PROT_NONE)),
-        0
-    );
+    g.protect(0x3000, 0x1000, VM_PROT_NONE);
     assert_eq!(g.windows(), [(0, 0), (0, 0x3000)]);
     assert_eq!(g.copy(0x3000, 64, 0x1000), KERN_PROTECTION_FAILURE);
     // Grown pages join a window only once a copy there opens it again.
@@ -220,17 +227,18 @@ fn a_table_change_closes_the_windows_it_touches() {
 
 #[test]
 fn the_modules_own_globals_keep_their_indices() {
-    let mut g = Guest::new(KernelConfig::default());
+    let mut g = Guest::new(KernelConfig::default(), GUEST);
     assert_eq!(g.call::<_, i32>("global", ()), 8);
     assert_eq!(g.call::<_, i32>("global", ()), 9);
 }
 
 #[test]
 fn with_copy_in_wasm_off_every_copy_is_a_host_call() {
-    let mut g = Guest::new(KernelConfig {
+    let config = KernelConfig {
         copy_in_wasm: false,
         ..KernelConfig::default()
-    });
+    };
+    let mut g = Guest::new(config, GUEST);
     for k in 1..=3 {
         assert_eq!(g.copy(0, 64, 0x1000), KERN_SUCCESS);
         assert_eq!(g.host_calls(), k);
@@ -240,24 +248,22 @@ fn with_copy_in_wasm_off_every_copy_is_a_host_call() {
 
 #[test]
 fn without_enforcement_the_windows_work_alike() {
-    let mut g = Guest::new(KernelConfig {
+    let config = KernelConfig {
         enforce: false,
         ..KernelConfig::default()
-    });
+    };
+    let mut g = Guest::new(config, GUEST);
     assert_eq!(g.copy(0, 64, 0x1000), KERN_SUCCESS);
     assert_eq!(g.copy(0, 64, 0x2000), KERN_SUCCESS);
     assert_eq!(g.host_calls(), 1);
-    assert_eq!(
-        g.call::<_, i32>("protect", (0x2000u32, 0x1000u32, VM_PROT_READ)),
-        0
-    );
+    g.protect(0x2000, 0x1000, VM_PROT_READ);
     assert_eq!(g.copy(0, 64, 0x2000), KERN_PROTECTION_FAILURE);
 }
 
 #[test]
 fn traced_copies_all_go_to_the_host() {
     // Windows opened before a subscriber listens close at the task's next host call.
-    let mut g = Guest::new(KernelConfig::default());
+    let mut g = Guest::new(KernelConfig::default(), GUEST);
     assert_eq!(g.copy(0, 64, 0x1000), KERN_SUCCESS);
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
@@ -309,104 +315,69 @@ const BULK: &str = r#"(module
   (func (export "protect") (param i32 i32 i32) (result i32)
     (call $protect (i32.const 0x103) (local.get 0) (local.get 1) (i32.const 0) (local.get 2))))"#;
 
-struct Bulk {
-    store: Store<State>,
-    instance: Instance,
-    task: TaskId,
-}
-
-impl Bulk {
-    fn new(config: KernelConfig) -> Bulk {
-        let (store, instance, task) = task(config, BULK);
-        Bulk {
-            store,
-            instance,
-            task,
-        }
-    }
-
-    fn host_calls(&self) -> usize {
-        self.store.data().host_calls.load(Ordering::Relaxed)
-    }
-
-    fn run<P: wasmtime::WasmParams>(&mut self, name: &str, p: P) -> wasmtime::Result<()> {
-        let f = self
-            .instance
-            .get_typed_func::<P, ()>(&mut self.store, name)
-            .unwrap();
-        f.call(&mut self.store, p)
-    }
-
-    fn protect(&mut self, addr: u32, size: u32, prot: i32) {
-        let f = self
-            .instance
-            .get_typed_func::<(u32, u32, i32), i32>(&mut self.store, "protect")
-            .unwrap();
-        assert_eq!(f.call(&mut self.store, (addr, size, prot)).unwrap(), 0);
-    }
-
-    fn windows(&self) -> [(u64, u64); 2] {
-        self.store.data().kernel.task(self.task).unwrap().windows()
-    }
-
-    fn bytes(&mut self, addr: usize, len: usize) -> Vec<u8> {
-        let m = self.instance.get_memory(&mut self.store, "memory").unwrap();
-        m.data(&self.store)[addr..addr + len].to_vec()
-    }
-}
-
 #[test]
 fn bulk_memory_checks_inside_the_windows_make_no_host_call() {
-    let mut g = Bulk::new(KernelConfig::default());
-    g.run("fill", (0x1000u32, 64u32)).unwrap();
+    let mut g = Guest::new(KernelConfig::default(), BULK);
+    g.try_call::<_, ()>("fill", (0x1000u32, 64u32)).unwrap();
     assert_eq!(g.host_calls(), 1, "the first check opens the write window");
     assert_eq!(g.windows(), [(0, 0), (0, MEM)]);
-    g.run("fill", (0x2000u32, 64u32)).unwrap();
-    g.run("init", (0x3000u32, 16u32)).unwrap();
+    g.try_call::<_, ()>("fill", (0x2000u32, 64u32)).unwrap();
+    g.try_call::<_, ()>("init", (0x3000u32, 16u32)).unwrap();
     assert_eq!(g.host_calls(), 1);
-    g.run("copy", (0x4000u32, 0x1000u32, 64u32)).unwrap();
+    g.try_call::<_, ()>("copy", (0x4000u32, 0x1000u32, 64u32))
+        .unwrap();
     assert_eq!(g.host_calls(), 2, "the source needs the read window");
-    g.run("copy", (0x5000u32, 0x3000u32, 16u32)).unwrap();
+    g.try_call::<_, ()>("copy", (0x5000u32, 0x3000u32, 16u32))
+        .unwrap();
     assert_eq!(g.host_calls(), 2);
     assert_eq!(g.bytes(0x4000, 64), vec![0x5a; 64]);
     assert_eq!(g.bytes(0x5000, 16), b"0123456789abcdef");
     // Out of bounds: the window test lets the instruction trap as wasm says.
-    assert!(g.run("fill", (MEM as u32 - 8, 16u32)).is_err());
-    assert!(g.run("copy", (0u32, MEM as u32, 1u32)).is_err());
+    assert!(g
+        .try_call::<_, ()>("fill", (MEM as u32 - 8, 16u32))
+        .is_err());
+    assert!(g
+        .try_call::<_, ()>("copy", (0u32, MEM as u32, 1u32))
+        .is_err());
 }
 
 #[test]
 fn bulk_memory_on_a_page_protected_after_the_windows_opened_traps() {
-    let mut g = Bulk::new(KernelConfig::default());
-    g.run("copy", (0x1000u32, 0u32, 64u32)).unwrap();
+    let mut g = Guest::new(KernelConfig::default(), BULK);
+    g.try_call::<_, ()>("copy", (0x1000u32, 0u32, 64u32))
+        .unwrap();
     assert_eq!(g.windows(), [(0, MEM); 2]);
     g.protect(0x2000, 0x1000, VM_PROT_READ);
     assert_eq!(g.windows(), [(0, 0); 2]);
     let before = g.bytes(0x2000, 64);
-    let err = g.run("fill", (0x2000u32, 64u32)).unwrap_err();
+    let err = g.try_call::<_, ()>("fill", (0x2000u32, 64u32)).unwrap_err();
     assert!(format!("{err:?}").contains("memory.fill"), "{err:?}");
-    let err = g.run("init", (0x2ff8u32, 16u32)).unwrap_err();
+    let err = g.try_call::<_, ()>("init", (0x2ff8u32, 16u32)).unwrap_err();
     assert!(format!("{err:?}").contains("memory.init"), "{err:?}");
     assert_eq!(g.bytes(0x2000, 64), before);
     // Reading the read-only page is allowed, and opens the read window over it.
-    g.run("copy", (0x1000u32, 0x2000u32, 64u32)).unwrap();
+    g.try_call::<_, ()>("copy", (0x1000u32, 0x2000u32, 64u32))
+        .unwrap();
     assert_eq!(g.windows(), [(0, MEM), (0, 0x2000)]);
     g.protect(0x2000, 0x1000, VM_PROT_NONE);
-    let err = g.run("copy", (0x1000u32, 0x2000u32, 64u32)).unwrap_err();
+    let err = g
+        .try_call::<_, ()>("copy", (0x1000u32, 0x2000u32, 64u32))
+        .unwrap_err();
     assert!(format!("{err:?}").contains("memory.copy"), "{err:?}");
 }
 
 #[test]
 fn without_enforcement_bulk_memory_runs_on_protected_pages() {
-    let mut g = Bulk::new(KernelConfig {
+    let config = KernelConfig {
         enforce: false,
         ..KernelConfig::default()
-    });
+    };
+    let mut g = Guest::new(config, BULK);
     g.protect(0x2000, 0x1000, VM_PROT_READ);
-    g.run("fill", (0x2000u32, 64u32)).unwrap();
+    g.try_call::<_, ()>("fill", (0x2000u32, 64u32)).unwrap();
     assert_eq!(g.bytes(0x2000, 64), vec![0x5a; 64]);
     // The windows still follow the table: the page is outside the write window.
     assert_eq!(g.windows(), [(0, 0), (0, 0)]);
-    g.run("fill", (0x1000u32, 64u32)).unwrap();
+    g.try_call::<_, ()>("fill", (0x1000u32, 64u32)).unwrap();
     assert_eq!(g.windows(), [(0, 0), (0, 0x2000)]);
 }
