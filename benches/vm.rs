@@ -261,14 +261,14 @@ fn instantiation(c: &mut Criterion) {
             let id = |who: &str| BenchmarkId::new(format!("{who}{suffix}"), alloc);
             group.bench_function(id("wasmtime"), |b| {
                 b.iter(|| {
-                    let mut store = Store::new(&engine, State::new(Kernel::new()));
+                    let mut store = Store::new(&engine, State::new(Kernel::new().unwrap()));
                     let externs = imports(&mut store);
                     black_box(Instance::new(&mut store, &plain, &externs).unwrap());
                 })
             });
             group.bench_function(id("machvm"), |b| {
                 b.iter(|| {
-                    let mut store = Store::new(&engine, State::new(Kernel::new()));
+                    let mut store = Store::new(&engine, State::new(Kernel::new().unwrap()));
                     black_box(pre.instantiate(&mut store, &linker).unwrap());
                 })
             });
@@ -312,7 +312,7 @@ fn live_tasks(_: &mut Criterion) {
         let module = machvm::compile(&engine, SMALL.as_bytes()).unwrap();
         let pre = TaskPre::new(&module, get).unwrap();
         let linker = Linker::new(&engine);
-        let mut store = Store::new(&engine, State::new(Kernel::new()));
+        let mut store = Store::new(&engine, State::new(Kernel::new().unwrap()));
         // A store allows 10,000 instances and memories unless its limiter says otherwise.
         store.data_mut().limits = wasmtime::StoreLimitsBuilder::new()
             .instances(LIVE_MAX)

@@ -74,7 +74,7 @@ pub fn run() -> wasmtime::Result<Report> {
     let mut store = Store::new(
         &engine,
         State {
-            kernel: Kernel::new(),
+            kernel: Kernel::new()?,
         },
     );
     // No imports but machvm's: an empty linker (add WASI or your own functions to it).

@@ -8,8 +8,10 @@
 //! - **`memory.copy`, `memory.fill`, `memory.init`** run in Wasmtime's host code, where a
 //!   fault would kill the process; [`crate::rewrite`] turns them into calls to machvm's
 //!   checked functions, which look at the table first and trap with [`BadAccess`].
-//! - Host code (the imports, these functions) only touches pages the table allows, and the
-//!   hardware always allows at least what the table allows, so it never faults.
+//! - Host code (the imports, these functions, WASI through [`crate::wasi`]) checks the table
+//!   before it touches guest memory and only touches pages the table allows; the hardware
+//!   always allows at least what the table allows, so it never faults. Nothing lifts a
+//!   protection, for any host code.
 //! - The memory must not move (`Config::memory_may_move(false)`, see [`configure`]);
 //!   protections are restored to read-write before the kernel (and so the store) is dropped,
 //!   so a pooling allocator's next instance gets a clean slot.
@@ -18,7 +20,7 @@
 //! readable by the guest's own loads (host-side calls still refuse to read it).
 
 use std::fmt;
-use std::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use rustix::mm::MprotectFlags;
@@ -122,37 +124,16 @@ impl fmt::Display for BadAccess {
 
 impl std::error::Error for BadAccess {}
 
-/// How many tasks of a store the signal handler can lift protections for.
-pub(crate) const MAX_LIFT: usize = 64;
-
-/// State shared between a store and machvm's signal handler (async-signal-safe: only
-/// atomics): the last guest fault, for [`crate::explain_trap`]; whether the thread is in
-/// host code; and where the enforced memories are, so that a fault of *host* code (WASI's
-/// `fd_write` reading a protected guest buffer, say) lifts the protections instead of killing
-/// the process.
-#[derive(Debug)]
+/// What machvm's signal handler shares with the store (async-signal-safe: only atomics):
+/// the last fault of the store's wasm code, its host address and access kind, for
+/// [`crate::explain_trap`]. The handler only records: it never changes a protection, so a
+/// fault always ends as Wasmtime ends it (a trap for wasm code; for host code, the process's
+/// own crash, which is why host code checks the table before it touches guest memory).
+#[derive(Debug, Default)]
 pub struct FaultRecord {
     addr: AtomicU64,
     /// 0 nothing, 1 read, 2 write, 3 unknown.
     kind: AtomicU8,
-    /// The thread runs host code called from wasm (set by the store's call hook).
-    in_host: AtomicBool,
-    /// A host-code fault lifted the protections: they must be put back before wasm runs.
-    lifted: AtomicBool,
-    /// Base and size of each enforced memory (by task index), 0 when none.
-    ranges: [(AtomicUsize, AtomicUsize); MAX_LIFT],
-}
-
-impl Default for FaultRecord {
-    fn default() -> Self {
-        FaultRecord {
-            addr: AtomicU64::new(0),
-            kind: AtomicU8::new(0),
-            in_host: AtomicBool::new(false),
-            lifted: AtomicBool::new(false),
-            ranges: std::array::from_fn(|_| (AtomicUsize::new(0), AtomicUsize::new(0))),
-        }
-    }
 }
 
 impl FaultRecord {
@@ -167,65 +148,16 @@ impl FaultRecord {
         Some((self.addr.load(Ordering::SeqCst), kind))
     }
 
-    /// Records where task `index`'s enforced memory is.
-    pub(crate) fn set_range(&self, index: usize, base: usize, size: usize) {
-        if let Some((b, s)) = self.ranges.get(index) {
-            s.store(0, Ordering::SeqCst);
-            b.store(base, Ordering::SeqCst);
-            s.store(size, Ordering::SeqCst);
-        }
-    }
-
-    /// Sets whether the thread runs host code; returns true when protections were lifted
-    /// meanwhile and must be put back (only when leaving host code).
-    ///
-    /// It runs twice per host call (the call hook), so it is two plain stores and a load:
-    /// the signal handler that reads and sets these flags runs on the same thread, in the
-    /// middle of host code (a fault is synchronous), so it needs no cross-thread ordering,
-    /// only that the compiler keeps these accesses where they are relative to the host
-    /// code around them (`compiler_fence`). After `in_host` is false no handler sets
-    /// `lifted` (a fault in wasm code lifts nothing), so the load-then-clear is not racy.
-    #[inline]
-    pub(crate) fn set_in_host(&self, in_host: bool) -> bool {
-        compiler_fence(Ordering::SeqCst);
-        self.in_host.store(in_host, Ordering::Relaxed);
-        compiler_fence(Ordering::SeqCst);
-        if in_host || !self.lifted.load(Ordering::Relaxed) {
-            return false;
-        }
-        self.lifted.store(false, Ordering::Relaxed);
-        true
-    }
-
-    /// The signal handler's work: a fault of host code inside an enforced memory lifts that
-    /// memory's protections (true: retry the instruction); anything else is recorded for
-    /// [`crate::explain_trap`] and left to Wasmtime (false).
-    fn on_fault(&self, addr: usize, kind: u8) -> bool {
-        if self.in_host.load(Ordering::SeqCst) {
-            for (b, s) in &self.ranges {
-                let (base, size) = (b.load(Ordering::SeqCst), s.load(Ordering::SeqCst));
-                if size != 0 && addr >= base && addr - base < size {
-                    let flags = MprotectFlags::READ | MprotectFlags::WRITE;
-                    // SAFETY: [base, base + size) is an enforced memory of this store, still
-                    // mapped (ranges are cleared before a memory goes away); mprotect is a
-                    // plain system call, async-signal-safe.
-                    let ok = unsafe { protect(base as *mut u8, 0, size as u64, flags) };
-                    if ok {
-                        self.lifted.store(true, Ordering::SeqCst);
-                    }
-                    return ok;
-                }
-            }
-        }
+    /// The signal handler's work: records the fault for [`crate::explain_trap`] and leaves
+    /// it to Wasmtime.
+    fn on_fault(&self, addr: usize, kind: u8) {
         self.addr.store(addr as u64, Ordering::SeqCst);
         self.kind.store(kind, Ordering::SeqCst);
-        false
     }
 }
 
-/// Installs machvm's signal handler on the store (replacing any other). It records guest
-/// faults for [`crate::explain_trap`], and lifts protections for host code that faults on
-/// an enforced memory (the call hook puts them back before wasm runs again).
+/// Installs machvm's signal handler on the store (replacing any other). It records faults
+/// for [`crate::explain_trap`] and lets Wasmtime handle them as it would without it.
 pub(crate) fn install_handler<T>(store: &mut wasmtime::Store<T>, record: Arc<FaultRecord>) {
     use wasmtime::unix::StoreExt;
     let handler = move |signum: libc::c_int,
@@ -238,10 +170,11 @@ pub(crate) fn install_handler<T>(store: &mut wasmtime::Store<T>, record: Arc<Fau
         // SAFETY: the kernel passes a valid siginfo_t for SIGSEGV/SIGBUS; si_addr is the
         // faulting address.
         let addr = unsafe { (*info).si_addr() } as usize;
-        record.on_fault(addr, fault_kind(ctx))
+        record.on_fault(addr, fault_kind(ctx));
+        false
     };
-    // SAFETY: the handler only reads the signal's arguments, loads and stores atomics and
-    // calls mprotect, all async-signal-safe.
+    // SAFETY: the handler only reads the signal's arguments and stores atomics, both
+    // async-signal-safe.
     unsafe { store.set_signal_handler(handler) };
 }
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use wasmtime::{Config, Engine, Func, Linker, Memory, MemoryType, Module, Store, Val, ValType};
+use wasmtime::{Config, Engine, Func, Linker, Memory, MemoryType, Store, Val, ValType};
 
 use crate::calls::{Call, Outcome, PageAttrs, ParamFault, Width};
 use crate::kernel::{Kernel, KernelConfig};
@@ -30,8 +30,8 @@ fn get(s: &mut HarnessState) -> &mut Kernel {
 
 struct Shared {
     engine: Engine,
-    forward32: Module,
-    forward64: Module,
+    forward32: crate::Compiled,
+    forward64: crate::Compiled,
 }
 
 /// The engine and the compiled forwarders, made once per process.

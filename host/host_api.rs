@@ -19,8 +19,8 @@
 //! struct State { kernel: Kernel }
 //! fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
 //!
-//! let engine = Engine::default();
-//! let mut store = Store::new(&engine, State { kernel: Kernel::new() });
+//! let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
+//! let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
 //! let task = machvm::new_task(&mut store, get, MemoryType::new(1, Some(4)))?;
 //!
 //! // Load some data, then make its page read-only and the next one a guard page.
@@ -330,6 +330,33 @@ fn check<T: 'static, G: GetKernel<T>>(
         })
 }
 
+/// Checks that every byte of `[addr, addr + len)` of `task` lies in a page its table
+/// allocates with `prot` (`VM_PROT_READ` for bytes a host function will read,
+/// `VM_PROT_WRITE` for bytes it will write): the copyin/copyout check that an embedder's own
+/// host function makes before it touches guest memory (`docs/security.md`). Once it passes,
+/// the hardware allows the access too, until the task's table next changes. A length of 0
+/// always passes.
+///
+/// # Errors
+///
+/// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ADDRESS`
+/// when a page is unallocated or outside the map, `KERN_PROTECTION_FAILURE` when one lacks
+/// `prot` (the error names the first such page).
+pub fn check_access<T: 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+    addr: u64,
+    len: u64,
+    prot: VmProt,
+) -> Result<(), HostError> {
+    let mut env = env(&mut store, get, task)?;
+    if len == 0 {
+        return Ok(());
+    }
+    check(&mut env, "check_access", task, addr, len, prot)
+}
+
 /// Reads `len` bytes at `addr` of `task`. Every page of the range must be allocated and
 /// readable, as for the source of `vm_read_overwrite`.
 ///
@@ -345,12 +372,14 @@ pub fn read_bytes<T: 'static>(
     addr: u64,
     len: usize,
 ) -> Result<Vec<u8>, HostError> {
-    let mut buf = vec![0; len];
-    if len == 0 {
-        return Ok(buf);
-    }
     let mut env = env(&mut store, get, task)?;
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    // The table allows the range before anything is allocated for it: an allowed range lies
+    // inside the memory, so the buffer is never larger than the guest's own memory.
     check(&mut env, "read_bytes", task, addr, len as u64, VM_PROT_READ)?;
+    let mut buf = vec![0; len];
     if !env.load(task, addr, &mut buf) {
         return Err(HostError::kern("read_bytes", KERN_FAILURE));
     }
@@ -372,10 +401,10 @@ pub fn write_bytes<T: 'static>(
     addr: u64,
     bytes: &[u8],
 ) -> Result<(), HostError> {
+    let mut env = env(&mut store, get, task)?;
     if bytes.is_empty() {
         return Ok(());
     }
-    let mut env = env(&mut store, get, task)?;
     check(
         &mut env,
         "write_bytes",
@@ -406,9 +435,9 @@ mod tests {
 
     fn store() -> Store<State> {
         Store::new(
-            &Engine::default(),
+            &Engine::new(crate::configure(&mut wasmtime::Config::new())).unwrap(),
             State {
-                kernel: Kernel::new(),
+                kernel: Kernel::new().unwrap(),
             },
         )
     }
@@ -509,11 +538,11 @@ mod tests {
     #[test]
     fn an_unknown_task_is_refused() {
         let mut store = store();
-        let e = regions(&mut store, get, TaskId(3)).unwrap_err();
-        assert_eq!(e, HostError::NoSuchTask(TaskId(3)));
+        let e = regions(&mut store, get, TaskId::new(0, 3)).unwrap_err();
+        assert_eq!(e, HostError::NoSuchTask(TaskId::new(0, 3)));
         assert_eq!(e.code(), MACH_SEND_INVALID_DEST);
-        assert!(read_bytes(&mut store, get, TaskId(0), 0, 1).is_err());
-        assert!(write_bytes(&mut store, get, TaskId(0), 0, b"x").is_err());
-        assert!(protect(&mut store, get, TaskId(0), 0, 1, false, 0).is_err());
+        assert!(read_bytes(&mut store, get, TaskId::new(0, 0), 0, 1).is_err());
+        assert!(write_bytes(&mut store, get, TaskId::new(0, 0), 0, b"x").is_err());
+        assert!(protect(&mut store, get, TaskId::new(0, 0), 0, 1, false, 0).is_err());
     }
 }

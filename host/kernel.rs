@@ -98,38 +98,67 @@ pub(crate) struct Task {
     /// [`crate::rewrite::WINDOW_GLOBALS`]), when its module serves copies in wasm; they
     /// follow [`TaskVm::windows`].
     pub(crate) window_globals: Option<[Global; 4]>,
+    /// The task's instantiation failed: it is no task any more (its id stays taken, so
+    /// that no function made for it can ever reach another task).
+    pub(crate) gone: bool,
+}
+
+impl Task {
+    /// Gives the task's memory back the read-write protection Wasmtime left it with, and
+    /// stops mirroring the table: the memory is no longer governed (its kernel goes away,
+    /// or its instantiation failed).
+    pub(crate) fn release_hardware(&mut self) {
+        if self.enforce && self.hw_base != 0 {
+            let flags = rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::WRITE;
+            // SAFETY: [hw_base, hw_base + hw_size) is the accessible part of a memory of
+            // this kernel's store, still mapped while the store lives (the kernel is dropped
+            // before the store's memories, and a failed instantiation leaves them alive);
+            // making it read-write again is what Wasmtime expects of it.
+            unsafe {
+                crate::enforce::protect(self.hw_base as *mut u8, 0, self.hw_size as u64, flags)
+            };
+        }
+        self.hw_base = 0;
+        self.hw_size = 0;
+    }
 }
 
 /// True when `engine` never moves a linear memory's base: it was configured with
 /// `Config::memory_may_move(false)` (as [`crate::configure`] does), so a memory cannot grow
 /// past its reservation and Wasmtime asserts that growth inside it keeps the base. Only then
 /// may a task keep its memory's base address between calls.
-///
-/// Wasmtime 48 has no getter for the setting; its `Config` debug output lists every option
-/// set explicitly, so this reads it there, once per engine (the verdict is kept while the
-/// engine lives). A Wasmtime that printed it differently would make this false: calls
-/// would take their slower path, never an unsound one, and a unit test would fail.
 pub(crate) fn memory_never_moves(engine: &wasmtime::Engine) -> bool {
-    use std::sync::Mutex;
-    static VERDICTS: Mutex<Vec<(wasmtime::EngineWeak, bool)>> = Mutex::new(Vec::new());
-    let mut verdicts = VERDICTS.lock().unwrap_or_else(|e| e.into_inner());
-    verdicts.retain(|(weak, _)| weak.upgrade().is_some());
-    let known = verdicts.iter().find_map(|(weak, fixed)| {
-        let e = weak.upgrade()?;
-        wasmtime::Engine::same(&e, engine).then_some(*fixed)
-    });
-    known.unwrap_or_else(|| {
-        let fixed = format!("{:?}", engine.config()).contains("memory_may_move: false");
-        verdicts.push((engine.weak(), fixed));
-        fixed
-    })
+    !engine.get_memory_may_move()
+}
+
+/// Refuses an engine that enforcement cannot rely on: memories that may move (a moving
+/// grow would drop every protection) or traps without signals (a guest access to a
+/// protected page would then crash the process instead of trapping).
+pub(crate) fn check_engine(engine: &wasmtime::Engine) -> wasmtime::Result<()> {
+    if engine.get_memory_may_move() {
+        wasmtime::bail!(
+            "machvm: page-protection enforcement needs an engine whose memories never move; \
+             set it up with `machvm::configure` (it sets `Config::memory_may_move(false)`), \
+             or turn enforcement off (`KernelConfig::enforce`)"
+        );
+    }
+    if !engine.get_signals_based_traps() {
+        wasmtime::bail!(
+            "machvm: page-protection enforcement needs signal-based traps; set the engine up \
+             with `machvm::configure` (it sets `Config::signals_based_traps(true)`), or turn \
+             enforcement off (`KernelConfig::enforce`)"
+        );
+    }
+    Ok(())
 }
 
 /// The Mach kernel of one Wasmtime store: its tasks, each a linear memory with a page table
 /// beside it, and their port namespaces. Keep it in the store's data and give machvm a
 /// projection to it (`|state: &mut MyState| &mut state.kernel`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Kernel {
+    /// The kernel's identity, unique in the process: it is part of every [`TaskId`].
+    id: u32,
     pub(crate) tasks: Vec<Task>,
     config: KernelConfig,
     /// What the store's signal handler shares with machvm, once `install_handlers` ran.
@@ -137,9 +166,14 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// A kernel with the default settings (page size 4096).
-    pub fn new() -> Kernel {
-        Kernel::default()
+    /// A kernel with the default settings (page size 4096; enforcement on Linux).
+    ///
+    /// # Errors
+    ///
+    /// When the defaults are not valid on this host (see [`KernelConfig::validate`]: a host
+    /// page larger than 4096 bytes with enforcement on).
+    pub fn new() -> wasmtime::Result<Kernel> {
+        Kernel::with_config(KernelConfig::default())
     }
 
     /// A kernel with the given settings.
@@ -148,12 +182,32 @@ impl Kernel {
     ///
     /// When the settings are not valid (see [`KernelConfig::validate`]).
     pub fn with_config(config: KernelConfig) -> wasmtime::Result<Kernel> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(1);
         config.validate()?;
+        let id = NEXT
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+            .map_err(|_| wasmtime::format_err!("machvm: this process made 2^32 kernels"))?;
         Ok(Kernel {
+            id,
             tasks: Vec::new(),
             config,
             fault: None,
         })
+    }
+
+    /// The task `task`, when it is a live task of this kernel (not another kernel's, not
+    /// one whose instantiation failed).
+    pub(crate) fn live(&self, task: TaskId) -> Option<&Task> {
+        if task.kernel() != self.id {
+            return None;
+        }
+        self.tasks.get(task.index()).filter(|t| !t.gone)
+    }
+
+    /// The id of this kernel's `index`-th task.
+    pub(crate) fn id_of(&self, index: usize) -> TaskId {
+        TaskId::new(self.id, index as u32)
     }
 
     /// The kernel's settings.
@@ -163,17 +217,19 @@ impl Kernel {
 
     /// The ids of every task, in creation order.
     pub fn task_ids(&self) -> impl Iterator<Item = TaskId> + '_ {
-        (0..self.tasks.len()).map(|i| TaskId(i as u32))
+        (0..self.tasks.len())
+            .filter(|&i| !self.tasks[i].gone)
+            .map(|i| self.id_of(i))
     }
 
     /// The VM state (page table, page size, map) of a task.
     pub fn task(&self, task: TaskId) -> Option<&TaskVm> {
-        self.tasks.get(task.index()).map(|t| &t.vm)
+        self.live(task).map(|t| &t.vm)
     }
 
     /// The linear memory of a task, once it is known.
     pub fn memory(&self, task: TaskId) -> Option<Memory> {
-        self.tasks.get(task.index()).and_then(|t| t.memory)
+        self.live(task).and_then(|t| t.memory)
     }
 
     /// Inserts into `into`'s port namespace a send right to the task port of `to`, and
@@ -186,7 +242,8 @@ impl Kernel {
     /// struct State { kernel: Kernel }
     /// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
     ///
-    /// let mut store = Store::new(&Engine::default(), State { kernel: Kernel::new() });
+    /// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
+    /// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
     /// let a = machvm::new_task(&mut store, get, MemoryType::new(1, None))?;
     /// let b = machvm::new_task(&mut store, get, MemoryType::new(1, None))?;
     /// let kernel = &mut store.data_mut().kernel;
@@ -202,18 +259,14 @@ impl Kernel {
     ///
     /// When either id is not a task of this kernel.
     pub fn insert_send_right(&mut self, into: TaskId, to: TaskId) -> wasmtime::Result<u32> {
-        if to.index() >= self.tasks.len() {
-            wasmtime::bail!("machvm: {to:?} is not a task of this kernel");
-        }
-        match self.tasks.get_mut(into.index()) {
-            Some(t) => Ok(t.vm.insert_right(to)),
-            None => wasmtime::bail!("machvm: {into:?} is not a task of this kernel"),
-        }
+        self.check_task(to)?;
+        self.check_task(into)?;
+        Ok(self.tasks[into.index()].vm.insert_right(to))
     }
 
     /// Checks that `task` belongs to this kernel.
     pub(crate) fn check_task(&self, task: TaskId) -> wasmtime::Result<()> {
-        if task.index() >= self.tasks.len() {
+        if self.live(task).is_none() {
             wasmtime::bail!("machvm: {task:?} is not a task of this kernel");
         }
         Ok(())
@@ -240,7 +293,7 @@ impl Kernel {
         memory_export: Option<String>,
     ) -> wasmtime::Result<TaskId> {
         check_memory_type(ty)?;
-        let id = TaskId(u32::try_from(self.tasks.len())?);
+        let id = TaskId::new(self.id, u32::try_from(self.tasks.len())?);
         let width = if ty.is_64() { Width::W64 } else { Width::W32 };
         let vm = TaskVm::new(id, width, self.config.page_size, self.map_limit(ty));
         self.tasks.push(Task {
@@ -252,6 +305,7 @@ impl Kernel {
             hw_size: 0,
             fixed_base: 0,
             window_globals: None,
+            gone: false,
         });
         Ok(id)
     }
@@ -263,19 +317,8 @@ impl Drop for Kernel {
     /// Wasmtime left it. A store drops its data before its instances and memories, so the
     /// memories are still mapped here.
     fn drop(&mut self) {
-        for (i, t) in self.tasks.iter().enumerate() {
-            if let Some(f) = &self.fault {
-                f.set_range(i, 0, 0);
-            }
-            if t.enforce && t.hw_base != 0 {
-                let flags = rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::WRITE;
-                // SAFETY: [hw_base, hw_base + hw_size) is the accessible part of a memory of
-                // this kernel's store, still mapped (see above); making it read-write again
-                // is what Wasmtime expects of it.
-                unsafe {
-                    crate::enforce::protect(t.hw_base as *mut u8, 0, t.hw_size as u64, flags)
-                };
-            }
+        for t in &mut self.tasks {
+            t.release_hardware();
         }
     }
 }
@@ -299,8 +342,7 @@ mod tests {
     use super::memory_never_moves;
     use wasmtime::{Config, Engine};
 
-    /// Reading the setting from the `Config` debug output is pinned to Wasmtime's format:
-    /// this fails (rather than the fast paths silently turning off) if it changes.
+    /// The engine's own setting decides (and a clone is the same engine).
     #[test]
     fn memory_never_moves_reads_the_engines_setting() {
         let fixed = Engine::new(crate::configure(&mut Config::new())).unwrap();
@@ -308,15 +350,9 @@ mod tests {
         let mut set_back = Config::new();
         crate::configure(&mut set_back).memory_may_move(true);
         let set_back = Engine::new(&set_back).unwrap();
-        for _ in 0..2 {
-            // The second round answers from the kept verdicts.
-            assert!(memory_never_moves(&fixed));
-            assert!(!memory_never_moves(&movable));
-            assert!(!memory_never_moves(&set_back));
-        }
-        assert!(
-            memory_never_moves(&fixed.clone()),
-            "a clone is the same engine"
-        );
+        assert!(memory_never_moves(&fixed));
+        assert!(memory_never_moves(&fixed.clone()));
+        assert!(!memory_never_moves(&movable));
+        assert!(!memory_never_moves(&set_back));
     }
 }

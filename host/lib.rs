@@ -34,12 +34,14 @@ pub mod rewrite;
 pub mod table;
 pub mod trace;
 pub mod vm;
+#[cfg(feature = "wasi")]
+pub mod wasi;
 
 pub use calls::{Call, Form, Outcome, PageAttrs, ParamFault, Width};
 pub use enforce::configure;
 pub use kernel::{Kernel, KernelConfig};
 pub use linker::{
     call, compile, explain_trap, install_handlers, instantiate, new_task, register_memory,
-    GetKernel, Import, TaskPre,
+    Compiled, GetKernel, Import, TaskModule, TaskPre,
 };
 pub use vm::{TaskId, TaskVm};

@@ -293,7 +293,7 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
     ///     (memory (export "memory") 1))"#)?;
     /// // Checked once, instantiated as many tasks as needed.
     /// let pre = TaskPre::new(&module, get)?;
-    /// let mut store = Store::new(&engine, State { kernel: Kernel::new() });
+    /// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
     /// let linker = Linker::new(&engine);
     /// let (_, a) = pre.instantiate(&mut store, &linker)?;
     /// let (_, b) = pre.instantiate(&mut store, &linker)?;
@@ -307,7 +307,9 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
     /// assert!(err.to_string().contains("machvm expects (i32, i32, i32, i32) -> i32"));
     /// # Ok::<(), wasmtime::Error>(())
     /// ```
-    pub fn new(module: &Module, get: G) -> wasmtime::Result<Self> {
+    pub fn new<M: TaskModule + ?Sized>(module: &M, get: G) -> wasmtime::Result<Self> {
+        let rewritten = module.bulk_checked();
+        let module = module.as_module();
         let mut memory: Option<(MemoryType, MemorySource)> = None;
         let mut imported_memories = 0;
         for (i, imp) in module.imports().enumerate() {
@@ -347,7 +349,6 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
             Width::W32
         };
         let mut slots = Vec::new();
-        let rewritten = module.exports().any(|e| e.name() == rewrite::MARKER);
         for imp in module.imports() {
             if imp.module() == rewrite::BULK_MODULE {
                 let check = BulkCheck::from_name(imp.name()).filter(|c| {
@@ -453,11 +454,23 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
     ) -> wasmtime::Result<(Instance, TaskId)> {
         let mut store = store.as_context_mut();
         let get = self.get;
+        if get(store.data_mut()).config().enforce {
+            crate::kernel::check_engine(store.engine())?;
+            if !self.rewritten {
+                wasmtime::bail!(
+                    "machvm: page-protection enforcement is on, but the module was not \
+                     compiled with `machvm::compile`, which makes its bulk-memory instructions \
+                     safe to run on protected memory (or turn enforcement off: \
+                     `KernelConfig::enforce`)"
+                );
+            }
+        }
         let mut externs: Vec<Extern> = Vec::with_capacity(self.slots.len());
         let mut task_memory = None;
         let mut windows: [Option<Global>; 4] = [None; 4];
         // The task's id is known before it exists: the functions need it.
-        let id = TaskId(u32::try_from(get(store.data_mut()).tasks.len())?);
+        let kernel = get(store.data_mut());
+        let id = kernel.id_of(kernel.tasks.len());
         for (slot, imp) in self.slots.iter().zip(self.module.imports()) {
             match *slot {
                 Slot::Mach(import) => {
@@ -508,14 +521,6 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
             }
             MemorySource::Exported(name) => Some(name.clone()),
         };
-        let kernel = get(store.data_mut());
-        if kernel.config().enforce && !self.rewritten {
-            wasmtime::bail!(
-                "machvm: page-protection enforcement is on, but the module was not compiled \
-                 with `machvm::compile`, which makes its bulk-memory instructions safe to run \
-                 on protected memory (or turn enforcement off: `KernelConfig::enforce`)"
-            );
-        }
         if let Some(m) = task_memory {
             check_not_a_task(&mut store, get, m)?;
         }
@@ -528,7 +533,18 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
         {
             kernel.tasks[id.index()].window_globals = Some([a, b, c, d]);
         }
-        let instance = Instance::new(&mut store, &self.module, &externs)?;
+        let instance = match Instance::new(&mut store, &self.module, &externs) {
+            Ok(instance) => instance,
+            Err(e) => {
+                // The start function may have changed the memory's protections (an
+                // imported memory outlives this failure): give it back read-write, and
+                // retire the task's id.
+                let task = &mut get(store.data_mut()).tasks[id.index()];
+                task.release_hardware();
+                task.gone = true;
+                return Err(e);
+            }
+        };
         if let MemorySource::Exported(name) = &self.memory {
             let mem = instance.get_memory(&mut store, name);
             get(store.data_mut()).tasks[id.index()].memory = mem;
@@ -557,7 +573,7 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
 ///     (func (export "run") (result i32)
 ///         ;; make page 1 read-only
 ///         (call $protect (call $self) (i32.const 4096) (i32.const 4096) (i32.const 0) (i32.const 1))))"#)?;
-/// let mut store = Store::new(&engine, State { kernel: Kernel::new() });
+/// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
 /// let linker = Linker::new(&engine);
 /// let (instance, task) = instantiate(&mut store, &linker, &module, |s: &mut State| &mut s.kernel)?;
 /// let run = instance.get_typed_func::<(), i32>(&mut store, "run")?;
@@ -570,10 +586,10 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
 /// # Errors
 ///
 /// As [`TaskPre::new`] and [`TaskPre::instantiate`].
-pub fn instantiate<T: 'static, G: GetKernel<T>>(
+pub fn instantiate<T: 'static, G: GetKernel<T>, M: TaskModule + ?Sized>(
     store: impl AsContextMut<Data = T>,
     linker: &Linker<T>,
-    module: &Module,
+    module: &M,
     get: G,
 ) -> wasmtime::Result<(Instance, TaskId)> {
     TaskPre::new(module, get)?.instantiate(store, linker)
@@ -627,6 +643,9 @@ pub fn register_memory<T: 'static>(
 ) -> wasmtime::Result<TaskId> {
     let mut store = store.as_context_mut();
     let ty = memory.ty(&store);
+    if get(store.data_mut()).config().enforce {
+        crate::kernel::check_engine(store.engine())?;
+    }
     check_not_a_task(&mut store, get, memory)?;
     let id = get(store.data_mut()).create_task(&ty, Some(memory), None)?;
     remember_base(&mut store, get, id);
@@ -645,7 +664,8 @@ pub fn register_memory<T: 'static>(
 /// struct State { kernel: Kernel }
 /// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
 ///
-/// let mut store = Store::new(&Engine::default(), State { kernel: Kernel::new() });
+/// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
+/// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
 /// // Two wasm pages, at most 16: the map is 1 MiB, the first 128 KiB are allocated.
 /// let task = machvm::new_task(&mut store, get, MemoryType::new(2, Some(16)))?;
 /// assert_eq!(store.data().kernel.task(task).unwrap().map_limit(), 16 * 65536);
@@ -725,16 +745,8 @@ impl<'a, T: 'static, G: GetKernel<T>> StoreEnv<'a, T, G> {
         // One store lookup for both (`data_ptr` and `data_size` would make two).
         let bytes = m.data_mut(&mut self.cx);
         let (base, size) = (bytes.as_mut_ptr(), bytes.len() as u64);
-        let task = &(self.get)(self.cx.data_mut()).tasks[t.index()];
-        if task.enforce && task.hw_base != 0 && task.hw_base != base as usize {
-            // The memory moved (an engine not set up with `machvm::configure`): its new
-            // mapping lost every protection. Apply them again before anything runs.
-            tracing::warn!(target: "machvm::enforce", "task {t:?}'s memory moved; re-protecting it");
-            let pages = size >> task.vm.page_shift();
-            if !self.mirror(t, 0, pages) {
-                tracing::error!(target: "machvm::enforce", "could not re-protect task {t:?}'s memory");
-            }
-        }
+        // An enforced memory never moves: tasks are refused on engines whose memories may
+        // (`kernel::check_engine`).
         let slot = if self.cache[0].is_none() { 0 } else { 1 };
         self.cache[slot] = Some((t, base, size));
         Some((base, size))
@@ -778,7 +790,6 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         }
         task.hw_base = base as usize;
         task.hw_size = size;
-        let index = t.index();
         let shift = task.vm.page_shift();
         let end = end.min(size as u64 >> shift);
         if start >= end {
@@ -792,9 +803,6 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
             if !unsafe { crate::enforce::protect(base, s << shift, (e - s) << shift, flags) } {
                 return false;
             }
-        }
-        if let Some(f) = &(self.get)(self.cx.data_mut()).fault {
-            f.set_range(index, base as usize, size);
         }
         true
     }
@@ -893,6 +901,16 @@ impl Word for u64 {
     }
 }
 
+/// The trap of a host function whose task is no longer its store's: the store's kernel was
+/// replaced, or the task's instantiation failed.
+#[cold]
+fn task_gone(task: TaskId) -> wasmtime::Error {
+    wasmtime::format_err!(
+        "machvm: {task:?} is not a task of the store's kernel (the kernel was replaced, or \
+         the task's instantiation failed)"
+    )
+}
+
 /// Runs a call made by the guest of task `task` and turns its outcome into the import's
 /// result: the return value, or a trap.
 fn dispatch<T: 'static, G: GetKernel<T>>(
@@ -902,6 +920,9 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
     call: Call,
 ) -> wasmtime::Result<i32> {
     let kernel = get(caller.data_mut());
+    if kernel.live(task).is_none() {
+        return Err(task_gone(task));
+    }
     if let Some(t) = kernel.tasks.get_mut(task.index()) {
         if t.memory.is_none() {
             // The start function runs before instantiation returns the memory.
@@ -937,7 +958,7 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
 #[inline]
 fn fast_copy(kernel: &Kernel, task: TaskId, form: Form, port: u32, args: [u64; 3]) -> Option<i32> {
     let [src, size, dst] = args;
-    let t = kernel.tasks.get(task.index())?;
+    let t = kernel.live(task)?;
     if (size != 0 && t.fixed_base == 0) || trace::enabled() {
         return None;
     }
@@ -1013,7 +1034,7 @@ fn open_windows<T: 'static, G: GetKernel<T>>(
     dst: u64,
 ) {
     let kernel = get(cx.data_mut());
-    let Some(t) = kernel.tasks.get(task.index()) else {
+    let Some(t) = kernel.live(task) else {
         return;
     };
     // The common case, in the caller: both ranges inside the open windows already (the
@@ -1073,7 +1094,7 @@ fn publish_windows<T: 'static, G: GetKernel<T>>(
 /// path's check of that word certainly passes (see [`vm::allows_fast`]).
 #[inline]
 fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Option<i32> {
-    let t = kernel.tasks.get(task.index())?;
+    let t = kernel.live(task)?;
     if t.fixed_base == 0 || trace::enabled() {
         return None;
     }
@@ -1341,7 +1362,9 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
     dst: u64,
     len: u64,
 ) -> wasmtime::Result<()> {
-    let t = &get(caller.data_mut()).tasks[task.index()];
+    let Some(t) = get(caller.data_mut()).live(task) else {
+        return Err(task_gone(task));
+    };
     if len == 0 {
         return Ok(());
     }
@@ -1386,6 +1409,73 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
     Ok(())
 }
 
+/// A module compiled by [`compile`]: its bulk-memory instructions are preceded by
+/// page-table checks, which enforcement needs. Only [`compile`] makes one, so holding one
+/// proves it; it is used as the [`Module`] it derefs to.
+#[derive(Clone)]
+pub struct Compiled {
+    module: Module,
+}
+
+impl Compiled {
+    /// The Wasmtime module.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+}
+
+impl std::ops::Deref for Compiled {
+    type Target = Module;
+
+    fn deref(&self) -> &Module {
+        &self.module
+    }
+}
+
+impl fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Compiled")
+            .field(&self.module.name())
+            .finish()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for wasmtime::Module {}
+    impl Sealed for super::Compiled {}
+}
+
+/// What a task can be made of ([`TaskPre::new`], [`instantiate`]): a [`Compiled`] module,
+/// or a plain [`Module`], whose bulk-memory instructions are not checked and which is
+/// therefore refused while enforcement is on.
+pub trait TaskModule: sealed::Sealed {
+    /// The Wasmtime module.
+    fn as_module(&self) -> &Module;
+    /// True when the module went through [`compile`]'s rewrite.
+    fn bulk_checked(&self) -> bool;
+}
+
+impl TaskModule for Module {
+    fn as_module(&self) -> &Module {
+        self
+    }
+
+    fn bulk_checked(&self) -> bool {
+        false
+    }
+}
+
+impl TaskModule for Compiled {
+    fn as_module(&self) -> &Module {
+        &self.module
+    }
+
+    fn bulk_checked(&self) -> bool {
+        true
+    }
+}
+
 /// Compiles a module (binary or text) for machvm: its bulk-memory instructions are
 /// preceded by page-table checks (see [`crate::rewrite`]), which enforcement needs; the
 /// module is otherwise unchanged. Use an engine set up with [`crate::configure`].
@@ -1394,51 +1484,33 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
 ///
 /// When the bytes are not a valid module (text errors carry their line and column), or
 /// Wasmtime cannot compile it.
-pub fn compile(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Module> {
+pub fn compile(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
     let wasm = wat::parse_bytes(bytes).map_err(|e| wasmtime::format_err!("{e}"))?;
     let wasm = rewrite::rewrite(&wasm)?;
-    Module::new(engine, &wasm)
+    Ok(Compiled {
+        module: Module::new(engine, &wasm)?,
+    })
 }
 
-/// Installs machvm's handlers on `store`, which enforcement wants whenever the guest calls
-/// host functions other than machvm's (WASI, the embedder's own):
-/// - a signal handler (replacing any other) that records guest faults, so that
-///   [`explain_trap`] can tell the access kind of a load or store that hit a protected page,
-///   and that lets host code which touches a protected page of a task (WASI's `fd_write`
-///   reading a protected buffer, say) go on instead of killing the process: the memory's
-///   protections are lifted for the rest of that host call, like a kernel's copyin;
-/// - a call hook (replacing any other) that puts the protections back before wasm runs
-///   again, and traps if it cannot.
-///
-/// Without them, traps are still clean, but a foreign host function that touches a
-/// protected page crashes the process.
+/// Installs machvm's signal handler on `store` (replacing any other): it records where
+/// and how (read or write) the store's wasm code faulted, so that [`explain_trap`] can tell
+/// the access kind of a load or store that hit a protected page. It changes nothing else:
+/// traps are clean without it, and it lifts no protection. Host functions never rely on a
+/// fault handler: machvm's own, WASI through [`crate::wasi`] and an embedder's that use
+/// [`crate::host::check_access`] check the table before they touch guest memory (see
+/// `docs/security.md`).
 pub fn install_handlers<T: 'static>(store: &mut wasmtime::Store<T>, get: impl GetKernel<T>) {
     let kernel = get(store.data_mut());
     let record = kernel.fault.get_or_insert_with(Arc::default).clone();
-    crate::enforce::install_handler(store, record.clone());
-    store.call_hook(move |mut cx, hook| {
-        if !record.set_in_host(hook.entering_host()) {
-            return Ok(());
-        }
-        let n = get(cx.data_mut()).tasks.len();
-        let mut env = StoreEnv::new(cx, get);
-        for i in 0..n {
-            let t = TaskId(i as u32);
-            if env.enforcing(t) {
-                let pages = env.memory_size(t) >> env.vm(t).page_shift();
-                if !env.mirror(t, 0, pages) {
-                    wasmtime::bail!("machvm: cannot restore task {t:?}'s page protections");
-                }
-            }
-        }
-        Ok(())
-    });
+    crate::enforce::install_handler(store, record);
 }
 
 /// Explains a trap that a guest load or store got on a page the table protects: which
 /// task, the wasm address, the access kind (with [`install_handlers`]) and the page's
-/// state, as a [`BadAccess`]. `None` when the error is not such a trap. Bulk-memory
-/// instructions raise a [`BadAccess`] themselves (find it with `error.downcast_ref`).
+/// state, as a [`BadAccess`]. `None` when the error is not such a trap, or when the fault
+/// machvm's handler recorded is not this trap's (its wasm address, which Wasmtime gives in
+/// the error's context, must be the recorded fault's). Bulk-memory instructions raise a
+/// [`BadAccess`] themselves (find it with `error.downcast_ref`).
 pub fn explain_trap<T: 'static>(
     mut store: impl AsContextMut<Data = T>,
     get: impl GetKernel<T>,
@@ -1447,6 +1519,7 @@ pub fn explain_trap<T: 'static>(
     if error.downcast_ref::<wasmtime::Trap>() != Some(&wasmtime::Trap::MemoryOutOfBounds) {
         return None;
     }
+    let wasm_addr = error.chain().find_map(|c| fault_address(&c.to_string()))?;
     let mut cx = store.as_context_mut();
     let kernel = get(cx.data_mut());
     let (host_addr, kind) = match kernel.fault.as_ref().and_then(|f| f.take()) {
@@ -1458,13 +1531,13 @@ pub fn explain_trap<T: 'static>(
             return None;
         }
         let off = host_addr.checked_sub(t.hw_base)?;
-        if off >= t.hw_size {
+        if off >= t.hw_size || off as u64 != wasm_addr {
             return None;
         }
         let addr = off as u64;
         let page = t.vm.table().get(addr >> t.vm.page_shift());
         Some((
-            TaskId(i as u32),
+            kernel.id_of(i),
             BadAccess {
                 instruction: "load or store",
                 addr,
@@ -1474,4 +1547,41 @@ pub fn explain_trap<T: 'static>(
             },
         ))
     })
+}
+
+/// The wasm address of Wasmtime's `memory fault at wasm address 0x... in linear memory of
+/// size 0x...` context.
+pub(crate) fn fault_address(text: &str) -> Option<u64> {
+    let rest = text.strip_prefix("memory fault at wasm address 0x")?;
+    let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+    u64::from_str_radix(&hex, 16).ok()
+}
+
+/// The task whose memory is `memory`, if any: compared by base address, which is unique
+/// among the live memories of a store.
+pub(crate) fn task_of_memory<T: 'static>(
+    mut cx: StoreContextMut<'_, T>,
+    get: impl GetKernel<T>,
+    memory: Memory,
+) -> Option<TaskId> {
+    let base = memory.data_ptr(&cx) as usize;
+    let n = get(cx.data_mut()).tasks.len();
+    (0..n).find_map(|i| {
+        let t = &get(cx.data_mut()).tasks[i];
+        let (fixed, mem, t_gone) = (t.fixed_base, t.memory?, t.gone);
+        let known = match fixed {
+            0 => mem.data_ptr(&cx) as usize,
+            fixed => fixed,
+        };
+        (known == base && !t_gone).then(|| get(cx.data_mut()).id_of(i))
+    })
+}
+
+/// Brings task `task`'s table up to date with its memory (pages the guest grew).
+pub(crate) fn sync_task<T: 'static>(
+    cx: StoreContextMut<'_, T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+) {
+    vm::sync(&mut StoreEnv::new(cx, get), task);
 }

@@ -13,11 +13,13 @@ use runner::{exit, Options};
 const EXIT_HELP: &str = "\
 Exit status:
   0    the guest finished (a WASI guest's own status from proc_exit is passed through)
-  1    the guest trapped: the message names the trap, the wasm address and the page
-       protection when known, and the wasm backtrace
+  1    the guest trapped (also in its start function, or on a data segment out of
+       bounds): the message names the trap, the wasm address and the page protection
+       when known, and the wasm backtrace
   2    usage error (bad option or option value)
-  3    the module could not be read, compiled, linked, instantiated or called (missing
-       file, malformed wasm/wat, unknown or mistyped import, missing export, bad arguments)
+  3    the module could not be read, compiled or linked, or its export could not be
+       called as asked (missing file, malformed wasm/wat, unknown or mistyped import,
+       missing export, bad arguments)
   4    the guest ran out of fuel (--fuel)
   5    the guest ran past its time limit (--timeout)";
 

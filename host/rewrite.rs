@@ -59,10 +59,11 @@ pub const WINDOW_MODULE: &str = "machvm:copy";
 /// The names of the copy windows' globals, in import order: read window `[lo, hi)`, then
 /// write window `[lo, hi)`, each of the memory's address type.
 pub const WINDOW_GLOBALS: [&str; 4] = ["read_lo", "read_hi", "write_lo", "write_hi"];
-/// The marker the rewrite leaves: the module's memory is exported again under this name,
-/// which costs nothing per instance and tells [`crate::TaskPre`] that the module's
-/// bulk-memory instructions are checked.
-pub const MARKER: &str = "machvm:rewritten";
+/// The name under which the rewrite exports the module's memory again, so that
+/// [`crate::TaskPre`] finds a memory the module itself does not export (it costs nothing per
+/// instance). When the module already exports something under this name, a suffix `#N`
+/// makes it unique. It proves nothing: only [`crate::compile`]'s [`crate::Compiled`] does.
+pub const MEMORY_EXPORT: &str = "machvm:memory";
 
 /// How many function imports the rewrite added to `module` (each defined function's index
 /// moved up by that much): the imports of [`BULK_MODULE`].
@@ -98,8 +99,24 @@ struct Scan {
     has_types: bool,
     has_imports: bool,
     has_exports: bool,
+    /// The names the module exports.
+    export_names: Vec<String>,
     /// Which bulk instructions the code uses: copy, fill, init.
     uses: [bool; 3],
+}
+
+impl Scan {
+    /// [`MEMORY_EXPORT`], with a suffix when the module already uses the name.
+    fn memory_export(&self) -> String {
+        let taken = |n: &str| self.export_names.iter().any(|e| e == n);
+        let mut name = MEMORY_EXPORT.to_string();
+        let mut k = 0;
+        while taken(&name) {
+            k += 1;
+            name = format!("{MEMORY_EXPORT}#{k}");
+        }
+        name
+    }
 }
 
 fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
@@ -117,6 +134,7 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
         has_types: false,
         has_imports: false,
         has_exports: false,
+        export_names: Vec::new(),
         uses: [false; 3],
     };
     for payload in Parser::new(0).parse_all(wasm) {
@@ -168,7 +186,12 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
                     s.memory64 |= m?.memory64;
                 }
             }
-            Payload::ExportSection(_) => s.has_exports = true,
+            Payload::ExportSection(r) => {
+                s.has_exports = true;
+                for e in r {
+                    s.export_names.push(e?.name.to_string());
+                }
+            }
             Payload::CodeSectionEntry(body) => {
                 let mut reader = body.get_operators_reader()?;
                 while !reader.eof() {
@@ -546,7 +569,11 @@ impl Rewriter<'_> {
 
     fn add_exports(&self, exports: &mut wasm_encoder::ExportSection) {
         if self.scan.has_memory {
-            exports.export(MARKER, wasm_encoder::ExportKind::Memory, 0);
+            exports.export(
+                &self.scan.memory_export(),
+                wasm_encoder::ExportKind::Memory,
+                0,
+            );
         }
     }
 }

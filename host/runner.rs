@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use machvm::consts::prot_string;
 use machvm::trace::{CALL_TARGET, GUARD_TARGET};
-use machvm::{host, Kernel, KernelConfig, ParamFault, TaskId, TaskPre};
+use machvm::{host, Compiled, Kernel, KernelConfig, ParamFault, TaskId, TaskPre};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -130,7 +130,7 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     config.epoch_interruption(opts.timeout.is_some());
     let engine = Engine::new(&config)
         .map_err(|e| Failure::Load(format!("cannot set up Wasmtime: {}", chain(&e))))?;
-    let module = load_module(&engine, &opts.module, opts.enforce)?;
+    let module = load_module(&engine, &opts.module)?;
     let kernel = Kernel::with_config(KernelConfig {
         page_size: opts.page_size,
         memory_limit: opts.max_memory,
@@ -170,24 +170,37 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     }
     let mut linker = Linker::new(&engine);
     if uses_wasi {
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
+        // Every WASI function checks the guest bytes it touches against the task's table.
+        machvm::wasi::add_to_linker_sync(&mut linker, get, |s: &mut State| &mut s.wasi)
             .map_err(|e| Failure::Load(format!("cannot link WASI: {}", chain(&e))))?;
     }
-    let pre = TaskPre::new(&module, get).map_err(|e| {
-        Failure::Load(format!(
-            "cannot link `{}`: {}",
-            opts.module.display(),
-            chain(&e)
-        ))
-    })?;
+    // A module with no memory and no `mach` import is plain wasm: it runs without a task.
+    let plain = memory_count(&module) == 0 && !module.imports().any(|i| i.module() == "mach");
+    let pre = if plain {
+        None
+    } else {
+        Some(TaskPre::new(&module, get).map_err(|e| {
+            Failure::Load(format!(
+                "cannot link `{}`: {}",
+                opts.module.display(),
+                chain(&e)
+            ))
+        })?)
+    };
 
     // The clock starts with the guest's own code (the start function), after compilation.
     if let Some(limit) = opts.timeout {
         store.set_epoch_deadline(1);
         start_timer(&engine, limit);
     }
-    let instance = match pre.instantiate(&mut store, &linker) {
-        Ok((instance, _task)) => instance,
+    let instantiated = match &pre {
+        Some(pre) => pre
+            .instantiate(&mut store, &linker)
+            .map(|(instance, _task)| instance),
+        None => linker.instantiate(&mut store, &module),
+    };
+    let instance = match instantiated {
+        Ok(instance) => instance,
         Err(e) => return failure(e, &mut store, &module, opts, Stage::Instantiate),
     };
 
@@ -231,7 +244,9 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     Ok(0)
 }
 
-fn load_module(engine: &Engine, path: &Path, enforce: bool) -> Result<Module, Failure> {
+/// Reads and compiles the module with `machvm::compile`, in both modes: the same modules
+/// are accepted with enforcement on and off.
+fn load_module(engine: &Engine, path: &Path) -> Result<Compiled, Failure> {
     let bytes = std::fs::read(path)
         .map_err(|e| Failure::Load(format!("cannot read `{}`: {e}", path.display())))?;
     let wasm = wat::parse_bytes(&bytes).map_err(|mut e| {
@@ -241,25 +256,22 @@ fn load_module(engine: &Engine, path: &Path, enforce: bool) -> Result<Module, Fa
             path.display()
         ))
     })?;
-    // With enforcement, bulk-memory instructions get their page-table checks first.
-    let wasm = if enforce {
-        machvm::rewrite::rewrite(&wasm).map_err(|e| {
-            Failure::Load(format!(
-                "`{}` is not a valid WebAssembly module: {}",
-                path.display(),
-                chain(&e)
-            ))
-        })?
-    } else {
-        wasm.into_owned()
-    };
-    Module::new(engine, &wasm).map_err(|e| {
+    machvm::compile(engine, &wasm).map_err(|e| {
         Failure::Load(format!(
             "`{}` is not a valid WebAssembly module: {}",
             path.display(),
             chain(&e)
         ))
     })
+}
+
+/// The number of memories the module imports or defines.
+fn memory_count(module: &Module) -> usize {
+    let imported = module
+        .imports()
+        .filter(|i| i.ty().memory().is_some())
+        .count();
+    imported + module.resources_required().num_memories as usize
 }
 
 fn wasi_context(opts: &Options, uses_wasi: bool) -> Result<WasiP1Ctx, Failure> {
@@ -432,9 +444,7 @@ fn failure(
         return Ok(exit.0);
     }
     let bt = e.downcast_ref::<WasmBacktrace>();
-    let bt_text = bt
-        .map(|bt| backtrace(bt, &opts.module, opts.enforce))
-        .unwrap_or_default();
+    let bt_text = bt.map(|bt| backtrace(bt, &opts.module)).unwrap_or_default();
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => {
             return Err(Failure::Fuel(format!(
@@ -564,10 +574,10 @@ fn page_info(store: &mut Store<State>, addr: u64) -> Option<String> {
     })
 }
 
-/// The wasm backtrace, innermost frame first. When enforcement rewrote the module, its
-/// offsets are the rewritten module's, so only the function is shown, with the index it has
-/// in the module as written.
-fn backtrace(bt: &WasmBacktrace, module: &Path, rewritten: bool) -> String {
+/// The wasm backtrace, innermost frame first. `machvm::compile` rewrote the module, so its
+/// offsets are the rewritten module's: only the function is shown, with the index it has in
+/// the module as written.
+fn backtrace(bt: &WasmBacktrace, module: &Path) -> String {
     if bt.frames().is_empty() {
         return String::new();
     }
@@ -581,18 +591,14 @@ fn backtrace(bt: &WasmBacktrace, module: &Path, rewritten: bool) -> String {
         let func = match frame.func_name() {
             Some(n) => n.to_string(),
             // The rewrite added its imports before every defined function.
-            None if rewritten => format!(
+            None => format!(
                 "<wasm function {}>",
                 frame
                     .func_index()
                     .saturating_sub(machvm::rewrite::added_imports(frame.module()))
             ),
-            None => format!("<wasm function {}>", frame.func_index()),
         };
-        let _ = match frame.module_offset() {
-            Some(off) if !rewritten => write!(s, "\n  {i:>3}: {off:#8x} - {module}!{func}"),
-            _ => write!(s, "\n  {i:>3}: {module}!{func}"),
-        };
+        let _ = write!(s, "\n  {i:>3}: {module}!{func}");
     }
     s
 }

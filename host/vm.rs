@@ -11,14 +11,34 @@ use crate::table::{CheckError, PageTable};
 /// The size of a wasm page in bytes.
 pub const WASM_PAGE: u64 = 65536;
 
-/// Index of a task in its kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TaskId(pub(crate) u32);
+/// A task of one kernel: the kernel's identity (unique in the process) and the task's
+/// index in it. A kernel refuses the ids of another kernel's tasks.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId {
+    kernel: u32,
+    index: u32,
+}
 
 impl TaskId {
+    /// The id of task `index` of kernel `kernel`.
+    pub(crate) const fn new(kernel: u32, index: u32) -> TaskId {
+        TaskId { kernel, index }
+    }
+
     /// The task's index in its kernel (0 for the first task created).
     pub fn index(self) -> usize {
-        self.0 as usize
+        self.index as usize
+    }
+
+    /// The identity of the kernel the task belongs to.
+    pub(crate) fn kernel(self) -> u32 {
+        self.kernel
+    }
+}
+
+impl std::fmt::Debug for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "task {} of kernel {}", self.index, self.kernel)
     }
 }
 
@@ -900,7 +920,7 @@ mod tests {
         bytes: Vec<u8>,
     }
 
-    const ME: TaskId = TaskId(0);
+    const ME: TaskId = TaskId::new(0, 0);
 
     impl VecEnv {
         fn new(width: Width, page_size: u64, wasm_pages: u64) -> VecEnv {

@@ -39,7 +39,7 @@ fn ten_thousand_live_tasks_in_one_store() {
     let mut store = Store::new(
         &engine,
         State {
-            kernel: Kernel::new(),
+            kernel: Kernel::new().unwrap(),
         },
     );
     let mut instances = Vec::new();

@@ -100,7 +100,7 @@ fn prebuilt_dir() -> PathBuf {
 /// A prebuilt module, compiled once per test.
 struct Guest {
     name: &'static str,
-    module: Module,
+    module: machvm::Compiled,
 }
 
 impl Guest {

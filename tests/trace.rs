@@ -74,7 +74,7 @@ fn run_traced(level: LevelFilter) -> Vec<Seen> {
         let mut store = Store::new(
             &engine,
             State {
-                kernel: Kernel::new(),
+                kernel: Kernel::new().unwrap(),
             },
         );
         let linker = Linker::new(&engine);

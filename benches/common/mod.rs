@@ -61,11 +61,12 @@ pub fn guest(engine: &Engine, enforce: bool) -> Guest {
 /// The bench guest as a task of a kernel with `config`: compiled with `machvm::compile`
 /// when `config.enforce`, else as plain Wasmtime compiles it.
 pub fn guest_with(engine: &Engine, config: KernelConfig) -> Guest {
-    let module = if config.enforce {
-        machvm::compile(engine, WAT.as_bytes()).unwrap()
+    let pre = if config.enforce {
+        TaskPre::new(&machvm::compile(engine, WAT.as_bytes()).unwrap(), get)
     } else {
-        Module::new(engine, WAT).unwrap()
-    };
+        TaskPre::new(&Module::new(engine, WAT).unwrap(), get)
+    }
+    .unwrap();
     let mut store = Store::new(engine, State::new(Kernel::with_config(config).unwrap()));
     let mut linker = Linker::new(engine);
     linker.func_wrap("bench", "noop", || 0i32).unwrap();
@@ -78,10 +79,7 @@ pub fn guest_with(engine: &Engine, config: KernelConfig) -> Guest {
             },
         )
         .unwrap();
-    let (instance, task) = TaskPre::new(&module, get)
-        .unwrap()
-        .instantiate(&mut store, &linker)
-        .unwrap();
+    let (instance, task) = pre.instantiate(&mut store, &linker).unwrap();
     Guest {
         store,
         instance,

@@ -122,7 +122,7 @@ fn the_start_function_may_call_mach() {
     let mut store = Store::new(
         &engine,
         State {
-            kernel: Kernel::new(),
+            kernel: Kernel::new().unwrap(),
         },
     );
     let (instance, task) = instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
@@ -148,7 +148,7 @@ fn host_created_tasks_and_host_calls() {
     let mut store = Store::new(
         &engine,
         State {
-            kernel: Kernel::new(),
+            kernel: Kernel::new().unwrap(),
         },
     );
     let t = machvm::new_task(&mut store, get, MemoryType::new(2, Some(4))).unwrap();
@@ -184,7 +184,7 @@ fn host_created_tasks_and_host_calls() {
     let mut other = Store::new(
         &engine,
         State {
-            kernel: Kernel::new(),
+            kernel: Kernel::new().unwrap(),
         },
     );
     assert!(machvm::call(&mut other, get, t, &c).is_err());
@@ -202,7 +202,7 @@ fn enforcement_needs_modules_compiled_by_machvm() {
     let mut store = Store::new(
         &engine,
         State {
-            kernel: Kernel::new(),
+            kernel: Kernel::new().unwrap(),
         },
     );
     let err = instantiate(&mut store, &Linker::new(&engine), &plain, get).unwrap_err();
@@ -218,7 +218,7 @@ fn enforcement_needs_modules_compiled_by_machvm() {
     let mut store = Store::new(
         &engine,
         State {
-            kernel: Kernel::new(),
+            kernel: Kernel::new().unwrap(),
         },
     );
     let (instance, _) = instantiate(&mut store, &Linker::new(&engine), &compiled, get).unwrap();
