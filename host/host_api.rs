@@ -544,5 +544,44 @@ mod tests {
         assert!(read_bytes(&mut store, get, TaskId::new(0, 0), 0, 1).is_err());
         assert!(write_bytes(&mut store, get, TaskId::new(0, 0), 0, b"x").is_err());
         assert!(protect(&mut store, get, TaskId::new(0, 0), 0, 1, false, 0).is_err());
+        // Empty ranges still name a task.
+        let none = TaskId::new(0, 0);
+        assert!(read_bytes(&mut store, get, none, 0, 0).is_err());
+        assert!(write_bytes(&mut store, get, none, 0, b"").is_err());
+        assert!(check_access(&mut store, get, none, 0, 0, VM_PROT_READ).is_err());
+    }
+
+    /// Lengths past the memory are refused before anything is allocated for them (the
+    /// process would abort on a 64 TiB allocation).
+    #[test]
+    fn huge_reads_are_refused_before_allocating() {
+        let mut store = store();
+        let t = crate::new_task(&mut store, get, MemoryType::new(1, None)).unwrap();
+        for len in [1 << 46, usize::MAX, 0x10001] {
+            let e = read_bytes(&mut store, get, t, 0, len).unwrap_err();
+            assert_eq!(e.code(), KERN_INVALID_ADDRESS, "{len:#x}");
+        }
+        assert_eq!(read_bytes(&mut store, get, t, 0, 0).unwrap(), b"");
+        assert_eq!(
+            read_bytes(&mut store, get, t, 0, 0x10000).unwrap().len(),
+            0x10000
+        );
+    }
+
+    #[test]
+    fn check_access_follows_the_table() {
+        let mut store = store();
+        let t = crate::new_task(&mut store, get, MemoryType::new(1, None)).unwrap();
+        protect(&mut store, get, t, 0x2000, 0x1000, false, VM_PROT_READ).unwrap();
+        check_access(&mut store, get, t, 0x1000, 0x2000, VM_PROT_READ).unwrap();
+        let e = check_access(&mut store, get, t, 0x1000, 0x2000, VM_PROT_WRITE).unwrap_err();
+        assert_eq!(e.code(), KERN_PROTECTION_FAILURE);
+        assert_eq!(
+            e.to_string(),
+            "check_access: KERN_PROTECTION_FAILURE at page 0x2000"
+        );
+        let e = check_access(&mut store, get, t, 0xffff, 2, VM_PROT_READ).unwrap_err();
+        assert_eq!(e.code(), KERN_INVALID_ADDRESS);
+        check_access(&mut store, get, t, 0x2000, 0, VM_PROT_WRITE).unwrap();
     }
 }

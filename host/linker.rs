@@ -621,6 +621,7 @@ fn check_not_a_task<T: 'static>(
     let mems: Vec<Memory> = get(store.data_mut())
         .tasks
         .iter()
+        .filter(|t| !t.gone)
         .filter_map(|t| t.memory)
         .collect();
     if mems.iter().any(|m| m.data_ptr(&*store) == base) {
@@ -629,27 +630,46 @@ fn check_not_a_task<T: 'static>(
     Ok(())
 }
 
-/// Makes an existing memory (e.g. one from [`Memory::new`], or an instance's export that
-/// was not instantiated through machvm) a new task of the kernel; the table allocates the
-/// memory's current pages.
+/// Makes an existing memory a new task of the kernel; the table allocates the memory's
+/// current pages. Only for kernels without enforcement: machvm cannot know what code
+/// already uses a memory it did not create, and a module not compiled with
+/// [`compile`] that defines or imports it would run unchecked bulk-memory instructions on
+/// pages the guest protected. With enforcement, use [`new_task`] (machvm creates the memory)
+/// or [`TaskPre`].
 ///
 /// # Errors
 ///
-/// When the memory is shared or has a custom page size.
+/// When the kernel enforces protections, or the memory is shared, has a custom page size or
+/// is a task's already.
 pub fn register_memory<T: 'static>(
     mut store: impl AsContextMut<Data = T>,
     get: impl GetKernel<T>,
     memory: Memory,
 ) -> wasmtime::Result<TaskId> {
     let mut store = store.as_context_mut();
-    let ty = memory.ty(&store);
+    if get(store.data_mut()).config().enforce {
+        wasmtime::bail!(
+            "machvm: `register_memory` is refused while enforcement is on: machvm cannot \
+             know what code uses a memory it did not create (use `new_task` or `TaskPre`)"
+        );
+    }
+    register(&mut store, get, memory)
+}
+
+/// Makes `memory` a task (see [`register_memory`] and [`new_task`]).
+fn register<T: 'static>(
+    store: &mut StoreContextMut<'_, T>,
+    get: impl GetKernel<T>,
+    memory: Memory,
+) -> wasmtime::Result<TaskId> {
+    let ty = memory.ty(&*store);
     if get(store.data_mut()).config().enforce {
         crate::kernel::check_engine(store.engine())?;
     }
-    check_not_a_task(&mut store, get, memory)?;
+    check_not_a_task(store, get, memory)?;
     let id = get(store.data_mut()).create_task(&ty, Some(memory), None)?;
-    remember_base(&mut store, get, id);
-    vm::sync(&mut StoreEnv::new(store, get), id);
+    remember_base(store, get, id);
+    vm::sync(&mut StoreEnv::new(store.as_context_mut(), get), id);
     Ok(id)
 }
 
@@ -683,8 +703,12 @@ pub fn new_task<T: 'static>(
     ty: MemoryType,
 ) -> wasmtime::Result<TaskId> {
     crate::kernel::check_memory_type(&ty)?;
+    let mut store = store.as_context_mut();
+    if get(store.data_mut()).config().enforce {
+        crate::kernel::check_engine(store.engine())?;
+    }
     let memory = Memory::new(&mut store, ty)?;
-    register_memory(store, get, memory)
+    register(&mut store, get, memory)
 }
 
 /// Runs a Mach call on behalf of `task` from the host, with exactly the checks a guest call

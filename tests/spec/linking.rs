@@ -152,9 +152,15 @@ fn host_created_tasks_and_host_calls() {
         },
     );
     let t = machvm::new_task(&mut store, get, MemoryType::new(2, Some(4))).unwrap();
+    // A memory machvm did not create is refused while enforcement is on ...
     let mem = Memory::new(&mut store, MemoryType::new64(1, None)).unwrap();
-    let u = machvm::register_memory(&mut store, get, mem).unwrap();
-    assert_eq!(store.data().kernel.task(u).unwrap().map_limit(), 1 << 40);
+    let e = machvm::register_memory(&mut store, get, mem).unwrap_err();
+    assert!(e.to_string().contains("use `new_task`"), "{e}");
+    // ... and becomes a task without it.
+    let mut plain = store_without_enforcement(&engine);
+    let mem = Memory::new(&mut plain, MemoryType::new64(1, None)).unwrap();
+    let u = machvm::register_memory(&mut plain, get, mem).unwrap();
+    assert_eq!(plain.data().kernel.task(u).unwrap().map_limit(), 1 << 40);
     assert_eq!(store.data().kernel.task(t).unwrap().map_limit(), 4 * 65536);
     // The host drives a task with the guest's checks: a guard page before the guest runs.
     let c = Call::Protect {
@@ -180,7 +186,8 @@ fn host_created_tasks_and_host_calls() {
         machvm::call(&mut store, get, t, &c).unwrap(),
         Outcome::Ret(KERN_PROTECTION_FAILURE)
     );
-    // A task of another kernel is refused.
+    // A task of another kernel is refused, even where that kernel has a task of the same
+    // index.
     let mut other = Store::new(
         &engine,
         State {
@@ -188,8 +195,15 @@ fn host_created_tasks_and_host_calls() {
         },
     );
     assert!(machvm::call(&mut other, get, t, &c).is_err());
+    let o = machvm::new_task(&mut other, get, MemoryType::new(1, None)).unwrap();
+    assert_eq!(o.index(), t.index());
+    assert!(machvm::call(&mut other, get, t, &c).is_err());
+    assert!(machvm::host::regions(&mut other, get, t).is_err());
+    assert!(store.data().kernel.task(o).is_none());
+    assert!(store.data_mut().kernel.insert_send_right(t, u).is_err());
+    let v = machvm::new_task(&mut store, get, MemoryType::new64(1, None)).unwrap();
     assert_eq!(
-        store.data_mut().kernel.insert_send_right(t, u).unwrap(),
+        store.data_mut().kernel.insert_send_right(t, v).unwrap(),
         0x303
     );
 }
@@ -258,4 +272,142 @@ fn an_engine_whose_memories_may_move_gets_the_same_answers() {
     let bytes = memory.data(&store);
     assert_eq!(&bytes[0x10100..0x10106], b"machvm");
     assert_eq!(&bytes[0x10200..0x10204], &4096u32.to_le_bytes());
+}
+
+/// A module whose start function protects a page of its (imported) memory and then traps:
+/// instantiation fails, no task is left behind, and the memory, which outlives the failure,
+/// is read-write again (the host reads the page without a fault).
+#[test]
+fn a_failed_instantiation_leaves_no_task() {
+    let engine = engine();
+    let module = machvm::compile(
+        &engine,
+        br#"(module
+            (import "env" "memory" (memory 1))
+            (import "mach" "mach_task_self" (func $self (result i32)))
+            (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
+            (func $start
+              (drop (call $protect (call $self) (i32.const 0x1000) (i32.const 0x1000) (i32.const 0) (i32.const 0)))
+              unreachable)
+            (start $start))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new().unwrap(),
+        },
+    );
+    let memory = Memory::new(&mut store, MemoryType::new(1, None)).unwrap();
+    let mut linker = Linker::new(&engine);
+    linker.define(&store, "env", "memory", memory).unwrap();
+    let err = instantiate(&mut store, &linker, &module, get).unwrap_err();
+    assert!(format!("{err:?}").contains("unreachable"), "{err:?}");
+    assert_eq!(store.data().kernel.task_ids().count(), 0);
+    assert_eq!(memory.data(&store)[0x1000], 0, "the page is readable again");
+    memory.data_mut(&mut store)[0x1000] = 1;
+    // The memory can become a task after all, and ids never repeat the failed one.
+    let ok = machvm::compile(&engine, br#"(module (import "env" "memory" (memory 1)))"#).unwrap();
+    let (_, task) = instantiate(&mut store, &linker, &ok, get).unwrap();
+    assert_eq!(task.index(), 1);
+    assert_eq!(store.data().kernel.task_ids().collect::<Vec<_>>(), [task]);
+}
+
+/// Enforcement refuses engines it cannot rely on: memories that may move (a moving grow
+/// drops every protection), and traps without signals (a guest access to a protected page
+/// would crash the process). Without enforcement both engines are fine.
+#[test]
+fn enforcement_refuses_engines_it_cannot_rely_on() {
+    let mut movable = Config::new();
+    machvm::configure(&mut movable).memory_may_move(true);
+    let mut no_signals = Config::new();
+    machvm::configure(&mut no_signals).signals_based_traps(false);
+    for (config, says) in [(movable, "never move"), (no_signals, "signal-based traps")] {
+        let engine = Engine::new(&config).unwrap();
+        let module = machvm::compile(&engine, br#"(module (memory (export "memory") 1))"#).unwrap();
+        let mut store = Store::new(
+            &engine,
+            State {
+                kernel: Kernel::new().unwrap(),
+            },
+        );
+        let e = instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap_err();
+        assert!(e.to_string().contains(says), "{e}");
+        let e = machvm::new_task(&mut store, get, MemoryType::new(1, None)).unwrap_err();
+        assert!(e.to_string().contains(says), "{e}");
+        assert_eq!(store.data().kernel.task_ids().count(), 0);
+        let mut plain = store_without_enforcement(&engine);
+        instantiate(&mut plain, &Linker::new(&engine), &module, get).unwrap();
+    }
+}
+
+/// Only `machvm::compile` proves a module's bulk-memory instructions are checked: a plain
+/// module exporting the names the rewrite uses is refused all the same, and a module that
+/// exports those names itself still compiles and runs.
+#[test]
+fn the_compiled_proof_cannot_be_forged_and_exports_never_clash() {
+    let engine = engine();
+    let wat = r#"(module
+        (memory (export "machvm:rewritten") 1)
+        (export "machvm:memory" (memory 0))
+        (func (export "fill") (memory.fill (i32.const 0x1000) (i32.const 1) (i32.const 8))))"#;
+    let new_store = || {
+        Store::new(
+            &engine,
+            State {
+                kernel: Kernel::new().unwrap(),
+            },
+        )
+    };
+    let forged = Module::new(&engine, wat).unwrap();
+    let e = instantiate(&mut new_store(), &Linker::new(&engine), &forged, get).unwrap_err();
+    assert!(e.to_string().contains("machvm::compile"), "{e}");
+    let compiled = machvm::compile(&engine, wat.as_bytes()).unwrap();
+    let mut store = new_store();
+    let (instance, task) = instantiate(&mut store, &Linker::new(&engine), &compiled, get).unwrap();
+    machvm::host::protect(&mut store, get, task, 0x1000, 0x1000, false, VM_PROT_NONE).unwrap();
+    let fill = instance
+        .get_typed_func::<(), ()>(&mut store, "fill")
+        .unwrap();
+    let e = fill.call(&mut store, ()).unwrap_err();
+    assert!(
+        e.downcast_ref::<machvm::enforce::BadAccess>().is_some(),
+        "{e:?}"
+    );
+}
+
+/// `explain_trap` explains a trap only with its own fault: an out-of-bounds load after an
+/// earlier protection fault is not explained with the earlier one.
+#[test]
+fn explain_trap_matches_the_fault_to_the_trap() {
+    let engine = engine();
+    let module = machvm::compile(
+        &engine,
+        br#"(module (memory (export "memory") i64 1 1)
+            (func (export "load") (param i64) (result i32) (i32.load (local.get 0))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new().unwrap(),
+        },
+    );
+    machvm::install_handlers(&mut store, get);
+    let (instance, task) = instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
+    machvm::host::protect(&mut store, get, task, 0x1000, 0x1000, false, VM_PROT_NONE).unwrap();
+    let load = instance
+        .get_typed_func::<i64, i32>(&mut store, "load")
+        .unwrap();
+    let protected = load.call(&mut store, 0x1004).unwrap_err();
+    // A 64-bit memory's bounds are checked explicitly: this trap comes with no fault of
+    // its own, while the protection fault's record is still there.
+    let oob = load.call(&mut store, 0x10000).unwrap_err();
+    assert!(format!("{oob:?}").contains("0x10000"), "{oob:?}");
+    assert!(machvm::explain_trap(&mut store, get, &oob).is_none());
+    // ... and a protection fault gets its own.
+    let again = load.call(&mut store, 0x1008).unwrap_err();
+    let (t, bad) = machvm::explain_trap(&mut store, get, &again).unwrap();
+    assert_eq!((t, bad.addr), (task, 0x1008));
+    drop(protected);
 }
