@@ -199,3 +199,113 @@ fn fault_kind(ctx: *const libc::c_void) -> u8 {
 fn fault_kind(_ctx: *const libc::c_void) -> u8 {
     3
 }
+
+/// The memory ranges (base, size) whose protections a kernel's tasks hold, by task index,
+/// shared between the kernel and a [`Sentinel`] in the tasks' store.
+#[derive(Debug, Default)]
+pub(crate) struct Protected {
+    ranges: std::sync::Mutex<std::collections::HashMap<usize, (usize, usize)>>,
+}
+
+impl Protected {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<usize, (usize, usize)>> {
+        self.ranges.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Task `task` holds protections over `[base, base + size)`.
+    pub(crate) fn set(&self, task: usize, base: usize, size: usize) {
+        self.lock().insert(task, (base, size));
+    }
+
+    /// Task `task` holds no protection any more.
+    pub(crate) fn clear(&self, task: usize) {
+        self.lock().remove(&task);
+    }
+}
+
+/// Every kernel's [`Protected`], to tell whether a memory that is no live task's still
+/// carries a kernel's protections (its kernel was taken out of the store).
+static KERNELS: std::sync::Mutex<Vec<std::sync::Weak<Protected>>> =
+    std::sync::Mutex::new(Vec::new());
+
+impl Protected {
+    /// A new record, known to [`governed`].
+    pub(crate) fn register() -> Arc<Protected> {
+        let p = Arc::new(Protected::default());
+        let mut all = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&p));
+        p
+    }
+}
+
+/// True when the memory at `base` holds some kernel's protections.
+pub(crate) fn governed(base: usize) -> bool {
+    let all = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
+    all.iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .any(|p| p.lock().values().any(|&(b, _)| b == base))
+}
+
+/// Kept alive by the store the kernel's tasks live in (captured by a function of the
+/// store), so it is dropped when the store is, after the store's memories were freed. Any
+/// range still recorded then was never given back read-write (the kernel was taken out of
+/// the store, by `Store::into_data` say, and outlived it): a pooling allocator may hand
+/// that memory to a later instance with the old protections, so the range is remembered as
+/// stale and healed when a task is next made of memory there ([`heal_stale`]).
+#[derive(Debug)]
+pub(crate) struct Sentinel {
+    pub(crate) protected: Arc<Protected>,
+    /// The kernel holds a weak reference: dead once the store is.
+    pub(crate) _alive: Arc<()>,
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let left: Vec<(usize, usize)> = self.protected.lock().drain().map(|(_, r)| r).collect();
+        if !left.is_empty() {
+            let mut stale = STALE.lock().unwrap_or_else(|e| e.into_inner());
+            stale.extend(left);
+            STALE_COUNT.store(stale.len(), Ordering::SeqCst);
+        }
+    }
+}
+
+/// Ranges of freed memories that may still carry a task's protections.
+static STALE: std::sync::Mutex<Vec<(usize, usize)>> = std::sync::Mutex::new(Vec::new());
+static STALE_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Makes the stale part of a new task's memory `[base, base + size)` (its accessible bytes)
+/// read-write again, as Wasmtime left it, and forgets it. Nothing outside the new memory's
+/// accessible bytes is touched (its guard region stays inaccessible). Costs one atomic load
+/// when nothing is stale.
+pub(crate) fn heal_stale(base: usize, size: usize) {
+    if STALE_COUNT.load(Ordering::SeqCst) == 0 || size == 0 {
+        return;
+    }
+    let mut stale = STALE.lock().unwrap_or_else(|e| e.into_inner());
+    let end = base + size;
+    let mut kept = Vec::with_capacity(stale.len());
+    for &(s, len) in stale.iter() {
+        let e = s + len;
+        let (lo, hi) = (s.max(base), e.min(end));
+        if lo >= hi {
+            kept.push((s, len));
+            continue;
+        }
+        // SAFETY: [lo, hi) lies inside the accessible bytes of a live memory of the store
+        // that is making a task of it (the caller's `[base, base + size)`), before any
+        // guest code of that task ran; read-write is what Wasmtime expects there. Both ends
+        // are page aligned (memory bases and sizes are).
+        let rw = MprotectFlags::READ | MprotectFlags::WRITE;
+        unsafe { protect(lo as *mut u8, 0, (hi - lo) as u64, rw) };
+        if s < lo {
+            kept.push((s, lo - s));
+        }
+        if hi < e {
+            kept.push((hi, e - hi));
+        }
+    }
+    *stale = kept;
+    STALE_COUNT.store(stale.len(), Ordering::SeqCst);
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use wasmtime::{Global, Memory, MemoryType};
 
 use crate::calls::Width;
-use crate::enforce::FaultRecord;
+use crate::enforce::{FaultRecord, Protected};
 use crate::vm::{TaskId, TaskVm, WASM_PAGE};
 
 /// Settings of a [`Kernel`], applied to the tasks it creates.
@@ -159,6 +159,16 @@ pub(crate) fn check_engine(engine: &wasmtime::Engine) -> wasmtime::Result<()> {
 pub struct Kernel {
     /// The kernel's identity, unique in the process: it is part of every [`TaskId`].
     id: u32,
+    /// Where the kernel was when its first task was made (0: no task yet). Its tasks'
+    /// memories belong to the store whose data held it there; moved anywhere else (taken
+    /// out of the store, swapped with another kernel), it refuses every operation and its
+    /// drop leaves the hardware alone.
+    home: usize,
+    /// The ranges its tasks hold protected, shared with the store's `enforce::Sentinel`.
+    pub(crate) protected: Arc<Protected>,
+    /// Alive while the store of its tasks is (the store's `enforce::Sentinel` holds it);
+    /// `None` until the first task's store holds one.
+    pub(crate) store_alive: Option<std::sync::Weak<()>>,
     pub(crate) tasks: Vec<Task>,
     config: KernelConfig,
     /// What the store's signal handler shares with machvm, once `install_handlers` ran.
@@ -190,6 +200,9 @@ impl Kernel {
             .map_err(|_| wasmtime::format_err!("machvm: this process made 2^32 kernels"))?;
         Ok(Kernel {
             id,
+            home: 0,
+            protected: Protected::register(),
+            store_alive: None,
             tasks: Vec::new(),
             config,
             fault: None,
@@ -199,10 +212,22 @@ impl Kernel {
     /// The task `task`, when it is a live task of this kernel (not another kernel's, not
     /// one whose instantiation failed).
     pub(crate) fn live(&self, task: TaskId) -> Option<&Task> {
-        if task.kernel() != self.id {
+        if task.kernel() != self.id || self.moved() {
             return None;
         }
         self.tasks.get(task.index()).filter(|t| !t.gone)
+    }
+
+    /// True when the kernel is no longer where its tasks were made (see `home`), or their
+    /// store is gone (a new store may have been given the same address).
+    #[inline]
+    pub(crate) fn moved(&self) -> bool {
+        self.home != 0
+            && (self.home != self as *const Kernel as usize
+                || self
+                    .store_alive
+                    .as_ref()
+                    .is_some_and(|w| w.strong_count() == 0))
     }
 
     /// The id of this kernel's `index`-th task.
@@ -266,8 +291,20 @@ impl Kernel {
 
     /// Checks that `task` belongs to this kernel.
     pub(crate) fn check_task(&self, task: TaskId) -> wasmtime::Result<()> {
+        self.check_home()?;
         if self.live(task).is_none() {
             wasmtime::bail!("machvm: {task:?} is not a task of this kernel");
+        }
+        Ok(())
+    }
+
+    /// Refuses a kernel that was moved away from its tasks' store.
+    pub(crate) fn check_home(&self) -> wasmtime::Result<()> {
+        if self.moved() {
+            wasmtime::bail!(
+                "machvm: this kernel was moved out of the store data its tasks were made in \
+                 (keep it in place once it has tasks: box it if its container moves)"
+            );
         }
         Ok(())
     }
@@ -293,6 +330,8 @@ impl Kernel {
         memory_export: Option<String>,
     ) -> wasmtime::Result<TaskId> {
         check_memory_type(ty)?;
+        self.check_home()?;
+        self.home = self as *const Kernel as usize;
         let id = TaskId::new(self.id, u32::try_from(self.tasks.len())?);
         let width = if ty.is_64() { Width::W64 } else { Width::W32 };
         let vm = TaskVm::new(id, width, self.config.page_size, self.map_limit(ty));
@@ -315,10 +354,17 @@ impl Drop for Kernel {
     /// Gives every enforced memory back its read-write protection, so that whatever reuses
     /// it (a pooling allocator's next instance, Wasmtime's own teardown) finds it as
     /// Wasmtime left it. A store drops its data before its instances and memories, so the
-    /// memories are still mapped here.
+    /// memories are still mapped here. A kernel that was moved out of its store touches
+    /// nothing: its store's sentinel recorded the ranges to heal (`enforce::heal_stale`).
     fn drop(&mut self) {
-        for t in &mut self.tasks {
+        if self.moved() {
+            // Taken out of its store: the memories may be gone, or another store's by now.
+            // The store's sentinel records what was left protected.
+            return;
+        }
+        for (i, t) in self.tasks.iter_mut().enumerate() {
             t.release_hardware();
+            self.protected.clear(i);
         }
     }
 }

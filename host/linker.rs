@@ -539,7 +539,9 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
                 // The start function may have changed the memory's protections (an
                 // imported memory outlives this failure): give it back read-write, and
                 // retire the task's id.
-                let task = &mut get(store.data_mut()).tasks[id.index()];
+                let kernel = get(store.data_mut());
+                kernel.protected.clear(id.index());
+                let task = &mut kernel.tasks[id.index()];
                 task.release_hardware();
                 task.gone = true;
                 return Err(e);
@@ -605,10 +607,36 @@ fn remember_base<T: 'static>(
     let Some(memory) = get(store.data_mut()).tasks[id.index()].memory else {
         return;
     };
+    if get(store.data_mut()).tasks[id.index()].enforce {
+        // A pooled slot freed by a store whose kernel had been taken out of it may still
+        // carry that kernel's protections: give the new task's bytes back read-write.
+        let (base, size) = (memory.data_ptr(&*store) as usize, memory.data_size(&*store));
+        crate::enforce::heal_stale(base, size);
+    }
+    place_sentinel(store, get);
     if crate::kernel::memory_never_moves(store.engine()) {
         let base = memory.data_ptr(&*store) as usize;
         get(store.data_mut()).tasks[id.index()].fixed_base = base;
     }
+}
+
+/// Gives the store of the kernel's tasks its `enforce::Sentinel` (once per kernel): a
+/// function of the store that keeps it, dropped with the store.
+fn place_sentinel<T: 'static>(store: &mut StoreContextMut<'_, T>, get: impl GetKernel<T>) {
+    let kernel = get(store.data_mut());
+    if kernel.store_alive.is_some() {
+        return;
+    }
+    let alive = Arc::new(());
+    kernel.store_alive = Some(Arc::downgrade(&alive));
+    let sentinel = crate::enforce::Sentinel {
+        protected: kernel.protected.clone(),
+        _alive: alive,
+    };
+    // Never called: the store owns it, and drops it (and the sentinel) with itself.
+    Func::wrap(&mut *store, move || {
+        let _ = &sentinel;
+    });
 }
 
 /// Refuses a memory that is already a task's: two tables cannot govern one memory.
@@ -808,12 +836,17 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         };
         let base = m.data_ptr(&self.cx);
         let size = m.data_size(&self.cx);
-        let task = &mut (self.get)(self.cx.data_mut()).tasks[t.index()];
+        let kernel = (self.get)(self.cx.data_mut());
+        let protected = kernel.protected.clone();
+        let task = &mut kernel.tasks[t.index()];
         if !task.enforce {
             return true;
         }
-        task.hw_base = base as usize;
-        task.hw_size = size;
+        if (task.hw_base, task.hw_size) != (base as usize, size) {
+            task.hw_base = base as usize;
+            task.hw_size = size;
+            protected.set(t.index(), base as usize, size);
+        }
         let shift = task.vm.page_shift();
         let end = end.min(size as u64 >> shift);
         if start >= end {
@@ -1583,18 +1616,40 @@ pub(crate) fn fault_address(text: &str) -> Option<u64> {
 
 /// The task whose memory is `memory`, if any: compared by base address, which is unique
 /// among the live memories of a store.
+///
+/// # Errors
+///
+/// When the memory is no live task's but still carries a kernel's protections (that kernel
+/// was taken out of the store), or the store's kernel was moved: nothing can check an
+/// access to it then.
 pub(crate) fn task_of_memory<T: 'static>(
     mut cx: StoreContextMut<'_, T>,
     get: impl GetKernel<T>,
     memory: Memory,
-) -> Option<TaskId> {
+) -> wasmtime::Result<Option<TaskId>> {
     let base = memory.data_ptr(&cx) as usize;
+    get(cx.data_mut()).check_home()?;
+    let found = find_task(&mut cx, get, base);
+    if found.is_none() && crate::enforce::governed(base) {
+        wasmtime::bail!(
+            "machvm: this memory is protected by a kernel that is no longer the store's; no \
+             host function may touch it"
+        );
+    }
+    Ok(found)
+}
+
+fn find_task<T: 'static>(
+    cx: &mut StoreContextMut<'_, T>,
+    get: impl GetKernel<T>,
+    base: usize,
+) -> Option<TaskId> {
     let n = get(cx.data_mut()).tasks.len();
     (0..n).find_map(|i| {
         let t = &get(cx.data_mut()).tasks[i];
         let (fixed, mem, t_gone) = (t.fixed_base, t.memory?, t.gone);
         let known = match fixed {
-            0 => mem.data_ptr(&cx) as usize,
+            0 => mem.data_ptr(&*cx) as usize,
             fixed => fixed,
         };
         (known == base && !t_gone).then(|| get(cx.data_mut()).id_of(i))

@@ -119,18 +119,20 @@ impl Footprint<'_> {
 }
 
 /// Checks the caller's memory export (WASI's `memory`) and runs `footprint` on it against
-/// the caller's task's table: true when every byte it names is allowed.
+/// the caller's task's table: true when every byte it names is allowed. A memory that no
+/// live task owns is not checked, unless it still carries the protections of a kernel taken
+/// out of the store: then the call traps (see `linker::task_of_memory`).
 fn allowed<T: 'static>(
     caller: &mut Caller<'_, T>,
     get: impl GetKernel<T>,
     memory: &Extern,
     footprint: impl FnOnce(&mut Footprint<'_>),
-) -> bool {
+) -> wasmtime::Result<bool> {
     let Extern::Memory(mem) = memory else {
         // A shared memory is never a task's.
-        return true;
+        return Ok(true);
     };
-    let task = crate::linker::task_of_memory(caller.as_context_mut(), get, *mem);
+    let task = crate::linker::task_of_memory(caller.as_context_mut(), get, *mem)?;
     if let Some(task) = task {
         crate::linker::sync_task(caller.as_context_mut(), get, task);
     }
@@ -142,7 +144,7 @@ fn allowed<T: 'static>(
         fault: false,
     };
     footprint(&mut f);
-    !f.fault
+    Ok(!f.fault)
 }
 
 /// The caller's `memory` export, as WASI finds it.
@@ -248,7 +250,7 @@ pub fn add_to_linker_sync<T: Send + 'static>(
                     let $n: [u64; 2] = link!(@aux $aux, &mut caller);
                     #[allow(unused_variables)]
                     let footprint = |$f: &mut Footprint<'_>| $fp;
-                    if !allowed(&mut caller, kernel, &memory, footprint) {
+                    if !allowed(&mut caller, kernel, &memory, footprint)? {
                         return Ok(ERRNO_FAULT);
                     }
                     with_wasi(&mut caller, wasi, &memory, |ctx, mem| {
