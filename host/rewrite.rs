@@ -628,6 +628,31 @@ impl Reencode for Rewriter<'_> {
         Ok(ret)
     }
 
+    /// A name section that does not parse is dropped (names only serve backtraces; Wasmtime
+    /// ignores a malformed one too), and the appended functions get a name section of
+    /// their own: a module is never refused for its names.
+    fn parse_custom_section(
+        &mut self,
+        module: &mut wasm_encoder::Module,
+        section: wasmparser::CustomSectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        match section.as_known() {
+            wasmparser::KnownCustom::Name(name) => {
+                let names_done = self.names_done;
+                match self.custom_name_section(name) {
+                    Ok(names) => {
+                        module.section(&names);
+                    }
+                    Err(_) => self.names_done = names_done,
+                }
+            }
+            _ => {
+                module.section(&self.custom_section(section)?);
+            }
+        }
+        Ok(())
+    }
+
     fn parse_function_section(
         &mut self,
         functions: &mut wasm_encoder::FunctionSection,

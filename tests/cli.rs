@@ -846,3 +846,61 @@ fn wasi_obeys_the_page_table() {
     assert_eq!(stdout(&o), "the input\n", "{}", stderr(&o));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// Enforcement on and off accept the same modules and run them the same way: a module
+/// whose name section is malformed, one that does not export its memory, one with no memory
+/// and no `mach` import (plain wasm), and a data segment out of bounds traps (exit 1) in
+/// both.
+#[test]
+fn both_modes_accept_the_same_modules() {
+    // A module with a bulk-memory instruction, then a custom `name` section whose function
+    // names subsection is cut short.
+    let mut wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+             (func (export "_start") (memory.fill (i32.const 0) (i32.const 1) (i32.const 8))))"#,
+    )
+    .unwrap();
+    let garbage = [1u8, 0x7f, 0xff, 0xff];
+    let mut section = vec![4u8];
+    section.extend(b"name");
+    section.extend(garbage);
+    wasm.push(0);
+    wasm.push(section.len() as u8);
+    wasm.extend(section);
+    let bad_names =
+        std::env::temp_dir().join(format!("machvm-cli-{}-names.wasm", std::process::id()));
+    std::fs::write(&bad_names, &wasm).unwrap();
+    let unexported = temp_file(
+        "unexported.wat",
+        r#"(module (import "mach" "mach_task_self" (func $self (result i32))) (memory 1)
+             (func (export "_start") (memory.fill (i32.const 0) (i32.const 1) (i32.const 8))))"#,
+    );
+    let plain = temp_file(
+        "plain.wat",
+        r#"(module (func (export "main") (result i32) (i32.const 42)))"#,
+    );
+    let data_oob = temp_file(
+        "data_oob.wat",
+        r#"(module (memory (export "memory") 1) (data (i32.const 0xffff) "ab"))"#,
+    );
+    for mode in [&[][..], &["--no-enforce"][..]] {
+        let run = |args: &[&str]| {
+            let mut all = vec!["run"];
+            all.extend(mode);
+            all.extend(args);
+            machvm(&all)
+        };
+        for f in [&bad_names, &unexported] {
+            let o = run(&[f.to_str().unwrap()]);
+            assert_eq!(o.status.code(), Some(0), "{mode:?} {f:?}: {}", stderr(&o));
+        }
+        let o = run(&["--invoke", "main", plain.to_str().unwrap()]);
+        assert_eq!(stdout(&o), "42\n", "{mode:?}: {}", stderr(&o));
+        fails(
+            &run(&[data_oob.to_str().unwrap()]),
+            1,
+            &["the guest trapped"],
+        );
+    }
+    let _ = std::fs::remove_file(bad_names);
+}
