@@ -148,9 +148,11 @@ fn calls(c: &mut Criterion) {
     let f = w.func::<u32, i32>("vm_copy0");
     let id = BenchmarkId::new("vm_copy0", "in-wasm");
     group.bench_function(id, |b| b.iter(|| f.call(&mut w.store, N).unwrap()));
-    // As the runner sets a store up: `install_handlers` adds a call hook to every host call.
+    // As the runner sets a store up: `install_handlers` (a signal handler, no call hook) and
+    // a `ResourceLimiter`. Every host call should cost what it costs in a plain store.
     let mut h = guest(&engine, true);
     machvm::install_handlers(&mut h.store, get);
+    h.store.limiter(|s| &mut s.limits);
     for name in ["noop", "vm_copy0"] {
         let f = h.func::<u32, i32>(name);
         let id = BenchmarkId::new(name, "handlers");
