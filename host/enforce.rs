@@ -26,6 +26,8 @@ use rustix::mm::MprotectFlags;
 use crate::calls::PageAttrs;
 use crate::consts::{prot_string, VM_PROT_READ, VM_PROT_WRITE};
 
+pub use crate::budget::{mapping_budget, mappings_in_use, set_mapping_budget};
+
 /// Sets the Wasmtime options enforcement needs: memories that never move (a grow that
 /// moved a memory would silently drop its protections), 64-bit memories enabled, and
 /// signal-based traps (the default) so that a guest access to a protected page traps.

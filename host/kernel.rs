@@ -260,13 +260,16 @@ impl Kernel {
 impl Drop for Kernel {
     /// Gives every enforced memory back its read-write protection, so that whatever reuses
     /// it (a pooling allocator's next instance, Wasmtime's own teardown) finds it as
-    /// Wasmtime left it. A store drops its data before its instances and memories, so the
+    /// Wasmtime left it, and its mappings back to the process's budget. A store drops its data before its instances and memories, so the
     /// memories are still mapped here.
     fn drop(&mut self) {
-        for (i, t) in self.tasks.iter().enumerate() {
+        for (i, t) in self.tasks.iter_mut().enumerate() {
             if let Some(f) = &self.fault {
                 f.set_range(i, 0, 0);
             }
+            // The memory is read-write again below (or was never protected): its
+            // boundaries leave the process's mapping budget.
+            crate::vm::release_mappings(&mut t.vm);
             if t.enforce && t.hw_base != 0 {
                 let flags = rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::WRITE;
                 // SAFETY: [hw_base, hw_base + hw_size) is the accessible part of a memory of
