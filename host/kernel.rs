@@ -260,8 +260,8 @@ impl Kernel {
 impl Drop for Kernel {
     /// Gives every enforced memory back its read-write protection, so that whatever reuses
     /// it (a pooling allocator's next instance, Wasmtime's own teardown) finds it as
-    /// Wasmtime left it, and its mappings back to the process's budget. A store drops its data before its instances and memories, so the
-    /// memories are still mapped here.
+    /// Wasmtime left it, and its mappings back to the process's budget. A store drops its
+    /// data before its instances and memories, so the memories are still mapped here.
     fn drop(&mut self) {
         for (i, t) in self.tasks.iter_mut().enumerate() {
             if let Some(f) = &self.fault {
