@@ -542,6 +542,12 @@ fn change<E: Env + ?Sized>(
 ) -> Step {
     close_windows(env, t, start, end);
     let enforcing = env.enforcing(t);
+    if !enforcing && grow_to.is_none() {
+        // Nothing to count, nothing to grow: `apply` checks, then changes.
+        return edit
+            .apply(&mut env.vm(t).table, start, end)
+            .or_else(|err| kr(check_error_kr(err)));
+    }
     let vm = env.vm(t);
     let end = match edit {
         Edit::Set(_) => end.min(vm.table.limit()).max(start),
@@ -794,6 +800,8 @@ fn internal_fault(name: &'static str, param: &'static str, ptr: u64, write: bool
 /// Maps `[s, e)` (pages) of task `t` as new zeroed memory, growing the memory when needed
 /// (only once everything else that can refuse has agreed: see [`change`]).
 fn map_new<E: Env + ?Sized>(env: &mut E, t: TaskId, s: u64, e: u64) -> Step {
+    // The table must know every page of the memory before it grows (the callers synced).
+    sync(env, t);
     let size = env.memory_size(t);
     let shift = env.vm(t).page_shift;
     let end = e << shift;
