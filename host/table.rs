@@ -324,7 +324,7 @@ impl PageTable {
 
     /// [`PageTable::segments`] without the vector: the segments of `[start, end)` in address
     /// order, computed as they are read (nothing is allocated).
-    pub fn segments_iter(
+    pub(crate) fn segments_iter(
         &self,
         start: u64,
         end: u64,
@@ -453,7 +453,7 @@ impl PageTable {
 /// The attributes vm_protect gives an allocated page that has `a` (SPEC §4 row 6, with
 /// row 4's `VM_PROT_COPY` as `copy`; `prot` without the COPY bit), once the range passed
 /// [`PageTable::protect`]'s check.
-pub fn protected(a: PageAttrs, set_max: bool, prot: i32, copy: bool) -> PageAttrs {
+pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: i32, copy: bool) -> PageAttrs {
     if set_max {
         PageAttrs {
             cur: a.cur & prot,
