@@ -233,8 +233,7 @@ pub fn sync<E: Env + ?Sized>(env: &mut E, t: TaskId) -> bool {
         // has grown already.
         let edit = Edit::Set(PageAttrs::DEFAULT);
         let e = k2.min(vm.table.limit());
-        let before = hw_boundaries(&vm.table, k, k, k2, None);
-        let after = hw_boundaries(&vm.table, k2, k, k2, Some((k, e, &edit)));
+        let (before, after) = boundaries_around(&vm.table, k, k2, k, k2, Some((k, e, &edit)));
         recount(vm, before, after);
     }
     vm.known_size = size;
@@ -245,63 +244,88 @@ pub fn sync<E: Env + ?Sized>(env: &mut E, t: TaskId) -> bool {
 /// The hardware-protection boundaries of `table` for a memory of `k` pages, counted at the
 /// pages `i` of `[lo, hi]` inside `[0, k]`: one where pages `i - 1` and `i` have different
 /// [`crate::enforce::hw_prot`], the pages just outside the memory (`-1` and `k`) counting as
-/// read-write. With `edit = Some((start, end, e))`, of the table as it would be once `e`
-/// changed its pages `[start, end)` (`end` at most the map limit). Nothing is allocated.
+/// read-write. Nothing is allocated.
 ///
 /// Over `[0, k]` this is what an enforced task accounts for ([`TaskVm::mappings`]): each
 /// boundary splits at most one kernel mapping, and the outside pages counting as read-write
 /// makes the count an upper bound whatever lies around the memory (Wasmtime's guard pages,
 /// or read-write pages a guest `memory.grow` added that the table does not know yet). A
 /// change of pages `[start, end)` only moves the boundaries at `start..=end`, so a change
-/// is accounted for by this count over those pages, before and after.
-pub(crate) fn hw_boundaries(
+/// is accounted for by this count over those pages, before and after ([`boundaries_around`]).
+pub(crate) fn hw_boundaries(table: &PageTable, k: u64, lo: u64, hi: u64) -> u64 {
+    boundaries_around(table, k, k, lo, hi, None).0
+}
+
+/// Counts boundaries: pages' hardware protections pushed in address order.
+#[derive(Default)]
+struct Boundaries {
+    last: Option<rustix::mm::MprotectFlags>,
+    count: u64,
+}
+
+impl Boundaries {
+    fn push(&mut self, class: rustix::mm::MprotectFlags) {
+        if self.last.is_some_and(|l| l != class) {
+            self.count += 1;
+        }
+        self.last = Some(class);
+    }
+}
+
+/// [`hw_boundaries`] of `[lo, hi]` twice in one walk over the table: as it is, for a memory
+/// of `k` pages, and as it would be for a memory of `k2 >= k` pages once `edit`, if given as
+/// `(start, end, e)`, changed its pages `[start, end)` (`end` at most the map limit).
+fn boundaries_around(
     table: &PageTable,
     k: u64,
+    k2: u64,
     lo: u64,
     hi: u64,
     edit: Option<(u64, u64, &Edit)>,
-) -> u64 {
+) -> (u64, u64) {
     use crate::enforce::hw_prot;
-    let hi = hi.min(k);
-    if lo > hi {
-        return 0;
+    debug_assert!(k <= k2);
+    let (hb, ha) = (hi.min(k), hi.min(k2));
+    if lo > ha {
+        return (0, 0);
     }
     let outside = hw_prot(Some(PageAttrs::DEFAULT));
-    let mut prev = None;
-    let mut count = 0;
-    let mut push = |class| {
-        if prev.is_some_and(|p| p != class) {
-            count += 1;
-        }
-        prev = Some(class);
-    };
+    let (mut before, mut after) = (Boundaries::default(), Boundaries::default());
+    let counts_before = lo <= hb;
     if lo == 0 {
-        push(outside);
-    }
-    // The pages lo - 1 ..= hi that lie inside the memory.
-    let (s, e) = (lo.saturating_sub(1), (hi + 1).min(k));
-    let (es, ee, edit) = match edit {
-        Some((es, ee, edit)) => {
-            let es = es.clamp(s, e);
-            (es, ee.clamp(es, e), Some(edit))
+        if counts_before {
+            before.push(outside);
         }
-        None => (e, e, None),
-    };
-    for (_, _, a) in table.segments_iter(s, es) {
-        push(hw_prot(a));
+        after.push(outside);
     }
-    if let Some(edit) = edit {
-        for (_, _, a) in table.segments_iter(es, ee) {
-            push(hw_prot(edit.attrs(a)));
+    // The pages lo - 1 ..= hi inside the memory; those below `bound` are in it before too.
+    let (s, e) = (lo.saturating_sub(1), (ha + 1).min(k2));
+    let bound = if counts_before { (hb + 1).min(k) } else { s };
+    let (es, ee) = edit.map_or((e, e), |(es, ee, _)| (es, ee));
+    for (a, b, attrs) in table.segments_iter(s, e) {
+        // The pieces of the segment outside, inside and past the edited pages.
+        let cuts = [a, es.clamp(a, b), ee.clamp(a, b).max(es.clamp(a, b)), b];
+        for (i, piece) in cuts.windows(2).enumerate() {
+            if piece[0] >= piece[1] {
+                continue;
+            }
+            let new = match edit {
+                Some((_, _, edit)) if i == 1 => edit.attrs(attrs),
+                _ => attrs,
+            };
+            after.push(hw_prot(new));
+            if piece[0] < bound {
+                before.push(hw_prot(attrs));
+            }
         }
     }
-    for (_, _, a) in table.segments_iter(ee, e) {
-        push(hw_prot(a));
+    if counts_before && hb == k {
+        before.push(outside);
     }
-    if hi == k {
-        push(outside);
+    if ha == k2 {
+        after.push(outside);
     }
-    count
+    (before.count, after.count)
 }
 
 /// Moves task `vm`'s count of mappings from `from` to `to` (of the same pages), whatever
@@ -526,7 +550,7 @@ impl Edit {
 ///
 /// Everything that can refuse is decided before anything changes: `edit`'s check, then, for
 /// an enforced task, the process's mapping budget for the table as it would be (counted over
-/// the changed pages only: [`hw_boundaries`]), then the growth; a refusal answers its error
+/// the changed pages only: [`boundaries_around`]), then the growth; a refusal answers its error
 /// (`KERN_RESOURCE_SHORTAGE` for the budget and the growth) with the table, the memory and
 /// the budget as they were. If `mprotect` fails all the same (a budget set above what the
 /// kernel allows), the table (and, as far as it can, the hardware) is put back and the call
@@ -564,8 +588,8 @@ fn change<E: Env + ?Sized>(
         None => (start, end),
     };
     let counts = if enforcing {
-        let before = hw_boundaries(&vm.table, k, lo, hi, None);
-        let after = hw_boundaries(&vm.table, k2, lo, hi, Some((start, end, &edit)));
+        let (before, after) =
+            boundaries_around(&vm.table, k, k2, lo, hi, Some((start, end, &edit)));
         if after > before && !crate::budget::try_take((after - before) as usize) {
             return kr(KERN_RESOURCE_SHORTAGE);
         }
@@ -600,7 +624,7 @@ fn change<E: Env + ?Sized>(
     if !env.mirror(t, lo, hi) {
         let vm = env.vm(t);
         vm.table.restore(&saved);
-        let now = hw_boundaries(&vm.table, k2, lo, hi, None);
+        let now = hw_boundaries(&vm.table, k2, lo, hi);
         recount(vm, after, now);
         if !env.mirror(t, lo, hi) {
             tracing::error!(
