@@ -36,10 +36,11 @@ pub fn set_mapping_budget(mappings: usize) {
 
 /// The process-wide mapping budget (see [`set_mapping_budget`]).
 ///
-/// Unless set, it is half of `/proc/sys/vm/max_map_count` (65,530 when that cannot be read,
-/// Linux's default): 32,765 mappings by default. The other half is the reserve for the rest
-/// of the process: Wasmtime's own mappings (about two per live linear memory, plus code,
-/// signal and thread stacks), the allocator, WASI and the embedder.
+/// Unless set, it is half of `/proc/sys/vm/max_map_count`, read at the first use (65,530,
+/// Linux's default, when it cannot be read): 32,765 mappings with Linux's default. The
+/// other half is the reserve for the rest of the process: Wasmtime's own mappings (about
+/// two per live linear memory, plus code, signal and thread stacks), the allocator, WASI
+/// and the embedder.
 pub fn mapping_budget() -> usize {
     match BUDGET.load(Ordering::SeqCst) {
         UNSET => {
