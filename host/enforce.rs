@@ -28,6 +28,8 @@ use rustix::mm::MprotectFlags;
 use crate::calls::PageAttrs;
 use crate::consts::{prot_string, VM_PROT_READ, VM_PROT_WRITE};
 
+pub use crate::budget::{mapping_budget, mappings_in_use, set_mapping_budget};
+
 /// Sets the Wasmtime options enforcement needs: memories that never move (a grow that
 /// moved a memory would silently drop its protections), 64-bit memories enabled, and
 /// signal-based traps (the default) so that a guest access to a protected page traps.
@@ -205,6 +207,9 @@ fn fault_kind(_ctx: *const libc::c_void) -> u8 {
 #[derive(Debug, Default)]
 pub(crate) struct Protected {
     ranges: std::sync::Mutex<std::collections::HashMap<usize, (usize, usize)>>,
+    /// Mappings of the process's budget that a kernel moved out of its store left to the
+    /// store's sentinel to give back (its memories hold them until the store goes).
+    handed_over: std::sync::atomic::AtomicUsize,
 }
 
 impl Protected {
@@ -220,6 +225,11 @@ impl Protected {
     /// Task `task` holds no protection any more.
     pub(crate) fn clear(&self, task: usize) {
         self.lock().remove(&task);
+    }
+
+    /// The store's sentinel gives `n` mappings back to the budget when the store goes.
+    pub(crate) fn hand_over_mappings(&self, n: usize) {
+        self.handed_over.fetch_add(n, Ordering::SeqCst);
     }
 }
 
@@ -262,6 +272,7 @@ pub(crate) struct Sentinel {
 
 impl Drop for Sentinel {
     fn drop(&mut self) {
+        crate::budget::give_back(self.protected.handed_over.swap(0, Ordering::SeqCst));
         let left: Vec<(usize, usize)> = self.protected.lock().drain().map(|(_, r)| r).collect();
         if !left.is_empty() {
             let mut stale = STALE.lock().unwrap_or_else(|e| e.into_inner());

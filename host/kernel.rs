@@ -104,10 +104,13 @@ pub(crate) struct Task {
 }
 
 impl Task {
-    /// Gives the task's memory back the read-write protection Wasmtime left it with, and
-    /// stops mirroring the table: the memory is no longer governed (its kernel goes away,
-    /// or its instantiation failed).
+    /// Gives the task's memory back the read-write protection Wasmtime left it with, and its
+    /// mappings back to the process's budget, and stops mirroring the table: the memory is
+    /// no longer governed (its kernel goes away, or its instantiation failed).
     pub(crate) fn release_hardware(&mut self) {
+        // The memory is read-write again below (or was never protected): its boundaries
+        // leave the process's mapping budget.
+        crate::vm::release_mappings(&mut self.vm);
         if self.enforce && self.hw_base != 0 {
             let flags = rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::WRITE;
             // SAFETY: [hw_base, hw_base + hw_size) is the accessible part of a memory of
@@ -353,13 +356,23 @@ impl Kernel {
 impl Drop for Kernel {
     /// Gives every enforced memory back its read-write protection, so that whatever reuses
     /// it (a pooling allocator's next instance, Wasmtime's own teardown) finds it as
-    /// Wasmtime left it. A store drops its data before its instances and memories, so the
-    /// memories are still mapped here. A kernel that was moved out of its store touches
-    /// nothing: its store's sentinel recorded the ranges to heal (`enforce::heal_stale`).
+    /// Wasmtime left it, and its mappings back to the process's budget. A store drops its
+    /// data before its instances and memories, so the memories are still mapped here. A
+    /// kernel that was moved out of its store touches nothing: its store's sentinel records
+    /// the ranges to heal (`enforce::heal_stale`) and gives the mappings back when the
+    /// store (and so the memories) goes.
     fn drop(&mut self) {
         if self.moved() {
-            // Taken out of its store: the memories may be gone, or another store's by now.
-            // The store's sentinel records what was left protected.
+            let n: u64 = self.tasks.iter().map(|t| t.vm.mappings()).sum();
+            let store_gone = self
+                .store_alive
+                .as_ref()
+                .is_none_or(|w| w.strong_count() == 0);
+            if store_gone {
+                crate::budget::give_back(n as usize);
+            } else {
+                self.protected.hand_over_mappings(n as usize);
+            }
             return;
         }
         for (i, t) in self.tasks.iter_mut().enumerate() {

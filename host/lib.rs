@@ -20,6 +20,7 @@
 //!   of the differential tests and fuzz targets; [`fuzzing`]: their generators and oracles.
 #![deny(missing_docs)]
 
+mod budget;
 pub mod calls;
 pub mod consts;
 pub mod enforce;

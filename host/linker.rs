@@ -837,8 +837,7 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         let base = m.data_ptr(&self.cx);
         let size = m.data_size(&self.cx);
         let kernel = (self.get)(self.cx.data_mut());
-        let protected = kernel.protected.clone();
-        let task = &mut kernel.tasks[t.index()];
+        let (protected, task) = (&kernel.protected, &mut kernel.tasks[t.index()]);
         if !task.enforce {
             return true;
         }

@@ -293,24 +293,7 @@ impl PageTable {
         if start >= end {
             return Ok(());
         }
-        self.rewrite(start, end, |a| {
-            a.map(|a| {
-                let max = a.max | extra;
-                if set_max {
-                    PageAttrs {
-                        cur: a.cur & prot,
-                        max: prot,
-                        ..a
-                    }
-                } else {
-                    PageAttrs {
-                        cur: prot,
-                        max,
-                        ..a
-                    }
-                }
-            })
-        });
+        self.rewrite(start, end, |a| a.map(|a| protected(a, set_max, prot, copy)));
         Ok(())
     }
 
@@ -336,21 +319,42 @@ impl PageTable {
     /// The state of `[start, end)` as consecutive segments `(start, end, attrs)` covering the
     /// whole range, gaps (`None`) included; [`PageTable::restore`] puts them back.
     pub fn segments(&self, start: u64, end: u64) -> Vec<(u64, u64, Option<PageAttrs>)> {
-        let mut out = Vec::new();
+        self.segments_iter(start, end).collect()
+    }
+
+    /// [`PageTable::segments`] without the vector: the segments of `[start, end)` in address
+    /// order, computed as they are read (nothing is allocated).
+    pub(crate) fn segments_iter(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> impl Iterator<Item = (u64, u64, Option<PageAttrs>)> + '_ {
+        let mut runs = self.overlapping(start, end).peekable();
         let mut pos = start;
-        for run in self.overlapping(start, end) {
-            let s = run.start.max(start);
-            if s > pos {
-                out.push((pos, s, None));
+        std::iter::from_fn(move || {
+            if pos >= end {
+                return None;
             }
-            let e = run.end.min(end);
-            out.push((s, e, Some(run.attrs)));
-            pos = e;
-        }
-        if pos < end {
-            out.push((pos, end, None));
-        }
-        out
+            match runs.peek() {
+                Some(run) if run.start.max(start) > pos => {
+                    let s = run.start;
+                    let gap = (pos, s, None);
+                    pos = s;
+                    Some(gap)
+                }
+                Some(_) => {
+                    let run = runs.next()?;
+                    let (s, e) = (run.start.max(start), run.end.min(end));
+                    pos = e;
+                    Some((s, e, Some(run.attrs)))
+                }
+                None => {
+                    let gap = (pos, end, None);
+                    pos = end;
+                    Some(gap)
+                }
+            }
+        })
     }
 
     /// Puts back segments taken by [`PageTable::segments`] (pages past the map stay
@@ -443,6 +447,30 @@ impl PageTable {
         // A BTreeMap leaf holds up to 11 entries of key + value plus a header.
         let entry = std::mem::size_of::<u64>() + std::mem::size_of::<(u64, PageAttrs)>();
         self.runs.len().div_ceil(11) * (11 * entry + 16)
+    }
+}
+
+/// The attributes vm_protect gives an allocated page that has `a` (SPEC §4 row 6, with
+/// row 4's `VM_PROT_COPY` as `copy`; `prot` without the COPY bit), once the range passed
+/// [`PageTable::protect`]'s check.
+pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: i32, copy: bool) -> PageAttrs {
+    if set_max {
+        PageAttrs {
+            cur: a.cur & prot,
+            max: prot,
+            ..a
+        }
+    } else {
+        let extra = if copy {
+            crate::consts::VM_PROT_WRITE
+        } else {
+            0
+        };
+        PageAttrs {
+            cur: prot,
+            max: a.max | extra,
+            ..a
+        }
     }
 }
 

@@ -66,6 +66,11 @@ pub struct TaskVm {
     /// The copy windows (see [`open_windows`]): read, write, as byte ranges `[lo, hi)`;
     /// `lo == hi` when closed.
     windows: [(u64, u64); 2],
+    /// The kernel mappings this task's hardware protections account for, taken from the
+    /// process's budget ([`crate::enforce::mapping_budget`]): [`hw_boundaries`] over its
+    /// whole table. Only enforced tasks count (see [`change`]); given back by
+    /// [`release_mappings`].
+    mappings: u64,
 }
 
 impl TaskVm {
@@ -84,7 +89,15 @@ impl TaskVm {
             rights: Vec::new(),
             me,
             windows: [(0, 0); 2],
+            mappings: 0,
         }
+    }
+
+    /// The kernel mappings that this task's hardware protections account for in the
+    /// process's mapping budget (see [`crate::enforce::mapping_budget`]): the protection
+    /// boundaries inside its memory, 0 when it is not enforced.
+    pub fn mappings(&self) -> u64 {
+        self.mappings
     }
 
     /// The copy windows, read then write, as byte ranges `[lo, hi)` (`lo == hi`: closed).
@@ -227,15 +240,130 @@ pub trait Env {
 /// memory lookup off the path of calls that touch no memory (`vm_copy` of 0 bytes).
 pub fn sync<E: Env + ?Sized>(env: &mut E, t: TaskId) -> bool {
     let size = env.memory_size(t);
-    let vm = env.vm(t);
-    if size > vm.known_size {
-        // Pages the guest grew are read-write in hardware already, as the table says.
-        let (s, e) = (vm.known_size >> vm.page_shift, size >> vm.page_shift);
-        vm.known_size = size;
-        vm.table.set(s, e, PageAttrs::DEFAULT);
-        return true;
+    if size <= env.vm(t).known_size {
+        return false;
     }
-    false
+    let enforcing = env.enforcing(t);
+    let vm = env.vm(t);
+    // Pages the guest grew are read-write in hardware already, as the table says.
+    let (k, k2) = (vm.known_size >> vm.page_shift, size >> vm.page_shift);
+    if enforcing {
+        // The page past the memory counts as read-write (see `hw_boundaries`), so this is
+        // 0 unless the map limit cuts the new pages short; it cannot be refused: the memory
+        // has grown already.
+        let edit = Edit::Set(PageAttrs::DEFAULT);
+        let e = k2.min(vm.table.limit());
+        let (before, after) = boundaries_around(&vm.table, k, k2, k, k2, Some((k, e, &edit)));
+        recount(vm, before, after);
+    }
+    vm.known_size = size;
+    vm.table.set(k, k2, PageAttrs::DEFAULT);
+    true
+}
+
+/// The hardware-protection boundaries of `table` for a memory of `k` pages, counted at the
+/// pages `i` of `[lo, hi]` inside `[0, k]`: one where pages `i - 1` and `i` have different
+/// [`crate::enforce::hw_prot`], the pages just outside the memory (`-1` and `k`) counting as
+/// read-write. Nothing is allocated.
+///
+/// Over `[0, k]` this is what an enforced task accounts for ([`TaskVm::mappings`]): each
+/// boundary splits at most one kernel mapping, and the outside pages counting as read-write
+/// makes the count an upper bound whatever lies around the memory (Wasmtime's guard pages,
+/// or read-write pages a guest `memory.grow` added that the table does not know yet). A
+/// change of pages `[start, end)` only moves the boundaries at `start..=end`, so a change
+/// is accounted for by this count over those pages, before and after ([`boundaries_around`]).
+pub(crate) fn hw_boundaries(table: &PageTable, k: u64, lo: u64, hi: u64) -> u64 {
+    boundaries_around(table, k, k, lo, hi, None).0
+}
+
+/// Counts boundaries: pages' hardware protections pushed in address order.
+#[derive(Default)]
+struct Boundaries {
+    last: Option<rustix::mm::MprotectFlags>,
+    count: u64,
+}
+
+impl Boundaries {
+    fn push(&mut self, class: rustix::mm::MprotectFlags) {
+        if self.last.is_some_and(|l| l != class) {
+            self.count += 1;
+        }
+        self.last = Some(class);
+    }
+}
+
+/// [`hw_boundaries`] of `[lo, hi]` twice in one walk over the table: as it is, for a memory
+/// of `k` pages, and as it would be for a memory of `k2 >= k` pages once `edit`, if given as
+/// `(start, end, e)`, changed its pages `[start, end)` (`end` at most the map limit).
+fn boundaries_around(
+    table: &PageTable,
+    k: u64,
+    k2: u64,
+    lo: u64,
+    hi: u64,
+    edit: Option<(u64, u64, &Edit)>,
+) -> (u64, u64) {
+    use crate::enforce::hw_prot;
+    debug_assert!(k <= k2);
+    let (hb, ha) = (hi.min(k), hi.min(k2));
+    if lo > ha {
+        return (0, 0);
+    }
+    let outside = hw_prot(Some(PageAttrs::DEFAULT));
+    let (mut before, mut after) = (Boundaries::default(), Boundaries::default());
+    let counts_before = lo <= hb;
+    if lo == 0 {
+        if counts_before {
+            before.push(outside);
+        }
+        after.push(outside);
+    }
+    // The pages lo - 1 ..= hi inside the memory; those below `bound` are in it before too.
+    let (s, e) = (lo.saturating_sub(1), (ha + 1).min(k2));
+    let bound = if counts_before { (hb + 1).min(k) } else { s };
+    let (es, ee) = edit.map_or((e, e), |(es, ee, _)| (es, ee));
+    for (a, b, attrs) in table.segments_iter(s, e) {
+        // The pieces of the segment outside, inside and past the edited pages.
+        let cuts = [a, es.clamp(a, b), ee.clamp(a, b).max(es.clamp(a, b)), b];
+        for (i, piece) in cuts.windows(2).enumerate() {
+            if piece[0] >= piece[1] {
+                continue;
+            }
+            let new = match edit {
+                Some((_, _, edit)) if i == 1 => edit.attrs(attrs),
+                _ => attrs,
+            };
+            after.push(hw_prot(new));
+            if piece[0] < bound {
+                before.push(hw_prot(attrs));
+            }
+        }
+    }
+    if counts_before && hb == k {
+        before.push(outside);
+    }
+    if ha == k2 {
+        after.push(outside);
+    }
+    (before.count, after.count)
+}
+
+/// Moves task `vm`'s count of mappings from `from` to `to` (of the same pages), whatever
+/// the budget: for changes that have happened (or been undone) already.
+fn recount(vm: &mut TaskVm, from: u64, to: u64) {
+    if to > from {
+        crate::budget::force_take((to - from) as usize);
+    } else {
+        crate::budget::give_back((from - to) as usize);
+    }
+    vm.mappings = vm.mappings + to - from;
+}
+
+/// Gives task `vm`'s mappings back to the process's budget, when its memory stops being
+/// enforced (its kernel is dropped).
+pub(crate) fn release_mappings(vm: &mut TaskVm) {
+    crate::budget::give_back(vm.mappings as usize);
+    vm.mappings = 0;
 }
 
 /// Checks that task `t`'s pages `[s, e)` are allocated with `prot`, syncing the table with
@@ -377,32 +505,154 @@ pub fn close_windows<E: Env + ?Sized>(env: &mut E, t: TaskId, start: u64, end: u
     }
 }
 
-/// Changes task `t`'s table over the pages `[start, end)` with `f`, then mirrors the change
-/// in hardware; if that fails, puts the table (and, as far as it can, the hardware) back and
-/// answers `KERN_RESOURCE_SHORTAGE`: the table and the hardware never disagree.
+/// A change of the pages of a table, as [`change`] makes it.
+pub(crate) enum Edit {
+    /// The pages become allocated with these attributes (pages at or past the map limit
+    /// stay unallocated).
+    Set(PageAttrs),
+    /// The pages become unallocated.
+    Deallocate,
+    /// vm_protect's table step ([`PageTable::protect`]).
+    Protect {
+        /// `set_maximum`.
+        set_max: bool,
+        /// The new protection, without `VM_PROT_COPY`.
+        prot: i32,
+        /// `VM_PROT_COPY` was asked for.
+        copy: bool,
+    },
+}
+
+impl Edit {
+    /// What the change makes of a page whose attributes are `a`.
+    fn attrs(&self, a: Option<PageAttrs>) -> Option<PageAttrs> {
+        match *self {
+            Edit::Set(attrs) => Some(attrs),
+            Edit::Deallocate => None,
+            Edit::Protect {
+                set_max,
+                prot,
+                copy,
+            } => a.map(|a| crate::table::protected(a, set_max, prot, copy)),
+        }
+    }
+
+    /// Checks that the change may be made to `[start, end)` (only vm_protect can refuse).
+    fn check(&self, table: &PageTable, start: u64, end: u64) -> Result<(), CheckError> {
+        match *self {
+            Edit::Protect { prot, copy, .. } => {
+                let extra = if copy { VM_PROT_WRITE } else { 0 };
+                table.check(start, end, |a| (a.max | extra) & prot == prot)
+            }
+            Edit::Set(_) | Edit::Deallocate => Ok(()),
+        }
+    }
+
+    /// Makes the change.
+    fn apply(&self, table: &mut PageTable, start: u64, end: u64) -> Result<(), CheckError> {
+        match *self {
+            Edit::Set(attrs) => table.set(start, end, attrs),
+            Edit::Deallocate => {
+                table.deallocate(start, end);
+            }
+            Edit::Protect {
+                set_max,
+                prot,
+                copy,
+            } => table.protect(start, end, set_max, prot, copy)?,
+        }
+        Ok(())
+    }
+}
+
+/// Changes task `t`'s table over the pages `[start, end)` with `edit`, first growing its
+/// memory to `grow_to` bytes if given, then mirrors the change in hardware.
+///
+/// Everything that can refuse is decided before anything changes: `edit`'s check, then, for
+/// an enforced task, the process's mapping budget for the table as it would be (counted over
+/// the changed pages only: [`boundaries_around`]), then the growth; a refusal answers its error
+/// (`KERN_RESOURCE_SHORTAGE` for the budget and the growth) with the table, the memory and
+/// the budget as they were. If `mprotect` fails all the same (a budget set above what the
+/// kernel allows), the table (and, as far as it can, the hardware) is put back and the call
+/// answers `KERN_RESOURCE_SHORTAGE`: the table and the hardware never disagree. (The memory
+/// stays grown then: a wasm memory cannot shrink.)
 fn change<E: Env + ?Sized>(
     env: &mut E,
     t: TaskId,
     start: u64,
     end: u64,
-    f: impl FnOnce(&mut PageTable) -> Result<(), CheckError>,
+    edit: Edit,
+    grow_to: Option<u64>,
 ) -> Step {
     close_windows(env, t, start, end);
-    let saved = env
-        .enforcing(t)
-        .then(|| env.vm(t).table.segments(start, end));
-    f(&mut env.vm(t).table).or_else(|err| kr(check_error_kr(err)))?;
-    if let Some(saved) = saved {
-        if !env.mirror(t, start, end) {
-            env.vm(t).table.restore(&saved);
-            if !env.mirror(t, start, end) {
-                tracing::error!(
-                    target: "machvm::enforce",
-                    "could not restore the hardware protection of pages {start:#x}..{end:#x}"
-                );
+    let enforcing = env.enforcing(t);
+    if !enforcing && grow_to.is_none() {
+        // Nothing to count, nothing to grow: `apply` checks, then changes.
+        return edit
+            .apply(&mut env.vm(t).table, start, end)
+            .or_else(|err| kr(check_error_kr(err)));
+    }
+    let vm = env.vm(t);
+    let end = match edit {
+        Edit::Set(_) => end.min(vm.table.limit()).max(start),
+        _ => end,
+    };
+    edit.check(&vm.table, start, end)
+        .or_else(|err| kr(check_error_kr(err)))?;
+    let shift = vm.page_shift;
+    let k = vm.known_size >> shift;
+    let k2 = grow_to.map_or(k, |size| (size >> shift).max(k));
+    // The pages whose hardware state changes: the changed ones, and any grown pages.
+    let (lo, hi) = match grow_to {
+        Some(_) => (start.min(k), end.max(k2)),
+        None => (start, end),
+    };
+    let counts = if enforcing {
+        let (before, after) =
+            boundaries_around(&vm.table, k, k2, lo, hi, Some((start, end, &edit)));
+        if after > before && !crate::budget::try_take((after - before) as usize) {
+            return kr(KERN_RESOURCE_SHORTAGE);
+        }
+        if before > after {
+            crate::budget::give_back((before - after) as usize);
+        }
+        vm.mappings = vm.mappings + after - before;
+        Some((before, after))
+    } else {
+        None
+    };
+    if let Some(size) = grow_to {
+        if !env.grow_memory(t, size) {
+            if let Some((before, after)) = counts {
+                recount(env.vm(t), after, before);
             }
             return kr(KERN_RESOURCE_SHORTAGE);
         }
+        // The grown pages outside [start, end) stay unallocated (inaccessible): the table
+        // is in step with the new size.
+        env.vm(t).known_size = k2 << shift;
+    }
+    let Some((_, after)) = counts else {
+        return edit
+            .apply(&mut env.vm(t).table, start, end)
+            .or_else(|err| kr(check_error_kr(err)));
+    };
+    let vm = env.vm(t);
+    let saved = vm.table.segments(lo, hi);
+    edit.apply(&mut vm.table, start, end)
+        .or_else(|err| kr(check_error_kr(err)))?;
+    if !env.mirror(t, lo, hi) {
+        let vm = env.vm(t);
+        vm.table.restore(&saved);
+        let now = hw_boundaries(&vm.table, k2, lo, hi);
+        recount(vm, after, now);
+        if !env.mirror(t, lo, hi) {
+            tracing::error!(
+                target: "machvm::enforce",
+                "could not restore the hardware protection of pages {lo:#x}..{hi:#x}"
+            );
+        }
+        return kr(KERN_RESOURCE_SHORTAGE);
     }
     Ok(())
 }
@@ -591,29 +841,16 @@ fn internal_fault(name: &'static str, param: &'static str, ptr: u64, write: bool
     }
 }
 
-/// Maps `[s, e)` (pages) of task `t` as new zeroed memory, growing the memory when needed.
+/// Maps `[s, e)` (pages) of task `t` as new zeroed memory, growing the memory when needed
+/// (only once everything else that can refuse has agreed: see [`change`]).
 fn map_new<E: Env + ?Sized>(env: &mut E, t: TaskId, s: u64, e: u64) -> Step {
+    // The table must know every page of the memory before it grows (the callers synced).
+    sync(env, t);
     let size = env.memory_size(t);
     let shift = env.vm(t).page_shift;
     let end = e << shift;
-    // The pages whose hardware state changes: the new range, and any grown pages.
-    let (mut lo, mut hi) = (s, e);
-    if end > size {
-        let new_size = end.div_ceil(WASM_PAGE) * WASM_PAGE;
-        if !env.grow_memory(t, new_size) {
-            return kr(KERN_RESOURCE_SHORTAGE);
-        }
-        // The grown pages outside [s, e) stay unallocated (inaccessible): the table is in
-        // step with the new size.
-        let grown = env.memory_size(t);
-        env.vm(t).known_size = grown;
-        lo = lo.min(size >> shift);
-        hi = hi.max(grown >> shift);
-    }
-    change(env, t, lo, hi, |table| {
-        table.set(s, e, PageAttrs::DEFAULT);
-        Ok(())
-    })?;
+    let grow_to = (end > size).then(|| end.div_ceil(WASM_PAGE) * WASM_PAGE);
+    change(env, t, s, e, Edit::Set(PageAttrs::DEFAULT), grow_to)?;
     // Zero after the pages became writable; grown pages are zero already.
     let start = s << shift;
     if start < size && !env.zero(t, start, end.min(size) - start) {
@@ -709,11 +946,8 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 return Ok(KERN_SUCCESS);
             }
             let (s, e) = (vm.trunc_page(addr), vm.round_page(end));
-            let mut holes = false;
-            change(env, t, s, e, |table| {
-                holes = table.deallocate(s, e);
-                Ok(())
-            })?;
+            let holes = vm.table.any_unallocated(s, e);
+            change(env, t, s, e, Edit::Deallocate, None)?;
             if holes {
                 tracing::warn!(
                     target: "machvm::guard",
@@ -749,9 +983,12 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             }
             let (s, e) = vm.pages(addr, size);
             let copy = prot & VM_PROT_COPY != 0;
-            change(env, t, s, e, |table| {
-                table.protect(s, e, set_max != 0, prot & !VM_PROT_COPY, copy)
-            })?;
+            let edit = Edit::Protect {
+                set_max: set_max != 0,
+                prot: prot & !VM_PROT_COPY,
+                copy,
+            };
+            change(env, t, s, e, edit, None)?;
             Ok(KERN_SUCCESS)
         }
         Call::Copy {
@@ -918,6 +1155,14 @@ mod tests {
     struct VecEnv {
         vm: TaskVm,
         bytes: Vec<u8>,
+        /// Whether the task counts as enforced (its mappings are accounted for).
+        enforce: bool,
+    }
+
+    impl Drop for VecEnv {
+        fn drop(&mut self) {
+            release_mappings(&mut self.vm);
+        }
     }
 
     const ME: TaskId = TaskId::new(0, 0);
@@ -927,6 +1172,7 @@ mod tests {
             let mut env = VecEnv {
                 vm: TaskVm::new(ME, width, page_size, 8 * u128::from(WASM_PAGE)),
                 bytes: vec![0; (wasm_pages * WASM_PAGE) as usize],
+                enforce: false,
             };
             sync(&mut env, ME);
             env
@@ -943,6 +1189,9 @@ mod tests {
             &mut self.vm
         }
         fn windows_closed(&mut self, _: TaskId) {}
+        fn enforcing(&mut self, _: TaskId) -> bool {
+            self.enforce
+        }
         fn memory_size(&mut self, _: TaskId) -> u64 {
             self.bytes.len() as u64
         }
@@ -1080,6 +1329,8 @@ mod tests {
         Deallocate(u64, u64),
         /// A guest `memory.grow` by one wasm page, which the table does not know yet.
         Grow,
+        /// `mach_vm_allocate` at this hint with these flags (FIXED, OVERWRITE, ANYWHERE).
+        Allocate(u64, u64, i32),
     }
 
     fn shape() -> impl Strategy<Value = Shape> {
@@ -1108,6 +1359,17 @@ mod tests {
                     addr,
                     size,
                 },
+                Shape::Allocate(hint, size, flags) => {
+                    // The in-out address parameter lives at 0 (if the page allows).
+                    env.bytes[..8].copy_from_slice(&hint.to_le_bytes());
+                    Call::Allocate {
+                        form: Form::MachVm,
+                        task: TASK_SELF_NAME,
+                        addr_ptr: 0,
+                        size,
+                        flags: flags as u32,
+                    }
+                }
                 Shape::Grow => {
                     if env.bytes.len() < 8 * WASM_PAGE as usize {
                         env.bytes.resize(env.bytes.len() + WASM_PAGE as usize, 0);
@@ -1136,6 +1398,81 @@ mod tests {
         vm.known_size = 1 << 32;
         vm.table.set(0, 1 << 20, PageAttrs::DEFAULT);
         assert_eq!(window(&vm, top, 4096, VM_PROT_READ), Some((0, 1 << 32)));
+    }
+
+    /// Every boundary of an enforced task, page by page: the count [`TaskVm::mappings`]
+    /// must equal, written independently of [`hw_boundaries`].
+    fn full_recount(vm: &TaskVm) -> u64 {
+        let k = (vm.known_size >> vm.page_shift) as i64;
+        let class = |i: i64| {
+            let attrs = if (0..k).contains(&i) {
+                vm.table.get(i as u64)
+            } else {
+                Some(PageAttrs::DEFAULT)
+            };
+            crate::enforce::hw_prot(attrs)
+        };
+        (0..=k).filter(|&i| class(i - 1) != class(i)).count() as u64
+    }
+
+    /// Table changes of every kind, around the memory's end and past it, with the table and
+    /// the memory growing.
+    fn change_shape() -> impl Strategy<Value = Shape> {
+        let page = prop_oneof![
+            0u64..0x4_0000,
+            (1u64..10).prop_map(|k| k * 0x1_0000 - 0x1000)
+        ];
+        prop_oneof![
+            4 => (page.clone(), 1u64..0x2_0000, 0i32..8)
+                .prop_map(|(a, s, p)| Shape::Protect(a, s, p)),
+            2 => (page.clone(), 1u64..0x2_0000).prop_map(|(a, s)| Shape::Deallocate(a, s)),
+            2 => (page, 1u64..0x2_0000, prop_oneof![Just(0), Just(1), Just(4)])
+                .prop_map(|(a, s, f)| Shape::Allocate(a, s, f)),
+            1 => Just(Shape::Grow),
+        ]
+    }
+
+    #[test]
+    fn a_dropped_task_gives_its_mappings_back() {
+        let mut env = VecEnv::new(Width::W32, 4096, 2);
+        env.enforce = true;
+        let c = Call::Protect {
+            form: Form::Vm,
+            task: TASK_SELF_NAME,
+            addr: 0x3000,
+            size: 0x1000,
+            set_max: 0,
+            prot: VM_PROT_READ as u32,
+        };
+        assert_eq!(call(&mut env, ME, &c), Outcome::Ret(KERN_SUCCESS));
+        assert_eq!(env.vm.mappings(), 2);
+        assert!(crate::budget::mappings_in_use() >= 2);
+        release_mappings(&mut env.vm);
+        assert_eq!(env.vm.mappings(), 0);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// The count of an enforced task's boundaries, kept change by change from the
+        /// changed pages only, is the full recount of its table after any sequence of
+        /// calls (refused ones included) and guest growth.
+        #[test]
+        fn the_incremental_mapping_count_is_a_full_recount(
+            big_pages in any::<bool>(),
+            wasm_pages in 1u64..=4,
+            shapes in proptest::collection::vec(change_shape(), 1..24),
+        ) {
+            let page = if big_pages { 16384 } else { 4096 };
+            let mut env = VecEnv::new(Width::W64, page, wasm_pages);
+            env.enforce = true;
+            for s in shapes {
+                apply(&mut env, vec![s]);
+                prop_assert_eq!(env.vm.mappings(), full_recount(&env.vm));
+            }
+            sync(&mut env, ME);
+            prop_assert_eq!(env.vm.mappings(), full_recount(&env.vm));
+        }
     }
 
     proptest! {

@@ -904,3 +904,43 @@ fn both_modes_accept_the_same_modules() {
     }
     let _ = std::fs::remove_file(bad_names);
 }
+
+/// SPEC §7: alternating single-page protections until machvm's mapping budget refuses one
+/// leave the process working: `wat/exhaust.wat` runs to completion, and a WASI guest still
+/// prints after its own exhaustion loop.
+#[test]
+fn a_guest_that_exhausts_the_mapping_budget_runs_to_completion() {
+    let o = machvm(&["run", "--invoke", "main", "wat/exhaust.wat"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "0\n");
+    let f = temp_file(
+        "exhaust_wasi.wat",
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "mach" "mach_task_self" (func $self (result i32)))
+  (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 6000)
+  (data (i32.const 0x100000) "still here\n")
+  (func (export "_start") (local $i i32) (local $r i32)
+    (block $done (loop $l
+      (local.set $r (call $protect (call $self)
+        (i32.add (i32.const 0x100000) (i32.mul (local.get $i) (i32.const 0x2000)))
+        (i32.const 0x1000) (i32.const 0) (i32.const 1)))
+      (br_if $done (local.get $r))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $l)))
+    ;; KERN_RESOURCE_SHORTAGE at the budget.
+    (if (i32.ne (local.get $r) (i32.const 6)) (then unreachable))
+    ;; WASI prints the message from the first (read-only) protected page.
+    (i32.store (i32.const 0x10) (i32.const 0x100000))
+    (i32.store (i32.const 0x14) (i32.const 11))
+    (if (call $fd_write (i32.const 1) (i32.const 0x10) (i32.const 1) (i32.const 0x20))
+      (then unreachable))
+    (if (call $protect (call $self) (i32.const 0x100000)
+          (i32.mul (local.get $i) (i32.const 0x2000)) (i32.const 0) (i32.const 3))
+      (then unreachable))))"#,
+    );
+    let o = machvm(&["run", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "still here\n");
+}

@@ -1,8 +1,9 @@
 //! SPEC §5: the page table governs the guest's own loads, stores and bulk-memory
 //! instructions, through real guests (`wat/access.wat`), and no hostile guest can crash the
-//! host. The crash-proofing and mapping-exhaustion scenarios run in a child process (this
-//! test binary, re-run with `MACHVM_CHILD` set), so that a crash is seen as a failed exit
-//! and the process-wide mapping limit is not shared with other tests.
+//! host. The crash-proofing and mapping-exhaustion scenarios (SPEC §7) run in a child
+//! process (this test binary, re-run with `MACHVM_CHILD` set), so that a crash is seen as a
+//! failed exit and neither the process-wide mapping budget nor the kernel's mapping limit is
+//! shared with other tests.
 
 use std::process::Command;
 
@@ -356,8 +357,28 @@ fn hostile_guests_cannot_crash_the_host() {
 }
 
 #[test]
-fn exhausting_the_kernel_mappings_answers_resource_shortage() {
+fn the_mapping_budget_stops_protections_before_the_kernel_runs_out() {
     in_child("mappings");
+}
+
+#[test]
+fn past_a_budget_the_kernel_cannot_give_mprotect_fails_and_changes_nothing() {
+    in_child("kernel_limit");
+}
+
+#[test]
+fn the_exhaustion_guest_runs_to_completion() {
+    in_child("exhaust");
+}
+
+#[test]
+fn a_vm_allocate_refused_at_the_budget_does_not_grow_the_memory() {
+    in_child("allocate_at_budget");
+}
+
+#[test]
+fn at_the_budget_other_tasks_and_the_process_keep_working() {
+    in_child("work_at_budget");
 }
 
 #[test]
@@ -373,7 +394,11 @@ fn child_entry() {
     };
     match scenario.as_str() {
         "hostile" => hostile(),
-        "mappings" => mappings(),
+        "mappings" => mappings(false),
+        "kernel_limit" => mappings(true),
+        "exhaust" => exhaust(),
+        "allocate_at_budget" => allocate_at_budget(),
+        "work_at_budget" => work_at_budget(),
         "pooling" => pooling(),
         other => panic!("unknown scenario {other}"),
     }
@@ -416,9 +441,39 @@ fn hostile() {
     }
 }
 
-/// Alternating single-page protections until the kernel's mapping limit: the call that
-/// cannot be mirrored answers KERN_RESOURCE_SHORTAGE and changes nothing.
-fn mappings() {
+/// The boundaries between pages of different hardware protection in `task`'s table, the
+/// pages just outside the memory counting as read-write: what machvm accounts for.
+fn boundaries(store: &Store<State>, task: TaskId, pages: u64) -> usize {
+    let table = store.data().kernel.task(task).unwrap().table();
+    let class = |i: u64| {
+        let attrs = if i == 0 || i > pages {
+            Some(PageAttrs::DEFAULT)
+        } else {
+            table.get(i - 1)
+        };
+        machvm::enforce::hw_prot(attrs)
+    };
+    (1..=pages + 1)
+        .filter(|&i| class(i - 1) != class(i))
+        .count()
+}
+
+/// The mappings of this process.
+fn process_mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count()
+}
+
+/// Alternating single-page protections (host calls) until the process's mapping budget
+/// (or, with `past_the_kernel`, the budget set beyond what the kernel allows, until
+/// `mprotect` itself fails): the call that would pass it answers KERN_RESOURCE_SHORTAGE and
+/// changes nothing, and the process keeps working.
+fn mappings(past_the_kernel: bool) {
+    if past_the_kernel {
+        machvm::enforce::set_mapping_budget(usize::MAX / 2);
+    }
     let engine = engine(false);
     let module = machvm::compile(
         &engine,
@@ -447,11 +502,13 @@ fn mappings() {
             prot: 1,
         };
         let before = store.data().kernel.task(task).unwrap().table().get(i);
+        let runs = store.data().kernel.task(task).unwrap().table().run_count();
         match machvm::call(&mut store, get, task, &c).unwrap() {
             Outcome::Ret(KERN_SUCCESS) => {}
             Outcome::Ret(KERN_RESOURCE_SHORTAGE) => {
-                let after = store.data().kernel.task(task).unwrap().table().get(i);
-                assert_eq!(before, after, "the table is unchanged");
+                let table = store.data().kernel.task(task).unwrap().table();
+                assert_eq!(before, table.get(i), "the table is unchanged");
+                assert_eq!(runs, table.run_count(), "the table is unchanged");
                 failed_at = Some(i);
                 break;
             }
@@ -459,7 +516,29 @@ fn mappings() {
         }
     }
     let i = failed_at.expect("the mapping limit was reached");
-    println!("mprotect failed after {} protected pages", i / 2);
+    let (used, budget) = (
+        machvm::enforce::mappings_in_use(),
+        machvm::enforce::mapping_budget(),
+    );
+    let kept = store.data().kernel.task(task).unwrap().mappings() as usize;
+    println!(
+        "refused after {} protected pages: {used} mappings accounted for, budget {budget}, \
+         {} in the process",
+        i / 2,
+        process_mappings()
+    );
+    // The task's count is its table's boundaries, and the process's total.
+    assert_eq!(kept, boundaries(&store, task, pages));
+    assert_eq!(used, kept);
+    if past_the_kernel {
+        assert!(used > 60_000, "mprotect failed early: {used}");
+    } else {
+        // The budget stopped it: the protection would have taken two more.
+        assert!(used <= budget && used + 2 > budget, "{used} of {budget}");
+        let max: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .map_or(65_530, |s| s.trim().parse().unwrap());
+        assert!(process_mappings() + 20_000 < max, "no reserve left");
+    }
     // The hardware agrees with the table: the refused page is still writable (a store from
     // the host through a guest-checked call works) and readable; earlier ones are read-only.
     let c = Call::Write {
@@ -489,6 +568,203 @@ fn mappings() {
         machvm::call(&mut store, get, task, &c).unwrap(),
         Outcome::Ret(KERN_SUCCESS)
     );
+    assert_eq!(machvm::enforce::mappings_in_use(), used - 2);
+    // Dropping the kernel gives every mapping back.
+    drop(store);
+    assert_eq!(machvm::enforce::mappings_in_use(), 0);
+}
+
+/// `wat/exhaust.wat`'s loop as separate exports, and what to do at the budget.
+const AT_BUDGET: &str = r#"(module
+  (import "mach" "mach_task_self" (func $self (result i32)))
+  (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
+  (import "mach" "vm_allocate" (func $allocate (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 6000)
+  (global $n (export "n") (mut i32) (i32.const 0))
+  ;; Alternating single-page protections until one is refused: its answer.
+  (func (export "exhaust") (result i32) (local $r i32)
+    (block $done (loop $l
+      (local.set $r (call $protect (call $self)
+        (i32.add (i32.const 0x100000) (i32.mul (global.get $n) (i32.const 0x2000)))
+        (i32.const 0x1000) (i32.const 0) (i32.const 1)))
+      (br_if $done (local.get $r))
+      (global.set $n (i32.add (global.get $n) (i32.const 1))) (br $l)))
+    (local.get $r))
+  ;; vm_allocate FIXED of one page, one page past the end of the memory: its answer.
+  (func (export "allocate_past_end") (result i32)
+    (i32.store (i32.const 0x40)
+      (i32.add (i32.mul (memory.size) (i32.const 0x10000)) (i32.const 0x1000)))
+    (call $allocate (call $self) (i32.const 0x40) (i32.const 0x1000) (i32.const 0)))
+  (func (export "size") (result i32) (memory.size))
+  (func (export "protect") (param $addr i32) (param $prot i32) (result i32)
+    (call $protect (call $self) (local.get $addr) (i32.const 0x1000) (i32.const 0)
+      (local.get $prot)))
+  ;; Makes everything the loop protected read-write again: its answer.
+  (func (export "undo") (result i32)
+    (call $protect (call $self) (i32.const 0x100000)
+      (i32.mul (global.get $n) (i32.const 0x2000)) (i32.const 0) (i32.const 3)))
+  (func (export "store") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0))))"#;
+
+/// A store of tasks made of one module.
+struct Tasks {
+    store: Store<State>,
+    module: machvm::Compiled,
+    engine: Engine,
+}
+
+impl Tasks {
+    fn new(wat: &[u8]) -> Tasks {
+        let engine = engine(false);
+        let module = machvm::compile(&engine, wat).unwrap();
+        let mut store = Store::new(
+            &engine,
+            State {
+                kernel: Kernel::new().unwrap(),
+            },
+        );
+        machvm::install_handlers(&mut store, get);
+        Tasks {
+            store,
+            module,
+            engine,
+        }
+    }
+
+    fn task(&mut self) -> (Instance, TaskId) {
+        machvm::instantiate(
+            &mut self.store,
+            &Linker::new(&self.engine),
+            &self.module,
+            get,
+        )
+        .unwrap()
+    }
+
+    fn call(&mut self, i: Instance, export: &str, args: &[i32]) -> i32 {
+        let f = i.get_func(&mut self.store, export).unwrap();
+        let args: Vec<Val> = args.iter().map(|&a| Val::I32(a)).collect();
+        let mut out = vec![Val::I32(0); f.ty(&self.store).results().len()];
+        f.call(&mut self.store, &args, &mut out).unwrap();
+        out.first().map_or(0, |v| v.unwrap_i32())
+    }
+
+    /// Runs the exhaustion loop of task `i`: how many protections it made.
+    fn exhaust(&mut self, i: Instance) -> i32 {
+        let t = std::time::Instant::now();
+        assert_eq!(self.call(i, "exhaust", &[]), KERN_RESOURCE_SHORTAGE);
+        let n = i.get_global(&mut self.store, "n").unwrap();
+        let n = n.get(&mut self.store).unwrap_i32();
+        println!(
+            "{n} alternating protections before KERN_RESOURCE_SHORTAGE, in {:?}; {} of {} \
+             mappings accounted for, {} in the process",
+            t.elapsed(),
+            machvm::enforce::mappings_in_use(),
+            machvm::enforce::mapping_budget(),
+            process_mappings()
+        );
+        n
+    }
+
+    fn size(&mut self, i: Instance) -> u64 {
+        let m = i.get_memory(&mut self.store, "memory").unwrap();
+        m.size(&self.store)
+    }
+}
+
+/// `wat/exhaust.wat` runs to completion under the library: its loop stops at the budget
+/// and its final protection makes every page read-write again.
+fn exhaust() {
+    let mut tasks = Tasks::new(include_bytes!("../wat/exhaust.wat"));
+    let (i, task) = tasks.task();
+    let t = std::time::Instant::now();
+    assert_eq!(tasks.call(i, "main", &[]), KERN_SUCCESS);
+    println!("exhaust.wat: {:?}", t.elapsed());
+    assert_eq!(tasks.store.data().kernel.task(task).unwrap().mappings(), 0);
+    assert_eq!(machvm::enforce::mappings_in_use(), 0);
+}
+
+/// At the budget, a `vm_allocate` FIXED past the end of the memory answers an error and
+/// changes nothing: not the table, not the memory's size; once protections are undone, the
+/// same call succeeds and grows the memory.
+fn allocate_at_budget() {
+    let mut tasks = Tasks::new(AT_BUDGET.as_bytes());
+    let (i, task) = tasks.task();
+    let n = tasks.exhaust(i);
+    assert!(n > 10_000, "{n}");
+    let size = tasks.size(i);
+    let runs = |t: &Tasks| {
+        t.store
+            .data()
+            .kernel
+            .task(task)
+            .unwrap()
+            .table()
+            .run_count()
+    };
+    let before = runs(&tasks);
+    let used = machvm::enforce::mappings_in_use();
+    assert_eq!(
+        tasks.call(i, "allocate_past_end", &[]),
+        KERN_RESOURCE_SHORTAGE
+    );
+    assert_eq!(tasks.size(i), size, "a refused vm_allocate grew the memory");
+    assert_eq!(runs(&tasks), before);
+    assert_eq!(machvm::enforce::mappings_in_use(), used);
+    // The refused protection's page is read-write, its neighbour read-only, in hardware too.
+    let refused = 0x100000 + n * 0x2000;
+    tasks.call(i, "store", &[refused, 5]);
+    assert_eq!(tasks.call(i, "load", &[refused]), 5);
+    assert_eq!(tasks.call(i, "load", &[refused - 0x2000]), 0);
+    // Undo: the budget is free again, and the allocation goes through.
+    assert_eq!(tasks.call(i, "undo", &[]), KERN_SUCCESS);
+    assert_eq!(machvm::enforce::mappings_in_use(), 0);
+    assert_eq!(tasks.call(i, "allocate_past_end", &[]), KERN_SUCCESS);
+    assert_eq!(tasks.size(i), size + 1);
+    let addr = (size * 0x10000 + 0x1000) as i32;
+    tasks.call(i, "store", &[addr, 9]);
+    assert_eq!(tasks.call(i, "load", &[addr]), 9);
+}
+
+/// At the budget, the process is fine: another task of the same store gets answers to its
+/// calls (refused when they would add mappings, granted when not) and runs; the allocator,
+/// threads and new instances get their mappings.
+fn work_at_budget() {
+    let mut tasks = Tasks::new(AT_BUDGET.as_bytes());
+    let (a, _) = tasks.task();
+    let (b, tb) = tasks.task();
+    let n = tasks.exhaust(a);
+    assert!(n > 10_000, "{n}");
+    let table = |t: &Tasks| t.store.data().kernel.task(tb).unwrap().table().get(0x100);
+    let before = table(&tasks);
+    // A read-only page among read-write ones would take two mappings: refused, unchanged.
+    assert_eq!(
+        tasks.call(b, "protect", &[0x100000, VM_PROT_READ]),
+        KERN_RESOURCE_SHORTAGE
+    );
+    assert_eq!(table(&tasks), before);
+    tasks.call(b, "store", &[0x100000, 3]);
+    assert_eq!(tasks.call(b, "load", &[0x100000]), 3);
+    // rwx is read-write in hardware: no new mapping, granted.
+    assert_eq!(
+        tasks.call(b, "protect", &[0x100000, VM_PROT_ALL]),
+        KERN_SUCCESS
+    );
+    assert_eq!(table(&tasks).unwrap().cur, VM_PROT_ALL);
+    // The allocator, a thread, a new instance.
+    let v = vec![1u8; 8 << 20];
+    assert_eq!(v.iter().map(|&b| usize::from(b)).sum::<usize>(), 8 << 20);
+    assert_eq!(std::thread::spawn(|| 6 * 7).join().unwrap(), 42);
+    let (c, _) = tasks.task();
+    tasks.call(c, "store", &[0x100, 1]);
+    assert_eq!(tasks.call(c, "load", &[0x100]), 1);
+    // Undoing in the first task frees the budget for the others.
+    assert_eq!(tasks.call(a, "undo", &[]), KERN_SUCCESS);
+    assert_eq!(
+        tasks.call(b, "protect", &[0x100000, VM_PROT_READ]),
+        KERN_SUCCESS
+    );
+    assert_eq!(machvm::enforce::mappings_in_use(), 2);
 }
 
 /// Many instances in a small pool, each leaving protected pages behind when dropped: the

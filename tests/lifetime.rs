@@ -88,9 +88,13 @@ fn into_data(pooling: bool) {
         host::read_bytes(&mut b, get, tb, 0x1000, 4).unwrap(),
         [0; 4]
     );
-    // Its own protection holds after the old kernel is dropped.
+    // Its own protection holds after the old kernel is dropped, which gives the old
+    // memory's mappings back to the budget (that memory is gone).
     host::protect(&mut b, get, tb, 0x1000, 0x1000, false, VM_PROT_READ).unwrap();
+    let b_mappings = b.data().kernel.task(tb).unwrap().mappings() as usize;
+    assert_eq!(machvm::enforce::mappings_in_use(), 2 + b_mappings);
     drop(old);
+    assert_eq!(machvm::enforce::mappings_in_use(), b_mappings);
     assert!(store_to(&mut b, &ib, 0x1000).is_err());
     assert_eq!(load(&mut b, &ib, 0x1000).unwrap(), 0);
 }
@@ -121,8 +125,14 @@ fn replace() {
         .unwrap();
     let e = random.call(&mut s, 0x1000).unwrap_err();
     assert!(format!("{e:?}").contains("no longer the store's"), "{e:?}");
+    // The memory still holds its mappings after the old kernel is gone, until the store is.
+    let held = machvm::enforce::mappings_in_use();
+    assert!(held >= 2, "{held}");
     drop(old);
+    assert_eq!(machvm::enforce::mappings_in_use(), held);
     assert!(random.call(&mut s, 0x2000).is_err());
+    drop(s);
+    assert_eq!(machvm::enforce::mappings_in_use(), 0);
 }
 
 fn in_child(scenario: &str) {
