@@ -12,7 +12,7 @@ count() { # case n -> instructions collected inside `run`
 		"$bin" "$1" "$2" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 printf '%-32s %s\n' case instructions/call
-for case in noop noop4 task_self host_page_size vm_copy0 vm_copy0_in-wasm vm_copy_4KiB \
+for case in noop noop_runner noop4 task_self host_page_size vm_copy0 vm_copy0_in-wasm vm_copy_4KiB \
 	vm_copy_4KiB_host memory.copy_4KiB memory.copy_4KiB_enforced memory.copy_4KiB_enforced_host; do
 	a=$(count "$case" 1000)
 	b=$(count "$case" 11000)

@@ -10,7 +10,9 @@
 //! `vm_copy` is served in wasm once a copy opened the task's windows (the warm-up does
 //! that for `vm_copy_4KiB`, a one-byte copy for `vm_copy0_in-wasm`); `vm_copy0` stays a
 //! host call, and the `_host` suffix turns `KernelConfig::copy_in_wasm` off.
-//! `memory.copy_4KiB_enforced` is the guest's `memory.copy` with enforcement's check.
+//! `memory.copy_4KiB_enforced` is the guest's `memory.copy` with enforcement's check. The
+//! `_runner` suffix sets the store up as `machvm run` does (`install_handlers` and a
+//! `ResourceLimiter`): `noop_runner` against `noop` is a host call's cost there.
 //! Without valgrind it runs the same work, uncounted.
 
 mod common;
@@ -47,9 +49,13 @@ fn main() {
     };
     let n: u32 = n.parse().expect("n is a number");
     let engine = engine(false);
-    let (case, host) = match case.strip_suffix("_host") {
+    let (case, runner) = match case.strip_suffix("_runner") {
         Some(c) => (c, true),
         None => (case.as_str(), false),
+    };
+    let (case, host) = match case.strip_suffix("_host") {
+        Some(c) => (c, true),
+        None => (case, false),
     };
     let (case, enforced) = match case.strip_suffix("_enforced") {
         Some(c) => (c, true),
@@ -63,6 +69,10 @@ fn main() {
         ..KernelConfig::default()
     };
     let mut g = guest_with(&engine, config);
+    if runner {
+        machvm::install_handlers(&mut g.store, common::get);
+        g.store.limiter(|s| &mut s.limits);
+    }
     let case = match case.strip_suffix("_in-wasm") {
         Some(c) => {
             let f = g.func::<(u32, u32, u32, u32), i32>("vm_copy");

@@ -215,7 +215,20 @@ impl Kernel {
     /// The task `task`, when it is a live task of this kernel (not another kernel's, not
     /// one whose instantiation failed).
     pub(crate) fn live(&self, task: TaskId) -> Option<&Task> {
-        if task.kernel() != self.id || self.moved() {
+        if self.moved() {
+            return None;
+        }
+        self.live_here(task)
+    }
+
+    /// [`Kernel::live`] for a host function of the task's own store: the store is alive
+    /// (it is running the function), so only the kernel's place needs checking. A kernel
+    /// moved into another store that happens to sit at the same address cannot be reached
+    /// with its own task ids from there: no function there was made for them (a moved
+    /// kernel makes no task).
+    #[inline]
+    pub(crate) fn live_here(&self, task: TaskId) -> Option<&Task> {
+        if task.kernel() != self.id || (self.home != self as *const Kernel as usize) {
             return None;
         }
         self.tasks.get(task.index()).filter(|t| !t.gone)

@@ -976,7 +976,7 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
     call: Call,
 ) -> wasmtime::Result<i32> {
     let kernel = get(caller.data_mut());
-    if kernel.live(task).is_none() {
+    if kernel.live_here(task).is_none() {
         return Err(task_gone(task));
     }
     if let Some(t) = kernel.tasks.get_mut(task.index()) {
@@ -1014,7 +1014,7 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
 #[inline]
 fn fast_copy(kernel: &Kernel, task: TaskId, form: Form, port: u32, args: [u64; 3]) -> Option<i32> {
     let [src, size, dst] = args;
-    let t = kernel.live(task)?;
+    let t = kernel.live_here(task)?;
     if (size != 0 && t.fixed_base == 0) || trace::enabled() {
         return None;
     }
@@ -1090,7 +1090,7 @@ fn open_windows<T: 'static, G: GetKernel<T>>(
     dst: u64,
 ) {
     let kernel = get(cx.data_mut());
-    let Some(t) = kernel.live(task) else {
+    let Some(t) = kernel.live_here(task) else {
         return;
     };
     // The common case, in the caller: both ranges inside the open windows already (the
@@ -1150,7 +1150,7 @@ fn publish_windows<T: 'static, G: GetKernel<T>>(
 /// path's check of that word certainly passes (see [`vm::allows_fast`]).
 #[inline]
 fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Option<i32> {
-    let t = kernel.live(task)?;
+    let t = kernel.live_here(task)?;
     if t.fixed_base == 0 || trace::enabled() {
         return None;
     }
@@ -1418,7 +1418,7 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
     dst: u64,
     len: u64,
 ) -> wasmtime::Result<()> {
-    let Some(t) = get(caller.data_mut()).live(task) else {
+    let Some(t) = get(caller.data_mut()).live_here(task) else {
         return Err(task_gone(task));
     };
     if len == 0 {

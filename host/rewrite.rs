@@ -13,7 +13,9 @@
 //! checks those.
 //!
 //! The operands are saved in five scratch locals added to each function that uses a bulk
-//! instruction. The new function imports come after the module's own function imports, so
+//! instruction. A function with no room for them (Wasmtime allows 50,000 locals, parameters
+//! included) calls an appended function per instruction instead, which checks its operands
+//! the same way and then runs the instruction (`machvm:memory.copy`, `...fill`, `...init`). The new function imports come after the module's own function imports, so
 //! every defined function's index moves up by [`added_imports`]; calls, `ref.func`,
 //! exports, elements, the start function and the name section are renumbered accordingly.
 //!
@@ -103,6 +105,28 @@ struct Scan {
     export_names: Vec<String>,
     /// Which bulk instructions the code uses: copy, fill, init.
     uses: [bool; 3],
+    /// The defined functions (by index among them) that have no room for the scratch
+    /// locals: their bulk instructions call out-of-line operations instead.
+    full: Vec<u32>,
+    /// The out-of-line operations those functions need, in order of first use.
+    out_of_line: Vec<Op>,
+}
+
+/// The most locals (parameters included) a function may have (Wasmtime's validator's
+/// limit).
+const MAX_LOCALS: u64 = 50_000;
+
+/// The scratch locals the rewrite adds to a function that uses bulk instructions.
+const SCRATCH_LOCALS: u64 = 5;
+
+/// A bulk-memory instruction done out of line, by an appended function that checks, then
+/// runs it (for functions with no room for the scratch locals).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Copy,
+    Fill,
+    /// `memory.init` of this data segment.
+    Init(u32),
 }
 
 impl Scan {
@@ -120,6 +144,7 @@ impl Scan {
 }
 
 fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
+    let mut defined: u32 = 0;
     let mut s = Scan {
         func_imports: 0,
         global_imports: 0,
@@ -135,6 +160,8 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
         has_imports: false,
         has_exports: false,
         export_names: Vec::new(),
+        full: Vec::new(),
+        out_of_line: Vec::new(),
         uses: [false; 3],
     };
     for payload in Parser::new(0).parse_all(wasm) {
@@ -193,12 +220,35 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
                 }
             }
             Payload::CodeSectionEntry(body) => {
+                let index = defined;
+                defined += 1;
+                let params = s
+                    .func_types
+                    .get(index as usize)
+                    .and_then(|&t| s.sigs.get(t as usize))
+                    .and_then(|sig| sig.as_ref())
+                    .map_or(0, |(params, _)| params.len() as u64);
+                let mut locals = params;
+                for pair in body.get_locals_reader()? {
+                    locals += u64::from(pair?.0);
+                }
+                let full = locals + SCRATCH_LOCALS > MAX_LOCALS;
+                let mut ops = Vec::new();
                 let mut reader = body.get_operators_reader()?;
                 while !reader.eof() {
                     match reader.read()? {
-                        Operator::MemoryCopy { .. } => s.uses[0] = true,
-                        Operator::MemoryFill { .. } => s.uses[1] = true,
-                        Operator::MemoryInit { .. } => s.uses[2] = true,
+                        Operator::MemoryCopy { .. } => {
+                            s.uses[0] = true;
+                            ops.push(Op::Copy);
+                        }
+                        Operator::MemoryFill { .. } => {
+                            s.uses[1] = true;
+                            ops.push(Op::Fill);
+                        }
+                        Operator::MemoryInit { data_index, .. } => {
+                            s.uses[2] = true;
+                            ops.push(Op::Init(data_index));
+                        }
                         Operator::Call { function_index }
                         | Operator::ReturnCall { function_index }
                             if s.copy_imports.iter().any(|c| c.0 == function_index)
@@ -207,6 +257,14 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
                             s.called.push(function_index);
                         }
                         _ => {}
+                    }
+                }
+                if full && !ops.is_empty() {
+                    s.full.push(index);
+                    for op in ops {
+                        if !s.out_of_line.contains(&op) {
+                            s.out_of_line.push(op);
+                        }
                     }
                 }
             }
@@ -233,6 +291,9 @@ enum Appended {
     /// Tests the windows before the check of bulk-memory instruction `k` (0 copy, 1 fill,
     /// 2 init).
     Check(usize),
+    /// Checks, then runs, a bulk-memory instruction of a function with no room for the
+    /// scratch locals.
+    Op(Op),
 }
 
 impl Appended {
@@ -244,6 +305,9 @@ impl Appended {
             Appended::Check(0) => "machvm:check_copy",
             Appended::Check(1) => "machvm:check_fill",
             Appended::Check(_) => "machvm:check_init",
+            Appended::Op(Op::Copy) => "machvm:memory.copy",
+            Appended::Op(Op::Fill) => "machvm:memory.fill",
+            Appended::Op(Op::Init(_)) => "machvm:memory.init",
         }
     }
 }
@@ -334,7 +398,10 @@ impl Rewriter<'_> {
     /// then the window tests in front of the bulk-memory checks.
     fn appended(&self) -> impl Iterator<Item = Appended> + '_ {
         let copies = self.inline.iter().map(|&i| Appended::Copy(i));
-        copies.chain(self.added().map(|(k, _)| Appended::Check(k)))
+        let ops = self.scan.out_of_line.iter().map(|&op| Appended::Op(op));
+        copies
+            .chain(self.added().map(|(k, _)| Appended::Check(k)))
+            .chain(ops)
     }
 
     /// The name section's function names subsection: the module's own `names` (renumbered)
@@ -377,6 +444,10 @@ impl Rewriter<'_> {
         match a {
             Appended::Copy(inl) => inl.ty,
             Appended::Check(k) => self.scan.types + self.added_before(k),
+            // (dst, src, len) in the address type: the copy check's own type.
+            Appended::Op(Op::Copy) => self.scan.types + self.added_before(0),
+            Appended::Op(Op::Fill) => self.scan.types + self.count(),
+            Appended::Op(Op::Init(_)) => self.scan.types + self.count() + u32::from(self.fill_op()),
         }
     }
 
@@ -436,7 +507,55 @@ impl Rewriter<'_> {
         match a {
             Appended::Copy(inl) => self.copy_body(inl),
             Appended::Check(k) => self.check_body(k),
+            Appended::Op(op) => self.op_body(op),
         }
+    }
+
+    /// An out-of-line fill is appended (it needs a type of its own).
+    fn fill_op(&self) -> bool {
+        self.scan.out_of_line.contains(&Op::Fill)
+    }
+
+    /// The index of the out-of-line function of `op`.
+    fn op_helper(&self, op: Op) -> u32 {
+        let k = self.scan.out_of_line.iter().position(|&o| o == op);
+        let k = k.expect("the scan lists every out-of-line operation");
+        self.helper(self.inline.len() + self.count() as usize + k)
+    }
+
+    /// Checks the operands (as the inline check does), then runs the instruction.
+    fn op_body(&self, op: Op) -> wasm_encoder::Function {
+        use Instruction as I;
+        let mut f = wasm_encoder::Function::new([]);
+        let (check, check_args, ins): (usize, &[u32], Instruction) = match op {
+            Op::Copy => (
+                0,
+                &[0, 1, 2],
+                I::MemoryCopy {
+                    src_mem: 0,
+                    dst_mem: 0,
+                },
+            ),
+            Op::Fill => (1, &[0, 2], I::MemoryFill(0)),
+            Op::Init(seg) => (
+                2,
+                &[0, 2],
+                I::MemoryInit {
+                    mem: 0,
+                    data_index: seg,
+                },
+            ),
+        };
+        for &x in check_args {
+            f.instruction(&I::LocalGet(x));
+        }
+        f.instruction(&I::Call(self.check_helper(check)));
+        for x in 0..3 {
+            f.instruction(&I::LocalGet(x));
+        }
+        f.instruction(&ins);
+        f.instruction(&I::End);
+        f
     }
 
     /// Serves `inl`: the task is the caller's own and both windows hold their ranges, in
@@ -547,6 +666,17 @@ impl Rewriter<'_> {
                 1 => types.ty().function([a, a], []),    // check_fill
                 _ => types.ty().function([a, i], []),    // check_init
             };
+        }
+        if self.fill_op() {
+            types.ty().function([a, i, a], []); // memory.fill (dst, value, len)
+        }
+        if self
+            .scan
+            .out_of_line
+            .iter()
+            .any(|o| matches!(o, Op::Init(_)))
+        {
+            types.ty().function([a, i, i], []); // memory.init (dst, offset, len)
         }
     }
 
@@ -790,7 +920,9 @@ impl Reencode for Rewriter<'_> {
             count += n;
             locals.push((n, self.val_type(ty)?));
         }
-        if uses_bulk {
+        // A function with no room for them does its bulk instructions out of line.
+        let full = self.scan.full.contains(&(index as u32));
+        if uses_bulk && !full {
             locals.push((3, self.addr()));
             locals.push((2, ValType::I32));
         }
@@ -816,6 +948,19 @@ impl Reencode for Rewriter<'_> {
                 },
                 _ => self.instruction(op.clone())?,
             };
+            if full {
+                let out_of_line = match op {
+                    Operator::MemoryCopy { .. } => Some(Op::Copy),
+                    Operator::MemoryFill { .. } => Some(Op::Fill),
+                    Operator::MemoryInit { data_index, .. } => Some(Op::Init(data_index)),
+                    _ => None,
+                };
+                match out_of_line {
+                    Some(o) => f.instruction(&Call(self.op_helper(o))),
+                    None => f.instruction(&ins),
+                };
+                continue;
+            }
             let seq: &[Instruction] = match op {
                 Operator::MemoryCopy { .. } => &[
                     Set(a2),

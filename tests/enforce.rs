@@ -400,6 +400,7 @@ fn child_entry() {
         "allocate_at_budget" => allocate_at_budget(),
         "work_at_budget" => work_at_budget(),
         "pooling" => pooling(),
+        "locals_limit" => locals_limit(),
         other => panic!("unknown scenario {other}"),
     }
     println!("scenario {scenario} done");
@@ -856,4 +857,50 @@ fn the_rewrite_keeps_the_module_meaning() {
     // 42 + 40 + 0x03030303 + the init'ed bytes 05 06 07 00 read little-endian.
     assert_eq!(results[0], 42 + 40 + 0x0303_0303 + 0x0007_0605);
     assert_eq!(results[0], results[1]);
+}
+
+/// A function at the locals limit (no room for the rewrite's scratch locals) still has its
+/// bulk-memory instructions checked: they run out of line, and a fill into a protected page
+/// traps with `BadAccess` instead of crashing; the module means what it meant.
+#[test]
+fn a_function_at_the_locals_limit_keeps_its_bulk_instructions_checked() {
+    in_child("locals_limit");
+}
+
+fn locals_limit() {
+    // One parameter and 49,998 locals: 49,999 of Wasmtime's 50,000.
+    let locals = "i32 ".repeat(49_998);
+    let wat = format!(
+        r#"(module
+          (memory (export "memory") 1)
+          (data $d "\05\06\07")
+          (func (export "run") (param $dst i32) (result i32) (local {locals})
+            (memory.fill (local.get $dst) (i32.const 9) (i32.const 8))
+            (memory.copy (i32.const 0x100) (local.get $dst) (i32.const 8))
+            (memory.init $d (i32.const 0x200) (i32.const 0) (i32.const 3))
+            (i32.add (i32.load (i32.const 0x104)) (i32.load (i32.const 0x200)))))"#
+    );
+    let engine = engine(false);
+    let module = machvm::compile(&engine, wat.as_bytes()).unwrap();
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new().unwrap(),
+        },
+    );
+    let (instance, task) =
+        machvm::instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
+    let run = instance
+        .get_typed_func::<i32, i32>(&mut store, "run")
+        .unwrap();
+    assert_eq!(
+        run.call(&mut store, 0x10).unwrap(),
+        0x0909_0909 + 0x0007_0605
+    );
+    machvm::host::protect(&mut store, get, task, 0x1000, 0x1000, false, 0).unwrap();
+    let e = run.call(&mut store, 0x1000).unwrap_err();
+    let bad = e
+        .downcast_ref::<machvm::enforce::BadAccess>()
+        .expect("a BadAccess");
+    assert_eq!((bad.instruction, bad.addr), ("memory.fill", 0x1000));
 }
