@@ -101,6 +101,10 @@ pub(crate) struct Task {
     /// The task's instantiation failed: it is no task any more (its id stays taken, so
     /// that no function made for it can ever reach another task).
     pub(crate) gone: bool,
+    /// Its hardware protection could not be brought back in line with its table: its memory
+    /// is made inaccessible and every call it makes traps; it runs no guest code that
+    /// touches memory again.
+    pub(crate) stopped: bool,
 }
 
 impl Task {
@@ -308,10 +312,14 @@ impl Kernel {
     /// Checks that `task` belongs to this kernel.
     pub(crate) fn check_task(&self, task: TaskId) -> wasmtime::Result<()> {
         self.check_home()?;
-        if self.live(task).is_none() {
-            wasmtime::bail!("machvm: {task:?} is not a task of this kernel");
+        match self.live(task) {
+            None => wasmtime::bail!("machvm: {task:?} is not a task of this kernel"),
+            Some(t) if t.stopped => wasmtime::bail!(
+                "machvm: {task:?} is stopped: its page protections could not be brought back \
+                 in line with its page table"
+            ),
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 
     /// Refuses a kernel that was moved away from its tasks' store.
@@ -361,6 +369,7 @@ impl Kernel {
             fixed_base: 0,
             window_globals: None,
             gone: false,
+            stopped: false,
         });
         Ok(id)
     }

@@ -793,6 +793,10 @@ impl<'a, T: 'static, G: GetKernel<T>> StoreEnv<'a, T, G> {
                 return Some((*p, *l));
             }
         }
+        if (self.get)(self.cx.data_mut()).tasks[t.index()].stopped {
+            // Its memory is inaccessible: no byte of it is touched any more.
+            return None;
+        }
         let m = self.memory(t)?;
         // One store lookup for both (`data_ptr` and `data_size` would make two).
         let bytes = m.data_mut(&mut self.cx);
@@ -831,6 +835,10 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
     }
 
     fn mirror(&mut self, t: TaskId, start: u64, end: u64) -> bool {
+        if (self.get)(self.cx.data_mut()).tasks[t.index()].stopped {
+            // A stopped task's memory stays inaccessible.
+            return false;
+        }
         let Some(m) = self.memory(t) else {
             return true;
         };
@@ -861,6 +869,26 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
             }
         }
         true
+    }
+
+    fn out_of_line(&mut self, t: TaskId) {
+        // No window may serve a copy any more, and no page may stay accessible: the
+        // hardware no longer says what the table says.
+        vm::close_windows(self, t, 0, u64::MAX);
+        self.cache = [None; 2];
+        let task = &mut (self.get)(self.cx.data_mut()).tasks[t.index()];
+        task.stopped = true;
+        if task.hw_base != 0 {
+            // SAFETY: [hw_base, hw_base + hw_size) is the accessible part of this task's
+            // live memory; no Rust reference into it is alive during a host call. Making it
+            // inaccessible merges its mappings (it needs none of its own).
+            let none = rustix::mm::MprotectFlags::empty();
+            if !unsafe {
+                crate::enforce::protect(task.hw_base as *mut u8, 0, task.hw_size as u64, none)
+            } {
+                tracing::error!(target: "machvm::enforce", "could not make task {t:?}'s memory inaccessible");
+            }
+        }
     }
 
     fn grow_memory(&mut self, t: TaskId, new_size: u64) -> bool {
@@ -967,6 +995,16 @@ fn task_gone(task: TaskId) -> wasmtime::Error {
     )
 }
 
+/// The trap of every host function of a task that [`vm::Env::out_of_line`] stopped.
+#[cold]
+fn task_stopped(task: TaskId) -> wasmtime::Error {
+    wasmtime::format_err!(
+        "machvm: {task:?} is stopped: its page protections could not be brought back in line \
+         with its page table (the kernel refused the mappings), so it runs no more guest code \
+         that touches memory"
+    )
+}
+
 /// Runs a call made by the guest of task `task` and turns its outcome into the import's
 /// result: the return value, or a trap.
 fn dispatch<T: 'static, G: GetKernel<T>>(
@@ -976,8 +1014,10 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
     call: Call,
 ) -> wasmtime::Result<i32> {
     let kernel = get(caller.data_mut());
-    if kernel.live_here(task).is_none() {
-        return Err(task_gone(task));
+    match kernel.live_here(task) {
+        None => return Err(task_gone(task)),
+        Some(t) if t.stopped => return Err(task_stopped(task)),
+        Some(_) => {}
     }
     if let Some(t) = kernel.tasks.get_mut(task.index()) {
         if t.memory.is_none() {
@@ -1001,6 +1041,9 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
     } else {
         vm::call(&mut env, task, &call)
     };
+    if get(caller.data_mut()).tasks[task.index()].stopped {
+        return Err(task_stopped(task));
+    }
     match outcome {
         Outcome::Ret(v) => Ok(v),
         Outcome::Trap(fault) => Err(wasmtime::Error::new(fault)),
@@ -1015,7 +1058,7 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
 fn fast_copy(kernel: &Kernel, task: TaskId, form: Form, port: u32, args: [u64; 3]) -> Option<i32> {
     let [src, size, dst] = args;
     let t = kernel.live_here(task)?;
-    if (size != 0 && t.fixed_base == 0) || trace::enabled() {
+    if (size != 0 && t.fixed_base == 0) || t.stopped || trace::enabled() {
         return None;
     }
     let w = form.address_width(t.vm.width());
@@ -1090,7 +1133,7 @@ fn open_windows<T: 'static, G: GetKernel<T>>(
     dst: u64,
 ) {
     let kernel = get(cx.data_mut());
-    let Some(t) = kernel.live_here(task) else {
+    let Some(t) = kernel.live_here(task).filter(|t| !t.stopped) else {
         return;
     };
     // The common case, in the caller: both ranges inside the open windows already (the
@@ -1151,7 +1194,7 @@ fn publish_windows<T: 'static, G: GetKernel<T>>(
 #[inline]
 fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Option<i32> {
     let t = kernel.live_here(task)?;
-    if t.fixed_base == 0 || trace::enabled() {
+    if t.fixed_base == 0 || t.stopped || trace::enabled() {
         return None;
     }
     let word = t.vm.width().bytes();
@@ -1421,6 +1464,9 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
     let Some(t) = get(caller.data_mut()).live_here(task) else {
         return Err(task_gone(task));
     };
+    if t.stopped {
+        return Err(task_stopped(task));
+    }
     if len == 0 {
         return Ok(());
     }
@@ -1629,6 +1675,11 @@ pub(crate) fn task_of_memory<T: 'static>(
     let base = memory.data_ptr(&cx) as usize;
     get(cx.data_mut()).check_home()?;
     let found = find_task(&mut cx, get, base);
+    if let Some(t) = found {
+        if get(cx.data_mut()).tasks[t.index()].stopped {
+            return Err(task_stopped(t));
+        }
+    }
     if found.is_none() && crate::enforce::governed(base) {
         wasmtime::bail!(
             "machvm: this memory is protected by a kernel that is no longer the store's; no \
@@ -1662,4 +1713,95 @@ pub(crate) fn sync_task<T: 'static>(
     task: TaskId,
 ) {
     vm::sync(&mut StoreEnv::new(cx, get), task);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consts::{KERN_SUCCESS, VM_PROT_READ};
+    use wasmtime::{Config, Engine, Store};
+
+    struct State {
+        kernel: Kernel,
+    }
+
+    fn get(s: &mut State) -> &mut Kernel {
+        &mut s.kernel
+    }
+
+    const GUEST: &str = r#"(module
+        (import "mach" "mach_task_self" (func $self (result i32)))
+        (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
+        (import "mach" "vm_copy" (func $copy (param i32 i32 i32 i32) (result i32)))
+        (import "mach" "host_page_size" (func $hps (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "load") (result i32) (i32.load (i32.const 0x2000)))
+        (func (export "protect") (result i32)
+          (call $protect (call $self) (i32.const 0x3000) (i32.const 0x1000) (i32.const 0) (i32.const 1)))
+        (func (export "copy") (result i32)
+          (call $copy (call $self) (i32.const 0x2000) (i32.const 16) (i32.const 0x4000)))
+        (func (export "page_size") (result i32) (call $hps (i32.const 0) (i32.const 0x10)))
+        (func (export "fill") (memory.fill (i32.const 0x2000) (i32.const 1) (i32.const 16))))"#;
+
+    /// A task whose hardware could not be brought back in line with its table is stopped:
+    /// every call traps saying why, every load traps, and no host path touches its memory
+    /// (the fast paths included, which would fault on it). In a child process: a path that
+    /// touched the memory would kill it.
+    #[test]
+    fn a_stopped_task_runs_no_more_guest_code_that_touches_memory() {
+        if std::env::var_os("MACHVM_CHILD").is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "linker::tests::a_stopped_task_runs_no_more_guest_code_that_touches_memory",
+                    "--nocapture",
+                ])
+                .env("MACHVM_CHILD", "1")
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("stopped task: done"),
+                "{:?}\n{stdout}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        let engine = Engine::new(crate::configure(&mut Config::new())).unwrap();
+        let module = compile(&engine, GUEST.as_bytes()).unwrap();
+        let mut store = Store::new(
+            &engine,
+            State {
+                kernel: Kernel::new().unwrap(),
+            },
+        );
+        let (instance, task) =
+            instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
+        let run = |store: &mut Store<State>, name: &str| {
+            instance
+                .get_typed_func::<(), i32>(&mut *store, name)
+                .unwrap()
+                .call(&mut *store, ())
+        };
+        // Before: everything works, and a copy opens the windows.
+        assert_eq!(run(&mut store, "copy").unwrap(), KERN_SUCCESS);
+        assert_eq!(run(&mut store, "page_size").unwrap(), KERN_SUCCESS);
+        crate::host::protect(&mut store, get, task, 0x5000, 0x1000, false, VM_PROT_READ).unwrap();
+        StoreEnv::new(store.as_context_mut(), get).out_of_line(task);
+        for name in ["protect", "copy", "page_size"] {
+            let e = run(&mut store, name).unwrap_err();
+            assert!(format!("{e:?}").contains("is stopped"), "{name}: {e:?}");
+        }
+        let fill = instance
+            .get_typed_func::<(), ()>(&mut store, "fill")
+            .unwrap();
+        let e = fill.call(&mut store, ()).unwrap_err();
+        assert!(format!("{e:?}").contains("is stopped"), "fill: {e:?}");
+        assert!(run(&mut store, "load").is_err());
+        // The host API refuses it too, instead of touching its memory.
+        assert!(crate::host::read_bytes(&mut store, get, task, 0x2000, 4).is_err());
+        assert!(crate::host::protect(&mut store, get, task, 0x5000, 0x1000, false, 3).is_err());
+        println!("stopped task: done");
+    }
 }

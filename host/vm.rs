@@ -223,6 +223,10 @@ pub trait Env {
     fn mirror(&mut self, _t: TaskId, _start: u64, _end: u64) -> bool {
         true
     }
+    /// Called when task `t`'s hardware protection could not be brought back in line with
+    /// its table (a change failed to mirror, and so did putting it back): the task must run
+    /// no guest code again. The default does nothing.
+    fn out_of_line(&mut self, _t: TaskId) {}
     /// Called for each scalar parameter value the call read (`write == false`, the value
     /// loaded) or stored (`write == true`, the value stored; for `info`, 0), for traces.
     /// The default does nothing.
@@ -649,8 +653,10 @@ fn change<E: Env + ?Sized>(
         if !env.mirror(t, lo, hi) {
             tracing::error!(
                 target: "machvm::enforce",
-                "could not restore the hardware protection of pages {lo:#x}..{hi:#x}"
+                "could not restore the hardware protection of pages {lo:#x}..{hi:#x}: \
+                 the task is stopped"
             );
+            env.out_of_line(t);
         }
         return kr(KERN_RESOURCE_SHORTAGE);
     }
@@ -1157,6 +1163,10 @@ mod tests {
         bytes: Vec<u8>,
         /// Whether the task counts as enforced (its mappings are accounted for).
         enforce: bool,
+        /// How many of the next `mirror` calls fail.
+        mirror_failures: u32,
+        /// `out_of_line` was called.
+        out_of_line: bool,
     }
 
     impl Drop for VecEnv {
@@ -1173,6 +1183,8 @@ mod tests {
                 vm: TaskVm::new(ME, width, page_size, 8 * u128::from(WASM_PAGE)),
                 bytes: vec![0; (wasm_pages * WASM_PAGE) as usize],
                 enforce: false,
+                mirror_failures: 0,
+                out_of_line: false,
             };
             sync(&mut env, ME);
             env
@@ -1191,6 +1203,16 @@ mod tests {
         fn windows_closed(&mut self, _: TaskId) {}
         fn enforcing(&mut self, _: TaskId) -> bool {
             self.enforce
+        }
+        fn mirror(&mut self, _: TaskId, _: u64, _: u64) -> bool {
+            if self.mirror_failures > 0 {
+                self.mirror_failures -= 1;
+                return false;
+            }
+            true
+        }
+        fn out_of_line(&mut self, _: TaskId) {
+            self.out_of_line = true;
         }
         fn memory_size(&mut self, _: TaskId) -> u64 {
             self.bytes.len() as u64
@@ -1236,6 +1258,32 @@ mod tests {
             src,
             size,
             dst,
+        }
+    }
+
+    /// A change whose mirror fails is put back and answers `KERN_RESOURCE_SHORTAGE`; when
+    /// putting it back fails too, the task is out of line with its table and is stopped.
+    #[test]
+    fn a_failed_restore_stops_the_task() {
+        let protect = Call::Protect {
+            form: Form::Vm,
+            task: TASK_SELF_NAME,
+            addr: 0x1000,
+            size: 0x1000,
+            set_max: 0,
+            prot: VM_PROT_READ as u32,
+        };
+        for (failures, stopped) in [(1, false), (2, true)] {
+            let mut env = VecEnv::new(Width::W32, 4096, 1);
+            env.enforce = true;
+            env.mirror_failures = failures;
+            let before = env.vm.table.get(1);
+            assert_eq!(
+                call(&mut env, ME, &protect),
+                Outcome::Ret(KERN_RESOURCE_SHORTAGE)
+            );
+            assert_eq!(env.vm.table.get(1), before, "the table is put back");
+            assert_eq!(env.out_of_line, stopped, "{failures} failures");
         }
     }
 
