@@ -309,7 +309,8 @@ impl Outcome {
     }
 }
 
-/// The state of one allocated page: current and maximum protection, and inheritance.
+/// The state of one allocated page: current and maximum protection, inheritance, and
+/// whether the embedder made it permanent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PageAttrs {
     /// Current protection (`VM_PROT_*` bits).
@@ -318,6 +319,12 @@ pub struct PageAttrs {
     pub max: i32,
     /// Inheritance (`VM_INHERIT_*`).
     pub inherit: u32,
+    /// A permanent page (XNU's permanent map entries; made by the embedder with
+    /// [`crate::host::make_permanent`]): no guest call removes it or replaces it, so its
+    /// maximum protection can only go down. `vm_deallocate` leaves it allocated with no
+    /// access; `VM_PROT_COPY` and an overwriting `vm_allocate` over it answer
+    /// `KERN_NO_SPACE`.
+    pub permanent: bool,
 }
 
 impl PageAttrs {
@@ -326,5 +333,6 @@ impl PageAttrs {
         cur: crate::consts::VM_PROT_DEFAULT,
         max: crate::consts::VM_PROT_ALL,
         inherit: crate::consts::VM_INHERIT_DEFAULT,
+        permanent: false,
     };
 }

@@ -253,6 +253,60 @@ pub fn protect<T: 'static>(
     run_call(store, get, task, call)
 }
 
+/// Makes the pages of `[addr, addr + size)` of `task` permanent, as XNU's permanent map
+/// entries are: no guest call removes or replaces them. `vm_deallocate` leaves a permanent
+/// page allocated with no access (current and maximum protection none), and
+/// `vm_protect(VM_PROT_COPY)` or an overwriting `vm_allocate` over one answers
+/// `KERN_NO_SPACE`, so its maximum protection can only go down. Lower the maximum first
+/// (`protect(.., set_max: true, VM_PROT_READ)`) for a range that stays read-only whatever
+/// the guest does. It lasts as long as the task.
+///
+/// ```
+/// use machvm::{consts::*, host, Kernel};
+/// use wasmtime::{Engine, MemoryType, Store};
+///
+/// struct State { kernel: Kernel }
+/// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
+///
+/// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
+/// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
+/// let task = machvm::new_task(&mut store, get, MemoryType::new(1, None))?;
+/// host::protect(&mut store, get, task, 0x1000, 0x1000, true, VM_PROT_READ)?;
+/// host::make_permanent(&mut store, get, task, 0x1000, 0x1000)?;
+/// // VM_PROT_COPY would give the range a writable maximum: refused.
+/// let e = host::protect(&mut store, get, task, 0x1000, 0x1000, false, VM_PROT_COPY | VM_PROT_DEFAULT);
+/// assert_eq!(e.unwrap_err().code(), KERN_NO_SPACE);
+/// # Ok::<(), wasmtime::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ADDRESS`
+/// (nothing changed) when a page of the range is unallocated or outside the map.
+pub fn make_permanent<T: 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+    addr: u64,
+    size: u64,
+) -> Result<(), HostError> {
+    let mut env = env(&mut store, get, task)?;
+    if size == 0 {
+        return Ok(());
+    }
+    let vm = env.vm(task);
+    let p = u128::from(vm.page_size());
+    let end = (u128::from(addr) + u128::from(size)).div_ceil(p);
+    let (s, e) = (addr / vm.page_size(), end.min(u128::from(u64::MAX)) as u64);
+    vm.table_mut()
+        .make_permanent(s, e)
+        .map_err(|err| HostError::Kern {
+            op: "make_permanent",
+            code: KERN_INVALID_ADDRESS,
+            page: Some(err.page().saturating_mul(p as u64)),
+        })
+}
+
 /// `mach_vm_deallocate(task, addr, size)` on `task`'s own map.
 ///
 /// # Errors

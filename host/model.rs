@@ -1063,6 +1063,7 @@ mod tests {
             cur,
             max,
             inherit: VM_INHERIT_COPY,
+            permanent: false,
         })
     }
 

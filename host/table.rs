@@ -224,6 +224,26 @@ impl PageTable {
         self.overlapping(start, end).next().is_some()
     }
 
+    /// True when any page of `[start, end)` is allocated and permanent.
+    pub fn any_permanent(&self, start: u64, end: u64) -> bool {
+        self.overlapping(start, end).any(|r| r.attrs.permanent)
+    }
+
+    /// Makes every page of `[start, end)` permanent; refused, with nothing changed, when one
+    /// is unallocated.
+    pub(crate) fn make_permanent(&mut self, start: u64, end: u64) -> Result<(), CheckError> {
+        self.check(start, end, |_| true)?;
+        if start < end {
+            self.rewrite(start, end, |a| {
+                a.map(|a| PageAttrs {
+                    permanent: true,
+                    ..a
+                })
+            });
+        }
+        Ok(())
+    }
+
     /// True when any page of `[start, end)` is unallocated.
     pub fn any_unallocated(&self, start: u64, end: u64) -> bool {
         self.check(start, end, |_| true).is_err()
@@ -306,12 +326,20 @@ impl PageTable {
         }
     }
 
-    /// Makes every page of `[start, end)` unallocated. Returns true when the range held
-    /// unallocated pages (XNU's guard exception for holes).
+    /// Makes every page of `[start, end)` unallocated, except permanent pages, which stay
+    /// allocated with no access (current and maximum protection none, as XNU leaves a
+    /// permanent entry). Returns true when the range held unallocated pages (XNU's guard
+    /// exception for holes).
     pub fn deallocate(&mut self, start: u64, end: u64) -> bool {
         let holes = self.any_unallocated(start, end);
         if self.any_allocated(start, end) {
-            self.rewrite(start, end, |_| None);
+            self.rewrite(start, end, |a| {
+                a.filter(|a| a.permanent).map(|a| PageAttrs {
+                    cur: crate::consts::VM_PROT_NONE,
+                    max: crate::consts::VM_PROT_NONE,
+                    ..a
+                })
+            });
         }
         holes
     }
@@ -484,6 +512,7 @@ mod tests {
         cur: VM_PROT_READ,
         max: VM_PROT_ALL,
         inherit: VM_INHERIT_COPY,
+        permanent: false,
     };
 
     /// Page-by-page reference of the table, to compare after each operation.
@@ -562,7 +591,8 @@ mod tests {
             Some(PageAttrs {
                 cur: VM_PROT_READ,
                 max: VM_PROT_READ,
-                inherit: VM_INHERIT_COPY
+                inherit: VM_INHERIT_COPY,
+                permanent: false
             })
         );
         // Raising max fails, without change.
@@ -577,7 +607,8 @@ mod tests {
             Some(PageAttrs {
                 cur: VM_PROT_DEFAULT,
                 max: VM_PROT_READ | VM_PROT_WRITE,
-                inherit: VM_INHERIT_COPY
+                inherit: VM_INHERIT_COPY,
+                permanent: false
             })
         );
         assert_canonical(&t);
@@ -648,6 +679,7 @@ mod tests {
                 cur: 0,
                 max: VM_PROT_READ,
                 inherit: 1,
+                permanent: false,
             },
         ];
         let mut t = PageTable::new(n);

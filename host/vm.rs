@@ -113,6 +113,12 @@ impl TaskVm {
         &self.table
     }
 
+    /// The page table, to change attributes that neither the hardware nor the copy
+    /// windows see (permanence).
+    pub(crate) fn table_mut(&mut self) -> &mut PageTable {
+        &mut self.table
+    }
+
     /// log2 of the task's page size.
     pub fn page_shift(&self) -> u32 {
         self.page_shift
@@ -514,7 +520,8 @@ pub(crate) enum Edit {
     /// The pages become allocated with these attributes (pages at or past the map limit
     /// stay unallocated).
     Set(PageAttrs),
-    /// The pages become unallocated.
+    /// The pages become unallocated, except permanent ones, which lose every access
+    /// (cur and max none) and stay.
     Deallocate,
     /// vm_protect's table step ([`PageTable::protect`]).
     Protect {
@@ -532,7 +539,12 @@ impl Edit {
     fn attrs(&self, a: Option<PageAttrs>) -> Option<PageAttrs> {
         match *self {
             Edit::Set(attrs) => Some(attrs),
-            Edit::Deallocate => None,
+            // As `PageTable::deallocate` does.
+            Edit::Deallocate => a.filter(|a| a.permanent).map(|a| PageAttrs {
+                cur: VM_PROT_NONE,
+                max: VM_PROT_NONE,
+                ..a
+            }),
             Edit::Protect {
                 set_max,
                 prot,
@@ -916,6 +928,10 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                     if flags as i32 & VM_FLAGS_OVERWRITE == 0 && vm.table.any_allocated(s, s + n) {
                         return kr(KERN_NO_SPACE);
                     }
+                    // An overwrite cannot remove a permanent page (XNU's permanent entries).
+                    if vm.table.any_permanent(s, s + n) {
+                        return kr(KERN_NO_SPACE);
+                    }
                     s
                 };
                 map_new(env, t, s, s + n)?;
@@ -989,6 +1005,11 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             }
             let (s, e) = vm.pages(addr, size);
             let copy = prot & VM_PROT_COPY != 0;
+            // The private copy would replace the range's entries, which a permanent page
+            // forbids (XNU's remap cannot overwrite it); holes are reported first.
+            if copy && !vm.table.any_unallocated(s, e) && vm.table.any_permanent(s, e) {
+                return kr(KERN_NO_SPACE);
+            }
             let edit = Edit::Protect {
                 set_max: set_max != 0,
                 prot: prot & !VM_PROT_COPY,

@@ -32,6 +32,7 @@ impl AttrsSpec {
             cur: i32::from(self.cur & 7),
             max: i32::from(self.max & 7),
             inherit: u32::from(self.inherit % 3),
+            permanent: false,
         }
     }
 }

@@ -7,6 +7,7 @@ mod common;
 mod copy;
 mod linking;
 mod params;
+mod permanent;
 mod ports;
 mod protect;
 mod transfer;
