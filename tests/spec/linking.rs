@@ -411,3 +411,66 @@ fn explain_trap_matches_the_fault_to_the_trap() {
     assert_eq!((t, bad.addr), (task, 0x1008));
     drop(protected);
 }
+
+/// The embedder's own host functions follow the table with `host::check_access` (nothing
+/// lifts protections for them), in every one of many tasks, whenever `install_handlers`
+/// ran: here after the guard pages were made, and for 200 tasks.
+#[test]
+fn embedder_host_functions_check_guest_ranges_in_every_task() {
+    let engine = engine();
+    let module = machvm::compile(
+        &engine,
+        br#"(module
+            (import "env" "peek" (func $peek (param i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "peek") (param i32) (result i32) (call $peek (local.get 0))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new().unwrap(),
+        },
+    );
+    let mut linker = Linker::new(&engine);
+    // The embedder's function: the byte at `ptr`, or -1 when the table refuses the read.
+    linker
+        .func_wrap(
+            "env",
+            "peek",
+            |mut caller: wasmtime::Caller<'_, State>, ptr: i32| -> i32 {
+                let Some(wasmtime::Extern::Memory(m)) = caller.get_export("memory") else {
+                    return -2;
+                };
+                let base = m.data_ptr(&caller);
+                let task = caller
+                    .data()
+                    .kernel
+                    .task_ids()
+                    .find(|&t| caller.data().kernel.memory(t).unwrap().data_ptr(&caller) == base)
+                    .unwrap();
+                let addr = ptr as u32 as u64;
+                match machvm::host::check_access(&mut caller, get, task, addr, 1, VM_PROT_READ) {
+                    Ok(()) => i32::from(m.data(&caller)[addr as usize]),
+                    Err(_) => -1,
+                }
+            },
+        )
+        .unwrap();
+    let pre = TaskPre::new(&module, get).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (instance, task) = pre.instantiate(&mut store, &linker).unwrap();
+        machvm::host::write_bytes(&mut store, get, task, 0x1000, &[42]).unwrap();
+        machvm::host::protect(&mut store, get, task, 0x2000, 0x1000, false, VM_PROT_NONE).unwrap();
+        tasks.push(instance);
+    }
+    machvm::install_handlers(&mut store, get);
+    for instance in tasks {
+        let peek = instance
+            .get_typed_func::<i32, i32>(&mut store, "peek")
+            .unwrap();
+        assert_eq!(peek.call(&mut store, 0x1000).unwrap(), 42);
+        assert_eq!(peek.call(&mut store, 0x2000).unwrap(), -1);
+    }
+}
