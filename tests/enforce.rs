@@ -5,7 +5,7 @@
 //! failed exit and neither the process-wide mapping budget nor the kernel's mapping limit is
 //! shared with other tests.
 
-use std::process::Command;
+mod child;
 
 use machvm::consts::*;
 use machvm::enforce::{AccessKind, BadAccess};
@@ -336,19 +336,7 @@ fn memory_grow_and_host_growth_keep_the_table_and_hardware_in_step() {
 
 /// Runs `scenario` in a child process and asserts it exits normally.
 fn in_child(scenario: &str) {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env("MACHVM_CHILD", scenario)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains(&format!("scenario {scenario} done")),
-        "child `{scenario}` failed: {:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    child::run(scenario);
 }
 
 #[test]
@@ -389,10 +377,7 @@ fn pooled_slots_are_handed_back_unprotected() {
 /// The child side: does nothing unless `MACHVM_CHILD` names a scenario.
 #[test]
 fn child_entry() {
-    let Ok(scenario) = std::env::var("MACHVM_CHILD") else {
-        return;
-    };
-    match scenario.as_str() {
+    child::entry(|scenario| match scenario {
         "hostile" => hostile(),
         "mappings" => mappings(false),
         "kernel_limit" => mappings(true),
@@ -402,8 +387,7 @@ fn child_entry() {
         "pooling" => pooling(),
         "locals_limit" => locals_limit(),
         other => panic!("unknown scenario {other}"),
-    }
-    println!("scenario {scenario} done");
+    });
 }
 
 /// Bulk operations across protected and unallocated pages, at every offset near the

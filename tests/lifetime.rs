@@ -4,7 +4,7 @@
 //! and a moved kernel refuses every operation. Each scenario runs in a child process: the
 //! failures they guard against are crashes.
 
-use std::process::Command;
+mod child;
 
 use machvm::consts::*;
 use machvm::{host, Kernel, TaskId};
@@ -135,42 +135,28 @@ fn replace() {
     assert_eq!(machvm::enforce::mappings_in_use(), 0);
 }
 
-fn in_child(scenario: &str) {
-    if let Ok(s) = std::env::var("MACHVM_CHILD") {
-        match s.as_str() {
-            "into_data_pooling" => into_data(true),
-            "into_data" => into_data(false),
-            "replace" => replace(),
-            other => panic!("unknown scenario {other}"),
-        }
-        println!("scenario {s} done");
-        return;
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", &format!("t_{scenario}"), "--nocapture"])
-        .env("MACHVM_CHILD", scenario)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains(&format!("scenario {scenario} done")),
-        "child `{scenario}` failed: {:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// The child side: does nothing unless `MACHVM_CHILD` names a scenario.
+#[test]
+fn child_entry() {
+    child::entry(|scenario| match scenario {
+        "into_data_pooling" => into_data(true),
+        "into_data" => into_data(false),
+        "replace" => replace(),
+        other => panic!("unknown scenario {other}"),
+    });
 }
 
 #[test]
 fn t_into_data_pooling() {
-    in_child("into_data_pooling");
+    child::run("into_data_pooling");
 }
 
 #[test]
 fn t_into_data() {
-    in_child("into_data");
+    child::run("into_data");
 }
 
 #[test]
 fn t_replace() {
-    in_child("replace");
+    child::run("replace");
 }

@@ -4,6 +4,8 @@
 //! (21) and has no effect; the same call with every pointer in a read-write page does not
 //! answer `FAULT` (so each case can fail).
 
+mod child;
+
 use machvm::consts::{VM_PROT_NONE, VM_PROT_READ};
 use machvm::wasi::ERRNO_FAULT;
 use machvm::{host, Kernel, TaskId};
@@ -330,32 +332,12 @@ fn refused_places(args: &[Arg]) -> Vec<Place> {
     out
 }
 
-/// Runs `body` in a child process (this test binary, filtered to the test `name`, with
-/// `MACHVM_CHILD` set): a boundary check that failed would let WASI touch a protected page,
-/// which kills the process.
-fn in_child(name: &str, body: impl FnOnce()) {
-    if std::env::var_os("MACHVM_CHILD").is_some() {
-        body();
-        println!("child {name} done");
-        return;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("MACHVM_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains(&format!("child {name} done")),
-        "child {name} failed: {:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+// Every test that hands WASI a refused page runs in a child process (`child::in_child`): a
+// boundary check that failed would let WASI touch a protected page, which kills the process.
 
 #[test]
 fn every_pointer_of_every_function_is_checked_against_the_table() {
-    in_child(
+    child::in_child(
         "every_pointer_of_every_function_is_checked_against_the_table",
         every_pointer,
     );
@@ -391,7 +373,7 @@ fn every_pointer() {
 
 #[test]
 fn a_refused_read_consumes_no_input() {
-    in_child("a_refused_read_consumes_no_input", || {
+    child::in_child("a_refused_read_consumes_no_input", || {
         let mut g = new_guest(&guest());
         let args = [Arg::I32(STDIN), Arg::Iov(true), Arg::Out(4)];
         assert_eq!(
@@ -410,7 +392,7 @@ fn a_refused_read_consumes_no_input() {
 
 #[test]
 fn a_refused_write_prints_nothing_and_an_allowed_one_prints() {
-    in_child(
+    child::in_child(
         "a_refused_write_prints_nothing_and_an_allowed_one_prints",
         || {
             let mut g = new_guest(&guest());
@@ -428,7 +410,7 @@ fn a_refused_write_prints_nothing_and_an_allowed_one_prints() {
 
 #[test]
 fn a_refused_path_changes_no_file() {
-    in_child("a_refused_path_changes_no_file", || {
+    child::in_child("a_refused_path_changes_no_file", || {
         let mut g = new_guest(&guest());
         let args = [Arg::I32(FD_DIR), Arg::Str(b"made")];
         assert_eq!(
@@ -445,7 +427,7 @@ fn a_refused_path_changes_no_file() {
 /// store (the table has no READ).
 #[test]
 fn write_only_pages_are_not_readable_by_wasi() {
-    in_child("write_only_pages_are_not_readable_by_wasi", || {
+    child::in_child("write_only_pages_are_not_readable_by_wasi", || {
         let mut g = new_guest(&guest());
         let page = 0x5000;
         host::protect(
