@@ -14,8 +14,12 @@
 //! - [`vm`]: every call's decision table, written once against [`vm::Env`].
 //! - [`Kernel`]: the tasks of a store and their port namespaces.
 //! - [`TaskPre`] / [`instantiate`]: the `"mach"` imports; a module becomes a task.
-//! - [`host`]: the host inspects and drives a task (regions, protections, bytes) with the
-//!   checks a guest gets; [`trace`]: one `tracing` event per call, like `dtruss`.
+//! - [`host`]: the host inspects and drives a task (regions, protections, bytes, permanent
+//!   ranges) with the checks a guest gets, and checks guest ranges for its own host
+//!   functions ([`host::check_access`]); [`trace`]: one `tracing` event per call, like
+//!   `dtruss`.
+//! - `wasi` (feature `wasi`): WASI preview 1 with the page table as a boundary: every
+//!   function checks the guest bytes it touches first (`docs/security.md`).
 //! - [`model`]: an independent, deliberately simple reference implementation, the oracle
 //!   of the differential tests and fuzz targets; [`fuzzing`]: their generators and oracles.
 #![deny(missing_docs)]
