@@ -24,8 +24,31 @@ mod scenario;
 pub mod guests;
 pub mod table;
 
-pub use oracle::{minimize, run_ops, rust_call, Differential, Divergence, Op, Setup, TaskSpec};
+pub use oracle::{
+    locate, minimize, run_ops, rust_call, Differential, Divergence, Op, Setup, TaskSpec,
+};
 pub use scenario::{
     CallSpec, Constraints, CountSpec, DstSpec, FlagsSpec, FlavorSpec, Num, PortSpec, ProtSpec,
     PtrSpec, Scenario, SetMaxSpec, SizeSpec, StepSpec,
 };
+
+/// `/proc/self/mem`, which reads pages whatever their protection, opened once.
+fn proc_mem() -> &'static std::fs::File {
+    static FILE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| std::fs::File::open("/proc/self/mem").expect("/proc/self/mem is readable"))
+}
+
+/// Appends to `buf` the `len` bytes of this process at `addr`, read through `/proc/self/mem`
+/// (page protections ignored: a task's protected pages never fault).
+///
+/// # Panics
+///
+/// When the bytes are not mapped or `/proc/self/mem` cannot be read (not Linux).
+fn read_process(buf: &mut Vec<u8>, addr: u64, len: usize) {
+    use std::os::unix::fs::FileExt;
+    let at = buf.len();
+    buf.resize(at + len, 0);
+    proc_mem()
+        .read_exact_at(&mut buf[at..], addr)
+        .expect("a memory's pages are mapped");
+}

@@ -16,7 +16,7 @@ use crate::consts::{
 use crate::kernel::KernelConfig;
 use crate::vm::WASM_PAGE;
 
-use super::oracle::{Differential, Divergence, Op, Setup, TaskSpec};
+use super::oracle::{locate, Differential, Divergence, Op, Setup, TaskSpec};
 
 /// What a number is resolved against: the page size and the task the number is about.
 #[derive(Clone, Debug)]
@@ -976,14 +976,21 @@ impl Scenario {
     }
 
     /// Resolves and runs the steps until the first divergence.
+    /// Each step is compared as [`Differential::step`] does, and every byte at the end; a
+    /// difference found is located with [`locate`]: the first step after which anything
+    /// differs.
     fn drive(&self) -> (Differential, std::result::Result<(), Divergence>) {
         let mut d = Differential::new(&self.setup).expect("the harness sets up");
+        let located = |e: Divergence| locate(&self.setup, &e.ops).err().unwrap_or(e);
         for step in &self.steps {
             for op in resolve(&d, step) {
-                if let Err(e) = d.apply(&op) {
-                    return (d, Err(e));
+                if let Err(e) = d.step(&op) {
+                    return (d, Err(located(e)));
                 }
             }
+        }
+        if let Err(e) = d.check_state() {
+            return (d, Err(located(e)));
         }
         (d, Ok(()))
     }
