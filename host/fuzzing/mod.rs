@@ -8,7 +8,10 @@
 //! - [`Differential`]: the oracle. It runs every [`Op`] through the real wasm boundary
 //!   ([`Harness`](crate::harness::Harness)) and on the reference [`Model`](crate::model::Model),
 //!   and after every step compares the outcome, the memory sizes, every page's state and the
-//!   bytes of every allocated page of every task.
+//!   bytes of every allocated page of every task ([`Differential::apply`]), or the bytes of
+//!   the pages the step touches, before and after it, with every byte compared at the end of
+//!   the run ([`Differential::step`], what [`run_ops`] and [`Scenario::run`] use; a difference
+//!   found is then [`locate`]d at the first step after which anything differs).
 //! - [`Scenario`]: an [`arbitrary::Arbitrary`] call sequence whose arguments are drawn to hit
 //!   the edges of SPEC §4 (0, 1, P−1, P, P+1, near 2^31, 2^32 and 2^64, the memory's end, the
 //!   map's end, unaligned, overlapping ranges, out-parameters straddling pages); it is resolved
