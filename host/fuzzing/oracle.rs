@@ -3,7 +3,9 @@
 use std::fmt;
 
 use crate::calls::{Call, Outcome, PageAttrs, Width};
-use crate::consts::{TASK_SELF_NAME, VM_PROT_READ, VM_PROT_WRITE};
+use crate::consts::{
+    TASK_SELF_NAME, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PROT_READ, VM_PROT_WRITE,
+};
 use crate::harness::Harness;
 use crate::kernel::KernelConfig;
 use crate::model::Model;
@@ -22,7 +24,8 @@ pub struct TaskSpec {
 
 /// The configuration of a differential run: the kernel's settings and its tasks.
 ///
-/// Keep memories small (a few MiB at most): every step compares every task's whole memory.
+/// Keep memories small (a few MiB at most): [`Differential::apply`] compares every task's
+/// whole memory after every step, and every run ends with such a comparison.
 /// A 32-bit memory without a maximum has a 4 GiB map: give it a `memory_limit`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Setup {
@@ -201,6 +204,22 @@ fn pattern(task: usize, addr: usize) -> u8 {
     (x >> 56) as u8 | 1
 }
 
+/// Calls `f` with the first `len` bytes of task `task`'s [`pattern`], computed once per
+/// process and task (runs make many tasks of the same sizes).
+fn patterned(task: usize, len: usize, f: impl FnOnce(&[u8])) {
+    static CACHE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() <= task {
+        cache.resize(task + 1, Vec::new());
+    }
+    let bytes = &mut cache[task];
+    if bytes.len() < len {
+        let from = bytes.len();
+        bytes.extend((from..len).map(|a| pattern(task, a)));
+    }
+    f(&bytes[..len]);
+}
+
 /// A differential run: the same tasks in a [`Harness`] (real wasm) and a [`Model`].
 pub struct Differential {
     setup: Setup,
@@ -215,6 +234,8 @@ pub struct Differential {
     ops: Vec<Op>,
     /// The outcome of each call of `ops` (the model's; the real one is the same).
     outcomes: Vec<Option<Outcome>>,
+    /// The real bytes being compared, read into this buffer (kept between comparisons).
+    buf: Vec<u8>,
 }
 
 impl Differential {
@@ -240,12 +261,11 @@ impl Differential {
                 setup.map_limit(i),
             );
             assert_eq!((g, m), (i, i), "guest and model task indices agree");
-            for (a, b) in harness.memory_mut(g).iter_mut().enumerate() {
-                *b = pattern(i, a);
-            }
-            for (a, b) in model.memory_mut(m).iter_mut().enumerate() {
-                *b = pattern(i, a);
-            }
+            let len = model.memory(m).len();
+            patterned(i, len, |bytes| {
+                model.memory_mut(m).copy_from_slice(bytes);
+                harness.memory_mut(g).copy_from_slice(bytes);
+            });
         }
         let n = setup.tasks.len();
         Ok(Differential {
@@ -256,6 +276,7 @@ impl Differential {
             pending: vec![Vec::new(); n],
             ops: Vec::new(),
             outcomes: Vec::new(),
+            buf: Vec::new(),
         })
     }
 
@@ -325,12 +346,47 @@ impl Differential {
         })
     }
 
-    /// Runs one step on both sides, then compares them.
+    /// Runs one step on both sides, then compares them: everything [`Differential::check_state`]
+    /// compares.
     ///
     /// # Errors
     ///
     /// The first difference: in the step's outcome, or in any task's state after it.
     pub fn apply(&mut self, op: &Op) -> Result<(), Divergence> {
+        self.run_step(op)?;
+        self.check_state()
+    }
+
+    /// Runs one step on both sides and compares what it may have changed: its outcome,
+    /// every task's memory size, page states and copy windows (as
+    /// [`Differential::check_state`]), and the bytes of the allocated pages that the step
+    /// may write, zero or deallocate ([`Differential::touched`]), before and after it. The
+    /// other pages' bytes are left to a later step that touches them or to a final
+    /// [`Differential::check_state`]: with both, a difference is found whatever step made it
+    /// (run the steps again with [`Differential::apply`] to see which).
+    ///
+    /// # Errors
+    ///
+    /// The first difference found.
+    pub fn step(&mut self, op: &Op) -> Result<(), Divergence> {
+        let ranges = self.touched(op);
+        let grown_from = match *op {
+            Op::Grow { task, .. } => self.model.memory(task).len() as u64,
+            _ => 0,
+        };
+        for &(t, s, e) in &ranges {
+            self.compare_bytes(t, s, e, "before the step")?;
+        }
+        self.run_step(op)?;
+        self.check_pages()?;
+        for &(t, s, e) in ranges.iter().chain(&self.produced(op, grown_from)) {
+            self.compare_bytes(t, s, e, "")?;
+        }
+        Ok(())
+    }
+
+    /// Runs one step on both sides and compares its outcome.
+    fn run_step(&mut self, op: &Op) -> Result<(), Divergence> {
         self.ops.push(op.clone());
         self.outcomes.push(None);
         match *op {
@@ -398,7 +454,205 @@ impl Differential {
                 }
             }
         }
-        self.check_state()
+        Ok(())
+    }
+
+    /// A little-endian word of `bytes` bytes at `addr` of the model's task `t`, if inside.
+    fn model_word(&self, t: usize, addr: u64, bytes: u64) -> Option<u64> {
+        let mem = self.model.memory(t);
+        let (a, n) = (usize::try_from(addr).ok()?, bytes as usize);
+        let word = mem.get(a..a.checked_add(n)?)?;
+        Some(word.iter().rev().fold(0, |v, &b| v << 8 | u64::from(b)))
+    }
+
+    /// The byte ranges `(task, start, end)` that `op` may write, zero or deallocate, known
+    /// before it runs: data and out-parameters, destinations, deallocated and overwritten
+    /// ranges (a range may pass the memory's end: only allocated pages inside are compared).
+    pub fn touched(&self, op: &Op) -> Vec<(usize, u64, u64)> {
+        const OUT: u64 = 8;
+        let span = |t: usize, a: u64, n: u64| (t, a, a.saturating_add(n));
+        let (caller, call) = match op {
+            Op::Poke { task, addr, bytes } => return vec![span(*task, *addr, bytes.len() as u64)],
+            Op::Grow { .. } | Op::Right { .. } => return Vec::new(),
+            Op::Call { caller, call } => (*caller, call),
+        };
+        let target = |name: u32| self.port_target(caller, name);
+        let mut out = Vec::new();
+        match *call {
+            Call::TaskSelf | Call::HostSelf | Call::Protect { .. } => {}
+            Call::HostPageSize { size_ptr, .. } => out.push(span(caller, size_ptr, OUT)),
+            Call::Allocate {
+                form,
+                task,
+                addr_ptr,
+                size,
+                flags,
+            } => {
+                out.push(span(caller, addr_ptr, OUT));
+                if let Some(t) = target(task) {
+                    let flags = flags as i32;
+                    if flags & VM_FLAGS_ANYWHERE == 0 {
+                        let aw = form.address_width(self.model.width(caller));
+                        if let Some(hint) = self.model_word(caller, addr_ptr, aw.bytes()) {
+                            out.push(span(t, hint, size));
+                        }
+                    } else if flags & VM_FLAGS_OVERWRITE != 0 {
+                        out.push((t, 0, u64::MAX));
+                    }
+                }
+            }
+            Call::Deallocate {
+                task, addr, size, ..
+            } => {
+                if let Some(t) = target(task) {
+                    out.push(span(t, addr, size));
+                }
+            }
+            Call::Copy {
+                task, size, dst, ..
+            } => {
+                if let Some(t) = target(task) {
+                    out.push(span(t, dst, size));
+                }
+            }
+            Call::Read {
+                data_ptr,
+                count_ptr,
+                ..
+            } => {
+                out.push(span(caller, data_ptr, OUT));
+                out.push(span(caller, count_ptr, OUT));
+            }
+            Call::ReadOverwrite {
+                size,
+                data,
+                outsize_ptr,
+                ..
+            } => {
+                out.push(span(caller, data, size));
+                out.push(span(caller, outsize_ptr, OUT));
+            }
+            Call::Write {
+                task, addr, count, ..
+            } => {
+                if let Some(t) = target(task) {
+                    out.push(span(t, addr, count.into()));
+                }
+            }
+            Call::Region {
+                addr_ptr,
+                size_ptr,
+                info_ptr,
+                count_ptr,
+                object_name_ptr,
+                ..
+            } => {
+                for ptr in [addr_ptr, size_ptr, count_ptr, object_name_ptr] {
+                    out.push(span(caller, ptr, OUT));
+                }
+                out.push(span(caller, info_ptr, 64));
+            }
+        }
+        out
+    }
+
+    /// The byte ranges that `op`, just run, made: the pages a `memory.grow` added (from
+    /// `grown_from`, the size before), the memory an allocation or a `vm_read` made (where
+    /// the model says).
+    fn produced(&self, op: &Op, grown_from: u64) -> Vec<(usize, u64, u64)> {
+        let success = matches!(self.outcomes.last(), Some(Some(Outcome::Ret(0))));
+        match *op {
+            Op::Grow { task, .. } => vec![(task, grown_from, u64::MAX)],
+            Op::Call {
+                caller,
+                call:
+                    Call::Allocate {
+                        form,
+                        task,
+                        addr_ptr,
+                        size,
+                        ..
+                    },
+            } if success => {
+                let aw = form.address_width(self.model.width(caller));
+                match (
+                    self.port_target(caller, task),
+                    self.model_word(caller, addr_ptr, aw.bytes()),
+                ) {
+                    (Some(t), Some(a)) => vec![(t, a, a.saturating_add(size))],
+                    _ => Vec::new(),
+                }
+            }
+            Op::Call {
+                caller,
+                call:
+                    Call::Read {
+                        form,
+                        size,
+                        data_ptr,
+                        ..
+                    },
+            } if success => {
+                let aw = form.address_width(self.model.width(caller));
+                match self.model_word(caller, data_ptr, aw.bytes()) {
+                    Some(a) => vec![(caller, a, a.saturating_add(size))],
+                    None => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Compares the bytes of task `t` in `[start, end)` on the pages the model holds
+    /// allocated: the real ones read through `/proc/self/mem` (protections ignored).
+    fn compare_bytes(
+        &mut self,
+        t: usize,
+        start: u64,
+        end: u64,
+        when: &str,
+    ) -> Result<(), Divergence> {
+        let p = self.setup.page_size;
+        let size = self.model.memory(t).len() as u64;
+        let (first, last) = (start / p, end.min(size).div_ceil(p));
+        let mut page = first;
+        while page < last {
+            if self.model.page(t, page).is_none() {
+                page += 1;
+                continue;
+            }
+            let run = page;
+            while page < last && self.model.page(t, page).is_some() {
+                page += 1;
+            }
+            let (s, e) = ((run * p) as usize, (page * p) as usize);
+            let Some(memory) = self.harness.kernel().memory(self.harness.task(t)) else {
+                return Err(self.diverged(format!("task {t}: the real memory is gone")));
+            };
+            let base = memory.data_ptr(self.harness.store()) as u64;
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.clear();
+            super::read_process(&mut buf, base + s as u64, e - s);
+            let model = &self.model.memory(t)[s..e];
+            let found = (buf[..] != *model)
+                .then(|| (0..e - s).find(|&k| buf[k] != model[k]))
+                .flatten();
+            self.buf = buf;
+            if let Some(k) = found {
+                let when = if when.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({when})")
+                };
+                return Err(self.diverged(format!(
+                    "task {t}: byte at {:#x}{when}: real {:#04x}, model {:#04x}",
+                    s + k,
+                    self.buf[k],
+                    model[k]
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Compares every task: memory size, every page's state up to the memory size, and the
@@ -409,6 +663,16 @@ impl Differential {
     ///
     /// The first difference found.
     pub fn check_state(&mut self) -> Result<(), Divergence> {
+        self.check_pages()?;
+        for t in 0..self.setup.tasks.len() {
+            self.compare_bytes(t, 0, u64::MAX, "")?;
+        }
+        Ok(())
+    }
+
+    /// Compares every task's memory size, every page's state up to the memory size and its
+    /// copy windows.
+    fn check_pages(&mut self) -> Result<(), Divergence> {
         let p = self.setup.page_size;
         for t in 0..self.setup.tasks.len() {
             let real_size = self.harness.memory_size(t);
@@ -438,22 +702,6 @@ impl Differential {
             // A grown range the real table shows is in step from now on.
             let harness = &self.harness;
             self.pending[t].retain(|&(s, e)| (s..e).all(|page| harness.page(t, page).is_none()));
-            let real = self.harness.memory(t);
-            let model = self.model.memory(t);
-            if real != model {
-                for page in 0..pages {
-                    if self.model.page(t, page).is_none() {
-                        continue;
-                    }
-                    let (s, e) = ((page * p) as usize, ((page + 1) * p) as usize);
-                    if let Some(k) = (s..e).find(|&k| real[k] != model[k]) {
-                        return Err(self.diverged(format!(
-                            "task {t}: byte at {k:#x}: real {:#04x}, model {:#04x}",
-                            real[k], model[k]
-                        )));
-                    }
-                }
-            }
         }
         Ok(())
     }
@@ -514,6 +762,29 @@ fn show(o: &Outcome) -> String {
 /// When the harness cannot be set up (see [`Differential::new`]).
 pub fn run_ops(setup: &Setup, ops: &[Op]) -> Result<(), Divergence> {
     let mut d = Differential::new(setup).expect("the harness sets up");
+    let found = ops
+        .iter()
+        .try_for_each(|op| d.step(op))
+        .and_then(|()| d.check_state());
+    match found {
+        Ok(()) => Ok(()),
+        Err(e) => Err(locate(setup, &e.ops).err().unwrap_or(e)),
+    }
+}
+
+/// Runs `ops` with every byte compared after every step ([`Differential::apply`]): the
+/// first step after which anything differs. [`run_ops`] and [`Scenario::run`](super::Scenario::run)
+/// compare fewer bytes per step, and call this once they found a difference.
+///
+/// # Errors
+///
+/// The first divergence.
+///
+/// # Panics
+///
+/// When the harness cannot be set up (see [`Differential::new`]).
+pub fn locate(setup: &Setup, ops: &[Op]) -> Result<(), Divergence> {
+    let mut d = Differential::new(setup).expect("the harness sets up");
     for op in ops {
         d.apply(op)?;
     }
@@ -555,5 +826,43 @@ pub fn minimize(setup: &Setup, ops: &[Op]) -> Vec<Op> {
             return cur;
         }
         chunk = (chunk / 2).max(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A byte that only the real side changed (as a bug would), at 0x2010.
+    fn stray(setup: &Setup) -> (Differential, u8) {
+        let mut d = Differential::new(setup).expect("the harness sets up");
+        let model = d.model.memory(0)[0x2010];
+        d.harness.memory_mut(0)[0x2010] ^= 0xff;
+        (d, model)
+    }
+
+    #[test]
+    fn a_stray_real_write_is_found_at_the_end_or_before_a_step_that_touches_it() {
+        let setup = Setup::single(4096, Width::W32, 1, Some(2));
+        // Steps elsewhere do not compare that page; the final comparison does.
+        let (mut d, _) = stray(&setup);
+        d.step(&Op::Poke {
+            task: 0,
+            addr: 0x100,
+            bytes: vec![1, 2],
+        })
+        .expect("the poked page agrees");
+        let e = d.check_state().expect_err("found at the end");
+        assert!(e.what.contains("byte at 0x2010"), "{e}");
+        // A step that would overwrite it with the model's value finds it first.
+        let (mut d, model) = stray(&setup);
+        let e = d
+            .step(&Op::Poke {
+                task: 0,
+                addr: 0x2010,
+                bytes: vec![model],
+            })
+            .expect_err("found before the step");
+        assert!(e.what.contains("byte at 0x2010 (before the step)"), "{e}");
     }
 }

@@ -16,7 +16,7 @@ use crate::consts::{
 use crate::kernel::KernelConfig;
 use crate::vm::WASM_PAGE;
 
-use super::oracle::{Differential, Divergence, Op, Setup, TaskSpec};
+use super::oracle::{locate, Differential, Divergence, Op, Setup, TaskSpec};
 
 /// What a number is resolved against: the page size and the task the number is about.
 #[derive(Clone, Debug)]
@@ -873,7 +873,8 @@ impl<'a> Arbitrary<'a> for Scenario {
     }
 }
 
-/// Memories stay small (at most 16 wasm pages, 1 MiB): every step compares them whole.
+/// Memories stay small (at most 16 wasm pages, 1 MiB): every run compares them whole at its
+/// end, and [`locate`] after every step.
 const MAX_WASM_PAGES: u64 = 16;
 
 impl Scenario {
@@ -961,7 +962,8 @@ impl Scenario {
     }
 
     /// The concrete steps the scenario runs and the outcome of each call (resolved on a
-    /// fresh run; stops at the first divergence, included).
+    /// fresh run; stops at the step where a divergence was found, included, which may come
+    /// after the step that [`Scenario::run`] reports).
     ///
     /// # Panics
     ///
@@ -975,15 +977,21 @@ impl Scenario {
             .collect()
     }
 
-    /// Resolves and runs the steps until the first divergence.
+    /// Resolves and runs the steps until a divergence is found. Each step is compared as
+    /// [`Differential::step`] does, and every byte at the end; a difference found is located
+    /// with [`locate`]: the first step after which anything differs.
     fn drive(&self) -> (Differential, std::result::Result<(), Divergence>) {
         let mut d = Differential::new(&self.setup).expect("the harness sets up");
+        let located = |e: Divergence| locate(&self.setup, &e.ops).err().unwrap_or(e);
         for step in &self.steps {
             for op in resolve(&d, step) {
-                if let Err(e) = d.apply(&op) {
-                    return (d, Err(e));
+                if let Err(e) = d.step(&op) {
+                    return (d, Err(located(e)));
                 }
             }
+        }
+        if let Err(e) = d.check_state() {
+            return (d, Err(located(e)));
         }
         (d, Ok(()))
     }
