@@ -250,6 +250,7 @@ impl Protected {
 }
 
 /// True when the memory at `base` holds some kernel's protections.
+#[cfg(feature = "wasi")]
 pub(crate) fn governed(base: usize) -> bool {
     let all = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
     all.iter()

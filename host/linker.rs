@@ -1667,6 +1667,7 @@ pub(crate) fn fault_address(text: &str) -> Option<u64> {
 /// When the memory is no live task's but still carries a kernel's protections (that kernel
 /// was taken out of the store), or the store's kernel was moved: nothing can check an
 /// access to it then.
+#[cfg(feature = "wasi")]
 pub(crate) fn task_of_memory<T: 'static>(
     mut cx: StoreContextMut<'_, T>,
     get: impl GetKernel<T>,
@@ -1689,6 +1690,7 @@ pub(crate) fn task_of_memory<T: 'static>(
     Ok(found)
 }
 
+#[cfg(feature = "wasi")]
 fn find_task<T: 'static>(
     cx: &mut StoreContextMut<'_, T>,
     get: impl GetKernel<T>,
@@ -1707,6 +1709,7 @@ fn find_task<T: 'static>(
 }
 
 /// Brings task `task`'s table up to date with its memory (pages the guest grew).
+#[cfg(feature = "wasi")]
 pub(crate) fn sync_task<T: 'static>(
     cx: StoreContextMut<'_, T>,
     get: impl GetKernel<T>,
