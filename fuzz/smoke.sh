@@ -15,8 +15,15 @@ cargo +nightly fuzz build
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     echo "== $t: ${seconds}s"
+    # `guests` starts from its committed seeds, with the flags fuzz/README.md explains.
+    extra=()
+    dirs=("corpus/$t")
+    if [ "$t" = guests ]; then
+        dirs+=(seeds/guests)
+        extra=(-max_len=2048 -len_control=0 -entropic=0 -rss_limit_mb=4096)
+    fi
     # -max_total_time stops it; the summary line ("Done N runs in S second(s)") says how much
     # it ran. Keep its last lines only.
-    cargo +nightly fuzz run "$t" "corpus/$t" -- \
-        -max_total_time="$seconds" -print_final_stats=1 2>&1 | tail -n 25
+    cargo +nightly fuzz run "$t" "${dirs[@]}" -- \
+        -max_total_time="$seconds" -print_final_stats=1 "${extra[@]}" 2>&1 | tail -n 25
 done
