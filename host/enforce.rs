@@ -158,6 +158,14 @@ impl FaultRecord {
     }
 }
 
+/// The wasm address in Wasmtime's context line of a memory-fault trap, `memory fault at wasm
+/// address 0x... in linear memory of size 0x...`; `None` for any other text.
+pub fn fault_address(text: &str) -> Option<u64> {
+    let rest = text.strip_prefix("memory fault at wasm address 0x")?;
+    let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+    u64::from_str_radix(&hex, 16).ok()
+}
+
 /// Installs machvm's signal handler on the store (replacing any other). It records faults
 /// for [`crate::explain_trap`] and lets Wasmtime handle them as it would without it.
 pub(crate) fn install_handler<T>(store: &mut wasmtime::Store<T>, record: Arc<FaultRecord>) {
@@ -213,6 +221,15 @@ pub(crate) struct Protected {
 }
 
 impl Protected {
+    /// A new record, known to [`governed`].
+    pub(crate) fn register() -> Arc<Protected> {
+        let p = Arc::new(Protected::default());
+        let mut all = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&p));
+        p
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<usize, (usize, usize)>> {
         self.ranges.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -237,17 +254,6 @@ impl Protected {
 /// carries a kernel's protections (its kernel was taken out of the store).
 static KERNELS: std::sync::Mutex<Vec<std::sync::Weak<Protected>>> =
     std::sync::Mutex::new(Vec::new());
-
-impl Protected {
-    /// A new record, known to [`governed`].
-    pub(crate) fn register() -> Arc<Protected> {
-        let p = Arc::new(Protected::default());
-        let mut all = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|w| w.strong_count() > 0);
-        all.push(Arc::downgrade(&p));
-        p
-    }
-}
 
 /// True when the memory at `base` holds some kernel's protections.
 #[cfg(feature = "wasi")]

@@ -645,17 +645,30 @@ fn check_not_a_task<T: 'static>(
     get: impl GetKernel<T>,
     memory: Memory,
 ) -> wasmtime::Result<()> {
-    let base = memory.data_ptr(&*store);
-    let mems: Vec<Memory> = get(store.data_mut())
-        .tasks
-        .iter()
-        .filter(|t| !t.gone)
-        .filter_map(|t| t.memory)
-        .collect();
-    if mems.iter().any(|m| m.data_ptr(&*store) == base) {
+    let base = memory.data_ptr(&*store) as usize;
+    if find_task(store, get, base).is_some() {
         wasmtime::bail!("machvm: that memory is already a task's memory");
     }
     Ok(())
+}
+
+/// The live task whose memory's base is `base`, if any (base addresses are unique among a
+/// store's live memories).
+fn find_task<T: 'static>(
+    cx: &mut StoreContextMut<'_, T>,
+    get: impl GetKernel<T>,
+    base: usize,
+) -> Option<TaskId> {
+    let n = get(cx.data_mut()).tasks.len();
+    (0..n).find_map(|i| {
+        let t = &get(cx.data_mut()).tasks[i];
+        let (fixed, mem, t_gone) = (t.fixed_base, t.memory?, t.gone);
+        let known = match fixed {
+            0 => mem.data_ptr(&*cx) as usize,
+            fixed => fixed,
+        };
+        (known == base && !t_gone).then(|| get(cx.data_mut()).id_of(i))
+    })
 }
 
 /// Makes an existing memory a new task of the kernel; the table allocates the memory's
@@ -1621,7 +1634,9 @@ pub fn explain_trap<T: 'static>(
     if error.downcast_ref::<wasmtime::Trap>() != Some(&wasmtime::Trap::MemoryOutOfBounds) {
         return None;
     }
-    let wasm_addr = error.chain().find_map(|c| fault_address(&c.to_string()))?;
+    let wasm_addr = error
+        .chain()
+        .find_map(|c| crate::enforce::fault_address(&c.to_string()))?;
     let mut cx = store.as_context_mut();
     let kernel = get(cx.data_mut());
     let (host_addr, kind) = match kernel.fault.as_ref().and_then(|f| f.take()) {
@@ -1649,14 +1664,6 @@ pub fn explain_trap<T: 'static>(
             },
         ))
     })
-}
-
-/// The wasm address of Wasmtime's `memory fault at wasm address 0x... in linear memory of
-/// size 0x...` context.
-pub(crate) fn fault_address(text: &str) -> Option<u64> {
-    let rest = text.strip_prefix("memory fault at wasm address 0x")?;
-    let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
-    u64::from_str_radix(&hex, 16).ok()
 }
 
 /// The task whose memory is `memory`, if any: compared by base address, which is unique
@@ -1688,24 +1695,6 @@ pub(crate) fn task_of_memory<T: 'static>(
         );
     }
     Ok(found)
-}
-
-#[cfg(feature = "wasi")]
-fn find_task<T: 'static>(
-    cx: &mut StoreContextMut<'_, T>,
-    get: impl GetKernel<T>,
-    base: usize,
-) -> Option<TaskId> {
-    let n = get(cx.data_mut()).tasks.len();
-    (0..n).find_map(|i| {
-        let t = &get(cx.data_mut()).tasks[i];
-        let (fixed, mem, t_gone) = (t.fixed_base, t.memory?, t.gone);
-        let known = match fixed {
-            0 => mem.data_ptr(&*cx) as usize,
-            fixed => fixed,
-        };
-        (known == base && !t_gone).then(|| get(cx.data_mut()).id_of(i))
-    })
 }
 
 /// Brings task `task`'s table up to date with its memory (pages the guest grew).

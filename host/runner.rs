@@ -521,7 +521,7 @@ fn trap_message(
             continue;
         }
         let _ = write!(msg, "\n  {text}");
-        if let Some(addr) = fault_address(&text) {
+        if let Some(addr) = machvm::enforce::fault_address(&text) {
             // After the faulting address, what the table says of its page.
             if let Some(info) = explained.take().or_else(|| page_info(store, addr)) {
                 let _ = write!(msg, "\n  {info}");
@@ -532,14 +532,6 @@ fn trap_message(
         let _ = write!(msg, "\n  {info}");
     }
     msg
-}
-
-/// The wasm address of Wasmtime's `memory fault at wasm address 0x... in linear memory of
-/// size 0x...` context.
-fn fault_address(text: &str) -> Option<u64> {
-    let rest = text.strip_prefix("memory fault at wasm address 0x")?;
-    let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
-    u64::from_str_radix(&hex, 16).ok()
 }
 
 /// What the task's page table says of the page holding `addr`.

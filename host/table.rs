@@ -333,13 +333,7 @@ impl PageTable {
     pub fn deallocate(&mut self, start: u64, end: u64) -> bool {
         let holes = self.any_unallocated(start, end);
         if self.any_allocated(start, end) {
-            self.rewrite(start, end, |a| {
-                a.filter(|a| a.permanent).map(|a| PageAttrs {
-                    cur: crate::consts::VM_PROT_NONE,
-                    max: crate::consts::VM_PROT_NONE,
-                    ..a
-                })
-            });
+            self.rewrite(start, end, deallocated);
         }
         holes
     }
@@ -476,6 +470,17 @@ impl PageTable {
         let entry = std::mem::size_of::<u64>() + std::mem::size_of::<(u64, PageAttrs)>();
         self.runs.len().div_ceil(11) * (11 * entry + 16)
     }
+}
+
+/// What deallocation leaves of a page whose attributes are `a`: nothing (unallocated),
+/// except a permanent page, which stays allocated with no access (current and maximum
+/// protection none, as XNU leaves a permanent entry).
+pub(crate) fn deallocated(a: Option<PageAttrs>) -> Option<PageAttrs> {
+    a.filter(|a| a.permanent).map(|a| PageAttrs {
+        cur: crate::consts::VM_PROT_NONE,
+        max: crate::consts::VM_PROT_NONE,
+        ..a
+    })
 }
 
 /// The attributes vm_protect gives an allocated page that has `a` (SPEC §4 row 6, with

@@ -539,12 +539,7 @@ impl Edit {
     fn attrs(&self, a: Option<PageAttrs>) -> Option<PageAttrs> {
         match *self {
             Edit::Set(attrs) => Some(attrs),
-            // As `PageTable::deallocate` does.
-            Edit::Deallocate => a.filter(|a| a.permanent).map(|a| PageAttrs {
-                cur: VM_PROT_NONE,
-                max: VM_PROT_NONE,
-                ..a
-            }),
+            Edit::Deallocate => crate::table::deallocated(a),
             Edit::Protect {
                 set_max,
                 prot,
