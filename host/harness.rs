@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use wasmtime::{Config, Engine, Func, Linker, Memory, MemoryType, Store, Val, ValType};
+use wasmtime::{
+    AsContextMut, Config, Engine, Func, Linker, Memory, MemoryType, Store, Val, ValType,
+};
 
 use crate::calls::{Call, Outcome, PageAttrs, ParamFault, Width};
 use crate::kernel::{Kernel, KernelConfig};
@@ -28,10 +30,18 @@ fn get(s: &mut HarnessState) -> &mut Kernel {
     &mut s.kernel
 }
 
+/// How the harness finds the kernel in its store's data.
+type Get = fn(&mut HarnessState) -> &mut Kernel;
+
 struct Shared {
     engine: Engine,
-    forward32: crate::Compiled,
-    forward64: crate::Compiled,
+    /// The forwarders, prepared as tasks: for a 32-bit memory, for a 64-bit one.
+    pre: [TaskPre<HarnessState, Get>; 2],
+    /// Their exports' names (the same for both), and each one's index in that list.
+    exports: HashMap<String, usize>,
+    /// Per export, its parameter types and number of results: for a 32-bit memory, for a
+    /// 64-bit one.
+    sigs: [Vec<(Vec<ValType>, usize)>; 2],
 }
 
 /// The engine and the compiled forwarders, made once per process.
@@ -43,10 +53,28 @@ fn shared() -> wasmtime::Result<&'static Shared> {
     let engine = Engine::new(crate::configure(&mut Config::new()))?;
     let forward32 = crate::compile(&engine, FORWARD32_WAT.as_bytes())?;
     let forward64 = crate::compile(&engine, FORWARD64_WAT.as_bytes())?;
+    let exports: HashMap<String, usize> = forward32
+        .exports()
+        .enumerate()
+        .map(|(i, e)| (e.name().to_string(), i))
+        .collect();
+    let sigs = [&forward32, &forward64].map(|m| {
+        m.exports()
+            .map(|e| match e.ty() {
+                wasmtime::ExternType::Func(f) => (f.params().collect(), f.results().len()),
+                _ => (Vec::new(), 0),
+            })
+            .collect()
+    });
+    let pre = [
+        TaskPre::new(&forward32, get as Get)?,
+        TaskPre::new(&forward64, get as Get)?,
+    ];
     Ok(SHARED.get_or_init(|| Shared {
         engine,
-        forward32,
-        forward64,
+        pre,
+        exports,
+        sigs,
     }))
 }
 
@@ -55,7 +83,8 @@ pub struct Guest {
     task: TaskId,
     width: Width,
     memory: Memory,
-    funcs: HashMap<String, Func>,
+    /// The forwarder's exported functions, by their index in [`Shared::exports`].
+    funcs: Vec<Option<Func>>,
 }
 
 /// Tasks made of forwarding guests in one store, called through wasm.
@@ -114,17 +143,15 @@ impl Harness {
         let memory = Memory::new(&mut self.store, ty)?;
         let mut linker = Linker::new(&shared.engine);
         linker.define(&self.store, "env", "memory", memory)?;
-        let module = match width {
-            Width::W32 => &shared.forward32,
-            Width::W64 => &shared.forward64,
+        let pre = match width {
+            Width::W32 => &shared.pre[0],
+            Width::W64 => &shared.pre[1],
         };
-        let (instance, task) = TaskPre::new(module, get)?.instantiate(&mut self.store, &linker)?;
-        let mut funcs = HashMap::new();
-        for export in module.exports() {
-            if let Some(f) = instance.get_func(&mut self.store, export.name()) {
-                funcs.insert(export.name().to_string(), f);
-            }
-        }
+        let (instance, task) = pre.instantiate(&mut self.store, &linker)?;
+        let funcs = instance
+            .exports(&mut self.store)
+            .map(|e| e.into_func())
+            .collect();
         self.guests.push(Guest {
             task,
             width,
@@ -132,6 +159,18 @@ impl Harness {
             funcs,
         });
         Ok(self.guests.len() - 1)
+    }
+
+    /// Puts guest `g`'s task back as it was when [`Harness::add_guest`] made it, but for its
+    /// memory's bytes: every page allocated read-write (current) and all (maximum), no send
+    /// rights, the copy windows closed. False, with the task in an unknown state, when that
+    /// cannot be done: its memory has grown past `size` bytes, or the task stopped.
+    pub fn reset_guest(&mut self, g: usize, size: usize) -> bool {
+        if self.memory_size(g) != size {
+            return false;
+        }
+        let task = self.guests[g].task;
+        crate::linker::reset_task(self.store.as_context_mut(), get, task)
     }
 
     /// The store.
@@ -164,26 +203,31 @@ impl Harness {
         self.store.data_mut().kernel.insert_send_right(f, t)
     }
 
-    fn invoke(&mut self, g: usize, name: &str, args: &[u64]) -> wasmtime::Result<Vec<Val>> {
-        let f = *self.guests[g]
-            .funcs
-            .get(name)
-            .ok_or_else(|| wasmtime::format_err!("the forwarder has no export `{name}`"))?;
-        let ty = f.ty(&self.store);
-        if ty.params().len() != args.len() {
-            wasmtime::bail!("`{name}` takes {} arguments", ty.params().len());
+    /// Calls the forwarder's export `name` of guest `g` with `args` (each truncated to its
+    /// parameter's type); its result, if it has one.
+    fn invoke(&mut self, g: usize, name: &str, args: &[u64]) -> wasmtime::Result<Option<Val>> {
+        let shared = shared()?;
+        let guest = &self.guests[g];
+        let found = shared.exports.get(name).and_then(|&i| {
+            let f = (*guest.funcs.get(i)?)?;
+            Some((f, &shared.sigs[usize::from(guest.width == Width::W64)][i]))
+        });
+        let Some((f, (params, results))) = found else {
+            wasmtime::bail!("the forwarder has no function `{name}`");
+        };
+        let mut vals = [Val::I32(0); 8];
+        if params.len() != args.len() || args.len() > vals.len() || *results > 1 {
+            wasmtime::bail!("`{name}` takes {} arguments", params.len());
         }
-        let vals: Vec<Val> = ty
-            .params()
-            .zip(args)
-            .map(|(t, &a)| match t {
+        for ((v, t), &a) in vals.iter_mut().zip(params).zip(args) {
+            *v = match t {
                 ValType::I64 => Val::I64(a as i64),
                 _ => Val::I32(a as u32 as i32),
-            })
-            .collect();
-        let mut results = vec![Val::I32(0); ty.results().len()];
-        f.call(&mut self.store, &vals, &mut results)?;
-        Ok(results)
+            };
+        }
+        let mut out = [Val::I32(0)];
+        f.call(&mut self.store, &vals[..args.len()], &mut out[..*results])?;
+        Ok((*results == 1).then_some(out[0]))
     }
 
     /// Makes `call` from guest `g` through its forwarder. Word-sized arguments are truncated
@@ -194,8 +238,8 @@ impl Harness {
     /// When the guest traps with anything but a [`ParamFault`].
     pub fn call(&mut self, g: usize, call: &Call) -> wasmtime::Result<Outcome> {
         match self.invoke(g, call.import_name(), &call.args()) {
-            Ok(r) => match r.first() {
-                Some(Val::I32(v)) => Ok(Outcome::Ret(*v)),
+            Ok(r) => match r {
+                Some(Val::I32(v)) => Ok(Outcome::Ret(v)),
                 other => wasmtime::bail!("unexpected result {other:?}"),
             },
             Err(e) => match e.downcast::<ParamFault>() {
@@ -212,10 +256,10 @@ impl Harness {
     /// When the guest traps.
     pub fn grow(&mut self, g: usize, delta: u64) -> wasmtime::Result<Option<u64>> {
         let r = self.invoke(g, "grow", &[delta])?;
-        Ok(match r.first() {
+        Ok(match r {
             Some(Val::I32(-1)) | Some(Val::I64(-1)) => None,
-            Some(Val::I32(v)) => Some(u64::from(*v as u32)),
-            Some(Val::I64(v)) => Some(*v as u64),
+            Some(Val::I32(v)) => Some(u64::from(v as u32)),
+            Some(Val::I64(v)) => Some(v as u64),
             _ => None,
         })
     }
@@ -255,6 +299,31 @@ impl Harness {
         file.read_exact_at(&mut out, ptr as u64 + addr as u64)
             .expect("the memory's pages are mapped");
         out
+    }
+
+    /// Guest `g`'s bytes `[start, end)`, read in place (without a copy or a system call)
+    /// when the hardware lets them be read: the task runs (it is not stopped) and each page
+    /// they touch is readable as its table says (every page when the table is not
+    /// enforced); `None` otherwise, or outside the memory. Pages the table does not show
+    /// yet (grown since the last call) count as unreadable.
+    ///
+    /// Enforcement keeps the hardware in line with the table, so these bytes never fault;
+    /// were it not, reading them would crash the process, which a fuzzer reports too.
+    pub fn bytes_in_place(&self, g: usize, start: usize, end: usize) -> Option<&[u8]> {
+        let guest = &self.guests[g];
+        let kernel = self.kernel();
+        let task = kernel.live(guest.task).filter(|t| !t.stopped)?;
+        let bytes = guest.memory.data(&self.store).get(start..end)?;
+        if task.enforce {
+            let shift = task.vm.page_size().trailing_zeros();
+            let pages = (start as u64 >> shift)..(end as u64).div_ceil(1 << shift);
+            let readable = |a| crate::enforce::hw_prot(a).contains(rustix::mm::MprotectFlags::READ);
+            let mut segments = task.vm.table().segments_iter(pages.start, pages.end);
+            if !segments.all(|(_, _, attrs)| readable(attrs)) {
+                return None;
+            }
+        }
+        Some(bytes)
     }
 
     /// Guest `g`'s memory bytes, for the test to set up contents.

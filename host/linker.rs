@@ -1707,6 +1707,19 @@ pub(crate) fn sync_task<T: 'static>(
     vm::sync(&mut StoreEnv::new(cx, get), task);
 }
 
+/// Puts task `task` back as it is when made (see [`vm::reset`]); false when it is not a
+/// live, running task of the kernel, or cannot be put back.
+pub(crate) fn reset_task<T: 'static>(
+    mut cx: StoreContextMut<'_, T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+) -> bool {
+    let running = get(cx.data_mut())
+        .live(task)
+        .is_some_and(|t| !t.stopped && t.memory.is_some());
+    running && vm::reset(&mut StoreEnv::new(cx, get), task)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

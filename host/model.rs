@@ -129,7 +129,7 @@ fn fail<T>(kr: KernReturn) -> Result<T, Outcome> {
 }
 
 /// One task: its memory, its page table, its port namespace.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 struct Task {
     width: Width,
     page_size: u64,
@@ -139,6 +139,35 @@ struct Task {
     pages: Vec<Option<PageAttrs>>,
     /// The tasks named `0x303`, `0x403`, ... in this namespace, in insertion order.
     rights: Vec<usize>,
+    /// A range of bytes holding every byte of `memory` written since the task was made or
+    /// restarted (empty: none).
+    written: std::ops::Range<usize>,
+}
+
+/// Tasks are equal when their state is: what was written since when is not state.
+impl PartialEq for Task {
+    fn eq(&self, o: &Task) -> bool {
+        (self.width, self.page_size, self.map_limit) == (o.width, o.page_size, o.map_limit)
+            && self.memory == o.memory
+            && self.pages == o.pages
+            && self.rights == o.rights
+    }
+}
+
+impl Eq for Task {}
+
+impl Task {
+    /// Notes that the bytes `[start, end)` of the memory were written.
+    fn wrote(&mut self, start: usize, end: usize) {
+        if start >= end {
+            return;
+        }
+        self.written = if self.written.is_empty() {
+            start..end
+        } else {
+            self.written.start.min(start)..self.written.end.max(end)
+        };
+    }
 }
 
 impl Task {
@@ -208,8 +237,10 @@ impl Task {
         self.pages
             .try_reserve_exact(new_pages - self.pages.len())
             .map_err(|_| ())?;
+        let old_len = self.memory.len();
         self.memory.resize(new_len, 0);
         self.pages.resize(new_pages, None);
+        self.wrote(old_len, new_len);
         Ok(())
     }
 
@@ -243,6 +274,7 @@ impl Task {
             self.pages[i as usize] = Some(PageAttrs::DEFAULT);
         }
         self.memory[(first * p) as usize..end as usize].fill(0);
+        self.wrote((first * p) as usize, end as usize);
         Ok(())
     }
 }
@@ -335,6 +367,7 @@ impl Model {
             memory: vec![0; len],
             pages: vec![Some(PageAttrs::DEFAULT); len / page_size as usize],
             rights: Vec::new(),
+            written: 0..0,
         });
         self.tasks.len() - 1
     }
@@ -549,13 +582,52 @@ impl Model {
     }
 
     /// The bytes of `task`'s memory, writable (the guest's own stores; the page table is not
-    /// consulted).
+    /// consulted). They all count as written (see [`Model::written`]).
     ///
     /// # Panics
     ///
     /// When `task` is not a task of this model.
     pub fn memory_mut(&mut self, task: usize) -> &mut [u8] {
-        &mut self.tasks[task].memory
+        let t = &mut self.tasks[task];
+        t.wrote(0, t.memory.len());
+        &mut t.memory
+    }
+
+    /// Writes `bytes` at `addr` of `task`'s memory (the guest's own store; the page table
+    /// is not consulted).
+    ///
+    /// # Panics
+    ///
+    /// When `task` is not a task of this model or the bytes are not all inside its memory.
+    pub fn poke(&mut self, task: usize, addr: usize, bytes: &[u8]) {
+        let t = &mut self.tasks[task];
+        t.memory[addr..addr + bytes.len()].copy_from_slice(bytes);
+        t.wrote(addr, addr + bytes.len());
+    }
+
+    /// A range of `task`'s memory that holds every byte written since the task was made or
+    /// [`Model::restart`]ed: by a call (stores, copies, zeroed new pages), a grow, or through
+    /// [`Model::memory_mut`] (all of it) or [`Model::poke`]. Empty when none was.
+    ///
+    /// # Panics
+    ///
+    /// When `task` is not a task of this model.
+    pub fn written(&self, task: usize) -> std::ops::Range<usize> {
+        self.tasks[task].written.clone()
+    }
+
+    /// Puts `task` back as [`Model::add_task`] makes it, over its current memory size, but
+    /// for its bytes, which it leaves as they are: every page allocated with the default
+    /// attributes, no send rights, nothing written.
+    ///
+    /// # Panics
+    ///
+    /// When `task` is not a task of this model.
+    pub fn restart(&mut self, task: usize) {
+        let t = &mut self.tasks[task];
+        t.pages.fill(Some(PageAttrs::DEFAULT));
+        t.rights.clear();
+        t.written = 0..0;
     }
 
     /// The state of page `page_index` (of `task`'s page size) of `task`: `None` when it is
@@ -647,6 +719,7 @@ impl Model {
             }
             let p = s.ptr as usize;
             t.memory[p..p + s.bytes.len()].copy_from_slice(&s.bytes);
+            t.wrote(p, p + s.bytes.len());
         }
         Outcome::Ret(KERN_SUCCESS)
     }
@@ -657,6 +730,7 @@ impl Model {
         let (src, dst, n) = (src as usize, dst as usize, n as usize);
         let bytes = self.tasks[from].memory[src..src + n].to_vec();
         self.tasks[to].memory[dst..dst + n].copy_from_slice(&bytes);
+        self.tasks[to].wrote(dst, dst + n);
     }
 
     // ---- the calls (SPEC §4) ----

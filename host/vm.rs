@@ -498,6 +498,29 @@ pub fn open_windows(vm: &mut TaskVm, src: Option<u64>, size: u64, dst: u64) -> b
     changed
 }
 
+/// Puts task `t` back as it is when made over a memory of its current size: every page of
+/// the memory allocated with the default attributes (and mirrored so in hardware), none past
+/// it, no send rights, its copy windows closed. The fuzzing oracle reuses tasks between runs
+/// this way (`crate::fuzzing::Differential::recycle`). False when it could not be done: the
+/// task holds permanent pages or pages past its memory's end (a reset cannot give those
+/// back), or the hardware could not follow.
+pub(crate) fn reset<E: Env + ?Sized>(env: &mut E, t: TaskId) -> bool {
+    sync(env, t);
+    let vm = env.vm(t);
+    let k = vm.known_size >> vm.page_shift;
+    let limit = vm.table.limit();
+    if vm.table.any_allocated(k, limit.max(k)) || vm.table.any_permanent(0, k) {
+        return false;
+    }
+    vm.rights.clear();
+    if change(env, t, 0, k, Edit::Set(PageAttrs::DEFAULT), None).is_err() {
+        return false;
+    }
+    env.vm(t).windows = [(0, 0); 2];
+    env.windows_closed(t);
+    true
+}
+
 /// Closes task `t`'s copy windows that overlap its pages `[start, end)` (which are about to
 /// change), and tells the [`Env`] when one closed.
 pub fn close_windows<E: Env + ?Sized>(env: &mut E, t: TaskId, start: u64, end: u64) {

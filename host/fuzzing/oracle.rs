@@ -12,7 +12,7 @@ use crate::model::Model;
 use crate::vm::WASM_PAGE;
 
 /// One task of a [`Setup`]: a forwarding guest with its own memory.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TaskSpec {
     /// The memory's width.
     pub width: Width,
@@ -27,7 +27,7 @@ pub struct TaskSpec {
 /// Keep memories small (a few MiB at most): [`Differential::apply`] compares every task's
 /// whole memory after every step, and every run ends with such a comparison.
 /// A 32-bit memory without a maximum has a 4 GiB map: give it a `memory_limit`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Setup {
     /// The page size `P` of every task (4096 or 16384).
     pub page_size: u64,
@@ -220,6 +220,24 @@ fn patterned(task: usize, len: usize, f: impl FnOnce(&[u8])) {
     f(&bytes[..len]);
 }
 
+/// How many differentials [`Differential::recycle`] keeps (per thread): enough for the
+/// setups a fuzzer's recent inputs share, few enough that their memories stay small (each
+/// task reserves its memory's address space and touches at most 1 MiB).
+pub const POOL_SIZE: usize = 1024;
+
+thread_local! {
+    /// The differentials kept for reuse, least recently kept first, each with its setup's
+    /// [`setup_key`]; boxed, so that taking one out of the middle moves pointers rather than
+    /// differentials.
+    static POOL: std::cell::RefCell<Vec<(u64, Box<Differential>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A hash of `setup`, to find a kept differential without comparing every setup.
+fn setup_key(setup: &Setup) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(setup)
+}
+
 /// A differential run: the same tasks in a [`Harness`] (real wasm) and a [`Model`].
 pub struct Differential {
     setup: Setup,
@@ -236,6 +254,8 @@ pub struct Differential {
     outcomes: Vec<Option<Outcome>>,
     /// The real bytes being compared, read into this buffer (kept between comparisons).
     buf: Vec<u8>,
+    /// The last thing done was a [`Differential::check_state`] that found no difference.
+    compared: bool,
 }
 
 impl Differential {
@@ -251,33 +271,147 @@ impl Differential {
     /// When `setup` is one the model refuses (see [`Model::add_task`]).
     pub fn new(setup: &Setup) -> wasmtime::Result<Differential> {
         let mut harness = Harness::new(setup.kernel_config())?;
-        let mut model = Model::new();
         for (i, t) in setup.tasks.iter().enumerate() {
             let g = harness.add_guest(t.width, t.initial, t.maximum)?;
+            assert_eq!(g, i, "guest and task indices agree");
+        }
+        let n = setup.tasks.len();
+        let mut d = Differential {
+            setup: setup.clone(),
+            harness,
+            model: Model::new(),
+            rights: vec![Vec::new(); n],
+            pending: vec![Vec::new(); n],
+            ops: Vec::new(),
+            outcomes: Vec::new(),
+            buf: Vec::new(),
+            compared: false,
+        };
+        d.start_model();
+        Ok(d)
+    }
+
+    /// A fresh model of the setup's tasks, and both sides' memories filled with the same
+    /// pattern (the harness's tasks hold their initial sizes).
+    fn start_model(&mut self) {
+        let setup = &self.setup;
+        let mut model = Model::new();
+        for (i, t) in setup.tasks.iter().enumerate() {
             let m = model.add_task(
                 t.width,
                 setup.page_size,
                 t.initial * WASM_PAGE,
                 setup.map_limit(i),
             );
-            assert_eq!((g, m), (i, i), "guest and model task indices agree");
+            assert_eq!(m, i, "guest and model task indices agree");
             let len = model.memory(m).len();
+            let harness = &mut self.harness;
             patterned(i, len, |bytes| {
                 model.memory_mut(m).copy_from_slice(bytes);
-                harness.memory_mut(g).copy_from_slice(bytes);
+                harness.memory_mut(i).copy_from_slice(bytes);
             });
+            // The pattern is the starting state: nothing written yet.
+            model.restart(m);
         }
-        let n = setup.tasks.len();
-        Ok(Differential {
-            setup: setup.clone(),
-            harness,
-            model,
-            rights: vec![Vec::new(); n],
-            pending: vec![Vec::new(); n],
-            ops: Vec::new(),
-            outcomes: Vec::new(),
-            buf: Vec::new(),
-        })
+        self.model = model;
+        self.rights.iter_mut().for_each(Vec::clear);
+        self.pending.iter_mut().for_each(Vec::clear);
+        self.ops.clear();
+        self.outcomes.clear();
+    }
+
+    /// A differential of `setup` in its starting state, and whether it is one that
+    /// [`Differential::recycle`] kept (the tasks, their store and kernel made for an earlier
+    /// run of the same setup and put back as they were made), rather than a new one.
+    ///
+    /// Making the harness (a store, memories, forwarder instances) is most of a short run's
+    /// time; the `calls` fuzz target reuses it. A difference that a reused differential
+    /// shows must also show on a new one ([`Scenario::run`](super::Scenario::run) checks),
+    /// since the reset is machvm code like any other.
+    ///
+    /// # Errors
+    ///
+    /// As [`Differential::new`].
+    pub fn reused(setup: &Setup) -> wasmtime::Result<(Differential, bool)> {
+        let key = setup_key(setup);
+        let kept = POOL.with_borrow_mut(|pool| {
+            let i = pool
+                .iter()
+                .rposition(|(k, d)| *k == key && d.setup == *setup)?;
+            Some(pool.remove(i).1)
+        });
+        match kept {
+            Some(d) => Ok((*d, true)),
+            None => Ok((Differential::new(setup)?, false)),
+        }
+    }
+
+    /// Puts this differential back in its starting state and keeps it for
+    /// [`Differential::reused`] (at most [`POOL_SIZE`] are kept, the oldest dropped first).
+    /// Each task of the harness is reset (every page of its memory allocated with the
+    /// default attributes, in the table and in hardware, no send rights, the copy windows
+    /// closed) and so is the model's; both sides get the starting pattern back in the bytes
+    /// the model wrote ([`Model::written`]) and in the pages unallocated at the end, which
+    /// is every byte that can differ from it: the other bytes were just compared. The pages
+    /// are then compared again (memory sizes, every page's state, the windows).
+    ///
+    /// Returns false, and drops the differential, when it cannot be put back: anything ran
+    /// since a [`Differential::check_state`] that found no difference, or a task's memory
+    /// grew (a wasm memory cannot shrink), or it stopped.
+    ///
+    /// # Errors
+    ///
+    /// When the harness was put back but differs from a new model: the reset is wrong.
+    pub fn recycle(mut self) -> Result<bool, Divergence> {
+        // Only bytes the model wrote are put back: every other byte of an allocated page
+        // must be known to hold what the model's does, which the last comparison of all
+        // bytes showed if nothing ran since.
+        if !self.compared {
+            return Ok(false);
+        }
+        let p = self.setup.page_size as usize;
+        for (g, t) in self.setup.tasks.iter().enumerate() {
+            let size = (t.initial * WASM_PAGE) as usize;
+            if self.model.memory(g).len() != size || !self.harness.reset_guest(g, size) {
+                return Ok(false);
+            }
+            // Every byte the model wrote, and the pages unallocated now (their bytes were
+            // not compared): from the first to the last.
+            let mut back = self.model.written(g);
+            let model = &self.model;
+            let unallocated = |i: &usize| model.page(g, *i as u64).is_none();
+            if let Some(first) = (0..size / p).find(unallocated) {
+                let last = (0..size / p).rev().find(unallocated).unwrap_or(first) + 1;
+                back = if back.is_empty() {
+                    first * p..last * p
+                } else {
+                    back.start.min(first * p)..back.end.max(last * p)
+                };
+            }
+            if !back.is_empty() {
+                let (model, harness) = (&mut self.model, &mut self.harness);
+                patterned(g, size, |bytes| {
+                    model.poke(g, back.start, &bytes[back.clone()]);
+                    harness.memory_mut(g)[back.clone()].copy_from_slice(&bytes[back.clone()]);
+                });
+            }
+            self.model.restart(g);
+        }
+        self.rights.iter_mut().for_each(Vec::clear);
+        self.pending.iter_mut().for_each(Vec::clear);
+        self.ops.clear();
+        self.outcomes.clear();
+        if let Err(mut e) = self.check_pages() {
+            e.what = format!("after its tasks were reset for reuse: {}", e.what);
+            return Err(e);
+        }
+        POOL.with_borrow_mut(|pool| {
+            if pool.len() >= POOL_SIZE {
+                pool.remove(0);
+            }
+            pool.push((setup_key(&self.setup), Box::new(self)));
+        });
+        Ok(true)
     }
 
     /// The configuration.
@@ -357,11 +491,12 @@ impl Differential {
         self.check_state()
     }
 
-    /// Runs one step on both sides and compares what it may have changed: its outcome,
-    /// every task's memory size, page states and copy windows (as
-    /// [`Differential::check_state`]), and the bytes of the allocated pages that the step
-    /// may write, zero or deallocate ([`Differential::touched`]), before and after it. The
-    /// other pages' bytes are left to a later step that touches them or to a final
+    /// Runs one step on both sides and compares what it may have changed: its outcome, the
+    /// memory size, page states and copy windows (as [`Differential::check_state`]) of the
+    /// tasks it involves (the caller and the task its port names, or the task that grows or
+    /// stores), and the bytes of the allocated pages that the step may write, zero or
+    /// deallocate ([`Differential::touched`]), before and after it. The other tasks and
+    /// bytes are left to a later step that involves them or to a final
     /// [`Differential::check_state`]: with both, a difference is found whatever step made it
     /// (run the steps again with [`Differential::apply`] to see which).
     ///
@@ -374,11 +509,21 @@ impl Differential {
             Op::Grow { task, .. } => self.model.memory(task).len() as u64,
             _ => 0,
         };
+        let involved = match *op {
+            Op::Call { caller, ref call } => {
+                let target = task_port(call).and_then(|name| self.port_target(caller, name));
+                [Some(caller), target.filter(|&t| t != caller)]
+            }
+            Op::Grow { task, .. } | Op::Poke { task, .. } => [Some(task), None],
+            Op::Right { .. } => [None, None],
+        };
         for &(t, s, e) in &ranges {
             self.compare_bytes(t, s, e, "before the step")?;
         }
         self.run_step(op)?;
-        self.check_pages()?;
+        for t in involved.into_iter().flatten() {
+            self.check_task_pages(t)?;
+        }
         for &(t, s, e) in ranges.iter().chain(&self.produced(op, grown_from)) {
             self.compare_bytes(t, s, e, "")?;
         }
@@ -387,6 +532,7 @@ impl Differential {
 
     /// Runs one step on both sides and compares its outcome.
     fn run_step(&mut self, op: &Op) -> Result<(), Divergence> {
+        self.compared = false;
         self.ops.push(op.clone());
         self.outcomes.push(None);
         match *op {
@@ -435,7 +581,7 @@ impl Differential {
                 if self.writable(task, addr, bytes.len()) {
                     let (a, n) = (addr as usize, bytes.len());
                     self.harness.memory_mut(task)[a..a + n].copy_from_slice(bytes);
-                    self.model.memory_mut(task)[a..a + n].copy_from_slice(bytes);
+                    self.model.poke(task, a, bytes);
                 }
             }
             Op::Right { from, to } => {
@@ -626,29 +772,31 @@ impl Differential {
                 page += 1;
             }
             let (s, e) = ((run * p) as usize, (page * p) as usize);
-            let Some(memory) = self.harness.kernel().memory(self.harness.task(t)) else {
-                return Err(self.diverged(format!("task {t}: the real memory is gone")));
-            };
-            let base = memory.data_ptr(self.harness.store()) as u64;
-            let mut buf = std::mem::take(&mut self.buf);
-            buf.clear();
-            super::read_process(&mut buf, base + s as u64, e - s);
             let model = &self.model.memory(t)[s..e];
-            let found = (buf[..] != *model)
-                .then(|| (0..e - s).find(|&k| buf[k] != model[k]))
-                .flatten();
-            self.buf = buf;
-            if let Some(k) = found {
+            // In place where the hardware lets it be read (most pages), else through
+            // `/proc/self/mem`.
+            let found = match self.harness.bytes_in_place(t, s, e) {
+                Some(real) => first_difference(real, model),
+                None => {
+                    let Some(memory) = self.harness.kernel().memory(self.harness.task(t)) else {
+                        return Err(self.diverged(format!("task {t}: the real memory is gone")));
+                    };
+                    let base = memory.data_ptr(self.harness.store()) as u64;
+                    self.buf.clear();
+                    super::read_process(&mut self.buf, base + s as u64, e - s);
+                    first_difference(&self.buf, model)
+                }
+            };
+            if let Some((k, real)) = found {
                 let when = if when.is_empty() {
                     String::new()
                 } else {
                     format!(" ({when})")
                 };
                 return Err(self.diverged(format!(
-                    "task {t}: byte at {:#x}{when}: real {:#04x}, model {:#04x}",
+                    "task {t}: byte at {:#x}{when}: real {real:#04x}, model {:#04x}",
                     s + k,
-                    self.buf[k],
-                    model[k]
+                    self.model.memory(t)[s + k]
                 )));
             }
         }
@@ -667,24 +815,37 @@ impl Differential {
         for t in 0..self.setup.tasks.len() {
             self.compare_bytes(t, 0, u64::MAX, "")?;
         }
+        self.compared = true;
         Ok(())
     }
 
     /// Compares every task's memory size, every page's state up to the memory size and its
     /// copy windows.
     fn check_pages(&mut self) -> Result<(), Divergence> {
-        let p = self.setup.page_size;
         for t in 0..self.setup.tasks.len() {
-            let real_size = self.harness.memory_size(t);
-            let model_size = self.model.memory(t).len();
-            if real_size != model_size {
-                return Err(self.diverged(format!(
-                    "task {t}: memory size: real {real_size:#x}, model {model_size:#x}"
-                )));
-            }
-            let pages = model_size as u64 / p;
-            for page in 0..pages {
-                let real = self.harness.page(t, page);
+            self.check_task_pages(t)?;
+        }
+        Ok(())
+    }
+
+    /// [`Differential::check_pages`] for task `t`.
+    fn check_task_pages(&mut self, t: usize) -> Result<(), Divergence> {
+        let p = self.setup.page_size;
+        let real_size = self.harness.memory_size(t);
+        let model_size = self.model.memory(t).len();
+        if real_size != model_size {
+            return Err(self.diverged(format!(
+                "task {t}: memory size: real {real_size:#x}, model {model_size:#x}"
+            )));
+        }
+        let pages = model_size as u64 / p;
+        // The real table as segments of equal pages (one walk, not a lookup per page).
+        let segments: Vec<_> = match self.harness.kernel().task(self.harness.task(t)) {
+            Some(vm) => vm.table().segments_iter(0, pages).collect(),
+            None => vec![(0, pages, None)],
+        };
+        for (start, end, real) in segments {
+            for page in start..end {
                 let model = self.model.page(t, page);
                 if real == model {
                     continue;
@@ -698,11 +859,11 @@ impl Differential {
                     page * p
                 )));
             }
-            self.check_windows(t)?;
-            // A grown range the real table shows is in step from now on.
-            let harness = &self.harness;
-            self.pending[t].retain(|&(s, e)| (s..e).all(|page| harness.page(t, page).is_none()));
         }
+        self.check_windows(t)?;
+        // A grown range the real table shows is in step from now on.
+        let harness = &self.harness;
+        self.pending[t].retain(|&(s, e)| (s..e).all(|page| harness.page(t, page).is_none()));
         Ok(())
     }
 
@@ -749,6 +910,31 @@ fn show(o: &Outcome) -> String {
         Outcome::Ret(v) => format!("returned {v:#x} ({})", crate::consts::kern_return_name(*v)),
         Outcome::Trap(f) => format!("trapped: {f}"),
     }
+}
+
+/// The task port that `call` names (its target), if it takes one.
+fn task_port(call: &Call) -> Option<u32> {
+    match *call {
+        Call::TaskSelf | Call::HostSelf | Call::HostPageSize { .. } => None,
+        Call::Allocate { task, .. }
+        | Call::Deallocate { task, .. }
+        | Call::Protect { task, .. }
+        | Call::Copy { task, .. }
+        | Call::Read { task, .. }
+        | Call::ReadOverwrite { task, .. }
+        | Call::Write { task, .. }
+        | Call::Region { task, .. } => Some(task),
+    }
+}
+
+/// The first index at which `real` and `model` (of the same length) differ, and the real
+/// byte there.
+fn first_difference(real: &[u8], model: &[u8]) -> Option<(usize, u8)> {
+    if real == model {
+        return None;
+    }
+    let k = real.iter().zip(model).position(|(a, b)| a != b)?;
+    Some((k, real[k]))
 }
 
 /// Runs `ops` on a fresh [`Differential`] of `setup`.
@@ -864,5 +1050,208 @@ mod tests {
             })
             .expect_err("found before the step");
         assert!(e.what.contains("byte at 0x2010 (before the step)"), "{e}");
+    }
+
+    #[test]
+    fn bytes_are_read_in_place_only_where_the_hardware_lets_them() {
+        use crate::calls::Form::Vm;
+        let mut h = Harness::with_page_size(4096).expect("sets up");
+        let g = h.add_guest(Width::W32, 1, Some(2)).expect("adds");
+        let protect = |h: &mut Harness, addr, prot| {
+            let call = Call::Protect {
+                form: Vm,
+                task: TASK_SELF_NAME,
+                addr,
+                size: 0x1000,
+                set_max: 0,
+                prot,
+            };
+            assert_eq!(h.call(g, &call).expect("calls"), Outcome::Ret(0));
+        };
+        assert!(h.bytes_in_place(g, 0, 0x10000).is_some());
+        protect(&mut h, 0x3000, VM_PROT_READ as u32);
+        protect(&mut h, 0x5000, 0);
+        let enforced = crate::kernel::KernelConfig::default().enforce;
+        assert!(
+            h.bytes_in_place(g, 0x2000, 0x5000).is_some(),
+            "read-only is readable"
+        );
+        assert_eq!(h.bytes_in_place(g, 0x4fff, 0x5001).is_some(), !enforced);
+        assert_eq!(h.bytes_in_place(g, 0x5000, 0x6000).is_some(), !enforced);
+        assert!(
+            h.bytes_in_place(g, 0xffff, 0x10001).is_none(),
+            "past the memory"
+        );
+        // The guest's own grow: the table does not show the new page until the next call.
+        assert_eq!(h.grow(g, 1).expect("grows"), Some(1));
+        assert_eq!(h.bytes_in_place(g, 0x10000, 0x11000).is_some(), !enforced);
+        protect(&mut h, 0x6000, 3);
+        assert!(h.bytes_in_place(g, 0x10000, 0x11000).is_some(), "synced");
+    }
+
+    fn call(caller: usize, call: Call) -> Op {
+        Op::Call { caller, call }
+    }
+
+    /// Everything one can observe of a differential's real side and model: each task's
+    /// bytes (protected pages too), page states, copy windows in wasm and mappings.
+    type Observed = Vec<(
+        Vec<u8>,
+        Vec<Option<PageAttrs>>,
+        Option<[(u64, u64); 2]>,
+        u64,
+    )>;
+
+    fn observe(d: &mut Differential) -> (Observed, Model) {
+        let p = d.setup.page_size;
+        let tasks = (0..d.setup.tasks.len())
+            .map(|g| {
+                let h = &mut d.harness;
+                let pages = (0..h.memory_size(g) as u64 / p)
+                    .map(|i| h.page(g, i))
+                    .collect();
+                let mappings = h.kernel().task(h.task(g)).expect("live").mappings();
+                (h.memory(g), pages, h.windows_in_wasm(g), mappings)
+            })
+            .collect();
+        (tasks, d.model.clone())
+    }
+
+    #[test]
+    fn a_recycled_differential_starts_as_a_new_one() {
+        recycled_is_new(true);
+        recycled_is_new(false);
+    }
+
+    fn recycled_is_new(enforce: bool) {
+        use crate::calls::Form::Vm;
+        use crate::consts::{KERN_SUCCESS, MACH_SEND_INVALID_DEST};
+        let task = |maximum| TaskSpec {
+            width: Width::W32,
+            initial: 2,
+            maximum,
+        };
+        let setup = Setup {
+            tasks: vec![task(Some(4)), task(None)],
+            memory_limit: Some(4 * WASM_PAGE),
+            enforce,
+            ..Setup::single(4096, Width::W32, 2, Some(4))
+        };
+        let (mut d, reused) = Differential::reused(&setup).expect("sets up");
+        assert!(!reused, "nothing was kept yet");
+        let fresh = observe(&mut Differential::new(&setup).expect("sets up"));
+        assert_eq!(observe(&mut d), fresh);
+        // A run that changes every kind of state: rights, protections (split mappings in
+        // hardware), holes, copies (open windows), stores, pokes, read-only pages at the end.
+        let ops = [
+            Op::Right { from: 0, to: 1 },
+            call(
+                0,
+                Call::Protect {
+                    form: Vm,
+                    task: 0x303,
+                    addr: 0x3000,
+                    size: 0x2000,
+                    set_max: 0,
+                    prot: 1,
+                },
+            ),
+            call(
+                0,
+                Call::Deallocate {
+                    form: Vm,
+                    task: TASK_SELF_NAME,
+                    addr: 0x8000,
+                    size: 0x3000,
+                },
+            ),
+            call(
+                0,
+                Call::Copy {
+                    form: Vm,
+                    task: TASK_SELF_NAME,
+                    src: 0x1000,
+                    size: 0x1800,
+                    dst: 0x14000,
+                },
+            ),
+            call(
+                1,
+                Call::Write {
+                    form: Vm,
+                    task: 0x103,
+                    addr: 0x1f000,
+                    data: 0x100,
+                    count: 0x800,
+                },
+            ),
+            call(
+                1,
+                Call::HostPageSize {
+                    host: 0x203,
+                    size_ptr: 0x1fff0,
+                },
+            ),
+            Op::Poke {
+                task: 1,
+                addr: 0x500,
+                bytes: vec![9; 40],
+            },
+            call(
+                0,
+                Call::Protect {
+                    form: Vm,
+                    task: TASK_SELF_NAME,
+                    addr: 0,
+                    size: 0x1000,
+                    set_max: 1,
+                    prot: 0,
+                },
+            ),
+        ];
+        for op in &ops {
+            d.step(op).expect("no divergence");
+        }
+        if !enforce {
+            // A real write to a page the table leaves unallocated is not compared; the
+            // reset puts such pages back all the same.
+            d.harness.memory_mut(0)[0x8010] ^= 0xff;
+        }
+        assert!(d
+            .outcomes
+            .iter()
+            .flatten()
+            .any(|o| *o == Outcome::Ret(KERN_SUCCESS)));
+        assert_ne!(observe(&mut d), fresh, "the run changed the state");
+        // Kept only after a comparison of everything.
+        let (mut probe, _) = Differential::reused(&setup).expect("sets up");
+        probe.step(&ops[1]).expect("agrees");
+        assert!(
+            !probe.recycle().expect("no reset error"),
+            "not compared since the step"
+        );
+        d.check_state().expect("no divergence");
+        assert!(d.recycle().expect("the reset agrees with the model"));
+        let (mut d, reused) = Differential::reused(&setup).expect("sets up");
+        assert!(reused, "the recycled one is reused");
+        assert_eq!(observe(&mut d), fresh);
+        // The right is gone: the real kernel agrees with the new model's namespace.
+        let name_gone = call(
+            0,
+            Call::Protect {
+                form: Vm,
+                task: 0x303,
+                addr: 0,
+                size: 1,
+                set_max: 0,
+                prot: 3,
+            },
+        );
+        d.step(&name_gone).expect("agrees");
+        assert_eq!(d.outcomes[0], Some(Outcome::Ret(MACH_SEND_INVALID_DEST)));
+        // A grown memory cannot be put back.
+        d.step(&Op::Grow { task: 0, delta: 1 }).expect("agrees");
+        d.check_state().expect("agrees");
+        assert!(!d.recycle().expect("no reset error"));
     }
 }

@@ -949,16 +949,38 @@ impl Scenario {
     }
 
     /// Runs the scenario: each step is resolved against the state and run on both sides.
+    /// It runs on a differential kept from an earlier run of the same setup when there is
+    /// one ([`Differential::reused`]), which is put back and kept again afterwards
+    /// ([`Differential::recycle`]). A difference found on a reused one is looked for again
+    /// on a new one: what the new one finds is reported, and if it finds nothing, the reset
+    /// is at fault and that is reported.
     ///
     /// # Errors
     ///
-    /// The first divergence, with the concrete steps that led to it.
+    /// The first divergence, with the concrete steps that led to it; or the reset's.
     ///
     /// # Panics
     ///
     /// When the harness cannot be set up.
     pub fn run(&self) -> std::result::Result<(), Divergence> {
-        self.drive().1
+        let (mut d, reused) = Differential::reused(&self.setup).expect("the harness sets up");
+        match self.drive_on(&mut d) {
+            Ok(()) => d.recycle().map(|_| ()),
+            // Only a difference that a new harness shows too is reported as the real side's
+            // or the model's: one that only the reused harness shows is the reset's.
+            Err(e) if reused => match self.drive().1 {
+                Err(fresh) => Err(fresh),
+                Ok(()) => Err(Divergence {
+                    what: format!(
+                        "a harness reused from an earlier run differs where a new one does not \
+                         (the reset left state behind): {}",
+                        e.what
+                    ),
+                    ..e
+                }),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     /// The concrete steps the scenario runs and the outcome of each call (resolved on a
@@ -982,18 +1004,19 @@ impl Scenario {
     /// with [`locate`]: the first step after which anything differs.
     fn drive(&self) -> (Differential, std::result::Result<(), Divergence>) {
         let mut d = Differential::new(&self.setup).expect("the harness sets up");
+        let found = self.drive_on(&mut d);
+        (d, found)
+    }
+
+    /// [`Scenario::drive`] on `d`, a differential of the setup in its starting state.
+    fn drive_on(&self, d: &mut Differential) -> std::result::Result<(), Divergence> {
         let located = |e: Divergence| locate(&self.setup, &e.ops).err().unwrap_or(e);
         for step in &self.steps {
-            for op in resolve(&d, step) {
-                if let Err(e) = d.step(&op) {
-                    return (d, Err(located(e)));
-                }
+            for op in resolve(d, step) {
+                d.step(&op).map_err(located)?;
             }
         }
-        if let Err(e) = d.check_state() {
-            return (d, Err(located(e)));
-        }
-        (d, Ok(()))
+        d.check_state().map_err(located)
     }
 }
 
