@@ -5,7 +5,7 @@ Candidates are drawn from a fixed pseudo-random stream (64 head bytes for the ho
 then 300 to 700 bytes for wasm-smith); each runs once through the built target with
 MACHVM_FUZZ_STATS=1, and a candidate is kept when its module instantiated, imports both
 "mach" and WASI functions, and made host calls. Run from fuzz/ after
-`cargo +nightly fuzz build guests`:
+`cargo +nightly fuzz build -O guests`:
 
     python3 seeds/make_guests.py [how many to keep, default 40]
 """
