@@ -156,21 +156,24 @@ impl PartialEq for Task {
 
 impl Eq for Task {}
 
-impl Task {
-    /// Notes that the bytes `[start, end)` of the memory were written.
-    fn wrote(&mut self, start: usize, end: usize) {
-        if start >= end {
-            return;
-        }
-        self.written = if self.written.is_empty() {
-            start..end
-        } else {
-            self.written.start.min(start)..self.written.end.max(end)
-        };
+/// The smallest range that holds every index of `a` and of `b` (an empty range holds none).
+pub(crate) fn cover(
+    a: std::ops::Range<usize>,
+    b: std::ops::Range<usize>,
+) -> std::ops::Range<usize> {
+    match (a.is_empty(), b.is_empty()) {
+        (_, true) => a,
+        (true, false) => b,
+        (false, false) => a.start.min(b.start)..a.end.max(b.end),
     }
 }
 
 impl Task {
+    /// Notes that the bytes `[start, end)` of the memory were written.
+    fn wrote(&mut self, start: usize, end: usize) {
+        self.written = cover(self.written.clone(), start..end);
+    }
+
     /// The state of the page with index `index` (any index: past the memory size, unallocated).
     fn attrs(&self, index: u128) -> Option<PageAttrs> {
         usize::try_from(index)

@@ -292,7 +292,7 @@ impl Differential {
     }
 
     /// A fresh model of the setup's tasks, and both sides' memories filled with the same
-    /// pattern (the harness's tasks hold their initial sizes).
+    /// pattern (the harness's tasks are new, of their initial sizes).
     fn start_model(&mut self) {
         let setup = &self.setup;
         let mut model = Model::new();
@@ -314,10 +314,6 @@ impl Differential {
             model.restart(m);
         }
         self.model = model;
-        self.rights.iter_mut().for_each(Vec::clear);
-        self.pending.iter_mut().for_each(Vec::clear);
-        self.ops.clear();
-        self.outcomes.clear();
     }
 
     /// A differential of `setup` in its starting state, and whether it is one that
@@ -382,11 +378,7 @@ impl Differential {
             let unallocated = |i: &usize| model.page(g, *i as u64).is_none();
             if let Some(first) = (0..size / p).find(unallocated) {
                 let last = (0..size / p).rev().find(unallocated).unwrap_or(first) + 1;
-                back = if back.is_empty() {
-                    first * p..last * p
-                } else {
-                    back.start.min(first * p)..back.end.max(last * p)
-                };
+                back = crate::model::cover(back, first * p..last * p);
             }
             if !back.is_empty() {
                 let (model, harness) = (&mut self.model, &mut self.harness);
