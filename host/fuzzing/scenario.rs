@@ -14,20 +14,51 @@ use crate::consts::{
     VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64,
 };
 use crate::kernel::KernelConfig;
+use crate::model::Model;
 use crate::vm::WASM_PAGE;
 
 use super::oracle::{locate, Differential, Divergence, Op, Setup, TaskSpec};
 
 /// What a number is resolved against: the page size and the task the number is about.
-#[derive(Clone, Debug)]
-struct Ctx {
+struct Ctx<'m> {
     p: u64,
     mem: u64,
     map: u128,
-    /// The task's allocated pages (the model's), in order.
-    allocated: Vec<u64>,
-    /// Those of them with WRITE in `cur`.
-    writable: Vec<u64>,
+    /// The model and the task, for [`Ctx::pages`].
+    model: &'m Model,
+    task: usize,
+    /// The task's allocated pages (the model's), in order, and those of them with WRITE in
+    /// `cur`: listed when a number first needs them (most numbers do not, and a step
+    /// resolves a few numbers against each task it involves).
+    pages: std::cell::OnceCell<(Vec<u64>, Vec<u64>)>,
+}
+
+impl Ctx<'_> {
+    /// The task's allocated pages, in order.
+    fn allocated(&self) -> &[u64] {
+        &self.pages().0
+    }
+
+    /// The task's pages with WRITE in `cur`, in order.
+    fn writable(&self) -> &[u64] {
+        &self.pages().1
+    }
+
+    fn pages(&self) -> &(Vec<u64>, Vec<u64>) {
+        self.pages.get_or_init(|| {
+            let mut allocated = Vec::new();
+            let mut writable = Vec::new();
+            for page in 0..self.mem / self.p {
+                if let Some(a) = self.model.page(self.task, page) {
+                    allocated.push(page);
+                    if a.cur & VM_PROT_WRITE != 0 {
+                        writable.push(page);
+                    }
+                }
+            }
+            (allocated, writable)
+        })
+    }
 }
 
 /// A number (an address, a size, a count) chosen to hit an edge; resolved with wrapping
@@ -98,9 +129,10 @@ impl Num {
         let p = c.p;
         match self {
             Num::Allocated { k, delta } => {
-                let page = match c.allocated.len() {
+                let allocated = c.allocated();
+                let page = match allocated.len() {
                     0 => u64::from(k),
-                    n => c.allocated[usize::from(k) % n],
+                    n => allocated[usize::from(k) % n],
                 };
                 (page * p).wrapping_add_signed(delta.into())
             }
@@ -220,9 +252,9 @@ pub enum PtrSpec {
 impl PtrSpec {
     fn resolve(self, c: &Ctx) -> u64 {
         match self {
-            PtrSpec::Writable { k, offset } => match c.writable.len() {
-                0 => PtrSpec::InMemory(k).resolve(c),
-                n => c.writable[usize::from(k) % n] * c.p + ((u64::from(offset) % c.p) & !7),
+            PtrSpec::Writable { k, offset } => match c.writable() {
+                [] => PtrSpec::InMemory(k).resolve(c),
+                w => w[usize::from(k) % w.len()] * c.p + ((u64::from(offset) % c.p) & !7),
             },
             PtrSpec::InMemory(f) => (u64::from(f) * c.mem / 65536) & !7,
             PtrSpec::Straddle(k) => (u64::from(k % 64) + 1) * c.p - 2,
@@ -1021,25 +1053,14 @@ impl Scenario {
 }
 
 /// The context of task `t` of the run.
-fn ctx(d: &Differential, t: usize) -> Ctx {
-    let p = d.setup().page_size;
-    let mem = d.model().memory(t).len() as u64;
-    let mut allocated = Vec::new();
-    let mut writable = Vec::new();
-    for page in 0..mem / p {
-        if let Some(a) = d.model().page(t, page) {
-            allocated.push(page);
-            if a.cur & VM_PROT_WRITE != 0 {
-                writable.push(page);
-            }
-        }
-    }
+fn ctx(d: &Differential, t: usize) -> Ctx<'_> {
     Ctx {
-        p,
-        mem,
+        p: d.setup().page_size,
+        mem: d.model().memory(t).len() as u64,
         map: d.setup().map_limit(t),
-        allocated,
-        writable,
+        model: d.model(),
+        task: t,
+        pages: std::cell::OnceCell::new(),
     }
 }
 
