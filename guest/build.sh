@@ -104,10 +104,12 @@ build_c() {
 	echo "$name	$(C_TOOLCHAIN)" >>"$out/.toolchains"
 }
 
-# build_wasi OUTDIR NAME SOURCE: a WASI command (exports _start) with wasi-libc.
+# build_wasi OUTDIR NAME SOURCE [FLAG...]: a WASI command (exports _start) with
+# wasi-libc.
 build_wasi() {
 	local out="$1" name="$2" src="$3"
-	clang-16 --target=wasm32-wasi --sysroot=/usr "${CFLAGS[@]}" \
+	shift 3
+	clang-16 --target=wasm32-wasi --sysroot=/usr "${CFLAGS[@]}" "$@" \
 		-Wl,--strip-debug -o "$out/$name" "$GUEST/$src"
 	echo "$name	$(WASI_TOOLCHAIN)" >>"$out/.toolchains"
 }
@@ -217,6 +219,9 @@ build_all() {
 	build_c "$out" conform.wasm wasm32 examples/conform.c "${CONFORM_EXPORTS[@]}"
 	build_c "$out" conform64.wasm wasm64 examples/conform.c "${CONFORM_EXPORTS[@]}"
 	build_wasi "$out" regions.wasm examples/regions.c
+	build_wasi "$out" heap.wasm tests/heap.c
+	# The same without the SDK's heap-first constructor: shows what it prevents.
+	build_wasi "$out" heap_unguarded.wasm tests/heap.c -DMACHVM_NO_HEAP_FIRST
 	if [ "$RUST" = 1 ]; then
 		build_rust "$out" rust_guard.wasm rust/example machvm_guest_example.wasm
 	fi

@@ -398,6 +398,103 @@ fn the_runner_invokes_guest_exports() {
     }
 }
 
+// --- heap: malloc beside the Mach calls (WASI, through the runner) ----------------------
+
+/// Runs `machvm run [--page-size P] [--no-enforce] heap-module` with `steps` on its stdin.
+fn run_heap(module: &str, mode: Mode, steps: &str) -> Option<Output> {
+    use std::io::Write;
+    let bin = option_env!("CARGO_BIN_EXE_machvm")?;
+    let page = mode.page.to_string();
+    let mut args = vec!["run", "--page-size", &page];
+    if !mode.enforce {
+        args.push("--no-enforce");
+    }
+    let path = format!("guest/prebuilt/{module}");
+    args.push(&path);
+    let mut child = Command::new(bin)
+        .args(&args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the machvm binary runs");
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin
+        .write_all(steps.as_bytes())
+        .expect("the guest reads its steps");
+    drop(stdin);
+    Some(child.wait_with_output().expect("the machvm binary runs"))
+}
+
+/// A C program's malloc (wasi-libc, as `guest/build.sh` builds it) and the Mach calls
+/// never hand out the same byte, whichever comes first: every Mach call that maps pages
+/// (`vm_allocate` anywhere and fixed past the memory's end, `mach_vm_allocate`, `vm_read`)
+/// before and after small, large and growing mallocs, in every mode. `heap.c` fills each
+/// block with a byte of its own and checks after every step that the blocks are apart and
+/// intact.
+#[test]
+fn malloc_and_the_mach_calls_never_share_memory() {
+    let mach = ["a", "A", "f", "ar"];
+    let heap = ["m", "s", "c", "g"];
+    let mut sequences = Vec::new();
+    for m in mach {
+        for h in heap {
+            sequences.push(format!("{m}{h}"));
+            sequences.push(format!("{h}{m}"));
+        }
+    }
+    sequences.extend(["famgAcsrgm", "gafmrAm", "aaaammmmgf", "sAgrfc"].map(String::from));
+    for mode in modes() {
+        for steps in &sequences {
+            let Some(o) = run_heap("heap.wasm", mode, steps) else {
+                eprintln!("no machvm binary (the `cli` feature is off)");
+                return;
+            };
+            let out = String::from_utf8_lossy(&o.stdout);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(0), "{steps} {mode}: {out}{err}");
+            // Every step makes a block (each `r` follows a Mach block to read).
+            assert_eq!(
+                out,
+                format!("heap: ok, {} blocks\n", steps.len()),
+                "{steps} {mode}"
+            );
+        }
+    }
+}
+
+/// What the SDK's heap-first constructor prevents: built without it, a program whose first
+/// allocation is a Mach call gets those pages from malloc too. With 4 KiB pages and
+/// protections enforced, malloc traps on the unallocated rest of the wasm page the call
+/// grew; otherwise (16 KiB pages fill that wasm page) malloc overwrites the allocation.
+#[test]
+fn without_the_sdk_malloc_takes_the_pages_a_mach_call_mapped_first() {
+    for mode in modes() {
+        let Some(o) = run_heap("heap_unguarded.wasm", mode, "am") else {
+            eprintln!("no machvm binary (the `cli` feature is off)");
+            return;
+        };
+        let out = String::from_utf8_lossy(&o.stdout);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{mode}: {out}{err}");
+        if mode.enforce && mode.page == 4096 {
+            assert!(
+                err.contains("is unallocated") && err.contains("dlmalloc"),
+                "{mode}: {err}"
+            );
+        } else {
+            assert!(
+                out.starts_with("heap: a byte changed: block 0 ('a'"),
+                "{mode}: {out}"
+            );
+        }
+        // Malloc first, it is fine.
+        let o = run_heap("heap_unguarded.wasm", mode, "ma").unwrap();
+        assert_eq!(o.status.code(), Some(0), "{mode}");
+    }
+}
+
 // --- abi: every import, driven directly ------------------------------------------------
 
 const ABI: [&str; 2] = ["abi.wasm", "abi64.wasm"];
