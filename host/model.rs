@@ -915,18 +915,24 @@ impl Model {
             ]);
         }
         self.tasks[t].check_copy_range(addr, size, aw, VM_PROT_READ)?;
+        // A copy of the whole source pages `[trunc(addr), round(addr + size))` (the
+        // source's page size), with `*data` at the copy of `addr`; the caller's pages hold
+        // it, zero after it.
+        let ps = self.tasks[t].page_size;
+        let offset = addr % ps;
+        let len = round(u128::from(offset) + u128::from(size), ps);
         let c = &self.tasks[caller];
         let pc = c.page_size;
-        let n = round(u128::from(size), pc) / u128::from(pc);
+        let n = round(len, pc) / u128::from(pc);
         let first = match c.find_free(n, c.map_limit.min(word.limit())) {
             Some(first) => first,
             None => return fail(KERN_NO_SPACE),
         };
         self.tasks[caller].map_new(first, n)?;
         let start = (first * u128::from(pc)) as u64;
-        self.copy_bytes(t, addr, caller, start, size);
+        self.copy_bytes(t, addr - offset, caller, start, len as u64);
         Ok(vec![
-            Store::word("data", data_ptr, start, word.bytes()),
+            Store::word("data", data_ptr, start + offset, word.bytes()),
             Store::word("count", count_ptr, size, 4),
         ])
     }
@@ -2824,26 +2830,24 @@ mod tests {
             let p = e.p();
             e.pattern(p, 4 * p, 4);
             e.set(p, 4 * p, R);
-            let src = e.bytes(p + 5, 2 * p + 3);
+            // Every page the range touches is copied, and `*data` keeps the offset of
+            // `addr` within its page (as XNU's "Read address has the correct boundary
+            // offset").
+            let pages = e.bytes(p, 3 * p);
             let (o, d, n) = e.read(p + 5, 2 * p + 3);
-            assert_eq!((o, d, n), (ok(), INIT, 2 * p + 3));
-            assert_eq!(e.bytes(d, 2 * p + 3), src);
-            assert!(
-                e.bytes(d + 2 * p + 3, p - 3).iter().all(|&b| b == 0),
-                "the tail is zero"
-            );
+            assert_eq!((o, d, n), (ok(), INIT + 5, 2 * p + 3));
+            assert_eq!(e.bytes(INIT, 3 * p), pages);
             for k in 0..3 {
-                assert_eq!(e.at(d + k * p), Some(PageAttrs::DEFAULT));
+                assert_eq!(e.at(INIT + k * p), Some(PageAttrs::DEFAULT));
             }
-            assert_eq!(e.at(d + 3 * p), None);
+            assert_eq!(e.at(INIT + 3 * p), None);
             assert_eq!(e.m.memory(e.t).len() as u64, INIT + 0x1_0000);
-            // The next one goes after it; a hole below is taken first, and zeroed.
+            // The next one goes after it; a hole below is taken first, and overwritten.
             assert_eq!(e.read(p, 1).1, INIT + 3 * p);
             assert_eq!(e.dealloc(6 * p, p), ok());
             let (o, d, n) = e.read(p + 7, 1);
-            assert_eq!((o, d, n), (ok(), 6 * p, 1));
-            assert_eq!(e.bytes(d, 1), e.bytes(p + 7, 1));
-            assert!(e.bytes(d + 1, p - 1).iter().all(|&b| b == 0));
+            assert_eq!((o, d, n), (ok(), 6 * p + 7, 1));
+            assert_eq!(e.bytes(6 * p, p), e.bytes(p, p));
             // A 32-bit guest's data out-parameter is 4 bytes, whatever the form.
             if c.w == Width::W32 {
                 assert_eq!(e.get(SCR + 4, 4), 0xFFFF_FFFF);
@@ -2902,11 +2906,16 @@ mod tests {
                     .try_into()
                     .unwrap(),
             );
-            assert_eq!(u64::from(data), INIT);
+            // The source's 4 KiB page at the offset of `addr` within it, in a 16 KiB
+            // page of the caller, zero after it.
+            assert_eq!(u64::from(data), INIT + 1);
             assert_eq!(
-                &m.memory(a)[INIT as usize..INIT as usize + 0x10],
-                &b_before.memory(b)[0x1001..0x1011]
+                &m.memory(a)[INIT as usize..INIT as usize + 0x1000],
+                &b_before.memory(b)[0x1000..0x2000]
             );
+            assert!(m.memory(a)[INIT as usize + 0x1000..INIT as usize + 0x4000]
+                .iter()
+                .all(|&x| x == 0));
             assert_eq!(
                 (m.page(a, INIT / 16384), m.page(a, INIT / 16384 + 1)),
                 (Some(PageAttrs::DEFAULT), None)
@@ -2927,12 +2936,13 @@ mod tests {
                     .try_into()
                     .unwrap(),
             );
-            assert_eq!(data, INIT);
-            assert!((0..5).all(|k| m.page(b, INIT / 4096 + k) == Some(PageAttrs::DEFAULT)));
-            assert_eq!(m.page(b, INIT / 4096 + 5), None);
+            // Two 16 KiB source pages, in eight 4 KiB pages of the caller.
+            assert_eq!(data, INIT + 0x10);
+            assert!((0..8).all(|k| m.page(b, INIT / 4096 + k) == Some(PageAttrs::DEFAULT)));
+            assert_eq!(m.page(b, INIT / 4096 + 8), None);
             assert_eq!(
-                &m.memory(b)[INIT as usize..INIT as usize + 0x5000],
-                &m.memory(a)[0x10..0x5010].to_vec()[..]
+                &m.memory(b)[INIT as usize..INIT as usize + 0x8000],
+                &m.memory(a)[..0x8000].to_vec()[..]
             );
         }
     }

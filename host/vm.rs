@@ -1092,17 +1092,23 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             let mut data = 0;
             if size != 0 {
                 check_range(env, t, addr, size, w, VM_PROT_READ)?;
+                // As XNU: the copy is of the whole source pages, and `*data` points at the
+                // copy of `addr` (the same offset within its page).
+                let src = env.vm(t);
+                let offset = addr & (src.page_size() - 1);
+                let len = src.round_page(u128::from(offset) + u128::from(size)) << src.page_shift;
                 let vm = env.vm(caller);
-                let n = vm.round_page(u128::from(size));
+                let n = vm.round_page(u128::from(len));
                 let s = match vm.table.find_free(n) {
                     Some(s) => s,
                     None => return kr(KERN_NO_SPACE),
                 };
                 map_new(env, caller, s, s + n)?;
-                data = s << env.vm(caller).page_shift;
-                if !env.copy(t, addr, caller, data, size) {
+                let start = s << env.vm(caller).page_shift;
+                if !env.copy(t, addr - offset, caller, start, len) {
                     return kr(KERN_FAILURE);
                 }
+                data = start + offset;
             }
             store_param(env, caller, name, "data", data_ptr, data, word)?;
             store_param(env, caller, name, "count", count_ptr, size, 4)?;

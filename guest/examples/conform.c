@@ -8,7 +8,7 @@
  * Exports:
  *   conform_selftest() -> i32   0 when every check passed, else the number
  *                               of the first failing check (the CHECK(n, ...)
- *                               below; 1..62).
+ *                               below; 1..70).
  *   last_kr() -> i32            at a failing check: what the call returned
  *                               (or, for a check on data, -1).
  *   task_self_name() -> i32     mach_task_self(): 0x103 (259) in machvm.
@@ -177,5 +177,22 @@ int conform_selftest(void)
 	CHECK(60, vm_deallocate(self, a, 3 * P), KERN_SUCCESS);
 	CHECK(61, vm_deallocate(self, a, 3 * P), KERN_SUCCESS); /* holes are skipped */
 	CHECK(62, vm_protect(self, a, P, FALSE, VM_PROT_READ), KERN_INVALID_ADDRESS);
+
+	/* vm_read copies every page the range touches and keeps the source's
+	 * offset within its page, as XNU ("Read address has the correct
+	 * boundary offset"); vm_deallocate(data, count) frees all of it. */
+	vm_address_t src = 0;
+	CHECK(63, vm_allocate(self, &src, 2 * P, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+	for (vm_size_t i = 0; i < 2 * P; i++)
+		((volatile unsigned char *)src)[i] = (unsigned char)(i * 7 + 1);
+	vm_address_t at = src + P - 3; /* 10 bytes across the page boundary */
+	CHECK(64, vm_read(self, at, 10, &data, &cnt), KERN_SUCCESS);
+	ENSURE(65, (data & (P - 1)) == (at & (P - 1)) && cnt == 10);
+	for (vm_size_t i = 0; i < 2 * P; i++)
+		ENSURE(66, ((volatile unsigned char *)(data - (P - 3)))[i] == (unsigned char)(i * 7 + 1));
+	CHECK(67, vm_deallocate(self, data, cnt), KERN_SUCCESS);
+	CHECK(68, vm_protect(self, data - (P - 3), P, FALSE, VM_PROT_READ), KERN_INVALID_ADDRESS);
+	CHECK(69, vm_protect(self, data + 3, P, FALSE, VM_PROT_READ), KERN_INVALID_ADDRESS);
+	CHECK(70, vm_deallocate(self, src, 2 * P), KERN_SUCCESS);
 	return 0;
 }

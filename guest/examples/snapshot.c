@@ -171,7 +171,8 @@ int snapshot_selftest(void)
 	if (!same(s.orig, snap, s.size))
 		return FAIL_RESTORED;
 
-	/* vm_read hands back a private, page-aligned copy that we own. */
+	/* vm_read hands back a private copy that we own, at the source's offset
+	 * within its page (0: the snapshot is page-aligned). */
 	vm_offset_t buf = 0;
 	mach_msg_type_number_t cnt = 0;
 	if (failed(vm_read(self, (vm_address_t)s.snap, s.size, &buf, &cnt)))

@@ -270,7 +270,11 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
             } else {
                 data
             };
-            assert_eq!(data, DATA + 3 * p, "allocated in the caller's lowest hole");
+            assert_eq!(
+                data,
+                DATA + 3 * p + 5,
+                "allocated in the caller's lowest hole, at the offset of addr"
+            );
             assert_eq!(
                 h.memory(1)[data as usize..data as usize + 10],
                 want0[(DATA + 5) as usize..(DATA + 15) as usize]

@@ -164,25 +164,34 @@ fn read_rows() {
         );
         assert_eq!(t.pages(), before, "{} no allocation on failure", t.ctx());
         assert_eq!(t.protect(DATA + p, p, false, RW), KERN_SUCCESS);
-        // Success: a fresh page-aligned allocation holding the bytes, then zeroes.
-        let want = t.get(DATA + 3, p as usize + 5);
+        // Success: a copy of every source page the range touches, in a fresh allocation
+        // taken as vm_allocate(ANYWHERE) takes one, and `*data` at the copy of `addr` (the
+        // same offset within its page).
+        let want = t.get(DATA, 2 * p as usize);
         let end = t.h.memory_size(t.g) as u64;
         let (r, data, count) = t.read(DATA + 3, p + 5);
         assert_eq!(r, KERN_SUCCESS, "{}", t.ctx());
         assert_eq!(
             (data, count),
-            (end, p + 5),
-            "{} placed as vm_allocate(ANYWHERE)",
+            (end + 3, p + 5),
+            "{} placed as vm_allocate(ANYWHERE), at the offset of addr",
             t.ctx()
         );
-        assert_eq!(t.get(data, p as usize + 5), want);
-        assert!(t.get(data + p + 5, p as usize - 5).iter().all(|&b| b == 0));
-        assert_eq!(t.page_prot(data), Some((RW, ALL)));
-        assert_eq!(t.page_prot(data + p), Some((RW, ALL)));
-        // The caller owns it and frees it with vm_deallocate.
+        assert_eq!(t.get(end, 2 * p as usize), want, "{}", t.ctx());
+        assert_eq!(t.page_prot(end), Some((RW, ALL)));
+        assert_eq!(t.page_prot(end + p), Some((RW, ALL)));
+        assert_eq!(t.page(end + 2 * p), None, "{}", t.ctx());
+        // The caller owns it and frees it with vm_deallocate(*data, *count).
         assert_eq!(t.deallocate(data, count), KERN_SUCCESS);
-        assert_eq!(t.page(data), None);
-        assert_eq!(t.page(data + p), None, "{}", t.ctx());
+        assert_eq!(t.page(end), None);
+        assert_eq!(t.page(end + p), None, "{}", t.ctx());
+        // XNU's "Read address has the correct boundary offset": the last byte of a page
+        // and the first of the next.
+        let (r, data, count) = t.read(DATA + p - 1, 2);
+        assert_eq!(r, KERN_SUCCESS, "{}", t.ctx());
+        assert_eq!((data % p, count), (p - 1, 2), "{}", t.ctx());
+        assert_eq!(t.get(data - (p - 1), 2 * p as usize), want, "{}", t.ctx());
+        assert_eq!(t.deallocate(data, count), KERN_SUCCESS);
         // A hole is reused by the next read.
         assert_eq!(t.deallocate(DATA + 4 * p, 2 * p), KERN_SUCCESS);
         let (r, data, _) = t.read(DATA, 2 * p);

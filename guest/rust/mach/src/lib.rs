@@ -300,9 +300,11 @@ pub fn vm_read_overwrite(
     Ok(out)
 }
 
-/// `vm_read(task, address, size, &data, &count)`: copies the bytes into a
-/// fresh page-aligned allocation of the caller; returns `(data, count)`.
-/// The caller owns the allocation and frees it with [`vm_deallocate`].
+/// `vm_read(task, address, size, &data, &count)`: copies every page the
+/// range touches into a fresh allocation of the caller; returns `(data, count)`,
+/// `data` pointing at the copy of `address` (the same offset within its page).
+/// The caller owns the allocation and frees it with
+/// [`vm_deallocate`]`(task, data, count)`.
 pub fn vm_read(task: mach_port_t, address: usize, size: usize) -> Result<(usize, u32), KernReturn> {
     let mut data: sys::vm_offset_t = 0;
     let mut count: mach_msg_type_number_t = 0;
