@@ -12,7 +12,9 @@ use runner::{exit, Options};
 
 const EXIT_HELP: &str = "\
 Exit status:
-  0    the guest finished (a WASI guest's own status from proc_exit is passed through)
+  0    the guest finished; a WASI guest's own status from proc_exit (exit, or main's
+       return) is passed through as its low 8 bits, as on macOS: exit(255) and
+       return -1 exit 255, exit(256) exits 0
   1    the guest trapped (also in its start function, or on a data segment out of
        bounds): the message names the trap, the wasm address and the page protection
        when known, and the wasm backtrace

@@ -501,6 +501,12 @@ fn a_wasi_guest_exit_status_passes_through() {
         );
         assert!(stdout(&o).starts_with("hello from a wasi guest\n"));
     }
+    // Any status, as on macOS: its low 8 bits (`exit(255)`, `return -1;`, `exit(300)`).
+    for (status, code) in [("255", 255), ("4294967295", 255), ("256", 0), ("300", 44)] {
+        let o = machvm(&["run", "wat/wasi_hello.wat", "exit", status]);
+        assert_eq!(o.status.code(), Some(code), "exit {status}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "exit {status}");
+    }
 }
 
 #[test]
