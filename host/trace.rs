@@ -150,10 +150,33 @@ impl fmt::Display for Flags {
         } else {
             "FIXED"
         })?;
-        if flags & VM_FLAGS_OVERWRITE as u32 != 0 {
-            f.write_str("|OVERWRITE")?;
+        // The other bits of `VM_FLAGS_USER_ALLOCATE`, by their header names.
+        const NAMED: [(u32, &str); 7] = [
+            (0x2, "PURGABLE"),
+            (0x4, "4GB_CHUNK"),
+            (0x8, "RANDOM_ADDR"),
+            (0x10, "NO_CACHE"),
+            (0x80, "PERMANENT"),
+            (0x1000, "TPRO"),
+            (VM_FLAGS_OVERWRITE as u32, "OVERWRITE"),
+        ];
+        let mut rest = flags & !(VM_FLAGS_ANYWHERE as u32);
+        for (bit, name) in NAMED {
+            if rest & bit != 0 {
+                write!(f, "|{name}")?;
+                rest &= !bit;
+            }
         }
-        let rest = flags & !(VM_FLAGS_ANYWHERE as u32 | VM_FLAGS_OVERWRITE as u32);
+        match (rest >> 16) & 7 {
+            0 => {}
+            1 => f.write_str("|SUPERPAGE_SIZE_ANY")?,
+            2 => f.write_str("|SUPERPAGE_SIZE_2MB")?,
+            n => write!(f, "|SUPERPAGE({n})")?,
+        }
+        if rest >> 24 != 0 {
+            write!(f, "|VM_MAKE_TAG({})", rest >> 24)?;
+        }
+        rest &= 0x00f8_ffff;
         if rest != 0 {
             write!(f, "|{rest:#x}")?;
         }
@@ -456,6 +479,31 @@ mod tests {
         assert_eq!(
             line(c, &[("address", false, 0x5000)], Outcome::Ret(3)),
             "mach_vm_allocate(task=0x103, *addr=0x5000, size=0x2000, FIXED|OVERWRITE|0x100) = KERN_NO_SPACE"
+        );
+        // Every bit of VM_FLAGS_USER_ALLOCATE by name, the tag as the macro that makes it.
+        let c = Call::Allocate {
+            form: Form::Vm,
+            task: 0x103,
+            addr_ptr: 4,
+            size: 0x2000,
+            flags: 0xf000_0000 | 0x9f | 0x5000 | 0x2_0000,
+        };
+        assert_eq!(
+            line(c, &[("address", false, 0)], Outcome::Ret(4)),
+            "vm_allocate(task=0x103, *addr=0x0, size=0x2000, ANYWHERE|PURGABLE|4GB_CHUNK|\
+             RANDOM_ADDR|NO_CACHE|PERMANENT|TPRO|OVERWRITE|SUPERPAGE_SIZE_2MB|VM_MAKE_TAG(240)) \
+             = KERN_INVALID_ARGUMENT"
+        );
+        let c = Call::Allocate {
+            form: Form::Vm,
+            task: 0x103,
+            addr_ptr: 4,
+            size: 0x2000,
+            flags: 0x7_0000 | 0x20,
+        };
+        assert_eq!(
+            line(c, &[("address", false, 0)], Outcome::Ret(4)),
+            "vm_allocate(task=0x103, *addr=0x0, size=0x2000, FIXED|SUPERPAGE(7)|0x20) = KERN_INVALID_ARGUMENT"
         );
     }
 
