@@ -61,12 +61,23 @@ pub const VM_FLAGS_USER_ALLOCATE: u32 = 0xFF07_509F;
 
 /// `vm_region` flavor: `vm_region_basic_info_64`.
 pub const VM_REGION_BASIC_INFO_64: i32 = 9;
-/// `vm_region` flavor: the 32-bit basic info, treated as the 64-bit one.
+/// `vm_region` flavor: `vm_region_basic_info`, the 32-bit form (its `offset` is 32 bits).
 pub const VM_REGION_BASIC_INFO: i32 = 10;
 /// `VM_REGION_BASIC_INFO_COUNT_64`: the info's size in 4-byte words.
 pub const VM_REGION_BASIC_INFO_COUNT_64: u32 = 9;
+/// `VM_REGION_BASIC_INFO_COUNT`: `vm_region_basic_info`'s size in 4-byte words.
+pub const VM_REGION_BASIC_INFO_COUNT: u32 = 8;
 /// Size in bytes of `vm_region_basic_info_64` as the guest sees it (packed to 4).
 pub const VM_REGION_BASIC_INFO_SIZE: usize = 36;
+/// The info a region flavor fills: its count (`*count` must be at least that, and is set
+/// to it) and its size in bytes; `None` for a flavor machvm does not know.
+pub fn region_flavor(flavor: i32) -> Option<(u32, usize)> {
+    match flavor {
+        VM_REGION_BASIC_INFO_64 => Some((VM_REGION_BASIC_INFO_COUNT_64, VM_REGION_BASIC_INFO_SIZE)),
+        VM_REGION_BASIC_INFO => Some((VM_REGION_BASIC_INFO_COUNT, 32)),
+        _ => None,
+    }
+}
 /// `VM_BEHAVIOR_DEFAULT`.
 pub const VM_BEHAVIOR_DEFAULT: i32 = 0;
 

@@ -50,8 +50,8 @@ use crate::consts::{
     KERN_NO_SPACE, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE, KERN_SUCCESS,
     MACH_SEND_INVALID_DEST, MACH_SEND_INVALID_MEMORY, TASK_SELF_NAME, VM_FLAGS_ANYWHERE,
     VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PROT_ALL, VM_PROT_COPY, VM_PROT_READ,
-    VM_PROT_WRITE, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64, VM_REGION_BASIC_INFO_COUNT_64,
-    VM_REGION_BASIC_INFO_SIZE,
+    VM_PROT_WRITE, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64, VM_REGION_BASIC_INFO_COUNT,
+    VM_REGION_BASIC_INFO_COUNT_64, VM_REGION_BASIC_INFO_SIZE,
 };
 
 /// The wasm page: memories grow by whole multiples of it.
@@ -1001,10 +1001,14 @@ impl Model {
         let addr = self.read_param(caller, call, "address", addr_ptr, aw.bytes())?;
         let count = self.read_param(caller, call, "count", count_ptr, 4)?;
         let t = self.resolve(caller, task)?;
-        if flavor != VM_REGION_BASIC_INFO_64 as u32 && flavor != VM_REGION_BASIC_INFO as u32 {
-            return fail(KERN_INVALID_ARGUMENT);
-        }
-        if count < u64::from(VM_REGION_BASIC_INFO_COUNT_64) {
+        // Flavor 9 fills the 36-byte `vm_region_basic_info_64` (count 9), flavor 10 the
+        // 32-byte `vm_region_basic_info` (count 8, a 32-bit offset).
+        let (want, info_len) = match flavor as i32 {
+            VM_REGION_BASIC_INFO_64 => (VM_REGION_BASIC_INFO_COUNT_64, VM_REGION_BASIC_INFO_SIZE),
+            VM_REGION_BASIC_INFO => (VM_REGION_BASIC_INFO_COUNT, 32),
+            _ => return fail(KERN_INVALID_ARGUMENT),
+        };
+        if count < u64::from(want) {
             return fail(KERN_INVALID_ARGUMENT);
         }
         let target = &self.tasks[t];
@@ -1030,11 +1034,12 @@ impl Model {
             return fail(KERN_INVALID_ADDRESS);
         }
         let attrs = attrs.expect("found allocated");
-        let mut info = vec![0u8; VM_REGION_BASIC_INFO_SIZE];
+        let mut info = vec![0u8; info_len];
         info[0..4].copy_from_slice(&attrs.cur.to_le_bytes());
         info[4..8].copy_from_slice(&attrs.max.to_le_bytes());
         info[8..12].copy_from_slice(&attrs.inherit.to_le_bytes());
-        // shared @12, reserved @16, offset @20, behavior @28, user_wired_count @32: all 0.
+        // The rest is 0: shared @12, reserved @16, offset @20, behavior (@28 in flavor 9,
+        // @24 in flavor 10), user_wired_count (@32, @28).
         Ok(vec![
             Store::word("address", addr_ptr, start as u64, aw.bytes()),
             Store::word("size", size_ptr, size as u64, aw.bytes()),
@@ -1043,12 +1048,7 @@ impl Model {
                 ptr: info_ptr,
                 bytes: info,
             },
-            Store::word(
-                "count",
-                count_ptr,
-                u64::from(VM_REGION_BASIC_INFO_COUNT_64),
-                4,
-            ),
+            Store::word("count", count_ptr, u64::from(want), 4),
             Store::word("object_name", object_name_ptr, 0, 4),
         ])
     }
@@ -3156,6 +3156,7 @@ mod tests {
                 (11, 9),
                 (0xFFFF_FFFF, 9),
                 (9, 8),
+                (10, 7),
                 (10, 0),
                 (7, 0),
             ] {
@@ -3165,9 +3166,19 @@ mod tests {
                 assert_eq!(s, u64::MAX >> (64 - 8 * e.ab()));
                 assert_ne!(info, vec![0; 36]);
             }
-            for (flavor, count) in [(9, 9), (10, 9), (9, 10), (10, 0xFFFF_FFFF)] {
-                let (o, a, s, _, n, obj) = e.region(0, flavor, count);
-                assert_eq!((o, a, s, n, obj), (ok(), 0, INIT, 9, 0));
+            // Flavor 9: count 9, 36 bytes; flavor 10: count 8, 32 bytes and nothing after.
+            for (flavor, count, want) in [
+                (9, 9, 9),
+                (9, 10, 9),
+                (10, 8, 8),
+                (10, 9, 8),
+                (10, 0xFFFF_FFFF, 8),
+            ] {
+                let (o, a, s, info, n, obj) = e.region(0, flavor, count);
+                assert_eq!((o, a, s, n, obj), (ok(), 0, INIT, want, 0));
+                let written = if flavor == 9 { 36 } else { 32 };
+                assert!(info[12..written].iter().all(|&b| b == 0), "{flavor}");
+                assert!(info[written..].iter().all(|&b| b != 0), "{flavor}");
             }
         }
     }
@@ -3202,10 +3213,9 @@ mod tests {
             };
             // One region at start.
             assert_eq!(e.region(0, 9, 9), (ok(), 0, INIT, info(RW, 7), 9, 0));
-            assert_eq!(
-                e.region(INIT - 1, 10, 9),
-                (ok(), 0, INIT, info(RW, 7), 9, 0)
-            );
+            let (o, a, size, got, n, obj) = e.region(INIT - 1, 10, 9);
+            assert_eq!((o, a, size, n, obj), (ok(), 0, INIT, 8, 0));
+            assert_eq!(got[..32], info(RW, 7)[..32]);
             // Regions split on cur, max (and inheritance).
             e.set(2 * p, 2 * p, R);
             e.set_max(8 * p, p, R);

@@ -1156,11 +1156,10 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             let count = load_param(env, caller, name, "count", count_ptr, 4)?;
             let t = resolve(env, caller, task)?;
             sync(env, t);
-            let flavor = flavor as i32;
-            if flavor != VM_REGION_BASIC_INFO_64 && flavor != VM_REGION_BASIC_INFO {
+            let Some((want, info_len)) = crate::consts::region_flavor(flavor as i32) else {
                 return kr(KERN_INVALID_ARGUMENT);
-            }
-            if count < u64::from(VM_REGION_BASIC_INFO_COUNT_64) {
+            };
+            if count < u64::from(want) {
                 return kr(KERN_INVALID_ARGUMENT);
             }
             let vm = env.vm(t);
@@ -1179,16 +1178,10 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             info[8..12].copy_from_slice(&run.attrs.inherit.to_le_bytes());
             store_param(env, caller, name, "address", addr_ptr, start, w.bytes())?;
             store_param(env, caller, name, "size", size_ptr, len, w.bytes())?;
-            store_bytes(env, caller, name, "info", info_ptr, &info)?;
-            store_param(
-                env,
-                caller,
-                name,
-                "count",
-                count_ptr,
-                u64::from(VM_REGION_BASIC_INFO_COUNT_64),
-                4,
-            )?;
+            // Past `inheritance`, both flavors hold zeroes: shared, reserved, offset,
+            // behavior (VM_BEHAVIOR_DEFAULT), user_wired_count.
+            store_bytes(env, caller, name, "info", info_ptr, &info[..info_len])?;
+            store_param(env, caller, name, "count", count_ptr, u64::from(want), 4)?;
             store_param(env, caller, name, "object_name", object_name_ptr, 0, 4)?;
             Ok(KERN_SUCCESS)
         }

@@ -333,8 +333,27 @@ fn region_rows() {
             t.ctx()
         );
         assert_eq!(t.region_with(0, 9, 100).4, 9);
+        // The whole 36-byte vm_region_basic_info_64: zeroes after inheritance.
+        assert_eq!(t.get(INFO + 12, 28), [&[0u8; 24][..], &[0xAA; 4]].concat());
+        // Flavor 10 fills the 32-byte vm_region_basic_info: count 8 (below: refused),
+        // the same fields, zeroes to byte 32 and nothing after.
+        assert_eq!(
+            t.region_with(0, VM_REGION_BASIC_INFO as u32, 7).0,
+            KERN_INVALID_ARGUMENT,
+            "{}",
+            t.ctx()
+        );
+        let r = t.region_with(DATA + p + 5, VM_REGION_BASIC_INFO as u32, 8);
+        assert_eq!(
+            r,
+            (KERN_SUCCESS, DATA, 2 * p, [R, ALL, 1], 8),
+            "{}",
+            t.ctx()
+        );
+        assert_eq!(t.get(INFO + 12, 28), [&[0u8; 20][..], &[0xAA; 8]].concat());
+        assert_eq!(t.region_with(0, VM_REGION_BASIC_INFO as u32, 9).4, 8);
         // The region containing the address: its start, size and attributes.
-        let r = t.region_with(DATA + p + 5, VM_REGION_BASIC_INFO as u32, 9);
+        let r = t.region_with(DATA + p + 5, VM_REGION_BASIC_INFO_64 as u32, 9);
         assert_eq!(
             r,
             (KERN_SUCCESS, DATA, 2 * p, [R, ALL, 1], 9),
