@@ -187,13 +187,21 @@ check_abi() {
 }
 
 # check_headers: tests/compat.c (macOS-style Mach code) compiles unchanged
-# for every target the SDK supports, as C and as C++.
+# for every target the SDK supports, as C (C99 and C11, -Wpedantic) and as
+# C++; tests/cdefs.c (Apple's <sys/cdefs.h> macros) with `-include
+# sys/cdefs.h` and with its own includes.
 check_headers() {
-	local flags=(-fsyntax-only -Wall -Wextra -Werror -I"$GUEST/include" "$GUEST/tests/compat.c")
-	clang-16 --target=wasm32 -std=c11 -pedantic "${flags[@]}"
-	clang-16 --target=wasm64 -std=c11 -pedantic "${flags[@]}"
-	clang-16 --target=wasm32-wasi --sysroot=/usr "${flags[@]}"
-	clang-16 --target=wasm32-wasi --sysroot=/usr -x c++ -std=c++17 "${flags[@]}"
+	local warn=(-fsyntax-only -Wall -Wextra -Werror -I"$GUEST/include")
+	local std wasi=(--target=wasm32-wasi --sysroot=/usr)
+	for std in -std=c99 -std=c11; do
+		clang-16 --target=wasm32 "$std" -Wpedantic "${warn[@]}" "$GUEST/tests/compat.c"
+		clang-16 --target=wasm64 "$std" -Wpedantic "${warn[@]}" "$GUEST/tests/compat.c"
+		clang-16 "${wasi[@]}" "$std" -Wpedantic "${warn[@]}" "$GUEST/tests/compat.c"
+		clang-16 --target=wasm32 "$std" -Wpedantic "${warn[@]}" -include sys/cdefs.h "$GUEST/tests/cdefs.c"
+		clang-16 "${wasi[@]}" "$std" -Wpedantic "${warn[@]}" -DCDEFS_INCLUDED "$GUEST/tests/cdefs.c"
+	done
+	clang-16 "${wasi[@]}" -x c++ -std=c++17 "${warn[@]}" "$GUEST/tests/compat.c"
+	clang-16 "${wasi[@]}" -x c++ -std=c++17 "${warn[@]}" -include sys/cdefs.h "$GUEST/tests/cdefs.c"
 }
 
 # --- the guests ---------------------------------------------------------------
@@ -220,6 +228,7 @@ build_all() {
 	build_c "$out" conform64.wasm wasm64 examples/conform.c "${CONFORM_EXPORTS[@]}"
 	build_wasi "$out" regions.wasm examples/regions.c
 	build_wasi "$out" heap.wasm tests/heap.c
+	build_wasi "$out" sdk.wasm tests/sdk.c
 	# The same without the SDK's heap-first constructor: shows what it prevents.
 	build_wasi "$out" heap_unguarded.wasm tests/heap.c -DMACHVM_NO_HEAP_FIRST
 	if [ "$RUST" = 1 ]; then

@@ -495,6 +495,64 @@ fn without_the_sdk_malloc_takes_the_pages_a_mach_call_mapped_first() {
     }
 }
 
+// --- sdk: the C SDK's conveniences at run time (WASI, through the runner) --------------
+
+/// `tests/sdk.c`: `mach_task_self()` asks the host once however often the program uses
+/// it, `trunc_page`/`round_page` keep a 64-bit value's high bits in a wasm32 guest, flavor
+/// `VM_REGION_BASIC_INFO` fills the 32-byte struct and count 8 and nothing past it, and
+/// `mach_error()` prints as XNU's does.
+#[test]
+fn the_c_sdk_behaves_as_macos_headers_do() {
+    for page in ["4096", "16384"] {
+        let Some(o) = machvm(&[
+            "run",
+            "--trace",
+            "--page-size",
+            page,
+            "guest/prebuilt/sdk.wasm",
+        ]) else {
+            eprintln!("no machvm binary (the `cli` feature is off)");
+            return;
+        };
+        let out = String::from_utf8_lossy(&o.stdout);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{page}: {out}{err}");
+        let (trunc, round) = if page == "4096" {
+            ("0x123456000", "0x123457000")
+        } else {
+            ("0x123454000", "0x123458000")
+        };
+        assert_eq!(
+            out,
+            format!(
+                "task self 0x103 0x103 0x103\n\
+                 trunc_page {trunc} round_page {round}\n\
+                 vm_kernel_page_size {page}\n\
+                 vm_region flavor 10: 0 count 8 size one page prot 1/7 offset 0 behavior 0, \
+                 0 bytes past\n"
+            ),
+            "{page}"
+        );
+        assert_eq!(
+            err.matches("mach_task_self() = 0x103").count(),
+            1,
+            "{page}: {err}"
+        );
+        assert!(
+            err.contains("flavor=VM_REGION_BASIC_INFO, *info, *count=8 -> 8"),
+            "{err}"
+        );
+        assert!(
+            err.contains("\nknown: (os/kern) invalid address\n"),
+            "{err}"
+        );
+        assert!(
+            err.contains("\nunknown: (os/kern) unknown error code (4d)\n"),
+            "{err}"
+        );
+    }
+}
+
 // --- abi: every import, driven directly ------------------------------------------------
 
 const ABI: [&str; 2] = ["abi.wasm", "abi64.wasm"];

@@ -13,6 +13,8 @@
 #include <mach/kern_return.h>
 #include <mach/vm_prot.h>
 #include <mach/vm_inherit.h>
+#include <mach/vm_page_size.h>
+#include <stdint.h>
 
 #if defined(__STDC_HOSTED__) && __has_include(<stdio.h>)
 #include <stdio.h>
@@ -72,6 +74,16 @@ kern_return_t compat_demo(void)
 	kr = vm_read_overwrite(mach_task_self(), (vm_address_t)b, 8, addr, &size);
 	kr = vm_deallocate(mach_task_self(), data, data_count);
 	kr = vm_deallocate(current_task(), trunc_page(addr), round_page(4 * vm_page_size));
+
+	/* The 32-bit flavor and its struct; page macros on 64-bit values. */
+	vm_region_basic_info_data_t info32;
+	count = VM_REGION_BASIC_INFO_COUNT;
+	region = addr;
+	kr = vm_region_64(mach_task_self(), &region, &size, VM_REGION_BASIC_INFO,
+		(vm_region_info_t)&info32, &count, &object);
+	uint64_t wide = trunc_page((uint64_t)1 << 40 | 5) + round_page(vm_kernel_page_size + 1);
+	if (kr == KERN_SUCCESS && (info32.offset != 0 || wide >> 40 != 1))
+		return KERN_FAILURE;
 
 	vm_size_t page = 0;
 	kr = host_page_size(mach_host_self(), &page);

@@ -49,7 +49,7 @@ static const char *const __machvm_kern_error_strings[] = {
 	"(os/kern) invalid ledger",
 	"(os/kern) invalid memory control",
 	"(os/kern) invalid security",
-	"(os/kern) thread not depressed",
+	"(os/kern) not depressed",
 	"(os/kern) object terminated",
 	"(os/kern) lock set destroyed",
 	"(os/kern) lock unstable",
@@ -63,36 +63,44 @@ static const char *const __machvm_kern_error_strings[] = {
 	"(os/kern) remote node down",
 	"(os/kern) thread not waiting",
 	"(os/kern) operation timed out",
-	"(os/kern) code signature error",
+	"(os/kern) code signing error",
 	"(os/kern) policy is static",
 	"(os/kern) insufficient input buffer size",
-	"(os/kern) resource denied",
-	"(os/kern) missing kext collection",
-	"(os/kern) invalid kext collection",
-	"(os/kern) not found",
+	"(os/kern) denied by security policy",
+	"(os/kern) missing kernel collection",
+	"(os/kern) invalid kernel collection",
+	"(os/kern) result not found",
 };
+
+/* The message for a Mach error code and whether the code is a known one. */
+static inline const char *__machvm_error_string(mach_error_t error_value, int *known)
+{
+	const unsigned count = sizeof(__machvm_kern_error_strings) /
+	    sizeof(__machvm_kern_error_strings[0]);
+	*known = 1;
+	if (error_value >= 0 && (unsigned)error_value < count) {
+		return __machvm_kern_error_strings[error_value];
+	}
+	switch (error_value) {
+	case MACH_SEND_INVALID_DEST:
+		return "(ipc/send) invalid destination port";
+	case MACH_SEND_INVALID_MEMORY:
+		return "(ipc/send) invalid memory";
+	default:
+		break;
+	}
+	/* XNU's NO_SUCH_ERROR (its texts for unknown subsystems and systems are
+	 * not reproduced). */
+	*known = 0;
+	return "unknown error code";
+}
 
 /* The message for a Mach error code; never NULL. The returned string is
  * constant (char * only for source compatibility with XNU). */
 static inline char *mach_error_string(mach_error_t error_value)
 {
-	const unsigned count = sizeof(__machvm_kern_error_strings) /
-	    sizeof(__machvm_kern_error_strings[0]);
-	if (error_value >= 0 && (unsigned)error_value < count) {
-		return (char *)__machvm_kern_error_strings[error_value];
-	}
-	switch (error_value) {
-	case MACH_SEND_INVALID_DEST:
-		return (char *)"(ipc/send) invalid destination port";
-	case MACH_SEND_INVALID_MEMORY:
-		return (char *)"(ipc/send) invalid memory";
-	default:
-		break;
-	}
-	if (err_get_system(error_value) == 0) {
-		return (char *)"(os/kern) unknown error code";
-	}
-	return (char *)"unknown error code";
+	int known;
+	return (char *)__machvm_error_string(error_value, &known);
 }
 
 /* The error system's name, as XNU's mach_error_type(). */
@@ -111,11 +119,18 @@ static inline char *mach_error_type(mach_error_t error_value)
 #if defined(__has_include)
 #if __has_include(<stdio.h>) && __STDC_HOSTED__
 #include <stdio.h>
-/* Prints "str message (0xcode)" on stderr, like XNU's mach_error(). */
+/* Prints "str message" on stderr, like XNU's mach_error(); for a code it does
+ * not know, "str type message (code in hex)", as XNU does. */
 static inline void mach_error(const char *str, mach_error_t error_value)
 {
-	fprintf(stderr, "%s %s (0x%x)\n", str, mach_error_string(error_value),
-	    (unsigned)error_value);
+	int known;
+	const char *message = __machvm_error_string(error_value, &known);
+	if (known) {
+		fprintf(stderr, "%s %s\n", str, message);
+	} else {
+		fprintf(stderr, "%s %s %s (%x)\n", str, mach_error_type(error_value), message,
+		    (unsigned)error_value);
+	}
 }
 #endif
 #endif

@@ -1,8 +1,9 @@
 /*
  * machvm guest SDK: <mach/vm_region.h>
  *
- * vm_region_basic_info_64 is 36 bytes packed to 4, as in XNU, in every guest
- * (wasm32 and wasm64): the host writes exactly these bytes.
+ * vm_region_basic_info_64 is 36 bytes and vm_region_basic_info 32, packed to
+ * 4, as in XNU, in every guest (wasm32 and wasm64): the host writes exactly
+ * these bytes, for flavor VM_REGION_BASIC_INFO_64 and VM_REGION_BASIC_INFO.
  */
 #ifndef _MACH_VM_REGION_H_
 #define _MACH_VM_REGION_H_
@@ -32,28 +33,41 @@ struct vm_region_basic_info_64 {
 	unsigned short user_wired_count; /* @32 0 */
 };
 
+/* The 32-bit form (flavor VM_REGION_BASIC_INFO): `offset` is 32 bits. */
+struct vm_region_basic_info {
+	vm_prot_t protection;            /* @0 */
+	vm_prot_t max_protection;        /* @4 */
+	vm_inherit_t inheritance;        /* @8 */
+	boolean_t shared;                /* @12 0 */
+	boolean_t reserved;              /* @16 0 */
+	uint32_t offset;                 /* @20 0 */
+	vm_behavior_t behavior;          /* @24 VM_BEHAVIOR_DEFAULT */
+	unsigned short user_wired_count; /* @28 0 */
+};
+
 #pragma pack(pop)
 
 typedef struct vm_region_basic_info_64 *vm_region_basic_info_64_t;
 typedef struct vm_region_basic_info_64 vm_region_basic_info_data_64_t;
+typedef struct vm_region_basic_info *vm_region_basic_info_t;
+typedef struct vm_region_basic_info vm_region_basic_info_data_t;
 
 #define VM_REGION_BASIC_INFO_64 9
 #define VM_REGION_BASIC_INFO_COUNT_64 \
 	((mach_msg_type_number_t)(sizeof(vm_region_basic_info_data_64_t) / sizeof(int)))
 
-/*
- * The 32-bit flavor. machvm treats it as VM_REGION_BASIC_INFO_64 (it writes
- * the 36-byte structure and wants a count of at least 9), so always pass a
- * vm_region_basic_info_data_64_t.
- */
+/* The 32-bit flavor: a vm_region_basic_info_data_t, count 8. */
 #define VM_REGION_BASIC_INFO 10
+#define VM_REGION_BASIC_INFO_COUNT \
+	((mach_msg_type_number_t)(sizeof(vm_region_basic_info_data_t) / sizeof(int)))
 
+/* Layout checks; `__extension__` keeps C99 -Wpedantic builds quiet. */
 #if defined(__cplusplus)
 #define __MACHVM_STATIC_ASSERT static_assert
 #define __MACHVM_ALIGNOF alignof
 #else
-#define __MACHVM_STATIC_ASSERT _Static_assert
-#define __MACHVM_ALIGNOF _Alignof
+#define __MACHVM_STATIC_ASSERT __extension__ _Static_assert
+#define __MACHVM_ALIGNOF __extension__ _Alignof
 #endif
 #define __MACHVM_RBI_OFF(f) __builtin_offsetof(struct vm_region_basic_info_64, f)
 __MACHVM_STATIC_ASSERT(sizeof(struct vm_region_basic_info_64) == 36, "vm_region_basic_info_64 is 36 bytes");
@@ -67,6 +81,13 @@ __MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(offset) == 20, "offset @20");
 __MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(behavior) == 28, "behavior @28");
 __MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(user_wired_count) == 32, "user_wired_count @32");
 __MACHVM_STATIC_ASSERT(__MACHVM_ALIGNOF(struct vm_region_basic_info_64) == 4, "packed to 4");
+#undef __MACHVM_RBI_OFF
+#define __MACHVM_RBI_OFF(f) __builtin_offsetof(struct vm_region_basic_info, f)
+__MACHVM_STATIC_ASSERT(sizeof(struct vm_region_basic_info) == 32, "vm_region_basic_info is 32 bytes");
+__MACHVM_STATIC_ASSERT(VM_REGION_BASIC_INFO_COUNT == 8, "VM_REGION_BASIC_INFO_COUNT is 8");
+__MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(offset) == 20, "offset @20");
+__MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(behavior) == 24, "behavior @24");
+__MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(user_wired_count) == 28, "user_wired_count @28");
 #undef __MACHVM_RBI_OFF
 #undef __MACHVM_ALIGNOF
 #undef __MACHVM_STATIC_ASSERT
