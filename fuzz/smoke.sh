@@ -28,10 +28,10 @@ for t in "${targets[@]}"; do
     case "$t" in
     guests)
         dirs+=(seeds/guests)
-        extra=(-max_len=2048 -len_control=0 -entropic=0 -detect_leaks=0 -rss_limit_mb=4096)
+        extra=(-max_len=2048 -len_control=0 -entropic=0 -detect_leaks=0 -rss_limit_mb=4096 -reload=0)
         export ASAN_OPTIONS=malloc_context_size=0:detect_stack_use_after_return=0
         ;;
-    calls) extra=(-max_len=512 -entropic=0) ;;
+    calls) extra=(-max_len=512 -entropic=0 -reload=0) ;;
     esac
     # -max_total_time stops it; the summary line ("Done N runs in S second(s)") says how much
     # it ran. Keep its last lines only.
