@@ -12,6 +12,7 @@
 # Toolchains (Debian 12 packages; installed with apt-get when missing and the
 # script runs as root):
 #   C:    clang-16 lld-16 wabt wasi-libc libclang-rt-16-dev-wasm32
+#         libc++-16-dev-wasm32 libc++abi-16-dev-wasm32 (C++)
 #   Rust: rustc-web cargo-web rust-web-src lld-22 (about 890 MB; RUSTC_BOOTSTRAP
 #         and -Zbuild-std=core,panic_abort; the std sources' dependencies come
 #         from crates.io)
@@ -31,7 +32,7 @@ for arg in "$@"; do
 	--check) MODE=check ;;
 	--no-rust) RUST=0 ;;
 	-h | --help)
-		sed -n '2,25p' "$0"
+		sed -n '2,23p' "$0"
 		exit 0
 		;;
 	*)
@@ -49,7 +50,7 @@ die() {
 
 # --- toolchains -------------------------------------------------------------
 
-C_PACKAGES="clang-16 lld-16 wabt wasi-libc libclang-rt-16-dev-wasm32"
+C_PACKAGES="clang-16 lld-16 wabt wasi-libc libclang-rt-16-dev-wasm32 libc++-16-dev-wasm32 libc++abi-16-dev-wasm32"
 RUST_PACKAGES="rustc-web cargo-web rust-web-src lld-22"
 WASI_RT=/usr/lib/llvm-16/lib/clang/16/lib/wasi/libclang_rt.builtins-wasm32.a
 RUST_SRC=/usr/lib/rustlib/src/rust/library
@@ -61,6 +62,8 @@ missing_packages() {
 	command -v wasm-objdump >/dev/null || missing+=" wabt"
 	[ -f /usr/lib/wasm32-wasi/libc.a ] || missing+=" wasi-libc"
 	[ -f "$WASI_RT" ] || missing+=" libclang-rt-16-dev-wasm32"
+	[ -f /usr/lib/wasm32-wasi/libc++.a ] || missing+=" libc++-16-dev-wasm32"
+	[ -f /usr/lib/wasm32-wasi/libc++abi.a ] || missing+=" libc++abi-16-dev-wasm32"
 	if [ "$RUST" = 1 ]; then
 		[ -x /usr/bin/rustc ] && /usr/bin/rustc --version 2>/dev/null | grep -q . || missing+=" rustc-web"
 		[ -x /usr/bin/cargo ] || missing+=" cargo-web"
@@ -112,6 +115,17 @@ build_wasi() {
 	clang-16 --target=wasm32-wasi --sysroot=/usr "${CFLAGS[@]}" "$@" \
 		-Wl,--strip-debug -o "$out/$name" "$GUEST/$src"
 	echo "$name	$(WASI_TOOLCHAIN)" >>"$out/.toolchains"
+}
+
+# build_wasi_cxx OUTDIR NAME SOURCE [FLAG...]: the same in C++ with libc++ (no
+# exceptions: Debian's wasm32 libc++abi has none).
+build_wasi_cxx() {
+	local out="$1" name="$2" src="$3"
+	shift 3
+	clang++-16 --target=wasm32-wasi --sysroot=/usr -isystem /usr/include/wasm32-wasi/c++/v1 \
+		-x c++ -std=c++17 -fno-exceptions "${CFLAGS[@]}" "$@" \
+		-Wl,--strip-debug -o "$out/$name" "$GUEST/$src"
+	echo "$name	$(WASI_TOOLCHAIN); libc++ $(dpkg-query -W -f='${Version}' libc++-16-dev-wasm32)" >>"$out/.toolchains"
 }
 
 # build_rust OUTDIR NAME CRATE_DIR ARTIFACT: a Rust cdylib for wasm32-unknown-unknown.
@@ -228,6 +242,7 @@ build_all() {
 	build_c "$out" conform64.wasm wasm64 examples/conform.c "${CONFORM_EXPORTS[@]}"
 	build_wasi "$out" regions.wasm examples/regions.c
 	build_wasi "$out" heap.wasm tests/heap.c
+	build_wasi_cxx "$out" heapxx.wasm tests/heap.c
 	build_wasi "$out" sdk.wasm tests/sdk.c
 	# The same without the SDK's heap-first constructor: shows what it prevents.
 	build_wasi "$out" heap_unguarded.wasm tests/heap.c -DMACHVM_NO_HEAP_FIRST

@@ -427,8 +427,9 @@ fn run_heap(module: &str, mode: Mode, steps: &str) -> Option<Output> {
     Some(child.wait_with_output().expect("the machvm binary runs"))
 }
 
-/// A C program's malloc (wasi-libc, as `guest/build.sh` builds it) and the Mach calls
-/// never hand out the same byte, whichever comes first: every Mach call that maps pages
+/// A C or C++ program's allocator (wasi-libc's malloc, libc++'s `new` over it, as
+/// `guest/build.sh` builds them) and the Mach calls never hand out the same byte, whichever
+/// comes first: every Mach call that maps pages
 /// (`vm_allocate` anywhere and fixed past the memory's end, `mach_vm_allocate`, `vm_read`)
 /// before and after small, large and growing mallocs, in every mode. `heap.c` fills each
 /// block with a byte of its own and checks after every step that the blocks are apart and
@@ -445,15 +446,26 @@ fn malloc_and_the_mach_calls_never_share_memory() {
         }
     }
     sequences.extend(["famgAcsrgm", "gafmrAm", "aaaammmmgf", "sAgrfc"].map(String::from));
+    // The same program as C++ (libc++): `new[]` and `std::vector` too.
+    let mut cxx = sequences.clone();
+    cxx.extend(["an", "na", "av", "va", "fnv", "Avnrg"].map(String::from));
+    let runs = [("heap.wasm", &sequences), ("heapxx.wasm", &cxx)];
     for mode in modes() {
-        for steps in &sequences {
-            let Some(o) = run_heap("heap.wasm", mode, steps) else {
+        for (module, steps) in runs
+            .iter()
+            .flat_map(|(m, s)| s.iter().map(move |s| (*m, s)))
+        {
+            let Some(o) = run_heap(module, mode, steps) else {
                 eprintln!("no machvm binary (the `cli` feature is off)");
                 return;
             };
             let out = String::from_utf8_lossy(&o.stdout);
             let err = String::from_utf8_lossy(&o.stderr);
-            assert_eq!(o.status.code(), Some(0), "{steps} {mode}: {out}{err}");
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{module} {steps} {mode}: {out}{err}"
+            );
             // Every step makes a block (each `r` follows a Mach block to read).
             assert_eq!(
                 out,

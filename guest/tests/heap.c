@@ -11,6 +11,7 @@
  *   f  vm_allocate(FIXED) 2 pages past the memory's end (the host grows it)
  *   r  vm_read of the last Mach block (the copy lands where the host puts it)
  *   m  malloc(100000)   s  malloc(24)   c  calloc(1000, 100)   g  malloc(3 MiB)
+ *   n  new char[100000]  v  a std::vector<char> of 200000 (built as C++ only)
  *
  * Prints "heap: ok, N blocks" and exits 0, or names the first clash and exits 1.
  */
@@ -20,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __cplusplus
+#include <vector>
+#endif
 
 #define MAX_BLOCKS 64
 
@@ -145,6 +149,17 @@ static int run(char step)
 		return malloc_step(step, calloc(1000, 100), 100000);
 	case 'g':
 		return malloc_step(step, malloc(3 << 20), 3 << 20);
+#ifdef __cplusplus
+	case 'n':
+		return malloc_step(step, new char[100000], 100000);
+	case 'v': {
+		/* Kept alive to the end, as the other blocks are. */
+		static std::vector<char> kept[MAX_BLOCKS];
+		std::vector<char> &v = kept[nblocks];
+		v.resize(200000);
+		return malloc_step(step, v.data(), v.size());
+	}
+#endif
 	default:
 		return 0;
 	}
