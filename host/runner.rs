@@ -62,6 +62,8 @@ pub struct Options {
     pub trace: bool,
     /// Enforce the page table on the guest's own memory accesses (SPEC §5).
     pub enforce: bool,
+    /// Make page 0 inaccessible before the guest runs, as macOS's `__PAGEZERO`.
+    pub pagezero: bool,
 }
 
 /// Why a run failed; each kind has its own exit status.
@@ -130,7 +132,17 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     config.epoch_interruption(opts.timeout.is_some());
     let engine = Engine::new(&config)
         .map_err(|e| Failure::Load(format!("cannot set up Wasmtime: {}", chain(&e))))?;
-    let module = load_module(&engine, &opts.module)?;
+    let (module, wasm) = load_module(&engine, &opts.module)?;
+    if opts.pagezero {
+        if let Some(at) = data_in_page_zero(&wasm, opts.page_size) {
+            return Err(Failure::Load(format!(
+                "--pagezero: `{}` has data at {at:#x}, in page 0 (the first {} bytes); link \
+                 it with -Wl,--global-base=16384 to start its data after page 0",
+                opts.module.display(),
+                opts.page_size
+            )));
+        }
+    }
     let kernel = Kernel::with_config(KernelConfig {
         page_size: opts.page_size,
         memory_limit: opts.max_memory,
@@ -196,13 +208,26 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     let instantiated = match &pre {
         Some(pre) => pre
             .instantiate(&mut store, &linker)
-            .map(|(instance, _task)| instance),
-        None => linker.instantiate(&mut store, &module),
+            .map(|(instance, task)| (instance, Some(task))),
+        None => linker
+            .instantiate(&mut store, &module)
+            .map(|instance| (instance, None)),
     };
-    let instance = match instantiated {
+    let (instance, task) = match instantiated {
         Ok(instance) => instance,
         Err(e) => return failure(e, &mut store, &module, opts, Stage::Instantiate),
     };
+    if let (true, Some(task)) = (opts.pagezero, task) {
+        // As the __PAGEZERO segment of a macOS executable: mapped with no access, current
+        // and maximum, so that no guest call can open it. A memory too small to have a
+        // page 0 has nothing to protect.
+        let none = machvm::consts::VM_PROT_NONE;
+        match host::protect(&mut store, get, task, 0, opts.page_size, true, none) {
+            Ok(()) => {}
+            Err(e) if e.code() == machvm::consts::KERN_INVALID_ADDRESS => {}
+            Err(e) => return Err(Failure::Load(format!("--pagezero: {e}"))),
+        }
+    }
 
     let name = opts.invoke.as_deref().unwrap_or("_start");
     let Some(func) = instance.get_func(&mut store, name) else {
@@ -245,8 +270,8 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
 }
 
 /// Reads and compiles the module with `machvm::compile`, in both modes: the same modules
-/// are accepted with enforcement on and off.
-fn load_module(engine: &Engine, path: &Path) -> Result<Compiled, Failure> {
+/// are accepted with enforcement on and off. Also gives the module's bytes (text parsed).
+fn load_module(engine: &Engine, path: &Path) -> Result<(Compiled, Vec<u8>), Failure> {
     let bytes = std::fs::read(path)
         .map_err(|e| Failure::Load(format!("cannot read `{}`: {e}", path.display())))?;
     let wasm = wat::parse_bytes(&bytes).map_err(|mut e| {
@@ -256,13 +281,40 @@ fn load_module(engine: &Engine, path: &Path) -> Result<Compiled, Failure> {
             path.display()
         ))
     })?;
-    machvm::compile(engine, &wasm).map_err(|e| {
+    let module = machvm::compile(engine, &wasm).map_err(|e| {
         Failure::Load(format!(
             "`{}` is not a valid WebAssembly module: {}",
             path.display(),
             chain(&e)
         ))
-    })
+    })?;
+    Ok((module, wasm.into_owned()))
+}
+
+/// The lowest address below `page` where an active data segment at a constant offset puts a
+/// byte, if any (segments placed by a global's value are not known before instantiation).
+fn data_in_page_zero(wasm: &[u8], page: u64) -> Option<u64> {
+    use wasmparser::{DataKind, Operator, Parser, Payload};
+    let mut lowest: Option<u64> = None;
+    for payload in Parser::new(0).parse_all(wasm) {
+        let Ok(Payload::DataSection(reader)) = payload else {
+            continue;
+        };
+        for data in reader.into_iter().flatten() {
+            let DataKind::Active { offset_expr, .. } = data.kind else {
+                continue;
+            };
+            let at = match offset_expr.get_operators_reader().read() {
+                Ok(Operator::I32Const { value }) => u64::from(value as u32),
+                Ok(Operator::I64Const { value }) => value as u64,
+                _ => continue,
+            };
+            if !data.data.is_empty() && at < page {
+                lowest = Some(lowest.map_or(at, |l| l.min(at)));
+            }
+        }
+    }
+    lowest
 }
 
 /// The number of memories the module imports or defines.
@@ -484,7 +536,10 @@ fn failure(
         }
         return Err(Failure::Load(msg));
     }
-    Err(Failure::Trap(trap_message(&e, store, bt) + &bt_text))
+    let pagezero = opts.pagezero.then_some(opts.page_size);
+    Err(Failure::Trap(
+        trap_message(&e, store, bt, pagezero) + &bt_text,
+    ))
 }
 
 /// The initial size in bytes of the module's (first) memory.
@@ -500,11 +555,13 @@ fn memory_minimum(module: &Module) -> Option<u64> {
 }
 
 /// `the guest trapped: KIND`, then the other causes (the faulting wasm address), and what the
-/// page table says of the page of a memory fault.
+/// page table says of the page of a memory fault; with `pagezero` (its size), a fault in
+/// page 0 is called what it most likely is.
 fn trap_message(
     e: &wasmtime::Error,
     store: &mut Store<State>,
     bt: Option<&WasmBacktrace>,
+    pagezero: Option<u64>,
 ) -> String {
     let root = e.root_cause().to_string();
     let mut msg = format!("the guest trapped: {root}");
@@ -525,6 +582,12 @@ fn trap_message(
             // After the faulting address, what the table says of its page.
             if let Some(info) = explained.take().or_else(|| page_info(store, addr)) {
                 let _ = write!(msg, "\n  {info}");
+            }
+            if pagezero.is_some_and(|p| addr < p) {
+                let _ = write!(
+                    msg,
+                    "\n  page 0 is __PAGEZERO (--pagezero): a NULL pointer was dereferenced"
+                );
             }
         }
     }

@@ -950,3 +950,54 @@ fn a_guest_that_exhausts_the_mapping_budget_runs_to_completion() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "still here\n");
 }
+
+/// `--pagezero`: page 0 is mapped with no access, current and maximum, as macOS's
+/// __PAGEZERO, so that a NULL dereference of a guest linked off page 0 traps and says so; a
+/// module with data in page 0 is refused with the link flag that fixes it.
+#[test]
+fn pagezero_makes_a_null_dereference_trap() {
+    let enforced = machvm::KernelConfig::default().enforce;
+    for (page, end) in [("4096", "0x1000"), ("16384", "0x4000")] {
+        for access in ["r", "w"] {
+            let args = ["run", "--pagezero", "--page-size", page];
+            let o = machvm(&[&args[..], &["guest/prebuilt/nullptr.wasm", access]].concat());
+            assert_eq!(
+                stdout(&o),
+                format!(
+                    "region at 0: 0-{end} prot 0/0\n\
+                     vm_protect(0, page, READ) = (os/kern) protection failure\n"
+                )
+            );
+            if !enforced {
+                continue;
+            }
+            let kind = if access == "r" { "read" } else { "write" };
+            fails(
+                &o,
+                1,
+                &[
+                    &format!("{kind} at wasm address 0x0: page 0x0 has protection --- (max ---)"),
+                    "page 0 is __PAGEZERO (--pagezero): a NULL pointer was dereferenced",
+                    "nullptr.wasm!main",
+                ],
+            );
+        }
+        // Without it, page 0 is the program's like any other page.
+        let o = machvm(&["run", "--page-size", page, "guest/prebuilt/nullptr.wasm"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            stdout(&o).ends_with("= (os/kern) successful\n"),
+            "{}",
+            stdout(&o)
+        );
+    }
+    let o = machvm(&["run", "--pagezero", "guest/prebuilt/heap.wasm"]);
+    fails(
+        &o,
+        3,
+        &[
+            "--pagezero: `guest/prebuilt/heap.wasm` has data at 0x400, in page 0",
+            "-Wl,--global-base=16384",
+        ],
+    );
+}
