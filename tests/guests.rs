@@ -511,8 +511,9 @@ fn without_the_sdk_malloc_takes_the_pages_a_mach_call_mapped_first() {
 
 /// `tests/sdk.c`: `mach_task_self()` asks the host once however often the program uses
 /// it, `trunc_page`/`round_page` keep a 64-bit value's high bits in a wasm32 guest, flavor
-/// `VM_REGION_BASIC_INFO` fills the 32-byte struct and count 8 and nothing past it, and
-/// `mach_error()` prints as XNU's does.
+/// `VM_REGION_BASIC_INFO` fills the 32-byte struct and count 8 and nothing past it,
+/// `mach_error()` prints as XNU's does, and `mach_absolute_time()` is a monotonic clock with
+/// timebase 1/1.
 #[test]
 fn the_c_sdk_behaves_as_macos_headers_do() {
     for page in ["4096", "16384"] {
@@ -541,7 +542,8 @@ fn the_c_sdk_behaves_as_macos_headers_do() {
                  trunc_page {trunc} round_page {round}\n\
                  vm_kernel_page_size {page}\n\
                  vm_region flavor 10: 0 count 8 size one page prot 1/7 offset 0 behavior 0, \
-                 0 bytes past\n"
+                 0 bytes past\n\
+                 timebase 0 1/1, clock monotonic\n"
             ),
             "{page}"
         );

@@ -14,6 +14,7 @@
 #include <mach/vm_prot.h>
 #include <mach/vm_inherit.h>
 #include <mach/vm_page_size.h>
+#include <mach/mach_time.h>
 #include <stdint.h>
 
 #if defined(__STDC_HOSTED__) && __has_include(<stdio.h>)
@@ -84,6 +85,14 @@ kern_return_t compat_demo(void)
 	uint64_t wide = trunc_page((uint64_t)1 << 40 | 5) + round_page(vm_kernel_page_size + 1);
 	if (kr == KERN_SUCCESS && (info32.offset != 0 || wide >> 40 != 1))
 		return KERN_FAILURE;
+
+	mach_timebase_info_data_t timebase;
+	if (mach_timebase_info(&timebase) != KERN_SUCCESS || timebase.denom == 0)
+		return KERN_FAILURE;
+#if !defined(__wasm64__)
+	uint64_t started = mach_absolute_time();
+	(void)(mach_absolute_time() - started);
+#endif
 
 	vm_size_t page = 0;
 	kr = host_page_size(mach_host_self(), &page);

@@ -6,10 +6,12 @@
  *   - vm_region with VM_REGION_BASIC_INFO fills the 32-byte
  *     vm_region_basic_info (count 8) and writes nothing past it;
  *   - mach_error() prints XNU's text: the message for a known code, the
- *     type, message and hex code for an unknown one (on stderr).
+ *     type, message and hex code for an unknown one (on stderr);
+ *   - mach_absolute_time() is a monotonic clock in nanoseconds (timebase 1/1).
  */
 #include <mach/mach.h>
 #include <mach/mach_error.h>
+#include <mach/mach_time.h>
 #include <mach/vm_page_size.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,6 +47,12 @@ int main(void)
 	printf("vm_region flavor 10: %d count %u size %s prot %d/%d offset %u behavior %d, %d bytes past\n",
 	       kr, count, size == vm_page_size ? "one page" : "?", info->protection,
 	       info->max_protection, info->offset, info->behavior, past);
+
+	mach_timebase_info_data_t tb;
+	kr = mach_timebase_info(&tb);
+	uint64_t t0 = mach_absolute_time(), t1 = mach_absolute_time();
+	printf("timebase %d %u/%u, clock %s\n", kr, tb.numer, tb.denom,
+	       t0 > 0 && t1 >= t0 ? "monotonic" : "broken");
 
 	mach_error("known:", KERN_INVALID_ADDRESS);
 	mach_error("unknown:", 77);
