@@ -82,10 +82,10 @@ struct RunArgs {
     /// instructions (the Mach calls still check them). Enforcement uses the MMU (mprotect).
     #[arg(long)]
     no_enforce: bool,
-    /// Make page 0 inaccessible (current and maximum protection none) before the guest
-    /// runs, as macOS's __PAGEZERO, so that a NULL pointer dereference traps. Link C guests
-    /// with -Wl,--global-base=16384 so that no data lies in page 0 (a module with data
-    /// there is refused).
+    /// Make page 0 inaccessible (current and maximum protection none, permanent) before the
+    /// guest runs, as macOS's __PAGEZERO, so that a NULL pointer dereference traps and no
+    /// call opens it. Link C guests with -Wl,--global-base=16384 so that no data lies in
+    /// page 0 (a module with data there is refused).
     #[arg(long)]
     pagezero: bool,
     /// The module to run.

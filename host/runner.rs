@@ -133,11 +133,17 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     let engine = Engine::new(&config)
         .map_err(|e| Failure::Load(format!("cannot set up Wasmtime: {}", chain(&e))))?;
     let (module, wasm) = load_module(&engine, &opts.module)?;
+    if opts.pagezero && !opts.enforce {
+        say(format_args!(
+            "warning: with --no-enforce, --pagezero keeps the Mach calls out of page 0 but the \
+             guest's own loads and stores (a NULL dereference) still reach it"
+        ));
+    }
     if opts.pagezero {
-        if let Some(at) = data_in_page_zero(&wasm, opts.page_size) {
+        if let Some(what) = data_in_page_zero(&wasm, opts.page_size) {
             return Err(Failure::Load(format!(
-                "--pagezero: `{}` has data at {at:#x}, in page 0 (the first {} bytes); link \
-                 it with -Wl,--global-base=16384 to start its data after page 0",
+                "--pagezero: `{}` has {what} (page 0 is its first {} bytes); link it with \
+                 -Wl,--global-base=16384 to start its data after page 0",
                 opts.module.display(),
                 opts.page_size
             )));
@@ -218,15 +224,7 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
         Err(e) => return failure(e, &mut store, &module, opts, Stage::Instantiate),
     };
     if let (true, Some(task)) = (opts.pagezero, task) {
-        // As the __PAGEZERO segment of a macOS executable: mapped with no access, current
-        // and maximum, so that no guest call can open it. A memory too small to have a
-        // page 0 has nothing to protect.
-        let none = machvm::consts::VM_PROT_NONE;
-        match host::protect(&mut store, get, task, 0, opts.page_size, true, none) {
-            Ok(()) => {}
-            Err(e) if e.code() == machvm::consts::KERN_INVALID_ADDRESS => {}
-            Err(e) => return Err(Failure::Load(format!("--pagezero: {e}"))),
-        }
+        pagezero(&mut store, task, opts.page_size)?;
     }
 
     let name = opts.invoke.as_deref().unwrap_or("_start");
@@ -291,30 +289,68 @@ fn load_module(engine: &Engine, path: &Path) -> Result<(Compiled, Vec<u8>), Fail
     Ok((module, wasm.into_owned()))
 }
 
-/// The lowest address below `page` where an active data segment at a constant offset puts a
-/// byte, if any (segments placed by a global's value are not known before instantiation).
-fn data_in_page_zero(wasm: &[u8], page: u64) -> Option<u64> {
+/// `--pagezero`: page 0 of `task` gets no access, current and maximum, and is made
+/// permanent (`host::make_permanent`), as the __PAGEZERO segment of a macOS executable, so
+/// that no guest call can open it again: `vm_deallocate` leaves it allocated with no access,
+/// `VM_PROT_COPY` and an overwriting `vm_allocate` answer `KERN_NO_SPACE`. A memory that has
+/// no page 0 now (it starts empty, or the start function deallocated it) is refused: the
+/// page would become ordinary memory when allocated or grown.
+fn pagezero(store: &mut Store<State>, task: TaskId, page: u64) -> Result<(), Failure> {
+    let none = machvm::consts::VM_PROT_NONE;
+    let done = host::protect(&mut *store, get, task, 0, page, true, none)
+        .and_then(|()| host::make_permanent(&mut *store, get, task, 0, page));
+    done.map_err(|e| {
+        Failure::Load(if e.code() == machvm::consts::KERN_INVALID_ADDRESS {
+            "--pagezero: the task has no page 0 to protect (its memory starts empty, or its \
+             start function deallocated the page)"
+                .to_string()
+        } else {
+            format!("--pagezero: {e}")
+        })
+    })
+}
+
+/// What of the module's data lies in page 0 (the first `page` bytes) of memory 0: `data at
+/// ADDR, in page 0` for the lowest byte an active segment at a constant offset puts there, or `data at
+/// an offset that is not a constant` (an extended constant expression or a global's value,
+/// not known before instantiation, so not known to be outside page 0). `None`: nothing.
+fn data_in_page_zero(wasm: &[u8], page: u64) -> Option<String> {
     use wasmparser::{DataKind, Operator, Parser, Payload};
     let mut lowest: Option<u64> = None;
+    let mut unknown = false;
     for payload in Parser::new(0).parse_all(wasm) {
         let Ok(Payload::DataSection(reader)) = payload else {
             continue;
         };
         for data in reader.into_iter().flatten() {
-            let DataKind::Active { offset_expr, .. } = data.kind else {
+            let DataKind::Active {
+                memory_index: 0,
+                offset_expr,
+            } = data.kind
+            else {
                 continue;
             };
-            let at = match offset_expr.get_operators_reader().read() {
-                Ok(Operator::I32Const { value }) => u64::from(value as u32),
-                Ok(Operator::I64Const { value }) => value as u64,
-                _ => continue,
+            let mut ops = offset_expr.get_operators_reader();
+            let at = match (ops.read(), ops.read()) {
+                (Ok(Operator::I32Const { value }), Ok(Operator::End)) => u64::from(value as u32),
+                (Ok(Operator::I64Const { value }), Ok(Operator::End)) => value as u64,
+                _ => {
+                    unknown |= !data.data.is_empty();
+                    continue;
+                }
             };
             if !data.data.is_empty() && at < page {
                 lowest = Some(lowest.map_or(at, |l| l.min(at)));
             }
         }
     }
-    lowest
+    match (lowest, unknown) {
+        (Some(at), _) => Some(format!("data at {at:#x}, in page 0")),
+        (None, true) => {
+            Some("data at an offset that is not a constant, which may be in page 0".to_string())
+        }
+        (None, false) => None,
+    }
 }
 
 /// The number of memories the module imports or defines.

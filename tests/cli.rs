@@ -961,11 +961,16 @@ fn pagezero_makes_a_null_dereference_trap() {
         for access in ["r", "w"] {
             let args = ["run", "--pagezero", "--page-size", page];
             let o = machvm(&[&args[..], &["guest/prebuilt/nullptr.wasm", access]].concat());
+            // No call opens it again: it is permanent, as a macOS __PAGEZERO.
             assert_eq!(
                 stdout(&o),
                 format!(
                     "region at 0: 0-{end} prot 0/0\n\
-                     vm_protect(0, page, READ) = (os/kern) protection failure\n"
+                     vm_protect(0, page, READ) = (os/kern) protection failure\n\
+                     vm_protect(0, page, COPY|RW) = (os/kern) no space available\n\
+                     vm_deallocate(0, page) = (os/kern) successful\n\
+                     vm_allocate(0, page, FIXED) = (os/kern) no space available\n\
+                     vm_allocate(0, page, FIXED|OVERWRITE) = (os/kern) no space available\n"
                 )
             );
             if !enforced {
@@ -986,17 +991,41 @@ fn pagezero_makes_a_null_dereference_trap() {
         let o = machvm(&["run", "--page-size", page, "guest/prebuilt/nullptr.wasm"]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert!(
-            stdout(&o).ends_with("= (os/kern) successful\n"),
+            stdout(&o).contains("vm_protect(0, page, READ) = (os/kern) successful\n"),
             "{}",
             stdout(&o)
         );
     }
+    // Data whose place is not one constant may be in page 0: refused. A memory without a
+    // page 0 cannot have it protected: refused. Without enforcement: a warning.
+    let extended = temp_file(
+        "pagezero_extended.wat",
+        r#"(module (memory 1) (data (offset (i32.add (i32.const 0x8000) (i32.const -0x8000))) "x")
+             (func (export "_start")))"#,
+    );
+    let o = machvm(&["run", "--pagezero", extended.to_str().unwrap()]);
+    fails(&o, 3, &["has data at an offset that is not a constant"]);
+    let empty = temp_file(
+        "pagezero_empty.wat",
+        r#"(module (memory 0 1) (func (export "_start")))"#,
+    );
+    let o = machvm(&["run", "--pagezero", empty.to_str().unwrap()]);
+    fails(&o, 3, &["--pagezero: the task has no page 0 to protect"]);
+    let o = machvm(&[
+        "run",
+        "--pagezero",
+        "--no-enforce",
+        "guest/prebuilt/nullptr.wasm",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("warning: with --no-enforce, --pagezero"));
     let o = machvm(&["run", "--pagezero", "guest/prebuilt/heap.wasm"]);
     fails(
         &o,
         3,
         &[
-            "--pagezero: `guest/prebuilt/heap.wasm` has data at 0x400, in page 0",
+            "--pagezero: `guest/prebuilt/heap.wasm` has data at 0x400, in page 0 (page 0 is \
+             its first 4096 bytes)",
             "-Wl,--global-base=16384",
         ],
     );

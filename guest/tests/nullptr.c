@@ -1,10 +1,11 @@
 /*
  * A NULL pointer dereference, for `machvm run --pagezero`: a WASI command
  * linked with -Wl,--global-base=16384, so that nothing of it lies in page 0.
- * It prints what vm_region says of page 0 and what vm_protect answers when
- * asked to make it readable, then reads (or, with the argument `w`, writes)
- * through a NULL pointer. With --pagezero and enforcement that traps; without
- * --pagezero it reads 0 and exits 0.
+ * It prints what vm_region says of page 0 and what the calls that could open
+ * it again answer (vm_protect to read, VM_PROT_COPY, vm_deallocate and then a
+ * fixed vm_allocate, an overwriting one), then reads (or, with the argument
+ * `w`, writes) through a NULL pointer. With --pagezero and enforcement that
+ * traps; without --pagezero it reads 0 and exits 0.
  */
 #include <mach/mach.h>
 #include <stdio.h>
@@ -24,8 +25,18 @@ int main(int argc, char **argv)
 		return 2;
 	printf("region at 0: %#lx-%#lx prot %d/%d\n", (unsigned long)addr,
 	       (unsigned long)(addr + size), info.protection, info.max_protection);
-	kr = vm_protect(mach_task_self(), 0, vm_page_size, FALSE, VM_PROT_READ);
+	mach_port_t self = mach_task_self();
+	kr = vm_protect(self, 0, vm_page_size, FALSE, VM_PROT_READ);
 	printf("vm_protect(0, page, READ) = %s\n", mach_error_string(kr));
+	kr = vm_protect(self, 0, vm_page_size, FALSE, VM_PROT_COPY | VM_PROT_DEFAULT);
+	printf("vm_protect(0, page, COPY|RW) = %s\n", mach_error_string(kr));
+	kr = vm_deallocate(self, 0, vm_page_size);
+	printf("vm_deallocate(0, page) = %s\n", mach_error_string(kr));
+	vm_address_t zero = 0;
+	kr = vm_allocate(self, &zero, vm_page_size, VM_FLAGS_FIXED);
+	printf("vm_allocate(0, page, FIXED) = %s\n", mach_error_string(kr));
+	kr = vm_allocate(self, &zero, vm_page_size, VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE);
+	printf("vm_allocate(0, page, FIXED|OVERWRITE) = %s\n", mach_error_string(kr));
 	fflush(stdout);
 	if (argc > 1 && argv[1][0] == 'w') {
 		*null_pointer = 1;

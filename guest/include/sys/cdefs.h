@@ -10,6 +10,10 @@
  * The availability macros (API_AVAILABLE, __OSX_AVAILABLE_STARTING, ...) and
  * the bounds-safety annotations (__counted_by, __sized_by, ...) expand to
  * nothing: there is one platform and one ABI.
+ *
+ * As on macOS, `__unused` becomes an attribute: two wasi-libc headers use it as
+ * a field name (<mqueue.h>, <netinet/ip_icmp.h>) and must be included before
+ * this header, which `-include` rules out for their translation units.
  */
 #ifndef _MACHVM_SYS_CDEFS_H_
 #define _MACHVM_SYS_CDEFS_H_
