@@ -119,6 +119,9 @@ fn scenarios_cover_every_call_and_cross_task_calls() {
     // Per call: (successes, failing return codes, traps).
     let mut seen: BTreeMap<&'static str, (usize, usize, usize)> = BTreeMap::new();
     let (mut cross, mut rights, mut grows, mut steps) = (0, 0, 0, 0);
+    // Successes of the rows revised most recently: vm_region flavor 10 (the 32-bit struct)
+    // and vm_read of an address inside a page (the copy keeps its offset).
+    let (mut flavor10, mut read_offset) = (0, 0);
     for seed in 0..8u64 {
         let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let bytes: Vec<u8> = (0..8192)
@@ -147,6 +150,17 @@ fn scenarios_cover_every_call_and_cross_task_calls() {
                     if args.first().is_some_and(|&t| t & 0xFF == 3 && t >> 8 >= 3) {
                         cross += 1;
                     }
+                    if outcome == &Some(Outcome::Ret(0)) {
+                        match *call {
+                            machvm::Call::Region { flavor: 10, .. } => flavor10 += 1,
+                            machvm::Call::Read { addr, size, .. }
+                                if size > 0 && addr % s.setup.page_size != 0 =>
+                            {
+                                read_offset += 1
+                            }
+                            _ => {}
+                        }
+                    }
                 }
                 Op::Right { .. } => rights += 1,
                 Op::Grow { .. } => grows += 1,
@@ -165,5 +179,9 @@ fn scenarios_cover_every_call_and_cross_task_calls() {
     assert!(
         cross > 0 && rights > 0 && grows > 0,
         "{cross} {rights} {grows}"
+    );
+    assert!(
+        flavor10 > 0 && read_offset > 0,
+        "{flavor10} flavor-10 regions, {read_offset} vm_reads inside a page"
     );
 }

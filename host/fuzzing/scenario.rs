@@ -394,10 +394,12 @@ impl FlavorSpec {
 /// The value stored in vm_region's in-out `*count` before the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CountSpec {
-    /// 9, the flavor's count.
+    /// 9, `VM_REGION_BASIC_INFO_64`'s count.
     Nine,
-    /// 8, one short.
+    /// 8, `VM_REGION_BASIC_INFO`'s count, one short of the 64-bit flavor's.
     Eight,
+    /// 7, one short of `VM_REGION_BASIC_INFO`'s.
+    Seven,
     /// More than needed.
     Big,
     /// Any value.
@@ -409,6 +411,7 @@ impl CountSpec {
         match self {
             CountSpec::Nine => 9,
             CountSpec::Eight => 8,
+            CountSpec::Seven => 7,
             CountSpec::Big => 0x100,
             CountSpec::Raw(v) => v,
         }
@@ -595,8 +598,9 @@ impl<'a> Arbitrary<'a> for CountSpec {
         weighted(
             u,
             &[
-                (75, |_| Ok(CountSpec::Nine)),
-                (8, |_| Ok(CountSpec::Eight)),
+                (65, |_| Ok(CountSpec::Nine)),
+                (14, |_| Ok(CountSpec::Eight)),
+                (4, |_| Ok(CountSpec::Seven)),
                 (9, |_| Ok(CountSpec::Big)),
                 (8, |u| Ok(CountSpec::Raw(u.arbitrary()?))),
             ],
