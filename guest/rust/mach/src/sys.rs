@@ -113,8 +113,12 @@ pub const VM_FLAGS_USER_ALLOCATE: u32 = 0xFF07_509F;
 
 /// Region flavor: [`vm_region_basic_info_64`].
 pub const VM_REGION_BASIC_INFO_64: vm_region_flavor_t = 9;
-/// The 32-bit flavor: machvm treats it as [`VM_REGION_BASIC_INFO_64`].
+/// The 32-bit flavor: fills a [`vm_region_basic_info`], count
+/// [`VM_REGION_BASIC_INFO_COUNT`].
 pub const VM_REGION_BASIC_INFO: vm_region_flavor_t = 10;
+/// Size of [`vm_region_basic_info`] in 4-byte words (8).
+pub const VM_REGION_BASIC_INFO_COUNT: mach_msg_type_number_t =
+    (core::mem::size_of::<vm_region_basic_info>() / core::mem::size_of::<i32>()) as _;
 /// Size of [`vm_region_basic_info_64`] in 4-byte words.
 pub const VM_REGION_BASIC_INFO_COUNT_64: mach_msg_type_number_t =
     (core::mem::size_of::<vm_region_basic_info_64>() / core::mem::size_of::<i32>()) as _;
@@ -143,6 +147,32 @@ pub struct vm_region_basic_info_64 {
 
 /// XNU's typedef for the structure.
 pub type vm_region_basic_info_data_64_t = vm_region_basic_info_64;
+
+/// `vm_region_basic_info`, the 32-bit form (flavor [`VM_REGION_BASIC_INFO`]): 32
+/// bytes, packed to 4 as in XNU; `offset` is 32 bits.
+#[repr(C, packed(4))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct vm_region_basic_info {
+    /// Current protection.
+    pub protection: vm_prot_t,
+    /// Maximum protection.
+    pub max_protection: vm_prot_t,
+    /// Inheritance.
+    pub inheritance: vm_inherit_t,
+    /// 0 in machvm.
+    pub shared: boolean_t,
+    /// 0 in machvm.
+    pub reserved: boolean_t,
+    /// 0 in machvm.
+    pub offset: u32,
+    /// `VM_BEHAVIOR_DEFAULT` in machvm.
+    pub behavior: vm_behavior_t,
+    /// 0 in machvm.
+    pub user_wired_count: u16,
+}
+
+/// XNU's typedef for the structure.
+pub type vm_region_basic_info_data_t = vm_region_basic_info;
 
 #[link(wasm_import_module = "mach")]
 extern "C" {

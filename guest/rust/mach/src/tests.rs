@@ -58,6 +58,11 @@ fn vm_constants_are_xnus() {
 #[test]
 fn region_info_layout_is_xnus() {
     assert_eq!(size_of::<vm_region_basic_info_64>(), 36);
+    assert_eq!(size_of::<vm_region_basic_info>(), 32);
+    assert_eq!(VM_REGION_BASIC_INFO_COUNT, 8);
+    assert_eq!(offset_of!(vm_region_basic_info, offset), 20);
+    assert_eq!(offset_of!(vm_region_basic_info, behavior), 24);
+    assert_eq!(offset_of!(vm_region_basic_info, user_wired_count), 28);
     assert_eq!(align_of::<vm_region_basic_info_64>(), 4);
     assert_eq!(offset_of!(vm_region_basic_info_64, protection), 0);
     assert_eq!(offset_of!(vm_region_basic_info_64, max_protection), 4);
