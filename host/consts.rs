@@ -69,12 +69,14 @@ pub const VM_REGION_BASIC_INFO_COUNT_64: u32 = 9;
 pub const VM_REGION_BASIC_INFO_COUNT: u32 = 8;
 /// Size in bytes of `vm_region_basic_info_64` as the guest sees it (packed to 4).
 pub const VM_REGION_BASIC_INFO_SIZE: usize = 36;
+/// Size in bytes of `vm_region_basic_info`, the 32-bit form (packed to 4).
+pub const VM_REGION_BASIC_INFO_32_SIZE: usize = 32;
 /// The info a region flavor fills: its count (`*count` must be at least that, and is set
 /// to it) and its size in bytes; `None` for a flavor machvm does not know.
 pub fn region_flavor(flavor: i32) -> Option<(u32, usize)> {
     match flavor {
         VM_REGION_BASIC_INFO_64 => Some((VM_REGION_BASIC_INFO_COUNT_64, VM_REGION_BASIC_INFO_SIZE)),
-        VM_REGION_BASIC_INFO => Some((VM_REGION_BASIC_INFO_COUNT, 32)),
+        VM_REGION_BASIC_INFO => Some((VM_REGION_BASIC_INFO_COUNT, VM_REGION_BASIC_INFO_32_SIZE)),
         _ => None,
     }
 }

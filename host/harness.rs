@@ -338,10 +338,9 @@ impl Harness {
         let task = kernel.live(guest.task).filter(|t| !t.stopped)?;
         let bytes = guest.memory.data(&self.store).get(start..end)?;
         if task.enforce {
-            let shift = task.vm.page_size().trailing_zeros();
-            let pages = (start as u64 >> shift)..(end as u64).div_ceil(1 << shift);
+            let (first, last) = task.vm.pages(start as u64, (end - start) as u64);
             let readable = |a| crate::enforce::hw_prot(a).contains(rustix::mm::MprotectFlags::READ);
-            let mut segments = task.vm.table().segments_iter(pages.start, pages.end);
+            let mut segments = task.vm.table().segments_iter(first, last);
             if !segments.all(|(_, _, attrs)| readable(attrs)) {
                 return None;
             }

@@ -46,12 +46,11 @@ use std::fmt;
 
 use crate::calls::{Call, Outcome, PageAttrs, ParamFault, Width};
 use crate::consts::{
-    prot_string, KernReturn, HOST_SELF_NAME, KERN_INVALID_ADDRESS, KERN_INVALID_ARGUMENT,
-    KERN_NO_SPACE, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE, KERN_SUCCESS,
-    MACH_SEND_INVALID_DEST, MACH_SEND_INVALID_MEMORY, TASK_SELF_NAME, VM_FLAGS_ANYWHERE,
-    VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PROT_ALL, VM_PROT_COPY, VM_PROT_READ,
-    VM_PROT_WRITE, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64, VM_REGION_BASIC_INFO_COUNT,
-    VM_REGION_BASIC_INFO_COUNT_64, VM_REGION_BASIC_INFO_SIZE,
+    prot_string, region_flavor, KernReturn, HOST_SELF_NAME, KERN_INVALID_ADDRESS,
+    KERN_INVALID_ARGUMENT, KERN_NO_SPACE, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE,
+    KERN_SUCCESS, MACH_SEND_INVALID_DEST, MACH_SEND_INVALID_MEMORY, TASK_SELF_NAME,
+    VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PROT_ALL, VM_PROT_COPY,
+    VM_PROT_READ, VM_PROT_WRITE,
 };
 
 /// The wasm page: memories grow by whole multiples of it.
@@ -1003,10 +1002,8 @@ impl Model {
         let t = self.resolve(caller, task)?;
         // Flavor 9 fills the 36-byte `vm_region_basic_info_64` (count 9), flavor 10 the
         // 32-byte `vm_region_basic_info` (count 8, a 32-bit offset).
-        let (want, info_len) = match flavor as i32 {
-            VM_REGION_BASIC_INFO_64 => (VM_REGION_BASIC_INFO_COUNT_64, VM_REGION_BASIC_INFO_SIZE),
-            VM_REGION_BASIC_INFO => (VM_REGION_BASIC_INFO_COUNT, 32),
-            _ => return fail(KERN_INVALID_ARGUMENT),
+        let Some((want, info_len)) = region_flavor(flavor as i32) else {
+            return fail(KERN_INVALID_ARGUMENT);
         };
         if count < u64::from(want) {
             return fail(KERN_INVALID_ARGUMENT);
