@@ -139,6 +139,42 @@ pub enum Call {
         count_ptr: u64,
         object_name_ptr: u64,
     },
+    /// `vm_region(task, *address, *size, flavor, *info, *count, *object_name)`: the
+    /// word-sized form, which answers as `vm_region_64` does (SPEC §9).
+    VmRegion {
+        task: u32,
+        addr_ptr: u64,
+        size_ptr: u64,
+        flavor: u32,
+        info_ptr: u64,
+        count_ptr: u64,
+        object_name_ptr: u64,
+    },
+    /// `vm_behavior_set(task, address, size, new_behavior)`.
+    BehaviorSet {
+        form: Form,
+        task: u32,
+        addr: u64,
+        size: u64,
+        behavior: u32,
+    },
+    /// `vm_msync(task, address, size, sync_flags)`.
+    Msync {
+        form: Form,
+        task: u32,
+        addr: u64,
+        size: u64,
+        flags: u32,
+    },
+    /// `vm_wire(host_priv, task, address, size, desired_access)`.
+    Wire {
+        form: Form,
+        host: u32,
+        task: u32,
+        addr: u64,
+        size: u64,
+        prot: u32,
+    },
 }
 
 impl Call {
@@ -158,6 +194,10 @@ impl Call {
             }
             Call::Write { form, .. } => (form, "vm_write", "mach_vm_write"),
             Call::Region { form, .. } => (form, "vm_region_64", "mach_vm_region"),
+            Call::VmRegion { .. } => return "vm_region",
+            Call::BehaviorSet { form, .. } => (form, "vm_behavior_set", "mach_vm_behavior_set"),
+            Call::Msync { form, .. } => (form, "vm_msync", "mach_vm_msync"),
+            Call::Wire { form, .. } => (form, "vm_wire", "mach_vm_wire"),
         };
         match form {
             Form::Vm => vm,
@@ -239,6 +279,15 @@ impl Call {
                 count_ptr,
                 object_name_ptr,
                 ..
+            }
+            | Call::VmRegion {
+                task,
+                addr_ptr,
+                size_ptr,
+                flavor,
+                info_ptr,
+                count_ptr,
+                object_name_ptr,
             } => vec![
                 task.into(),
                 addr_ptr,
@@ -248,6 +297,28 @@ impl Call {
                 count_ptr,
                 object_name_ptr,
             ],
+            Call::BehaviorSet {
+                task,
+                addr,
+                size,
+                behavior,
+                ..
+            } => vec![task.into(), addr, size, behavior.into()],
+            Call::Msync {
+                task,
+                addr,
+                size,
+                flags,
+                ..
+            } => vec![task.into(), addr, size, flags.into()],
+            Call::Wire {
+                host,
+                task,
+                addr,
+                size,
+                prot,
+                ..
+            } => vec![host.into(), task.into(), addr, size, prot.into()],
         }
     }
 }
@@ -325,14 +396,19 @@ pub struct PageAttrs {
     /// access; `VM_PROT_COPY` and an overwriting `vm_allocate` over it answer
     /// `KERN_NO_SPACE`.
     pub permanent: bool,
+    /// The paging behavior `vm_behavior_set` recorded (`VM_BEHAVIOR_DEFAULT`, `RANDOM`,
+    /// `SEQUENTIAL` or `RSEQNTL`), reported by `vm_region`. It changes no access.
+    pub behavior: i32,
 }
 
 impl PageAttrs {
-    /// The attributes of new memory: `cur` RW, `max` ALL, inheritance COPY.
+    /// The attributes of new memory: `cur` RW, `max` ALL, inheritance COPY, behavior
+    /// default.
     pub const DEFAULT: PageAttrs = PageAttrs {
         cur: crate::consts::VM_PROT_DEFAULT,
         max: crate::consts::VM_PROT_ALL,
         inherit: crate::consts::VM_INHERIT_DEFAULT,
         permanent: false,
+        behavior: crate::consts::VM_BEHAVIOR_DEFAULT,
     };
 }

@@ -17,8 +17,14 @@ pub const KERN_INVALID_ARGUMENT: KernReturn = 4;
 pub const KERN_FAILURE: KernReturn = 5;
 /// The host could not get the resources (memory, mappings) for the call.
 pub const KERN_RESOURCE_SHORTAGE: KernReturn = 6;
+/// The port is not a task port (`vm_msync` given the host port).
+pub const KERN_INVALID_TASK: KernReturn = 16;
+/// The port is not the host-privileged port (`vm_wire`: no guest holds it).
+pub const KERN_INVALID_HOST: KernReturn = 22;
 /// The port name does not denote a send right in the caller's namespace.
 pub const MACH_SEND_INVALID_DEST: KernReturn = 0x1000_0003;
+/// A port argument other than the destination names no right in the caller's namespace.
+pub const MACH_SEND_INVALID_RIGHT: KernReturn = 0x1000_0007;
 /// The caller's data buffer for the message is not readable.
 pub const MACH_SEND_INVALID_MEMORY: KernReturn = 0x1000_000c;
 
@@ -80,8 +86,50 @@ pub fn region_flavor(flavor: i32) -> Option<(u32, usize)> {
         _ => None,
     }
 }
-/// `VM_BEHAVIOR_DEFAULT`.
-pub const VM_BEHAVIOR_DEFAULT: i32 = 0;
+/// `vm_behavior_t`: paging advice for a range (`vm_behavior_set`).
+pub type VmBehavior = i32;
+/// `VM_BEHAVIOR_DEFAULT`: the behavior of new memory.
+pub const VM_BEHAVIOR_DEFAULT: VmBehavior = 0;
+/// `VM_BEHAVIOR_RANDOM`: kept as the range's behavior.
+pub const VM_BEHAVIOR_RANDOM: VmBehavior = 1;
+/// `VM_BEHAVIOR_SEQUENTIAL`: kept as the range's behavior.
+pub const VM_BEHAVIOR_SEQUENTIAL: VmBehavior = 2;
+/// `VM_BEHAVIOR_RSEQNTL`: kept as the range's behavior.
+pub const VM_BEHAVIOR_RSEQNTL: VmBehavior = 3;
+/// `VM_BEHAVIOR_WILLNEED`: advice, acted on at once (the range must be mapped).
+pub const VM_BEHAVIOR_WILLNEED: VmBehavior = 4;
+/// `VM_BEHAVIOR_DONTNEED`: advice (a contiguous `vm_msync` with `VM_SYNC_DEACTIVATE`).
+pub const VM_BEHAVIOR_DONTNEED: VmBehavior = 5;
+/// `VM_BEHAVIOR_FREE`: advice (a contiguous `vm_msync` with `VM_SYNC_KILLPAGES`).
+pub const VM_BEHAVIOR_FREE: VmBehavior = 6;
+/// `VM_BEHAVIOR_ZERO_WIRED_PAGES`: a flag on the range, not reported by `vm_region`.
+pub const VM_BEHAVIOR_ZERO_WIRED_PAGES: VmBehavior = 7;
+/// `VM_BEHAVIOR_REUSABLE`: advice; the range must be writable.
+pub const VM_BEHAVIOR_REUSABLE: VmBehavior = 8;
+/// `VM_BEHAVIOR_REUSE`: advice.
+pub const VM_BEHAVIOR_REUSE: VmBehavior = 9;
+/// `VM_BEHAVIOR_CAN_REUSE`: advice.
+pub const VM_BEHAVIOR_CAN_REUSE: VmBehavior = 10;
+/// `VM_BEHAVIOR_PAGEOUT`: only in XNU's debug kernels; `KERN_INVALID_ARGUMENT` here, as in
+/// a release kernel.
+pub const VM_BEHAVIOR_PAGEOUT: VmBehavior = 11;
+
+/// `vm_sync_t`: `vm_msync` flags.
+pub type VmSync = u32;
+/// `VM_SYNC_ASYNCHRONOUS`.
+pub const VM_SYNC_ASYNCHRONOUS: VmSync = 0x01;
+/// `VM_SYNC_SYNCHRONOUS` (with `ASYNCHRONOUS`: `KERN_INVALID_ARGUMENT`).
+pub const VM_SYNC_SYNCHRONOUS: VmSync = 0x02;
+/// `VM_SYNC_INVALIDATE`.
+pub const VM_SYNC_INVALIDATE: VmSync = 0x04;
+/// `VM_SYNC_KILLPAGES`: the walk stops at the first hole.
+pub const VM_SYNC_KILLPAGES: VmSync = 0x08;
+/// `VM_SYNC_DEACTIVATE`.
+pub const VM_SYNC_DEACTIVATE: VmSync = 0x10;
+/// `VM_SYNC_CONTIGUOUS`: a hole in the range answers `KERN_INVALID_ADDRESS`.
+pub const VM_SYNC_CONTIGUOUS: VmSync = 0x20;
+/// `VM_SYNC_REUSABLEPAGES`.
+pub const VM_SYNC_REUSABLEPAGES: VmSync = 0x40;
 
 /// `MACH_PORT_NULL`.
 pub const MACH_PORT_NULL: u32 = 0;
@@ -103,7 +151,10 @@ pub fn kern_return_name(kr: KernReturn) -> &'static str {
         KERN_INVALID_ARGUMENT => "KERN_INVALID_ARGUMENT",
         KERN_FAILURE => "KERN_FAILURE",
         KERN_RESOURCE_SHORTAGE => "KERN_RESOURCE_SHORTAGE",
+        KERN_INVALID_TASK => "KERN_INVALID_TASK",
+        KERN_INVALID_HOST => "KERN_INVALID_HOST",
         MACH_SEND_INVALID_DEST => "MACH_SEND_INVALID_DEST",
+        MACH_SEND_INVALID_RIGHT => "MACH_SEND_INVALID_RIGHT",
         MACH_SEND_INVALID_MEMORY => "MACH_SEND_INVALID_MEMORY",
         _ => "(unknown kern_return_t)",
     }

@@ -52,6 +52,14 @@ pub enum Import {
     Write(Form),
     /// `vm_region_64` / `mach_vm_region`.
     Region(Form),
+    /// `vm_region`, the word-sized form of `vm_region_64` (SPEC §9).
+    VmRegion,
+    /// `vm_behavior_set` / `mach_vm_behavior_set`.
+    BehaviorSet(Form),
+    /// `vm_msync` / `mach_vm_msync`.
+    Msync(Form),
+    /// `vm_wire` / `mach_vm_wire`.
+    Wire(Form),
 }
 
 /// A wasm value type of the ABI.
@@ -72,7 +80,7 @@ impl fmt::Display for Ty {
 
 impl Import {
     /// Every import, `vm_*` and `mach_vm_*` forms.
-    pub const ALL: [Import; 19] = {
+    pub const ALL: [Import; 26] = {
         use Form::*;
         use Import::*;
         [
@@ -95,6 +103,13 @@ impl Import {
             ReadOverwrite(MachVm),
             Write(MachVm),
             Region(MachVm),
+            VmRegion,
+            BehaviorSet(Vm),
+            BehaviorSet(MachVm),
+            Msync(Vm),
+            Msync(MachVm),
+            Wire(Vm),
+            Wire(MachVm),
         ]
     };
 
@@ -122,6 +137,13 @@ impl Import {
             ReadOverwrite(MachVm) => "mach_vm_read_overwrite",
             Write(MachVm) => "mach_vm_write",
             Region(MachVm) => "mach_vm_region",
+            VmRegion => "vm_region",
+            BehaviorSet(Vm) => "vm_behavior_set",
+            BehaviorSet(MachVm) => "mach_vm_behavior_set",
+            Msync(Vm) => "vm_msync",
+            Msync(MachVm) => "mach_vm_msync",
+            Wire(Vm) => "vm_wire",
+            Wire(MachVm) => "mach_vm_wire",
         }
     }
 
@@ -152,7 +174,118 @@ impl Import {
             Read(f) => vec![i, a(f), a(f), p, p],
             ReadOverwrite(f) => vec![i, a(f), a(f), a(f), p],
             Write(f) => vec![i, a(f), word, i],
-            Region(_) => vec![i, p, p, i, p, p, p],
+            Region(_) | VmRegion => vec![i, p, p, i, p, p, p],
+            BehaviorSet(f) | Msync(f) => vec![i, a(f), a(f), i],
+            Wire(f) => vec![i, i, a(f), a(f), i],
+        }
+    }
+
+    /// The call this import makes with `args`, the wasm arguments in parameter order, each
+    /// zero-extended to `u64` (the inverse of [`Call::args`]). Missing arguments read as 0.
+    pub fn call(self, args: &[u64]) -> Call {
+        use Import::*;
+        let a = |k: usize| args.get(k).copied().unwrap_or(0);
+        // Ports, flags, protections and flavors are i32 in every signature.
+        let n = |k: usize| a(k) as u32;
+        match self {
+            TaskSelf => Call::TaskSelf,
+            HostSelf => Call::HostSelf,
+            HostPageSize => Call::HostPageSize {
+                host: n(0),
+                size_ptr: a(1),
+            },
+            Allocate(form) => Call::Allocate {
+                form,
+                task: n(0),
+                addr_ptr: a(1),
+                size: a(2),
+                flags: n(3),
+            },
+            Deallocate(form) => Call::Deallocate {
+                form,
+                task: n(0),
+                addr: a(1),
+                size: a(2),
+            },
+            Protect(form) => Call::Protect {
+                form,
+                task: n(0),
+                addr: a(1),
+                size: a(2),
+                set_max: n(3),
+                prot: n(4),
+            },
+            Copy(form) => Call::Copy {
+                form,
+                task: n(0),
+                src: a(1),
+                size: a(2),
+                dst: a(3),
+            },
+            Read(form) => Call::Read {
+                form,
+                task: n(0),
+                addr: a(1),
+                size: a(2),
+                data_ptr: a(3),
+                count_ptr: a(4),
+            },
+            ReadOverwrite(form) => Call::ReadOverwrite {
+                form,
+                task: n(0),
+                addr: a(1),
+                size: a(2),
+                data: a(3),
+                outsize_ptr: a(4),
+            },
+            Write(form) => Call::Write {
+                form,
+                task: n(0),
+                addr: a(1),
+                data: a(2),
+                count: n(3),
+            },
+            Region(form) => Call::Region {
+                form,
+                task: n(0),
+                addr_ptr: a(1),
+                size_ptr: a(2),
+                flavor: n(3),
+                info_ptr: a(4),
+                count_ptr: a(5),
+                object_name_ptr: a(6),
+            },
+            VmRegion => Call::VmRegion {
+                task: n(0),
+                addr_ptr: a(1),
+                size_ptr: a(2),
+                flavor: n(3),
+                info_ptr: a(4),
+                count_ptr: a(5),
+                object_name_ptr: a(6),
+            },
+            BehaviorSet(form) => Call::BehaviorSet {
+                form,
+                task: n(0),
+                addr: a(1),
+                size: a(2),
+                behavior: n(3),
+            },
+            Msync(form) => Call::Msync {
+                form,
+                task: n(0),
+                addr: a(1),
+                size: a(2),
+                flags: n(3),
+            },
+            Wire(form) => Call::Wire {
+                form,
+                host: n(0),
+                task: n(1),
+                addr: a(2),
+                size: a(3),
+                prot: n(4),
+            },
         }
     }
 
@@ -983,16 +1116,20 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
 
 /// A guest word: `u32` for a 32-bit memory, `u64` for a 64-bit one.
 trait Word: WasmTy + Copy + Send + Sync + 'static {
+    /// The guest width whose word this is.
+    const WIDTH: Width;
     fn get(self) -> u64;
 }
 
 impl Word for u32 {
+    const WIDTH: Width = Width::W32;
     fn get(self) -> u64 {
         u64::from(self)
     }
 }
 
 impl Word for u64 {
+    const WIDTH: Width = Width::W64;
     fn get(self) -> u64 {
         self
     }
@@ -1401,6 +1538,10 @@ fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
             data: data.get(),
             count
         }),
+        // The calls no program makes in a loop go through one dynamically typed function.
+        Import::VmRegion | Import::BehaviorSet(_) | Import::Msync(_) | Import::Wire(_) => {
+            dynamic_func::<T, G, W>(store, import, task, get)
+        }
         Import::Region(form) => wrap!(|t: u32,
                                        addr_ptr: W,
                                        size_ptr: W,
@@ -1420,6 +1561,38 @@ fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
             }
         }),
     }
+}
+
+/// Creates import `import` for task `task` as one function whose arguments are converted at
+/// run time ([`Import::call`]): for the calls whose cost is not in their argument passing.
+fn dynamic_func<T: 'static, G: GetKernel<T>, W: Word>(
+    mut store: impl AsContextMut<Data = T>,
+    import: Import,
+    task: TaskId,
+    get: G,
+) -> Func {
+    let params = import.params(W::WIDTH).into_iter().map(|t| match t {
+        Ty::I32 => ValType::I32,
+        Ty::I64 => ValType::I64,
+    });
+    let ty = wasmtime::FuncType::new(store.as_context_mut().engine(), params, [ValType::I32]);
+    Func::new(
+        store,
+        ty,
+        move |mut caller: Caller<'_, T>, args: &[Val], results: &mut [Val]| {
+            // The signature was checked at link time: every argument is an i32 or an i64.
+            let args: Vec<u64> = args
+                .iter()
+                .map(|v| match *v {
+                    Val::I32(x) => u64::from(x as u32),
+                    Val::I64(x) => x as u64,
+                    _ => 0,
+                })
+                .collect();
+            results[0] = Val::I32(dispatch(&mut caller, get, task, import.call(&args))?);
+            Ok(())
+        },
+    )
 }
 
 /// Creates the bulk-memory check `check` for task `task` (see [`crate::rewrite`]).

@@ -52,6 +52,12 @@ use crate::consts::{
     VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PROT_ALL, VM_PROT_COPY,
     VM_PROT_READ, VM_PROT_WRITE,
 };
+use crate::consts::{
+    KERN_INVALID_HOST, KERN_INVALID_TASK, MACH_SEND_INVALID_RIGHT, VM_BEHAVIOR_CAN_REUSE,
+    VM_BEHAVIOR_DEFAULT, VM_BEHAVIOR_DONTNEED, VM_BEHAVIOR_FREE, VM_BEHAVIOR_REUSABLE,
+    VM_BEHAVIOR_REUSE, VM_BEHAVIOR_RSEQNTL, VM_BEHAVIOR_WILLNEED, VM_BEHAVIOR_ZERO_WIRED_PAGES,
+    VM_REGION_BASIC_INFO_64, VM_SYNC_ASYNCHRONOUS, VM_SYNC_CONTIGUOUS, VM_SYNC_SYNCHRONOUS,
+};
 
 /// The wasm page: memories grow by whole multiples of it.
 const WASM_PAGE: u128 = 65536;
@@ -567,6 +573,56 @@ impl Model {
                     .map(|p| w.truncate(p));
                 self.region(caller, name, aw, task, flavor, ptrs)
             }
+            Call::VmRegion {
+                task,
+                addr_ptr,
+                size_ptr,
+                flavor,
+                info_ptr,
+                count_ptr,
+                object_name_ptr,
+            } => {
+                let ptrs = [addr_ptr, size_ptr, info_ptr, count_ptr, object_name_ptr]
+                    .map(|p| w.truncate(p));
+                self.region(caller, name, w, task, flavor, ptrs)
+            }
+            Call::BehaviorSet {
+                form,
+                task,
+                addr,
+                size,
+                behavior,
+            } => {
+                let aw = form.address_width(w);
+                let (addr, size) = (aw.truncate(addr), aw.truncate(size));
+                self.behavior_set(caller, aw, task, addr, size, behavior as i32)
+            }
+            Call::Msync {
+                form,
+                task,
+                addr,
+                size,
+                flags,
+            } => {
+                let aw = form.address_width(w);
+                self.msync(
+                    caller,
+                    aw,
+                    task,
+                    aw.truncate(addr),
+                    aw.truncate(size),
+                    flags,
+                )
+            }
+            Call::Wire { host, task, .. } => {
+                if !self.holds(caller, host) {
+                    fail(MACH_SEND_INVALID_DEST)
+                } else if task != 0 && task != u32::MAX && !self.holds(caller, task) {
+                    fail(MACH_SEND_INVALID_RIGHT)
+                } else {
+                    fail(KERN_INVALID_HOST)
+                }
+            }
         };
         match handled {
             Err(outcome) => outcome,
@@ -677,6 +733,11 @@ impl Model {
             }
         }
         fail(MACH_SEND_INVALID_DEST)
+    }
+
+    /// True when `name` names a send right in `caller`'s namespace (a task's or the host's).
+    fn holds(&self, caller: usize, name: u32) -> bool {
+        name == HOST_SELF_NAME || self.resolve(caller, name).is_ok()
     }
 
     /// Reads the `nbytes`-byte (4 or 8) little-endian in-out parameter `param` at `ptr` in
@@ -1035,8 +1096,14 @@ impl Model {
         info[0..4].copy_from_slice(&attrs.cur.to_le_bytes());
         info[4..8].copy_from_slice(&attrs.max.to_le_bytes());
         info[8..12].copy_from_slice(&attrs.inherit.to_le_bytes());
-        // The rest is 0: shared @12, reserved @16, offset @20, behavior (@28 in flavor 9,
-        // @24 in flavor 10), user_wired_count (@32, @28).
+        // Behavior follows the offset (8 bytes in flavor 9, 4 in flavor 10); the rest is 0:
+        // shared @12, reserved @16, offset @20, user_wired_count (@32, @28).
+        let behavior_at = if flavor as i32 == VM_REGION_BASIC_INFO_64 {
+            28
+        } else {
+            24
+        };
+        info[behavior_at..behavior_at + 4].copy_from_slice(&attrs.behavior.to_le_bytes());
         Ok(vec![
             Store::word("address", addr_ptr, start as u64, aw.bytes()),
             Store::word("size", size_ptr, size as u64, aw.bytes()),
@@ -1048,6 +1115,104 @@ impl Model {
             Store::word("count", count_ptr, u64::from(want), 4),
             Store::word("object_name", object_name_ptr, 0, 4),
         ])
+    }
+
+    /// vm_behavior_set / mach_vm_behavior_set (SPEC §9).
+    fn behavior_set(
+        &mut self,
+        caller: usize,
+        aw: Width,
+        task: u32,
+        addr: u64,
+        size: u64,
+        behavior: i32,
+    ) -> Handled {
+        let t = self.resolve(caller, task)?;
+        let end = u128::from(addr) + u128::from(size);
+        if end >= aw.limit() {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        if size == 0 {
+            return Ok(vec![]);
+        }
+        let target = &mut self.tasks[t];
+        let p = target.page_size;
+        let s = trunc(u128::from(addr), p);
+        // XNU rounds the end before it looks at the range: it may wrap to 0.
+        let e = round(end, p) % aw.limit();
+        if s > e || e > target.map_limit {
+            return fail(KERN_NO_SPACE);
+        }
+        // XNU's range check: the page at `s` is mapped, and so is every page up to `e`.
+        let mapped = target.check(s, e.max(s + 1), 0).is_ok();
+        match behavior {
+            VM_BEHAVIOR_DEFAULT..=VM_BEHAVIOR_RSEQNTL => {
+                if !mapped {
+                    return fail(KERN_INVALID_ADDRESS);
+                }
+                let pu = u128::from(p);
+                for i in s / pu..e / pu {
+                    if let Some(a) = target.pages[i as usize].as_mut() {
+                        a.behavior = behavior;
+                    }
+                }
+            }
+            VM_BEHAVIOR_WILLNEED
+            | VM_BEHAVIOR_ZERO_WIRED_PAGES
+            | VM_BEHAVIOR_REUSE
+            | VM_BEHAVIOR_CAN_REUSE => {
+                if !mapped {
+                    return fail(KERN_INVALID_ADDRESS);
+                }
+            }
+            // A contiguous msync of the range: nothing to walk when the end wrapped.
+            VM_BEHAVIOR_DONTNEED | VM_BEHAVIOR_FREE => {
+                if s < e && target.check(s, e, 0).is_err() {
+                    return fail(KERN_INVALID_ADDRESS);
+                }
+            }
+            VM_BEHAVIOR_REUSABLE => {
+                if !mapped {
+                    return fail(KERN_INVALID_ADDRESS);
+                }
+                if s < e && target.check(s, e, VM_PROT_WRITE).is_err() {
+                    return fail(KERN_PROTECTION_FAILURE);
+                }
+            }
+            _ => return fail(KERN_INVALID_ARGUMENT),
+        }
+        Ok(vec![])
+    }
+
+    /// vm_msync / mach_vm_msync (SPEC §9).
+    fn msync(
+        &mut self,
+        caller: usize,
+        aw: Width,
+        task: u32,
+        addr: u64,
+        size: u64,
+        flags: u32,
+    ) -> Handled {
+        if task == HOST_SELF_NAME {
+            return fail(KERN_INVALID_TASK);
+        }
+        let t = self.resolve(caller, task)?;
+        if flags & VM_SYNC_ASYNCHRONOUS != 0 && flags & VM_SYNC_SYNCHRONOUS != 0 {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        let target = &self.tasks[t];
+        let p = target.page_size;
+        let end = u128::from(addr) + u128::from(size);
+        if size != 0 && (end >= aw.limit() || round(end, p) >= aw.limit()) {
+            return fail(KERN_INVALID_ADDRESS);
+        }
+        // `[trunc(addr), round(addr + size))`, rounded before the size is looked at.
+        let (s, e) = (trunc(u128::from(addr), p), round(end, p));
+        if s < e && flags & VM_SYNC_CONTIGUOUS != 0 && target.check(s, e, 0).is_err() {
+            return fail(KERN_INVALID_ADDRESS);
+        }
+        Ok(vec![])
     }
 }
 
@@ -1144,6 +1309,7 @@ mod tests {
             max,
             inherit: VM_INHERIT_COPY,
             permanent: false,
+            behavior: 0,
         })
     }
 

@@ -244,6 +244,21 @@ impl PageTable {
         Ok(())
     }
 
+    /// Records `behavior` on every page of `[start, end)`; refused, with nothing changed,
+    /// when one is unallocated (`vm_behavior_set`'s range check).
+    pub(crate) fn set_behavior(
+        &mut self,
+        start: u64,
+        end: u64,
+        behavior: i32,
+    ) -> Result<(), CheckError> {
+        self.check(start, end, |_| true)?;
+        if start < end {
+            self.rewrite(start, end, |a| a.map(|a| PageAttrs { behavior, ..a }));
+        }
+        Ok(())
+    }
+
     /// True when any page of `[start, end)` is unallocated.
     pub fn any_unallocated(&self, start: u64, end: u64) -> bool {
         self.check(start, end, |_| true).is_err()
@@ -518,6 +533,7 @@ mod tests {
         max: VM_PROT_ALL,
         inherit: VM_INHERIT_COPY,
         permanent: false,
+        behavior: VM_BEHAVIOR_DEFAULT,
     };
 
     /// Page-by-page reference of the table, to compare after each operation.
@@ -597,7 +613,8 @@ mod tests {
                 cur: VM_PROT_READ,
                 max: VM_PROT_READ,
                 inherit: VM_INHERIT_COPY,
-                permanent: false
+                permanent: false,
+                behavior: 0
             })
         );
         // Raising max fails, without change.
@@ -613,7 +630,8 @@ mod tests {
                 cur: VM_PROT_DEFAULT,
                 max: VM_PROT_READ | VM_PROT_WRITE,
                 inherit: VM_INHERIT_COPY,
-                permanent: false
+                permanent: false,
+                behavior: 0
             })
         );
         assert_canonical(&t);
@@ -685,6 +703,7 @@ mod tests {
                 max: VM_PROT_READ,
                 inherit: 1,
                 permanent: false,
+                behavior: VM_BEHAVIOR_SEQUENTIAL,
             },
         ];
         let mut t = PageTable::new(n);

@@ -42,7 +42,9 @@ use std::fmt;
 use crate::calls::{Call, Outcome};
 use crate::consts::{
     kern_return_name, prot_string, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PROT_ALL,
-    VM_PROT_COPY, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64,
+    VM_PROT_COPY, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64, VM_SYNC_ASYNCHRONOUS,
+    VM_SYNC_CONTIGUOUS, VM_SYNC_DEACTIVATE, VM_SYNC_INVALIDATE, VM_SYNC_KILLPAGES,
+    VM_SYNC_REUSABLEPAGES, VM_SYNC_SYNCHRONOUS,
 };
 use crate::vm::TaskId;
 
@@ -213,6 +215,62 @@ impl fmt::Display for Flavor {
     }
 }
 
+struct Behavior(u32);
+
+impl fmt::Display for Behavior {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [&str; 12] = [
+            "DEFAULT",
+            "RANDOM",
+            "SEQUENTIAL",
+            "RSEQNTL",
+            "WILLNEED",
+            "DONTNEED",
+            "FREE",
+            "ZERO_WIRED_PAGES",
+            "REUSABLE",
+            "REUSE",
+            "CAN_REUSE",
+            "PAGEOUT",
+        ];
+        match NAMES.get(self.0 as usize) {
+            Some(name) => write!(f, "VM_BEHAVIOR_{name}"),
+            None => write!(f, "{}", self.0 as i32),
+        }
+    }
+}
+
+struct SyncFlags(u32);
+
+impl fmt::Display for SyncFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMED: [(u32, &str); 7] = [
+            (VM_SYNC_ASYNCHRONOUS, "ASYNCHRONOUS"),
+            (VM_SYNC_SYNCHRONOUS, "SYNCHRONOUS"),
+            (VM_SYNC_INVALIDATE, "INVALIDATE"),
+            (VM_SYNC_KILLPAGES, "KILLPAGES"),
+            (VM_SYNC_DEACTIVATE, "DEACTIVATE"),
+            (VM_SYNC_CONTIGUOUS, "CONTIGUOUS"),
+            (VM_SYNC_REUSABLEPAGES, "REUSABLEPAGES"),
+        ];
+        if self.0 == 0 {
+            return f.write_str("0");
+        }
+        let mut sep = "";
+        for (bit, name) in NAMED {
+            if self.0 & bit != 0 {
+                write!(f, "{sep}{name}")?;
+                sep = "|";
+            }
+        }
+        let rest = self.0 & !0x7f;
+        if rest != 0 {
+            write!(f, "{sep}{rest:#x}")?;
+        }
+        Ok(())
+    }
+}
+
 struct Bool(u32);
 
 impl fmt::Display for Bool {
@@ -261,6 +319,8 @@ impl fmt::Display for CallLine<'_> {
         let prot;
         let flavor;
         let set_max;
+        let behavior;
+        let sync;
         let args: &[Arg<'_>] = match *call {
             Call::TaskSelf | Call::HostSelf => &[],
             Call::HostPageSize { host, .. } => {
@@ -353,6 +413,9 @@ impl fmt::Display for CallLine<'_> {
             ],
             Call::Region {
                 task, flavor: fv, ..
+            }
+            | Call::VmRegion {
+                task, flavor: fv, ..
             } => {
                 flavor = Flavor(fv);
                 &[
@@ -363,6 +426,53 @@ impl fmt::Display for CallLine<'_> {
                     Bare(&"*info"),
                     InOut("count", "count", false),
                     Out("object_name", "object_name", true),
+                ]
+            }
+            Call::BehaviorSet {
+                task,
+                addr,
+                size,
+                behavior: b,
+                ..
+            } => {
+                behavior = Behavior(b);
+                &[
+                    Hex("task", u64::from(task)),
+                    Hex("addr", addr),
+                    Hex("size", size),
+                    Bare(&behavior),
+                ]
+            }
+            Call::Msync {
+                task,
+                addr,
+                size,
+                flags,
+                ..
+            } => {
+                sync = SyncFlags(flags);
+                &[
+                    Hex("task", u64::from(task)),
+                    Hex("addr", addr),
+                    Hex("size", size),
+                    Text("flags", &sync),
+                ]
+            }
+            Call::Wire {
+                host,
+                task,
+                addr,
+                size,
+                prot: p,
+                ..
+            } => {
+                prot = Prot(p);
+                &[
+                    Hex("host_priv", u64::from(host)),
+                    Hex("task", u64::from(task)),
+                    Hex("addr", addr),
+                    Hex("size", size),
+                    Text("access", &prot),
                 ]
             }
         };

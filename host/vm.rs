@@ -1151,41 +1151,207 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             count_ptr,
             object_name_ptr,
         } => {
-            let w = form.address_width(gw);
-            let addr = load_param(env, caller, name, "address", addr_ptr, w.bytes())?;
-            let count = load_param(env, caller, name, "count", count_ptr, 4)?;
+            let ptrs = [addr_ptr, size_ptr, info_ptr, count_ptr, object_name_ptr];
+            region(
+                env,
+                caller,
+                name,
+                form.address_width(gw),
+                task,
+                flavor,
+                ptrs,
+            )
+        }
+        Call::VmRegion {
+            task,
+            addr_ptr,
+            size_ptr,
+            flavor,
+            info_ptr,
+            count_ptr,
+            object_name_ptr,
+        } => {
+            let ptrs = [addr_ptr, size_ptr, info_ptr, count_ptr, object_name_ptr];
+            region(env, caller, name, gw, task, flavor, ptrs)
+        }
+        Call::BehaviorSet {
+            form,
+            task,
+            addr,
+            size,
+            behavior,
+        } => {
             let t = resolve(env, caller, task)?;
+            let w = form.address_width(gw);
+            if wraps(addr, size, w) {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            if size == 0 {
+                return Ok(KERN_SUCCESS);
+            }
             sync(env, t);
-            let Some((want, info_len)) = crate::consts::region_flavor(flavor as i32) else {
-                return kr(KERN_INVALID_ARGUMENT);
-            };
-            if count < u64::from(want) {
-                return kr(KERN_INVALID_ARGUMENT);
-            }
             let vm = env.vm(t);
-            let Some(run) = vm.table.region_at_or_after(vm.trunc_page(addr)) else {
-                return kr(KERN_INVALID_ADDRESS);
-            };
-            let start = run.start << vm.page_shift;
-            let len = (run.end - run.start) << vm.page_shift;
-            // vm_region_64 of a 32-bit guest: the region's end must fit in 32 bits.
-            if w == Width::W32 && u128::from(start) + u128::from(len) >= w.limit() {
-                return kr(KERN_INVALID_ADDRESS);
+            let p = u128::from(vm.page_size());
+            let s = u128::from(addr) / p * p;
+            // Rounded in the call's width: the end may wrap to 0.
+            let e = (u128::from(addr) + u128::from(size)).div_ceil(p) * p % w.limit();
+            if s > e || e > vm.map_limit() {
+                return kr(KERN_NO_SPACE);
             }
-            let mut info = [0u8; VM_REGION_BASIC_INFO_SIZE];
-            info[0..4].copy_from_slice(&run.attrs.cur.to_le_bytes());
-            info[4..8].copy_from_slice(&run.attrs.max.to_le_bytes());
-            info[8..12].copy_from_slice(&run.attrs.inherit.to_le_bytes());
-            store_param(env, caller, name, "address", addr_ptr, start, w.bytes())?;
-            store_param(env, caller, name, "size", size_ptr, len, w.bytes())?;
-            // Past `inheritance`, both flavors hold zeroes: shared, reserved, offset,
-            // behavior (VM_BEHAVIOR_DEFAULT), user_wired_count.
-            store_bytes(env, caller, name, "info", info_ptr, &info[..info_len])?;
-            store_param(env, caller, name, "count", count_ptr, u64::from(want), 4)?;
-            store_param(env, caller, name, "object_name", object_name_ptr, 0, 4)?;
+            let (s, e) = ((s / p) as u64, (e / p) as u64);
+            // XNU's range check: the page at the start, and every page up to the end, mapped
+            // (with `s == e`, after an end that wrapped to 0, only the first).
+            let mapped = !vm.table.any_unallocated(s, e.max(s + 1));
+            let behavior = behavior as i32;
+            match behavior {
+                VM_BEHAVIOR_DEFAULT
+                | VM_BEHAVIOR_RANDOM
+                | VM_BEHAVIOR_SEQUENTIAL
+                | VM_BEHAVIOR_RSEQNTL => {
+                    if !mapped {
+                        return kr(KERN_INVALID_ADDRESS);
+                    }
+                    // Behavior changes no access: no window, no hardware to touch.
+                    vm.table
+                        .set_behavior(s, e, behavior)
+                        .or_else(|err| kr(check_error_kr(err)))?;
+                }
+                // A flag on the range that only wiring would use; vm_region does not show it.
+                VM_BEHAVIOR_ZERO_WIRED_PAGES
+                | VM_BEHAVIOR_WILLNEED
+                | VM_BEHAVIOR_REUSE
+                | VM_BEHAVIOR_CAN_REUSE => {
+                    if !mapped {
+                        return kr(KERN_INVALID_ADDRESS);
+                    }
+                }
+                // XNU's contiguous vm_msync over `[s, e)` (nothing when the end wrapped).
+                VM_BEHAVIOR_DONTNEED | VM_BEHAVIOR_FREE => {
+                    if e > s && vm.table.any_unallocated(s, e) {
+                        return kr(KERN_INVALID_ADDRESS);
+                    }
+                }
+                VM_BEHAVIOR_REUSABLE => {
+                    if !mapped {
+                        return kr(KERN_INVALID_ADDRESS);
+                    }
+                    if e > s
+                        && vm
+                            .table
+                            .check(s, e, |a| a.cur & VM_PROT_WRITE != 0)
+                            .is_err()
+                    {
+                        return kr(KERN_PROTECTION_FAILURE);
+                    }
+                }
+                _ => return kr(KERN_INVALID_ARGUMENT),
+            }
             Ok(KERN_SUCCESS)
         }
+        Call::Msync {
+            form,
+            task,
+            addr,
+            size,
+            flags,
+        } => {
+            let t = match env.vm(caller).lookup_port(task) {
+                None => return kr(MACH_SEND_INVALID_DEST),
+                Some(PortTarget::Host) => return kr(KERN_INVALID_TASK),
+                Some(PortTarget::Task(t)) => t,
+            };
+            if flags & VM_SYNC_ASYNCHRONOUS != 0 && flags & VM_SYNC_SYNCHRONOUS != 0 {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            let w = form.address_width(gw);
+            let vm = env.vm(t);
+            if size != 0 && (wraps(addr, size, w) || round_wraps(addr, size, w, vm.page_size())) {
+                return kr(KERN_INVALID_ADDRESS);
+            }
+            // The pages of `[trunc(addr), round(addr + size))`: one page for an unaligned
+            // `addr` with size 0, as XNU rounds before it looks at the size.
+            let (s, e) = vm.pages(addr, size);
+            if s == e {
+                return Ok(KERN_SUCCESS);
+            }
+            sync(env, t);
+            // Anonymous memory has nothing to write back, and machvm keeps the contents of
+            // pages XNU may discard (KILLPAGES, DEACTIVATE): only holes change the answer.
+            let vm = env.vm(t);
+            if flags & VM_SYNC_CONTIGUOUS != 0 && vm.table.any_unallocated(s, e) {
+                return kr(KERN_INVALID_ADDRESS);
+            }
+            Ok(KERN_SUCCESS)
+        }
+        Call::Wire { host, task, .. } => {
+            // The destination is the host-privileged port, which no guest holds: a name
+            // for any other port reaches a server that refuses it.
+            let vm = env.vm(caller);
+            if vm.lookup_port(host).is_none() {
+                return kr(MACH_SEND_INVALID_DEST);
+            }
+            // The task travels as a port in the message body: a name that is not null, not
+            // dead and not in the namespace fails the send.
+            if task != MACH_PORT_NULL && task != MACH_PORT_DEAD && vm.lookup_port(task).is_none() {
+                return kr(MACH_SEND_INVALID_RIGHT);
+            }
+            kr(KERN_INVALID_HOST)
+        }
     }
+}
+
+/// `vm_region_64`, `mach_vm_region` and `vm_region` (SPEC §4 and §9): the region at or after
+/// `*address` of task `task`, for addresses of width `w`. `ptrs` are the pointers `address`,
+/// `size`, `info`, `count` and `object_name`.
+fn region<E: Env + ?Sized>(
+    env: &mut E,
+    caller: TaskId,
+    name: &'static str,
+    w: Width,
+    task: u32,
+    flavor: u32,
+    ptrs: [u64; 5],
+) -> Step<i32> {
+    let [addr_ptr, size_ptr, info_ptr, count_ptr, object_name_ptr] = ptrs;
+    let addr = load_param(env, caller, name, "address", addr_ptr, w.bytes())?;
+    let count = load_param(env, caller, name, "count", count_ptr, 4)?;
+    let t = resolve(env, caller, task)?;
+    sync(env, t);
+    let Some((want, info_len)) = crate::consts::region_flavor(flavor as i32) else {
+        return kr(KERN_INVALID_ARGUMENT);
+    };
+    if count < u64::from(want) {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    let vm = env.vm(t);
+    let Some(run) = vm.table.region_at_or_after(vm.trunc_page(addr)) else {
+        return kr(KERN_INVALID_ADDRESS);
+    };
+    let start = run.start << vm.page_shift;
+    let len = (run.end - run.start) << vm.page_shift;
+    // A 32-bit guest's word-sized call: the region's end must fit in 32 bits.
+    if w == Width::W32 && u128::from(start) + u128::from(len) >= w.limit() {
+        return kr(KERN_INVALID_ADDRESS);
+    }
+    // protection, max_protection, inheritance; shared, reserved and offset 0; then behavior
+    // (at 28 in the 64-bit struct, after its 8-byte offset; at 24 in the 32-bit one) and
+    // user_wired_count 0.
+    let mut info = [0u8; VM_REGION_BASIC_INFO_SIZE];
+    info[0..4].copy_from_slice(&run.attrs.cur.to_le_bytes());
+    info[4..8].copy_from_slice(&run.attrs.max.to_le_bytes());
+    info[8..12].copy_from_slice(&run.attrs.inherit.to_le_bytes());
+    let at = if info_len == VM_REGION_BASIC_INFO_SIZE {
+        28
+    } else {
+        24
+    };
+    info[at..at + 4].copy_from_slice(&run.attrs.behavior.to_le_bytes());
+    store_param(env, caller, name, "address", addr_ptr, start, w.bytes())?;
+    store_param(env, caller, name, "size", size_ptr, len, w.bytes())?;
+    store_bytes(env, caller, name, "info", info_ptr, &info[..info_len])?;
+    store_param(env, caller, name, "count", count_ptr, u64::from(want), 4)?;
+    store_param(env, caller, name, "object_name", object_name_ptr, 0, 4)?;
+    Ok(KERN_SUCCESS)
 }
 
 #[cfg(test)]

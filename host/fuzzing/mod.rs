@@ -31,8 +31,8 @@ pub use oracle::{
     locate, minimize, run_ops, rust_call, Differential, Divergence, Op, Setup, TaskSpec,
 };
 pub use scenario::{
-    CallSpec, Constraints, CountSpec, DstSpec, FlagsSpec, FlavorSpec, Num, PortSpec, ProtSpec,
-    PtrSpec, Scenario, SetMaxSpec, SizeSpec, StepSpec,
+    BehaviorSpec, CallSpec, Constraints, CountSpec, DstSpec, FlagsSpec, FlavorSpec, Num, PortSpec,
+    ProtSpec, PtrSpec, Scenario, SetMaxSpec, SizeSpec, StepSpec, SyncSpec,
 };
 
 /// `/proc/self/mem`, which reads pages whatever their protection, opened once.

@@ -617,7 +617,12 @@ impl Differential {
         let target = |name: u32| self.port_target(caller, name);
         let mut out = Vec::new();
         match *call {
-            Call::TaskSelf | Call::HostSelf | Call::Protect { .. } => {}
+            Call::TaskSelf
+            | Call::HostSelf
+            | Call::Protect { .. }
+            | Call::BehaviorSet { .. }
+            | Call::Msync { .. }
+            | Call::Wire { .. } => {}
             Call::HostPageSize { size_ptr, .. } => out.push(span(caller, size_ptr, OUT)),
             Call::Allocate {
                 form,
@@ -678,6 +683,14 @@ impl Differential {
                 }
             }
             Call::Region {
+                addr_ptr,
+                size_ptr,
+                info_ptr,
+                count_ptr,
+                object_name_ptr,
+                ..
+            }
+            | Call::VmRegion {
                 addr_ptr,
                 size_ptr,
                 info_ptr,
@@ -915,7 +928,12 @@ fn task_port(call: &Call) -> Option<u32> {
         | Call::Read { task, .. }
         | Call::ReadOverwrite { task, .. }
         | Call::Write { task, .. }
-        | Call::Region { task, .. } => Some(task),
+        | Call::Region { task, .. }
+        | Call::VmRegion { task, .. }
+        | Call::BehaviorSet { task, .. }
+        | Call::Msync { task, .. } => Some(task),
+        // vm_wire's destination is the host-privileged port; its task is never reached.
+        Call::Wire { .. } => None,
     }
 }
 

@@ -391,6 +391,42 @@ impl FlavorSpec {
     }
 }
 
+/// vm_behavior_set's behavior.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BehaviorSpec {
+    /// A value of `vm_behavior_t` (`b % 12`: DEFAULT to PAGEOUT).
+    Known(u8),
+    /// Any value.
+    Raw(u32),
+}
+
+impl BehaviorSpec {
+    fn value(self) -> u32 {
+        match self {
+            BehaviorSpec::Known(b) => u32::from(b % 12),
+            BehaviorSpec::Raw(v) => v,
+        }
+    }
+}
+
+/// vm_msync's flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncSpec {
+    /// `VM_SYNC_*` bits (`b & 0x7f`).
+    Bits(u8),
+    /// Any bits.
+    Raw(u32),
+}
+
+impl SyncSpec {
+    fn value(self) -> u32 {
+        match self {
+            SyncSpec::Bits(b) => u32::from(b & 0x7f),
+            SyncSpec::Raw(v) => v,
+        }
+    }
+}
+
 /// The value stored in vm_region's in-out `*count` before the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CountSpec {
@@ -593,6 +629,30 @@ impl<'a> Arbitrary<'a> for FlavorSpec {
     }
 }
 
+impl<'a> Arbitrary<'a> for BehaviorSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (90, |u| Ok(BehaviorSpec::Known(u.arbitrary()?))),
+                (10, |u| Ok(BehaviorSpec::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+impl<'a> Arbitrary<'a> for SyncSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (90, |u| Ok(SyncSpec::Bits(u.arbitrary()?))),
+                (10, |u| Ok(SyncSpec::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
 impl<'a> Arbitrary<'a> for CountSpec {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         weighted(
@@ -679,10 +739,11 @@ pub enum CallSpec {
         data: Num,
         count: SizeSpec,
     },
-    /// `vm_region_64` / `mach_vm_region`; `addr` and `count` are stored at `*address` and
-    /// `*count` first (each when writable).
+    /// `vm_region_64` / `mach_vm_region` (`vm_region` when `word` and not `mach`); `addr`
+    /// and `count` are stored at `*address` and `*count` first (each when writable).
     Region {
         mach: bool,
+        word: bool,
         task: PortSpec,
         addr_ptr: PtrSpec,
         addr: Num,
@@ -692,6 +753,31 @@ pub enum CallSpec {
         count_ptr: PtrSpec,
         count: CountSpec,
         object_name_ptr: PtrSpec,
+    },
+    /// `vm_behavior_set`.
+    BehaviorSet {
+        mach: bool,
+        task: PortSpec,
+        addr: Num,
+        size: SizeSpec,
+        behavior: BehaviorSpec,
+    },
+    /// `vm_msync`.
+    Msync {
+        mach: bool,
+        task: PortSpec,
+        addr: Num,
+        size: SizeSpec,
+        flags: SyncSpec,
+    },
+    /// `vm_wire`.
+    Wire {
+        mach: bool,
+        host: PortSpec,
+        task: PortSpec,
+        addr: Num,
+        size: SizeSpec,
+        prot: ProtSpec,
     },
 }
 
@@ -779,6 +865,7 @@ impl<'a> Arbitrary<'a> for CallSpec {
                 (10, |u| {
                     Ok(CallSpec::Region {
                         mach: u.arbitrary()?,
+                        word: u.arbitrary()?,
                         task: u.arbitrary()?,
                         addr_ptr: u.arbitrary()?,
                         addr: u.arbitrary()?,
@@ -788,6 +875,34 @@ impl<'a> Arbitrary<'a> for CallSpec {
                         count_ptr: u.arbitrary()?,
                         count: u.arbitrary()?,
                         object_name_ptr: u.arbitrary()?,
+                    })
+                }),
+                (4, |u| {
+                    Ok(CallSpec::BehaviorSet {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        behavior: u.arbitrary()?,
+                    })
+                }),
+                (3, |u| {
+                    Ok(CallSpec::Msync {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        flags: u.arbitrary()?,
+                    })
+                }),
+                (1, |u| {
+                    Ok(CallSpec::Wire {
+                        mach: u.arbitrary()?,
+                        host: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        prot: u.arbitrary()?,
                     })
                 }),
             ],
@@ -1265,6 +1380,7 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
         }
         CallSpec::Region {
             mach,
+            word,
             task,
             addr_ptr,
             addr,
@@ -1285,15 +1401,83 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
                 aw.bytes(),
             ));
             ops.push(poke(caller, count_ptr, count.value().into(), 4));
-            Call::Region {
+            let (size_ptr, info_ptr, object_name_ptr) =
+                (ptr(size_ptr), ptr(info_ptr), ptr(object_name_ptr));
+            let flavor = flavor.value();
+            if word && !mach {
+                Call::VmRegion {
+                    task: name,
+                    addr_ptr,
+                    size_ptr,
+                    flavor,
+                    info_ptr,
+                    count_ptr,
+                    object_name_ptr,
+                }
+            } else {
+                Call::Region {
+                    form: form(mach),
+                    task: name,
+                    addr_ptr,
+                    size_ptr,
+                    flavor,
+                    info_ptr,
+                    count_ptr,
+                    object_name_ptr,
+                }
+            }
+        }
+        CallSpec::BehaviorSet {
+            mach,
+            task,
+            addr,
+            size,
+            behavior,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            Call::BehaviorSet {
                 form: form(mach),
                 task: name,
-                addr_ptr,
-                size_ptr: ptr(size_ptr),
-                flavor: flavor.value(),
-                info_ptr: ptr(info_ptr),
-                count_ptr,
-                object_name_ptr: ptr(object_name_ptr),
+                addr: aw.truncate(addr.resolve(&tc)),
+                size: aw.truncate(size.resolve(&tc)),
+                behavior: behavior.value(),
+            }
+        }
+        CallSpec::Msync {
+            mach,
+            task,
+            addr,
+            size,
+            flags,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            Call::Msync {
+                form: form(mach),
+                task: name,
+                addr: aw.truncate(addr.resolve(&tc)),
+                size: aw.truncate(size.resolve(&tc)),
+                flags: flags.value(),
+            }
+        }
+        CallSpec::Wire {
+            mach,
+            host,
+            task,
+            addr,
+            size,
+            prot,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            Call::Wire {
+                form: form(mach),
+                host: host.name(rights),
+                task: name,
+                addr: aw.truncate(addr.resolve(&tc)),
+                size: aw.truncate(size.resolve(&tc)),
+                prot: prot.bits(),
             }
         }
     };

@@ -24,6 +24,8 @@ pub struct AttrsSpec {
     pub max: u8,
     /// `inherit % 3`.
     pub inherit: u8,
+    /// `behavior % 4`.
+    pub behavior: u8,
 }
 
 impl AttrsSpec {
@@ -33,6 +35,7 @@ impl AttrsSpec {
             max: i32::from(self.max & 7),
             inherit: u32::from(self.inherit % 3),
             permanent: false,
+            behavior: i32::from(self.behavior % 4),
         }
     }
 }

@@ -97,9 +97,38 @@ fn every_import_links_in_both_widths() {
     ] {
         let engine = engine();
         let module = Module::new(&engine, wat).unwrap();
-        let n = module.imports().filter(|i| i.module() == "mach").count();
-        assert_eq!(n, 19, "{bits}-bit forwarder imports every function");
+        let mut names: Vec<&str> = module
+            .imports()
+            .filter(|i| i.module() == "mach")
+            .map(|i| i.name())
+            .collect();
+        let mut all: Vec<&str> = machvm::Import::ALL.iter().map(|i| i.name()).collect();
+        names.sort_unstable();
+        all.sort_unstable();
+        assert_eq!(names, all, "{bits}-bit forwarder imports every function");
         TaskPre::new(&module, get).unwrap();
+    }
+}
+
+/// Every import builds the call of its own name from its wasm arguments, and gives them
+/// back in the same order: the dynamically typed imports depend on it.
+#[test]
+fn every_import_makes_its_call_from_its_arguments() {
+    for import in machvm::Import::ALL {
+        for bits in [32, 64] {
+            let width = if bits == 32 {
+                machvm::Width::W32
+            } else {
+                machvm::Width::W64
+            };
+            let n = import.signature(width).matches("i32").count()
+                + import.signature(width).matches("i64").count()
+                - 1; // the result
+            let args: Vec<u64> = (0..n as u64).map(|k| 0x1000 + k).collect();
+            let call = import.call(&args);
+            assert_eq!(call.import_name(), import.name());
+            assert_eq!(call.args(), args, "{}", import.name());
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! for 32-bit and 64-bit memories, with page sizes 4096 and 16384, driven through real wasm
 //! guests (`wat/forward32.wat`, `wat/forward64.wat`).
 
+mod advice;
 mod allocate;
 mod common;
 mod copy;

@@ -69,6 +69,22 @@ fn calls_with_task(task: u32, form: Form) -> Vec<Call> {
             count_ptr: PTR + 16,
             object_name_ptr: PTR + 20,
         },
+        Call::VmRegion {
+            task,
+            addr_ptr: PTR,
+            size_ptr: PTR + 8,
+            flavor: 9,
+            info_ptr: INFO,
+            count_ptr: PTR + 16,
+            object_name_ptr: PTR + 20,
+        },
+        Call::BehaviorSet {
+            form,
+            task,
+            addr: DATA,
+            size: 0,
+            behavior: 0,
+        },
     ]
 }
 
