@@ -24,7 +24,7 @@ pub const KERN_INVALID_HOST: KernReturn = 22;
 /// The port name does not denote a send right in the caller's namespace.
 pub const MACH_SEND_INVALID_DEST: KernReturn = 0x1000_0003;
 /// A port argument other than the destination names no right in the caller's namespace.
-pub const MACH_SEND_INVALID_RIGHT: KernReturn = 0x1000_0007;
+pub const MACH_SEND_INVALID_RIGHT: KernReturn = 0x1000_000a;
 /// The caller's data buffer for the message is not readable.
 pub const MACH_SEND_INVALID_MEMORY: KernReturn = 0x1000_000c;
 

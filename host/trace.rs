@@ -657,6 +657,55 @@ mod tests {
     }
 
     #[test]
+    fn advice_names_behaviors_flags_and_the_wire_refusal() {
+        let c = Call::BehaviorSet {
+            form: Form::MachVm,
+            task: 0x103,
+            addr: 0x4000,
+            size: 0x1000,
+            behavior: 8,
+        };
+        assert_eq!(
+            line(c, &[], Outcome::Ret(2)),
+            "mach_vm_behavior_set(task=0x103, addr=0x4000, size=0x1000, VM_BEHAVIOR_REUSABLE) \
+             = KERN_PROTECTION_FAILURE"
+        );
+        let c = Call::BehaviorSet {
+            form: Form::Vm,
+            task: 0x103,
+            addr: 0,
+            size: 0,
+            behavior: 0xFFFF_FFFF,
+        };
+        assert!(line(c, &[], Outcome::Ret(0)).contains("size=0x0, -1) = KERN_SUCCESS"));
+        let c = Call::Msync {
+            form: Form::Vm,
+            task: 0x203,
+            addr: 0x4000,
+            size: 0x1000,
+            flags: 0x22 | 0x100,
+        };
+        assert_eq!(
+            line(c, &[], Outcome::Ret(16)),
+            "vm_msync(task=0x203, addr=0x4000, size=0x1000, flags=SYNCHRONOUS|CONTIGUOUS|0x100) \
+             = KERN_INVALID_TASK"
+        );
+        let c = Call::Wire {
+            form: Form::Vm,
+            host: 0x203,
+            task: 0x12303,
+            addr: 0x4000,
+            size: 0x1000,
+            prot: 3,
+        };
+        assert_eq!(
+            line(c, &[], Outcome::Ret(0x1000_000a)),
+            "vm_wire(host_priv=0x203, task=0x12303, addr=0x4000, size=0x1000, access=rw-) \
+             = MACH_SEND_INVALID_RIGHT"
+        );
+    }
+
+    #[test]
     fn region_shows_every_out_parameter() {
         let c = Call::Region {
             form: Form::Vm,

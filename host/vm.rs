@@ -1293,6 +1293,12 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             // The task travels as a port in the message body: a name that is not null, not
             // dead and not in the namespace fails the send.
             if task != MACH_PORT_NULL && task != MACH_PORT_DEAD && vm.lookup_port(task).is_none() {
+                tracing::warn!(
+                    target: "machvm::guard",
+                    call = name,
+                    name = format_args!("{task:#x}"),
+                    "guard exception: the message names a port right the task does not hold"
+                );
                 return kr(MACH_SEND_INVALID_RIGHT);
             }
             kr(KERN_INVALID_HOST)

@@ -1,5 +1,5 @@
 /*
- * conform: the error paths and edge cases of SPEC §4, checked from inside a
+ * conform: the error paths and edge cases of SPEC §4 and §9, checked from inside a
  * guest. Every check is one call with the kern_return_t SPEC prescribes; the
  * first mismatch stops the test. Built for wasm32 (conform.wasm) and wasm64
  * (conform64.wasm): the word-sized vm_* calls wrap at 2^32 in the first and
@@ -8,7 +8,7 @@
  * Exports:
  *   conform_selftest() -> i32   0 when every check passed, else the number
  *                               of the first failing check (the CHECK(n, ...)
- *                               below; 1..70).
+ *                               below; 1..92).
  *   last_kr() -> i32            at a failing check: what the call returned
  *                               (or, for a check on data, -1).
  *   task_self_name() -> i32     mach_task_self(): 0x103 (259) in machvm.
@@ -194,5 +194,40 @@ int conform_selftest(void)
 	CHECK(68, vm_protect(self, data - (P - 3), P, FALSE, VM_PROT_READ), KERN_INVALID_ADDRESS);
 	CHECK(69, vm_protect(self, data + 3, P, FALSE, VM_PROT_READ), KERN_INVALID_ADDRESS);
 	CHECK(70, vm_deallocate(self, src, 2 * P), KERN_SUCCESS);
+
+	/* The rest of the VM surface: vm_region, vm_behavior_set, vm_msync,
+	 * vm_wire. Three pages, the last one freed: [c, c + 2P) mapped. */
+	vm_address_t c = 0;
+	CHECK(71, vm_allocate(self, &c, 3 * P, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+	CHECK(72, vm_deallocate(self, c + 2 * P, P), KERN_SUCCESS);
+	((volatile unsigned char *)c)[5] = 0x5a;
+	CHECK(73, vm_behavior_set(self, c + P, 1, VM_BEHAVIOR_SEQUENTIAL), KERN_SUCCESS);
+	/* vm_region splits at the behavior and reports it, in both structs. */
+	vm_region_basic_info_data_t info32;
+	x = c;
+	cnt = VM_REGION_BASIC_INFO_COUNT;
+	CHECK(74, vm_region(self, &x, &sz, VM_REGION_BASIC_INFO, (vm_region_info_t)&info32, &cnt, &on),
+		KERN_SUCCESS);
+	/* (the region may start below c: memory below is RW with the default too) */
+	ENSURE(75, x <= c && x + sz == c + P && info32.behavior == VM_BEHAVIOR_DEFAULT &&
+		cnt == VM_REGION_BASIC_INFO_COUNT);
+	x = c + P;
+	CHECK(76, region(&x, &sz, &info, VM_REGION_BASIC_INFO_64, VM_REGION_BASIC_INFO_COUNT_64), KERN_SUCCESS);
+	ENSURE(77, x == c + P && sz == P && info.behavior == VM_BEHAVIOR_SEQUENTIAL);
+	CHECK(78, vm_behavior_set(self, c, 3 * P, VM_BEHAVIOR_RANDOM), KERN_INVALID_ADDRESS);
+	CHECK(79, vm_behavior_set(self, c, 2 * P, VM_BEHAVIOR_PAGEOUT), KERN_INVALID_ARGUMENT);
+	CHECK(80, vm_behavior_set(self, c, 0, 12345), KERN_SUCCESS);
+	CHECK(81, mach_vm_behavior_set(self, c, 2 * P, VM_BEHAVIOR_FREE), KERN_SUCCESS);
+	ENSURE(82, ((volatile unsigned char *)c)[5] == 0x5a); /* contents kept */
+	CHECK(83, vm_protect(self, c, P, FALSE, VM_PROT_READ), KERN_SUCCESS);
+	CHECK(84, vm_behavior_set(self, c, 2 * P, VM_BEHAVIOR_REUSABLE), KERN_PROTECTION_FAILURE);
+	CHECK(85, vm_msync(self, c, 3 * P, VM_SYNC_SYNCHRONOUS), KERN_SUCCESS);
+	CHECK(86, vm_msync(self, c, 3 * P, VM_SYNC_SYNCHRONOUS | VM_SYNC_CONTIGUOUS), KERN_INVALID_ADDRESS);
+	CHECK(87, mach_vm_msync(self, c, 2 * P, VM_SYNC_SYNCHRONOUS | VM_SYNC_ASYNCHRONOUS), KERN_INVALID_ARGUMENT);
+	CHECK(88, vm_msync(mach_host_self(), c, P, 0), KERN_INVALID_TASK);
+	CHECK(89, vm_wire(mach_host_self(), self, c, P, VM_PROT_READ), KERN_INVALID_HOST);
+	CHECK(90, mach_vm_wire(mach_host_self(), 0x12303, c, P, VM_PROT_READ), MACH_SEND_INVALID_RIGHT);
+	CHECK(91, vm_wire(MACH_PORT_NULL, self, c, P, VM_PROT_READ), MACH_SEND_INVALID_DEST);
+	CHECK(92, vm_deallocate(self, c, 2 * P), KERN_SUCCESS);
 	return 0;
 }

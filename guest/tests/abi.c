@@ -1,5 +1,5 @@
 /*
- * ABI check guest: re-exports every import of SPEC §3 as "x_<name>" with the
+ * ABI check guest: re-exports every import of SPEC §3 and §9 as "x_<name>" with the
  * very signature the SDK headers give it. build.sh compares the imports of
  * the wasm32 and wasm64 builds with tests/abi32.expected / abi64.expected.
  * A host test can also call any Mach call through these exports, e.g.
@@ -31,6 +31,13 @@ X(kern_return_t, mach_vm_read_overwrite, (vm_map_read_t t, mach_vm_address_t a, 
 X(kern_return_t, mach_vm_write, (vm_map_t t, mach_vm_address_t a, vm_offset_t d, mach_msg_type_number_t c), (t, a, d, c))
 X(kern_return_t, mach_vm_region, (vm_map_read_t t, mach_vm_address_t *a, mach_vm_size_t *s, vm_region_flavor_t f, vm_region_info_t i, mach_msg_type_number_t *c, mach_port_t *o), (t, a, s, f, i, c, o))
 
+X(kern_return_t, vm_region, (vm_map_read_t t, vm_address_t *a, vm_size_t *s, vm_region_flavor_t f, vm_region_info_t i, mach_msg_type_number_t *c, mach_port_t *o), (t, a, s, f, i, c, o))
+X(kern_return_t, vm_behavior_set, (vm_map_t t, vm_address_t a, vm_size_t s, vm_behavior_t b), (t, a, s, b))
+X(kern_return_t, mach_vm_behavior_set, (vm_map_t t, mach_vm_address_t a, mach_vm_size_t s, vm_behavior_t b), (t, a, s, b))
+X(kern_return_t, vm_msync, (vm_map_t t, vm_address_t a, vm_size_t s, vm_sync_t f), (t, a, s, f))
+X(kern_return_t, mach_vm_msync, (vm_map_t t, mach_vm_address_t a, mach_vm_size_t s, vm_sync_t f), (t, a, s, f))
+X(kern_return_t, vm_wire, (host_priv_t h, vm_map_t t, vm_address_t a, vm_size_t s, vm_prot_t p), (h, t, a, s, p))
+X(kern_return_t, mach_vm_wire, (host_priv_t h, vm_map_t t, mach_vm_address_t a, mach_vm_size_t s, vm_prot_t p), (h, t, a, s, p))
 unsigned int x_load32(const volatile unsigned int *p) { return *p; }
 unsigned long long x_load64(const volatile unsigned long long *p) { return *p; }
 void x_store32(volatile unsigned int *p, unsigned int v) { *p = v; }

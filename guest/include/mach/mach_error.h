@@ -2,7 +2,7 @@
  * machvm guest SDK: <mach/mach_error.h>
  *
  * mach_error_string() runs in the guest (there is no import for it): a table
- * of XNU's messages for the kern_return_t codes and for the two MACH_SEND_*
+ * of XNU's messages for the kern_return_t codes and for the MACH_SEND_*
  * codes that machvm answers. mach_error() prints through <stdio.h> and is
  * only declared when a C library provides it (wasi-libc).
  */
@@ -84,6 +84,8 @@ static inline const char *__machvm_error_string(mach_error_t error_value, int *k
 	switch (error_value) {
 	case MACH_SEND_INVALID_DEST:
 		return "(ipc/send) invalid destination port";
+	case MACH_SEND_INVALID_RIGHT:
+		return "(ipc/send) invalid port right";
 	case MACH_SEND_INVALID_MEMORY:
 		return "(ipc/send) invalid memory";
 	default:

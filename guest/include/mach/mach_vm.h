@@ -45,6 +45,14 @@ kern_return_t mach_vm_region(vm_map_read_t target_task,
 	mach_msg_type_number_t *infoCnt, mach_port_t *object_name)
 	__MACHVM_IMPORT("mach_vm_region");
 
+kern_return_t mach_vm_behavior_set(vm_map_t target_task,
+	mach_vm_address_t address, mach_vm_size_t size,
+	vm_behavior_t new_behavior) __MACHVM_IMPORT("mach_vm_behavior_set");
+
+kern_return_t mach_vm_msync(vm_map_t target_task, mach_vm_address_t address,
+	mach_vm_size_t size, vm_sync_t sync_flags)
+	__MACHVM_IMPORT("mach_vm_msync");
+
 __MACHVM_END_DECLS
 
 #endif /* _MACH_MACH_VM_H_ */

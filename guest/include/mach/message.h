@@ -14,6 +14,8 @@ typedef kern_return_t mach_msg_return_t;
 
 /* The task port name is not a send right in the caller's namespace. */
 #define MACH_SEND_INVALID_DEST 0x10000003
+/* A port in the message body (vm_wire's task) is not held by the caller. */
+#define MACH_SEND_INVALID_RIGHT 0x1000000a
 /* The caller's out-of-line data (vm_write's buffer) is not readable. */
 #define MACH_SEND_INVALID_MEMORY 0x1000000c
 

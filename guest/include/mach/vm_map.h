@@ -58,6 +58,29 @@ kern_return_t vm_region_64(vm_map_read_t target_task, vm_address_t *address,
 	mach_msg_type_number_t *infoCnt, mach_port_t *object_name)
 	__MACHVM_IMPORT("vm_region_64");
 
+/* vm_region_64 under its older name: the same call, the same answers, with
+ * flavor VM_REGION_BASIC_INFO (vm_region_basic_info, count 8) or
+ * VM_REGION_BASIC_INFO_64. */
+kern_return_t vm_region(vm_map_read_t target_task, vm_address_t *address,
+	vm_size_t *size, vm_region_flavor_t flavor, vm_region_info_t info,
+	mach_msg_type_number_t *infoCnt, mach_port_t *object_name)
+	__MACHVM_IMPORT("vm_region");
+
+/* Paging advice for the pages of [address, address + size). DEFAULT, RANDOM,
+ * SEQUENTIAL and RSEQNTL are recorded (vm_region reports them); the others
+ * act at once and keep the pages' contents. KERN_INVALID_ADDRESS when a page
+ * of the range is unallocated, KERN_NO_SPACE when it passes the map,
+ * KERN_PROTECTION_FAILURE for REUSABLE on a page without write. */
+kern_return_t vm_behavior_set(vm_map_t target_task, vm_address_t address,
+	vm_size_t size, vm_behavior_t new_behavior)
+	__MACHVM_IMPORT("vm_behavior_set");
+
+/* Anonymous memory has nothing to write back: KERN_SUCCESS, or
+ * KERN_INVALID_ADDRESS for a hole with VM_SYNC_CONTIGUOUS; SYNCHRONOUS with
+ * ASYNCHRONOUS is KERN_INVALID_ARGUMENT. */
+kern_return_t vm_msync(vm_map_t target_task, vm_address_t address,
+	vm_size_t size, vm_sync_t sync_flags) __MACHVM_IMPORT("vm_msync");
+
 __MACHVM_END_DECLS
 
 #endif /* _MACH_VM_MAP_H_ */

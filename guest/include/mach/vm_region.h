@@ -29,7 +29,7 @@ struct vm_region_basic_info_64 {
 	boolean_t shared;                /* @12 0 */
 	boolean_t reserved;              /* @16 0 */
 	memory_object_offset_t offset;   /* @20 0 */
-	vm_behavior_t behavior;          /* @28 VM_BEHAVIOR_DEFAULT */
+	vm_behavior_t behavior;          /* @28 as vm_behavior_set left it */
 	unsigned short user_wired_count; /* @32 0 */
 };
 
@@ -41,7 +41,7 @@ struct vm_region_basic_info {
 	boolean_t shared;                /* @12 0 */
 	boolean_t reserved;              /* @16 0 */
 	uint32_t offset;                 /* @20 0 */
-	vm_behavior_t behavior;          /* @24 VM_BEHAVIOR_DEFAULT */
+	vm_behavior_t behavior;          /* @24 as vm_behavior_set left it */
 	unsigned short user_wired_count; /* @28 0 */
 };
 

@@ -22,6 +22,8 @@ pub type vm_map_read_t = mach_port_t;
 pub type task_t = mach_port_t;
 /// `host_t`.
 pub type host_t = mach_port_t;
+/// `host_priv_t`: the host-privileged port, which no guest holds.
+pub type host_priv_t = mach_port_t;
 /// `memory_object_name_t`.
 pub type memory_object_name_t = mach_port_t;
 /// `vm_address_t`: word-sized.
@@ -44,6 +46,8 @@ pub type vm_prot_t = i32;
 pub type vm_inherit_t = u32;
 /// `vm_behavior_t`.
 pub type vm_behavior_t = i32;
+/// `vm_sync_t`: `vm_msync`'s flags.
+pub type vm_sync_t = u32;
 /// `mach_msg_type_number_t`: 32 bits in every guest.
 pub type mach_msg_type_number_t = natural_t;
 /// `vm_region_flavor_t`.
@@ -65,8 +69,14 @@ pub const KERN_INVALID_ARGUMENT: kern_return_t = 4;
 pub const KERN_FAILURE: kern_return_t = 5;
 /// The host could not get the resources for the call.
 pub const KERN_RESOURCE_SHORTAGE: kern_return_t = 6;
+/// The port is not a task port (`vm_msync` given the host port).
+pub const KERN_INVALID_TASK: kern_return_t = 16;
+/// The port is not the host-privileged port (`vm_wire`).
+pub const KERN_INVALID_HOST: kern_return_t = 22;
 /// The port name is not a send right in the caller's namespace.
 pub const MACH_SEND_INVALID_DEST: kern_return_t = 0x1000_0003;
+/// A port in the message body (`vm_wire`'s task) names no right of the caller.
+pub const MACH_SEND_INVALID_RIGHT: kern_return_t = 0x1000_000a;
 /// The caller's data buffer is not readable.
 pub const MACH_SEND_INVALID_MEMORY: kern_return_t = 0x1000_000c;
 
@@ -101,6 +111,43 @@ pub const VM_INHERIT_DEFAULT: vm_inherit_t = VM_INHERIT_COPY;
 
 /// `VM_BEHAVIOR_DEFAULT`.
 pub const VM_BEHAVIOR_DEFAULT: vm_behavior_t = 0;
+/// `vm_behavior_set`: random access expected (recorded).
+pub const VM_BEHAVIOR_RANDOM: vm_behavior_t = 1;
+/// `vm_behavior_set`: sequential access expected (recorded).
+pub const VM_BEHAVIOR_SEQUENTIAL: vm_behavior_t = 2;
+/// `vm_behavior_set`: reverse sequential access expected (recorded).
+pub const VM_BEHAVIOR_RSEQNTL: vm_behavior_t = 3;
+/// `vm_behavior_set` advice: the pages will be needed.
+pub const VM_BEHAVIOR_WILLNEED: vm_behavior_t = 4;
+/// `vm_behavior_set` advice: the pages are not needed soon.
+pub const VM_BEHAVIOR_DONTNEED: vm_behavior_t = 5;
+/// `vm_behavior_set` advice: the contents may be discarded.
+pub const VM_BEHAVIOR_FREE: vm_behavior_t = 6;
+/// `vm_behavior_set`: zero wired pages on unwiring.
+pub const VM_BEHAVIOR_ZERO_WIRED_PAGES: vm_behavior_t = 7;
+/// `vm_behavior_set` advice: reusable (needs write access).
+pub const VM_BEHAVIOR_REUSABLE: vm_behavior_t = 8;
+/// `vm_behavior_set` advice: reused.
+pub const VM_BEHAVIOR_REUSE: vm_behavior_t = 9;
+/// `vm_behavior_set` advice: may be reused.
+pub const VM_BEHAVIOR_CAN_REUSE: vm_behavior_t = 10;
+/// `vm_behavior_set`: debug kernels only (`KERN_INVALID_ARGUMENT`).
+pub const VM_BEHAVIOR_PAGEOUT: vm_behavior_t = 11;
+
+/// `vm_msync`: asynchronous write-back.
+pub const VM_SYNC_ASYNCHRONOUS: vm_sync_t = 0x01;
+/// `vm_msync`: synchronous write-back.
+pub const VM_SYNC_SYNCHRONOUS: vm_sync_t = 0x02;
+/// `vm_msync`: invalidate.
+pub const VM_SYNC_INVALIDATE: vm_sync_t = 0x04;
+/// `vm_msync`: the contents may be discarded.
+pub const VM_SYNC_KILLPAGES: vm_sync_t = 0x08;
+/// `vm_msync`: deactivate.
+pub const VM_SYNC_DEACTIVATE: vm_sync_t = 0x10;
+/// `vm_msync`: a hole answers `KERN_INVALID_ADDRESS`.
+pub const VM_SYNC_CONTIGUOUS: vm_sync_t = 0x20;
+/// `vm_msync`: reusable pages.
+pub const VM_SYNC_REUSABLEPAGES: vm_sync_t = 0x40;
 
 /// `vm_allocate`: map exactly at the (page-truncated) address.
 pub const VM_FLAGS_FIXED: i32 = 0;
@@ -245,6 +292,39 @@ extern "C" {
         object_name: *mut mach_port_t,
     ) -> kern_return_t;
 
+    /// Word-sized `vm_region`: `vm_region_64` under its older name.
+    pub fn vm_region(
+        target_task: vm_map_read_t,
+        address: *mut vm_address_t,
+        size: *mut vm_size_t,
+        flavor: vm_region_flavor_t,
+        info: vm_region_info_t,
+        info_cnt: *mut mach_msg_type_number_t,
+        object_name: *mut mach_port_t,
+    ) -> kern_return_t;
+    /// Word-sized `vm_behavior_set`.
+    pub fn vm_behavior_set(
+        target_task: vm_map_t,
+        address: vm_address_t,
+        size: vm_size_t,
+        new_behavior: vm_behavior_t,
+    ) -> kern_return_t;
+    /// Word-sized `vm_msync`.
+    pub fn vm_msync(
+        target_task: vm_map_t,
+        address: vm_address_t,
+        size: vm_size_t,
+        sync_flags: vm_sync_t,
+    ) -> kern_return_t;
+    /// Word-sized `vm_wire`: always refused (no guest holds `host_priv`).
+    pub fn vm_wire(
+        host_priv: host_priv_t,
+        task: vm_map_t,
+        address: vm_address_t,
+        size: vm_size_t,
+        desired_access: vm_prot_t,
+    ) -> kern_return_t;
+
     /// 64-bit `mach_vm_allocate`.
     pub fn mach_vm_allocate(
         target: vm_map_t,
@@ -305,5 +385,27 @@ extern "C" {
         info: vm_region_info_t,
         info_cnt: *mut mach_msg_type_number_t,
         object_name: *mut mach_port_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_behavior_set`.
+    pub fn mach_vm_behavior_set(
+        target_task: vm_map_t,
+        address: mach_vm_address_t,
+        size: mach_vm_size_t,
+        new_behavior: vm_behavior_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_msync`.
+    pub fn mach_vm_msync(
+        target_task: vm_map_t,
+        address: mach_vm_address_t,
+        size: mach_vm_size_t,
+        sync_flags: vm_sync_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_wire`: always refused (no guest holds `host_priv`).
+    pub fn mach_vm_wire(
+        host_priv: host_priv_t,
+        task: vm_map_t,
+        address: mach_vm_address_t,
+        size: mach_vm_size_t,
+        desired_access: vm_prot_t,
     ) -> kern_return_t;
 }

@@ -15,8 +15,43 @@ fn kern_return_values_are_xnus() {
     assert_eq!(KERN_RESOURCE_SHORTAGE, 6);
     assert_eq!(MACH_SEND_INVALID_DEST, 0x1000_0003);
     assert_eq!(MACH_SEND_INVALID_MEMORY, 0x1000_000c);
+    assert_eq!(MACH_SEND_INVALID_RIGHT, 0x1000_000a);
+    assert_eq!((KERN_INVALID_TASK, KERN_INVALID_HOST), (16, 22));
     assert_eq!(MACH_PORT_NULL, 0);
     assert_eq!(MACH_PORT_DEAD, u32::MAX);
+}
+
+#[test]
+fn behavior_and_sync_values_are_xnus() {
+    assert_eq!(
+        [
+            VM_BEHAVIOR_DEFAULT,
+            VM_BEHAVIOR_RANDOM,
+            VM_BEHAVIOR_SEQUENTIAL,
+            VM_BEHAVIOR_RSEQNTL,
+            VM_BEHAVIOR_WILLNEED,
+            VM_BEHAVIOR_DONTNEED,
+            VM_BEHAVIOR_FREE,
+            VM_BEHAVIOR_ZERO_WIRED_PAGES,
+            VM_BEHAVIOR_REUSABLE,
+            VM_BEHAVIOR_REUSE,
+            VM_BEHAVIOR_CAN_REUSE,
+            VM_BEHAVIOR_PAGEOUT,
+        ],
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    );
+    assert_eq!(
+        [
+            VM_SYNC_ASYNCHRONOUS,
+            VM_SYNC_SYNCHRONOUS,
+            VM_SYNC_INVALIDATE,
+            VM_SYNC_KILLPAGES,
+            VM_SYNC_DEACTIVATE,
+            VM_SYNC_CONTIGUOUS,
+            VM_SYNC_REUSABLEPAGES,
+        ],
+        [1, 2, 4, 8, 0x10, 0x20, 0x40]
+    );
 }
 
 #[test]
