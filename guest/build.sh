@@ -247,6 +247,7 @@ build_all() {
 	build_wasi_cxx "$out" heapxx.wasm tests/heap.c
 	build_wasi "$out" sdk.wasm tests/sdk.c
 	build_wasi "$out" nullptr.wasm tests/nullptr.c -Wl,--global-base=16384
+	build_wasi "$out" writeonly.wasm tests/writeonly.c
 	# The same without the SDK's heap-first constructor: shows what it prevents.
 	build_wasi "$out" heap_unguarded.wasm tests/heap.c -DMACHVM_NO_HEAP_FIRST
 	if [ "$RUST" = 1 ]; then

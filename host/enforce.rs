@@ -16,8 +16,13 @@
 //!   protections are restored to read-write before the kernel (and so the store) is dropped,
 //!   so a pooling allocator's next instance gets a clean slot.
 //!
-//! The one protection x86 page tables cannot express is write-only: such a page is
-//! readable by the guest's own loads (host-side calls still refuse to read it).
+//! Write-only pages, which x86 page tables cannot express, are kept as XNU keeps them: a
+//! page `vm_protect`ed to `VM_PROT_WRITE` alone is inaccessible in hardware until its first
+//! store, which machvm's signal handler answers by making that page read-write and resuming
+//! the instruction; a load before it traps (see [`WriteOnly`]). This needs the handler
+//! ([`crate::install_handlers`] before the task is made) and x86-64 Linux, where the fault
+//! says whether it was a write; elsewhere a write-only page is read-write in hardware and
+//! the guest's own loads from it succeed (host-side calls still refuse to read it).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -53,6 +58,240 @@ pub fn hw_prot(attrs: Option<PageAttrs>) -> MprotectFlags {
         Some(a) if a.cur & VM_PROT_WRITE != 0 => MprotectFlags::READ | MprotectFlags::WRITE,
         Some(a) if a.cur & VM_PROT_READ != 0 => MprotectFlags::READ,
         _ => MprotectFlags::empty(),
+    }
+}
+
+/// [`hw_prot`] of a task whose write-only pages fault until their first store
+/// (`write_only_faults`, see [`WriteOnly`]): such a page is inaccessible in hardware when
+/// its table state is set; a store makes it read-write later.
+pub(crate) fn hw_prot_of(attrs: Option<PageAttrs>, write_only_faults: bool) -> MprotectFlags {
+    match attrs {
+        Some(a) if write_only_faults && is_write_only(a) => MprotectFlags::empty(),
+        _ => hw_prot(attrs),
+    }
+}
+
+/// True for a page whose current protection allows writing but not reading.
+pub(crate) fn is_write_only(a: PageAttrs) -> bool {
+    a.cur & (VM_PROT_READ | VM_PROT_WRITE) == VM_PROT_WRITE
+}
+
+/// True where machvm can keep write-only pages exact: the fault tells a store from a load.
+pub(crate) const WRITE_ONLY_FAULTS: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
+
+/// Kernel mappings one page made read-write inside an inaccessible range can add: it splits
+/// one mapping into three. Taken from the process's budget when a write-only page is first
+/// written, given back when its table state is set again or the task goes.
+pub(crate) const MAPPINGS_PER_STORE: usize = 2;
+
+/// One run of write-only pages of a task's memory whose hardware state machvm set
+/// inaccessible, and which of them a store has made read-write since (one bit per page).
+#[derive(Debug)]
+struct Seg {
+    /// Host address of the first page.
+    start: usize,
+    /// Number of pages.
+    pages: usize,
+    page_size: usize,
+    /// Bit `i` set: page `i` is read-write in hardware.
+    written: Box<[AtomicU64]>,
+}
+
+impl Seg {
+    fn new(start: usize, pages: usize, page_size: usize) -> Seg {
+        Seg {
+            start,
+            pages,
+            page_size,
+            written: (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn end(&self) -> usize {
+        self.start + self.pages * self.page_size
+    }
+
+    fn is_written(&self, i: usize) -> bool {
+        self.written[i / 64].load(Ordering::SeqCst) & (1 << (i % 64)) != 0
+    }
+
+    /// Pages `[from, to)` of this run as a run of their own, with their bits.
+    fn part(&self, from: usize, to: usize) -> Seg {
+        let part = Seg::new(
+            self.start + from * self.page_size,
+            to - from,
+            self.page_size,
+        );
+        for i in from..to {
+            if self.is_written(i) {
+                part.written[(i - from) / 64].fetch_or(1 << ((i - from) % 64), Ordering::SeqCst);
+            }
+        }
+        part
+    }
+
+    /// Number of written pages among `[from, to)`.
+    fn count_written(&self, from: usize, to: usize) -> usize {
+        (from..to).filter(|&i| self.is_written(i)).count()
+    }
+
+    /// Makes page `i` read-write in hardware (taking its mappings from the budget) unless it
+    /// is already; false when the budget or `mprotect` refused. Async-signal-safe: atomics
+    /// and one system call.
+    fn write_page(&self, i: usize) -> bool {
+        let (word, bit) = (&self.written[i / 64], 1u64 << (i % 64));
+        if word.load(Ordering::SeqCst) & bit != 0 {
+            return true;
+        }
+        if !crate::budget::try_take(MAPPINGS_PER_STORE) {
+            return false;
+        }
+        let rw = MprotectFlags::READ | MprotectFlags::WRITE;
+        let addr = self.start + i * self.page_size;
+        // SAFETY: the page lies in the accessible part of a live linear memory that a task
+        // of the store governs (runs are recorded by the task's mirror and removed before
+        // its memory is released); its table state allows writing, so read-write hardware
+        // lets through nothing the table refuses but the loads x86 cannot refuse.
+        if !unsafe { protect(addr as *mut u8, 0, self.page_size as u64, rw) } {
+            crate::budget::give_back(MAPPINGS_PER_STORE);
+            return false;
+        }
+        word.fetch_or(bit, Ordering::SeqCst);
+        true
+    }
+}
+
+/// What a store fault was to [`WriteOnly`].
+enum StoreFault {
+    /// Not on a write-only page waiting for its first store.
+    NotWriteOnly,
+    /// The first store to a write-only page, which is read-write now.
+    Mapped,
+    /// The first store to a write-only page, which the mapping budget could not afford.
+    Unaffordable,
+}
+
+/// The write-only pages of a store's tasks that are inaccessible in hardware until written.
+///
+/// XNU maps a write-only page only when it is first written, so a load before any store
+/// faults; x86 cannot map a page writable and not readable. machvm keeps such a page
+/// inaccessible (its task's mirror records it here), and on a *store* fault there the
+/// store's signal handler makes that one page read-write and resumes the instruction; a
+/// load still traps. Host code that writes guest memory on the table's say-so makes the
+/// pages read-write first ([`WriteOnly::write`]), so it never faults. After the first store
+/// the page is readable, as on XNU; setting its protection again makes it inaccessible.
+///
+/// Each page made read-write takes [`MAPPINGS_PER_STORE`] from the process's mapping
+/// budget; when none is left, the store traps as any refused access does.
+#[derive(Debug, Default)]
+pub(crate) struct WriteOnly {
+    segs: std::sync::Mutex<Vec<Seg>>,
+}
+
+impl WriteOnly {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Seg>> {
+        self.segs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets the runs inside `[lo, hi)` (host addresses; parts outside stay) and records
+    /// `runs` (host start, pages) there as not written: their pages were just made
+    /// inaccessible. Gives back the mappings of the pages written inside.
+    pub(crate) fn replace(&self, lo: usize, hi: usize, runs: &[(usize, usize)], page_size: usize) {
+        let mut segs = self.lock();
+        if runs.is_empty() && !segs.iter().any(|s| s.start < hi && lo < s.end()) {
+            // The common case: no write-only page there, before or after.
+            return;
+        }
+        let mut written = 0;
+        let mut kept = Vec::with_capacity(segs.len() + 2);
+        for seg in segs.drain(..) {
+            if seg.end() <= lo || seg.start >= hi {
+                kept.push(seg);
+                continue;
+            }
+            let ps = seg.page_size;
+            let from = lo.saturating_sub(seg.start).div_ceil(ps).min(seg.pages);
+            let to = ((hi.max(seg.start) - seg.start) / ps).min(seg.pages);
+            written += seg.count_written(from, to);
+            if from > 0 {
+                kept.push(seg.part(0, from));
+            }
+            if to < seg.pages {
+                kept.push(seg.part(to, seg.pages));
+            }
+        }
+        kept.extend(
+            runs.iter()
+                .map(|&(start, pages)| Seg::new(start, pages, page_size)),
+        );
+        kept.sort_by_key(|s| s.start);
+        *segs = kept;
+        crate::budget::give_back(written * MAPPINGS_PER_STORE);
+    }
+
+    /// Forgets the runs inside `[lo, hi)` without touching the budget (their kernel was
+    /// taken out of the store: its store gives the mappings back when it goes).
+    pub(crate) fn forget(&self, lo: usize, hi: usize) {
+        self.lock().retain(|s| s.end() <= lo || s.start >= hi);
+    }
+
+    /// Makes every recorded page that `[addr, addr + len)` touches read-write in hardware,
+    /// before host code writes there; false when the mapping budget (or `mprotect`) refused
+    /// one (the pages before it stay read-write).
+    pub(crate) fn write(&self, addr: usize, len: usize) -> bool {
+        if len == 0 {
+            return true;
+        }
+        let end = addr.saturating_add(len);
+        let segs = self.lock();
+        for seg in segs.iter().filter(|s| s.start < end && addr < s.end()) {
+            let ps = seg.page_size;
+            let from = addr.saturating_sub(seg.start) / ps;
+            let to = (end - seg.start).div_ceil(ps).min(seg.pages);
+            if !(from..to).all(|i| seg.write_page(i)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The signal handler's part: a store faulted at host address `addr`. `Mapped` when
+    /// `addr` is on a recorded page that was not written yet and is read-write now (the
+    /// store can resume). Async-signal-safe: it only tries the lock (a fault while machvm's
+    /// own code holds it is left to Wasmtime) and never allocates.
+    fn on_store_fault(&self, addr: usize) -> StoreFault {
+        let Ok(segs) = self.segs.try_lock() else {
+            return StoreFault::NotWriteOnly;
+        };
+        let i = segs.partition_point(|s| s.end() <= addr);
+        let Some(seg) = segs.get(i).filter(|s| s.start <= addr) else {
+            return StoreFault::NotWriteOnly;
+        };
+        let page = (addr - seg.start) / seg.page_size;
+        if seg.is_written(page) {
+            // A page written already faults for another reason: not ours to resume.
+            StoreFault::NotWriteOnly
+        } else if seg.write_page(page) {
+            StoreFault::Mapped
+        } else {
+            StoreFault::Unaffordable
+        }
+    }
+
+    /// Number of pages inside `[lo, hi)` that a store made read-write.
+    pub(crate) fn written_in(&self, lo: usize, hi: usize) -> usize {
+        self.lock()
+            .iter()
+            .filter(|s| s.start < hi && lo < s.end())
+            .map(|s| {
+                let from = lo
+                    .saturating_sub(s.start)
+                    .div_ceil(s.page_size)
+                    .min(s.pages);
+                let to = ((hi.max(s.start) - s.start) / s.page_size).min(s.pages);
+                s.count_written(from, to)
+            })
+            .sum()
     }
 }
 
@@ -97,6 +336,9 @@ pub struct BadAccess {
     pub page_size: u64,
     /// The page's state: `None` when unallocated.
     pub page: Option<PageAttrs>,
+    /// The table allows the access (a first store to a write-only page), but the process's
+    /// mapping budget could not afford making the page writable.
+    pub unmapped: bool,
 }
 
 impl fmt::Display for BadAccess {
@@ -113,6 +355,13 @@ impl fmt::Display for BadAccess {
             self.instruction, self.addr
         )?;
         match self.page {
+            Some(a) if self.unmapped => write!(
+                f,
+                "has protection {} (max {}), but the process's mapping budget cannot map it \
+                 for its first store",
+                prot_string(a.cur),
+                prot_string(a.max)
+            ),
             None => write!(f, "is unallocated"),
             Some(a) => write!(
                 f,
@@ -126,28 +375,34 @@ impl fmt::Display for BadAccess {
 
 impl std::error::Error for BadAccess {}
 
-/// What machvm's signal handler shares with the store (async-signal-safe: only atomics):
-/// the last fault of the store's wasm code, its host address and access kind, for
-/// [`crate::explain_trap`]. The handler only records: it never changes a protection, so a
-/// fault always ends as Wasmtime ends it (a trap for wasm code; for host code, the process's
-/// own crash, which is why host code checks the table before it touches guest memory).
+/// What machvm's signal handler shares with the store (async-signal-safe: atomics and a
+/// lock it only tries): the last fault of the store's wasm code, its host address and
+/// access kind, for [`crate::explain_trap`], and the write-only pages that wait for their
+/// first store. The handler lifts one protection only: a store to such a page (see
+/// [`WriteOnly`]). Any other fault ends as Wasmtime ends it (a trap for wasm code; for host
+/// code, the process's own crash, which is why host code checks the table, and makes
+/// write-only pages writable, before it touches guest memory).
 #[derive(Debug, Default)]
 pub struct FaultRecord {
     addr: AtomicU64,
-    /// 0 nothing, 1 read, 2 write, 3 unknown.
+    /// 0 nothing, 1 read, 2 write, 3 unknown, 4 a write the mapping budget refused.
     kind: AtomicU8,
+    /// The write-only pages of the store's tasks that wait for their first store.
+    pub(crate) write_only: WriteOnly,
 }
 
 impl FaultRecord {
-    /// Takes the recorded fault: its host address and kind.
-    pub fn take(&self) -> Option<(u64, AccessKind)> {
-        let kind = match self.kind.swap(0, Ordering::SeqCst) {
-            1 => AccessKind::Read,
-            2 => AccessKind::Write,
-            3 => AccessKind::Unknown,
+    /// Takes the recorded fault: its host address, its kind, and whether it was a first
+    /// store to a write-only page that the mapping budget could not afford.
+    pub fn take(&self) -> Option<(u64, AccessKind, bool)> {
+        let (kind, unmapped) = match self.kind.swap(0, Ordering::SeqCst) {
+            1 => (AccessKind::Read, false),
+            2 => (AccessKind::Write, false),
+            3 => (AccessKind::Unknown, false),
+            4 => (AccessKind::Write, true),
             _ => return None,
         };
-        Some((self.addr.load(Ordering::SeqCst), kind))
+        Some((self.addr.load(Ordering::SeqCst), kind, unmapped))
     }
 
     /// The signal handler's work: records the fault for [`crate::explain_trap`] and leaves
@@ -180,11 +435,20 @@ pub(crate) fn install_handler<T>(store: &mut wasmtime::Store<T>, record: Arc<Fau
         // SAFETY: the kernel passes a valid siginfo_t for SIGSEGV/SIGBUS; si_addr is the
         // faulting address.
         let addr = unsafe { (*info).si_addr() } as usize;
-        record.on_fault(addr, fault_kind(ctx));
+        let mut kind = fault_kind(ctx);
+        if kind == 2 {
+            match record.write_only.on_store_fault(addr) {
+                // A first store to a write-only page: it is read-write now; resume.
+                StoreFault::Mapped => return true,
+                StoreFault::Unaffordable => kind = 4,
+                StoreFault::NotWriteOnly => {}
+            }
+        }
+        record.on_fault(addr, kind);
         false
     };
-    // SAFETY: the handler only reads the signal's arguments and stores atomics, both
-    // async-signal-safe.
+    // SAFETY: the handler reads the signal's arguments, stores atomics, tries a lock and
+    // may call mprotect: all async-signal-safe (it allocates nothing and never blocks).
     unsafe { store.set_signal_handler(handler) };
 }
 
@@ -326,4 +590,77 @@ pub(crate) fn heal_stale(base: usize, size: usize) {
     }
     *stale = kept;
     STALE_COUNT.store(stale.len(), Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page-aligned anonymous mapping of `pages` pages, read-write, unmapped on drop.
+    struct Area {
+        base: usize,
+        len: usize,
+    }
+
+    impl Area {
+        fn new(pages: usize) -> Area {
+            let len = pages * host_page_size() as usize;
+            // SAFETY: a fresh anonymous private mapping, owned by this value alone.
+            let base = unsafe {
+                rustix::mm::mmap_anonymous(
+                    std::ptr::null_mut(),
+                    len,
+                    rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                    rustix::mm::MapFlags::PRIVATE,
+                )
+            }
+            .expect("mmap");
+            Area {
+                base: base as usize,
+                len,
+            }
+        }
+    }
+
+    impl Drop for Area {
+        fn drop(&mut self) {
+            // SAFETY: the mapping made in `new`, no reference into it outlives the test.
+            unsafe { rustix::mm::munmap(self.base as *mut _, self.len) }.expect("munmap");
+        }
+    }
+
+    /// Recording, writing and forgetting runs keeps one bit per page where it belongs (the
+    /// budget's count, which other tests share, is checked in `tests/enforce.rs`'s child).
+    #[test]
+    fn runs_split_and_count_their_written_pages() {
+        let ps = host_page_size() as usize;
+        let area = Area::new(16);
+        let at = |i: usize| area.base + i * ps;
+        let w = WriteOnly::default();
+        // Pages 2..10 are write-only and wait.
+        w.replace(at(0), at(16), &[(at(2), 8)], ps);
+        assert_eq!(w.written_in(at(0), at(16)), 0);
+        // Host writes map pages 3 and 4 (a range straddling them), then 8.
+        assert!(w.write(at(3) + 5, ps));
+        assert!(w.write(at(8), 1));
+        assert!(w.write(at(12), 100), "not write-only: nothing to do");
+        assert_eq!(w.written_in(at(0), at(16)), 3);
+        // A store fault on a waiting page maps it; on a mapped one, or outside, it is not
+        // ours.
+        assert!(matches!(w.on_store_fault(at(5) + 7), StoreFault::Mapped));
+        assert!(matches!(w.on_store_fault(at(5)), StoreFault::NotWriteOnly));
+        assert!(matches!(w.on_store_fault(at(11)), StoreFault::NotWriteOnly));
+        assert_eq!(w.written_in(at(0), at(16)), 4);
+        // Setting pages 4..6 again: pages 4 and 5 give their mappings back; 3 and 8 keep
+        // theirs, in the parts of the run left on each side.
+        w.replace(at(4), at(6), &[(at(4), 2)], ps);
+        assert_eq!(w.written_in(at(0), at(16)), 2);
+        assert_eq!(w.written_in(at(3), at(4)), 1);
+        assert_eq!(w.written_in(at(8), at(9)), 1);
+        assert!(matches!(w.on_store_fault(at(4)), StoreFault::Mapped));
+        // Everything goes: all given back.
+        w.replace(at(0), at(16), &[], ps);
+        assert_eq!(w.written_in(at(0), at(16)), 0);
+        assert!(matches!(w.on_store_fault(at(2)), StoreFault::NotWriteOnly));
+    }
 }

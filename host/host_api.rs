@@ -388,14 +388,16 @@ fn check<T: 'static, G: GetKernel<T>>(
 /// allocates with `prot` (`VM_PROT_READ` for bytes a host function will read,
 /// `VM_PROT_WRITE` for bytes it will write): the copyin/copyout check that an embedder's own
 /// host function makes before it touches guest memory (`docs/security.md`). Once it passes,
-/// the hardware allows the access too, until the task's table next changes. A length of 0
+/// the hardware allows the access too, until the task's table next changes (a write-only
+/// page that waited inaccessible for its first store is made writable). A length of 0
 /// always passes.
 ///
 /// # Errors
 ///
 /// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ADDRESS`
 /// when a page is unallocated or outside the map, `KERN_PROTECTION_FAILURE` when one lacks
-/// `prot` (the error names the first such page).
+/// `prot` (the error names the first such page); `KERN_RESOURCE_SHORTAGE` when a write-only
+/// page cannot be made writable (the process's mapping budget).
 pub fn check_access<T: 'static>(
     mut store: impl AsContextMut<Data = T>,
     get: impl GetKernel<T>,
@@ -408,7 +410,13 @@ pub fn check_access<T: 'static>(
     if len == 0 {
         return Ok(());
     }
-    check(&mut env, "check_access", task, addr, len, prot)
+    check(&mut env, "check_access", task, addr, len, prot)?;
+    // Write-only pages that wait inaccessible for their first store become writable now,
+    // so that the promise holds for them too.
+    if prot & VM_PROT_WRITE != 0 && !env.prepare_write(task, addr, len) {
+        return Err(HostError::kern("check_access", KERN_RESOURCE_SHORTAGE));
+    }
+    Ok(())
 }
 
 /// Reads `len` bytes at `addr` of `task`. Every page of the range must be allocated and
@@ -447,7 +455,9 @@ pub fn read_bytes<T: 'static>(
 ///
 /// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ADDRESS`
 /// when a page is unallocated or outside the map, `KERN_PROTECTION_FAILURE` when one is not
-/// writable (the error names the first such page). Nothing is written then.
+/// writable (the error names the first such page), `KERN_RESOURCE_SHORTAGE` when a
+/// write-only page cannot be made writable (the process's mapping budget). Nothing is
+/// written then.
 pub fn write_bytes<T: 'static>(
     mut store: impl AsContextMut<Data = T>,
     get: impl GetKernel<T>,
@@ -467,6 +477,9 @@ pub fn write_bytes<T: 'static>(
         bytes.len() as u64,
         VM_PROT_WRITE,
     )?;
+    if !env.prepare_write(task, addr, bytes.len() as u64) {
+        return Err(HostError::kern("write_bytes", KERN_RESOURCE_SHORTAGE));
+    }
     if !env.store(task, addr, bytes) {
         return Err(HostError::kern("write_bytes", KERN_FAILURE));
     }

@@ -105,6 +105,9 @@ pub(crate) struct Task {
     /// is made inaccessible and every call it makes traps; it runs no guest code that
     /// touches memory again.
     pub(crate) stopped: bool,
+    /// Where its write-only pages wait for their first store (the store's signal handler
+    /// shares it), when they are inaccessible until then ([`TaskVm::write_only_faults`]).
+    pub(crate) write_only: Option<Arc<FaultRecord>>,
 }
 
 impl Task {
@@ -113,8 +116,9 @@ impl Task {
     /// no longer governed (its kernel goes away, or its instantiation failed).
     pub(crate) fn release_hardware(&mut self) {
         // The memory is read-write again below (or was never protected): its boundaries
-        // leave the process's mapping budget.
+        // leave the process's mapping budget, and so do its written write-only pages.
         crate::vm::release_mappings(&mut self.vm);
+        self.forget_write_only();
         if self.enforce && self.hw_base != 0 {
             let flags = rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::WRITE;
             // SAFETY: [hw_base, hw_base + hw_size) is the accessible part of a memory of
@@ -127,6 +131,30 @@ impl Task {
         }
         self.hw_base = 0;
         self.hw_size = 0;
+    }
+}
+
+impl Task {
+    /// Forgets the task's write-only pages, giving back the mappings of those written (its
+    /// whole memory is about to get one protection).
+    pub(crate) fn forget_write_only(&mut self) {
+        if let Some(record) = &self.write_only {
+            if self.hw_base != 0 {
+                let end = self.hw_base + self.hw_size;
+                record.write_only.replace(self.hw_base, end, &[], 1);
+            }
+        }
+    }
+
+    /// The mappings the task's written write-only pages took from the process's budget.
+    pub(crate) fn write_only_mappings(&self) -> usize {
+        match &self.write_only {
+            Some(record) if self.hw_base != 0 => {
+                let end = self.hw_base + self.hw_size;
+                record.write_only.written_in(self.hw_base, end) * crate::enforce::MAPPINGS_PER_STORE
+            }
+            _ => 0,
+        }
     }
 }
 
@@ -358,7 +386,16 @@ impl Kernel {
         self.home = self as *const Kernel as usize;
         let id = TaskId::new(self.id, u32::try_from(self.tasks.len())?);
         let width = if ty.is_64() { Width::W64 } else { Width::W32 };
-        let vm = TaskVm::new(id, width, self.config.page_size, self.map_limit(ty));
+        let mut vm = TaskVm::new(id, width, self.config.page_size, self.map_limit(ty));
+        // Write-only pages fault until their first store where the store's handler can tell
+        // a store from a load and make the page writable.
+        let write_only = match &self.fault {
+            Some(record) if self.config.enforce && crate::enforce::WRITE_ONLY_FAULTS => {
+                Some(record.clone())
+            }
+            _ => None,
+        };
+        vm.set_write_only_faults(write_only.is_some());
         self.tasks.push(Task {
             vm,
             memory,
@@ -370,6 +407,7 @@ impl Kernel {
             window_globals: None,
             gone: false,
             stopped: false,
+            write_only,
         });
         Ok(id)
     }
@@ -385,7 +423,11 @@ impl Drop for Kernel {
     /// store (and so the memories) goes.
     fn drop(&mut self) {
         if self.moved() {
-            let n: u64 = self.tasks.iter().map(|t| t.vm.mappings()).sum();
+            let n: u64 = self
+                .tasks
+                .iter()
+                .map(|t| t.vm.mappings() + t.write_only_mappings() as u64)
+                .sum();
             let store_gone = self
                 .store_alive
                 .as_ref()
@@ -394,6 +436,12 @@ impl Drop for Kernel {
                 crate::budget::give_back(n as usize);
             } else {
                 self.protected.hand_over_mappings(n as usize);
+            }
+            // Its write-only pages are no task's any more: a store there traps.
+            for t in &self.tasks {
+                if let Some(record) = &t.write_only {
+                    record.write_only.forget(t.hw_base, t.hw_base + t.hw_size);
+                }
             }
             return;
         }

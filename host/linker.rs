@@ -1005,16 +1005,42 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         if start >= end {
             return true;
         }
+        let wo = task.vm.write_only_faults();
+        let mut write_only = Vec::new();
         for (s, e, attrs) in task.vm.table().segments(start, end) {
-            let flags = crate::enforce::hw_prot(attrs);
+            let flags = crate::enforce::hw_prot_of(attrs, wo);
             // SAFETY: [s, e) pages lie below the memory's current size (clipped above), in
             // the live mapping of a memory of this store that this task governs; no Rust
             // reference into these bytes is alive during a host call's table change.
             if !unsafe { crate::enforce::protect(base, s << shift, (e - s) << shift, flags) } {
                 return false;
             }
+            if wo && attrs.is_some_and(crate::enforce::is_write_only) {
+                write_only.push((base as usize + (s << shift) as usize, (e - s) as usize));
+            }
+        }
+        // The write-only pages of the range wait for their first store again.
+        if let Some(record) = &task.write_only {
+            let (lo, hi) = (
+                base as usize + (start << shift) as usize,
+                base as usize + (end << shift) as usize,
+            );
+            record.write_only.replace(lo, hi, &write_only, 1 << shift);
         }
         true
+    }
+
+    fn prepare_write(&mut self, t: TaskId, addr: u64, len: u64) -> bool {
+        let task = &(self.get)(self.cx.data_mut()).tasks[t.index()];
+        match &task.write_only {
+            // Only pages the table allows writing are written, which are inside the memory
+            // whose protections were last set at `hw_base`.
+            Some(record) if task.hw_base != 0 => {
+                let addr = task.hw_base.saturating_add(addr as usize);
+                record.write_only.write(addr, len as usize)
+            }
+            _ => true,
+        }
     }
 
     fn out_of_line(&mut self, t: TaskId) {
@@ -1024,6 +1050,7 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         self.cache = [None; 2];
         let task = &mut (self.get)(self.cx.data_mut()).tasks[t.index()];
         task.stopped = true;
+        task.forget_write_only();
         if task.hw_base != 0 {
             // SAFETY: [hw_base, hw_base + hw_size) is the accessible part of this task's
             // live memory; no Rust reference into it is alive during a host call. Making it
@@ -1348,7 +1375,7 @@ fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Option<i32> {
         return None;
     }
     let word = t.vm.width().bytes();
-    if !vm::allows_fast(&t.vm, size_ptr, word, crate::consts::VM_PROT_WRITE) {
+    if !vm::allows_fast(&t.vm, size_ptr, word, vm::FAST_WRITE) {
         return None;
     }
     let size = t.vm.page_size();
@@ -1660,7 +1687,7 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
     // allowed by the table, with no look at the memory itself. Without enforcement every
     // check passes.
     if !t.enforce
-        || (vm::allows_fast(&t.vm, dst, len, crate::consts::VM_PROT_WRITE)
+        || (vm::allows_fast(&t.vm, dst, len, vm::FAST_WRITE)
             && src.is_none_or(|s| vm::allows_fast(&t.vm, s, len, crate::consts::VM_PROT_READ)))
     {
         // The next instructions there are checked in wasm (`crate::rewrite`).
@@ -1690,8 +1717,17 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
                 kind,
                 page_size: vm.page_size(),
                 page: vm.table().get(page),
+                unmapped: false,
             }));
         }
+    }
+    // Wasmtime's host code writes the destination next: its write-only pages must be
+    // writable in hardware.
+    if !env.prepare_write(task, dst, len) {
+        wasmtime::bail!(
+            "machvm: {instruction} to wasm address {dst:#x}: a write-only page of the \
+             destination cannot be mapped: the process's mapping budget is exhausted"
+        );
     }
     open_windows(caller.as_context_mut(), get, task, src, len, dst);
     Ok(())
@@ -1782,11 +1818,13 @@ pub fn compile(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Comp
 
 /// Installs machvm's signal handler on `store` (replacing any other): it records where
 /// and how (read or write) the store's wasm code faulted, so that [`explain_trap`] can tell
-/// the access kind of a load or store that hit a protected page. It changes nothing else:
-/// traps are clean without it, and it lifts no protection. Host functions never rely on a
-/// fault handler: machvm's own, WASI through [`crate::wasi`] and an embedder's that use
-/// [`crate::host::check_access`] check the table before they touch guest memory (see
-/// `docs/security.md`).
+/// the access kind of a load or store that hit a protected page, and, on x86-64 Linux, it
+/// keeps write-only pages as XNU does: tasks made after it have their write-only pages
+/// inaccessible until the first store, which the handler lets through by making that page
+/// read-write (see `docs/enforcement.md`). It lifts no other protection, and traps are clean
+/// without it. Host functions never rely on a fault handler: machvm's own, WASI through
+/// [`crate::wasi`] and an embedder's that use [`crate::host::check_access`] check the table
+/// (and map write-only pages) before they touch guest memory (see `docs/security.md`).
 pub fn install_handlers<T: 'static>(store: &mut wasmtime::Store<T>, get: impl GetKernel<T>) {
     let kernel = get(store.data_mut());
     let record = kernel.fault.get_or_insert_with(Arc::default).clone();
@@ -1812,8 +1850,8 @@ pub fn explain_trap<T: 'static>(
         .find_map(|c| crate::enforce::fault_address(&c.to_string()))?;
     let mut cx = store.as_context_mut();
     let kernel = get(cx.data_mut());
-    let (host_addr, kind) = match kernel.fault.as_ref().and_then(|f| f.take()) {
-        Some(f) => (f.0 as usize, f.1),
+    let (host_addr, kind, unmapped) = match kernel.fault.as_ref().and_then(|f| f.take()) {
+        Some(f) => (f.0 as usize, f.1, f.2),
         None => return None,
     };
     kernel.tasks.iter().enumerate().find_map(|(i, t)| {
@@ -1834,6 +1872,7 @@ pub fn explain_trap<T: 'static>(
                 kind,
                 page_size: t.vm.page_size(),
                 page,
+                unmapped,
             },
         ))
     })
@@ -1868,6 +1907,18 @@ pub(crate) fn task_of_memory<T: 'static>(
         );
     }
     Ok(found)
+}
+
+/// Makes task `task`'s bytes `[addr, addr + len)`, which its table allows writing, writable
+/// in hardware (see [`Env::prepare_write`]); false when the mapping budget refused.
+pub(crate) fn prepare_task_write<T: 'static>(
+    cx: StoreContextMut<'_, T>,
+    get: impl GetKernel<T>,
+    task: TaskId,
+    addr: u64,
+    len: u64,
+) -> bool {
+    StoreEnv::new(cx, get).prepare_write(task, addr, len)
 }
 
 /// Brings task `task`'s table up to date with its memory (pages the guest grew).

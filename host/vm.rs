@@ -71,6 +71,9 @@ pub struct TaskVm {
     /// whole table. Only enforced tasks count (see [`change`]); given back by
     /// [`release_mappings`].
     mappings: u64,
+    /// Write-only pages are inaccessible in hardware until their first store (see
+    /// [`crate::enforce::hw_prot_of`]), which the counts of [`hw_boundaries`] follow.
+    write_only_faults: bool,
 }
 
 impl TaskVm {
@@ -90,7 +93,19 @@ impl TaskVm {
             me,
             windows: [(0, 0); 2],
             mappings: 0,
+            write_only_faults: false,
         }
+    }
+
+    /// Makes write-only pages inaccessible in hardware until their first store; set before
+    /// the task's table is first mirrored.
+    pub(crate) fn set_write_only_faults(&mut self, on: bool) {
+        self.write_only_faults = on;
+    }
+
+    /// True when write-only pages are inaccessible in hardware until their first store.
+    pub fn write_only_faults(&self) -> bool {
+        self.write_only_faults
     }
 
     /// The kernel mappings that this task's hardware protections account for in the
@@ -229,6 +244,13 @@ pub trait Env {
     fn mirror(&mut self, _t: TaskId, _start: u64, _end: u64) -> bool {
         true
     }
+    /// Makes task `t`'s bytes `[addr, addr + len)`, which the table allows writing, writable
+    /// in hardware before host code writes them (write-only pages wait for their first
+    /// store inaccessible: [`crate::enforce::hw_prot_of`]); false when that could not be
+    /// done (the process's mapping budget). The default does nothing and succeeds.
+    fn prepare_write(&mut self, _t: TaskId, _addr: u64, _len: u64) -> bool {
+        true
+    }
     /// Called when task `t`'s hardware protection could not be brought back in line with
     /// its table (a change failed to mirror, and so did putting it back): the task must run
     /// no guest code again. The default does nothing.
@@ -263,7 +285,8 @@ pub fn sync<E: Env + ?Sized>(env: &mut E, t: TaskId) -> bool {
         // has grown already.
         let edit = Edit::Set(PageAttrs::DEFAULT);
         let e = k2.min(vm.table.limit());
-        let (before, after) = boundaries_around(&vm.table, k, k2, k, k2, Some((k, e, &edit)));
+        let wo = vm.write_only_faults;
+        let (before, after) = boundaries_around(&vm.table, wo, k, k2, k, k2, Some((k, e, &edit)));
         recount(vm, before, after);
     }
     vm.known_size = size;
@@ -282,8 +305,8 @@ pub fn sync<E: Env + ?Sized>(env: &mut E, t: TaskId) -> bool {
 /// or read-write pages a guest `memory.grow` added that the table does not know yet). A
 /// change of pages `[start, end)` only moves the boundaries at `start..=end`, so a change
 /// is accounted for by this count over those pages, before and after ([`boundaries_around`]).
-pub(crate) fn hw_boundaries(table: &PageTable, k: u64, lo: u64, hi: u64) -> u64 {
-    boundaries_around(table, k, k, lo, hi, None).0
+pub(crate) fn hw_boundaries(table: &PageTable, wo: bool, k: u64, lo: u64, hi: u64) -> u64 {
+    boundaries_around(table, wo, k, k, lo, hi, None).0
 }
 
 /// Counts boundaries: pages' hardware protections pushed in address order.
@@ -304,16 +327,18 @@ impl Boundaries {
 
 /// [`hw_boundaries`] of `[lo, hi]` twice in one walk over the table: as it is, for a memory
 /// of `k` pages, and as it would be for a memory of `k2 >= k` pages once `edit`, if given as
-/// `(start, end, e)`, changed its pages `[start, end)` (`end` at most the map limit).
+/// `(start, end, e)`, changed its pages `[start, end)` (`end` at most the map limit). `wo`:
+/// write-only pages are inaccessible ([`crate::enforce::hw_prot_of`]).
 fn boundaries_around(
     table: &PageTable,
+    wo: bool,
     k: u64,
     k2: u64,
     lo: u64,
     hi: u64,
     edit: Option<(u64, u64, &Edit)>,
 ) -> (u64, u64) {
-    use crate::enforce::hw_prot;
+    let hw_prot = |a| crate::enforce::hw_prot_of(a, wo);
     debug_assert!(k <= k2);
     let (hb, ha) = (hi.min(k), hi.min(k2));
     if lo > ha {
@@ -427,8 +452,13 @@ pub fn copy_succeeds(vm: &TaskVm, port: u32, src: u64, size: u64, dst: u64, w: W
     port == TASK_SELF_NAME
         && (size == 0
             || (fast_range(vm, src, size, w, VM_PROT_READ)
-                && fast_range(vm, dst, size, w, VM_PROT_WRITE)))
+                && fast_range(vm, dst, size, w, FAST_WRITE)))
 }
+
+/// What the fast paths and the copy windows need of a page to write it without the full
+/// path: read and write, so never a write-only page, which may be inaccessible in hardware
+/// until its first store ([`Env::prepare_write`] makes it writable on the full path).
+pub const FAST_WRITE: i32 = VM_PROT_READ | VM_PROT_WRITE;
 
 /// The fast path's test of `[addr, addr + len)` (len > 0) of the task's own memory, in its
 /// own width: true when it lies inside the memory bytes the table knows (so in bounds) and
@@ -484,7 +514,7 @@ pub fn windows_hold(vm: &TaskVm, src: Option<u64>, size: u64, dst: u64) -> bool 
 /// the change, and tells the [`Env`] ([`Env::windows_closed`]).
 pub fn open_windows(vm: &mut TaskVm, src: Option<u64>, size: u64, dst: u64) -> bool {
     let mut changed = false;
-    let ranges = [(0, src, VM_PROT_READ), (1, Some(dst), VM_PROT_WRITE)];
+    let ranges = [(0, src, VM_PROT_READ), (1, Some(dst), FAST_WRITE)];
     for (k, addr, prot) in ranges {
         let Some(addr) = addr else { continue };
         if holds(vm.windows[k], addr, size) {
@@ -642,8 +672,9 @@ fn change<E: Env + ?Sized>(
         None => (start, end),
     };
     let counts = if enforcing {
+        let wo = vm.write_only_faults;
         let (before, after) =
-            boundaries_around(&vm.table, k, k2, lo, hi, Some((start, end, &edit)));
+            boundaries_around(&vm.table, wo, k, k2, lo, hi, Some((start, end, &edit)));
         if after > before && !crate::budget::try_take((after - before) as usize) {
             return kr(KERN_RESOURCE_SHORTAGE);
         }
@@ -678,7 +709,7 @@ fn change<E: Env + ?Sized>(
     if !env.mirror(t, lo, hi) {
         let vm = env.vm(t);
         vm.table.restore(&saved);
-        let now = hw_boundaries(&vm.table, k2, lo, hi);
+        let now = hw_boundaries(&vm.table, vm.write_only_faults, k2, lo, hi);
         recount(vm, after, now);
         if !env.mirror(t, lo, hi) {
             tracing::error!(
@@ -840,6 +871,17 @@ fn store_bytes<E: Env + ?Sized>(
     bytes: &[u8],
 ) -> Result<(), ParamFault> {
     check_param(env, caller, name, param, ptr, bytes.len() as u64, true)?;
+    if !env.prepare_write(caller, ptr, bytes.len() as u64) {
+        return Err(ParamFault {
+            call: name,
+            param,
+            addr: ptr,
+            write: true,
+            reason: "its write-only page cannot be mapped: the process's mapping budget is \
+                     exhausted"
+                .into(),
+        });
+    }
     if !env.store(caller, ptr, bytes) {
         return Err(internal_fault(name, param, ptr, true));
     }
@@ -1050,6 +1092,9 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             let w = form.address_width(gw);
             check_range(env, t, src, size, w, VM_PROT_READ)?;
             check_range(env, t, dst, size, w, VM_PROT_WRITE)?;
+            if !env.prepare_write(t, dst, size) {
+                return kr(KERN_RESOURCE_SHORTAGE);
+            }
             if !env.copy(t, src, t, dst, size) {
                 return kr(KERN_FAILURE);
             }
@@ -1068,6 +1113,9 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             if size != 0 {
                 check_range(env, t, addr, size, w, VM_PROT_READ)?;
                 check_range(env, caller, data, size, w, VM_PROT_WRITE)?;
+                if !env.prepare_write(caller, data, size) {
+                    return kr(KERN_RESOURCE_SHORTAGE);
+                }
                 if !env.copy(t, addr, caller, data, size) {
                     return kr(KERN_FAILURE);
                 }
@@ -1136,6 +1184,9 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 return kr(MACH_SEND_INVALID_MEMORY);
             }
             check_range(env, t, addr, size, w, VM_PROT_WRITE)?;
+            if !env.prepare_write(t, addr, size) {
+                return kr(KERN_RESOURCE_SHORTAGE);
+            }
             if !env.copy(caller, data, t, addr, size) {
                 return kr(KERN_FAILURE);
             }

@@ -7,7 +7,9 @@
 //! allocates with `VM_PROT_READ`, and every byte it will write (data buffers and
 //! out-pointers alike) in one allocated with `VM_PROT_WRITE`. When a byte fails, the
 //! function returns errno `FAULT` (21) and has no effect: no guest byte written, no input
-//! consumed, no output produced, no file changed. This is a kernel's copyin/copyout check,
+//! consumed, no output produced, no file changed. (Write-only pages that wait inaccessible
+//! for their first store are made writable first; when the process's mapping budget cannot
+//! afford that, the function answers `FAULT` the same way.) This is a kernel's copyin/copyout check,
 //! done up front. (One more difference: `proc_exit` passes every status on as
 //! [`wasmtime_wasi::I32Exit`], as a macOS process's `exit` does, where wasmtime-wasi refuses
 //! statuses of 126 and above with an error.)
@@ -60,6 +62,8 @@ struct Footprint<'a> {
     vm: Option<&'a TaskVm>,
     /// A named byte failed the table.
     fault: bool,
+    /// The ranges that will be written, for [`crate::linker::prepare_task_write`].
+    writes: Vec<(u64, u64)>,
 }
 
 impl Footprint<'_> {
@@ -76,6 +80,8 @@ impl Footprint<'_> {
         let (s, e) = vm.pages(addr, len);
         if vm.table().check_access(s, e, prot).is_err() {
             self.fault = true;
+        } else if prot == VM_PROT_WRITE {
+            self.writes.push((addr, len));
         }
     }
 
@@ -138,15 +144,27 @@ fn allowed<T: 'static>(
     if let Some(task) = task {
         crate::linker::sync_task(caller.as_context_mut(), get, task);
     }
-    let (bytes, data) = mem.data_and_store_mut(caller);
+    let (bytes, data) = mem.data_and_store_mut(&mut *caller);
     let kernel = get(data);
     let mut f = Footprint {
         bytes,
         vm: task.map(|t| &kernel.tasks[t.index()].vm),
         fault: false,
+        writes: Vec::new(),
     };
     footprint(&mut f);
-    Ok(!f.fault)
+    if f.fault {
+        return Ok(false);
+    }
+    // The operating system writes these bytes (a `read` into the buffer): write-only pages
+    // there must be writable in hardware first, or it would fail them.
+    let writes = std::mem::take(&mut f.writes);
+    Ok(match task {
+        Some(task) => writes.iter().all(|&(addr, len)| {
+            crate::linker::prepare_task_write(caller.as_context_mut(), get, task, addr, len)
+        }),
+        None => true,
+    })
 }
 
 /// The caller's `memory` export, as WASI finds it.

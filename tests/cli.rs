@@ -1030,3 +1030,44 @@ fn pagezero_makes_a_null_dereference_trap() {
         ],
     );
 }
+
+/// Write-only pages as XNU has them (x86-64 Linux): a macOS-style program that stores into
+/// a `VM_PROT_WRITE` page reads it back, and a load from a write-only page before any store
+/// traps, explained; a `memset` maps the page as a store does. Without enforcement every
+/// load succeeds.
+#[test]
+fn write_only_pages_trap_loads_until_their_first_store() {
+    let exact = machvm::KernelConfig::default().enforce
+        && cfg!(all(target_os = "linux", target_arch = "x86_64"));
+    let prog = "guest/prebuilt/writeonly.wasm";
+    let head = "vm_protect(WRITE) = (os/kern) successful\nstored 42, read back 42\n";
+    for page in ["4096", "16384"] {
+        let o = machvm(&["run", "--page-size", page, prog]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stdout(&o), format!("{head}done\n"));
+        let o = machvm(&["run", "--page-size", page, prog, "bulk"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(
+            stdout(&o),
+            format!("{head}after memset: 7\nload before any store: 7\ndone\n")
+        );
+        let o = machvm(&["run", "--page-size", page, prog, "load"]);
+        if exact {
+            assert_eq!(stdout(&o), head);
+            fails(
+                &o,
+                1,
+                &[
+                    "EXC_BAD_ACCESS",
+                    "read at wasm address",
+                    "has protection -w- (max rwx)",
+                ],
+            );
+        } else {
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        }
+        let o = machvm(&["run", "--no-enforce", "--page-size", page, prog, "load"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stdout(&o).ends_with("load before any store: 0\ndone\n"));
+    }
+}

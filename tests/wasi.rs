@@ -457,6 +457,50 @@ fn write_only_pages_are_not_readable_by_wasi() {
     });
 }
 
+/// WASI writes into a write-only page that waits for its first store (x86-64 Linux keeps
+/// it inaccessible until then): machvm maps it before WASI's host code writes, and when the
+/// process's mapping budget cannot afford that, the function answers `FAULT` with nothing
+/// written and the process unharmed (host code never relies on the fault handler).
+#[test]
+fn wasi_writes_map_write_only_pages_first() {
+    child::in_child("wasi_writes_map_write_only_pages_first", || {
+        let mut g = new_guest(&guest());
+        let page = 0x5000;
+        host::write_bytes(&mut g.store, get, g.task, page, &[0xee; 16]).unwrap();
+        let write_only = machvm::consts::VM_PROT_WRITE;
+        host::protect(&mut g.store, get, g.task, page, 0x1000, false, write_only).unwrap();
+        let random = |g: &mut Guest, len: i32| {
+            let f = g.instance.get_func(&mut g.store, "t_random_get").unwrap();
+            let mut ret = [Val::I32(-1)];
+            f.call(
+                &mut g.store,
+                &[Val::I32(page as i32), Val::I32(len)],
+                &mut ret,
+            )
+            .unwrap();
+            ret[0].unwrap_i32()
+        };
+        let budget = machvm::enforce::mapping_budget();
+        if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+            // No mapping to spare: refused, with nothing written.
+            machvm::enforce::set_mapping_budget(machvm::enforce::mappings_in_use());
+            assert_eq!(random(&mut g, 16), ERRNO_FAULT);
+            machvm::enforce::set_mapping_budget(budget);
+            let rw = machvm::consts::VM_PROT_DEFAULT;
+            host::protect(&mut g.store, get, g.task, page, 0x1000, false, rw).unwrap();
+            let bytes = host::read_bytes(&mut g.store, get, g.task, page, 16).unwrap();
+            assert_eq!(bytes, [0xee; 16], "nothing written");
+            host::protect(&mut g.store, get, g.task, page, 0x1000, false, write_only).unwrap();
+        }
+        machvm::enforce::set_mapping_budget(budget);
+        assert_eq!(random(&mut g, 16), 0);
+        // Written, and still not readable by WASI: the table has no READ.
+        host::protect(&mut g.store, get, g.task, page, 0x1000, false, VM_PROT_READ).unwrap();
+        let bytes = host::read_bytes(&mut g.store, get, g.task, page, 16).unwrap();
+        assert_ne!(bytes, [0xee; 16], "random bytes arrived");
+    });
+}
+
 /// A pointer outside the linear memory keeps WASI's own rule: a trap, not `FAULT`.
 #[test]
 fn out_of_bounds_pointers_still_trap() {
