@@ -175,6 +175,45 @@ pub enum Call {
         size: u64,
         prot: u32,
     },
+    /// `vm_map_page_query` / `mach_vm_page_query(task, offset, *disposition, *ref_count)`.
+    PageQuery {
+        form: Form,
+        task: u32,
+        addr: u64,
+        disposition_ptr: u64,
+        ref_count_ptr: u64,
+    },
+    /// `mach_vm_page_info(task, address, flavor, *info, *count)`.
+    PageInfo {
+        task: u32,
+        addr: u64,
+        flavor: u32,
+        info_ptr: u64,
+        count_ptr: u64,
+    },
+    /// `mach_vm_page_range_query(task, address, size, dispositions, *dispositions_count)`;
+    /// `dispositions` is an address in the caller.
+    PageRangeQuery {
+        task: u32,
+        addr: u64,
+        size: u64,
+        dispositions: u64,
+        count_ptr: u64,
+    },
+    /// `task_info(task, flavor, *info, *count)`.
+    TaskInfo {
+        task: u32,
+        flavor: u32,
+        info_ptr: u64,
+        count_ptr: u64,
+    },
+    /// `host_statistics64(host, flavor, *info, *count)`.
+    HostStatistics64 {
+        host: u32,
+        flavor: u32,
+        info_ptr: u64,
+        count_ptr: u64,
+    },
 }
 
 impl Call {
@@ -198,6 +237,11 @@ impl Call {
             Call::BehaviorSet { form, .. } => (form, "vm_behavior_set", "mach_vm_behavior_set"),
             Call::Msync { form, .. } => (form, "vm_msync", "mach_vm_msync"),
             Call::Wire { form, .. } => (form, "vm_wire", "mach_vm_wire"),
+            Call::PageQuery { form, .. } => (form, "vm_map_page_query", "mach_vm_page_query"),
+            Call::PageInfo { .. } => return "mach_vm_page_info",
+            Call::PageRangeQuery { .. } => return "mach_vm_page_range_query",
+            Call::TaskInfo { .. } => return "task_info",
+            Call::HostStatistics64 { .. } => return "host_statistics64",
         };
         match form {
             Form::Vm => vm,
@@ -319,6 +363,39 @@ impl Call {
                 prot,
                 ..
             } => vec![host.into(), task.into(), addr, size, prot.into()],
+            Call::PageQuery {
+                task,
+                addr,
+                disposition_ptr,
+                ref_count_ptr,
+                ..
+            } => vec![task.into(), addr, disposition_ptr, ref_count_ptr],
+            Call::PageInfo {
+                task,
+                addr,
+                flavor,
+                info_ptr,
+                count_ptr,
+            } => vec![task.into(), addr, flavor.into(), info_ptr, count_ptr],
+            Call::PageRangeQuery {
+                task,
+                addr,
+                size,
+                dispositions,
+                count_ptr,
+            } => vec![task.into(), addr, size, dispositions, count_ptr],
+            Call::TaskInfo {
+                task: port,
+                flavor,
+                info_ptr,
+                count_ptr,
+            }
+            | Call::HostStatistics64 {
+                host: port,
+                flavor,
+                info_ptr,
+                count_ptr,
+            } => vec![port.into(), flavor.into(), info_ptr, count_ptr],
         }
     }
 }

@@ -131,6 +131,47 @@ pub const VM_SYNC_CONTIGUOUS: VmSync = 0x20;
 /// `VM_SYNC_REUSABLEPAGES`.
 pub const VM_SYNC_REUSABLEPAGES: VmSync = 0x40;
 
+/// `KERN_ABORTED` (14): also what `mach_vm_page_range_query` answers when it cannot store
+/// the dispositions, XNU's `copyout` error (`EFAULT`, 14) returned as a `kern_return_t`.
+pub const KERN_ABORTED: KernReturn = 14;
+
+/// `mach_vm_page_info` flavor: `vm_page_info_basic`.
+pub const VM_PAGE_INFO_BASIC: i32 = 1;
+/// `VM_PAGE_INFO_BASIC_COUNT`: `vm_page_info_basic`'s size in 4-byte words (32 bytes); one
+/// less (without the trailing pad) is accepted too, as XNU does.
+pub const VM_PAGE_INFO_BASIC_COUNT: u32 = 8;
+/// A page's disposition: resident in memory.
+pub const VM_PAGE_QUERY_PAGE_PRESENT: i32 = 0x1;
+/// A page's disposition: referenced.
+pub const VM_PAGE_QUERY_PAGE_REF: i32 = 0x4;
+/// A page's disposition: modified.
+pub const VM_PAGE_QUERY_PAGE_DIRTY: i32 = 0x8;
+/// The most bytes of a range `mach_vm_page_range_query` looks at in one step (1 GiB).
+pub const MAX_PAGE_RANGE_QUERY: u64 = 1 << 30;
+
+/// `task_info` flavor: `mach_task_basic_info`.
+pub const MACH_TASK_BASIC_INFO: i32 = 20;
+/// `MACH_TASK_BASIC_INFO_COUNT` (48 bytes).
+pub const MACH_TASK_BASIC_INFO_COUNT: u32 = 12;
+/// `task_info` flavor: `task_vm_info`.
+pub const TASK_VM_INFO: i32 = 22;
+/// `task_info` flavor: `task_vm_info` with the purgeable volatile sizes filled in.
+pub const TASK_VM_INFO_PURGEABLE: i32 = 23;
+/// `TASK_VM_INFO_COUNT`: `task_vm_info`'s size in 4-byte words (revision 6, 356 bytes).
+pub const TASK_VM_INFO_COUNT: u32 = 89;
+/// The counts of `task_vm_info`'s revisions 0 to 6: `task_info` fills the newest that the
+/// caller's count holds and answers its count.
+pub const TASK_VM_INFO_REV_COUNTS: [u32; 7] = [36, 38, 42, 84, 86, 87, 89];
+/// `POLICY_TIMESHARE`, the scheduling policy `mach_task_basic_info` reports.
+pub const POLICY_TIMESHARE: i32 = 1;
+
+/// `host_statistics64` flavor: `vm_statistics64`.
+pub const HOST_VM_INFO64: i32 = 4;
+/// `HOST_VM_INFO64_COUNT`: `vm_statistics64`'s size in 4-byte words (152 bytes).
+pub const HOST_VM_INFO64_COUNT: u32 = 38;
+/// `HOST_VM_INFO64_REV0_COUNT`: without the compressor counts (96 bytes).
+pub const HOST_VM_INFO64_REV0_COUNT: u32 = 24;
+
 /// `MACH_PORT_NULL`.
 pub const MACH_PORT_NULL: u32 = 0;
 /// `MACH_PORT_DEAD`.
@@ -151,6 +192,7 @@ pub fn kern_return_name(kr: KernReturn) -> &'static str {
         KERN_INVALID_ARGUMENT => "KERN_INVALID_ARGUMENT",
         KERN_FAILURE => "KERN_FAILURE",
         KERN_RESOURCE_SHORTAGE => "KERN_RESOURCE_SHORTAGE",
+        KERN_ABORTED => "KERN_ABORTED",
         KERN_INVALID_TASK => "KERN_INVALID_TASK",
         KERN_INVALID_HOST => "KERN_INVALID_HOST",
         MACH_SEND_INVALID_DEST => "MACH_SEND_INVALID_DEST",

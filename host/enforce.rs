@@ -295,6 +295,34 @@ impl WriteOnly {
     }
 }
 
+/// Whether each of the `n` pages of `page_size` bytes from `start` (page aligned) is
+/// resident in host memory: any of its host pages is (`mincore`). All false when the
+/// kernel cannot tell.
+pub(crate) fn resident(start: usize, page_size: u64, n: u64) -> Vec<bool> {
+    let host = host_page_size();
+    let per = (page_size / host).max(1) as usize;
+    let mut vec = vec![0u8; n as usize * per];
+    if n == 0 {
+        return Vec::new();
+    }
+    // SAFETY: mincore only reads the kernel's page tables for the range, which lies inside
+    // a live linear memory (the caller's pages are inside its memory), and writes one byte
+    // per host page into `vec`, which has exactly that many.
+    let ok = unsafe {
+        libc::mincore(
+            start as *mut libc::c_void,
+            vec.len() * host as usize,
+            vec.as_mut_ptr(),
+        )
+    } == 0;
+    if !ok {
+        return vec![false; n as usize];
+    }
+    vec.chunks(per)
+        .map(|c| c.iter().any(|b| b & 1 != 0))
+        .collect()
+}
+
 /// Applies `flags` to `[base + offset, base + offset + len)`.
 ///
 /// # Safety

@@ -287,6 +287,15 @@ impl Harness {
         })
     }
 
+    /// Whether each page of guest `g`'s memory is resident in the host's memory (`mincore`),
+    /// from page 0: what `mach_vm_page_query` reports as `PRESENT`.
+    pub fn resident(&self, g: usize) -> Vec<bool> {
+        let mem = self.guests[g].memory;
+        let (ptr, size) = (mem.data_ptr(&self.store), mem.data_size(&self.store));
+        let page = self.store.data().kernel.config().page_size;
+        crate::enforce::resident(ptr as usize, page, size as u64 / page)
+    }
+
     /// A copy of guest `g`'s memory bytes, protected pages included: it is read through
     /// `/proc/self/mem`, which ignores page protections, so it never faults whatever the
     /// table and the hardware protections say.

@@ -60,6 +60,16 @@ pub enum Import {
     Msync(Form),
     /// `vm_wire` / `mach_vm_wire`.
     Wire(Form),
+    /// `vm_map_page_query` / `mach_vm_page_query`.
+    PageQuery(Form),
+    /// `mach_vm_page_info`.
+    PageInfo,
+    /// `mach_vm_page_range_query`.
+    PageRangeQuery,
+    /// `task_info`.
+    TaskInfo,
+    /// `host_statistics64`.
+    HostStatistics64,
 }
 
 /// A wasm value type of the ABI.
@@ -80,7 +90,7 @@ impl fmt::Display for Ty {
 
 impl Import {
     /// Every import, `vm_*` and `mach_vm_*` forms.
-    pub const ALL: [Import; 26] = {
+    pub const ALL: [Import; 32] = {
         use Form::*;
         use Import::*;
         [
@@ -110,6 +120,12 @@ impl Import {
             Msync(MachVm),
             Wire(Vm),
             Wire(MachVm),
+            PageQuery(Vm),
+            PageQuery(MachVm),
+            PageInfo,
+            PageRangeQuery,
+            TaskInfo,
+            HostStatistics64,
         ]
     };
 
@@ -144,6 +160,12 @@ impl Import {
             Msync(MachVm) => "mach_vm_msync",
             Wire(Vm) => "vm_wire",
             Wire(MachVm) => "mach_vm_wire",
+            PageQuery(Vm) => "vm_map_page_query",
+            PageQuery(MachVm) => "mach_vm_page_query",
+            PageInfo => "mach_vm_page_info",
+            PageRangeQuery => "mach_vm_page_range_query",
+            TaskInfo => "task_info",
+            HostStatistics64 => "host_statistics64",
         }
     }
 
@@ -177,6 +199,10 @@ impl Import {
             Region(_) | VmRegion => vec![i, p, p, i, p, p, p],
             BehaviorSet(f) | Msync(f) => vec![i, a(f), a(f), i],
             Wire(f) => vec![i, i, a(f), a(f), i],
+            PageQuery(f) => vec![i, a(f), p, p],
+            PageInfo => vec![i, Ty::I64, i, p, p],
+            PageRangeQuery => vec![i, Ty::I64, Ty::I64, Ty::I64, p],
+            TaskInfo | HostStatistics64 => vec![i, i, p, p],
         }
     }
 
@@ -285,6 +311,39 @@ impl Import {
                 addr: a(2),
                 size: a(3),
                 prot: n(4),
+            },
+            PageQuery(form) => Call::PageQuery {
+                form,
+                task: n(0),
+                addr: a(1),
+                disposition_ptr: a(2),
+                ref_count_ptr: a(3),
+            },
+            PageInfo => Call::PageInfo {
+                task: n(0),
+                addr: a(1),
+                flavor: n(2),
+                info_ptr: a(3),
+                count_ptr: a(4),
+            },
+            PageRangeQuery => Call::PageRangeQuery {
+                task: n(0),
+                addr: a(1),
+                size: a(2),
+                dispositions: a(3),
+                count_ptr: a(4),
+            },
+            TaskInfo => Call::TaskInfo {
+                task: n(0),
+                flavor: n(1),
+                info_ptr: a(2),
+                count_ptr: a(3),
+            },
+            HostStatistics64 => Call::HostStatistics64 {
+                host: n(0),
+                flavor: n(1),
+                info_ptr: a(2),
+                count_ptr: a(3),
             },
         }
     }
@@ -1030,6 +1089,26 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         true
     }
 
+    fn resident(&mut self, t: TaskId, first: u64, n: u64) -> Vec<bool> {
+        let shift = self.vm(t).page_shift();
+        let page = self.vm(t).page_size();
+        match self.raw(t) {
+            // The pages are inside the memory (the caller's promise); check it all the same.
+            Some((base, size)) if (first + n) << shift <= size => {
+                crate::enforce::resident(base as usize + (first << shift) as usize, page, n)
+            }
+            _ => vec![false; n as usize],
+        }
+    }
+
+    fn tasks(&mut self) -> Vec<TaskId> {
+        let kernel = (self.get)(self.cx.data_mut());
+        (0..kernel.tasks.len())
+            .map(|i| kernel.id_of(i))
+            .filter(|&t| kernel.live_here(t).is_some_and(|t| t.memory.is_some()))
+            .collect()
+    }
+
     fn prepare_write(&mut self, t: TaskId, addr: u64, len: u64) -> bool {
         let task = &(self.get)(self.cx.data_mut()).tasks[t.index()];
         match &task.write_only {
@@ -1566,9 +1645,15 @@ fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
             count
         }),
         // The calls no program makes in a loop go through one dynamically typed function.
-        Import::VmRegion | Import::BehaviorSet(_) | Import::Msync(_) | Import::Wire(_) => {
-            dynamic_func::<T, G, W>(store, import, task, get)
-        }
+        Import::VmRegion
+        | Import::BehaviorSet(_)
+        | Import::Msync(_)
+        | Import::Wire(_)
+        | Import::PageQuery(_)
+        | Import::PageInfo
+        | Import::PageRangeQuery
+        | Import::TaskInfo
+        | Import::HostStatistics64 => dynamic_func::<T, G, W>(store, import, task, get),
         Import::Region(form) => wrap!(|t: u32,
                                        addr_ptr: W,
                                        size_ptr: W,

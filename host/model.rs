@@ -53,10 +53,11 @@ use crate::consts::{
     VM_PROT_READ, VM_PROT_WRITE,
 };
 use crate::consts::{
-    KERN_INVALID_HOST, KERN_INVALID_TASK, MACH_SEND_INVALID_RIGHT, VM_BEHAVIOR_CAN_REUSE,
-    VM_BEHAVIOR_DEFAULT, VM_BEHAVIOR_DONTNEED, VM_BEHAVIOR_FREE, VM_BEHAVIOR_REUSABLE,
-    VM_BEHAVIOR_REUSE, VM_BEHAVIOR_RSEQNTL, VM_BEHAVIOR_WILLNEED, VM_BEHAVIOR_ZERO_WIRED_PAGES,
-    VM_REGION_BASIC_INFO_64, VM_SYNC_ASYNCHRONOUS, VM_SYNC_CONTIGUOUS, VM_SYNC_SYNCHRONOUS,
+    KERN_FAILURE, KERN_INVALID_HOST, KERN_INVALID_TASK, MACH_SEND_INVALID_RIGHT,
+    VM_BEHAVIOR_CAN_REUSE, VM_BEHAVIOR_DEFAULT, VM_BEHAVIOR_DONTNEED, VM_BEHAVIOR_FREE,
+    VM_BEHAVIOR_REUSABLE, VM_BEHAVIOR_REUSE, VM_BEHAVIOR_RSEQNTL, VM_BEHAVIOR_WILLNEED,
+    VM_BEHAVIOR_ZERO_WIRED_PAGES, VM_REGION_BASIC_INFO_64, VM_SYNC_ASYNCHRONOUS,
+    VM_SYNC_CONTIGUOUS, VM_SYNC_SYNCHRONOUS,
 };
 
 /// The wasm page: memories grow by whole multiples of it.
@@ -147,6 +148,11 @@ struct Task {
     /// A range of bytes holding every byte of `memory` written since the task was made or
     /// restarted (empty: none).
     written: std::ops::Range<usize>,
+    /// Which pages are resident in the host's memory, as [`Model::set_resident`] last said
+    /// (a fact of the host, not of the model; missing pages are not resident).
+    resident: Vec<bool>,
+    /// The largest resident size `task_info` reported.
+    resident_peak: u64,
 }
 
 /// Tasks are equal when their state is: what was written since when is not state.
@@ -156,6 +162,7 @@ impl PartialEq for Task {
             && self.memory == o.memory
             && self.pages == o.pages
             && self.rights == o.rights
+            && self.resident_peak == o.resident_peak
     }
 }
 
@@ -206,6 +213,39 @@ impl Task {
             a += p;
         }
         Ok(())
+    }
+
+    /// `mach_vm_page_query`'s disposition and reference count of page `index`: 0 and 0
+    /// unallocated; `PRESENT | REF` when resident (else 0) and 1 allocated.
+    fn disposition(&self, index: u128) -> (i32, i32) {
+        match self.attrs(index) {
+            None => (0, 0),
+            Some(_) => {
+                let resident = usize::try_from(index)
+                    .ok()
+                    .and_then(|i| self.resident.get(i).copied())
+                    .unwrap_or(false);
+                (if resident { 0x1 | 0x4 } else { 0 }, 1)
+            }
+        }
+    }
+
+    /// The number of regions: maximal runs of allocated pages with equal attributes.
+    fn run_count(&self) -> usize {
+        (0..self.pages.len())
+            .filter(|&i| self.pages[i].is_some() && (i == 0 || self.pages[i - 1] != self.pages[i]))
+            .count()
+    }
+
+    /// Allocated pages, and allocated pages resident.
+    fn page_counts(&self) -> (u64, u64) {
+        let mut counts = (0, 0);
+        for i in 0..self.pages.len() {
+            let (d, r) = self.disposition(i as u128);
+            counts.0 += u64::from(r != 0);
+            counts.1 += u64::from(d != 0);
+        }
+        counts
     }
 
     /// SPEC §3 for a scalar parameter `[ptr, ptr + len)` of this (the caller's) task.
@@ -376,8 +416,21 @@ impl Model {
             pages: vec![Some(PageAttrs::DEFAULT); len / page_size as usize],
             rights: Vec::new(),
             written: 0..0,
+            resident: Vec::new(),
+            resident_peak: 0,
         });
         self.tasks.len() - 1
+    }
+
+    /// Says which of `task`'s pages are resident in the host's memory (`mincore` of the
+    /// real task's memory, one entry per page from page 0): what `mach_vm_page_query`,
+    /// `task_info` and `host_statistics64` report of residency, which the model cannot know.
+    ///
+    /// # Panics
+    ///
+    /// When `task` is not a task of this model.
+    pub fn set_resident(&mut self, task: usize, resident: Vec<bool>) {
+        self.tasks[task].resident = resident;
     }
 
     /// Inserts into `from`'s namespace a send right to task `to` and returns its name:
@@ -614,6 +667,58 @@ impl Model {
                     flags,
                 )
             }
+            Call::PageQuery {
+                form,
+                task,
+                addr,
+                disposition_ptr,
+                ref_count_ptr,
+            } => {
+                let aw = form.address_width(w);
+                let ptrs = [disposition_ptr, ref_count_ptr].map(|p| w.truncate(p));
+                self.page_query(caller, aw, task, aw.truncate(addr), ptrs)
+            }
+            Call::PageInfo {
+                task,
+                addr,
+                flavor,
+                info_ptr,
+                count_ptr,
+            } => {
+                let ptrs = [info_ptr, count_ptr].map(|p| w.truncate(p));
+                self.page_info(caller, name, task, addr, flavor, ptrs)
+            }
+            Call::PageRangeQuery {
+                task,
+                addr,
+                size,
+                dispositions,
+                count_ptr,
+            } => self.page_range_query(
+                caller,
+                name,
+                task,
+                [addr, size, dispositions],
+                w.truncate(count_ptr),
+            ),
+            Call::TaskInfo {
+                task,
+                flavor,
+                info_ptr,
+                count_ptr,
+            } => {
+                let ptrs = [info_ptr, count_ptr].map(|p| w.truncate(p));
+                self.task_info(caller, name, task, flavor, ptrs)
+            }
+            Call::HostStatistics64 {
+                host,
+                flavor,
+                info_ptr,
+                count_ptr,
+            } => {
+                let ptrs = [info_ptr, count_ptr].map(|p| w.truncate(p));
+                self.host_statistics64(caller, name, host, flavor, ptrs)
+            }
             Call::Wire { host, task, .. } => {
                 if !self.holds(caller, host) {
                     fail(MACH_SEND_INVALID_DEST)
@@ -794,6 +899,13 @@ impl Model {
         let bytes = self.tasks[from].memory[src..src + n].to_vec();
         self.tasks[to].memory[dst..dst + n].copy_from_slice(&bytes);
         self.tasks[to].wrote(dst, dst + n);
+    }
+
+    /// Writes `bytes` at `dst` of task `to` (inside its memory), as a copyout does.
+    fn copy_in(&mut self, to: usize, dst: u64, bytes: &[u8]) {
+        let dst = dst as usize;
+        self.tasks[to].memory[dst..dst + bytes.len()].copy_from_slice(bytes);
+        self.tasks[to].wrote(dst, dst + bytes.len());
     }
 
     // ---- the calls (SPEC §4) ----
@@ -1182,6 +1294,258 @@ impl Model {
             _ => return fail(KERN_INVALID_ARGUMENT),
         }
         Ok(vec![])
+    }
+
+    /// vm_map_page_query / mach_vm_page_query (SPEC §9). `ptrs`: disposition, ref_count.
+    fn page_query(
+        &mut self,
+        caller: usize,
+        aw: Width,
+        task: u32,
+        addr: u64,
+        ptrs: [u64; 2],
+    ) -> Handled {
+        let t = self.resolve(caller, task)?;
+        let target = &self.tasks[t];
+        let p = target.page_size;
+        let s = trunc(u128::from(addr), p);
+        if s + u128::from(p) >= aw.limit() {
+            return fail(KERN_INVALID_ADDRESS);
+        }
+        let (d, r) = target.disposition(s / u128::from(p));
+        Ok(vec![
+            Store::word("disposition", ptrs[0], u64::from(d as u32), 4),
+            Store::word("ref_count", ptrs[1], u64::from(r as u32), 4),
+        ])
+    }
+
+    /// mach_vm_page_info (SPEC §9). `ptrs`: info, count.
+    fn page_info(
+        &mut self,
+        caller: usize,
+        call: &'static str,
+        task: u32,
+        addr: u64,
+        flavor: u32,
+        ptrs: [u64; 2],
+    ) -> Handled {
+        let [info_ptr, count_ptr] = ptrs;
+        let count = self.read_param(caller, call, "count", count_ptr, 4)?;
+        let t = self.resolve(caller, task)?;
+        let count = count.min(32);
+        if flavor != 1 || !(count == 8 || count == 7) {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        let target = &self.tasks[t];
+        let p = target.page_size;
+        let s = trunc(u128::from(addr), p);
+        if s + u128::from(p) >= 1 << 64 {
+            return fail(KERN_INVALID_ADDRESS);
+        }
+        let (d, r) = target.disposition(s / u128::from(p));
+        let offset = if r != 0 { addr % p } else { 0 };
+        let mut info = Vec::with_capacity(32);
+        info.extend(d.to_le_bytes());
+        info.extend(r.to_le_bytes());
+        info.extend(0u64.to_le_bytes()); // object_id
+        info.extend(offset.to_le_bytes());
+        info.extend(0u64.to_le_bytes()); // depth and pad
+        info.truncate(count as usize * 4);
+        Ok(vec![
+            Store {
+                param: "info",
+                ptr: info_ptr,
+                bytes: info,
+            },
+            Store::word("count", count_ptr, count, 4),
+        ])
+    }
+
+    /// mach_vm_page_range_query (SPEC §9): XNU's loop, step for step. `args`: address,
+    /// size, dispositions (all 64-bit).
+    fn page_range_query(
+        &mut self,
+        caller: usize,
+        call: &'static str,
+        task: u32,
+        args: [u64; 3],
+        count_ptr: u64,
+    ) -> Handled {
+        let [addr, mut size, mut out] = args;
+        let count = self.read_param(caller, call, "dispositions_count", count_ptr, 8)?;
+        let t = self.resolve(caller, task)?;
+        let Some(mut want) = count.checked_mul(4) else {
+            return fail(KERN_INVALID_ARGUMENT);
+        };
+        let p = self.tasks[t].page_size;
+        let start = u128::from(addr) - u128::from(addr) % u128::from(p);
+        // `addr + size`, rounded, modulo 2^64.
+        let end = round((u128::from(addr) + u128::from(size)) % (1 << 64), p) % (1 << 64);
+        if end < start || end - start < u128::from(size) {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        if want == 0 || end == start {
+            return Ok(vec![Store::word("dispositions_count", count_ptr, count, 8)]);
+        }
+        let mut first = start / u128::from(p);
+        let mut chunk = (end - start).min(1 << 30) as u64;
+        let mut total = 0;
+        loop {
+            let pages = chunk / p;
+            let mut ints = Vec::new();
+            for i in 0..pages {
+                ints.extend(
+                    self.tasks[t]
+                        .disposition(first + u128::from(i))
+                        .0
+                        .to_le_bytes(),
+                );
+            }
+            let n = want.min(pages * 4);
+            // The copyout into the caller: its EFAULT (14) is the answer.
+            let c = &self.tasks[caller];
+            let end_out = u128::from(out) + u128::from(n);
+            if end_out >= 1 << 64 || c.check(u128::from(out), end_out, VM_PROT_WRITE).is_err() {
+                return fail(14);
+            }
+            self.copy_in(caller, out, &ints[..n as usize]);
+            first += u128::from(chunk / p);
+            want -= n;
+            total += n;
+            if want == 0 || chunk >= size {
+                break;
+            }
+            out = out.wrapping_add(n);
+            size -= chunk;
+            chunk = (round(u128::from(size), p) as u64).min(1 << 30);
+        }
+        Ok(vec![Store::word(
+            "dispositions_count",
+            count_ptr,
+            total / 4,
+            8,
+        )])
+    }
+
+    /// task_info (SPEC §9). `ptrs`: info, count.
+    fn task_info(
+        &mut self,
+        caller: usize,
+        call: &'static str,
+        task: u32,
+        flavor: u32,
+        ptrs: [u64; 2],
+    ) -> Handled {
+        let [info_ptr, count_ptr] = ptrs;
+        let count = self
+            .read_param(caller, call, "count", count_ptr, 4)?
+            .min(1024);
+        let t = self.resolve(caller, task)?;
+        let target = &mut self.tasks[t];
+        let p = target.page_size;
+        let (pages, resident_pages) = target.page_counts();
+        let (virtual_size, resident) = (pages * p, resident_pages * p);
+        let (info, out): (Vec<u8>, u64) = match flavor {
+            20 => {
+                if count < 12 {
+                    return fail(KERN_INVALID_ARGUMENT);
+                }
+                target.resident_peak = target.resident_peak.max(resident);
+                let mut info = Vec::new();
+                info.extend(virtual_size.to_le_bytes());
+                info.extend(resident.to_le_bytes());
+                info.extend(target.resident_peak.to_le_bytes());
+                info.extend([0u8; 16]); // user_time, system_time
+                info.extend(1i32.to_le_bytes()); // POLICY_TIMESHARE
+                info.extend(0i32.to_le_bytes()); // suspend_count
+                (info, 12)
+            }
+            22 | 23 => {
+                let Some(rev) = [89u64, 87, 86, 84, 42, 38, 36]
+                    .into_iter()
+                    .find(|&c| c <= count)
+                else {
+                    return fail(KERN_INVALID_ARGUMENT);
+                };
+                target.resident_peak = target.resident_peak.max(resident);
+                let peak = target.resident_peak;
+                let mut info = Vec::new();
+                info.extend(virtual_size.to_le_bytes());
+                info.extend((target.run_count() as u32).to_le_bytes());
+                info.extend((p as u32).to_le_bytes());
+                info.extend(resident.to_le_bytes());
+                info.extend(peak.to_le_bytes());
+                info.extend([0u8; 16]); // device, device_peak
+                info.extend(resident.to_le_bytes()); // internal
+                info.extend(peak.to_le_bytes()); // internal_peak
+                info.extend([0u8; 80]); // external .. compressed_lifetime
+                info.extend(resident.to_le_bytes()); // phys_footprint
+                info.extend(0u64.to_le_bytes()); // min_address
+                info.extend((target.map_limit.min(u128::from(u64::MAX)) as u64).to_le_bytes());
+                info.extend(peak.to_le_bytes()); // ledger_phys_footprint_peak
+                info.resize(89 * 4, 0);
+                info.truncate(rev as usize * 4);
+                (info, rev)
+            }
+            _ => return fail(KERN_INVALID_ARGUMENT),
+        };
+        Ok(vec![
+            Store {
+                param: "info",
+                ptr: info_ptr,
+                bytes: info,
+            },
+            Store::word("count", count_ptr, out, 4),
+        ])
+    }
+
+    /// host_statistics64 (SPEC §9). `ptrs`: info, count.
+    fn host_statistics64(
+        &mut self,
+        caller: usize,
+        call: &'static str,
+        host: u32,
+        flavor: u32,
+        ptrs: [u64; 2],
+    ) -> Handled {
+        let [info_ptr, count_ptr] = ptrs;
+        let count = self
+            .read_param(caller, call, "count", count_ptr, 4)?
+            .min(256);
+        if host != HOST_SELF_NAME {
+            return fail(if self.holds(caller, host) {
+                KERN_INVALID_HOST
+            } else {
+                MACH_SEND_INVALID_DEST
+            });
+        }
+        if flavor != 4 {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        if count < 24 {
+            return fail(KERN_FAILURE);
+        }
+        let (mut free, mut resident) = (0u64, 0u64);
+        for t in &self.tasks {
+            let p = u128::from(t.page_size);
+            free += ((t.map_limit / p) as u64).saturating_sub(t.memory.len() as u64 / t.page_size);
+            resident += t.page_counts().1;
+        }
+        let natural = |v: u64| v.min(u64::from(u32::MAX)) as u32;
+        let mut info = vec![0u8; 152];
+        info[0..4].copy_from_slice(&natural(free).to_le_bytes());
+        info[4..8].copy_from_slice(&natural(resident).to_le_bytes());
+        info[140..144].copy_from_slice(&natural(resident).to_le_bytes());
+        let out = if count >= 38 { 38 } else { 24 };
+        info.truncate(out * 4);
+        Ok(vec![
+            Store {
+                param: "info",
+                ptr: info_ptr,
+                bytes: info,
+            },
+            Store::word("count", count_ptr, out as u64, 4),
+        ])
     }
 
     /// vm_msync / mach_vm_msync (SPEC §9).

@@ -41,7 +41,8 @@ use std::fmt;
 
 use crate::calls::{Call, Outcome};
 use crate::consts::{
-    kern_return_name, prot_string, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PROT_ALL,
+    kern_return_name, prot_string, HOST_VM_INFO64, MACH_TASK_BASIC_INFO, TASK_VM_INFO,
+    TASK_VM_INFO_PURGEABLE, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PAGE_INFO_BASIC, VM_PROT_ALL,
     VM_PROT_COPY, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64, VM_SYNC_ASYNCHRONOUS,
     VM_SYNC_CONTIGUOUS, VM_SYNC_DEACTIVATE, VM_SYNC_INVALIDATE, VM_SYNC_KILLPAGES,
     VM_SYNC_REUSABLEPAGES, VM_SYNC_SYNCHRONOUS,
@@ -203,14 +204,26 @@ impl fmt::Display for Prot {
     }
 }
 
-struct Flavor(u32);
+/// A flavor, by the names of the call's flavors.
+struct Flavor(&'static [(i32, &'static str)], u32);
+
+const REGION_FLAVORS: &[(i32, &str)] = &[
+    (VM_REGION_BASIC_INFO_64, "VM_REGION_BASIC_INFO_64"),
+    (VM_REGION_BASIC_INFO, "VM_REGION_BASIC_INFO"),
+];
+const PAGE_INFO_FLAVORS: &[(i32, &str)] = &[(VM_PAGE_INFO_BASIC, "VM_PAGE_INFO_BASIC")];
+const TASK_FLAVORS: &[(i32, &str)] = &[
+    (MACH_TASK_BASIC_INFO, "MACH_TASK_BASIC_INFO"),
+    (TASK_VM_INFO, "TASK_VM_INFO"),
+    (TASK_VM_INFO_PURGEABLE, "TASK_VM_INFO_PURGEABLE"),
+];
+const HOST_FLAVORS: &[(i32, &str)] = &[(HOST_VM_INFO64, "HOST_VM_INFO64")];
 
 impl fmt::Display for Flavor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 as i32 {
-            VM_REGION_BASIC_INFO_64 => f.write_str("VM_REGION_BASIC_INFO_64"),
-            VM_REGION_BASIC_INFO => f.write_str("VM_REGION_BASIC_INFO"),
-            other => write!(f, "{other}"),
+        match self.0.iter().find(|(v, _)| *v == self.1 as i32) {
+            Some((_, name)) => f.write_str(name),
+            None => write!(f, "{}", self.1 as i32),
         }
     }
 }
@@ -321,6 +334,7 @@ impl fmt::Display for CallLine<'_> {
         let set_max;
         let behavior;
         let sync;
+        let info_args;
         let args: &[Arg<'_>] = match *call {
             Call::TaskSelf | Call::HostSelf => &[],
             Call::HostPageSize { host, .. } => {
@@ -417,7 +431,7 @@ impl fmt::Display for CallLine<'_> {
             | Call::VmRegion {
                 task, flavor: fv, ..
             } => {
-                flavor = Flavor(fv);
+                flavor = Flavor(REGION_FLAVORS, fv);
                 &[
                     Hex("task", u64::from(task)),
                     InOut("addr", "address", true),
@@ -474,6 +488,64 @@ impl fmt::Display for CallLine<'_> {
                     Hex("size", size),
                     Text("access", &prot),
                 ]
+            }
+            Call::PageQuery { task, addr, .. } => &[
+                Hex("task", u64::from(task)),
+                Hex("offset", addr),
+                Out("disposition", "disposition", true),
+                Out("ref_count", "ref_count", false),
+            ],
+            Call::PageInfo {
+                task,
+                addr,
+                flavor: fv,
+                ..
+            } => {
+                flavor = Flavor(PAGE_INFO_FLAVORS, fv);
+                &[
+                    Hex("task", u64::from(task)),
+                    Hex("addr", addr),
+                    Text("flavor", &flavor),
+                    Bare(&"*info"),
+                    InOut("count", "count", false),
+                ]
+            }
+            Call::PageRangeQuery {
+                task,
+                addr,
+                size,
+                dispositions,
+                ..
+            } => &[
+                Hex("task", u64::from(task)),
+                Hex("addr", addr),
+                Hex("size", size),
+                Hex("dispositions", dispositions),
+                InOut("count", "dispositions_count", false),
+            ],
+            Call::TaskInfo {
+                task: port,
+                flavor: fv,
+                ..
+            }
+            | Call::HostStatistics64 {
+                host: port,
+                flavor: fv,
+                ..
+            } => {
+                let (name, names) = if matches!(call, Call::TaskInfo { .. }) {
+                    ("task", TASK_FLAVORS)
+                } else {
+                    ("host", HOST_FLAVORS)
+                };
+                flavor = Flavor(names, fv);
+                info_args = [
+                    Hex(name, u64::from(port)),
+                    Text("flavor", &flavor),
+                    Bare(&"*info"),
+                    InOut("count", "count", false),
+                ];
+                &info_args
             }
         };
         write!(f, "{}(", call.import_name())?;
@@ -702,6 +774,51 @@ mod tests {
             line(c, &[], Outcome::Ret(0x1000_000a)),
             "vm_wire(host_priv=0x203, task=0x12303, addr=0x4000, size=0x1000, access=rw-) \
              = MACH_SEND_INVALID_RIGHT"
+        );
+    }
+
+    #[test]
+    fn info_calls_name_their_flavors() {
+        let c = Call::TaskInfo {
+            task: 0x103,
+            flavor: 22,
+            info_ptr: 0x100,
+            count_ptr: 0x200,
+        };
+        assert_eq!(
+            line(
+                c,
+                &[("count", false, 89), ("count", true, 89)],
+                Outcome::Ret(0)
+            ),
+            "task_info(task=0x103, flavor=TASK_VM_INFO, *info, *count=89 -> 89) = KERN_SUCCESS"
+        );
+        let c = Call::HostStatistics64 {
+            host: 0x103,
+            flavor: 4,
+            info_ptr: 0x100,
+            count_ptr: 0x200,
+        };
+        assert_eq!(
+            line(c, &[("count", false, 38)], Outcome::Ret(22)),
+            "host_statistics64(host=0x103, flavor=HOST_VM_INFO64, *info, *count=38) = \
+             KERN_INVALID_HOST"
+        );
+        let c = Call::PageQuery {
+            form: Form::MachVm,
+            task: 0x103,
+            addr: 0x4000,
+            disposition_ptr: 0x100,
+            ref_count_ptr: 0x104,
+        };
+        assert_eq!(
+            line(
+                c,
+                &[("disposition", true, 5), ("ref_count", true, 1)],
+                Outcome::Ret(0)
+            ),
+            "mach_vm_page_query(task=0x103, offset=0x4000, *disposition -> 0x5, *ref_count -> 1) \
+             = KERN_SUCCESS"
         );
     }
 

@@ -74,6 +74,8 @@ pub struct TaskVm {
     /// Write-only pages are inaccessible in hardware until their first store (see
     /// [`crate::enforce::hw_prot_of`]), which the counts of [`hw_boundaries`] follow.
     write_only_faults: bool,
+    /// The largest resident size `task_info` has reported for the task (its peak).
+    resident_peak: u64,
 }
 
 impl TaskVm {
@@ -94,6 +96,7 @@ impl TaskVm {
             windows: [(0, 0); 2],
             mappings: 0,
             write_only_faults: false,
+            resident_peak: 0,
         }
     }
 
@@ -250,6 +253,16 @@ pub trait Env {
     /// done (the process's mapping budget). The default does nothing and succeeds.
     fn prepare_write(&mut self, _t: TaskId, _addr: u64, _len: u64) -> bool {
         true
+    }
+    /// Whether each of task `t`'s pages `[first, first + n)`, all inside its memory, is
+    /// resident in host memory (`mincore`), for `mach_vm_page_query`'s `PRESENT` and
+    /// `task_info`'s resident size. The default: none is.
+    fn resident(&mut self, _t: TaskId, _first: u64, n: u64) -> Vec<bool> {
+        vec![false; n as usize]
+    }
+    /// The live tasks of the kernel, for `host_statistics64`. The default: none.
+    fn tasks(&mut self) -> Vec<TaskId> {
+        Vec::new()
     }
     /// Called when task `t`'s hardware protection could not be brought back in line with
     /// its table (a change failed to mirror, and so did putting it back): the task must run
@@ -1334,6 +1347,172 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             }
             Ok(KERN_SUCCESS)
         }
+        Call::PageQuery {
+            form,
+            task,
+            addr,
+            disposition_ptr,
+            ref_count_ptr,
+        } => {
+            let t = resolve(env, caller, task)?;
+            let w = form.address_width(gw);
+            sync(env, t);
+            let vm = env.vm(t);
+            let s = addr & !(vm.page_size() - 1);
+            // XNU looks at `[s, s + 1)`: its rounded end must not wrap.
+            if u128::from(s) + u128::from(vm.page_size()) >= w.limit() {
+                return kr(KERN_INVALID_ADDRESS);
+            }
+            let page = s >> vm.page_shift;
+            let (disposition, refs) = dispositions(env, t, page, 1)[0];
+            let (d, r) = (disposition as u32 as u64, refs as u32 as u64);
+            store_param(env, caller, name, "disposition", disposition_ptr, d, 4)?;
+            store_param(env, caller, name, "ref_count", ref_count_ptr, r, 4)?;
+            Ok(KERN_SUCCESS)
+        }
+        Call::PageInfo {
+            task,
+            addr,
+            flavor,
+            info_ptr,
+            count_ptr,
+        } => {
+            let count = load_param(env, caller, name, "count", count_ptr, 4)?;
+            let t = resolve(env, caller, task)?;
+            // MIG hands the call at most the array's bound (32 words).
+            let count = count.min(32) as u32;
+            if flavor as i32 != VM_PAGE_INFO_BASIC
+                || (count != VM_PAGE_INFO_BASIC_COUNT && count != VM_PAGE_INFO_BASIC_COUNT - 1)
+            {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            sync(env, t);
+            let vm = env.vm(t);
+            let mask = vm.page_size() - 1;
+            if u128::from(addr & !mask) + u128::from(vm.page_size()) >= Width::W64.limit() {
+                return kr(KERN_INVALID_ADDRESS);
+            }
+            let page = addr >> vm.page_shift;
+            let (disposition, refs) = dispositions(env, t, page, 1)[0];
+            // vm_page_info_basic: disposition, ref_count, object_id (machvm has no VM
+            // objects: 0), offset (in the page, for an allocated one), depth, pad.
+            let mut info = [0u8; 32];
+            info[0..4].copy_from_slice(&disposition.to_le_bytes());
+            info[4..8].copy_from_slice(&refs.to_le_bytes());
+            if refs != 0 {
+                info[16..24].copy_from_slice(&(addr & mask).to_le_bytes());
+            }
+            store_bytes(
+                env,
+                caller,
+                name,
+                "info",
+                info_ptr,
+                &info[..count as usize * 4],
+            )?;
+            store_param(env, caller, name, "count", count_ptr, count.into(), 4)?;
+            Ok(KERN_SUCCESS)
+        }
+        Call::PageRangeQuery {
+            task,
+            addr,
+            size,
+            dispositions: mut out,
+            count_ptr,
+        } => {
+            let count = load_param(env, caller, name, "dispositions_count", count_ptr, 8)?;
+            let t = resolve(env, caller, task)?;
+            let Some(mut want) = count.checked_mul(4) else {
+                return kr(KERN_INVALID_ARGUMENT);
+            };
+            sync(env, t);
+            let vm = env.vm(t);
+            let (shift, mask) = (vm.page_shift, vm.page_size() - 1);
+            // In 64-bit arithmetic that wraps, as XNU computes them.
+            let mut start = addr & !mask;
+            let end = addr.wrapping_add(size).wrapping_add(mask) & !mask;
+            if end < start || end - start < size {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            if want == 0 || end == start {
+                store_param(env, caller, name, "dispositions_count", count_ptr, count, 8)?;
+                return Ok(KERN_SUCCESS);
+            }
+            // XNU's loop, a gigabyte of the range at a time.
+            let mut size = size;
+            let mut chunk = (end - start).min(MAX_PAGE_RANGE_QUERY);
+            let mut total = 0u64;
+            loop {
+                let pages = chunk >> shift;
+                let ints: Vec<u8> = dispositions(env, t, start >> shift, pages)
+                    .iter()
+                    .flat_map(|&(d, _)| d.to_le_bytes())
+                    .collect();
+                let n = want.min(pages * 4);
+                let bytes = &ints[..n as usize];
+                // A copyout into the caller's buffer: its failure (EFAULT) is the answer.
+                if check_range(env, caller, out, n, Width::W64, VM_PROT_WRITE).is_err()
+                    || !env.prepare_write(caller, out, n)
+                    || !env.store(caller, out, bytes)
+                {
+                    return kr(KERN_ABORTED);
+                }
+                start = start.wrapping_add(chunk);
+                want -= n;
+                total += n;
+                if want == 0 || chunk >= size {
+                    break;
+                }
+                out = out.wrapping_add(n);
+                size -= chunk;
+                chunk = (size.wrapping_add(mask) & !mask).min(MAX_PAGE_RANGE_QUERY);
+            }
+            store_param(
+                env,
+                caller,
+                name,
+                "dispositions_count",
+                count_ptr,
+                total / 4,
+                8,
+            )?;
+            Ok(KERN_SUCCESS)
+        }
+        Call::TaskInfo {
+            task,
+            flavor,
+            info_ptr,
+            count_ptr,
+        } => {
+            let count = load_param(env, caller, name, "count", count_ptr, 4)?;
+            let t = resolve(env, caller, task)?;
+            // MIG hands the call at most TASK_INFO_MAX (1024) words.
+            let (info, out) = task_info(env, t, flavor as i32, count.min(1024) as u32)?;
+            store_bytes(env, caller, name, "info", info_ptr, &info)?;
+            store_param(env, caller, name, "count", count_ptr, out.into(), 4)?;
+            Ok(KERN_SUCCESS)
+        }
+        Call::HostStatistics64 {
+            host,
+            flavor,
+            info_ptr,
+            count_ptr,
+        } => {
+            let count = load_param(env, caller, name, "count", count_ptr, 4)?;
+            match env.vm(caller).lookup_port(host) {
+                None => return kr(MACH_SEND_INVALID_DEST),
+                Some(PortTarget::Task(_)) => return kr(KERN_INVALID_HOST),
+                Some(PortTarget::Host) => {}
+            }
+            if flavor as i32 != HOST_VM_INFO64 {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            // MIG hands the call at most HOST_INFO64_MAX (256) words.
+            let (info, out) = vm_statistics(env, count.min(256) as u32)?;
+            store_bytes(env, caller, name, "info", info_ptr, &info)?;
+            store_param(env, caller, name, "count", count_ptr, out.into(), 4)?;
+            Ok(KERN_SUCCESS)
+        }
         Call::Wire { host, task, .. } => {
             // The destination is the host-privileged port, which no guest holds: a name
             // for any other port reaches a server that refuses it.
@@ -1355,6 +1534,127 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             kr(KERN_INVALID_HOST)
         }
     }
+}
+
+/// The dispositions and reference counts (`mach_vm_page_query`) of task `t`'s pages
+/// `[first, first + n)`: 0 and 0 for a page that is not allocated (past the memory or the
+/// map included); `PRESENT | REF` when resident (else 0) and a reference count of 1 for an
+/// allocated one. machvm cannot tell a page written from one only read: no `DIRTY`.
+fn dispositions<E: Env + ?Sized>(env: &mut E, t: TaskId, first: u64, n: u64) -> Vec<(i32, i32)> {
+    let vm = env.vm(t);
+    let inside = (vm.known_size >> vm.page_shift)
+        .saturating_sub(first)
+        .min(n);
+    let mut allocated = vec![false; n as usize];
+    for (s, e, attrs) in vm.table.segments_iter(first, first + inside) {
+        if attrs.is_some() {
+            allocated[(s - first) as usize..(e - first) as usize].fill(true);
+        }
+    }
+    let resident = env.resident(t, first, inside);
+    allocated
+        .iter()
+        .enumerate()
+        .map(
+            |(i, &a)| match (a, resident.get(i).copied().unwrap_or(false)) {
+                (false, _) => (0, 0),
+                (true, true) => (VM_PAGE_QUERY_PAGE_PRESENT | VM_PAGE_QUERY_PAGE_REF, 1),
+                (true, false) => (0, 1),
+            },
+        )
+        .collect()
+}
+
+/// Task `t`'s allocated bytes, and its allocated bytes resident in host memory.
+fn sizes<E: Env + ?Sized>(env: &mut E, t: TaskId) -> (u64, u64) {
+    sync(env, t);
+    let k = env.vm(t).known_size >> env.vm(t).page_shift;
+    let (pages, resident) = dispositions(env, t, 0, k)
+        .iter()
+        .fold((0, 0), |(v, r), &(d, refs)| {
+            (v + u64::from(refs != 0), r + u64::from(d != 0))
+        });
+    let p = env.vm(t).page_size();
+    (pages * p, resident * p)
+}
+
+/// `task_info` (SPEC §9) for task `t`, `count` the caller's count (at most `TASK_INFO_MAX`):
+/// the info's bytes and the count to answer.
+fn task_info<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    flavor: i32,
+    count: u32,
+) -> Step<(Vec<u8>, u32)> {
+    let (virtual_size, resident) = sizes(env, t);
+    let vm = env.vm(t);
+    match flavor {
+        MACH_TASK_BASIC_INFO => {
+            if count < MACH_TASK_BASIC_INFO_COUNT {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            vm.resident_peak = vm.resident_peak.max(resident);
+            let mut info = vec![0u8; 48];
+            info[0..8].copy_from_slice(&virtual_size.to_le_bytes());
+            info[8..16].copy_from_slice(&resident.to_le_bytes());
+            info[16..24].copy_from_slice(&vm.resident_peak.to_le_bytes());
+            // user_time and system_time (seconds, microseconds) stay 0.
+            info[40..44].copy_from_slice(&POLICY_TIMESHARE.to_le_bytes());
+            Ok((info, MACH_TASK_BASIC_INFO_COUNT))
+        }
+        TASK_VM_INFO | TASK_VM_INFO_PURGEABLE => {
+            let Some(&rev) = TASK_VM_INFO_REV_COUNTS.iter().rev().find(|&&c| c <= count) else {
+                return kr(KERN_INVALID_ARGUMENT);
+            };
+            vm.resident_peak = vm.resident_peak.max(resident);
+            let peak = vm.resident_peak;
+            let mut info = vec![0u8; TASK_VM_INFO_COUNT as usize * 4];
+            let mut put = |at: usize, v: u64| info[at..at + 8].copy_from_slice(&v.to_le_bytes());
+            put(0, virtual_size);
+            put(16, resident);
+            put(24, peak);
+            put(48, resident); // internal: every resident page is anonymous
+            put(56, peak);
+            put(144, resident); // phys_footprint
+            put(152, 0); // min_address
+            put(160, vm.map_limit().min(u128::from(u64::MAX)) as u64); // max_address
+            put(168, peak); // ledger_phys_footprint_peak
+            info[8..12].copy_from_slice(&(vm.table.run_count() as u32).to_le_bytes());
+            info[12..16].copy_from_slice(&(vm.page_size() as u32).to_le_bytes());
+            info.truncate(rev as usize * 4);
+            Ok((info, rev))
+        }
+        _ => kr(KERN_INVALID_ARGUMENT),
+    }
+}
+
+/// `host_statistics64(HOST_VM_INFO64)` (SPEC §9) over the kernel's tasks, `count` the
+/// caller's count: the info's bytes and the count to answer.
+fn vm_statistics<E: Env + ?Sized>(env: &mut E, count: u32) -> Step<(Vec<u8>, u32)> {
+    if count < HOST_VM_INFO64_REV0_COUNT {
+        return kr(KERN_FAILURE);
+    }
+    let (mut free, mut resident) = (0u64, 0u64);
+    for t in env.tasks() {
+        let (_, r) = sizes(env, t);
+        let vm = env.vm(t);
+        resident += r >> vm.page_shift;
+        // What the task's map can still take: its pages past the memory's end.
+        let map_pages = (vm.map_limit() >> vm.page_shift).min(u128::from(u64::MAX)) as u64;
+        free += map_pages.saturating_sub(vm.known_size >> vm.page_shift);
+    }
+    let natural = |v: u64| (v.min(u64::from(u32::MAX)) as u32).to_le_bytes();
+    let mut info = vec![0u8; HOST_VM_INFO64_COUNT as usize * 4];
+    info[0..4].copy_from_slice(&natural(free)); // free_count
+    info[4..8].copy_from_slice(&natural(resident)); // active_count
+    info[140..144].copy_from_slice(&natural(resident)); // internal_page_count
+    let out = if count >= HOST_VM_INFO64_COUNT {
+        HOST_VM_INFO64_COUNT
+    } else {
+        HOST_VM_INFO64_REV0_COUNT
+    };
+    info.truncate(out as usize * 4);
+    Ok((info, out))
 }
 
 /// `vm_region_64`, `mach_vm_region` and `vm_region` (SPEC §4 and §9): the region at or after

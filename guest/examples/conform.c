@@ -8,7 +8,7 @@
  * Exports:
  *   conform_selftest() -> i32   0 when every check passed, else the number
  *                               of the first failing check (the CHECK(n, ...)
- *                               below; 1..92).
+ *                               below; 1..112).
  *   last_kr() -> i32            at a failing check: what the call returned
  *                               (or, for a check on data, -1).
  *   task_self_name() -> i32     mach_task_self(): 0x103 (259) in machvm.
@@ -229,5 +229,53 @@ int conform_selftest(void)
 	CHECK(90, mach_vm_wire(mach_host_self(), 0x12303, c, P, VM_PROT_READ), MACH_SEND_INVALID_RIGHT);
 	CHECK(91, vm_wire(MACH_PORT_NULL, self, c, P, VM_PROT_READ), MACH_SEND_INVALID_DEST);
 	CHECK(92, vm_deallocate(self, c, 2 * P), KERN_SUCCESS);
+
+	/* Page queries, task_info, host_statistics64. A fresh page is allocated
+	 * but not resident until it is touched; a hole is nothing. */
+	vm_address_t d = 0;
+	CHECK(93, vm_allocate(self, &d, 2 * P, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+	((volatile unsigned char *)d)[0] = 1;
+	integer_t disp = -1, refs = -1;
+	CHECK(94, mach_vm_page_query(self, d, &disp, &refs), KERN_SUCCESS);
+	ENSURE(95, disp == (VM_PAGE_QUERY_PAGE_PRESENT | VM_PAGE_QUERY_PAGE_REF) && refs == 1);
+	CHECK(96, vm_deallocate(self, d + P, P), KERN_SUCCESS);
+	ENSURE(97, vm_map_page_query(self, d + P, &disp, &refs) == KERN_SUCCESS &&
+		disp == 0 && refs == 0);
+	vm_page_info_basic_data_t pinfo;
+	cnt = VM_PAGE_INFO_BASIC_COUNT;
+	CHECK(98, mach_vm_page_info(self, d + 5, VM_PAGE_INFO_BASIC, (vm_page_info_t)&pinfo, &cnt),
+		KERN_SUCCESS);
+	ENSURE(99, cnt == VM_PAGE_INFO_BASIC_COUNT && pinfo.offset == 5 && pinfo.ref_count == 1);
+	cnt = VM_PAGE_INFO_BASIC_COUNT + 1;
+	CHECK(100, mach_vm_page_info(self, d, VM_PAGE_INFO_BASIC, (vm_page_info_t)&pinfo, &cnt),
+		KERN_INVALID_ARGUMENT);
+	int disps[4] = { -1, -1, -1, -1 };
+	mach_vm_size_t ndisp = 4;
+	CHECK(101, mach_vm_page_range_query(self, d, 2 * P, (mach_vm_address_t)(vm_address_t)disps,
+		&ndisp), KERN_SUCCESS);
+	ENSURE(102, ndisp == 2 && (disps[0] & VM_PAGE_QUERY_PAGE_PRESENT) && disps[1] == 0 &&
+		disps[2] == -1);
+	task_vm_info_data_t vmi;
+	cnt = TASK_VM_INFO_COUNT;
+	CHECK(103, task_info(self, TASK_VM_INFO, (task_info_t)&vmi, &cnt), KERN_SUCCESS);
+	ENSURE(104, cnt == TASK_VM_INFO_COUNT && vmi.page_size == (integer_t)P &&
+		vmi.virtual_size >= P && vmi.resident_size >= P &&
+		vmi.phys_footprint == vmi.resident_size && vmi.region_count >= 1);
+	cnt = TASK_VM_INFO_REV0_COUNT - 1;
+	CHECK(105, task_info(self, TASK_VM_INFO, (task_info_t)&vmi, &cnt), KERN_INVALID_ARGUMENT);
+	mach_task_basic_info_data_t bi;
+	cnt = MACH_TASK_BASIC_INFO_COUNT;
+	CHECK(106, task_info(self, MACH_TASK_BASIC_INFO, (task_info_t)&bi, &cnt), KERN_SUCCESS);
+	ENSURE(107, bi.policy == POLICY_TIMESHARE && bi.resident_size_max >= bi.resident_size);
+	CHECK(108, task_info(mach_host_self(), MACH_TASK_BASIC_INFO, (task_info_t)&bi, &cnt),
+		KERN_INVALID_ARGUMENT);
+	vm_statistics64_data_t vs;
+	cnt = HOST_VM_INFO64_COUNT;
+	CHECK(109, host_statistics64(mach_host_self(), HOST_VM_INFO64, (host_info64_t)&vs, &cnt),
+		KERN_SUCCESS);
+	ENSURE(110, cnt == HOST_VM_INFO64_COUNT && vs.active_count >= 1 &&
+		vs.internal_page_count == vs.active_count);
+	CHECK(111, host_statistics64(self, HOST_VM_INFO64, (host_info64_t)&vs, &cnt), KERN_INVALID_HOST);
+	CHECK(112, vm_deallocate(self, d, 2 * P), KERN_SUCCESS);
 	return 0;
 }

@@ -4,7 +4,8 @@ use std::fmt;
 
 use crate::calls::{Call, Outcome, PageAttrs, Width};
 use crate::consts::{
-    TASK_SELF_NAME, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PROT_READ, VM_PROT_WRITE,
+    TASK_SELF_NAME, TASK_VM_INFO_COUNT, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PROT_READ,
+    VM_PROT_WRITE,
 };
 use crate::harness::Harness;
 use crate::kernel::KernelConfig;
@@ -529,6 +530,21 @@ impl Differential {
         self.outcomes.push(None);
         match *op {
             Op::Call { caller, ref call } => {
+                if let Some(in_param) = residency_in_param(call) {
+                    // What the model cannot know: which pages the host has resident. The
+                    // real call reads its in-parameter first (a page read becomes
+                    // resident): so does this, and then both sides see the same.
+                    let size = self.harness.memory_size(caller) as u64;
+                    if let Some(end) = in_param.0.checked_add(in_param.1) {
+                        if end <= size {
+                            self.harness
+                                .read(caller, in_param.0 as usize, in_param.1 as usize);
+                        }
+                    }
+                    for t in 0..self.setup.tasks.len() {
+                        self.model.set_resident(t, self.harness.resident(t));
+                    }
+                }
                 let real = match self.harness.call(caller, call) {
                     Ok(o) => o,
                     Err(e) => return Err(self.diverged(format!("the real call failed: {e:#}"))),
@@ -624,6 +640,45 @@ impl Differential {
             | Call::Msync { .. }
             | Call::Wire { .. } => {}
             Call::HostPageSize { size_ptr, .. } => out.push(span(caller, size_ptr, OUT)),
+            Call::PageQuery {
+                disposition_ptr,
+                ref_count_ptr,
+                ..
+            } => {
+                out.push(span(caller, disposition_ptr, OUT));
+                out.push(span(caller, ref_count_ptr, OUT));
+            }
+            Call::PageInfo {
+                info_ptr,
+                count_ptr,
+                ..
+            } => {
+                out.push(span(caller, info_ptr, 32));
+                out.push(span(caller, count_ptr, OUT));
+            }
+            Call::PageRangeQuery {
+                dispositions,
+                count_ptr,
+                ..
+            } => {
+                let aw = crate::calls::Width::W64;
+                let count = self.model_word(caller, count_ptr, aw.bytes()).unwrap_or(0);
+                out.push(span(caller, dispositions, count.saturating_mul(4)));
+                out.push(span(caller, count_ptr, OUT));
+            }
+            Call::TaskInfo {
+                info_ptr,
+                count_ptr,
+                ..
+            }
+            | Call::HostStatistics64 {
+                info_ptr,
+                count_ptr,
+                ..
+            } => {
+                out.push(span(caller, info_ptr, 4 * u64::from(TASK_VM_INFO_COUNT)));
+                out.push(span(caller, count_ptr, OUT));
+            }
             Call::Allocate {
                 form,
                 task,
@@ -917,6 +972,19 @@ fn show(o: &Outcome) -> String {
     }
 }
 
+/// For the calls that report residency, the in-parameter they read before they look at it
+/// (`(address, bytes)`; `(0, 0)` when none).
+fn residency_in_param(call: &Call) -> Option<(u64, u64)> {
+    match *call {
+        Call::PageQuery { .. } => Some((0, 0)),
+        Call::PageRangeQuery { count_ptr, .. } => Some((count_ptr, 8)),
+        Call::PageInfo { count_ptr, .. }
+        | Call::TaskInfo { count_ptr, .. }
+        | Call::HostStatistics64 { count_ptr, .. } => Some((count_ptr, 4)),
+        _ => None,
+    }
+}
+
 /// The task port that `call` names (its target), if it takes one.
 fn task_port(call: &Call) -> Option<u32> {
     match *call {
@@ -931,7 +999,13 @@ fn task_port(call: &Call) -> Option<u32> {
         | Call::Region { task, .. }
         | Call::VmRegion { task, .. }
         | Call::BehaviorSet { task, .. }
-        | Call::Msync { task, .. } => Some(task),
+        | Call::Msync { task, .. }
+        | Call::PageQuery { task, .. }
+        | Call::PageInfo { task, .. }
+        | Call::PageRangeQuery { task, .. }
+        | Call::TaskInfo { task, .. } => Some(task),
+        // host_statistics64 reads every task; it changes none.
+        Call::HostStatistics64 { .. } => None,
         // vm_wire's destination is the host-privileged port; its task is never reached.
         Call::Wire { .. } => None,
     }

@@ -9,8 +9,9 @@ use arbitrary::{Arbitrary, Result, Unstructured};
 
 use crate::calls::{Call, Form, Outcome, Width};
 use crate::consts::{
-    HOST_SELF_NAME, MACH_PORT_DEAD, MACH_PORT_NULL, TASK_SELF_NAME, VM_FLAGS_ANYWHERE,
-    VM_FLAGS_FIXED, VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PROT_COPY, VM_PROT_WRITE,
+    HOST_SELF_NAME, HOST_VM_INFO64, MACH_PORT_DEAD, MACH_PORT_NULL, MACH_TASK_BASIC_INFO,
+    TASK_SELF_NAME, TASK_VM_INFO, TASK_VM_INFO_PURGEABLE, VM_FLAGS_ANYWHERE, VM_FLAGS_FIXED,
+    VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PAGE_INFO_BASIC, VM_PROT_COPY, VM_PROT_WRITE,
     VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64,
 };
 use crate::kernel::KernelConfig;
@@ -427,6 +428,63 @@ impl SyncSpec {
     }
 }
 
+/// A flavor of `mach_vm_page_info`, `task_info` or `host_statistics64`: one the call knows
+/// (`k` modulo their number), or any value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InfoFlavorSpec {
+    /// The `k`-th flavor the call knows.
+    Known(u8),
+    /// Any value.
+    Raw(u32),
+}
+
+impl InfoFlavorSpec {
+    fn value(self, known: &[u32]) -> u32 {
+        match self {
+            InfoFlavorSpec::Known(k) => known[usize::from(k) % known.len()],
+            InfoFlavorSpec::Raw(v) => v,
+        }
+    }
+}
+
+/// The value stored in the in-out `*count` of `mach_vm_page_info`, `task_info` or
+/// `host_statistics64` before the call: one of the counts that matter to it, or any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InfoCountSpec {
+    /// The `k`-th count that matters to the call (its flavors' counts, one less, one more,
+    /// the array's bound).
+    Known(u8),
+    /// Any value.
+    Raw(u32),
+}
+
+impl InfoCountSpec {
+    fn value(self, known: &[u32]) -> u32 {
+        match self {
+            InfoCountSpec::Known(k) => known[usize::from(k) % known.len()],
+            InfoCountSpec::Raw(v) => v,
+        }
+    }
+}
+
+/// `mach_vm_page_range_query`'s `*dispositions_count` before the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeCountSpec {
+    /// A few dispositions.
+    Few(u8),
+    /// Any value.
+    Raw(u64),
+}
+
+impl RangeCountSpec {
+    fn value(self) -> u64 {
+        match self {
+            RangeCountSpec::Few(n) => u64::from(n),
+            RangeCountSpec::Raw(v) => v,
+        }
+    }
+}
+
 /// The value stored in vm_region's in-out `*count` before the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CountSpec {
@@ -653,6 +711,42 @@ impl<'a> Arbitrary<'a> for SyncSpec {
     }
 }
 
+impl<'a> Arbitrary<'a> for InfoFlavorSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (90, |u| Ok(InfoFlavorSpec::Known(u.arbitrary()?))),
+                (10, |u| Ok(InfoFlavorSpec::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+impl<'a> Arbitrary<'a> for InfoCountSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (90, |u| Ok(InfoCountSpec::Known(u.arbitrary()?))),
+                (10, |u| Ok(InfoCountSpec::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+impl<'a> Arbitrary<'a> for RangeCountSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (90, |u| Ok(RangeCountSpec::Few(u.arbitrary()?))),
+                (10, |u| Ok(RangeCountSpec::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
 impl<'a> Arbitrary<'a> for CountSpec {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         weighted(
@@ -779,7 +873,61 @@ pub enum CallSpec {
         size: SizeSpec,
         prot: ProtSpec,
     },
+    /// `vm_map_page_query` / `mach_vm_page_query`.
+    PageQuery {
+        mach: bool,
+        task: PortSpec,
+        addr: Num,
+        disposition_ptr: PtrSpec,
+        ref_count_ptr: PtrSpec,
+    },
+    /// `mach_vm_page_info`; `count` is stored at `*count` first (when writable).
+    PageInfo {
+        task: PortSpec,
+        addr: Num,
+        flavor: InfoFlavorSpec,
+        info_ptr: PtrSpec,
+        count_ptr: PtrSpec,
+        count: InfoCountSpec,
+    },
+    /// `mach_vm_page_range_query`; `count` is stored at `*dispositions_count` first.
+    PageRangeQuery {
+        task: PortSpec,
+        addr: Num,
+        size: SizeSpec,
+        dispositions: PtrSpec,
+        count_ptr: PtrSpec,
+        count: RangeCountSpec,
+    },
+    /// `task_info`; `count` is stored at `*count` first.
+    TaskInfo {
+        task: PortSpec,
+        flavor: InfoFlavorSpec,
+        info_ptr: PtrSpec,
+        count_ptr: PtrSpec,
+        count: InfoCountSpec,
+    },
+    /// `host_statistics64`; `count` is stored at `*count` first.
+    HostStatistics64 {
+        host: PortSpec,
+        flavor: InfoFlavorSpec,
+        info_ptr: PtrSpec,
+        count_ptr: PtrSpec,
+        count: InfoCountSpec,
+    },
 }
+
+/// The flavors each info call knows, and the counts that matter to it.
+const PAGE_INFO_FLAVORS: [u32; 1] = [VM_PAGE_INFO_BASIC as u32];
+const PAGE_INFO_COUNTS: [u32; 4] = [8, 7, 9, 6];
+const TASK_FLAVORS: [u32; 3] = [
+    MACH_TASK_BASIC_INFO as u32,
+    TASK_VM_INFO as u32,
+    TASK_VM_INFO_PURGEABLE as u32,
+];
+const TASK_COUNTS: [u32; 13] = [12, 11, 36, 35, 38, 42, 84, 86, 87, 89, 90, 1024, 2000];
+const HOST_FLAVORS: [u32; 1] = [HOST_VM_INFO64 as u32];
+const HOST_COUNTS: [u32; 5] = [38, 24, 23, 39, 256];
 
 /// The calls that move memory and change the table most often; `*_self` and
 /// `host_page_size` now and then.
@@ -893,6 +1041,58 @@ impl<'a> Arbitrary<'a> for CallSpec {
                         addr: u.arbitrary()?,
                         size: u.arbitrary()?,
                         flags: u.arbitrary()?,
+                    })
+                }),
+                (2, |u| {
+                    Ok(CallSpec::PageQuery {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        disposition_ptr: u.arbitrary()?,
+                        ref_count_ptr: u.arbitrary()?,
+                    })
+                }),
+                (2, |u| {
+                    Ok(CallSpec::PageInfo {
+                        task: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        flavor: u.arbitrary()?,
+                        info_ptr: u.arbitrary()?,
+                        count_ptr: u.arbitrary()?,
+                        count: u.arbitrary()?,
+                    })
+                }),
+                (2, |u| {
+                    Ok(CallSpec::PageRangeQuery {
+                        task: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        dispositions: u.arbitrary()?,
+                        count_ptr: u.arbitrary()?,
+                        count: u.arbitrary()?,
+                    })
+                }),
+                (2, |u| {
+                    Ok(CallSpec::TaskInfo {
+                        task: u.arbitrary()?,
+                        flavor: u.arbitrary()?,
+                        info_ptr: u.arbitrary()?,
+                        count_ptr: u.arbitrary()?,
+                        count: u.arbitrary()?,
+                    })
+                }),
+                (2, |u| {
+                    Ok(CallSpec::HostStatistics64 {
+                        // Mostly the host port: any other name is refused.
+                        host: if u.ratio(3, 4)? {
+                            PortSpec::Host
+                        } else {
+                            u.arbitrary()?
+                        },
+                        flavor: u.arbitrary()?,
+                        info_ptr: u.arbitrary()?,
+                        count_ptr: u.arbitrary()?,
+                        count: u.arbitrary()?,
                     })
                 }),
                 (1, |u| {
@@ -1478,6 +1678,100 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
                 addr: aw.truncate(addr.resolve(&tc)),
                 size: aw.truncate(size.resolve(&tc)),
                 prot: prot.bits(),
+            }
+        }
+        CallSpec::PageQuery {
+            mach,
+            task,
+            addr,
+            disposition_ptr,
+            ref_count_ptr,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            Call::PageQuery {
+                form: form(mach),
+                task: name,
+                addr: aw.truncate(addr.resolve(&tc)),
+                disposition_ptr: ptr(disposition_ptr),
+                ref_count_ptr: ptr(ref_count_ptr),
+            }
+        }
+        CallSpec::PageInfo {
+            task,
+            addr,
+            flavor,
+            info_ptr,
+            count_ptr,
+            count,
+        } => {
+            let (name, t) = target(task);
+            let count_ptr = ptr(count_ptr);
+            ops.push(poke(
+                caller,
+                count_ptr,
+                count.value(&PAGE_INFO_COUNTS).into(),
+                4,
+            ));
+            Call::PageInfo {
+                task: name,
+                addr: addr.resolve(&ctx(d, t)),
+                flavor: flavor.value(&PAGE_INFO_FLAVORS),
+                info_ptr: ptr(info_ptr),
+                count_ptr,
+            }
+        }
+        CallSpec::PageRangeQuery {
+            task,
+            addr,
+            size,
+            dispositions,
+            count_ptr,
+            count,
+        } => {
+            let (name, t) = target(task);
+            let tc = ctx(d, t);
+            let count_ptr = ptr(count_ptr);
+            ops.push(poke(caller, count_ptr, count.value(), 8));
+            Call::PageRangeQuery {
+                task: name,
+                addr: addr.resolve(&tc),
+                size: size.resolve(&tc),
+                dispositions: dispositions.resolve(&cc),
+                count_ptr,
+            }
+        }
+        CallSpec::TaskInfo {
+            task,
+            flavor,
+            info_ptr,
+            count_ptr,
+            count,
+        } => {
+            let (name, _) = target(task);
+            let count_ptr = ptr(count_ptr);
+            ops.push(poke(caller, count_ptr, count.value(&TASK_COUNTS).into(), 4));
+            Call::TaskInfo {
+                task: name,
+                flavor: flavor.value(&TASK_FLAVORS),
+                info_ptr: ptr(info_ptr),
+                count_ptr,
+            }
+        }
+        CallSpec::HostStatistics64 {
+            host,
+            flavor,
+            info_ptr,
+            count_ptr,
+            count,
+        } => {
+            let count_ptr = ptr(count_ptr);
+            ops.push(poke(caller, count_ptr, count.value(&HOST_COUNTS).into(), 4));
+            Call::HostStatistics64 {
+                host: host.name(rights),
+                flavor: flavor.value(&HOST_FLAVORS),
+                info_ptr: ptr(info_ptr),
+                count_ptr,
             }
         }
     };

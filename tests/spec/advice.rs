@@ -447,3 +447,312 @@ fn vm_region_is_vm_region_64() {
         }
     });
 }
+
+/// Reads a little-endian u32 at `at` of `bytes`.
+fn word(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+}
+
+fn dword(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+}
+
+impl T {
+    fn page_query(&mut self, addr: u64) -> (i32, u32, u32) {
+        let form = self.form;
+        self.put(PTR, &[0xAA; 8]);
+        let r = self.ret(Call::PageQuery {
+            form,
+            task: SELF,
+            addr,
+            disposition_ptr: PTR,
+            ref_count_ptr: PTR + 4,
+        });
+        (
+            r,
+            self.get_uint(PTR, 4) as u32,
+            self.get_uint(PTR + 4, 4) as u32,
+        )
+    }
+
+    /// An allocation of `pages` pages that grows the memory: its pages were never touched.
+    fn fresh(&mut self, pages: u64) -> u64 {
+        let size = self.h.memory_size(self.g) as u64;
+        let (r, a) = self.allocate(size, pages * self.p, VM_FLAGS_FIXED);
+        assert_eq!((r, a), (KERN_SUCCESS, size), "{}", self.ctx());
+        a
+    }
+
+    /// `task_info` with `*count = count`: the code, the info's bytes (0xAA where not
+    /// written) and the count read back.
+    fn task_info(&mut self, flavor: i32, count: u32) -> (i32, Vec<u8>, u32) {
+        self.put(PTR, &count.to_le_bytes());
+        self.put(INFO, &[0xAA; 400]);
+        let r = self.ret(Call::TaskInfo {
+            task: SELF,
+            flavor: flavor as u32,
+            info_ptr: INFO,
+            count_ptr: PTR,
+        });
+        (r, self.get(INFO, 400), self.get_uint(PTR, 4) as u32)
+    }
+
+    fn host_statistics(&mut self, host: u32, flavor: i32, count: u32) -> (i32, Vec<u8>, u32) {
+        self.put(PTR, &count.to_le_bytes());
+        self.put(INFO, &[0xAA; 200]);
+        let r = self.ret(Call::HostStatistics64 {
+            host,
+            flavor: flavor as u32,
+            info_ptr: INFO,
+            count_ptr: PTR,
+        });
+        (r, self.get(INFO, 200), self.get_uint(PTR, 4) as u32)
+    }
+}
+
+const PRESENT_REF: u32 = (VM_PAGE_QUERY_PAGE_PRESENT | VM_PAGE_QUERY_PAGE_REF) as u32;
+
+#[test]
+fn page_query_reports_allocation_and_residency() {
+    each(|t| {
+        // A hole, the map's end and past it: nothing, successfully.
+        assert_eq!(t.deallocate(DATA, t.p), KERN_SUCCESS);
+        for addr in [DATA, DATA + 5, 64 * 65536, 0x7FFF_0000] {
+            assert_eq!(
+                t.page_query(addr),
+                (KERN_SUCCESS, 0, 0),
+                "{} {addr:#x}",
+                t.ctx()
+            );
+        }
+        // An allocated page never touched: not present; once written, present.
+        let a = t.fresh(2);
+        assert_eq!(
+            t.page_query(a + t.p + 7),
+            (KERN_SUCCESS, 0, 1),
+            "{}",
+            t.ctx()
+        );
+        t.put(a + t.p, &[1]);
+        assert_eq!(
+            t.page_query(a + t.p + 7),
+            (KERN_SUCCESS, PRESENT_REF, 1),
+            "{}",
+            t.ctx()
+        );
+        // The last page of the address width: its end wraps.
+        let last = t.amax() & !(t.p - 1);
+        assert_eq!(t.page_query(last).0, KERN_INVALID_ADDRESS, "{}", t.ctx());
+        // The out-parameters are scalars: an unwritable one traps.
+        let f = t.trap(Call::PageQuery {
+            form: t.form,
+            task: SELF,
+            addr: a,
+            disposition_ptr: DATA,
+            ref_count_ptr: PTR,
+        });
+        assert_eq!((f.param, f.write), ("disposition", true));
+    });
+}
+
+#[test]
+fn page_info_checks_flavor_and_count_and_fills_the_basic_info() {
+    each(|t| {
+        if t.form != machvm::Form::MachVm {
+            return;
+        }
+        let a = t.fresh(1);
+        t.put(a, &[1]);
+        let info = |t: &mut T, addr: u64, flavor: u32, count: u32| {
+            t.put(PTR, &count.to_le_bytes());
+            t.put(INFO, &[0xAA; 40]);
+            let r = t.ret(Call::PageInfo {
+                task: SELF,
+                addr,
+                flavor,
+                info_ptr: INFO,
+                count_ptr: PTR,
+            });
+            (r, t.get(INFO, 40), t.get_uint(PTR, 4) as u32)
+        };
+        for (flavor, count) in [(2, 8), (0, 8), (1, 9), (1, 6), (1, 33), (1, 1000)] {
+            let (r, ..) = info(t, a, flavor, count);
+            assert_eq!(r, KERN_INVALID_ARGUMENT, "{} {flavor} {count}", t.ctx());
+        }
+        let (r, bytes, count) = info(t, a + 13, 1, 8);
+        assert_eq!((r, count), (KERN_SUCCESS, 8), "{}", t.ctx());
+        assert_eq!((word(&bytes, 0), word(&bytes, 4)), (PRESENT_REF, 1));
+        assert_eq!(
+            (dword(&bytes, 8), dword(&bytes, 16)),
+            (0, 13),
+            "object 0, offset"
+        );
+        assert_eq!(
+            (word(&bytes, 24), word(&bytes, 28), word(&bytes, 32)),
+            (0, 0, 0xAAAA_AAAA)
+        );
+        // Count 7: the pad is left alone.
+        let (r, bytes, count) = info(t, a, 1, 7);
+        assert_eq!((r, count, word(&bytes, 28)), (KERN_SUCCESS, 7, 0xAAAA_AAAA));
+        // A hole: zeroes.
+        assert_eq!(t.deallocate(a, t.p), KERN_SUCCESS);
+        let (r, bytes, _) = info(t, a + 13, 1, 8);
+        assert_eq!((r, &bytes[..32]), (KERN_SUCCESS, &[0u8; 32][..]));
+        let (r, ..) = info(t, u64::MAX, 1, 8);
+        assert_eq!(r, KERN_INVALID_ADDRESS);
+    });
+}
+
+#[test]
+fn page_range_query_follows_xnus_loop() {
+    each(|t| {
+        if t.form != machvm::Form::MachVm {
+            return;
+        }
+        let p = t.p;
+        let a = t.fresh(4);
+        t.put(a + p, &[1]);
+        assert_eq!(t.deallocate(a + 3 * p, p), KERN_SUCCESS);
+        let out = DATA;
+        let query = |t: &mut T, addr: u64, size: u64, out: u64, count: u64| {
+            t.put(PTR, &count.to_le_bytes());
+            t.put(DATA, &[0xAA; 64]); // (the read-only buffer below is elsewhere)
+            let r = t.ret(Call::PageRangeQuery {
+                task: SELF,
+                addr,
+                size,
+                dispositions: out,
+                count_ptr: PTR,
+            });
+            (r, t.get(DATA, 64), t.get_uint(PTR, 8))
+        };
+        // Four pages asked, unaligned: untouched, written, untouched, a hole.
+        let (r, bytes, n) = query(t, a + 5, 4 * p - 10, out, 10);
+        assert_eq!((r, n), (KERN_SUCCESS, 4), "{}", t.ctx());
+        let got: Vec<u32> = (0..5).map(|i| word(&bytes, i * 4)).collect();
+        assert_eq!(got, [0, PRESENT_REF, 0, 0, 0xAAAA_AAAA], "{}", t.ctx());
+        // Fewer asked than pages: only those.
+        let (r, bytes, n) = query(t, a, 4 * p, out, 2);
+        assert_eq!((r, n, word(&bytes, 8)), (KERN_SUCCESS, 2, 0xAAAA_AAAA));
+        // Nothing asked, or an empty range: success, nothing written, the count as it was.
+        assert_eq!(query(t, a, 4 * p, out, 0).2, 0);
+        let (r, bytes, n) = query(t, a, 0, out, 3);
+        assert_eq!((r, n, word(&bytes, 0)), (KERN_SUCCESS, 3, 0xAAAA_AAAA));
+        // A count whose bytes overflow, a range whose end wraps: invalid arguments.
+        assert_eq!(query(t, a, p, out, 1 << 62).0, KERN_INVALID_ARGUMENT);
+        assert_eq!(
+            query(t, u64::MAX - p + 1, p, out, 1).0,
+            KERN_INVALID_ARGUMENT
+        );
+        assert_eq!(query(t, 5, u64::MAX - 2, out, 1).0, KERN_INVALID_ARGUMENT);
+        // A buffer the caller cannot write: XNU's copyout error, 14, comes back as is.
+        let read_only = DATA + 2 * p;
+        assert_eq!(t.protect(read_only, p, false, R), KERN_SUCCESS);
+        let (r, _, n) = query(t, a, p, read_only, 1);
+        assert_eq!((r, n), (KERN_ABORTED, 1), "{}", t.ctx());
+    });
+}
+
+#[test]
+fn task_info_reports_the_task_as_xnu_lays_it_out() {
+    each(|t| {
+        let p = t.p;
+        assert_eq!(t.protect(DATA, p, false, R), KERN_SUCCESS);
+        let a = t.fresh(2);
+        t.put(a, &[1]);
+        let allocated = t.pages().iter().filter(|a| a.is_some()).count() as u64 * p;
+        let (r, info, count) = t.task_info(MACH_TASK_BASIC_INFO, 12);
+        assert_eq!((r, count), (KERN_SUCCESS, 12), "{}", t.ctx());
+        let (virt, res, max) = (dword(&info, 0), dword(&info, 8), dword(&info, 16));
+        assert_eq!(virt, allocated, "{}", t.ctx());
+        assert!(res >= p && res < allocated && max >= res, "{res} {max}");
+        assert_eq!(
+            (word(&info, 40), word(&info, 44), word(&info, 48)),
+            (1, 0, 0xAAAA_AAAA)
+        );
+        assert_eq!(
+            t.task_info(MACH_TASK_BASIC_INFO, 11).0,
+            KERN_INVALID_ARGUMENT
+        );
+        // TASK_VM_INFO: the newest revision the count holds.
+        for (asked, answered) in [
+            (36, 36),
+            (37, 36),
+            (38, 38),
+            (41, 38),
+            (42, 42),
+            (88, 87),
+            (89, 89),
+            (5000, 89),
+        ] {
+            let (r, info, count) = t.task_info(TASK_VM_INFO, asked);
+            assert_eq!((r, count), (KERN_SUCCESS, answered), "{} {asked}", t.ctx());
+            let n = answered as usize * 4;
+            assert_eq!(word(&info, n), 0xAAAA_AAAA, "nothing past the count");
+            assert_eq!(dword(&info, 0), allocated);
+            // region_count (the guest page 0..DATA, DATA read-only, the rest), page_size.
+            assert_eq!(
+                (word(&info, 8), word(&info, 12)),
+                (3, p as u32),
+                "{}",
+                t.ctx()
+            );
+            assert_eq!(
+                dword(&info, 16),
+                dword(&info, 48),
+                "internal is the resident size"
+            );
+            if answered >= 42 {
+                assert_eq!((dword(&info, 152), dword(&info, 160)), (0, 64 * 65536));
+            }
+        }
+        assert_eq!(t.task_info(TASK_VM_INFO, 35).0, KERN_INVALID_ARGUMENT);
+        for flavor in [0, 4, 21, 24, 999] {
+            assert_eq!(
+                t.task_info(flavor, 1024).0,
+                KERN_INVALID_ARGUMENT,
+                "{flavor}"
+            );
+        }
+        let c = Call::TaskInfo {
+            task: HOST_SELF_NAME,
+            flavor: TASK_VM_INFO as u32,
+            info_ptr: INFO,
+            count_ptr: PTR,
+        };
+        assert_eq!(t.ret(c), KERN_INVALID_ARGUMENT);
+    });
+}
+
+#[test]
+fn host_statistics64_needs_the_host_port_and_counts_what_machvm_knows() {
+    each(|t| {
+        let (r, info, count) = t.host_statistics(HOST_SELF_NAME, HOST_VM_INFO64, 38);
+        assert_eq!((r, count), (KERN_SUCCESS, 38), "{}", t.ctx());
+        let (free, active) = (word(&info, 0), word(&info, 4));
+        // The map's pages past the memory are free; resident pages are active, anonymous.
+        let map_pages = 64 * 65536 / t.p;
+        let mem_pages = t.h.memory_size(t.g) as u64 / t.p;
+        assert_eq!(u64::from(free), map_pages - mem_pages, "{}", t.ctx());
+        assert!(active > 0 && word(&info, 140) == active, "{}", t.ctx());
+        assert_eq!(word(&info, 152), 0xAAAA_AAAA);
+        let (r, info, count) = t.host_statistics(HOST_SELF_NAME, HOST_VM_INFO64, 30);
+        assert_eq!((r, count, word(&info, 96)), (KERN_SUCCESS, 24, 0xAAAA_AAAA));
+        assert_eq!(
+            t.host_statistics(HOST_SELF_NAME, HOST_VM_INFO64, 23).0,
+            KERN_FAILURE
+        );
+        assert_eq!(
+            t.host_statistics(HOST_SELF_NAME, 2, 38).0,
+            KERN_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            t.host_statistics(SELF, HOST_VM_INFO64, 38).0,
+            KERN_INVALID_HOST
+        );
+        assert_eq!(
+            t.host_statistics(0x303, HOST_VM_INFO64, 38).0,
+            MACH_SEND_INVALID_DEST
+        );
+    });
+}

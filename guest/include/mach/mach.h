@@ -18,6 +18,7 @@
 #include <mach/vm_map.h>
 #include <mach/mach_vm.h>
 #include <mach/host_priv.h>
+#include <mach/task.h>
 #include <mach/vm_param.h>
 #include <mach/mach_error.h>
 

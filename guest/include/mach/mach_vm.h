@@ -53,6 +53,25 @@ kern_return_t mach_vm_msync(vm_map_t target_task, mach_vm_address_t address,
 	mach_vm_size_t size, vm_sync_t sync_flags)
 	__MACHVM_IMPORT("mach_vm_msync");
 
+kern_return_t mach_vm_page_query(vm_map_read_t target_map,
+	mach_vm_offset_t offset, integer_t *disposition, integer_t *ref_count)
+	__MACHVM_IMPORT("mach_vm_page_query");
+
+/* flavor VM_PAGE_INFO_BASIC, *infoCnt VM_PAGE_INFO_BASIC_COUNT (or one less). */
+kern_return_t mach_vm_page_info(vm_map_read_t target_task,
+	mach_vm_address_t address, vm_page_info_flavor_t flavor,
+	vm_page_info_t info, mach_msg_type_number_t *infoCnt)
+	__MACHVM_IMPORT("mach_vm_page_info");
+
+/* One int disposition per page of [trunc(address), round(address + size)),
+ * stored from dispositions_addr in the caller, at most *dispositions_count of
+ * them; *dispositions_count is set to the number stored. When the caller's
+ * buffer cannot take them: 14 (XNU's copyout error, read as KERN_ABORTED). */
+kern_return_t mach_vm_page_range_query(vm_map_read_t target_map,
+	mach_vm_offset_t address, mach_vm_size_t size,
+	mach_vm_address_t dispositions_addr, mach_vm_size_t *dispositions_count)
+	__MACHVM_IMPORT("mach_vm_page_range_query");
+
 __MACHVM_END_DECLS
 
 #endif /* _MACH_MACH_VM_H_ */

@@ -21,6 +21,14 @@
 #define __MACHVM_END_DECLS
 #endif
 
+/* Layout checks of the structures the host fills; `__extension__` keeps C99
+ * -Wpedantic builds quiet. */
+#if defined(__cplusplus)
+#define __MACHVM_LAYOUT(cond, msg) static_assert(cond, msg)
+#else
+#define __MACHVM_LAYOUT(cond, msg) __extension__ _Static_assert(cond, msg)
+#endif
+
 /*
  * The C library's heap comes first. wasi-libc's malloc (as Debian 12 ships it,
  * 2022-05) takes, on its first call, every byte from __heap_base to the memory's

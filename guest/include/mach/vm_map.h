@@ -81,6 +81,13 @@ kern_return_t vm_behavior_set(vm_map_t target_task, vm_address_t address,
 kern_return_t vm_msync(vm_map_t target_task, vm_address_t address,
 	vm_size_t size, vm_sync_t sync_flags) __MACHVM_IMPORT("vm_msync");
 
+/* The disposition (VM_PAGE_QUERY_PAGE_*: PRESENT|REF when resident) and the
+ * reference count (1 allocated, 0 not) of the page at offset; a hole or a page
+ * past the map: 0 and 0. */
+kern_return_t vm_map_page_query(vm_map_read_t target_map, vm_offset_t offset,
+	integer_t *disposition, integer_t *ref_count)
+	__MACHVM_IMPORT("vm_map_page_query");
+
 __MACHVM_END_DECLS
 
 #endif /* _MACH_VM_MAP_H_ */

@@ -92,4 +92,32 @@ __MACHVM_STATIC_ASSERT(__MACHVM_RBI_OFF(user_wired_count) == 28, "user_wired_cou
 #undef __MACHVM_ALIGNOF
 #undef __MACHVM_STATIC_ASSERT
 
+/* mach_vm_page_info's flavor VM_PAGE_INFO_BASIC: a vm_page_info_basic_data_t
+ * (32 bytes, count 8; count 7 leaves out the pad). machvm has no VM objects:
+ * object_id and depth are 0, offset is the address's offset in its page for
+ * an allocated page; disposition and ref_count as mach_vm_page_query. */
+typedef int *vm_page_info_t;
+typedef int vm_page_info_data_t[];
+typedef int vm_page_info_flavor_t;
+typedef unsigned long long vm_object_id_t;
+
+#define VM_PAGE_INFO_BASIC 1
+struct vm_page_info_basic {
+	int disposition;                 /* @0  VM_PAGE_QUERY_PAGE_* bits */
+	int ref_count;                   /* @4  1 allocated, 0 not */
+	vm_object_id_t object_id;        /* @8  0 */
+	memory_object_offset_t offset;   /* @16 */
+	int depth;                       /* @24 0 */
+	int __pad;                       /* @28 */
+};
+typedef struct vm_page_info_basic *vm_page_info_basic_t;
+typedef struct vm_page_info_basic vm_page_info_basic_data_t;
+#define VM_PAGE_INFO_BASIC_COUNT \
+	((mach_msg_type_number_t)(sizeof(vm_page_info_basic_data_t) / sizeof(int)))
+
+#include <mach/machvm_import.h>
+__MACHVM_LAYOUT(sizeof(struct vm_page_info_basic) == 32, "vm_page_info_basic is 32 bytes");
+__MACHVM_LAYOUT(__builtin_offsetof(struct vm_page_info_basic, offset) == 16, "offset @16");
+__MACHVM_LAYOUT(__builtin_offsetof(struct vm_page_info_basic, depth) == 24, "depth @24");
+
 #endif /* _MACH_VM_REGION_H_ */

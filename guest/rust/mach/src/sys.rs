@@ -186,7 +186,7 @@ pub struct vm_region_basic_info_64 {
     pub reserved: boolean_t,
     /// 0 in machvm.
     pub offset: memory_object_offset_t,
-    /// `VM_BEHAVIOR_DEFAULT` in machvm.
+    /// What `vm_behavior_set` recorded (`VM_BEHAVIOR_DEFAULT` for new memory).
     pub behavior: vm_behavior_t,
     /// 0 in machvm.
     pub user_wired_count: u16,
@@ -220,6 +220,162 @@ pub struct vm_region_basic_info {
 
 /// XNU's typedef for the structure.
 pub type vm_region_basic_info_data_t = vm_region_basic_info;
+
+/// `mach_vm_page_info` flavor: [`vm_page_info_basic`].
+pub const VM_PAGE_INFO_BASIC: i32 = 1;
+/// [`vm_page_info_basic`]'s count (one less leaves out the pad).
+pub const VM_PAGE_INFO_BASIC_COUNT: mach_msg_type_number_t = 8;
+/// Page disposition: resident in the host's memory.
+pub const VM_PAGE_QUERY_PAGE_PRESENT: i32 = 0x1;
+/// Page disposition: referenced (machvm: with `PRESENT`).
+pub const VM_PAGE_QUERY_PAGE_REF: i32 = 0x4;
+/// Page disposition: modified (machvm cannot tell: never set).
+pub const VM_PAGE_QUERY_PAGE_DIRTY: i32 = 0x8;
+
+/// `vm_page_info_basic`: 32 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct vm_page_info_basic {
+    /// `VM_PAGE_QUERY_PAGE_*` bits.
+    pub disposition: i32,
+    /// 1 for an allocated page, 0 otherwise.
+    pub ref_count: i32,
+    /// 0 in machvm (no VM objects).
+    pub object_id: u64,
+    /// The address's offset in its page, for an allocated page.
+    pub offset: memory_object_offset_t,
+    /// 0 in machvm.
+    pub depth: i32,
+    /// Padding.
+    pub __pad: i32,
+}
+
+/// `task_info` flavor: [`mach_task_basic_info`].
+pub const MACH_TASK_BASIC_INFO: u32 = 20;
+/// [`mach_task_basic_info`]'s count.
+pub const MACH_TASK_BASIC_INFO_COUNT: mach_msg_type_number_t = 12;
+/// `task_info` flavor: [`task_vm_info`].
+pub const TASK_VM_INFO: u32 = 22;
+/// `task_info` flavor: [`task_vm_info`] with the purgeable volatile sizes.
+pub const TASK_VM_INFO_PURGEABLE: u32 = 23;
+/// [`task_vm_info`]'s count (revision 6).
+pub const TASK_VM_INFO_COUNT: mach_msg_type_number_t = 89;
+/// `task_vm_info`'s revision 0 count, the least `task_info` accepts.
+pub const TASK_VM_INFO_REV0_COUNT: mach_msg_type_number_t = 36;
+/// The scheduling policy `mach_task_basic_info` reports.
+pub const POLICY_TIMESHARE: i32 = 1;
+
+/// `time_value_t`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct time_value_t {
+    /// Seconds.
+    pub seconds: integer_t,
+    /// Microseconds.
+    pub microseconds: integer_t,
+}
+
+/// `mach_task_basic_info`: 48 bytes, packed to 4.
+#[repr(C, packed(4))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct mach_task_basic_info {
+    /// Allocated bytes.
+    pub virtual_size: mach_vm_size_t,
+    /// Allocated bytes resident in the host's memory.
+    pub resident_size: mach_vm_size_t,
+    /// The largest resident size reported.
+    pub resident_size_max: mach_vm_size_t,
+    /// 0 in machvm.
+    pub user_time: time_value_t,
+    /// 0 in machvm.
+    pub system_time: time_value_t,
+    /// `POLICY_TIMESHARE`.
+    pub policy: i32,
+    /// 0.
+    pub suspend_count: integer_t,
+}
+
+/// `task_vm_info` (revision 6): 356 bytes, packed to 4. The fields machvm fills are
+/// named; the others (0 in machvm) are in `rest` and `rest3`, by XNU's order.
+#[repr(C, packed(4))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct task_vm_info {
+    /// Allocated bytes.
+    pub virtual_size: mach_vm_size_t,
+    /// Regions.
+    pub region_count: integer_t,
+    /// The task's page size.
+    pub page_size: integer_t,
+    /// Allocated bytes resident in the host's memory.
+    pub resident_size: mach_vm_size_t,
+    /// The largest resident size reported.
+    pub resident_size_peak: mach_vm_size_t,
+    /// `device`, `device_peak` (0).
+    pub device: [mach_vm_size_t; 2],
+    /// The resident size (every page is anonymous).
+    pub internal: mach_vm_size_t,
+    /// The peak.
+    pub internal_peak: mach_vm_size_t,
+    /// `external` .. `compressed_lifetime` (0).
+    pub rest: [mach_vm_size_t; 10],
+    /// The resident size.
+    pub phys_footprint: mach_vm_size_t,
+    /// 0.
+    pub min_address: mach_vm_address_t,
+    /// The end of the task's map.
+    pub max_address: mach_vm_address_t,
+    /// The peak.
+    pub ledger_phys_footprint_peak: i64,
+    /// The other ledgers of revision 3 (0).
+    pub rest3: [i64; 20],
+    /// 0.
+    pub limit_bytes_remaining: u64,
+    /// 0.
+    pub decompressions: integer_t,
+    /// 0.
+    pub ledger_swapins: i64,
+}
+
+/// `host_statistics64` flavor: [`vm_statistics64`].
+pub const HOST_VM_INFO64: i32 = 4;
+/// [`vm_statistics64`]'s count.
+pub const HOST_VM_INFO64_COUNT: mach_msg_type_number_t = 38;
+/// The count without the compressor counts, the least `host_statistics64` accepts.
+pub const HOST_VM_INFO64_REV0_COUNT: mach_msg_type_number_t = 24;
+
+/// `vm_statistics64`: 152 bytes, aligned to 8. machvm fills `free_count` (pages the
+/// kernel's maps can still take), `active_count` and `internal_page_count` (their
+/// resident allocated pages); the rest is 0.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct vm_statistics64 {
+    /// Pages the maps can still take.
+    pub free_count: natural_t,
+    /// Resident allocated pages.
+    pub active_count: natural_t,
+    /// 0.
+    pub inactive_count: natural_t,
+    /// 0.
+    pub wire_count: natural_t,
+    /// `zero_fill_count` .. `purges` (0).
+    pub counters: [u64; 9],
+    /// 0.
+    pub purgeable_count: natural_t,
+    /// 0.
+    pub speculative_count: natural_t,
+    /// `decompressions` .. `swapouts` (0).
+    pub counters1: [u64; 4],
+    /// 0.
+    pub compressor_page_count: natural_t,
+    /// 0.
+    pub throttled_count: natural_t,
+    /// 0.
+    pub external_page_count: natural_t,
+    /// Resident allocated pages.
+    pub internal_page_count: natural_t,
+    /// 0.
+    pub total_uncompressed_pages_in_compressor: u64,
+}
 
 #[link(wasm_import_module = "mach")]
 extern "C" {
@@ -399,6 +555,50 @@ extern "C" {
         address: mach_vm_address_t,
         size: mach_vm_size_t,
         sync_flags: vm_sync_t,
+    ) -> kern_return_t;
+    /// Word-sized `vm_map_page_query`.
+    pub fn vm_map_page_query(
+        target_map: vm_map_read_t,
+        offset: vm_offset_t,
+        disposition: *mut integer_t,
+        ref_count: *mut integer_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_page_query`.
+    pub fn mach_vm_page_query(
+        target_map: vm_map_read_t,
+        offset: mach_vm_offset_t,
+        disposition: *mut integer_t,
+        ref_count: *mut integer_t,
+    ) -> kern_return_t;
+    /// `mach_vm_page_info` (flavor [`VM_PAGE_INFO_BASIC`]).
+    pub fn mach_vm_page_info(
+        target_task: vm_map_read_t,
+        address: mach_vm_address_t,
+        flavor: i32,
+        info: *mut integer_t,
+        info_cnt: *mut mach_msg_type_number_t,
+    ) -> kern_return_t;
+    /// `mach_vm_page_range_query`: `dispositions_addr` is an address in the caller.
+    pub fn mach_vm_page_range_query(
+        target_map: vm_map_read_t,
+        address: mach_vm_offset_t,
+        size: mach_vm_size_t,
+        dispositions_addr: mach_vm_address_t,
+        dispositions_count: *mut mach_vm_size_t,
+    ) -> kern_return_t;
+    /// `task_info` ([`MACH_TASK_BASIC_INFO`], [`TASK_VM_INFO`]).
+    pub fn task_info(
+        target_task: task_t,
+        flavor: u32,
+        task_info_out: *mut integer_t,
+        task_info_out_cnt: *mut mach_msg_type_number_t,
+    ) -> kern_return_t;
+    /// `host_statistics64` ([`HOST_VM_INFO64`]).
+    pub fn host_statistics64(
+        host: host_t,
+        flavor: i32,
+        host_info64_out: *mut integer_t,
+        host_info64_out_cnt: *mut mach_msg_type_number_t,
     ) -> kern_return_t;
     /// 64-bit `mach_vm_wire`: always refused (no guest holds `host_priv`).
     pub fn mach_vm_wire(

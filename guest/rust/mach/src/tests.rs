@@ -22,6 +22,26 @@ fn kern_return_values_are_xnus() {
 }
 
 #[test]
+fn info_structures_have_xnus_layout() {
+    assert_eq!(size_of::<vm_page_info_basic>(), 32);
+    assert_eq!(offset_of!(vm_page_info_basic, offset), 16);
+    assert_eq!(size_of::<mach_task_basic_info>(), 48);
+    assert_eq!(offset_of!(mach_task_basic_info, policy), 40);
+    assert_eq!(size_of::<task_vm_info>(), TASK_VM_INFO_COUNT as usize * 4);
+    assert_eq!(offset_of!(task_vm_info, phys_footprint), 144);
+    assert_eq!(offset_of!(task_vm_info, min_address), 152);
+    assert_eq!(offset_of!(task_vm_info, ledger_phys_footprint_peak), 168);
+    assert_eq!(offset_of!(task_vm_info, limit_bytes_remaining), 336);
+    assert_eq!(offset_of!(task_vm_info, ledger_swapins), 348);
+    assert_eq!(
+        size_of::<vm_statistics64>(),
+        HOST_VM_INFO64_COUNT as usize * 4
+    );
+    assert_eq!(offset_of!(vm_statistics64, purgeable_count), 88);
+    assert_eq!(offset_of!(vm_statistics64, internal_page_count), 140);
+}
+
+#[test]
 fn behavior_and_sync_values_are_xnus() {
     assert_eq!(
         [
