@@ -226,10 +226,11 @@ ABI_EXPORTS=(x_mach_task_self x_mach_host_self x_host_page_size x_vm_allocate x_
 	x_mach_vm_read_overwrite x_mach_vm_write x_mach_vm_region x_vm_region x_vm_behavior_set
 	x_mach_vm_behavior_set x_vm_msync x_mach_vm_msync x_vm_wire x_mach_vm_wire
 	x_vm_map_page_query x_mach_vm_page_query x_mach_vm_page_info x_mach_vm_page_range_query
-	x_task_info x_host_statistics64 x_load32 x_load64 x_store32 x_store64)
+	x_task_info x_host_statistics64 x_vm_purgable_control x_mach_vm_purgable_control x_load32 x_load64 x_store32 x_store64)
 RINGBUF_EXPORTS=(ringbuf_selftest ringbuf_checksum ringbuf_touch_guard ringbuf_page_size last_kr)
 SNAPSHOT_EXPORTS=(snapshot_selftest snapshot_dirty_pages last_kr)
 CONFORM_EXPORTS=(conform_selftest last_kr task_self_name host_self_name)
+PURGECACHE_EXPORTS=(cache_init cache_sum cache_refills cache_state cache_selftest last_kr)
 
 build_all() {
 	local out="$1"
@@ -243,6 +244,8 @@ build_all() {
 	build_c "$out" snapshot64.wasm wasm64 examples/snapshot.c "${SNAPSHOT_EXPORTS[@]}"
 	build_c "$out" conform.wasm wasm32 examples/conform.c "${CONFORM_EXPORTS[@]}"
 	build_c "$out" conform64.wasm wasm64 examples/conform.c "${CONFORM_EXPORTS[@]}"
+	build_c "$out" purgecache.wasm wasm32 examples/purgecache.c "${PURGECACHE_EXPORTS[@]}"
+	build_c "$out" purgecache64.wasm wasm64 examples/purgecache.c "${PURGECACHE_EXPORTS[@]}"
 	build_wasi "$out" regions.wasm examples/regions.c
 	build_wasi "$out" heap.wasm tests/heap.c
 	build_wasi_cxx "$out" heapxx.wasm tests/heap.c

@@ -207,6 +207,14 @@ pub enum Call {
         info_ptr: u64,
         count_ptr: u64,
     },
+    /// `vm_purgable_control(task, address, control, *state)`.
+    PurgableControl {
+        form: Form,
+        task: u32,
+        addr: u64,
+        control: u32,
+        state_ptr: u64,
+    },
     /// `host_statistics64(host, flavor, *info, *count)`.
     HostStatistics64 {
         host: u32,
@@ -241,6 +249,9 @@ impl Call {
             Call::PageInfo { .. } => return "mach_vm_page_info",
             Call::PageRangeQuery { .. } => return "mach_vm_page_range_query",
             Call::TaskInfo { .. } => return "task_info",
+            Call::PurgableControl { form, .. } => {
+                (form, "vm_purgable_control", "mach_vm_purgable_control")
+            }
             Call::HostStatistics64 { .. } => return "host_statistics64",
         };
         match form {
@@ -384,6 +395,13 @@ impl Call {
                 dispositions,
                 count_ptr,
             } => vec![task.into(), addr, size, dispositions, count_ptr],
+            Call::PurgableControl {
+                task,
+                addr,
+                control,
+                state_ptr,
+                ..
+            } => vec![task.into(), addr, control.into(), state_ptr],
             Call::TaskInfo {
                 task: port,
                 flavor,
@@ -476,6 +494,10 @@ pub struct PageAttrs {
     /// The paging behavior `vm_behavior_set` recorded (`VM_BEHAVIOR_DEFAULT`, `RANDOM`,
     /// `SEQUENTIAL` or `RSEQNTL`), reported by `vm_region`. It changes no access.
     pub behavior: i32,
+    /// The purgeable object the page belongs to (`vm_allocate` with `VM_FLAGS_PURGABLE`
+    /// makes one per call; see [`crate::vm::TaskVm::purgeable_state`]); 0 for memory that is
+    /// not purgeable.
+    pub object: u32,
 }
 
 impl PageAttrs {
@@ -487,5 +509,6 @@ impl PageAttrs {
         inherit: crate::consts::VM_INHERIT_DEFAULT,
         permanent: false,
         behavior: crate::consts::VM_BEHAVIOR_DEFAULT,
+        object: 0,
     };
 }

@@ -60,6 +60,8 @@ pub const VM_INHERIT_DEFAULT: VmInherit = VM_INHERIT_COPY;
 pub const VM_FLAGS_FIXED: i32 = 0;
 /// `vm_allocate` flag: map at the lowest free range (the address is only a hint).
 pub const VM_FLAGS_ANYWHERE: i32 = 1;
+/// `vm_allocate` flag: the memory is a purgeable object (`vm_purgable_control`).
+pub const VM_FLAGS_PURGABLE: i32 = 0x2;
 /// `vm_allocate` flag: with a fixed address, replace what is mapped there.
 pub const VM_FLAGS_OVERWRITE: i32 = 0x4000;
 /// Every flag bit a user may pass to `vm_allocate`; others give `KERN_INVALID_ARGUMENT`.
@@ -171,6 +173,30 @@ pub const HOST_VM_INFO64: i32 = 4;
 pub const HOST_VM_INFO64_COUNT: u32 = 38;
 /// `HOST_VM_INFO64_REV0_COUNT`: without the compressor counts (96 bytes).
 pub const HOST_VM_INFO64_REV0_COUNT: u32 = 24;
+
+/// `vm_purgable_control`: set the object's state, answer the old one.
+pub const VM_PURGABLE_SET_STATE: i32 = 0;
+/// `vm_purgable_control`: answer the object's state.
+pub const VM_PURGABLE_GET_STATE: i32 = 1;
+/// `vm_purgable_control`: empty every volatile object (of the kernel: its host).
+pub const VM_PURGABLE_PURGE_ALL: i32 = 2;
+/// `vm_purgable_control`: the kernel's own `SET_STATE`, refused from a task.
+pub const VM_PURGABLE_SET_STATE_FROM_KERNEL: i32 = 3;
+/// Purgeable state: the contents are kept.
+pub const VM_PURGABLE_NONVOLATILE: i32 = 0;
+/// Purgeable state: the contents may be emptied under pressure.
+pub const VM_PURGABLE_VOLATILE: i32 = 1;
+/// Purgeable state: emptied (its pages read as zero).
+pub const VM_PURGABLE_EMPTY: i32 = 2;
+/// Not a state a task can set (XNU marks objects that are not purgeable with it).
+pub const VM_PURGABLE_DENY: i32 = 3;
+/// The state's bits in `vm_purgable_control`'s `*state`.
+pub const VM_PURGABLE_STATE_MASK: i32 = 3;
+/// `VM_PURGABLE_DEBUG_EMPTY`: the object is emptied whenever it is made volatile.
+pub const VM_PURGABLE_DEBUG_EMPTY: i32 = 0x1000;
+/// Every bit `SET_STATE` accepts in `*state`: the state, the volatile order, ordering,
+/// behavior and group, the debug bits and no-aging (accepted; machvm has one queue).
+pub const VM_PURGABLE_ALL_MASKS: i32 = 0x3 | 0x10 | 0x20 | 0x40 | 0x700 | 0x3000 | 0x1_0000;
 
 /// `MACH_PORT_NULL`.
 pub const MACH_PORT_NULL: u32 = 0;

@@ -323,6 +323,35 @@ pub(crate) fn resident(start: usize, page_size: u64, n: u64) -> Vec<bool> {
         .collect()
 }
 
+/// Writes `len` zero bytes at host address `addr` through `/proc/self/mem`, which writes a
+/// private mapping whatever its protection (as a debugger writes a breakpoint); false when
+/// the kernel does not allow it (`proc_mem.force_override`, not Linux).
+pub(crate) fn write_zeroes_ignoring_protection(addr: usize, len: usize) -> bool {
+    use std::os::unix::fs::FileExt;
+    static FILE: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    let Some(file) = FILE.get_or_init(|| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/self/mem")
+            .ok()
+    }) else {
+        return false;
+    };
+    static ZEROES: [u8; 65536] = [0; 65536];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(ZEROES.len());
+        if file
+            .write_all_at(&ZEROES[..n], (addr + done) as u64)
+            .is_err()
+        {
+            return false;
+        }
+        done += n;
+    }
+    true
+}
+
 /// Applies `flags` to `[base + offset, base + offset + len)`.
 ///
 /// # Safety

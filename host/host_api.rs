@@ -182,6 +182,40 @@ fn run_call<T: 'static>(
     }
 }
 
+/// Memory pressure: empties every volatile purgeable object of the kernel's tasks, as
+/// XNU's pageout does before it runs out of memory (`vm_purgable_control` with
+/// `VM_PURGABLE_VOLATILE` made them so). Their pages read as zero from then on and their
+/// state is `VM_PURGABLE_EMPTY`, which the guest learns the next time it sets or asks the
+/// state. Returns the number of pages emptied.
+///
+/// # Errors
+///
+/// When the kernel is not the store's (it was moved out of it).
+///
+/// ```
+/// use machvm::{host, Kernel};
+/// use wasmtime::{Engine, Linker, Store};
+///
+/// struct State { kernel: Kernel }
+/// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
+///
+/// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
+/// let module = machvm::compile(&engine, br#"(module (memory (export "memory") 1))"#)?;
+/// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
+/// machvm::instantiate(&mut store, &Linker::new(&engine), &module, get)?;
+/// // Nothing is volatile yet: nothing to empty.
+/// assert_eq!(host::purge_volatile(&mut store, get)?, 0);
+/// # Ok::<(), wasmtime::Error>(())
+/// ```
+pub fn purge_volatile<T: 'static>(
+    mut store: impl AsContextMut<Data = T>,
+    get: impl GetKernel<T>,
+) -> wasmtime::Result<u64> {
+    let mut cx = store.as_context_mut();
+    get(cx.data_mut()).check_home()?;
+    Ok(vm::purge_volatile(&mut StoreEnv::new(cx, get)))
+}
+
 /// Every region of `task`, in address order (the task's page table, in bytes).
 ///
 /// # Errors

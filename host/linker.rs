@@ -70,6 +70,8 @@ pub enum Import {
     TaskInfo,
     /// `host_statistics64`.
     HostStatistics64,
+    /// `vm_purgable_control` / `mach_vm_purgable_control`.
+    PurgableControl(Form),
 }
 
 /// A wasm value type of the ABI.
@@ -90,7 +92,7 @@ impl fmt::Display for Ty {
 
 impl Import {
     /// Every import, `vm_*` and `mach_vm_*` forms.
-    pub const ALL: [Import; 32] = {
+    pub const ALL: [Import; 34] = {
         use Form::*;
         use Import::*;
         [
@@ -126,6 +128,8 @@ impl Import {
             PageRangeQuery,
             TaskInfo,
             HostStatistics64,
+            PurgableControl(Vm),
+            PurgableControl(MachVm),
         ]
     };
 
@@ -166,6 +170,8 @@ impl Import {
             PageRangeQuery => "mach_vm_page_range_query",
             TaskInfo => "task_info",
             HostStatistics64 => "host_statistics64",
+            PurgableControl(Vm) => "vm_purgable_control",
+            PurgableControl(MachVm) => "mach_vm_purgable_control",
         }
     }
 
@@ -203,6 +209,7 @@ impl Import {
             PageInfo => vec![i, Ty::I64, i, p, p],
             PageRangeQuery => vec![i, Ty::I64, Ty::I64, Ty::I64, p],
             TaskInfo | HostStatistics64 => vec![i, i, p, p],
+            PurgableControl(f) => vec![i, a(f), i, p],
         }
     }
 
@@ -344,6 +351,13 @@ impl Import {
                 flavor: n(1),
                 info_ptr: a(2),
                 count_ptr: a(3),
+            },
+            PurgableControl(form) => Call::PurgableControl {
+                form,
+                task: n(0),
+                addr: a(1),
+                control: n(2),
+                state_ptr: a(3),
             },
         }
     }
@@ -1194,6 +1208,39 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         true
     }
 
+    fn purge_zero(&mut self, t: TaskId, addr: u64, len: u64) -> bool {
+        let Ok(n) = usize::try_from(len) else {
+            return false;
+        };
+        let Some(p) = self.range(t, addr, n) else {
+            return false;
+        };
+        let task = &(self.get)(self.cx.data_mut()).tasks[t.index()];
+        if !task.enforce || task.hw_base == 0 {
+            return self.zero(t, addr, len);
+        }
+        // The pages may be read-only or inaccessible in hardware: write through the kernel,
+        // which ignores a private mapping's protection (as a debugger writes), or, where it
+        // is not allowed to, lift the protection for the time of the write.
+        if crate::enforce::write_zeroes_ignoring_protection(p as usize, n) {
+            return true;
+        }
+        let rw = rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::WRITE;
+        // SAFETY: [p, p + n) lies inside the memory's current bytes (`range`), page
+        // aligned (whole pages of the task); no Rust reference into them is alive.
+        if !unsafe { crate::enforce::protect(p, 0, len, rw) } {
+            return false;
+        }
+        // SAFETY: as above, and the range is read-write now.
+        unsafe { ptr::write_bytes(p, 0, n) };
+        let shift = self.vm(t).page_shift();
+        let (s, e) = (addr >> shift, (addr + len) >> shift);
+        if !self.mirror(t, s, e) {
+            self.out_of_line(t);
+        }
+        true
+    }
+
     fn load(&mut self, t: TaskId, addr: u64, buf: &mut [u8]) -> bool {
         let Some(p) = self.range(t, addr, buf.len()) else {
             return false;
@@ -1653,7 +1700,8 @@ fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
         | Import::PageInfo
         | Import::PageRangeQuery
         | Import::TaskInfo
-        | Import::HostStatistics64 => dynamic_func::<T, G, W>(store, import, task, get),
+        | Import::HostStatistics64
+        | Import::PurgableControl(_) => dynamic_func::<T, G, W>(store, import, task, get),
         Import::Region(form) => wrap!(|t: u32,
                                        addr_ptr: W,
                                        size_ptr: W,

@@ -153,6 +153,15 @@ struct Task {
     resident: Vec<bool>,
     /// The largest resident size `task_info` reported.
     resident_peak: u64,
+    /// The largest footprint (resident, less volatile purgeable) `task_info` reported.
+    footprint_peak: u64,
+    /// Purgeable objects by id: state (0 nonvolatile, 1 volatile, 2 empty) and whether
+    /// `VM_PURGABLE_DEBUG_EMPTY` was asked.
+    objects: std::collections::BTreeMap<u32, (i32, bool)>,
+    /// The last object id given.
+    last_object: u32,
+    /// Pages of purgeable objects emptied so far.
+    purged: u64,
 }
 
 /// Tasks are equal when their state is: what was written since when is not state.
@@ -163,6 +172,10 @@ impl PartialEq for Task {
             && self.pages == o.pages
             && self.rights == o.rights
             && self.resident_peak == o.resident_peak
+            && self.footprint_peak == o.footprint_peak
+            && self.objects == o.objects
+            && self.last_object == o.last_object
+            && self.purged == o.purged
     }
 }
 
@@ -235,6 +248,42 @@ impl Task {
         (0..self.pages.len())
             .filter(|&i| self.pages[i].is_some() && (i == 0 || self.pages[i - 1] != self.pages[i]))
             .count()
+    }
+
+    /// Empties purgeable object `object`: its pages are zero, its state `EMPTY`. Returns the
+    /// pages emptied.
+    fn empty_object(&mut self, object: u32) -> u64 {
+        let p = self.page_size as usize;
+        let mut pages = 0;
+        for i in 0..self.pages.len() {
+            if self.pages[i].is_some_and(|a| a.object == object) {
+                self.memory[i * p..(i + 1) * p].fill(0);
+                self.wrote(i * p, (i + 1) * p);
+                pages += 1;
+            }
+        }
+        self.purged += pages;
+        if let Some(o) = self.objects.get_mut(&object) {
+            o.0 = 2;
+        }
+        pages
+    }
+
+    /// Empties every volatile purgeable object; returns the pages emptied.
+    fn empty_volatile(&mut self) -> u64 {
+        let volatile: Vec<u32> = self
+            .objects
+            .iter()
+            .filter(|(_, o)| o.0 == 1)
+            .map(|(&id, _)| id)
+            .collect();
+        volatile.into_iter().map(|id| self.empty_object(id)).sum()
+    }
+
+    /// The state of page `index`'s purgeable object: `None` unallocated or not purgeable.
+    fn purgeable_state(&self, index: usize) -> Option<i32> {
+        let a = self.pages.get(index).copied().flatten()?;
+        self.objects.get(&a.object).map(|o| o.0)
     }
 
     /// Allocated pages, and allocated pages resident.
@@ -310,16 +359,26 @@ impl Task {
     }
 
     /// Maps the pages `[first, first + n)` (inside the map) as new memory: zero, DEFAULT
-    /// attributes, growing the memory by whole wasm pages when they pass its end.
-    fn map_new(&mut self, first: u128, n: u128) -> Result<(), Outcome> {
+    /// attributes but for purgeable object `object` (0: none), growing the memory by whole
+    /// wasm pages when they pass its end. A growth the process refuses empties the task's
+    /// volatile objects and is tried once more.
+    fn map_new(&mut self, first: u128, n: u128, object: u32) -> Result<(), Outcome> {
         let p = u128::from(self.page_size);
         let end = (first + n) * p;
-        if end > self.memory.len() as u128 && self.grow_to(round(end, WASM_PAGE as u64)).is_err() {
-            return fail(KERN_RESOURCE_SHORTAGE);
+        if end > self.memory.len() as u128 {
+            let to = round(end, WASM_PAGE as u64);
+            let grown =
+                self.grow_to(to).is_ok() || (self.empty_volatile() > 0 && self.grow_to(to).is_ok());
+            if !grown {
+                return fail(KERN_RESOURCE_SHORTAGE);
+            }
         }
         // Every index below is inside the memory now.
         for i in first..first + n {
-            self.pages[i as usize] = Some(PageAttrs::DEFAULT);
+            self.pages[i as usize] = Some(PageAttrs {
+                object,
+                ..PageAttrs::DEFAULT
+            });
         }
         self.memory[(first * p) as usize..end as usize].fill(0);
         self.wrote((first * p) as usize, end as usize);
@@ -418,6 +477,10 @@ impl Model {
             written: 0..0,
             resident: Vec::new(),
             resident_peak: 0,
+            footprint_peak: 0,
+            objects: std::collections::BTreeMap::new(),
+            last_object: 0,
+            purged: 0,
         });
         self.tasks.len() - 1
     }
@@ -666,6 +729,17 @@ impl Model {
                     aw.truncate(size),
                     flags,
                 )
+            }
+            Call::PurgableControl {
+                form,
+                task,
+                addr,
+                control,
+                state_ptr,
+            } => {
+                let aw = form.address_width(w);
+                let at = [aw.truncate(addr), w.truncate(state_ptr)];
+                self.purgable_control(caller, name, task, at, control as i32)
             }
             Call::PageQuery {
                 form,
@@ -957,7 +1031,14 @@ impl Model {
             }
             first
         };
-        self.tasks[t].map_new(first, n)?;
+        let target = &mut self.tasks[t];
+        let purgeable = flags & 2 != 0; // VM_FLAGS_PURGABLE
+        let object = if purgeable { target.last_object + 1 } else { 0 };
+        target.map_new(first, n, object)?;
+        if purgeable {
+            target.last_object = object;
+            target.objects.insert(object, (0, false));
+        }
         let start = (first * u128::from(p)) as u64;
         Ok(vec![Store::word("address", addr_ptr, start, aw.bytes())])
     }
@@ -1032,6 +1113,10 @@ impl Model {
         for i in s / u128::from(p)..e / u128::from(p) {
             let x = target.pages[i as usize].as_mut().expect("checked above");
             x.max = max_of(*x);
+            if copy {
+                // A private copy: not the purgeable object any more.
+                x.object = 0;
+            }
             if set_max != 0 {
                 x.max = prot;
                 x.cur &= prot;
@@ -1100,7 +1185,7 @@ impl Model {
             Some(first) => first,
             None => return fail(KERN_NO_SPACE),
         };
-        self.tasks[caller].map_new(first, n)?;
+        self.tasks[caller].map_new(first, n, 0)?;
         let start = (first * u128::from(pc)) as u64;
         self.copy_bytes(t, addr - offset, caller, start, len as u64);
         Ok(vec![
@@ -1296,6 +1381,75 @@ impl Model {
         Ok(vec![])
     }
 
+    /// vm_purgable_control / mach_vm_purgable_control (SPEC §9). `at`: the address (in the
+    /// call's width) and the `*state` pointer.
+    fn purgable_control(
+        &mut self,
+        caller: usize,
+        call: &'static str,
+        task: u32,
+        at: [u64; 2],
+        control: i32,
+    ) -> Handled {
+        let [addr, state_ptr] = at;
+        let state = self.read_param(caller, call, "state", state_ptr, 4)? as u32 as i32;
+        let t = self.resolve(caller, task)?;
+        let stored = |v: i32| {
+            Ok(vec![Store::word(
+                "state",
+                state_ptr,
+                u64::from(v as u32),
+                4,
+            )])
+        };
+        match control {
+            0 | 1 => {}
+            2 => {
+                for task in &mut self.tasks {
+                    task.empty_volatile();
+                }
+                return stored(state);
+            }
+            _ => return fail(KERN_INVALID_ARGUMENT),
+        }
+        // Bits SET_STATE accepts: state, order, ordering, behavior, group, debug, no aging.
+        let all_masks = 0x3 | 0x10 | 0x20 | 0x40 | 0x700 | 0x3000 | 0x1_0000;
+        if control == 0 && state & !all_masks != 0 {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        let target = &mut self.tasks[t];
+        let index = addr / target.page_size;
+        let Some(attrs) = target.attrs(u128::from(index)) else {
+            return fail(KERN_INVALID_ADDRESS);
+        };
+        if attrs.cur & VM_PROT_WRITE == 0 && control == 0 {
+            return fail(KERN_PROTECTION_FAILURE);
+        }
+        let Some(&(old, mut volatile_empty)) = target.objects.get(&attrs.object) else {
+            return fail(KERN_INVALID_ARGUMENT);
+        };
+        if control == 0 {
+            if state & 0x1000 != 0 {
+                volatile_empty = true;
+            }
+            target.objects.insert(attrs.object, (old, volatile_empty));
+            let new = match state & 3 {
+                1 if old == 2 || volatile_empty => 2,
+                s => s,
+            };
+            match new {
+                3 => return fail(KERN_INVALID_ARGUMENT),
+                2 => {
+                    target.empty_object(attrs.object);
+                }
+                s => {
+                    target.objects.insert(attrs.object, (s, volatile_empty));
+                }
+            }
+        }
+        stored(old)
+    }
+
     /// vm_map_page_query / mach_vm_page_query (SPEC §9). `ptrs`: disposition, ref_count.
     fn page_query(
         &mut self,
@@ -1445,12 +1599,22 @@ impl Model {
         let p = target.page_size;
         let (pages, resident_pages) = target.page_counts();
         let (virtual_size, resident) = (pages * p, resident_pages * p);
+        // Pages of volatile or emptied purgeable objects, and those resident.
+        let (mut volatile, mut volatile_resident) = (0, 0);
+        for i in 0..target.pages.len() {
+            if matches!(target.purgeable_state(i), Some(1 | 2)) {
+                volatile += p;
+                volatile_resident += p * u64::from(target.disposition(i as u128).0 != 0);
+            }
+        }
+        let footprint = resident - volatile_resident;
         let (info, out): (Vec<u8>, u64) = match flavor {
             20 => {
                 if count < 12 {
                     return fail(KERN_INVALID_ARGUMENT);
                 }
                 target.resident_peak = target.resident_peak.max(resident);
+                target.footprint_peak = target.footprint_peak.max(footprint);
                 let mut info = Vec::new();
                 info.extend(virtual_size.to_le_bytes());
                 info.extend(resident.to_le_bytes());
@@ -1468,6 +1632,7 @@ impl Model {
                     return fail(KERN_INVALID_ARGUMENT);
                 };
                 target.resident_peak = target.resident_peak.max(resident);
+                target.footprint_peak = target.footprint_peak.max(footprint);
                 let peak = target.resident_peak;
                 let mut info = Vec::new();
                 info.extend(virtual_size.to_le_bytes());
@@ -1478,11 +1643,20 @@ impl Model {
                 info.extend([0u8; 16]); // device, device_peak
                 info.extend(resident.to_le_bytes()); // internal
                 info.extend(peak.to_le_bytes()); // internal_peak
-                info.extend([0u8; 80]); // external .. compressed_lifetime
-                info.extend(resident.to_le_bytes()); // phys_footprint
+                info.extend([0u8; 32]); // external, external_peak, reusable, reusable_peak
+                let (pmap, virt) = if flavor == 23 {
+                    (volatile_resident, volatile)
+                } else {
+                    (0, 0)
+                };
+                info.extend(pmap.to_le_bytes()); // purgeable_volatile_pmap
+                info.extend(pmap.to_le_bytes()); // purgeable_volatile_resident
+                info.extend(virt.to_le_bytes()); // purgeable_volatile_virtual
+                info.extend([0u8; 24]); // compressed, compressed_peak, compressed_lifetime
+                info.extend(footprint.to_le_bytes()); // phys_footprint
                 info.extend(0u64.to_le_bytes()); // min_address
                 info.extend((target.map_limit.min(u128::from(u64::MAX)) as u64).to_le_bytes());
-                info.extend(peak.to_le_bytes()); // ledger_phys_footprint_peak
+                info.extend(target.footprint_peak.to_le_bytes()); // ledger_phys_footprint_peak
                 info.resize(89 * 4, 0);
                 info.truncate(rev as usize * 4);
                 (info, rev)
@@ -1525,16 +1699,22 @@ impl Model {
         if count < 24 {
             return fail(KERN_FAILURE);
         }
-        let (mut free, mut resident) = (0u64, 0u64);
+        let (mut free, mut resident, mut purgeable, mut purges) = (0u64, 0u64, 0u64, 0u64);
         for t in &self.tasks {
             let p = u128::from(t.page_size);
             free += ((t.map_limit / p) as u64).saturating_sub(t.memory.len() as u64 / t.page_size);
             resident += t.page_counts().1;
+            purges += t.purged;
+            purgeable += (0..t.pages.len())
+                .filter(|&i| t.purgeable_state(i) == Some(1) && t.disposition(i as u128).0 != 0)
+                .count() as u64;
         }
         let natural = |v: u64| v.min(u64::from(u32::MAX)) as u32;
         let mut info = vec![0u8; 152];
         info[0..4].copy_from_slice(&natural(free).to_le_bytes());
         info[4..8].copy_from_slice(&natural(resident).to_le_bytes());
+        info[80..88].copy_from_slice(&purges.to_le_bytes());
+        info[88..92].copy_from_slice(&natural(purgeable).to_le_bytes());
         info[140..144].copy_from_slice(&natural(resident).to_le_bytes());
         let out = if count >= 38 { 38 } else { 24 };
         info.truncate(out * 4);
@@ -1674,6 +1854,7 @@ mod tests {
             inherit: VM_INHERIT_COPY,
             permanent: false,
             behavior: 0,
+            object: 0,
         })
     }
 

@@ -502,10 +502,14 @@ pub(crate) fn deallocated(a: Option<PageAttrs>) -> Option<PageAttrs> {
 /// row 4's `VM_PROT_COPY` as `copy`; `prot` without the COPY bit), once the range passed
 /// [`PageTable::protect`]'s check.
 pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: i32, copy: bool) -> PageAttrs {
+    // VM_PROT_COPY makes the range a private copy: new memory of its own, not the
+    // purgeable object it was.
+    let object = if copy { 0 } else { a.object };
     if set_max {
         PageAttrs {
             cur: a.cur & prot,
             max: prot,
+            object,
             ..a
         }
     } else {
@@ -517,6 +521,7 @@ pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: i32, copy: bool) -> P
         PageAttrs {
             cur: prot,
             max: a.max | extra,
+            object,
             ..a
         }
     }
@@ -534,6 +539,7 @@ mod tests {
         inherit: VM_INHERIT_COPY,
         permanent: false,
         behavior: VM_BEHAVIOR_DEFAULT,
+        object: 0,
     };
 
     /// Page-by-page reference of the table, to compare after each operation.
@@ -614,7 +620,8 @@ mod tests {
                 max: VM_PROT_READ,
                 inherit: VM_INHERIT_COPY,
                 permanent: false,
-                behavior: 0
+                behavior: 0,
+                object: 0
             })
         );
         // Raising max fails, without change.
@@ -631,7 +638,8 @@ mod tests {
                 max: VM_PROT_READ | VM_PROT_WRITE,
                 inherit: VM_INHERIT_COPY,
                 permanent: false,
-                behavior: 0
+                behavior: 0,
+                object: 0
             })
         );
         assert_canonical(&t);
@@ -704,6 +712,7 @@ mod tests {
                 inherit: 1,
                 permanent: false,
                 behavior: VM_BEHAVIOR_SEQUENTIAL,
+                object: 7,
             },
         ];
         let mut t = PageTable::new(n);

@@ -228,6 +228,20 @@ impl fmt::Display for Flavor {
     }
 }
 
+struct Control(u32);
+
+impl fmt::Display for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => f.write_str("VM_PURGABLE_SET_STATE"),
+            1 => f.write_str("VM_PURGABLE_GET_STATE"),
+            2 => f.write_str("VM_PURGABLE_PURGE_ALL"),
+            3 => f.write_str("VM_PURGABLE_SET_STATE_FROM_KERNEL"),
+            other => write!(f, "{}", other as i32),
+        }
+    }
+}
+
 struct Behavior(u32);
 
 impl fmt::Display for Behavior {
@@ -335,6 +349,7 @@ impl fmt::Display for CallLine<'_> {
         let behavior;
         let sync;
         let info_args;
+        let control;
         let args: &[Arg<'_>] = match *call {
             Call::TaskSelf | Call::HostSelf => &[],
             Call::HostPageSize { host, .. } => {
@@ -487,6 +502,20 @@ impl fmt::Display for CallLine<'_> {
                     Hex("addr", addr),
                     Hex("size", size),
                     Text("access", &prot),
+                ]
+            }
+            Call::PurgableControl {
+                task,
+                addr,
+                control: c,
+                ..
+            } => {
+                control = Control(c);
+                &[
+                    Hex("task", u64::from(task)),
+                    Hex("addr", addr),
+                    Bare(&control),
+                    InOut("state", "state", false),
                 ]
             }
             Call::PageQuery { task, addr, .. } => &[
@@ -774,6 +803,26 @@ mod tests {
             line(c, &[], Outcome::Ret(0x1000_000a)),
             "vm_wire(host_priv=0x203, task=0x12303, addr=0x4000, size=0x1000, access=rw-) \
              = MACH_SEND_INVALID_RIGHT"
+        );
+    }
+
+    #[test]
+    fn purgable_control_names_its_operation() {
+        let c = Call::PurgableControl {
+            form: Form::Vm,
+            task: 0x103,
+            addr: 0x30000,
+            control: 0,
+            state_ptr: 0x100,
+        };
+        assert_eq!(
+            line(
+                c,
+                &[("state", false, 1), ("state", true, 0)],
+                Outcome::Ret(0)
+            ),
+            "vm_purgable_control(task=0x103, addr=0x30000, VM_PURGABLE_SET_STATE, *state=1 -> 0) \
+             = KERN_SUCCESS"
         );
     }
 

@@ -76,6 +76,22 @@ pub struct TaskVm {
     write_only_faults: bool,
     /// The largest resident size `task_info` has reported for the task (its peak).
     resident_peak: u64,
+    /// The task's purgeable objects by id ([`PageAttrs::object`]), and the last id given.
+    objects: std::collections::BTreeMap<u32, Purgeable>,
+    last_object: u32,
+    /// Pages of the task's purgeable objects emptied so far.
+    purged: u64,
+    /// The largest footprint (resident, less volatile purgeable) `task_info` has reported.
+    footprint_peak: u64,
+}
+
+/// The state of one purgeable object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Purgeable {
+    /// `VM_PURGABLE_NONVOLATILE`, `VOLATILE` or `EMPTY`.
+    pub state: i32,
+    /// `VM_PURGABLE_DEBUG_EMPTY` was asked: made volatile, it is emptied at once.
+    pub volatile_empty: bool,
 }
 
 impl TaskVm {
@@ -97,7 +113,17 @@ impl TaskVm {
             mappings: 0,
             write_only_faults: false,
             resident_peak: 0,
+            objects: std::collections::BTreeMap::new(),
+            last_object: 0,
+            purged: 0,
+            footprint_peak: 0,
         }
+    }
+
+    /// The state of purgeable object `object` of this task (see [`PageAttrs::object`]), if
+    /// it has one of that id.
+    pub fn purgeable_state(&self, object: u32) -> Option<Purgeable> {
+        self.objects.get(&object).copied()
     }
 
     /// Makes write-only pages inaccessible in hardware until their first store; set before
@@ -259,6 +285,12 @@ pub trait Env {
     /// `task_info`'s resident size. The default: none is.
     fn resident(&mut self, _t: TaskId, _first: u64, n: u64) -> Vec<bool> {
         vec![false; n as usize]
+    }
+    /// Zeroes `len` bytes at `addr` of task `t` whatever their hardware protection: the
+    /// pages of a purgeable object being emptied, which may be read-only or inaccessible
+    /// by then. The default is [`Env::zero`].
+    fn purge_zero(&mut self, t: TaskId, addr: u64, len: u64) -> bool {
+        self.zero(t, addr, len)
     }
     /// The live tasks of the kernel, for `host_statistics64`. The default: none.
     fn tasks(&mut self) -> Vec<TaskId> {
@@ -700,7 +732,11 @@ fn change<E: Env + ?Sized>(
         None
     };
     if let Some(size) = grow_to {
-        if !env.grow_memory(t, size) {
+        // Refused: the task's volatile memory is emptied (SPEC §9), and the growth tried
+        // once more (an embedder's limiter may count what emptying gave back).
+        let grown =
+            env.grow_memory(t, size) || (empty_volatile(env, &[t]) > 0 && env.grow_memory(t, size));
+        if !grown {
             if let Some((before, after)) = counts {
                 recount(env.vm(t), after, before);
             }
@@ -932,16 +968,16 @@ fn internal_fault(name: &'static str, param: &'static str, ptr: u64, write: bool
     }
 }
 
-/// Maps `[s, e)` (pages) of task `t` as new zeroed memory, growing the memory when needed
-/// (only once everything else that can refuse has agreed: see [`change`]).
-fn map_new<E: Env + ?Sized>(env: &mut E, t: TaskId, s: u64, e: u64) -> Step {
+/// Maps `[s, e)` (pages) of task `t` as new zeroed memory with `attrs`, growing the memory
+/// when needed (only once everything else that can refuse has agreed: see [`change`]).
+fn map_new<E: Env + ?Sized>(env: &mut E, t: TaskId, s: u64, e: u64, attrs: PageAttrs) -> Step {
     // The table must know every page of the memory before it grows (the callers synced).
     sync(env, t);
     let size = env.memory_size(t);
     let shift = env.vm(t).page_shift;
     let end = e << shift;
     let grow_to = (end > size).then(|| end.div_ceil(WASM_PAGE) * WASM_PAGE);
-    change(env, t, s, e, Edit::Set(PageAttrs::DEFAULT), grow_to)?;
+    change(env, t, s, e, Edit::Set(attrs), grow_to)?;
     // Zero after the pages became writable; grown pages are zero already.
     let start = s << shift;
     if start < size && !env.zero(t, start, end.min(size) - start) {
@@ -1007,7 +1043,32 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                     }
                     s
                 };
-                map_new(env, t, s, s + n)?;
+                // A purgeable allocation is an object of its own, nonvolatile.
+                let purgeable = flags as i32 & VM_FLAGS_PURGABLE != 0;
+                let object = if purgeable {
+                    env.vm(t).last_object + 1
+                } else {
+                    0
+                };
+                map_new(
+                    env,
+                    t,
+                    s,
+                    s + n,
+                    PageAttrs {
+                        object,
+                        ..PageAttrs::DEFAULT
+                    },
+                )?;
+                if purgeable {
+                    let vm = env.vm(t);
+                    vm.last_object = object;
+                    let fresh = Purgeable {
+                        state: VM_PURGABLE_NONVOLATILE,
+                        volatile_empty: false,
+                    };
+                    vm.objects.insert(object, fresh);
+                }
                 s << env.vm(t).page_shift
             };
             store_param(env, caller, name, "address", addr_ptr, addr, w.bytes())?;
@@ -1164,7 +1225,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                     Some(s) => s,
                     None => return kr(KERN_NO_SPACE),
                 };
-                map_new(env, caller, s, s + n)?;
+                map_new(env, caller, s, s + n, PageAttrs::DEFAULT)?;
                 let start = s << env.vm(caller).page_shift;
                 if !env.copy(t, addr - offset, caller, start, len) {
                     return kr(KERN_FAILURE);
@@ -1513,6 +1574,79 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             store_param(env, caller, name, "count", count_ptr, out.into(), 4)?;
             Ok(KERN_SUCCESS)
         }
+        Call::PurgableControl {
+            form,
+            task,
+            addr,
+            control,
+            state_ptr,
+        } => {
+            let state = load_param(env, caller, name, "state", state_ptr, 4)? as u32 as i32;
+            let t = resolve(env, caller, task)?;
+            let control = control as i32;
+            if !(VM_PURGABLE_SET_STATE..=VM_PURGABLE_PURGE_ALL).contains(&control) {
+                // SET_STATE_FROM_KERNEL too: not allowed from a task.
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            if control == VM_PURGABLE_PURGE_ALL {
+                purge_volatile(env);
+                store_param(
+                    env,
+                    caller,
+                    name,
+                    "state",
+                    state_ptr,
+                    u64::from(state as u32),
+                    4,
+                )?;
+                return Ok(KERN_SUCCESS);
+            }
+            if control == VM_PURGABLE_SET_STATE && state & !VM_PURGABLE_ALL_MASKS != 0 {
+                return kr(KERN_INVALID_ARGUMENT);
+            }
+            sync(env, t);
+            let w = form.address_width(gw);
+            let vm = env.vm(t);
+            let Some(attrs) = vm.table.get(w.truncate(addr) >> vm.page_shift) else {
+                return kr(KERN_INVALID_ADDRESS);
+            };
+            if attrs.cur & VM_PROT_WRITE == 0 && control != VM_PURGABLE_GET_STATE {
+                return kr(KERN_PROTECTION_FAILURE);
+            }
+            let Some(object) = vm.objects.get_mut(&attrs.object) else {
+                return kr(KERN_INVALID_ARGUMENT);
+            };
+            let old = object.state;
+            if control == VM_PURGABLE_SET_STATE {
+                if state & VM_PURGABLE_DEBUG_EMPTY != 0 {
+                    object.volatile_empty = true;
+                }
+                let mut new = state & VM_PURGABLE_STATE_MASK;
+                if new == VM_PURGABLE_VOLATILE
+                    && (old == VM_PURGABLE_EMPTY || object.volatile_empty)
+                {
+                    // What has been emptied stays empty.
+                    new = VM_PURGABLE_EMPTY;
+                }
+                match new {
+                    VM_PURGABLE_DENY => return kr(KERN_INVALID_ARGUMENT),
+                    VM_PURGABLE_EMPTY => {
+                        empty_object(env, t, attrs.object);
+                    }
+                    _ => object.state = new,
+                }
+            }
+            store_param(
+                env,
+                caller,
+                name,
+                "state",
+                state_ptr,
+                u64::from(old as u32),
+                4,
+            )?;
+            Ok(KERN_SUCCESS)
+        }
         Call::Wire { host, task, .. } => {
             // The destination is the host-privileged port, which no guest holds: a name
             // for any other port reaches a server that refuses it.
@@ -1565,17 +1699,63 @@ fn dispositions<E: Env + ?Sized>(env: &mut E, t: TaskId, first: u64, n: u64) -> 
         .collect()
 }
 
-/// Task `t`'s allocated bytes, and its allocated bytes resident in host memory.
-fn sizes<E: Env + ?Sized>(env: &mut E, t: TaskId) -> (u64, u64) {
+/// What `task_info` and `host_statistics64` report of a task's memory, in bytes.
+#[derive(Default)]
+struct Sizes {
+    /// Allocated.
+    allocated: u64,
+    /// Allocated and resident in host memory.
+    resident: u64,
+    /// Allocated in purgeable objects that are volatile or emptied.
+    volatile: u64,
+    /// The same, resident.
+    volatile_resident: u64,
+    /// Resident in purgeable objects that are volatile (not emptied).
+    purgeable: u64,
+}
+
+/// Task `t`'s [`Sizes`].
+fn sizes<E: Env + ?Sized>(env: &mut E, t: TaskId) -> Sizes {
     sync(env, t);
-    let k = env.vm(t).known_size >> env.vm(t).page_shift;
-    let (pages, resident) = dispositions(env, t, 0, k)
+    let vm = env.vm(t);
+    let (shift, k) = (vm.page_shift, vm.known_size >> vm.page_shift);
+    let segments: Vec<(u64, u64, PageAttrs)> = vm
+        .table
+        .segments_iter(0, k)
+        .filter_map(|(s, e, a)| a.map(|a| (s, e, a)))
+        .collect();
+    let states: Vec<i32> = segments
         .iter()
-        .fold((0, 0), |(v, r), &(d, refs)| {
-            (v + u64::from(refs != 0), r + u64::from(d != 0))
-        });
-    let p = env.vm(t).page_size();
-    (pages * p, resident * p)
+        .map(|(_, _, a)| vm.objects.get(&a.object).map_or(-1, |o| o.state))
+        .collect();
+    let resident = env.resident(t, 0, k);
+    let mut z = Sizes::default();
+    for ((s, e, _), state) in segments.iter().zip(states) {
+        let n = e - s;
+        let r = resident[*s as usize..*e as usize]
+            .iter()
+            .filter(|&&r| r)
+            .count() as u64;
+        z.allocated += n;
+        z.resident += r;
+        if state == VM_PURGABLE_VOLATILE || state == VM_PURGABLE_EMPTY {
+            z.volatile += n;
+            z.volatile_resident += r;
+        }
+        if state == VM_PURGABLE_VOLATILE {
+            z.purgeable += r;
+        }
+    }
+    for v in [
+        &mut z.allocated,
+        &mut z.resident,
+        &mut z.volatile,
+        &mut z.volatile_resident,
+        &mut z.purgeable,
+    ] {
+        *v <<= shift;
+    }
+    z
 }
 
 /// `task_info` (SPEC §9) for task `t`, `count` the caller's count (at most `TASK_INFO_MAX`):
@@ -1586,17 +1766,20 @@ fn task_info<E: Env + ?Sized>(
     flavor: i32,
     count: u32,
 ) -> Step<(Vec<u8>, u32)> {
-    let (virtual_size, resident) = sizes(env, t);
+    let z = sizes(env, t);
+    // Volatile purgeable memory is not the task's footprint (as on XNU).
+    let footprint = z.resident - z.volatile_resident;
     let vm = env.vm(t);
     match flavor {
         MACH_TASK_BASIC_INFO => {
             if count < MACH_TASK_BASIC_INFO_COUNT {
                 return kr(KERN_INVALID_ARGUMENT);
             }
-            vm.resident_peak = vm.resident_peak.max(resident);
+            vm.resident_peak = vm.resident_peak.max(z.resident);
+            vm.footprint_peak = vm.footprint_peak.max(footprint);
             let mut info = vec![0u8; 48];
-            info[0..8].copy_from_slice(&virtual_size.to_le_bytes());
-            info[8..16].copy_from_slice(&resident.to_le_bytes());
+            info[0..8].copy_from_slice(&z.allocated.to_le_bytes());
+            info[8..16].copy_from_slice(&z.resident.to_le_bytes());
             info[16..24].copy_from_slice(&vm.resident_peak.to_le_bytes());
             // user_time and system_time (seconds, microseconds) stay 0.
             info[40..44].copy_from_slice(&POLICY_TIMESHARE.to_le_bytes());
@@ -1606,19 +1789,25 @@ fn task_info<E: Env + ?Sized>(
             let Some(&rev) = TASK_VM_INFO_REV_COUNTS.iter().rev().find(|&&c| c <= count) else {
                 return kr(KERN_INVALID_ARGUMENT);
             };
-            vm.resident_peak = vm.resident_peak.max(resident);
+            vm.resident_peak = vm.resident_peak.max(z.resident);
+            vm.footprint_peak = vm.footprint_peak.max(footprint);
             let peak = vm.resident_peak;
             let mut info = vec![0u8; TASK_VM_INFO_COUNT as usize * 4];
             let mut put = |at: usize, v: u64| info[at..at + 8].copy_from_slice(&v.to_le_bytes());
-            put(0, virtual_size);
-            put(16, resident);
+            put(0, z.allocated);
+            put(16, z.resident);
             put(24, peak);
-            put(48, resident); // internal: every resident page is anonymous
+            put(48, z.resident); // internal: every resident page is anonymous
             put(56, peak);
-            put(144, resident); // phys_footprint
+            if flavor == TASK_VM_INFO_PURGEABLE {
+                put(96, z.volatile_resident); // purgeable_volatile_pmap
+                put(104, z.volatile_resident); // purgeable_volatile_resident
+                put(112, z.volatile); // purgeable_volatile_virtual
+            }
+            put(144, footprint); // phys_footprint
             put(152, 0); // min_address
             put(160, vm.map_limit().min(u128::from(u64::MAX)) as u64); // max_address
-            put(168, peak); // ledger_phys_footprint_peak
+            put(168, vm.footprint_peak); // ledger_phys_footprint_peak
             info[8..12].copy_from_slice(&(vm.table.run_count() as u32).to_le_bytes());
             info[12..16].copy_from_slice(&(vm.page_size() as u32).to_le_bytes());
             info.truncate(rev as usize * 4);
@@ -1634,11 +1823,13 @@ fn vm_statistics<E: Env + ?Sized>(env: &mut E, count: u32) -> Step<(Vec<u8>, u32
     if count < HOST_VM_INFO64_REV0_COUNT {
         return kr(KERN_FAILURE);
     }
-    let (mut free, mut resident) = (0u64, 0u64);
+    let (mut free, mut resident, mut purgeable, mut purges) = (0u64, 0u64, 0u64, 0u64);
     for t in env.tasks() {
-        let (_, r) = sizes(env, t);
+        let z = sizes(env, t);
         let vm = env.vm(t);
-        resident += r >> vm.page_shift;
+        resident += z.resident >> vm.page_shift;
+        purgeable += z.purgeable >> vm.page_shift;
+        purges += vm.purged;
         // What the task's map can still take: its pages past the memory's end.
         let map_pages = (vm.map_limit() >> vm.page_shift).min(u128::from(u64::MAX)) as u64;
         free += map_pages.saturating_sub(vm.known_size >> vm.page_shift);
@@ -1647,6 +1838,8 @@ fn vm_statistics<E: Env + ?Sized>(env: &mut E, count: u32) -> Step<(Vec<u8>, u32
     let mut info = vec![0u8; HOST_VM_INFO64_COUNT as usize * 4];
     info[0..4].copy_from_slice(&natural(free)); // free_count
     info[4..8].copy_from_slice(&natural(resident)); // active_count
+    info[80..88].copy_from_slice(&purges.to_le_bytes()); // purges
+    info[88..92].copy_from_slice(&natural(purgeable)); // purgeable_count
     info[140..144].copy_from_slice(&natural(resident)); // internal_page_count
     let out = if count >= HOST_VM_INFO64_COUNT {
         HOST_VM_INFO64_COUNT
@@ -1655,6 +1848,60 @@ fn vm_statistics<E: Env + ?Sized>(env: &mut E, count: u32) -> Step<(Vec<u8>, u32
     };
     info.truncate(out as usize * 4);
     Ok((info, out))
+}
+
+/// Empties purgeable object `object` of task `t`: its pages read as zero (whatever their
+/// protection), its state is `EMPTY`. Returns the pages emptied.
+fn empty_object<E: Env + ?Sized>(env: &mut E, t: TaskId, object: u32) -> u64 {
+    let vm = env.vm(t);
+    let shift = vm.page_shift;
+    let runs: Vec<(u64, u64)> = vm
+        .table
+        .runs()
+        .filter(|r| r.attrs.object == object)
+        .map(|r| (r.start, r.end))
+        .collect();
+    let mut pages = 0;
+    for (s, e) in runs {
+        // Allocated pages lie inside the memory: zeroing cannot fail but for a machvm bug,
+        // which leaves the bytes (the state still says EMPTY).
+        let _ = env.purge_zero(t, s << shift, (e - s) << shift);
+        pages += e - s;
+    }
+    let vm = env.vm(t);
+    vm.purged += pages;
+    if let Some(o) = vm.objects.get_mut(&object) {
+        o.state = VM_PURGABLE_EMPTY;
+    }
+    pages
+}
+
+/// Empties every volatile purgeable object of `tasks`; returns the pages emptied.
+fn empty_volatile<E: Env + ?Sized>(env: &mut E, tasks: &[TaskId]) -> u64 {
+    let mut pages = 0;
+    for &t in tasks {
+        let volatile: Vec<u32> = env
+            .vm(t)
+            .objects
+            .iter()
+            .filter(|(_, o)| o.state == VM_PURGABLE_VOLATILE)
+            .map(|(&id, _)| id)
+            .collect();
+        for object in volatile {
+            pages += empty_object(env, t, object);
+        }
+    }
+    pages
+}
+
+/// Empties every volatile purgeable object of the kernel (memory pressure, as XNU's
+/// `vm_purgeable_object_purge_all`); returns the pages emptied.
+pub fn purge_volatile<E: Env + ?Sized>(env: &mut E) -> u64 {
+    let tasks = env.tasks();
+    for &t in &tasks {
+        sync(env, t);
+    }
+    empty_volatile(env, &tasks)
 }
 
 /// `vm_region_64`, `mach_vm_region` and `vm_region` (SPEC §4 and §9): the region at or after

@@ -123,6 +123,8 @@ fn scenarios_cover_every_call_and_cross_task_calls() {
     // and vm_read of an address inside a page (the copy keeps its offset); and of
     // vm_behavior_set recording a behavior that vm_region then reports.
     let (mut flavor10, mut read_offset, mut behavior) = (0, 0, 0);
+    // ... and of vm_purgable_control setting the state of a purgeable object.
+    let mut purgeable = 0;
     for seed in 0..8u64 {
         let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let bytes: Vec<u8> = (0..8192)
@@ -159,6 +161,7 @@ fn scenarios_cover_every_call_and_cross_task_calls() {
                                 size: 1..,
                                 ..
                             } => behavior += 1,
+                            machvm::Call::PurgableControl { control: 0, .. } => purgeable += 1,
                             machvm::Call::Read { addr, size, .. }
                                 if size > 0 && addr % s.setup.page_size != 0 =>
                             {
@@ -194,8 +197,8 @@ fn scenarios_cover_every_call_and_cross_task_calls() {
         "{cross} {rights} {grows}"
     );
     assert!(
-        flavor10 > 0 && read_offset > 0 && behavior > 0,
+        flavor10 > 0 && read_offset > 0 && behavior > 0 && purgeable > 0,
         "{flavor10} flavor-10 regions, {read_offset} vm_reads inside a page, \
-         {behavior} behaviors recorded"
+         {behavior} behaviors recorded, {purgeable} purgeable states set"
     );
 }

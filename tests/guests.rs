@@ -174,6 +174,57 @@ fn kr_name(kr: i32) -> &'static str {
     }
 }
 
+// --- purgecache -------------------------------------------------------------------------
+
+const PURGECACHE: [&str; 2] = ["purgecache.wasm", "purgecache64.wasm"];
+
+#[test]
+fn purgecache_selftest_passes() {
+    each_guest_and_mode(PURGECACHE, |g, _, mode| {
+        g.selftest(mode, "cache_selftest");
+    });
+}
+
+/// The example's cache survives the embedder's memory pressure by being emptied, not by
+/// failing: after `host::purge_volatile` its state is EMPTY, the pages are zero, and the
+/// next use computes it again with the same result; a use without pressure does not.
+#[test]
+fn purgecache_survives_pressure_by_being_emptied() {
+    each_guest_and_mode(PURGECACHE, |g, name, mode| {
+        let ctx = format!("{name} {mode}");
+        let (mut store, instance) = g.instance(mode);
+        let call = |store: &mut Store<State>, export: &str, arg: Option<i32>| -> i64 {
+            let f = instance.get_func(&mut *store, export).unwrap();
+            let args: Vec<Val> = arg.into_iter().map(Val::I32).collect();
+            let mut out = [Val::I32(0)];
+            f.call(&mut *store, &args, &mut out)
+                .unwrap_or_else(|e| panic!("{export}: {e:?}"));
+            match out[0] {
+                Val::I64(v) => v,
+                ref v => i64::from(v.unwrap_i32()),
+            }
+        };
+        assert_eq!(call(&mut store, "cache_init", Some(4)), 0, "{ctx}");
+        let sum = call(&mut store, "cache_sum", None);
+        assert!(sum > 0, "{ctx}: {sum}");
+        assert_eq!(call(&mut store, "cache_sum", None), sum, "{ctx}");
+        assert_eq!(call(&mut store, "cache_refills", None), 1, "{ctx}: kept");
+        assert_eq!(call(&mut store, "cache_state", None), 1, "{ctx}: volatile");
+        let pages = machvm::host::purge_volatile(&mut store, get).unwrap();
+        assert_eq!(pages, 4, "{ctx}: its four pages emptied");
+        assert_eq!(call(&mut store, "cache_state", None), 2, "{ctx}: empty");
+        assert_eq!(
+            call(&mut store, "cache_sum", None),
+            sum,
+            "{ctx}: computed again"
+        );
+        assert_eq!(call(&mut store, "cache_refills", None), 2, "{ctx}");
+        // Nothing volatile is left to take while it is in use... and it is volatile again.
+        assert_eq!(call(&mut store, "cache_state", None), 1, "{ctx}");
+        assert_eq!(machvm::host::purge_volatile(&mut store, get).unwrap(), 4);
+    });
+}
+
 // --- ringbuf ---------------------------------------------------------------------------
 
 const RINGBUF: [&str; 2] = ["ringbuf.wasm", "ringbuf64.wasm"];

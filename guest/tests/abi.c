@@ -42,6 +42,8 @@ X(kern_return_t, vm_map_page_query, (vm_map_read_t t, vm_offset_t o, integer_t *
 X(kern_return_t, mach_vm_page_query, (vm_map_read_t t, mach_vm_offset_t o, integer_t *d, integer_t *r), (t, o, d, r))
 X(kern_return_t, mach_vm_page_info, (vm_map_read_t t, mach_vm_address_t a, vm_page_info_flavor_t f, vm_page_info_t i, mach_msg_type_number_t *c), (t, a, f, i, c))
 X(kern_return_t, mach_vm_page_range_query, (vm_map_read_t t, mach_vm_offset_t a, mach_vm_size_t s, mach_vm_address_t d, mach_vm_size_t *c), (t, a, s, d, c))
+X(kern_return_t, vm_purgable_control, (vm_map_t t, vm_address_t a, vm_purgable_t c, int *s), (t, a, c, s))
+X(kern_return_t, mach_vm_purgable_control, (vm_map_t t, mach_vm_address_t a, vm_purgable_t c, int *s), (t, a, c, s))
 X(kern_return_t, task_info, (task_name_t t, task_flavor_t f, task_info_t i, mach_msg_type_number_t *c), (t, f, i, c))
 X(kern_return_t, host_statistics64, (host_t h, host_flavor_t f, host_info64_t i, mach_msg_type_number_t *c), (h, f, i, c))
 unsigned int x_load32(const volatile unsigned int *p) { return *p; }

@@ -640,6 +640,21 @@ impl Differential {
             | Call::Msync { .. }
             | Call::Wire { .. } => {}
             Call::HostPageSize { size_ptr, .. } => out.push(span(caller, size_ptr, OUT)),
+            Call::PurgableControl {
+                task,
+                state_ptr,
+                control,
+                ..
+            } => {
+                out.push(span(caller, state_ptr, OUT));
+                // Emptying zeroes an object's pages; PURGE_ALL any task's.
+                let all = control == crate::consts::VM_PURGABLE_PURGE_ALL as u32;
+                for t in 0..self.setup.tasks.len() {
+                    if all || Some(t) == target(task) {
+                        out.push((t, 0, u64::MAX));
+                    }
+                }
+            }
             Call::PageQuery {
                 disposition_ptr,
                 ref_count_ptr,
@@ -1003,7 +1018,8 @@ fn task_port(call: &Call) -> Option<u32> {
         | Call::PageQuery { task, .. }
         | Call::PageInfo { task, .. }
         | Call::PageRangeQuery { task, .. }
-        | Call::TaskInfo { task, .. } => Some(task),
+        | Call::TaskInfo { task, .. }
+        | Call::PurgableControl { task, .. } => Some(task),
         // host_statistics64 reads every task; it changes none.
         Call::HostStatistics64 { .. } => None,
         // vm_wire's destination is the host-privileged port; its task is never reached.

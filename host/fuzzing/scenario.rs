@@ -11,8 +11,9 @@ use crate::calls::{Call, Form, Outcome, Width};
 use crate::consts::{
     HOST_SELF_NAME, HOST_VM_INFO64, MACH_PORT_DEAD, MACH_PORT_NULL, MACH_TASK_BASIC_INFO,
     TASK_SELF_NAME, TASK_VM_INFO, TASK_VM_INFO_PURGEABLE, VM_FLAGS_ANYWHERE, VM_FLAGS_FIXED,
-    VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PAGE_INFO_BASIC, VM_PROT_COPY, VM_PROT_WRITE,
-    VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64,
+    VM_FLAGS_OVERWRITE, VM_FLAGS_PURGABLE, VM_FLAGS_USER_ALLOCATE, VM_PAGE_INFO_BASIC,
+    VM_PROT_COPY, VM_PROT_WRITE, VM_PURGABLE_DEBUG_EMPTY, VM_REGION_BASIC_INFO,
+    VM_REGION_BASIC_INFO_64,
 };
 use crate::kernel::KernelConfig;
 use crate::model::Model;
@@ -311,6 +312,8 @@ pub enum FlagsSpec {
     Overwrite,
     /// `VM_FLAGS_ANYWHERE | VM_FLAGS_OVERWRITE`.
     AnywhereOverwrite,
+    /// `VM_FLAGS_PURGABLE`, with `VM_FLAGS_ANYWHERE` when true.
+    Purgable(bool),
     /// Bits inside `VM_FLAGS_USER_ALLOCATE` (accepted, mostly ignored).
     UserBits(u32),
     /// Any bits.
@@ -324,6 +327,9 @@ impl FlagsSpec {
             FlagsSpec::Anywhere => VM_FLAGS_ANYWHERE as u32,
             FlagsSpec::Overwrite => (VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE) as u32,
             FlagsSpec::AnywhereOverwrite => (VM_FLAGS_ANYWHERE | VM_FLAGS_OVERWRITE) as u32,
+            FlagsSpec::Purgable(anywhere) => {
+                (VM_FLAGS_PURGABLE | if anywhere { VM_FLAGS_ANYWHERE } else { 0 }) as u32
+            }
             FlagsSpec::UserBits(b) => b & VM_FLAGS_USER_ALLOCATE,
             FlagsSpec::Raw(b) => b,
         }
@@ -463,6 +469,41 @@ impl InfoCountSpec {
         match self {
             InfoCountSpec::Known(k) => known[usize::from(k) % known.len()],
             InfoCountSpec::Raw(v) => v,
+        }
+    }
+}
+
+/// `vm_purgable_control`'s `*state` before the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateSpec {
+    /// A state (`s % 4`: NONVOLATILE, VOLATILE, EMPTY, DENY), with `VM_PURGABLE_DEBUG_EMPTY`
+    /// when `debug`, and ordering bits when `bits`.
+    State {
+        /// Which state.
+        s: u8,
+        /// `VM_PURGABLE_DEBUG_EMPTY`.
+        debug: bool,
+        /// Accepted ordering and group bits.
+        bits: bool,
+    },
+    /// Any value.
+    Raw(u32),
+}
+
+impl StateSpec {
+    fn value(self) -> u32 {
+        match self {
+            StateSpec::State { s, debug, bits } => {
+                let mut v = u32::from(s % 4);
+                if debug {
+                    v |= VM_PURGABLE_DEBUG_EMPTY as u32;
+                }
+                if bits {
+                    v |= 0x10 | 0x40 | 0x300 | 0x1_0000;
+                }
+                v
+            }
+            StateSpec::Raw(v) => v,
         }
     }
 }
@@ -639,6 +680,7 @@ impl<'a> Arbitrary<'a> for FlagsSpec {
                 (35, |_| Ok(FlagsSpec::Anywhere)),
                 (12, |_| Ok(FlagsSpec::Overwrite)),
                 (6, |_| Ok(FlagsSpec::AnywhereOverwrite)),
+                (8, |u| Ok(FlagsSpec::Purgable(u.arbitrary()?))),
                 (6, |u| Ok(FlagsSpec::UserBits(u.arbitrary()?))),
                 (6, |u| Ok(FlagsSpec::Raw(u.arbitrary()?))),
             ],
@@ -730,6 +772,24 @@ impl<'a> Arbitrary<'a> for InfoCountSpec {
             &[
                 (90, |u| Ok(InfoCountSpec::Known(u.arbitrary()?))),
                 (10, |u| Ok(InfoCountSpec::Raw(u.arbitrary()?))),
+            ],
+        )
+    }
+}
+
+impl<'a> Arbitrary<'a> for StateSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        weighted(
+            u,
+            &[
+                (92, |u| {
+                    Ok(StateSpec::State {
+                        s: u.arbitrary()?,
+                        debug: u.ratio(1, 16)?,
+                        bits: u.ratio(1, 8)?,
+                    })
+                }),
+                (8, |u| Ok(StateSpec::Raw(u.arbitrary()?))),
             ],
         )
     }
@@ -872,6 +932,19 @@ pub enum CallSpec {
         addr: Num,
         size: SizeSpec,
         prot: ProtSpec,
+    },
+    /// `vm_purgable_control` / `mach_vm_purgable_control`; `state` is stored at `*state`
+    /// first; `control` picks SET_STATE and GET_STATE most, then PURGE_ALL, FROM_KERNEL
+    /// or any value. With `in_object`, the address is in the task's `k`-th page of a
+    /// purgeable object (modulo their number; `addr` when there is none).
+    PurgableControl {
+        mach: bool,
+        task: PortSpec,
+        in_object: Option<u16>,
+        addr: Num,
+        control: u8,
+        state_ptr: PtrSpec,
+        state: StateSpec,
     },
     /// `vm_map_page_query` / `mach_vm_page_query`.
     PageQuery {
@@ -1041,6 +1114,21 @@ impl<'a> Arbitrary<'a> for CallSpec {
                         addr: u.arbitrary()?,
                         size: u.arbitrary()?,
                         flags: u.arbitrary()?,
+                    })
+                }),
+                (6, |u| {
+                    Ok(CallSpec::PurgableControl {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        in_object: if u.ratio(3, 4)? {
+                            Some(u.arbitrary()?)
+                        } else {
+                            None
+                        },
+                        addr: u.arbitrary()?,
+                        control: u.arbitrary()?,
+                        state_ptr: u.arbitrary()?,
+                        state: u.arbitrary()?,
                     })
                 }),
                 (2, |u| {
@@ -1678,6 +1766,46 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
                 addr: aw.truncate(addr.resolve(&tc)),
                 size: aw.truncate(size.resolve(&tc)),
                 prot: prot.bits(),
+            }
+        }
+        CallSpec::PurgableControl {
+            mach,
+            task,
+            in_object,
+            addr,
+            control,
+            state_ptr,
+            state,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            let model = d.model();
+            let p = model.page_size(t);
+            let in_objects: Vec<u64> = (0..model.memory(t).len() as u64 / p)
+                .filter(|&i| model.page(t, i).is_some_and(|a| a.object != 0))
+                .collect();
+            let addr = match in_object {
+                Some(k) if !in_objects.is_empty() => {
+                    in_objects[usize::from(k) % in_objects.len()] * p + u64::from(k) % p
+                }
+                _ => addr.resolve(&tc),
+            };
+            let state_ptr = ptr(state_ptr);
+            ops.push(poke(caller, state_ptr, state.value().into(), 4));
+            // SET_STATE and GET_STATE most, then PURGE_ALL, FROM_KERNEL, any.
+            let control = match control % 16 {
+                0..=6 => 0,
+                7..=11 => 1,
+                12 | 13 => 2,
+                14 => 3,
+                _ => u32::from(control),
+            };
+            Call::PurgableControl {
+                form: form(mach),
+                task: name,
+                addr: aw.truncate(addr),
+                control,
+                state_ptr,
             }
         }
         CallSpec::PageQuery {

@@ -36,6 +36,7 @@ impl AttrsSpec {
             inherit: u32::from(self.inherit % 3),
             permanent: false,
             behavior: i32::from(self.behavior % 4),
+            object: 0,
         }
     }
 }

@@ -756,3 +756,160 @@ fn host_statistics64_needs_the_host_port_and_counts_what_machvm_knows() {
         );
     });
 }
+
+impl T {
+    /// vm_purgable_control with `*state = state`: the code and the state read back.
+    fn purgable(&mut self, addr: u64, control: i32, state: i32) -> (i32, i32) {
+        let form = self.form;
+        self.put(PTR, &state.to_le_bytes());
+        let r = self.ret(Call::PurgableControl {
+            form,
+            task: SELF,
+            addr,
+            control: control as u32,
+            state_ptr: PTR,
+        });
+        (r, self.get_uint(PTR, 4) as i32)
+    }
+
+    /// A purgeable allocation of `pages` pages, filled with a pattern.
+    fn purgeable(&mut self, pages: u64) -> u64 {
+        let (r, a) = self.allocate(0, pages * self.p, VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE);
+        assert_eq!(r, KERN_SUCCESS, "{}", self.ctx());
+        self.pattern(a, pages * self.p, 9);
+        a
+    }
+}
+
+const SET: i32 = VM_PURGABLE_SET_STATE;
+const GET: i32 = VM_PURGABLE_GET_STATE;
+
+#[test]
+fn purgeable_objects_keep_emptied_state_and_answer_the_old_one() {
+    each(|t| {
+        let p = t.p;
+        let a = t.purgeable(3);
+        // A new purgeable allocation is nonvolatile; SET_STATE answers the old state.
+        assert_eq!(
+            t.purgable(a + 5, GET, 77),
+            (KERN_SUCCESS, VM_PURGABLE_NONVOLATILE)
+        );
+        assert_eq!(t.purgable(a, SET, VM_PURGABLE_VOLATILE), (KERN_SUCCESS, 0));
+        assert_eq!(
+            t.purgable(a + 2 * p, GET, 0),
+            (KERN_SUCCESS, VM_PURGABLE_VOLATILE)
+        );
+        let before = t.get(a, 3 * p as usize);
+        assert_ne!(before, vec![0; 3 * p as usize]);
+        // Volatile keeps the contents until something empties it.
+        assert_eq!(
+            t.purgable(a, SET, VM_PURGABLE_NONVOLATILE),
+            (KERN_SUCCESS, 1)
+        );
+        assert_eq!(t.get(a, 3 * p as usize), before, "{}", t.ctx());
+        // EMPTY empties the whole object at once, whatever page named it.
+        assert_eq!(t.purgable(a + p, SET, VM_PURGABLE_EMPTY), (KERN_SUCCESS, 0));
+        assert_eq!(
+            t.get(a, 3 * p as usize),
+            vec![0; 3 * p as usize],
+            "{}",
+            t.ctx()
+        );
+        // What has been emptied stays empty when made volatile; nonvolatile clears it.
+        assert_eq!(t.purgable(a, SET, VM_PURGABLE_VOLATILE), (KERN_SUCCESS, 2));
+        assert_eq!(t.purgable(a, GET, 0), (KERN_SUCCESS, VM_PURGABLE_EMPTY));
+        assert_eq!(
+            t.purgable(a, SET, VM_PURGABLE_NONVOLATILE),
+            (KERN_SUCCESS, 2)
+        );
+        assert_eq!(t.purgable(a, SET, VM_PURGABLE_VOLATILE), (KERN_SUCCESS, 0));
+        // The ordering, group and no-aging bits are accepted; DEBUG_EMPTY makes every
+        // later volatile state empty at once.
+        let bits = 0x200 | 0x40 | 0x1_0000; // group 2, LIFO, no aging
+        assert_eq!(
+            t.purgable(a, SET, VM_PURGABLE_VOLATILE | bits),
+            (KERN_SUCCESS, 1)
+        );
+        t.pattern(a, p, 3);
+        let debug = VM_PURGABLE_VOLATILE | VM_PURGABLE_DEBUG_EMPTY;
+        assert_eq!(t.purgable(a, SET, debug), (KERN_SUCCESS, 1));
+        assert_eq!(t.purgable(a, GET, 0), (KERN_SUCCESS, VM_PURGABLE_EMPTY));
+        assert_eq!(t.get(a, 16), vec![0; 16]);
+    });
+}
+
+#[test]
+fn purgable_control_refusals_in_xnus_order() {
+    each(|t| {
+        let p = t.p;
+        let a = t.purgeable(2);
+        // Controls: FROM_KERNEL and unknown ones are refused before anything else.
+        for control in [VM_PURGABLE_SET_STATE_FROM_KERNEL, 4, -1] {
+            assert_eq!(
+                t.purgable(DATA + 9 * p, control, 0).0,
+                KERN_INVALID_ARGUMENT
+            );
+        }
+        // SET_STATE: unknown bits, then DENY.
+        assert_eq!(t.purgable(a, SET, 0x8).0, KERN_INVALID_ARGUMENT);
+        assert_eq!(t.purgable(a, SET, 0x2_0000).0, KERN_INVALID_ARGUMENT);
+        assert_eq!(
+            t.purgable(a, SET, VM_PURGABLE_DENY).0,
+            KERN_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            t.purgable(a, GET, 0),
+            (KERN_SUCCESS, 0),
+            "DENY changed nothing"
+        );
+        // A hole; memory that is not purgeable.
+        assert_eq!(t.deallocate(a + p, p), KERN_SUCCESS);
+        assert_eq!(t.purgable(a + p, GET, 0).0, KERN_INVALID_ADDRESS);
+        assert_eq!(t.purgable(DATA, GET, 0).0, KERN_INVALID_ARGUMENT);
+        assert_eq!(t.purgable(DATA, SET, 1).0, KERN_INVALID_ARGUMENT);
+        // Not writable: SET_STATE refused, GET_STATE answered.
+        assert_eq!(t.protect(a, p, false, R), KERN_SUCCESS);
+        assert_eq!(t.purgable(a, SET, 1).0, KERN_PROTECTION_FAILURE);
+        assert_eq!(t.purgable(a, GET, 0), (KERN_SUCCESS, 0));
+        // A private copy (VM_PROT_COPY) is not the purgeable object any more.
+        assert_eq!(t.protect(a, p, false, VM_PROT_COPY | RW), KERN_SUCCESS);
+        assert_eq!(t.purgable(a, GET, 0).0, KERN_INVALID_ARGUMENT);
+        // The host port is no task.
+        let c = Call::PurgableControl {
+            form: t.form,
+            task: HOST_SELF_NAME,
+            addr: a,
+            control: 1,
+            state_ptr: PTR,
+        };
+        assert_eq!(t.ret(c), KERN_INVALID_ARGUMENT);
+    });
+}
+
+#[test]
+fn purge_all_empties_every_volatile_object_and_only_those() {
+    each(|t| {
+        let p = t.p;
+        let (v, n) = (t.purgeable(1), t.purgeable(1));
+        assert_eq!(t.purgable(v, SET, VM_PURGABLE_VOLATILE).0, KERN_SUCCESS);
+        // Emptied whatever its protection by then: the host writes the zeroes through.
+        assert_eq!(t.protect(v, p, false, VM_PROT_NONE), KERN_SUCCESS);
+        let kept = t.get(n, p as usize);
+        assert_eq!(
+            t.purgable(0, VM_PURGABLE_PURGE_ALL, 1234),
+            (KERN_SUCCESS, 1234)
+        );
+        assert_eq!(t.purgable(v, GET, 0), (KERN_SUCCESS, VM_PURGABLE_EMPTY));
+        assert_eq!(t.get(v, p as usize), vec![0; p as usize]);
+        assert_eq!(
+            t.purgable(n, GET, 0),
+            (KERN_SUCCESS, VM_PURGABLE_NONVOLATILE)
+        );
+        assert_eq!(t.get(n, p as usize), kept, "{}", t.ctx());
+        assert_eq!(t.page(v).unwrap().cur, VM_PROT_NONE, "protection kept");
+        // Adjacent purgeable allocations are regions of their own.
+        assert_eq!(n, v + p, "{}", t.ctx());
+        let (r, start, size, ..) = t.region(v);
+        assert_eq!((r, start, size), (KERN_SUCCESS, v, p), "{}", t.ctx());
+    });
+}

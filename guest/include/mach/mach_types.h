@@ -11,6 +11,7 @@
 #include <mach/vm_inherit.h>
 #include <mach/vm_behavior.h>
 #include <mach/vm_sync.h>
+#include <mach/vm_purgable.h>
 #include <mach/vm_statistics.h>
 #include <mach/vm_region.h>
 

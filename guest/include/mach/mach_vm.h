@@ -53,6 +53,10 @@ kern_return_t mach_vm_msync(vm_map_t target_task, mach_vm_address_t address,
 	mach_vm_size_t size, vm_sync_t sync_flags)
 	__MACHVM_IMPORT("mach_vm_msync");
 
+kern_return_t mach_vm_purgable_control(vm_map_t target_task,
+	mach_vm_address_t address, vm_purgable_t control, int *state)
+	__MACHVM_IMPORT("mach_vm_purgable_control");
+
 kern_return_t mach_vm_page_query(vm_map_read_t target_map,
 	mach_vm_offset_t offset, integer_t *disposition, integer_t *ref_count)
 	__MACHVM_IMPORT("mach_vm_page_query");

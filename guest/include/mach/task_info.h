@@ -6,9 +6,11 @@
  * Sizes: virtual_size is the task's allocated bytes; resident_size its
  * allocated bytes resident in the host's memory; the peaks are the largest
  * resident size task_info has reported. internal and phys_footprint are the
- * resident size (every page is anonymous, none compressed), region_count the
- * task's regions, min_address 0 and max_address its map's end. Times, the
- * suspend count, and the other sizes and ledgers are 0.
+ * resident size (every page is anonymous, none compressed), but
+ * phys_footprint and its peak leave out volatile (and emptied) purgeable
+ * memory, which TASK_VM_INFO_PURGEABLE reports in purgeable_volatile_*;
+ * region_count is the task's regions, min_address 0 and max_address its map's
+ * end. Times, the suspend count, and the other sizes and ledgers are 0.
  */
 #ifndef _MACH_TASK_INFO_H_
 #define _MACH_TASK_INFO_H_

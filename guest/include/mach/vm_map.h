@@ -81,6 +81,12 @@ kern_return_t vm_behavior_set(vm_map_t target_task, vm_address_t address,
 kern_return_t vm_msync(vm_map_t target_task, vm_address_t address,
 	vm_size_t size, vm_sync_t sync_flags) __MACHVM_IMPORT("vm_msync");
 
+/* Sets or answers the state of the purgeable object at address (see
+ * <mach/vm_purgable.h>); KERN_INVALID_ARGUMENT when the memory there is not
+ * purgeable, KERN_PROTECTION_FAILURE (but for GET_STATE) when not writable. */
+kern_return_t vm_purgable_control(vm_map_t target_task, vm_address_t address,
+	vm_purgable_t control, int *state) __MACHVM_IMPORT("vm_purgable_control");
+
 /* The disposition (VM_PAGE_QUERY_PAGE_*: PRESENT|REF when resident) and the
  * reference count (1 allocated, 0 not) of the page at offset; a hole or a page
  * past the map: 0 and 0. */

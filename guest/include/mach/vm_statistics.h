@@ -31,7 +31,9 @@
  * host_statistics64(HOST_VM_INFO64), over the tasks of the caller's kernel
  * (its host): free_count is the pages their maps can still take past their
  * memories, active_count and internal_page_count their allocated pages
- * resident in the host's memory; every other count is 0.
+ * resident in the host's memory, purgeable_count the resident pages of their
+ * volatile purgeable objects, purges the pages of purgeable objects emptied;
+ * every other count is 0.
  */
 struct vm_statistics64 {
 	natural_t free_count;                 /* @0 */

@@ -221,6 +221,23 @@ pub struct vm_region_basic_info {
 /// XNU's typedef for the structure.
 pub type vm_region_basic_info_data_t = vm_region_basic_info;
 
+/// `vm_purgable_t`: `vm_purgable_control`'s operation.
+pub type vm_purgable_t = i32;
+/// `vm_allocate` flag: the allocation is a purgeable object of its own.
+pub const VM_FLAGS_PURGABLE: i32 = 0x2;
+/// Set the purgeable state (the old one comes back in `*state`).
+pub const VM_PURGABLE_SET_STATE: vm_purgable_t = 0;
+/// Ask the purgeable state.
+pub const VM_PURGABLE_GET_STATE: vm_purgable_t = 1;
+/// Empty every volatile purgeable object (of the kernel).
+pub const VM_PURGABLE_PURGE_ALL: vm_purgable_t = 2;
+/// Purgeable state: the contents are kept.
+pub const VM_PURGABLE_NONVOLATILE: i32 = 0;
+/// Purgeable state: the contents may be emptied.
+pub const VM_PURGABLE_VOLATILE: i32 = 1;
+/// Purgeable state: emptied (the pages read as zero).
+pub const VM_PURGABLE_EMPTY: i32 = 2;
+
 /// `mach_vm_page_info` flavor: [`vm_page_info_basic`].
 pub const VM_PAGE_INFO_BASIC: i32 = 1;
 /// [`vm_page_info_basic`]'s count (one less leaves out the pad).
@@ -555,6 +572,20 @@ extern "C" {
         address: mach_vm_address_t,
         size: mach_vm_size_t,
         sync_flags: vm_sync_t,
+    ) -> kern_return_t;
+    /// Word-sized `vm_purgable_control`.
+    pub fn vm_purgable_control(
+        target_task: vm_map_t,
+        address: vm_address_t,
+        control: vm_purgable_t,
+        state: *mut i32,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_purgable_control`.
+    pub fn mach_vm_purgable_control(
+        target_task: vm_map_t,
+        address: mach_vm_address_t,
+        control: vm_purgable_t,
+        state: *mut i32,
     ) -> kern_return_t;
     /// Word-sized `vm_map_page_query`.
     pub fn vm_map_page_query(

@@ -22,6 +22,27 @@ fn kern_return_values_are_xnus() {
 }
 
 #[test]
+fn purgeable_values_are_xnus() {
+    assert_eq!(VM_FLAGS_PURGABLE, 2);
+    assert_eq!(
+        [
+            VM_PURGABLE_SET_STATE,
+            VM_PURGABLE_GET_STATE,
+            VM_PURGABLE_PURGE_ALL
+        ],
+        [0, 1, 2]
+    );
+    assert_eq!(
+        [
+            VM_PURGABLE_NONVOLATILE,
+            VM_PURGABLE_VOLATILE,
+            VM_PURGABLE_EMPTY
+        ],
+        [0, 1, 2]
+    );
+}
+
+#[test]
 fn info_structures_have_xnus_layout() {
     assert_eq!(size_of::<vm_page_info_basic>(), 32);
     assert_eq!(offset_of!(vm_page_info_basic, offset), 16);
