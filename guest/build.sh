@@ -117,6 +117,18 @@ build_wasi() {
 	echo "$name	$(WASI_TOOLCHAIN)" >>"$out/.toolchains"
 }
 
+# build_wasi_debug OUTDIR NAME SOURCE [FLAG...]: a WASI command with its DWARF (-g), for
+# backtraces with file and line; source paths are recorded relative to the repository
+# (guest/...), so the bytes do not depend on where it is built.
+build_wasi_debug() {
+	local out="$1" name="$2" src="$3"
+	shift 3
+	clang-16 --target=wasm32-wasi --sysroot=/usr \
+		"${CFLAGS[@]/#-ffile-prefix-map=*/-ffile-prefix-map=$GUEST=guest}" "$@" \
+		-g -fdebug-compilation-dir=. -o "$out/$name" "$GUEST/$src"
+	echo "$name	$(WASI_TOOLCHAIN)" >>"$out/.toolchains"
+}
+
 # build_wasi_cxx OUTDIR NAME SOURCE [FLAG...]: the same in C++ with libc++ (no
 # exceptions: Debian's wasm32 libc++abi has none).
 build_wasi_cxx() {
@@ -251,7 +263,7 @@ build_all() {
 	build_wasi_cxx "$out" heapxx.wasm tests/heap.c
 	build_wasi "$out" sdk.wasm tests/sdk.c
 	build_wasi "$out" nullptr.wasm tests/nullptr.c -Wl,--global-base=16384
-	build_wasi "$out" writeonly.wasm tests/writeonly.c
+	build_wasi_debug "$out" writeonly.wasm tests/writeonly.c
 	# The same without the SDK's heap-first constructor: shows what it prevents.
 	build_wasi "$out" heap_unguarded.wasm tests/heap.c -DMACHVM_NO_HEAP_FIRST
 	if [ "$RUST" = 1 ]; then

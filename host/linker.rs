@@ -1872,12 +1872,20 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
 #[derive(Clone)]
 pub struct Compiled {
     module: Module,
+    source_map: Arc<rewrite::SourceMap>,
 }
 
 impl Compiled {
     /// The Wasmtime module.
     pub fn module(&self) -> &Module {
         &self.module
+    }
+
+    /// Where an offset of the compiled module (a backtrace frame's
+    /// [`wasmtime::FrameInfo::module_offset`]) lies in the module as written, where its
+    /// DWARF line tables point: the rewrite moved the code.
+    pub fn original_offset(&self, module_offset: usize) -> Option<usize> {
+        self.source_map.original(module_offset)
     }
 }
 
@@ -1943,9 +1951,10 @@ impl TaskModule for Compiled {
 /// Wasmtime cannot compile it.
 pub fn compile(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
     let wasm = wat::parse_bytes(bytes).map_err(|e| wasmtime::format_err!("{e}"))?;
-    let wasm = rewrite::rewrite(&wasm)?;
+    let (wasm, source_map) = rewrite::rewrite_mapped(&wasm)?;
     Ok(Compiled {
         module: Module::new(engine, &wasm)?,
+        source_map: Arc::new(source_map),
     })
 }
 

@@ -363,9 +363,19 @@ struct Rewriter<'a> {
     names_done: bool,
     /// Index of the next defined function whose body is parsed.
     next_func: usize,
+    /// Where each of the module's own instructions went: (body index in the code section,
+    /// offset in the rewritten body, offset in the original module), for [`SourceMap`].
+    marks: Vec<(u32, u32, u32)>,
 }
 
 impl Rewriter<'_> {
+    /// Records that the instruction at `original` (an offset in the original module) of
+    /// defined function `index` starts where `f` ends now.
+    fn mark(&mut self, index: usize, f: &wasm_encoder::Function, original: usize) {
+        self.marks
+            .push((index as u32, f.byte_len() as u32, original as u32));
+    }
+
     /// The added imports, in order: (name, index among the uses).
     fn added(&self) -> impl Iterator<Item = (usize, &'static str)> + '_ {
         [CHECK_COPY, CHECK_FILL, CHECK_INIT]
@@ -902,7 +912,21 @@ impl Reencode for Rewriter<'_> {
             }
         }
         if !uses_bulk && !calls_copy {
-            return reencode::utils::parse_function_body(self, code, func);
+            // Re-encoded instruction by instruction (indices move), each one's place kept.
+            let mut locals = Vec::new();
+            for pair in func.get_locals_reader()? {
+                let (n, ty) = pair?;
+                locals.push((n, self.val_type(ty)?));
+            }
+            let mut f = wasm_encoder::Function::new(locals);
+            let mut reader = func.get_operators_reader()?;
+            while !reader.eof() {
+                self.mark(index, &f, reader.original_position());
+                let op = reader.read()?;
+                f.instruction(&self.instruction(op)?);
+            }
+            code.function(&f);
+            return Ok(());
         }
         // Scratch locals after the parameters and the declared locals (bulk instructions
         // only): three of the address type (a0..a2), two i32 (i0, i1).
@@ -936,6 +960,8 @@ impl Reencode for Rewriter<'_> {
         let mut reader = func.get_operators_reader()?;
         use Instruction::{Call, LocalGet as Get, LocalSet as Set};
         while !reader.eof() {
+            // The check inserted before an instruction counts as the instruction.
+            self.mark(index, &f, reader.original_position());
             let op = reader.read()?;
             let ins = match op {
                 Operator::Call { function_index } => match self.call_target(function_index) {
@@ -1017,6 +1043,53 @@ impl Reencode for Rewriter<'_> {
 ///
 /// When `wasm` is not a valid core module binary.
 pub fn rewrite(wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
+    rewrite_mapped(wasm).map(|(bytes, _)| bytes)
+}
+
+/// Where the instructions of a rewritten module came from: offsets in the rewritten module
+/// (a trap's `FrameInfo::module_offset`) to offsets in the module as written, where its
+/// DWARF line tables point.
+#[derive(Clone, Debug, Default)]
+pub struct SourceMap {
+    /// (rewritten offset, original offset) at each original instruction, sorted; `None`
+    /// where code with no original begins (the end of a body, an appended function).
+    points: Vec<(u32, Option<u32>)>,
+}
+
+impl SourceMap {
+    /// The offset in the original module of the instruction at `offset` of the rewritten
+    /// one (an instruction the rewrite added before a bulk-memory instruction maps to that
+    /// instruction); `None` outside the module's own functions.
+    pub fn original(&self, offset: usize) -> Option<usize> {
+        let offset = u32::try_from(offset).ok()?;
+        let i = self.points.partition_point(|&(at, _)| at <= offset);
+        let (_, original) = *self.points.get(i.checked_sub(1)?)?;
+        original.map(|o| o as usize)
+    }
+
+    /// Builds the map from `rewritten`'s code section and the rewrite's marks.
+    fn new(rewritten: &[u8], marks: &[(u32, u32, u32)]) -> wasmtime::Result<SourceMap> {
+        let mut bodies = Vec::new();
+        for payload in Parser::new(0).parse_all(rewritten) {
+            if let Payload::CodeSectionEntry(body) = payload? {
+                let r = body.range();
+                bodies.push((r.start as u32, r.end as u32));
+            }
+        }
+        let mut points = Vec::with_capacity(marks.len() + bodies.len());
+        for &(func, rel, original) in marks {
+            let (start, _) = bodies[func as usize];
+            points.push((start + rel, Some(original)));
+        }
+        points.extend(bodies.iter().map(|&(_, end)| (end, None)));
+        // Appended functions come last: their bodies start where the module's end.
+        points.sort_by_key(|&(at, original)| (at, original.is_some()));
+        Ok(SourceMap { points })
+    }
+}
+
+/// [`rewrite`], with the [`SourceMap`] from the rewritten module back to `wasm`.
+pub(crate) fn rewrite_mapped(wasm: &[u8]) -> wasmtime::Result<(Vec<u8>, SourceMap)> {
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
         .validate_all(wasm)
         .map_err(|e| wasmtime::format_err!("machvm: the module is not valid: {e}"))?;
@@ -1031,6 +1104,7 @@ pub fn rewrite(wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
         code_done: false,
         names_done: false,
         next_func: 0,
+        marks: Vec::new(),
     };
     let mut module = wasm_encoder::Module::new();
     r.parse_core_module(&mut module, Parser::new(0), wasm)
@@ -1050,5 +1124,64 @@ pub fn rewrite(wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
     if lost {
         wasmtime::bail!("machvm: internal error: the rewrite lost a section");
     }
-    Ok(module.finish())
+    let bytes = module.finish();
+    let map = SourceMap::new(&bytes, &r.marks)?;
+    Ok((bytes, map))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every instruction of the rewritten module maps back to the instruction it came from
+    /// (the same opcode at the mapped offset of the original), the checks inserted before a
+    /// bulk-memory instruction map to that instruction, and appended code maps to nothing.
+    #[test]
+    fn the_source_map_points_at_the_original_instructions() {
+        let wat = r#"(module
+            (import "mach" "vm_copy" (func $copy (param i32 i32 i32 i32) (result i32)))
+            (import "env" "f" (func $f))
+            (memory 1)
+            (data $d "abcd")
+            (func $a (param i32) (result i32)
+                (call $f)
+                (memory.copy (local.get 0) (i32.const 8) (i32.const 4))
+                (memory.fill (i32.const 0) (i32.const 1) (i32.const 2))
+                (drop (call $copy (i32.const 0x103) (i32.const 0) (i32.const 4) (i32.const 8)))
+                (memory.init $d (i32.const 0) (i32.const 0) (i32.const 4))
+                (i32.add (local.get 0) (i32.const 1)))
+            (func $b (result i32) (i32.const 7)))"#;
+        let original = wat::parse_str(wat).unwrap();
+        let (rewritten, map) = rewrite_mapped(&original).unwrap();
+        let mut mapped = Vec::new();
+        let mut appended = 0;
+        for payload in Parser::new(0).parse_all(&rewritten) {
+            if let Payload::CodeSectionEntry(body) = payload.unwrap() {
+                let mut reader = body.get_operators_reader().unwrap();
+                while !reader.eof() {
+                    let at = reader.original_position();
+                    reader.read().unwrap();
+                    match map.original(at) {
+                        Some(o) => mapped.push((o, rewritten[at])),
+                        None => appended += 1,
+                    }
+                }
+            }
+        }
+        assert!(appended > 0, "the appended functions map to nothing");
+        // The last instruction mapped to each original offset is the original one.
+        let mut last = std::collections::BTreeMap::new();
+        for (o, opcode) in &mapped {
+            last.insert(*o, *opcode);
+        }
+        let mut bulk = 0;
+        for (o, opcode) in &last {
+            assert_eq!(original[*o], *opcode, "at original offset {o:#x}");
+            bulk += usize::from(*opcode == 0xfc);
+        }
+        assert_eq!(bulk, 3, "copy, fill and init are found again");
+        // More rewritten instructions than original ones: the inserted checks.
+        assert!(mapped.len() > last.len());
+        assert_eq!(map.original(usize::MAX), None);
+    }
 }

@@ -221,7 +221,7 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     };
     let (instance, task) = match instantiated {
         Ok(instance) => instance,
-        Err(e) => return failure(e, &mut store, &module, opts, Stage::Instantiate),
+        Err(e) => return failure(e, &mut store, (&module, &wasm), opts, Stage::Instantiate),
     };
     if let (true, Some(task)) = (opts.pagezero, task) {
         pagezero(&mut store, task, opts.page_size)?;
@@ -250,13 +250,13 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     if name != "_initialize" {
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
             if let Err(e) = init.call(&mut store, ()) {
-                return failure(e, &mut store, &module, opts, Stage::Call);
+                return failure(e, &mut store, (&module, &wasm), opts, Stage::Call);
             }
         }
     }
     let mut results = vec![Val::I32(0); ty.results().len()];
     if let Err(e) = func.call(&mut store, &vals, &mut results) {
-        return failure(e, &mut store, &module, opts, Stage::Call);
+        return failure(e, &mut store, (&module, &wasm), opts, Stage::Call);
     }
     // A closed stdout (`| head -0`) loses the results but is not an error of the guest.
     let mut out = std::io::stdout().lock();
@@ -524,7 +524,7 @@ enum Stage {
 fn failure(
     e: wasmtime::Error,
     store: &mut Store<State>,
-    module: &Module,
+    (module, wasm): (&Compiled, &[u8]),
     opts: &Options,
     stage: Stage,
 ) -> Result<i32, Failure> {
@@ -532,7 +532,9 @@ fn failure(
         return Ok(exit.0);
     }
     let bt = e.downcast_ref::<WasmBacktrace>();
-    let bt_text = bt.map(|bt| backtrace(bt, &opts.module)).unwrap_or_default();
+    let bt_text = bt
+        .map(|bt| backtrace(bt, &opts.module, module, wasm))
+        .unwrap_or_default();
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => {
             return Err(Failure::Fuel(format!(
@@ -665,17 +667,21 @@ fn page_info(store: &mut Store<State>, addr: u64) -> Option<String> {
     })
 }
 
-/// The wasm backtrace, innermost frame first. `machvm::compile` rewrote the module, so its
-/// offsets are the rewritten module's: only the function is shown, with the index it has in
-/// the module as written.
-fn backtrace(bt: &WasmBacktrace, module: &Path) -> String {
+/// The wasm backtrace, innermost frame first: each frame's function (with the index it has
+/// in the module as written: the rewrite added imports before the defined functions) and,
+/// when the module carries DWARF line tables (a `-g` build), the file and line. The rewrite
+/// moved the code, so a frame's offset goes back to the module as written first
+/// ([`Compiled::original_offset`]).
+fn backtrace(bt: &WasmBacktrace, path: &Path, compiled: &Compiled, wasm: &[u8]) -> String {
     if bt.frames().is_empty() {
         return String::new();
     }
-    let file = module.file_name().map_or_else(
-        || module.display().to_string(),
+    let file = path.file_name().map_or_else(
+        || path.display().to_string(),
         |f| f.to_string_lossy().into_owned(),
     );
+    let sections = DebugSections::of(wasm);
+    let lines = sections.as_ref().and_then(Lines::new);
     let mut s = String::from("\nwasm backtrace:");
     for (i, frame) in bt.frames().iter().enumerate() {
         let module = frame.module().name().unwrap_or(&file);
@@ -690,8 +696,82 @@ fn backtrace(bt: &WasmBacktrace, module: &Path) -> String {
             ),
         };
         let _ = write!(s, "\n  {i:>3}: {module}!{func}");
+        let at = frame
+            .module_offset()
+            .and_then(|o| compiled.original_offset(o))
+            .and_then(|o| lines.as_ref()?.find(o));
+        if let Some(at) = at {
+            let _ = write!(s, "\n         at {at}");
+        }
     }
     s
+}
+
+/// A module's `.debug_*` custom sections, and where its code section's contents start
+/// (DWARF addresses in wasm count from there).
+struct DebugSections<'a> {
+    sections: std::collections::HashMap<&'a str, &'a [u8]>,
+    code: usize,
+}
+
+impl<'a> DebugSections<'a> {
+    /// `None` without a line table or a code section.
+    fn of(wasm: &'a [u8]) -> Option<DebugSections<'a>> {
+        let mut sections = std::collections::HashMap::new();
+        let mut code = None;
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            match payload.ok()? {
+                wasmparser::Payload::CodeSectionStart { range, .. } => code = Some(range.start),
+                wasmparser::Payload::CustomSection(c) if c.name().starts_with(".debug_") => {
+                    sections.insert(c.name(), c.data());
+                }
+                _ => {}
+            }
+        }
+        sections.contains_key(".debug_line").then_some(())?;
+        Some(DebugSections {
+            sections,
+            code: code?,
+        })
+    }
+}
+
+type Reader<'a> = addr2line::gimli::EndianSlice<'a, addr2line::gimli::LittleEndian>;
+
+/// The DWARF line tables of a module as written.
+struct Lines<'a> {
+    context: addr2line::Context<Reader<'a>>,
+    code: usize,
+}
+
+impl<'a> Lines<'a> {
+    /// `None` when the DWARF does not parse.
+    fn new(debug: &DebugSections<'a>) -> Option<Lines<'a>> {
+        use addr2line::gimli;
+        let dwarf = gimli::Dwarf::load(|id| {
+            let data = debug.sections.get(id.name()).copied().unwrap_or_default();
+            Ok::<_, ()>(gimli::EndianSlice::new(data, gimli::LittleEndian))
+        })
+        .ok()?;
+        Some(Lines {
+            context: addr2line::Context::from_dwarf(dwarf).ok()?,
+            code: debug.code,
+        })
+    }
+
+    /// `file:line:column` of the instruction at `offset` of the module.
+    fn find(&self, offset: usize) -> Option<String> {
+        let probe = offset.checked_sub(self.code)? as u64;
+        let at = self.context.find_location(probe).ok()??;
+        let mut s = at.file?.to_string();
+        if let Some(line) = at.line {
+            let _ = write!(s, ":{line}");
+            if let Some(column) = at.column.filter(|&c| c > 0) {
+                let _ = write!(s, ":{column}");
+            }
+        }
+        Some(s)
+    }
 }
 
 /// `--trace`: the call and guard events of machvm, one line each, on stderr.

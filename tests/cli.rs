@@ -1061,6 +1061,9 @@ fn write_only_pages_trap_loads_until_their_first_store() {
                     "EXC_BAD_ACCESS",
                     "read at wasm address",
                     "has protection -w- (max rwx)",
+                    // A -g build: the load's line, though the rewrite moved main's code
+                    // (its memset became a checked memory.fill).
+                    "writeonly.wasm!main\n         at ./guest/tests/writeonly.c:40:41",
                 ],
             );
         } else {
@@ -1070,4 +1073,32 @@ fn write_only_pages_trap_loads_until_their_first_store() {
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert!(stdout(&o).ends_with("load before any store: 0\ndone\n"));
     }
+}
+
+/// Backtraces of a module built with `-g` name the file and line of each frame that has
+/// them (the module's DWARF, read at the offsets of the module as written); modules
+/// without DWARF show the functions only.
+#[test]
+fn backtraces_of_debug_builds_show_file_and_line() {
+    let o = machvm(&["run", "guest/prebuilt/writeonly.wasm", "trap"]);
+    fails(
+        &o,
+        1,
+        &[
+            "wasm `unreachable` instruction executed",
+            "0: writeonly.wasm!main\n         at ./guest/tests/writeonly.c:27:3",
+            "writeonly.wasm!_start\n         at ",
+        ],
+    );
+    let plain = temp_file(
+        "backtrace_plain.wat",
+        r#"(module (func $f unreachable) (func (export "_start") (call $f)))"#,
+    );
+    let o = machvm(&["run", plain.to_str().unwrap()]);
+    fails(
+        &o,
+        1,
+        &["0: backtrace_plain.wat!f\n    1: backtrace_plain.wat!<wasm function 1>"],
+    );
+    assert!(!stderr(&o).contains("\n         at "), "{}", stderr(&o));
 }

@@ -5,7 +5,9 @@
  * readable), then, with the argument `load`, loads from the second page
  * before any store: that faults on XNU (its VM tests expect SIGBUS) and traps
  * in machvm. With `bulk`, a memset fills the second page first, so the load
- * succeeds. It prints each step and exits 0 when it runs to the end.
+ * succeeds. It prints each step and exits 0 when it runs to the end. With
+ * `trap`, it stops on a wasm trap (`__builtin_trap`) right after its first
+ * line: it is built with -g, for backtraces with file and line.
  */
 #include <mach/mach.h>
 #include <stdio.h>
@@ -20,6 +22,10 @@ int main(int argc, char **argv)
 		return 2;
 	kr = vm_protect(self, a, 2 * vm_page_size, FALSE, VM_PROT_WRITE);
 	printf("vm_protect(WRITE) = %s\n", mach_error_string(kr));
+	if (argc > 1 && strcmp(argv[1], "trap") == 0) {
+		fflush(stdout);
+		__builtin_trap(); /* line 27: the backtrace names it */
+	}
 	volatile unsigned char *first = (volatile unsigned char *)a;
 	volatile unsigned char *second = first + vm_page_size;
 	first[10] = 42;
