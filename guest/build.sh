@@ -192,7 +192,7 @@ interface() {
 	'
 }
 
-# check_abi DIR: every "mach" import of every module has SPEC §3's signature
+# check_abi DIR: every "mach" import of every module has spec §3's signature
 # (tests/abi32.expected, tests/abi64.expected), and the ABI modules import
 # every call.
 check_abi() {
@@ -203,7 +203,7 @@ check_abi() {
 		imports="$(interface "$f" | grep '^import mach\.' || true)"
 		while IFS= read -r line; do
 			[ -z "$line" ] && continue
-			grep -qxF "$line" "$expected" || die "$(basename "$f"): $line is not the SPEC §3 signature ($expected)"
+			grep -qxF "$line" "$expected" || die "$(basename "$f"): $line is not the spec §3 signature ($expected)"
 		done <<<"$imports"
 	done
 	diff <(interface "$dir/abi.wasm" | grep '^import ' | sort) <(sort "$GUEST/tests/abi32.expected") >&2 ||

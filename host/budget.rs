@@ -1,4 +1,4 @@
-//! The process-wide mapping budget (SPEC §7 "Mappings").
+//! The process-wide mapping budget (spec §7 "Mappings").
 //!
 //! Every hardware protection boundary inside an enforced linear memory splits a kernel
 //! mapping, and Linux allows a process `vm.max_map_count` of them. machvm counts, per

@@ -1,4 +1,4 @@
-//! One value per Mach call of SPEC §3, as a guest makes it, shared by the reference model,
+//! One value per Mach call of spec §3, as a guest makes it, shared by the reference model,
 //! the differential tests and the fuzz targets.
 //!
 //! Every address, size and pointer is carried as `u64`. For a 32-bit guest the word-sized
@@ -62,7 +62,7 @@ impl Form {
 
 /// A Mach call with its arguments, as a guest passes them.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(missing_docs)] // the fields are the SPEC §3 parameters of the same names
+#[allow(missing_docs)] // the fields are the spec §3 parameters of the same names
 pub enum Call {
     /// `mach_task_self()`.
     TaskSelf,
@@ -140,7 +140,7 @@ pub enum Call {
         object_name_ptr: u64,
     },
     /// `vm_region(task, *address, *size, flavor, *info, *count, *object_name)`: the
-    /// word-sized form, which answers as `vm_region_64` does (SPEC §9).
+    /// word-sized form, which answers as `vm_region_64` does (spec §9).
     VmRegion {
         task: u32,
         addr_ptr: u64,
@@ -262,7 +262,7 @@ impl Call {
 }
 
 impl Call {
-    /// The call's arguments in the import's parameter order (SPEC §3), each as `u64`.
+    /// The call's arguments in the import's parameter order (spec §3), each as `u64`.
     pub fn args(&self) -> Vec<u64> {
         match *self {
             Call::TaskSelf | Call::HostSelf => vec![],
@@ -419,12 +419,12 @@ impl Call {
 }
 
 /// A scalar in, out or in-out parameter that the call could not read or write: the guest
-/// traps, as the MIG stub's own load or store would fault (SPEC §3).
+/// traps, as the MIG stub's own load or store would fault (spec §3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParamFault {
     /// The import name of the call.
     pub call: &'static str,
-    /// The parameter's name, as in SPEC §3 (`address`, `size`, `count`, ...).
+    /// The parameter's name, as in spec §3 (`address`, `size`, `count`, ...).
     pub param: &'static str,
     /// The guest address of the parameter.
     pub addr: u64,

@@ -1,4 +1,4 @@
-//! Constants of SPEC §2, with the values of XNU's headers.
+//! Constants of spec §2, with the values of XNU's headers.
 
 /// `kern_return_t`: the result of every Mach call.
 pub type KernReturn = i32;

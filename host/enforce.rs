@@ -1,4 +1,4 @@
-//! Enforcement of the page table on the guest's own memory accesses (SPEC §5).
+//! Enforcement of the page table on the guest's own memory accesses (spec §5).
 //!
 //! The design, chosen with measurements (see `docs/enforcement.md`):
 //! - **Plain loads and stores** (any width, SIMD included) are checked by the MMU: every

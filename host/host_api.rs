@@ -264,7 +264,7 @@ pub fn region<T: 'static>(
 /// # Errors
 ///
 /// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; otherwise the call's
-/// `kern_return_t` when it is not `KERN_SUCCESS` (SPEC §4: `KERN_INVALID_ADDRESS` for an
+/// `kern_return_t` when it is not `KERN_SUCCESS` (spec §4: `KERN_INVALID_ADDRESS` for an
 /// unallocated page, `KERN_PROTECTION_FAILURE` above the maximum protection,
 /// `KERN_INVALID_ARGUMENT` for bad bits, ...).
 pub fn protect<T: 'static>(
@@ -346,7 +346,7 @@ pub fn make_permanent<T: 'static>(
 /// # Errors
 ///
 /// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ARGUMENT`
-/// when the range wraps. Holes and out-of-map ranges are not errors (SPEC §4); they are
+/// when the range wraps. Holes and out-of-map ranges are not errors (spec §4); they are
 /// reported as guard exceptions through `tracing`.
 pub fn deallocate<T: 'static>(
     store: impl AsContextMut<Data = T>,

@@ -20,7 +20,7 @@ pub struct KernelConfig {
     /// `ResourceLimiter`'s cap): it lowers every new task's map, rounded down to 64 KiB.
     pub memory_limit: Option<u64>,
     /// Enforce the page table on the guest's own loads, stores and bulk-memory
-    /// instructions (SPEC §5) with hardware page protection. On by default where the
+    /// instructions (spec §5) with hardware page protection. On by default where the
     /// platform supports it (Linux). It needs an engine configured with
     /// [`crate::configure`] and modules compiled with [`crate::compile`].
     pub enforce: bool,
@@ -361,7 +361,7 @@ impl Kernel {
         Ok(())
     }
 
-    /// The map limit `L` (SPEC §1) of a task whose memory has type `ty`.
+    /// The map limit `L` (spec §1) of a task whose memory has type `ty`.
     pub(crate) fn map_limit(&self, ty: &MemoryType) -> u128 {
         let declared = match ty.maximum() {
             Some(pages) => u128::from(pages) * u128::from(WASM_PAGE),

@@ -6,7 +6,7 @@
 //!
 //! Each Mach *task* is a guest linear memory with a page table kept beside it on the host
 //! ([`table::PageTable`]). Every call checks bounds and protections on the host and answers
-//! with the `kern_return_t` XNU would give. The semantics are SPEC.md's (see the README and
+//! with the `kern_return_t` XNU would give. The semantics are `docs/spec.md`'s (see the README and
 //! `docs/semantics.md`).
 //!
 //! Layers, from the bottom:

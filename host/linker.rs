@@ -27,7 +27,7 @@ pub trait GetKernel<T>: Fn(&mut T) -> &mut Kernel + Send + Sync + Copy + 'static
 
 impl<T, F> GetKernel<T> for F where F: Fn(&mut T) -> &mut Kernel + Send + Sync + Copy + 'static {}
 
-/// One import of module `"mach"` (SPEC §3).
+/// One import of module `"mach"` (spec §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Import {
     /// `mach_task_self`.
@@ -52,7 +52,7 @@ pub enum Import {
     Write(Form),
     /// `vm_region_64` / `mach_vm_region`.
     Region(Form),
-    /// `vm_region`, the word-sized form of `vm_region_64` (SPEC §9).
+    /// `vm_region`, the word-sized form of `vm_region_64` (spec §9).
     VmRegion,
     /// `vm_behavior_set` / `mach_vm_behavior_set`.
     BehaviorSet(Form),
@@ -483,7 +483,7 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
     ///
     /// When the module has not exactly one linear memory (imported, or defined and
     /// exported), when its memory cannot be a task's (shared, custom page size), when it
-    /// imports an unknown `mach` function, or one whose signature is not the one SPEC §3
+    /// imports an unknown `mach` function, or one whose signature is not the one spec §3
     /// gives for its memory's width (the error names the import and the expected signature).
     ///
     /// ```

@@ -1,4 +1,4 @@
-//! The reference model: a second, deliberately simple implementation of SPEC §3 (what the ABI
+//! The reference model: a second, deliberately simple implementation of spec §3 (what the ABI
 //! does with scalar parameters) and §4 (the decision table of every call), with the decisions
 //! of `docs/semantics.md`. It is the oracle of the differential tests and the fuzz targets.
 //!
@@ -6,7 +6,7 @@
 //! the *current* memory size (`None` = unallocated; every page past the memory size is
 //! unallocated). Every check walks the pages one by one in address order, and every wrap-around
 //! test is done in `u128`, where nothing overflows. The model never panics on any [`Call`]: a
-//! call that needs pages at or past the map limit fails as SPEC says before anything is
+//! call that needs pages at or past the map limit fails as the spec says before anything is
 //! allocated, and a growth the process cannot allocate answers `KERN_RESOURCE_SHORTAGE` (as a
 //! refused grow does in semantics.md) with nothing changed.
 //!
@@ -31,7 +31,7 @@
 //!   for a 32-bit guest's `vm_allocate` on a 64-bit task). It may end exactly at `2^width`
 //!   when the map does (a 32-bit memory of 4 GiB), a range that a `FIXED` allocation, or a
 //!   word-sized vm_deallocate / vm_protect, would reject as wrapping.
-//! - The "`e` wraps to 0" rule applies where SPEC states it (vm_copy's ranges, hence
+//! - The "`e` wraps to 0" rule applies where the spec states it (vm_copy's ranges, hence
 //!   vm_read's source and vm_read_overwrite's two ranges; vm_write's destination; vm_protect;
 //!   vm_deallocate); vm_write's caller buffer and scalar parameters only check `start + size`.
 //! - vm_region of a word-sized call fails with `KERN_INVALID_ADDRESS` when the region's end is
@@ -105,7 +105,7 @@ impl Bad {
 
 /// A scalar out-parameter to store once the call succeeded.
 struct Store {
-    /// SPEC's name of the parameter.
+    /// the spec's name of the parameter.
     param: &'static str,
     /// Where, in the caller's memory (already truncated to the caller's width).
     ptr: u64,
@@ -297,7 +297,7 @@ impl Task {
         counts
     }
 
-    /// SPEC §3 for a scalar parameter `[ptr, ptr + len)` of this (the caller's) task.
+    /// spec §3 for a scalar parameter `[ptr, ptr + len)` of this (the caller's) task.
     fn scalar_ok(&self, ptr: u64, len: u64, need: i32) -> Result<(), String> {
         let end = u128::from(ptr) + u128::from(len);
         if end >= self.width.limit() {
@@ -310,7 +310,7 @@ impl Task {
             .map_err(|b| b.reason(need))
     }
 
-    /// SPEC §4 vm_copy rows 2-4 for one range of this task: `start + size` wraps or
+    /// spec §4 vm_copy rows 2-4 for one range of this task: `start + size` wraps or
     /// `round(start + size)` wraps to 0 -> INVALID_ADDRESS; then the pages, in order.
     /// `size > 0`.
     fn check_copy_range(&self, start: u64, size: u64, aw: Width, need: i32) -> Result<(), Outcome> {
@@ -423,7 +423,7 @@ impl fmt::Debug for Task {
 }
 
 /// The reference model: a set of tasks (memories, page tables, port namespaces) on which
-/// [`Call`]s run as SPEC §3-§4 and `docs/semantics.md` say.
+/// [`Call`]s run as spec §3-§4 and `docs/semantics.md` say.
 ///
 /// `Clone` and `PartialEq` cover everything (memories, page tables, namespaces); `Debug` shows
 /// each task's page table as runs, without the memory's bytes.
@@ -895,9 +895,9 @@ impl Model {
         self.tasks[task].width
     }
 
-    // ---- the ABI (SPEC §3) ----
+    // ---- the ABI (spec §3) ----
 
-    /// Resolves port name `name` in `caller`'s namespace to a task (SPEC §1).
+    /// Resolves port name `name` in `caller`'s namespace to a task (spec §1).
     fn resolve(&self, caller: usize, name: u32) -> Result<usize, Outcome> {
         if name == TASK_SELF_NAME {
             return Ok(caller);
@@ -982,7 +982,7 @@ impl Model {
         self.tasks[to].wrote(dst, dst + bytes.len());
     }
 
-    // ---- the calls (SPEC §4) ----
+    // ---- the calls (spec §4) ----
 
     /// vm_allocate / mach_vm_allocate.
     #[allow(clippy::too_many_arguments)]
@@ -1314,7 +1314,7 @@ impl Model {
         ])
     }
 
-    /// vm_behavior_set / mach_vm_behavior_set (SPEC §9).
+    /// vm_behavior_set / mach_vm_behavior_set (spec §9).
     fn behavior_set(
         &mut self,
         caller: usize,
@@ -1381,7 +1381,7 @@ impl Model {
         Ok(vec![])
     }
 
-    /// vm_purgable_control / mach_vm_purgable_control (SPEC §9). `at`: the address (in the
+    /// vm_purgable_control / mach_vm_purgable_control (spec §9). `at`: the address (in the
     /// call's width) and the `*state` pointer.
     fn purgable_control(
         &mut self,
@@ -1450,7 +1450,7 @@ impl Model {
         stored(old)
     }
 
-    /// vm_map_page_query / mach_vm_page_query (SPEC §9). `ptrs`: disposition, ref_count.
+    /// vm_map_page_query / mach_vm_page_query (spec §9). `ptrs`: disposition, ref_count.
     fn page_query(
         &mut self,
         caller: usize,
@@ -1473,7 +1473,7 @@ impl Model {
         ])
     }
 
-    /// mach_vm_page_info (SPEC §9). `ptrs`: info, count.
+    /// mach_vm_page_info (spec §9). `ptrs`: info, count.
     fn page_info(
         &mut self,
         caller: usize,
@@ -1515,7 +1515,7 @@ impl Model {
         ])
     }
 
-    /// mach_vm_page_range_query (SPEC §9): XNU's loop, step for step. `args`: address,
+    /// mach_vm_page_range_query (spec §9): XNU's loop, step for step. `args`: address,
     /// size, dispositions (all 64-bit).
     fn page_range_query(
         &mut self,
@@ -1581,7 +1581,7 @@ impl Model {
         )])
     }
 
-    /// task_info (SPEC §9). `ptrs`: info, count.
+    /// task_info (spec §9). `ptrs`: info, count.
     fn task_info(
         &mut self,
         caller: usize,
@@ -1673,7 +1673,7 @@ impl Model {
         ])
     }
 
-    /// host_statistics64 (SPEC §9). `ptrs`: info, count.
+    /// host_statistics64 (spec §9). `ptrs`: info, count.
     fn host_statistics64(
         &mut self,
         caller: usize,
@@ -1728,7 +1728,7 @@ impl Model {
         ])
     }
 
-    /// vm_msync / mach_vm_msync (SPEC §9).
+    /// vm_msync / mach_vm_msync (spec §9).
     fn msync(
         &mut self,
         caller: usize,
@@ -2110,7 +2110,7 @@ mod tests {
         ]
     }
 
-    // ---- ports (SPEC §1) ----
+    // ---- ports (spec §1) ----
 
     #[test]
     fn self_calls_return_the_fixed_names() {
@@ -4091,7 +4091,7 @@ mod tests {
         assert_eq!((word(INFO), word(INFO + 4), word(INFO + 8)), (1, 5, 1));
     }
 
-    // ---- scalar parameters (SPEC §3) ----
+    // ---- scalar parameters (spec §3) ----
 
     #[test]
     fn scalar_pointer_ranges_wrap_in_the_guest_width() {

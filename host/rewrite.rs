@@ -34,7 +34,7 @@
 //! - Each `call` (or `return_call`) of an import `mach::vm_copy` or `mach::mach_vm_copy`
 //!   goes to a function the rewrite appends. It answers `KERN_SUCCESS` itself, with a
 //!   `memory.copy`, when the task port is `mach_task_self()`'s name, the source lies inside
-//!   the read window and the destination inside the write window: every check of SPEC's
+//!   the read window and the destination inside the write window: every check of the spec's
 //!   decision table then passes. Otherwise it calls the import, which decides.
 //! - Each bulk-memory check goes to an appended function that returns at once when the
 //!   instruction's source lies inside the read window and its destination inside the write

@@ -60,7 +60,7 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Print a line per Mach call on stderr.
     pub trace: bool,
-    /// Enforce the page table on the guest's own memory accesses (SPEC §5).
+    /// Enforce the page table on the guest's own memory accesses (spec §5).
     pub enforce: bool,
     /// Make page 0 inaccessible before the guest runs, as macOS's `__PAGEZERO`.
     pub pagezero: bool,

@@ -52,7 +52,7 @@ pub struct Run {
     pub attrs: PageAttrs,
 }
 
-/// The page table of one task (SPEC §1), in page indices.
+/// The page table of one task (spec §1), in page indices.
 #[derive(Clone, Debug)]
 pub struct PageTable {
     /// start page -> (end page, attributes); only allocated runs.
@@ -304,7 +304,7 @@ impl PageTable {
         (limit - pos >= n).then_some(pos)
     }
 
-    /// vm_protect's table step (SPEC §4 rows 4-6) over the pages `[start, end)`: checks the
+    /// vm_protect's table step (spec §4 rows 4-6) over the pages `[start, end)`: checks the
     /// whole range first (allocated, and `max` — with WRITE added when `copy` — holding every
     /// bit of `prot`), then applies. `prot` must not contain `VM_PROT_COPY`.
     ///
@@ -498,7 +498,7 @@ pub(crate) fn deallocated(a: Option<PageAttrs>) -> Option<PageAttrs> {
     })
 }
 
-/// The attributes vm_protect gives an allocated page that has `a` (SPEC §4 row 6, with
+/// The attributes vm_protect gives an allocated page that has `a` (spec §4 row 6, with
 /// row 4's `VM_PROT_COPY` as `copy`; `prot` without the COPY bit), once the range passed
 /// [`PageTable::protect`]'s check.
 pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: i32, copy: bool) -> PageAttrs {

@@ -23,7 +23,7 @@
 //!
 //! Deallocating a range that holds unallocated pages, or one outside the map, raises XNU's
 //! guard exception; machvm reports it as a `WARN` event with target [`GUARD_TARGET`]
-//! (`"machvm::guard"`) and still answers `KERN_SUCCESS`, as SPEC §4 says.
+//! (`"machvm::guard"`) and still answers `KERN_SUCCESS`, as spec §4 says.
 //!
 //! Nothing is collected when no subscriber is interested in [`CALL_TARGET`] at `DEBUG`: the
 //! import then costs one check of the subscriber's level filter.

@@ -1,4 +1,4 @@
-//! The semantics of every Mach call (SPEC §3 parameters and §4 decision tables), written
+//! The semantics of every Mach call (spec §3 parameters and §4 decision tables), written
 //! once against [`Env`], an abstraction of "the tasks and their memory bytes".
 //!
 //! The Wasmtime imports implement [`Env`] over a `Caller`, the host-side API over a
@@ -258,7 +258,7 @@ pub trait Env {
     fn load(&mut self, t: TaskId, addr: u64, buf: &mut [u8]) -> bool;
     /// Writes `bytes` at `addr` in task `t`.
     fn store(&mut self, t: TaskId, addr: u64, bytes: &[u8]) -> bool;
-    /// True when task `t`'s table is mirrored in hardware (SPEC §5): table changes are
+    /// True when task `t`'s table is mirrored in hardware (spec §5): table changes are
     /// then undone when [`Env::mirror`] fails. The default is false.
     fn enforcing(&mut self, _t: TaskId) -> bool {
         false
@@ -732,7 +732,7 @@ fn change<E: Env + ?Sized>(
         None
     };
     if let Some(size) = grow_to {
-        // Refused: the task's volatile memory is emptied (SPEC §9), and the growth tried
+        // Refused: the task's volatile memory is emptied (spec §9), and the growth tried
         // once more (an embedder's limiter may count what emptying gave back).
         let grown =
             env.grow_memory(t, size) || (empty_volatile(env, &[t]) > 0 && env.grow_memory(t, size));
@@ -820,7 +820,7 @@ fn check_error_kr(e: CheckError) -> KernReturn {
     }
 }
 
-/// SPEC §4 vm_copy rows 2-4 for one range `[addr, addr+size)` (size > 0) of task `t`.
+/// spec §4 vm_copy rows 2-4 for one range `[addr, addr+size)` (size > 0) of task `t`.
 fn check_range<E: Env + ?Sized>(
     env: &mut E,
     t: TaskId,
@@ -1758,7 +1758,7 @@ fn sizes<E: Env + ?Sized>(env: &mut E, t: TaskId) -> Sizes {
     z
 }
 
-/// `task_info` (SPEC §9) for task `t`, `count` the caller's count (at most `TASK_INFO_MAX`):
+/// `task_info` (spec §9) for task `t`, `count` the caller's count (at most `TASK_INFO_MAX`):
 /// the info's bytes and the count to answer.
 fn task_info<E: Env + ?Sized>(
     env: &mut E,
@@ -1817,7 +1817,7 @@ fn task_info<E: Env + ?Sized>(
     }
 }
 
-/// `host_statistics64(HOST_VM_INFO64)` (SPEC §9) over the kernel's tasks, `count` the
+/// `host_statistics64(HOST_VM_INFO64)` (spec §9) over the kernel's tasks, `count` the
 /// caller's count: the info's bytes and the count to answer.
 fn vm_statistics<E: Env + ?Sized>(env: &mut E, count: u32) -> Step<(Vec<u8>, u32)> {
     if count < HOST_VM_INFO64_REV0_COUNT {
@@ -1904,7 +1904,7 @@ pub fn purge_volatile<E: Env + ?Sized>(env: &mut E) -> u64 {
     empty_volatile(env, &tasks)
 }
 
-/// `vm_region_64`, `mach_vm_region` and `vm_region` (SPEC §4 and §9): the region at or after
+/// `vm_region_64`, `mach_vm_region` and `vm_region` (spec §4 and §9): the region at or after
 /// `*address` of task `task`, for addresses of width `w`. `ptrs` are the pointers `address`,
 /// `size`, `info`, `count` and `object_name`.
 fn region<E: Env + ?Sized>(

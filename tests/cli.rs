@@ -911,7 +911,7 @@ fn both_modes_accept_the_same_modules() {
     let _ = std::fs::remove_file(bad_names);
 }
 
-/// SPEC §7: alternating single-page protections until machvm's mapping budget refuses one
+/// spec §7: alternating single-page protections until machvm's mapping budget refuses one
 /// leave the process working: `wat/exhaust.wat` runs to completion, and a WASI guest still
 /// prints after its own exhaustion loop.
 #[test]

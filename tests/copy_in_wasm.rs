@@ -1,7 +1,7 @@
 //! `vm_copy` served in wasm (`machvm::rewrite`, "vm_copy in wasm"): copies inside the copy
 //! windows make no host call, every other copy does, and a table change closes the windows
 //! it touches before the guest runs again. Host calls are counted with a call hook, so
-//! these tests see which side answered; the SPEC rows (`tests/spec`) and the differential
+//! these tests see which side answered; the spec rows (`tests/spec`) and the differential
 //! tests check that both sides answer alike.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

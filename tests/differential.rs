@@ -108,7 +108,7 @@ proptest! {
     }
 }
 
-/// The generator gives what the tests claim: hundreds of steps, every call of SPEC §3 both
+/// The generator gives what the tests claim: hundreds of steps, every call of spec §3 both
 /// succeeding and failing, traps on out-parameters, cross-task calls, send rights and the
 /// guest's own memory.grow — measured on the steps actually run.
 #[test]

@@ -1,6 +1,6 @@
-//! SPEC §5: the page table governs the guest's own loads, stores and bulk-memory
+//! spec §5: the page table governs the guest's own loads, stores and bulk-memory
 //! instructions, through real guests (`wat/access.wat`), and no hostile guest can crash the
-//! host. The crash-proofing and mapping-exhaustion scenarios (SPEC §7) run in a child
+//! host. The crash-proofing and mapping-exhaustion scenarios (spec §7) run in a child
 //! process (this test binary, re-run with `MACHVM_CHILD` set), so that a crash is seen as a
 //! failed exit and neither the process-wide mapping budget nor the kernel's mapping limit is
 //! shared with other tests.

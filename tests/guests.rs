@@ -1,6 +1,6 @@
 //! The prebuilt guests of `guest/prebuilt/` (C and Rust programs built by `guest/build.sh`)
 //! run through the real host library: every export in a fresh store and instance, with page
-//! sizes 4096 and 16384, with page protection enforced (SPEC §5, where the platform supports
+//! sizes 4096 and 16384, with page protection enforced (spec §5, where the platform supports
 //! it) and without, and the results `guest/README.md` promises. The modules are read from
 //! the checkout at run time, so these tests need no guest compiler. They run as an embedder
 //! would: engine from `machvm::configure`, modules from `machvm::compile`.
@@ -262,7 +262,7 @@ fn ringbuf_page_size_and_last_kr() {
     });
 }
 
-/// SPEC §5: with enforcement (the default on Linux) the guest's own store into its
+/// spec §5: with enforcement (the default on Linux) the guest's own store into its
 /// `VM_PROT_NONE` guard page traps, and the trap is explained as a write to that page.
 #[test]
 fn ringbuf_touch_guard_traps() {
@@ -294,7 +294,7 @@ fn ringbuf_touch_guard_traps() {
     }
 }
 
-/// Without enforcement the calls still answer as SPEC §4 says, but the store goes through.
+/// Without enforcement the calls still answer as spec §4 says, but the store goes through.
 #[test]
 fn ringbuf_touch_guard_without_enforcement_returns_100() {
     for name in RINGBUF {
@@ -880,7 +880,7 @@ fn abi_drives_every_call_family() {
         let msg = format!("{e:?}");
         assert!(msg.contains("mach_vm_allocate"), "{ctx}: {msg}");
 
-        // SPEC §5, where enforced: the guest's own loads and stores obey the table.
+        // spec §5, where enforced: the guest's own loads and stores obey the table.
         if mode.enforce {
             let guard = a + page;
             assert!(t.x("x_load32", &[guard]).is_err(), "{ctx}: load from ---");

@@ -1,4 +1,4 @@
-;; Test guest for SPEC §5: one export per kind of guest memory access, each touching the
+;; Test guest for spec §5: one export per kind of guest memory access, each touching the
 ;; address it is given. The test instantiates it for a 32-bit memory (ADDR = i32, MEM64 = "")
 ;; and for a 64-bit one (ADDR = i64, MEM64 = i64) by substituting the placeholders (TO64
 ;; widens an address to i64: `i64.extend_i32_u`, or `block (result i64)`).

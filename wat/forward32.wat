@@ -1,4 +1,4 @@
-;; Test guest (32-bit memory): imports every `mach` function with the SPEC §3 signatures
+;; Test guest (32-bit memory): imports every `mach` function with the spec §3 signatures
 ;; of a 32-bit guest and exports a wasm function of the same name that forwards to it,
 ;; so that tests drive each call through the real wasm boundary. The memory is imported
 ;; (`env` `memory`), so each test chooses its size and maximum. `grow` runs the guest's own

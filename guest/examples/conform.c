@@ -1,6 +1,6 @@
 /*
- * conform: the error paths and edge cases of SPEC §4 and §9, checked from inside a
- * guest. Every check is one call with the kern_return_t SPEC prescribes; the
+ * conform: the error paths and edge cases of spec §4 and §9, checked from inside a
+ * guest. Every check is one call with the kern_return_t the spec prescribes; the
  * first mismatch stops the test. Built for wasm32 (conform.wasm) and wasm64
  * (conform64.wasm): the word-sized vm_* calls wrap at 2^32 in the first and
  * at 2^64 in the second.

@@ -19,7 +19,7 @@
  *                          s = s * 1103515245 + 12345 (mod 2^32), s0 = 1,
  *                          byte = (s >> 16) & 0xFF. n < 0: -8.
  *   ringbuf_touch_guard()  opens a ring and stores one byte into its guard
- *                          page: with page protection enforced (SPEC §5) the
+ *                          page: with page protection enforced (spec §5) the
  *                          store traps (out-of-bounds/EXC_BAD_ACCESS). If it
  *                          does not trap the function returns 100; 1..3 if
  *                          the ring could not be set up.

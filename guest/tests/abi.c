@@ -1,5 +1,5 @@
 /*
- * ABI check guest: re-exports every import of SPEC §3 and §9 as "x_<name>" with the
+ * ABI check guest: re-exports every import of spec §3 and §9 as "x_<name>" with the
  * very signature the SDK headers give it. build.sh compares the imports of
  * the wasm32 and wasm64 builds with tests/abi32.expected / abi64.expected.
  * A host test can also call any Mach call through these exports, e.g.

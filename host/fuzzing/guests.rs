@@ -4,7 +4,7 @@
 //! abort or crash is a finding, and so is, after any export call,
 //! - a page table that contradicts its memory (a page allocated past the memory's end);
 //! - a changed byte in a page that the table allocated without `VM_PROT_WRITE` for the whole
-//!   call (SPEC §5 for the guest's own stores, §6 for WASI and machvm's calls).
+//!   call (spec §5 for the guest's own stores, §6 for WASI and machvm's calls).
 //!
 //! Before each export call the host protects pages chosen by a [`HostPlan`] (read-only or
 //! inaccessible) with [`crate::host::protect`], and the call's arguments are drawn to point
@@ -275,7 +275,7 @@ fn compiled(wasm: &[u8]) -> Option<Compiled> {
     module
 }
 
-/// The `(import ...)` lines of every `"mach"` function with the signature SPEC §3 gives for
+/// The `(import ...)` lines of every `"mach"` function with the signature spec §3 gives for
 /// a memory of width `w`.
 fn mach_import_lines(w: Width) -> String {
     let mut wat = String::new();
@@ -330,7 +330,7 @@ pub const WASI_IMPORTS: &[(&str, &str)] = &[
     ("sock_send", "i32 i32 i32 i32 i32"),
 ];
 
-/// A module that imports every `"mach"` function with the signature SPEC §3 gives for a
+/// A module that imports every `"mach"` function with the signature spec §3 gives for a
 /// memory of width `w`, and nothing else: give it to `wasm-smith` as its available imports.
 pub fn mach_imports_module(w: Width) -> Vec<u8> {
     imports_module(w, false).to_vec()
@@ -396,7 +396,7 @@ pub fn name_memory_export(wasm: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The task's page table agrees with its memory: no page at or past the memory's size is
-/// allocated (SPEC §1).
+/// allocated (spec §1).
 fn check_table(store: &Store<State>, task: TaskId) -> Result<(), String> {
     let kernel = &store.data().kernel;
     let (Some(vm), Some(memory)) = (kernel.task(task), kernel.memory(task)) else {

@@ -13,7 +13,7 @@
 //!   the run ([`Differential::step`], what [`run_ops`] and [`Scenario::run`] use; a difference
 //!   found is then [`locate`]d at the first step after which anything differs).
 //! - [`Scenario`]: an [`arbitrary::Arbitrary`] call sequence whose arguments are drawn to hit
-//!   the edges of SPEC §4 (0, 1, P−1, P, P+1, near 2^31, 2^32 and 2^64, the memory's end, the
+//!   the edges of spec §4 (0, 1, P−1, P, P+1, near 2^31, 2^32 and 2^64, the memory's end, the
 //!   map's end, unaligned, overlapping ranges, out-parameters straddling pages); it is resolved
 //!   into [`Op`]s against the state as it goes.
 //! - [`minimize`]: shrinks a failing [`Op`] sequence to a short one for a regression test.

@@ -83,7 +83,7 @@ impl Setup {
         }
     }
 
-    /// The map limit `L` of task `t`, as SPEC §1 and `docs/semantics.md` define it.
+    /// The map limit `L` of task `t`, as spec §1 and `docs/semantics.md` define it.
     pub fn map_limit(&self, t: usize) -> u128 {
         let spec = &self.tasks[t];
         let declared = match (spec.maximum, spec.width) {

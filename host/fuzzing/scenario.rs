@@ -1,4 +1,4 @@
-//! Call sequences drawn to hit the edges of SPEC §4, as [`arbitrary::Arbitrary`] values.
+//! Call sequences drawn to hit the edges of spec §4, as [`arbitrary::Arbitrary`] values.
 //!
 //! A [`Scenario`] is a [`Setup`] and symbolic steps ([`StepSpec`]): the numbers in them are
 //! [`Num`]s such as "one page", "the memory's end + 3", "2^32 − 5", resolved against the page
@@ -822,7 +822,7 @@ impl<'a> Arbitrary<'a> for CountSpec {
     }
 }
 
-/// One call of SPEC §3 with symbolic arguments. `mach` picks the `mach_vm_*` form. The
+/// One call of spec §3 with symbolic arguments. `mach` picks the `mach_vm_*` form. The
 /// numbers about the target task are resolved against it; the caller's buffers and
 /// pointers against the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]

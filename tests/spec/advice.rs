@@ -1,4 +1,4 @@
-//! SPEC §9: `vm_behavior_set`, `vm_msync`, `vm_wire` and the word-sized `vm_region`, row by
+//! spec §9: `vm_behavior_set`, `vm_msync`, `vm_wire` and the word-sized `vm_region`, row by
 //! row, in both forms, both widths and both page sizes.
 
 use crate::common::*;

@@ -1,4 +1,4 @@
-//! Shorthands over `machvm::harness::Harness` for the SPEC tests: one guest task (and
+//! Shorthands over `machvm::harness::Harness` for the spec tests: one guest task (and
 //! optionally more), calls through the real wasm forwarders, and assertions with context.
 
 use machvm::consts::*;
@@ -7,7 +7,7 @@ use machvm::{Call, Form, Outcome, PageAttrs, ParamFault, Width};
 
 pub const SELF: u32 = TASK_SELF_NAME;
 
-/// Every configuration the SPEC rows are tested in: both memory widths and both page sizes.
+/// Every configuration the spec rows are tested in: both memory widths and both page sizes.
 pub const CONFIGS: [(Width, u64); 4] = [
     (Width::W32, 4096),
     (Width::W32, 16384),

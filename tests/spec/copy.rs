@@ -1,4 +1,4 @@
-//! SPEC §4 vm_copy, every row, through the wasm forwarders.
+//! spec §4 vm_copy, every row, through the wasm forwarders.
 
 use crate::common::*;
 use machvm::consts::*;

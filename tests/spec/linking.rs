@@ -1,4 +1,4 @@
-//! SPEC §3 linking: the variant that matches the memory's width, clear refusals, and the
+//! spec §3 linking: the variant that matches the memory's width, clear refusals, and the
 //! embedding API.
 
 use machvm::consts::*;

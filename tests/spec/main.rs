@@ -1,4 +1,4 @@
-//! SPEC conformance: every row of SPEC §4 for every call, in the `vm_*` and `mach_vm_*` forms,
+//! Conformance to `docs/spec.md`: every row of spec §4 for every call, in the `vm_*` and `mach_vm_*` forms,
 //! for 32-bit and 64-bit memories, with page sizes 4096 and 16384, driven through real wasm
 //! guests (`wat/forward32.wat`, `wat/forward64.wat`).
 

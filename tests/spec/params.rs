@@ -1,4 +1,4 @@
-//! SPEC §3 scalar parameters: traps on bad in/out pointers, stores only on success, and no
+//! spec §3 scalar parameters: traps on bad in/out pointers, stores only on success, and no
 //! panic on any argument.
 
 use crate::common::*;

@@ -1,4 +1,4 @@
-//! SPEC §1 ports: task resolution for every call, and cross-task calls through send rights.
+//! spec §1 ports: task resolution for every call, and cross-task calls through send rights.
 
 use crate::common::*;
 use machvm::consts::*;

@@ -1,4 +1,4 @@
-//! SPEC §4 vm_read, vm_read_overwrite, vm_write, vm_region and host_page_size, every row,
+//! spec §4 vm_read, vm_read_overwrite, vm_write, vm_region and host_page_size, every row,
 //! through the wasm forwarders.
 
 use crate::common::*;

@@ -7,7 +7,7 @@
  *
  *   clang --target=wasm32 -I guest/include ...   (or --target=wasm64)
  *
- * Every Mach call is an import from the wasm module "mach" (SPEC §3).
+ * Every Mach call is an import from the wasm module "mach" (spec §3).
  */
 #ifndef _MACH_H_
 #define _MACH_H_

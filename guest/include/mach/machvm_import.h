@@ -1,6 +1,6 @@
 /*
  * machvm guest SDK: the attribute that turns a declaration into an import
- * from the wasm module "mach" (SPEC §3). Internal to the SDK headers.
+ * from the wasm module "mach" (spec §3). Internal to the SDK headers.
  */
 #ifndef _MACH_MACHVM_IMPORT_H_
 #define _MACH_MACHVM_IMPORT_H_

@@ -83,7 +83,7 @@ __MACHVM_LAYOUT(__builtin_offsetof(struct vm_statistics64, internal_page_count) 
 /*
  * The bits a user may pass to vm_allocate; any other bit gives
  * KERN_INVALID_ARGUMENT. machvm honours ANYWHERE and OVERWRITE and accepts
- * and ignores the others (SPEC §2).
+ * and ignores the others (spec §2).
  */
 #define VM_FLAGS_USER_ALLOCATE \
 	(VM_FLAGS_FIXED | VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE | \

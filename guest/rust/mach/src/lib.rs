@@ -1,4 +1,4 @@
-//! Guest-side bindings of machvm: the Mach VM calls of SPEC §3 as imports
+//! Guest-side bindings of machvm: the Mach VM calls of spec §3 as imports
 //! from the wasm module `"mach"`, XNU's types and constants, and typed
 //! wrappers that return `Result<_, KernReturn>`.
 //!

@@ -1,4 +1,4 @@
-//! The raw ABI (SPEC §2, §3): XNU's C names, types and constants, and the
+//! The raw ABI (spec §2, §3): XNU's C names, types and constants, and the
 //! imports of the wasm module `"mach"`. `usize` is the guest's word.
 #![allow(non_camel_case_types)]
 
