@@ -120,6 +120,24 @@ impl TaskVm {
         }
     }
 
+    /// The id the next purgeable object gets. Objects no page belongs to any more are
+    /// forgotten first when they outnumber the regions (so that allocating and freeing
+    /// purgeable memory forever takes no more host memory than the regions do); after
+    /// 2^32 - 1 objects, the lowest id no object has is taken again.
+    fn next_object(&mut self) -> u32 {
+        if self.objects.len() > 2 * self.table.run_count() + 16 {
+            let live: std::collections::BTreeSet<u32> =
+                self.table.runs().map(|r| r.attrs.object).collect();
+            self.objects.retain(|id, _| live.contains(id));
+        }
+        match self.last_object.checked_add(1) {
+            Some(id) => id,
+            None => (1..)
+                .find(|id| !self.objects.contains_key(id))
+                .unwrap_or(u32::MAX),
+        }
+    }
+
     /// The state of purgeable object `object` of this task (see [`PageAttrs::object`]), if
     /// it has one of that id.
     pub fn purgeable_state(&self, object: u32) -> Option<Purgeable> {
@@ -1046,7 +1064,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 // A purgeable allocation is an object of its own, nonvolatile.
                 let purgeable = flags as i32 & VM_FLAGS_PURGABLE != 0;
                 let object = if purgeable {
-                    env.vm(t).last_object + 1
+                    env.vm(t).next_object()
                 } else {
                     0
                 };
@@ -1062,7 +1080,8 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 )?;
                 if purgeable {
                     let vm = env.vm(t);
-                    vm.last_object = object;
+                    // Once the ids ran out, every later one is searched for too.
+                    vm.last_object = vm.last_object.max(object);
                     let fresh = Purgeable {
                         state: VM_PURGABLE_NONVOLATILE,
                         volatile_empty: false,
@@ -2067,6 +2086,52 @@ mod tests {
             size,
             dst,
         }
+    }
+
+    /// Allocating and freeing purgeable memory forever keeps the task's record of objects
+    /// as small as its regions: objects no page belongs to are forgotten. Their ids are not
+    /// given again (until 2^32 - 1 were).
+    #[test]
+    fn freed_purgeable_objects_are_forgotten() {
+        let mut env = VecEnv::new(Width::W32, 4096, 1);
+        env.bytes[0x100..0x104].copy_from_slice(&0u32.to_le_bytes());
+        let allocate = Call::Allocate {
+            form: Form::Vm,
+            task: TASK_SELF_NAME,
+            addr_ptr: 0x100,
+            size: 0x1000,
+            flags: (VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE) as u32,
+        };
+        let mut last = 0;
+        for _ in 0..1000 {
+            assert_eq!(call(&mut env, ME, &allocate), Outcome::Ret(KERN_SUCCESS));
+            let addr = u64::from(u32::from_le_bytes(
+                env.bytes[0x100..0x104].try_into().unwrap(),
+            ));
+            let object = env.vm.table.get(addr >> 12).unwrap().object;
+            assert!(object > last, "a new id");
+            last = object;
+            let free = Call::Deallocate {
+                form: Form::Vm,
+                task: TASK_SELF_NAME,
+                addr,
+                size: 0x1000,
+            };
+            assert_eq!(call(&mut env, ME, &free), Outcome::Ret(KERN_SUCCESS));
+            assert!(env.vm.objects.len() <= 2 * env.vm.table.run_count() + 17);
+        }
+        // Past the last id, a free one is taken, and the next ones are searched for too.
+        env.vm.last_object = u32::MAX;
+        assert_eq!(call(&mut env, ME, &allocate), Outcome::Ret(KERN_SUCCESS));
+        let a = u64::from(u32::from_le_bytes(
+            env.bytes[0x100..0x104].try_into().unwrap(),
+        ));
+        assert_eq!(call(&mut env, ME, &allocate), Outcome::Ret(KERN_SUCCESS));
+        let b = u64::from(u32::from_le_bytes(
+            env.bytes[0x100..0x104].try_into().unwrap(),
+        ));
+        let (x, y) = (env.vm.table.get(a >> 12), env.vm.table.get(b >> 12));
+        assert!(x.unwrap().object != y.unwrap().object, "{x:?} {y:?}");
     }
 
     /// A change whose mirror fails is put back and answers `KERN_RESOURCE_SHORTAGE`; when
