@@ -328,13 +328,12 @@ pub(crate) fn resident(start: usize, page_size: u64, n: u64) -> Vec<bool> {
 /// the kernel does not allow it (`proc_mem.force_override`, not Linux).
 pub(crate) fn write_zeroes_ignoring_protection(addr: usize, len: usize) -> bool {
     use std::os::unix::fs::FileExt;
-    static FILE: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
-    let Some(file) = FILE.get_or_init(|| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open("/proc/self/mem")
-            .ok()
-    }) else {
+    // Opened for each write: a file kept open would still name this process's memory in a
+    // child it forks, which would then write its zeroes into its parent.
+    let Ok(file) = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/mem")
+    else {
         return false;
     };
     static ZEROES: [u8; 65536] = [0; 65536];

@@ -1969,6 +1969,12 @@ pub fn compile(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Comp
 /// (and map write-only pages) before they touch guest memory (see `docs/security.md`).
 pub fn install_handlers<T: 'static>(store: &mut wasmtime::Store<T>, get: impl GetKernel<T>) {
     let kernel = get(store.data_mut());
+    if kernel.moved() {
+        // Its tasks' records name memories of the store it was taken from, which this one
+        // may reuse: the new store's handler must not know them (the kernel refuses every
+        // operation anyway).
+        kernel.fault = None;
+    }
     let record = kernel.fault.get_or_insert_with(Arc::default).clone();
     crate::enforce::install_handler(store, record);
 }

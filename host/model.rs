@@ -1702,7 +1702,9 @@ impl Model {
         let (mut free, mut resident, mut purgeable, mut purges) = (0u64, 0u64, 0u64, 0u64);
         for t in &self.tasks {
             let p = u128::from(t.page_size);
-            free += ((t.map_limit / p) as u64).saturating_sub(t.memory.len() as u64 / t.page_size);
+            let left =
+                ((t.map_limit / p) as u64).saturating_sub(t.memory.len() as u64 / t.page_size);
+            free = free.saturating_add(left);
             resident += t.page_counts().1;
             purges += t.purged;
             purgeable += (0..t.pages.len())

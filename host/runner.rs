@@ -736,25 +736,30 @@ impl<'a> DebugSections<'a> {
     }
 }
 
-type Reader<'a> = addr2line::gimli::EndianSlice<'a, addr2line::gimli::LittleEndian>;
+type Reader<'a> = gimli::EndianSlice<'a, gimli::LittleEndian>;
 
-/// The DWARF line tables of a module as written.
+/// The DWARF line tables of a module as written. A lookup scans the line programs and
+/// renders the one file it finds, with each part of its path cut at
+/// [`Lines::MAX_PATH_PART`]: a module is the guest's, and its DWARF may be built to make a
+/// reader allocate without bound (a long compilation directory joined to every file entry).
 struct Lines<'a> {
-    context: addr2line::Context<Reader<'a>>,
+    dwarf: gimli::Dwarf<Reader<'a>>,
     code: usize,
 }
 
 impl<'a> Lines<'a> {
+    /// The most bytes of each part of a path (directory, name) shown.
+    const MAX_PATH_PART: usize = 1024;
+
     /// `None` when the DWARF does not parse.
     fn new(debug: &DebugSections<'a>) -> Option<Lines<'a>> {
-        use addr2line::gimli;
         let dwarf = gimli::Dwarf::load(|id| {
             let data = debug.sections.get(id.name()).copied().unwrap_or_default();
             Ok::<_, ()>(gimli::EndianSlice::new(data, gimli::LittleEndian))
         })
         .ok()?;
         Some(Lines {
-            context: addr2line::Context::from_dwarf(dwarf).ok()?,
+            dwarf,
             code: debug.code,
         })
     }
@@ -762,15 +767,93 @@ impl<'a> Lines<'a> {
     /// `file:line:column` of the instruction at `offset` of the module.
     fn find(&self, offset: usize) -> Option<String> {
         let probe = offset.checked_sub(self.code)? as u64;
-        let at = self.context.find_location(probe).ok()??;
-        let mut s = at.file?.to_string();
-        if let Some(line) = at.line {
+        let mut units = self.dwarf.units();
+        while let Ok(Some(header)) = units.next() {
+            let Ok(unit) = self.dwarf.unit(header) else {
+                continue;
+            };
+            let Some(program) = unit.line_program.clone() else {
+                continue;
+            };
+            if let Ok(Some(at)) = self.find_in(&unit, program, probe) {
+                return Some(at);
+            }
+        }
+        None
+    }
+
+    /// The row of `program` whose address range holds `probe`, rendered.
+    fn find_in(
+        &self,
+        unit: &gimli::Unit<Reader<'a>>,
+        program: gimli::IncompleteLineProgram<Reader<'a>>,
+        probe: u64,
+    ) -> gimli::Result<Option<String>> {
+        let mut rows = program.rows();
+        // The previous row of the sequence: (address, file, line, column).
+        let mut prev: Option<(u64, u64, u64, u64)> = None;
+        while let Some((header, row)) = rows.next_row()? {
+            if let Some((addr, file, line, column)) = prev {
+                if addr <= probe && probe < row.address() {
+                    return Ok(Some(self.render(unit, header, file, line, column)));
+                }
+            }
+            prev = (!row.end_sequence()).then(|| {
+                let column = match row.column() {
+                    gimli::ColumnType::LeftEdge => 0,
+                    gimli::ColumnType::Column(c) => c.get(),
+                };
+                let line = row.line().map_or(0, |l| l.get());
+                (row.address(), row.file_index(), line, column)
+            });
+        }
+        Ok(None)
+    }
+
+    /// `dir/name:line:column` of file `file` of a line program.
+    fn render(
+        &self,
+        unit: &gimli::Unit<Reader<'a>>,
+        header: &gimli::LineProgramHeader<Reader<'a>>,
+        file: u64,
+        line: u64,
+        column: u64,
+    ) -> String {
+        let text = |r: Reader<'a>| {
+            let bytes = r.slice();
+            String::from_utf8_lossy(&bytes[..bytes.len().min(Self::MAX_PATH_PART)]).into_owned()
+        };
+        let attr = |v| self.dwarf.attr_string(unit, v).ok().map(text);
+        let mut path = String::new();
+        if let Some(f) = header.file(file) {
+            let name = attr(f.path_name()).unwrap_or_default();
+            if !name.starts_with('/') {
+                let dir = f.directory(header).and_then(attr).unwrap_or_default();
+                if !dir.starts_with('/') {
+                    if let Some(comp) = unit.comp_dir.map(text) {
+                        path.push_str(&comp);
+                        path.push('/');
+                    }
+                }
+                if !dir.is_empty() {
+                    path.push_str(&dir);
+                    path.push('/');
+                }
+            }
+            path.push_str(&name);
+        }
+        let mut s = if path.is_empty() {
+            "?".to_string()
+        } else {
+            path
+        };
+        if line > 0 {
             let _ = write!(s, ":{line}");
-            if let Some(column) = at.column.filter(|&c| c > 0) {
+            if column > 0 {
                 let _ = write!(s, ":{column}");
             }
         }
-        Some(s)
+        s
     }
 }
 

@@ -1851,7 +1851,7 @@ fn vm_statistics<E: Env + ?Sized>(env: &mut E, count: u32) -> Step<(Vec<u8>, u32
         purges += vm.purged;
         // What the task's map can still take: its pages past the memory's end.
         let map_pages = (vm.map_limit() >> vm.page_shift).min(u128::from(u64::MAX)) as u64;
-        free += map_pages.saturating_sub(vm.known_size >> vm.page_shift);
+        free = free.saturating_add(map_pages.saturating_sub(vm.known_size >> vm.page_shift));
     }
     let natural = |v: u64| (v.min(u64::from(u32::MAX)) as u32).to_le_bytes();
     let mut info = vec![0u8; HOST_VM_INFO64_COUNT as usize * 4];

@@ -1102,3 +1102,96 @@ fn backtraces_of_debug_builds_show_file_and_line() {
     );
     assert!(!stderr(&o).contains("\n         at "), "{}", stderr(&o));
 }
+
+/// A module is the guest's, DWARF included: one built so that a reader that joins the
+/// compilation directory to every file entry would need gigabytes (a 1 MiB directory,
+/// 8192 file entries: 8 GiB) is read in bounded memory, and the trap is reported as usual.
+#[test]
+fn hostile_dwarf_cannot_make_the_backtrace_exhaust_memory() {
+    fn uleb(mut n: u64, out: &mut Vec<u8>) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { b } else { b | 0x80 });
+            if n == 0 {
+                return;
+            }
+        }
+    }
+    let (dir_len, files) = (1 << 20, 8192u64);
+    // .debug_abbrev: a compile unit with comp_dir (string), stmt_list, low_pc, high_pc.
+    let abbrev = vec![
+        1, 0x11, 0, 0x1b, 0x08, 0x10, 0x17, 0x11, 0x01, 0x12, 0x06, 0, 0, 0,
+    ];
+    // .debug_info (DWARF 4): the unit.
+    let mut die = vec![1];
+    die.extend(std::iter::repeat_n(b'A', dir_len));
+    die.push(0);
+    die.extend(0u32.to_le_bytes()); // stmt_list
+    die.extend(0u32.to_le_bytes()); // low_pc
+    die.extend(0x7fff_ffffu32.to_le_bytes()); // high_pc
+    let mut body = 4u16.to_le_bytes().to_vec();
+    body.extend(0u32.to_le_bytes());
+    body.push(4);
+    body.extend(die);
+    let mut info = (body.len() as u32).to_le_bytes().to_vec();
+    info.extend(body);
+    // .debug_line (DWARF 5): one directory and `files` entries with empty names.
+    let mut rest = vec![1, 1, 1, 0xfb, 14, 13, 0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1];
+    rest.push(1);
+    for v in [1, 8, 1] {
+        uleb(v, &mut rest);
+    }
+    rest.extend(b"d\0");
+    rest.push(1);
+    for v in [1, 8, files] {
+        uleb(v, &mut rest);
+    }
+    rest.extend(std::iter::repeat_n(0u8, files as usize));
+    let mut body = 5u16.to_le_bytes().to_vec();
+    body.extend([4, 0]);
+    body.extend((rest.len() as u32).to_le_bytes());
+    body.extend(rest);
+    let mut line = (body.len() as u32).to_le_bytes().to_vec();
+    line.extend(body);
+    let mut wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#,
+    )
+    .unwrap();
+    for (name, data) in [
+        (".debug_abbrev", abbrev),
+        (".debug_info", info),
+        (".debug_line", line),
+    ] {
+        // A custom section: id 0, its size, the name, the data.
+        let mut payload = Vec::new();
+        uleb(name.len() as u64, &mut payload);
+        payload.extend(name.as_bytes());
+        payload.extend(data);
+        wasm.push(0);
+        uleb(payload.len() as u64, &mut wasm);
+        wasm.extend(payload);
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dwarf_bomb.wasm");
+    std::fs::write(&path, &wasm).unwrap();
+    // 6 GiB of address space: the memory's 4 GiB reservation and room to spare, not 8 GiB.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 6291456; exec {} run {}",
+            env!("CARGO_BIN_EXE_machvm"),
+            path.display()
+        ))
+        .output()
+        .unwrap();
+    fails(
+        &o,
+        1,
+        &[
+            "wasm `unreachable` instruction executed",
+            "dwarf_bomb.wasm!",
+        ],
+    );
+}

@@ -475,6 +475,16 @@ fn a_first_store_to_a_write_only_page_takes_mappings_and_gives_them_back() {
     in_child("write_only_budget");
 }
 
+#[test]
+fn a_kernel_taken_out_of_its_store_brings_no_write_only_page_to_the_next() {
+    in_child("moved_kernel_record");
+}
+
+#[test]
+fn emptying_in_a_forked_child_writes_the_childs_memory() {
+    in_child("empty_after_fork");
+}
+
 /// The child side: does nothing unless `MACHVM_CHILD` names a scenario.
 #[test]
 fn child_entry() {
@@ -488,8 +498,135 @@ fn child_entry() {
         "pooling" => pooling(),
         "locals_limit" => locals_limit(),
         "write_only_budget" => write_only_budget(),
+        "moved_kernel_record" => moved_kernel_record(),
+        "empty_after_fork" => empty_after_fork(),
         other => panic!("unknown scenario {other}"),
     });
+}
+
+/// A kernel taken out of its store (`Store::into_data`) and put in a new one keeps its
+/// tasks' write-only records, which name the old store's memory; the new store's handler
+/// must not know them: a plain module given the same pooled slot would otherwise get a
+/// store past its memory let through, and a grown page that does not read zero.
+fn moved_kernel_record() {
+    if !WRITE_ONLY_EXACT {
+        return;
+    }
+    let mut config = Config::new();
+    machvm::configure(&mut config);
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_memories(1)
+        .total_core_instances(2)
+        .max_memory_size(64 << 16);
+    config.allocation_strategy(pool);
+    let engine = Engine::new(&config).unwrap();
+    let module = machvm::compile(&engine, access_wat(Width::W32).as_bytes()).unwrap();
+    let mut g = Guest::new(&engine, &module, Width::W32, 4096);
+    let c = Call::Protect {
+        form: Form::MachVm,
+        task: TASK_SELF_NAME,
+        addr: 0x60000,
+        size: 0x1000,
+        set_max: 0,
+        prot: VM_PROT_WRITE as u32,
+    };
+    assert_eq!(g.host(c), KERN_SUCCESS);
+    let Guest { store, .. } = g;
+    let mut store = Store::new(&engine, store.into_data());
+    machvm::install_handlers(&mut store, get);
+    let plain = Module::new(
+        &engine,
+        r#"(module (memory (export "memory") 1 64)
+            (func (export "store8") (param i32) (result i32)
+                (i32.store8 (local.get 0) (i32.const 7)) (i32.const 0))
+            (func (export "load8") (param i32) (result i32) (i32.load8_u (local.get 0)))
+            (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#,
+    )
+    .unwrap();
+    let instance = Linker::new(&engine)
+        .instantiate(&mut store, &plain)
+        .unwrap();
+    let store8 = instance
+        .get_typed_func::<i32, i32>(&mut store, "store8")
+        .unwrap();
+    let load8 = instance
+        .get_typed_func::<i32, i32>(&mut store, "load8")
+        .unwrap();
+    let grow = instance
+        .get_typed_func::<i32, i32>(&mut store, "grow")
+        .unwrap();
+    // 0x60000 is past the 64 KiB memory: wasm says this store traps.
+    assert!(store8.call(&mut store, 0x60000).is_err());
+    assert_eq!(grow.call(&mut store, 7).unwrap(), 1);
+    assert_eq!(load8.call(&mut store, 0x60000).unwrap(), 0);
+}
+
+/// A process that forks after machvm emptied purgeable memory: the child's emptying zeroes
+/// the child's pages, not its parent's.
+fn empty_after_fork() {
+    let engine = engine(false);
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new().unwrap(),
+        },
+    );
+    let task = machvm::new_task(&mut store, get, wasmtime::MemoryType::new(4, None)).unwrap();
+    let call = |store: &mut Store<State>, c: Call| match machvm::call(&mut *store, get, task, &c)
+        .unwrap()
+    {
+        Outcome::Ret(r) => r,
+        Outcome::Trap(f) => panic!("{f}"),
+    };
+    let allocate = |store: &mut Store<State>| -> u64 {
+        let c = Call::Allocate {
+            form: Form::Vm,
+            task: TASK_SELF_NAME,
+            addr_ptr: 0x100,
+            size: 0x1000,
+            flags: (VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE) as u32,
+        };
+        assert_eq!(call(store, c), KERN_SUCCESS);
+        let b = machvm::host::read_bytes(&mut *store, get, task, 0x100, 4).unwrap();
+        u64::from(u32::from_le_bytes(b.try_into().unwrap()))
+    };
+    let empty = |store: &mut Store<State>, addr: u64| {
+        let state = (VM_PURGABLE_EMPTY as u32).to_le_bytes();
+        machvm::host::write_bytes(&mut *store, get, task, 0x104, &state).unwrap();
+        let c = Call::PurgableControl {
+            form: Form::Vm,
+            task: TASK_SELF_NAME,
+            addr,
+            control: VM_PURGABLE_SET_STATE as u32,
+            state_ptr: 0x104,
+        };
+        assert_eq!(call(store, c), KERN_SUCCESS);
+    };
+    // One emptying before the fork.
+    let a = allocate(&mut store);
+    empty(&mut store, a);
+    let b = allocate(&mut store);
+    machvm::host::write_bytes(&mut store, get, task, b, &[0xAB; 0x1000]).unwrap();
+    let memory = store.data().kernel.memory(task).unwrap();
+    // SAFETY: the child runs machvm calls on its copy of the store, then leaves with _exit
+    // (no destructor, no test harness code runs in it).
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        empty(&mut store, b);
+        let own = memory.data(&store)[b as usize];
+        // SAFETY: ends the forked child at once.
+        unsafe { libc::_exit(i32::from(own != 0)) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child forked above.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status), "the child ended: {status:#x}");
+    assert_eq!(libc::WEXITSTATUS(status), 0, "the child's own page is zero");
+    assert_eq!(
+        memory.data(&store)[b as usize],
+        0xAB,
+        "the parent's page is untouched"
+    );
 }
 
 /// The mappings of write-only pages: a first store takes two from the process's budget (one
