@@ -31,8 +31,9 @@ pub use oracle::{
     locate, minimize, run_ops, rust_call, Differential, Divergence, Op, Setup, TaskSpec,
 };
 pub use scenario::{
-    BehaviorSpec, CallSpec, Constraints, CountSpec, DstSpec, FlagsSpec, FlavorSpec, Num, PortSpec,
-    ProtSpec, PtrSpec, Scenario, SetMaxSpec, SizeSpec, StepSpec, SyncSpec,
+    BehaviorSpec, CallSpec, Constraints, CountSpec, DstSpec, FlagsSpec, FlavorSpec, InfoSpec, Num,
+    PortSpec, ProtSpec, PtrSpec, RangeCountSpec, Scenario, SetMaxSpec, SizeSpec, StateSpec,
+    StepSpec, SyncSpec,
 };
 
 /// `/proc/self/mem`, which reads pages whatever their protection, opened once.

@@ -434,41 +434,22 @@ impl SyncSpec {
     }
 }
 
-/// A flavor of `mach_vm_page_info`, `task_info` or `host_statistics64`: one the call knows
-/// (`k` modulo their number), or any value.
+/// A flavor, or the value stored in the in-out `*count` before the call, of
+/// `mach_vm_page_info`, `task_info` or `host_statistics64`: one of the values that matter to
+/// the call (its flavors; its flavors' counts, one less, one more, the array's bound), or any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InfoFlavorSpec {
-    /// The `k`-th flavor the call knows.
+pub enum InfoSpec {
+    /// The `k`-th value that matters (modulo their number).
     Known(u8),
     /// Any value.
     Raw(u32),
 }
 
-impl InfoFlavorSpec {
+impl InfoSpec {
     fn value(self, known: &[u32]) -> u32 {
         match self {
-            InfoFlavorSpec::Known(k) => known[usize::from(k) % known.len()],
-            InfoFlavorSpec::Raw(v) => v,
-        }
-    }
-}
-
-/// The value stored in the in-out `*count` of `mach_vm_page_info`, `task_info` or
-/// `host_statistics64` before the call: one of the counts that matter to it, or any.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InfoCountSpec {
-    /// The `k`-th count that matters to the call (its flavors' counts, one less, one more,
-    /// the array's bound).
-    Known(u8),
-    /// Any value.
-    Raw(u32),
-}
-
-impl InfoCountSpec {
-    fn value(self, known: &[u32]) -> u32 {
-        match self {
-            InfoCountSpec::Known(k) => known[usize::from(k) % known.len()],
-            InfoCountSpec::Raw(v) => v,
+            InfoSpec::Known(k) => known[usize::from(k) % known.len()],
+            InfoSpec::Raw(v) => v,
         }
     }
 }
@@ -753,25 +734,13 @@ impl<'a> Arbitrary<'a> for SyncSpec {
     }
 }
 
-impl<'a> Arbitrary<'a> for InfoFlavorSpec {
+impl<'a> Arbitrary<'a> for InfoSpec {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         weighted(
             u,
             &[
-                (90, |u| Ok(InfoFlavorSpec::Known(u.arbitrary()?))),
-                (10, |u| Ok(InfoFlavorSpec::Raw(u.arbitrary()?))),
-            ],
-        )
-    }
-}
-
-impl<'a> Arbitrary<'a> for InfoCountSpec {
-    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        weighted(
-            u,
-            &[
-                (90, |u| Ok(InfoCountSpec::Known(u.arbitrary()?))),
-                (10, |u| Ok(InfoCountSpec::Raw(u.arbitrary()?))),
+                (90, |u| Ok(InfoSpec::Known(u.arbitrary()?))),
+                (10, |u| Ok(InfoSpec::Raw(u.arbitrary()?))),
             ],
         )
     }
@@ -958,10 +927,10 @@ pub enum CallSpec {
     PageInfo {
         task: PortSpec,
         addr: Num,
-        flavor: InfoFlavorSpec,
+        flavor: InfoSpec,
         info_ptr: PtrSpec,
         count_ptr: PtrSpec,
-        count: InfoCountSpec,
+        count: InfoSpec,
     },
     /// `mach_vm_page_range_query`; `count` is stored at `*dispositions_count` first.
     PageRangeQuery {
@@ -975,18 +944,18 @@ pub enum CallSpec {
     /// `task_info`; `count` is stored at `*count` first.
     TaskInfo {
         task: PortSpec,
-        flavor: InfoFlavorSpec,
+        flavor: InfoSpec,
         info_ptr: PtrSpec,
         count_ptr: PtrSpec,
-        count: InfoCountSpec,
+        count: InfoSpec,
     },
     /// `host_statistics64`; `count` is stored at `*count` first.
     HostStatistics64 {
         host: PortSpec,
-        flavor: InfoFlavorSpec,
+        flavor: InfoSpec,
         info_ptr: PtrSpec,
         count_ptr: PtrSpec,
-        count: InfoCountSpec,
+        count: InfoSpec,
     },
 }
 
