@@ -19,7 +19,7 @@
 //! Write-only pages, which x86 page tables cannot express, are kept as XNU keeps them: a
 //! page `vm_protect`ed to `VM_PROT_WRITE` alone is inaccessible in hardware until its first
 //! store, which machvm's signal handler answers by making that page read-write and resuming
-//! the instruction; a load before it traps (see [`WriteOnly`]). This needs the handler
+//! the instruction; a load before it traps (see `WriteOnly`). This needs the handler
 //! ([`crate::install_handlers`] before the task is made) and x86-64 Linux, where the fault
 //! says whether it was a write; elsewhere a write-only page is read-write in hardware and
 //! the guest's own loads from it succeed (host-side calls still refuse to read it).
@@ -435,7 +435,7 @@ impl std::error::Error for BadAccess {}
 /// lock it only tries): the last fault of the store's wasm code, its host address and
 /// access kind, for [`crate::explain_trap`], and the write-only pages that wait for their
 /// first store. The handler lifts one protection only: a store to such a page (see
-/// [`WriteOnly`]). Any other fault ends as Wasmtime ends it (a trap for wasm code; for host
+/// `WriteOnly`). Any other fault ends as Wasmtime ends it (a trap for wasm code; for host
 /// code, the process's own crash, which is why host code checks the table, and makes
 /// write-only pages writable, before it touches guest memory).
 #[derive(Debug, Default)]

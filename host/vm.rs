@@ -293,7 +293,7 @@ pub trait Env {
     }
     /// Makes task `t`'s bytes `[addr, addr + len)`, which the table allows writing, writable
     /// in hardware before host code writes them (write-only pages wait for their first
-    /// store inaccessible: [`crate::enforce::hw_prot_of`]); false when that could not be
+    /// store inaccessible: see `docs/enforcement.md`); false when that could not be
     /// done (the process's mapping budget). The default does nothing and succeeds.
     fn prepare_write(&mut self, _t: TaskId, _addr: u64, _len: u64) -> bool {
         true

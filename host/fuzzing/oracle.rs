@@ -344,7 +344,7 @@ impl Differential {
     }
 
     /// Puts this differential back in its starting state and keeps it for
-    /// [`Differential::reused`] (at most [`POOL_SIZE`] are kept, the oldest dropped first).
+    /// [`Differential::reused`] (at most `POOL_SIZE` are kept, the oldest dropped first).
     /// Each task of the harness is reset (every page of its memory allocated with the
     /// default attributes, in the table and in hardware, no send rights, the copy windows
     /// closed) and so is the model's; both sides get the starting pattern back in the bytes
