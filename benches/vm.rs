@@ -19,7 +19,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use machvm::consts::TASK_SELF_NAME;
+use machvm::abi::TASK_SELF_NAME;
 use machvm::{Call, Form, Kernel, KernelConfig, TaskPre};
 use wasmtime::{Config, Engine, Func, Instance, Linker, Module, Store};
 

@@ -15,7 +15,7 @@
 
 use std::process::ExitCode;
 
-use machvm::consts::{kern_return_name, KernReturn, VM_PROT_NONE, VM_PROT_READ};
+use machvm::abi::{kern_return_name, KernReturn, VM_PROT_NONE, VM_PROT_READ};
 use machvm::host::{self, Region};
 use machvm::{Kernel, TaskPre};
 use wasmtime::{Engine, Linker, Store};

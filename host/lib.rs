@@ -9,44 +9,40 @@
 //! with the `kern_return_t` XNU would give. The semantics are `docs/spec.md`'s (see the README and
 //! `docs/semantics.md`).
 //!
-//! Layers, from the bottom:
-//! - [`table`]: the page table, as runs; no Wasmtime types.
-//! - [`vm`]: every call's decision table, written once against [`vm::Env`].
-//! - [`Kernel`]: the tasks of a store and their port namespaces.
-//! - [`TaskPre`] / [`instantiate`]: the `"mach"` imports; a module becomes a task.
-//! - [`host`]: the host inspects and drives a task (regions, protections, bytes, permanent
-//!   ranges) with the checks a guest gets, and checks guest ranges for its own host
-//!   functions ([`host::check_access`]); [`trace`]: one `tracing` event per call, like
-//!   `dtruss`.
-//! - `wasi` (feature `wasi`): WASI preview 1 with the page table as a boundary: every
-//!   function checks the guest bytes it touches first (`docs/security.md`).
-//! - [`model`]: an independent, deliberately simple reference implementation, the oracle
-//!   of the differential tests and fuzz targets; [`fuzzing`]: their generators and oracles.
+//! Rooms, from the bottom (each uses only the ones above it; `docs/architecture.md`):
+//! - [`abi`]: what the guest sees: constants, [`Call`], [`Outcome`], the imports and their
+//!   signatures. No Wasmtime.
+//! - [`table`]: the page table, as runs. No Wasmtime.
+//! - [`vm`]: the semantics: every call's decision table, written once against [`vm::Env`]
+//!   (the tasks and their bytes), the copy windows and the mapping budget. No Wasmtime.
+//! - [`enforce`]: the table on the guest's own accesses: `mprotect` mirroring, the signal
+//!   handler, and [`rewrite`], the module rewrite that checks bulk-memory instructions.
+//! - Wasmtime: [`Kernel`] (the tasks of a store and their port namespaces), [`compile`],
+//!   [`TaskPre`] / [`instantiate`] / [`new_task`] (a module or memory becomes a task), the
+//!   `"mach"` imports, [`host`] (the host inspects and drives a task with the checks a guest
+//!   gets, and checks guest ranges for its own host functions: [`host::check_access`]),
+//!   [`trace`] (one `tracing` event per call, like `dtruss`) and `wasi` (feature `wasi`:
+//!   WASI preview 1 with the page table as a boundary, `docs/security.md`).
+//! - `testing` (feature `testing`): the reference model, the harness and the fuzzing
+//!   generators and oracles, for the tests, benches and fuzz targets.
 #![deny(missing_docs)]
 
-mod budget;
-pub mod calls;
-pub mod consts;
+pub mod abi;
+mod embed;
 pub mod enforce;
-pub mod fuzzing;
-pub mod harness;
-#[path = "host_api.rs"]
-pub mod host;
-mod kernel;
-mod linker;
-pub mod model;
-pub mod rewrite;
 pub mod table;
-pub mod trace;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod vm;
-#[cfg(feature = "wasi")]
-pub mod wasi;
 
-pub use calls::{Call, Form, Outcome, PageAttrs, ParamFault, Width};
-pub use enforce::configure;
-pub use kernel::{Kernel, KernelConfig};
-pub use linker::{
+#[cfg(feature = "wasi")]
+pub use embed::wasi;
+pub use embed::{host, trace};
+
+pub use abi::{Call, Form, Import, Outcome, PageAttrs, ParamFault, Width};
+pub use embed::{
     call, compile, explain_trap, install_handlers, instantiate, new_task, register_memory,
-    Compiled, GetKernel, Import, TaskModule, TaskPre,
+    Compiled, GetKernel, Kernel, KernelConfig, TaskModule, TaskPre,
 };
+pub use enforce::{configure, rewrite};
 pub use vm::{TaskId, TaskVm};

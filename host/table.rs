@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use crate::calls::PageAttrs;
+use crate::abi::PageAttrs;
 
 /// Why a range check failed, at the first failing page in address order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,11 +319,7 @@ impl PageTable {
         prot: i32,
         copy: bool,
     ) -> Result<(), CheckError> {
-        let extra = if copy {
-            crate::consts::VM_PROT_WRITE
-        } else {
-            0
-        };
+        let extra = if copy { crate::abi::VM_PROT_WRITE } else { 0 };
         self.check(start, end, |a| (a.max | extra) & prot == prot)?;
         if start >= end {
             return Ok(());
@@ -492,8 +488,8 @@ impl PageTable {
 /// protection none, as XNU leaves a permanent entry).
 pub(crate) fn deallocated(a: Option<PageAttrs>) -> Option<PageAttrs> {
     a.filter(|a| a.permanent).map(|a| PageAttrs {
-        cur: crate::consts::VM_PROT_NONE,
-        max: crate::consts::VM_PROT_NONE,
+        cur: crate::abi::VM_PROT_NONE,
+        max: crate::abi::VM_PROT_NONE,
         ..a
     })
 }
@@ -513,11 +509,7 @@ pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: i32, copy: bool) -> P
             ..a
         }
     } else {
-        let extra = if copy {
-            crate::consts::VM_PROT_WRITE
-        } else {
-            0
-        };
+        let extra = if copy { crate::abi::VM_PROT_WRITE } else { 0 };
         PageAttrs {
             cur: prot,
             max: a.max | extra,
@@ -530,7 +522,7 @@ pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: i32, copy: bool) -> P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consts::*;
+    use crate::abi::*;
 
     const RW: PageAttrs = PageAttrs::DEFAULT;
     const RO: PageAttrs = PageAttrs {

@@ -2,7 +2,7 @@
 //! process, target ≥ 10,000"), each still answering calls and enforcing its own table.
 //! `cargo bench --bench vm -- live_tasks` reports how far past that a process goes.
 
-use machvm::consts::*;
+use machvm::abi::*;
 use machvm::{Kernel, TaskPre};
 use wasmtime::{Config, Engine, Linker, Store};
 

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use machvm::consts::*;
+use machvm::abi::*;
 use machvm::{Kernel, KernelConfig, TaskId, TaskPre};
 use wasmtime::{CallHook, Config, Engine, Instance, Linker, Module, Store};
 

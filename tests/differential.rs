@@ -1,5 +1,5 @@
 //! Differential tests: random call sequences through the real wasm boundary against the
-//! reference model (`machvm::fuzzing`), and page-table operations against a page-by-page
+//! reference model (`machvm::testing::fuzzing`), and page-table operations against a page-by-page
 //! vector. After every step the oracle compares the outcome, each task's memory size,
 //! every page's state and the bytes of every allocated page (hence every out-parameter).
 //!
@@ -9,8 +9,8 @@
 //! `tests/regressions.rs`.
 
 use arbitrary::Unstructured;
-use machvm::fuzzing::table::{run_table, TableCase};
-use machvm::fuzzing::{minimize, Constraints, Scenario};
+use machvm::testing::fuzzing::table::{run_table, TableCase};
+use machvm::testing::fuzzing::{minimize, Constraints, Scenario};
 use machvm::Width;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -26,7 +26,7 @@ fn cases(default: u32) -> u32 {
 fn config(default_cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases: cases(default_cases),
-        // A failure is minimised by `machvm::fuzzing::minimize` (on the concrete steps),
+        // A failure is minimised by `machvm::testing::fuzzing::minimize` (on the concrete steps),
         // which gives far shorter sequences than shrinking the random bytes would.
         max_shrink_iters: 0,
         failure_persistence: None,
@@ -46,7 +46,7 @@ fn check(s: &Scenario) -> Result<(), TestCaseError> {
         Ok(()) => Ok(()),
         Err(d) => {
             let ops = minimize(&d.setup, &d.ops);
-            let short = machvm::fuzzing::run_ops(&d.setup, &ops)
+            let short = machvm::testing::fuzzing::run_ops(&d.setup, &ops)
                 .err()
                 .map_or_else(|| "(did not reproduce)".to_string(), |d| d.to_string());
             Err(TestCaseError::fail(format!("{d}\nminimised:\n{short}")))
@@ -113,7 +113,7 @@ proptest! {
 /// guest's own memory.grow — measured on the steps actually run.
 #[test]
 fn scenarios_cover_every_call_and_cross_task_calls() {
-    use machvm::fuzzing::Op;
+    use machvm::testing::fuzzing::Op;
     use machvm::Outcome;
     use std::collections::BTreeMap;
     // Per call: (successes, failing return codes, traps).

@@ -7,7 +7,7 @@
 
 mod child;
 
-use machvm::consts::*;
+use machvm::abi::*;
 use machvm::enforce::{AccessKind, BadAccess};
 use machvm::{Call, Form, Kernel, KernelConfig, Outcome, PageAttrs, TaskId, TaskPre, Width};
 use wasmtime::{Config, Engine, Instance, Linker, Module, Store, Val};

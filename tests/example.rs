@@ -4,7 +4,7 @@
 #[path = "../examples/two_tasks.rs"]
 mod two_tasks;
 
-use machvm::consts::*;
+use machvm::abi::*;
 
 #[test]
 fn one_task_copies_memory_out_of_the_other() {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use machvm::consts::*;
+use machvm::abi::*;
 use machvm::enforce::AccessKind;
 use machvm::{Kernel, KernelConfig, TaskPre};
 use wasmtime::{
@@ -170,7 +170,7 @@ impl Guest {
 fn kr_name(kr: i32) -> &'static str {
     match kr {
         -1 => "a check on data",
-        kr => machvm::consts::kern_return_name(kr),
+        kr => machvm::abi::kern_return_name(kr),
     }
 }
 

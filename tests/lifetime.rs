@@ -6,7 +6,7 @@
 
 mod child;
 
-use machvm::consts::*;
+use machvm::abi::*;
 use machvm::{host, Kernel, TaskId};
 use wasmtime::{Config, Engine, Instance, Linker, PoolingAllocationConfig, Store};
 

@@ -5,10 +5,10 @@
 //! and not fixed yet (the oracles may tolerate exactly its behaviour meanwhile); run them with
 //! `cargo test --test regressions -- --ignored`, and remove the `ignore` with the fix.
 
-use machvm::consts::*;
-use machvm::fuzzing::{run_ops, Op, Setup, TaskSpec};
-use machvm::harness::Harness;
+use machvm::abi::*;
 use machvm::table::PageTable;
+use machvm::testing::fuzzing::{run_ops, Op, Setup, TaskSpec};
+use machvm::testing::harness::Harness;
 use machvm::{Call, Form, KernelConfig, Outcome, PageAttrs, Width};
 
 /// `PageTable::find_free_below(n, below)` must return a run that ends at or below `below`
@@ -31,7 +31,7 @@ fn table_find_free_below_stays_below_its_bound() {
 /// The same bug through the wasm boundary: a 32-bit guest's `vm_allocate(ANYWHERE)` in a
 /// 64-bit task whose map passes 4 GiB must place the whole allocation below 2^32 (the
 /// word-sized call cannot describe anything past it: `vm_deallocate` of that range would
-/// "wrap"; vm.rs itself says "search below 2^width"), so with no such room it answers
+/// "wrap"; the semantics say "search below 2^width"), so with no such room it answers
 /// `KERN_NO_SPACE`, as the model does. The real side returned `KERN_SUCCESS` with an
 /// allocation `[0x10000, 0x1_0000_f000)` that crosses 4 GiB.
 ///

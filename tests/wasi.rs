@@ -6,7 +6,7 @@
 
 mod child;
 
-use machvm::consts::{VM_PROT_NONE, VM_PROT_READ};
+use machvm::abi::{VM_PROT_NONE, VM_PROT_READ};
 use machvm::wasi::ERRNO_FAULT;
 use machvm::{host, Kernel, TaskId};
 use wasmtime::{Config, Engine, Instance, Linker, Store, Val};
@@ -437,7 +437,7 @@ fn write_only_pages_are_not_readable_by_wasi() {
             page,
             0x1000,
             false,
-            machvm::consts::VM_PROT_WRITE,
+            machvm::abi::VM_PROT_WRITE,
         )
         .unwrap();
         let mut entry = (page as u32).to_le_bytes().to_vec();
@@ -467,7 +467,7 @@ fn wasi_writes_map_write_only_pages_first() {
         let mut g = new_guest(&guest());
         let page = 0x5000;
         host::write_bytes(&mut g.store, get, g.task, page, &[0xee; 16]).unwrap();
-        let write_only = machvm::consts::VM_PROT_WRITE;
+        let write_only = machvm::abi::VM_PROT_WRITE;
         host::protect(&mut g.store, get, g.task, page, 0x1000, false, write_only).unwrap();
         let random = |g: &mut Guest, len: i32| {
             let f = g.instance.get_func(&mut g.store, "t_random_get").unwrap();
@@ -486,7 +486,7 @@ fn wasi_writes_map_write_only_pages_first() {
             machvm::enforce::set_mapping_budget(machvm::enforce::mappings_in_use());
             assert_eq!(random(&mut g, 16), ERRNO_FAULT);
             machvm::enforce::set_mapping_budget(budget);
-            let rw = machvm::consts::VM_PROT_DEFAULT;
+            let rw = machvm::abi::VM_PROT_DEFAULT;
             host::protect(&mut g.store, get, g.task, page, 0x1000, false, rw).unwrap();
             let bytes = host::read_bytes(&mut g.store, get, g.task, page, 16).unwrap();
             assert_eq!(bytes, [0xee; 16], "nothing written");

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)] // each bench target uses a part
 
-use machvm::consts::TASK_SELF_NAME;
+use machvm::abi::TASK_SELF_NAME;
 use machvm::{Call, Form, Kernel, KernelConfig, Outcome, TaskId, TaskPre};
 use wasmtime::{Config, Engine, Instance, Linker, Module, Store, TypedFunc};
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use machvm::fuzzing::{minimize, run_ops, Scenario};
+use machvm::testing::fuzzing::{minimize, run_ops, Scenario};
 
 fuzz_target!(|scenario: Scenario| {
     if let Err(d) = scenario.run() {

@@ -14,7 +14,7 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use machvm::fuzzing::guests::{imports_module, run_guest, GuestLimits, HostPlan};
+use machvm::testing::fuzzing::guests::{imports_module, run_guest, GuestLimits, HostPlan};
 use machvm::Width;
 
 /// Bytes of the input that describe the host's side.

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use machvm::fuzzing::table::{run_table, TableCase};
+use machvm::testing::fuzzing::table::{run_table, TableCase};
 
 fuzz_target!(|case: TableCase| {
     if let Err(e) = run_table(&case) {

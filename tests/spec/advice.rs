@@ -2,7 +2,7 @@
 //! row, in both forms, both widths and both page sizes.
 
 use crate::common::*;
-use machvm::consts::*;
+use machvm::abi::*;
 use machvm::Call;
 
 impl T {

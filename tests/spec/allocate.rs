@@ -1,7 +1,7 @@
 //! spec §4 vm_allocate and vm_deallocate, every row, through the wasm forwarders.
 
 use crate::common::*;
-use machvm::consts::*;
+use machvm::abi::*;
 use machvm::Call;
 
 const ANYWHERE: i32 = VM_FLAGS_ANYWHERE;
@@ -363,7 +363,7 @@ fn checking_calls_see_pages_the_guest_just_grew() {
 
             let next = t.h.grow(0, 1).unwrap().unwrap() << 16;
             let r = t.ret(Call::HostPageSize {
-                host: machvm::consts::HOST_SELF_NAME,
+                host: machvm::abi::HOST_SELF_NAME,
                 size_ptr: next + 8,
             });
             assert_eq!((r, t.get_uint(next + 8, word as usize)), (KERN_SUCCESS, p));

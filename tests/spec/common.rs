@@ -1,8 +1,8 @@
-//! Shorthands over `machvm::harness::Harness` for the spec tests: one guest task (and
+//! Shorthands over `machvm::testing::harness::Harness` for the spec tests: one guest task (and
 //! optionally more), calls through the real wasm forwarders, and assertions with context.
 
-use machvm::consts::*;
-use machvm::harness::Harness;
+use machvm::abi::*;
+use machvm::testing::harness::Harness;
 use machvm::{Call, Form, Outcome, PageAttrs, ParamFault, Width};
 
 pub const SELF: u32 = TASK_SELF_NAME;

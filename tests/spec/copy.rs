@@ -1,7 +1,7 @@
 //! spec §4 vm_copy, every row, through the wasm forwarders.
 
 use crate::common::*;
-use machvm::consts::*;
+use machvm::abi::*;
 
 #[test]
 fn row1_size_zero_succeeds_without_looking_at_addresses() {

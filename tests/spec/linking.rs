@@ -1,7 +1,7 @@
 //! spec §3 linking: the variant that matches the memory's width, clear refusals, and the
 //! embedding API.
 
-use machvm::consts::*;
+use machvm::abi::*;
 use machvm::{instantiate, Call, Kernel, Outcome, TaskPre};
 use wasmtime::{Config, Engine, Linker, Memory, MemoryType, Module, Store};
 
@@ -92,8 +92,8 @@ fn unknown_imports_and_missing_memories_are_refused() {
 #[test]
 fn every_import_links_in_both_widths() {
     for (wat, bits) in [
-        (machvm::harness::FORWARD32_WAT, 32),
-        (machvm::harness::FORWARD64_WAT, 64),
+        (machvm::testing::harness::FORWARD32_WAT, 32),
+        (machvm::testing::harness::FORWARD64_WAT, 64),
     ] {
         let engine = engine();
         let module = Module::new(&engine, wat).unwrap();

@@ -2,7 +2,7 @@
 //! panic on any argument.
 
 use crate::common::*;
-use machvm::consts::*;
+use machvm::abi::*;
 use machvm::{Call, Form, Outcome, Width};
 
 #[test]

@@ -3,9 +3,9 @@
 //! the guest does. Through the forwarding guests, in every configuration and form.
 
 use crate::common::*;
-use machvm::consts::*;
-use machvm::harness::HarnessState;
+use machvm::abi::*;
 use machvm::host;
+use machvm::testing::harness::HarnessState;
 
 fn get(s: &mut HarnessState) -> &mut machvm::Kernel {
     &mut s.kernel

@@ -1,8 +1,8 @@
 //! spec §1 ports: task resolution for every call, and cross-task calls through send rights.
 
 use crate::common::*;
-use machvm::consts::*;
-use machvm::harness::Harness;
+use machvm::abi::*;
+use machvm::testing::harness::Harness;
 use machvm::{Call, Form, Outcome, Width};
 
 /// Every task-taking call, with `task` as its port and harmless arguments otherwise.

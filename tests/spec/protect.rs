@@ -1,7 +1,7 @@
 //! spec §4 vm_protect, every row, through the wasm forwarders.
 
 use crate::common::*;
-use machvm::consts::*;
+use machvm::abi::*;
 
 #[test]
 fn row1_wrap_and_bad_bits_are_invalid_argument() {

@@ -2,7 +2,7 @@
 //! through the wasm forwarders.
 
 use crate::common::*;
-use machvm::consts::*;
+use machvm::abi::*;
 use machvm::{Call, Form, Outcome, Width};
 
 impl T {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use wasmtime::{Global, Memory, MemoryType};
 
-use crate::calls::Width;
+use crate::abi::Width;
 use crate::enforce::{FaultRecord, Protected};
 use crate::vm::{TaskId, TaskVm, WASM_PAGE};
 
@@ -27,7 +27,7 @@ pub struct KernelConfig {
     /// Serve `vm_copy` / `mach_vm_copy` calls of a task's own memory, and the enforcement
     /// checks of its bulk-memory instructions, in wasm, without a host call, when the
     /// ranges lie in the copy windows the host keeps over pages its table allows (see
-    /// [`crate::rewrite`]; on by default). It needs modules compiled with
+    /// [`crate::enforce::rewrite`]; on by default). It needs modules compiled with
     /// [`crate::compile`]; answers are the same either way. Copies served in wasm are not
     /// traced: windows stay closed while a `tracing` subscriber wants
     /// [`crate::trace::CALL_TARGET`] events, and a task's windows close at its next
@@ -95,7 +95,7 @@ pub(crate) struct Task {
     /// [`memory_never_moves`]), for the calls' fast paths; 0 when unknown or movable.
     pub(crate) fixed_base: usize,
     /// The globals that hold the task's copy windows in wasm (read lo, hi, write lo, hi:
-    /// [`crate::rewrite::WINDOW_GLOBALS`]), when its module serves copies in wasm; they
+    /// [`crate::enforce::rewrite::WINDOW_GLOBALS`]), when its module serves copies in wasm; they
     /// follow [`TaskVm::windows`].
     pub(crate) window_globals: Option<[Global; 4]>,
     /// The task's instantiation failed: it is no task any more (its id stays taken, so
@@ -323,7 +323,7 @@ impl Kernel {
     /// // XNU's name layout: 0x303, 0x403, ...; one name per port in a namespace.
     /// assert_eq!(kernel.insert_send_right(a, b)?, 0x303);
     /// assert_eq!(kernel.insert_send_right(a, b)?, 0x303);
-    /// assert_eq!(kernel.insert_send_right(a, a)?, machvm::consts::TASK_SELF_NAME);
+    /// assert_eq!(kernel.insert_send_right(a, a)?, machvm::abi::TASK_SELF_NAME);
     /// // `a`'s guest now reaches `b` as port 0x303, e.g. vm_copy(0x303, ...).
     /// # Ok::<(), wasmtime::Error>(())
     /// ```
@@ -433,7 +433,7 @@ impl Drop for Kernel {
                 .as_ref()
                 .is_none_or(|w| w.strong_count() == 0);
             if store_gone {
-                crate::budget::give_back(n as usize);
+                crate::vm::budget::give_back(n as usize);
             } else {
                 self.protected.hand_over_mappings(n as usize);
             }

@@ -12,7 +12,7 @@
 //! of a 32-bit memory simply has nothing mapped past 4 GiB.
 //!
 //! ```
-//! use machvm::consts::{VM_PROT_NONE, VM_PROT_READ, VM_PROT_DEFAULT, KERN_PROTECTION_FAILURE};
+//! use machvm::abi::{VM_PROT_NONE, VM_PROT_READ, VM_PROT_DEFAULT, KERN_PROTECTION_FAILURE};
 //! use machvm::{host, Kernel};
 //! use wasmtime::{Engine, MemoryType, Store};
 //!
@@ -44,9 +44,9 @@ use std::fmt;
 
 use wasmtime::AsContextMut;
 
-use crate::calls::{Call, Form, Outcome};
-use crate::consts::*;
-use crate::linker::{GetKernel, StoreEnv};
+use crate::abi::*;
+use crate::abi::{Call, Form, Outcome};
+use crate::embed::{GetKernel, StoreEnv};
 use crate::table::{CheckError, Run};
 use crate::vm::{self, Env, TaskId};
 
@@ -296,7 +296,7 @@ pub fn protect<T: 'static>(
 /// the guest does. It lasts as long as the task.
 ///
 /// ```
-/// use machvm::{consts::*, host, Kernel};
+/// use machvm::{abi::*, host, Kernel};
 /// use wasmtime::{Engine, MemoryType, Store};
 ///
 /// struct State { kernel: Kernel }
@@ -523,7 +523,7 @@ pub fn write_bytes<T: 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::Kernel;
+    use crate::embed::kernel::Kernel;
     use wasmtime::{Engine, MemoryType, Store};
 
     struct State {

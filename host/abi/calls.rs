@@ -504,11 +504,11 @@ impl PageAttrs {
     /// The attributes of new memory: `cur` RW, `max` ALL, inheritance COPY, behavior
     /// default.
     pub const DEFAULT: PageAttrs = PageAttrs {
-        cur: crate::consts::VM_PROT_DEFAULT,
-        max: crate::consts::VM_PROT_ALL,
-        inherit: crate::consts::VM_INHERIT_DEFAULT,
+        cur: crate::abi::VM_PROT_DEFAULT,
+        max: crate::abi::VM_PROT_ALL,
+        inherit: crate::abi::VM_INHERIT_DEFAULT,
         permanent: false,
-        behavior: crate::consts::VM_BEHAVIOR_DEFAULT,
+        behavior: crate::abi::VM_BEHAVIOR_DEFAULT,
         object: 0,
     };
 }

@@ -38,21 +38,21 @@
 //!   `2^32` or more for a 32-bit guest, i.e. whenever it reaches the top of a 4 GiB memory.
 //! - [`ParamFault::reason`] is the model's own wording: compare the other fields.
 //!
-//! [`Form::Vm`]: crate::calls::Form::Vm
-//! [`Form::MachVm`]: crate::calls::Form::MachVm
-//! [`Form::address_width`]: crate::calls::Form::address_width
+//! [`Form::Vm`]: crate::abi::Form::Vm
+//! [`Form::MachVm`]: crate::abi::Form::MachVm
+//! [`Form::address_width`]: crate::abi::Form::address_width
 
 use std::fmt;
 
-use crate::calls::{Call, Outcome, PageAttrs, ParamFault, Width};
-use crate::consts::{
+use crate::abi::{
     prot_string, region_flavor, KernReturn, HOST_SELF_NAME, KERN_INVALID_ADDRESS,
     KERN_INVALID_ARGUMENT, KERN_NO_SPACE, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE,
     KERN_SUCCESS, MACH_SEND_INVALID_DEST, MACH_SEND_INVALID_MEMORY, TASK_SELF_NAME,
     VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PROT_ALL, VM_PROT_COPY,
     VM_PROT_READ, VM_PROT_WRITE,
 };
-use crate::consts::{
+use crate::abi::{Call, Outcome, PageAttrs, ParamFault, Width};
+use crate::abi::{
     KERN_FAILURE, KERN_INVALID_HOST, KERN_INVALID_TASK, MACH_SEND_INVALID_RIGHT,
     VM_BEHAVIOR_CAN_REUSE, VM_BEHAVIOR_DEFAULT, VM_BEHAVIOR_DONTNEED, VM_BEHAVIOR_FREE,
     VM_BEHAVIOR_REUSABLE, VM_BEHAVIOR_REUSE, VM_BEHAVIOR_RSEQNTL, VM_BEHAVIOR_WILLNEED,
@@ -1765,8 +1765,8 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::Form;
-    use crate::consts::*;
+    use crate::abi::Form;
+    use crate::abi::*;
 
     const ME: u32 = TASK_SELF_NAME;
     /// Initial memory of a test task: 4 wasm pages.

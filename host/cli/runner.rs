@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use machvm::consts::prot_string;
+use machvm::abi::prot_string;
 use machvm::trace::{CALL_TARGET, GUARD_TARGET};
 use machvm::{host, Compiled, Kernel, KernelConfig, ParamFault, TaskId, TaskPre};
 use tracing::field::{Field, Visit};
@@ -296,11 +296,11 @@ fn load_module(engine: &Engine, path: &Path) -> Result<(Compiled, Vec<u8>), Fail
 /// no page 0 now (it starts empty, or the start function deallocated it) is refused: the
 /// page would become ordinary memory when allocated or grown.
 fn pagezero(store: &mut Store<State>, task: TaskId, page: u64) -> Result<(), Failure> {
-    let none = machvm::consts::VM_PROT_NONE;
+    let none = machvm::abi::VM_PROT_NONE;
     let done = host::protect(&mut *store, get, task, 0, page, true, none)
         .and_then(|()| host::make_permanent(&mut *store, get, task, 0, page));
     done.map_err(|e| {
-        Failure::Load(if e.code() == machvm::consts::KERN_INVALID_ADDRESS {
+        Failure::Load(if e.code() == machvm::abi::KERN_INVALID_ADDRESS {
             "--pagezero: the task has no page 0 to protect (its memory starts empty, or its \
              start function deallocated the page)"
                 .to_string()

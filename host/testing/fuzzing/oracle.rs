@@ -2,14 +2,14 @@
 
 use std::fmt;
 
-use crate::calls::{Call, Outcome, PageAttrs, Width};
-use crate::consts::{
+use crate::abi::{Call, Outcome, PageAttrs, Width};
+use crate::abi::{
     TASK_SELF_NAME, TASK_VM_INFO_COUNT, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PROT_READ,
     VM_PROT_WRITE,
 };
-use crate::harness::Harness;
-use crate::kernel::KernelConfig;
-use crate::model::Model;
+use crate::embed::kernel::KernelConfig;
+use crate::testing::harness::Harness;
+use crate::testing::model::Model;
 use crate::vm::WASM_PAGE;
 
 /// One task of a [`Setup`]: a forwarding guest with its own memory.
@@ -379,7 +379,7 @@ impl Differential {
             let unallocated = |i: &usize| model.page(g, *i as u64).is_none();
             if let Some(first) = (0..size / p).find(unallocated) {
                 let last = (0..size / p).rev().find(unallocated).unwrap_or(first) + 1;
-                back = crate::model::cover(back, first * p..last * p);
+                back = crate::testing::model::cover(back, first * p..last * p);
             }
             if !back.is_empty() {
                 let (model, harness) = (&mut self.model, &mut self.harness);
@@ -648,7 +648,7 @@ impl Differential {
             } => {
                 out.push(span(caller, state_ptr, OUT));
                 // Emptying zeroes an object's pages; PURGE_ALL any task's.
-                let all = control == crate::consts::VM_PURGABLE_PURGE_ALL as u32;
+                let all = control == crate::abi::VM_PURGABLE_PURGE_ALL as u32;
                 for t in 0..self.setup.tasks.len() {
                     if all || Some(t) == target(task) {
                         out.push((t, 0, u64::MAX));
@@ -676,7 +676,7 @@ impl Differential {
                 count_ptr,
                 ..
             } => {
-                let aw = crate::calls::Width::W64;
+                let aw = crate::abi::Width::W64;
                 let count = self.model_word(caller, count_ptr, aw.bytes()).unwrap_or(0);
                 out.push(span(caller, dispositions, count.saturating_mul(4)));
                 out.push(span(caller, count_ptr, OUT));
@@ -982,7 +982,7 @@ impl Differential {
 
 fn show(o: &Outcome) -> String {
     match o {
-        Outcome::Ret(v) => format!("returned {v:#x} ({})", crate::consts::kern_return_name(*v)),
+        Outcome::Ret(v) => format!("returned {v:#x} ({})", crate::abi::kern_return_name(*v)),
         Outcome::Trap(f) => format!("trapped: {f}"),
     }
 }
@@ -1154,7 +1154,7 @@ mod tests {
 
     #[test]
     fn bytes_are_read_in_place_only_where_the_hardware_lets_them() {
-        use crate::calls::Form::Vm;
+        use crate::abi::Form::Vm;
         let mut h = Harness::with_page_size(4096).expect("sets up");
         let g = h.add_guest(Width::W32, 1, Some(2)).expect("adds");
         let protect = |h: &mut Harness, addr, prot| {
@@ -1171,7 +1171,7 @@ mod tests {
         assert!(h.bytes_in_place(g, 0, 0x10000).is_some());
         protect(&mut h, 0x3000, VM_PROT_READ as u32);
         protect(&mut h, 0x5000, 0);
-        let enforced = crate::kernel::KernelConfig::default().enforce;
+        let enforced = crate::embed::kernel::KernelConfig::default().enforce;
         assert!(
             h.bytes_in_place(g, 0x2000, 0x5000).is_some(),
             "read-only is readable"
@@ -1224,8 +1224,8 @@ mod tests {
     }
 
     fn recycled_is_new(enforce: bool) {
-        use crate::calls::Form::Vm;
-        use crate::consts::{KERN_SUCCESS, MACH_SEND_INVALID_DEST};
+        use crate::abi::Form::Vm;
+        use crate::abi::{KERN_SUCCESS, MACH_SEND_INVALID_DEST};
         let task = |maximum| TaskSpec {
             width: Width::W32,
             initial: 2,

@@ -6,7 +6,7 @@
 //!   limits) and concrete steps (a [`Call`](crate::Call) made by a guest, the guest's own
 //!   `memory.grow`, its own stores, an inserted send right).
 //! - [`Differential`]: the oracle. It runs every [`Op`] through the real wasm boundary
-//!   ([`Harness`](crate::harness::Harness)) and on the reference [`Model`](crate::model::Model),
+//!   ([`Harness`](crate::testing::harness::Harness)) and on the reference [`Model`](crate::testing::model::Model),
 //!   and after every step compares the outcome, the memory sizes, every page's state and the
 //!   bytes of every allocated page of every task ([`Differential::apply`]), or the bytes of
 //!   the pages the step touches, before and after it, with every byte compared at the end of

@@ -19,10 +19,11 @@ use wasmtime::{
     ValType,
 };
 
-use crate::calls::Width;
-use crate::consts::{VM_PROT_NONE, VM_PROT_READ, VM_PROT_WRITE};
-use crate::kernel::{Kernel, KernelConfig};
-use crate::linker::{Import, TaskPre};
+use crate::abi::Import;
+use crate::abi::Width;
+use crate::abi::{VM_PROT_NONE, VM_PROT_READ, VM_PROT_WRITE};
+use crate::embed::kernel::{Kernel, KernelConfig};
+use crate::embed::TaskPre;
 use crate::table::Run;
 use crate::vm::TaskId;
 use crate::Compiled;

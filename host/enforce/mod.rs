@@ -6,7 +6,7 @@
 //!   guest access to a protected page faults, which Wasmtime turns into a clean trap. This
 //!   costs nothing on the access path.
 //! - **`memory.copy`, `memory.fill`, `memory.init`** run in Wasmtime's host code, where a
-//!   fault would kill the process; [`crate::rewrite`] turns them into calls to machvm's
+//!   fault would kill the process; [`crate::enforce::rewrite`] turns them into calls to machvm's
 //!   checked functions, which look at the table first and trap with [`BadAccess`].
 //! - Host code (the imports, these functions, WASI through [`crate::wasi`]) checks the table
 //!   before it touches guest memory and only touches pages the table allows; the hardware
@@ -30,10 +30,11 @@ use std::sync::Arc;
 
 use rustix::mm::MprotectFlags;
 
-use crate::calls::PageAttrs;
-use crate::consts::{prot_string, VM_PROT_READ, VM_PROT_WRITE};
+use crate::abi::{prot_string, PageAttrs, VM_PROT_READ, VM_PROT_WRITE};
 
-pub use crate::budget::{mapping_budget, mappings_in_use, set_mapping_budget};
+pub mod rewrite;
+
+pub use crate::vm::budget::{mapping_budget, mappings_in_use, set_mapping_budget};
 
 /// Sets the Wasmtime options enforcement needs: memories that never move (a grow that
 /// moved a memory would silently drop its protections), 64-bit memories enabled, and
@@ -143,7 +144,7 @@ impl Seg {
         if word.load(Ordering::SeqCst) & bit != 0 {
             return true;
         }
-        if !crate::budget::try_take(MAPPINGS_PER_STORE) {
+        if !crate::vm::budget::try_take(MAPPINGS_PER_STORE) {
             return false;
         }
         let rw = MprotectFlags::READ | MprotectFlags::WRITE;
@@ -153,7 +154,7 @@ impl Seg {
         // its memory is released); its table state allows writing, so read-write hardware
         // lets through nothing the table refuses but the loads x86 cannot refuse.
         if !unsafe { protect(addr as *mut u8, 0, self.page_size as u64, rw) } {
-            crate::budget::give_back(MAPPINGS_PER_STORE);
+            crate::vm::budget::give_back(MAPPINGS_PER_STORE);
             return false;
         }
         word.fetch_or(bit, Ordering::SeqCst);
@@ -226,7 +227,7 @@ impl WriteOnly {
         );
         kept.sort_by_key(|s| s.start);
         *segs = kept;
-        crate::budget::give_back(written * MAPPINGS_PER_STORE);
+        crate::vm::budget::give_back(written * MAPPINGS_PER_STORE);
     }
 
     /// Forgets the runs inside `[lo, hi)` without touching the budget (their kernel was
@@ -599,7 +600,7 @@ pub(crate) struct Sentinel {
 
 impl Drop for Sentinel {
     fn drop(&mut self) {
-        crate::budget::give_back(self.protected.handed_over.swap(0, Ordering::SeqCst));
+        crate::vm::budget::give_back(self.protected.handed_over.swap(0, Ordering::SeqCst));
         let left: Vec<(usize, usize)> = self.protected.lock().drain().map(|(_, r)| r).collect();
         if !left.is_empty() {
             let mut stale = STALE.lock().unwrap_or_else(|e| e.into_inner());

@@ -4,8 +4,9 @@
 //! The Wasmtime imports implement [`Env`] over a `Caller`, the host-side API over a
 //! `StoreContextMut`; the logic here holds no Wasmtime type.
 
-use crate::calls::{Call, Outcome, PageAttrs, ParamFault, Width};
-use crate::consts::*;
+use crate::abi::*;
+
+pub mod budget;
 use crate::table::{CheckError, PageTable};
 
 /// The size of a wasm page in bytes.
@@ -450,9 +451,9 @@ fn boundaries_around(
 /// the budget: for changes that have happened (or been undone) already.
 fn recount(vm: &mut TaskVm, from: u64, to: u64) {
     if to > from {
-        crate::budget::force_take((to - from) as usize);
+        crate::vm::budget::force_take((to - from) as usize);
     } else {
-        crate::budget::give_back((from - to) as usize);
+        crate::vm::budget::give_back((from - to) as usize);
     }
     vm.mappings = vm.mappings + to - from;
 }
@@ -460,7 +461,7 @@ fn recount(vm: &mut TaskVm, from: u64, to: u64) {
 /// Gives task `vm`'s mappings back to the process's budget, when its memory stops being
 /// enforced (its kernel is dropped).
 pub(crate) fn release_mappings(vm: &mut TaskVm) {
-    crate::budget::give_back(vm.mappings as usize);
+    crate::vm::budget::give_back(vm.mappings as usize);
     vm.mappings = 0;
 }
 
@@ -553,7 +554,7 @@ pub fn window(vm: &TaskVm, addr: u64, size: u64, prot: i32) -> Option<(u64, u64)
 }
 
 /// True when window `(lo, hi)` holds `[addr, addr + size)`: `lo <= addr < hi` and
-/// `addr + size <= hi`, as the wasm side of [`crate::rewrite`] tests it (a closed window,
+/// `addr + size <= hi`, as the wasm side of [`crate::enforce::rewrite`] tests it (a closed window,
 /// `lo == hi`, holds nothing).
 fn holds((lo, hi): (u64, u64), addr: u64, size: u64) -> bool {
     lo <= addr && addr < hi && size <= hi - addr
@@ -573,7 +574,7 @@ pub fn windows_hold(vm: &TaskVm, src: Option<u64>, size: u64, dst: u64) -> bool 
 /// table allows ([`window`]). Returns true when a window changed.
 ///
 /// The windows let the guest serve later copies and checks inside them without a host call
-/// ([`crate::rewrite`]): [`call`] closes every window that a table change overlaps, before
+/// ([`crate::enforce::rewrite`]): [`call`] closes every window that a table change overlaps, before
 /// the change, and tells the [`Env`] ([`Env::windows_closed`]).
 pub fn open_windows(vm: &mut TaskVm, src: Option<u64>, size: u64, dst: u64) -> bool {
     let mut changed = false;
@@ -594,9 +595,10 @@ pub fn open_windows(vm: &mut TaskVm, src: Option<u64>, size: u64, dst: u64) -> b
 /// Puts task `t` back as it is when made over a memory of its current size: every page of
 /// the memory allocated with the default attributes (and mirrored so in hardware), none past
 /// it, no send rights, its copy windows closed. The fuzzing oracle reuses tasks between runs
-/// this way (`crate::fuzzing::Differential::recycle`). False when it could not be done: the
+/// this way (`crate::testing::fuzzing::Differential::recycle`). False when it could not be done: the
 /// task holds permanent pages or pages past its memory's end (a reset cannot give those
 /// back), or the hardware could not follow.
+#[cfg(feature = "testing")]
 pub(crate) fn reset<E: Env + ?Sized>(env: &mut E, t: TaskId) -> bool {
     sync(env, t);
     let vm = env.vm(t);
@@ -738,11 +740,11 @@ fn change<E: Env + ?Sized>(
         let wo = vm.write_only_faults;
         let (before, after) =
             boundaries_around(&vm.table, wo, k, k2, lo, hi, Some((start, end, &edit)));
-        if after > before && !crate::budget::try_take((after - before) as usize) {
+        if after > before && !crate::vm::budget::try_take((after - before) as usize) {
             return kr(KERN_RESOURCE_SHORTAGE);
         }
         if before > after {
-            crate::budget::give_back((before - after) as usize);
+            crate::vm::budget::give_back((before - after) as usize);
         }
         vm.mappings = vm.mappings + after - before;
         Some((before, after))
@@ -1940,7 +1942,7 @@ fn region<E: Env + ?Sized>(
     let count = load_param(env, caller, name, "count", count_ptr, 4)?;
     let t = resolve(env, caller, task)?;
     sync(env, t);
-    let Some((want, info_len)) = crate::consts::region_flavor(flavor as i32) else {
+    let Some((want, info_len)) = crate::abi::region_flavor(flavor as i32) else {
         return kr(KERN_INVALID_ARGUMENT);
     };
     if count < u64::from(want) {
@@ -1980,7 +1982,7 @@ fn region<E: Env + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::Form;
+    use crate::abi::Form;
     use proptest::prelude::*;
 
     /// One task whose memory is a byte vector: the smallest [`Env`], to test the logic of
@@ -2367,7 +2369,7 @@ mod tests {
         };
         assert_eq!(call(&mut env, ME, &c), Outcome::Ret(KERN_SUCCESS));
         assert_eq!(env.vm.mappings(), 2);
-        assert!(crate::budget::mappings_in_use() >= 2);
+        assert!(crate::vm::budget::mappings_in_use() >= 2);
         release_mappings(&mut env.vm);
         assert_eq!(env.vm.mappings(), 0);
     }
@@ -2401,7 +2403,7 @@ mod tests {
 
         /// Windows opened after copies and kept across table changes only hold ranges whose
         /// `vm_copy` the full path lets succeed, in either form: what the wasm side of
-        /// `crate::rewrite` relies on to answer without the host.
+        /// `crate::enforce::rewrite` relies on to answer without the host.
         #[test]
         fn a_copy_inside_the_windows_succeeds(
             w64 in any::<bool>(),

@@ -36,8 +36,8 @@ use wasmtime_wasi::p1::wasi_snapshot_preview1::{self as p1, WasiSnapshotPreview1
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wiggle::GuestMemory;
 
-use crate::consts::{VM_PROT_READ, VM_PROT_WRITE};
-use crate::linker::GetKernel;
+use crate::abi::{VM_PROT_READ, VM_PROT_WRITE};
+use crate::embed::GetKernel;
 use crate::vm::TaskVm;
 
 /// The module name of WASI preview 1.
@@ -62,7 +62,7 @@ struct Footprint<'a> {
     vm: Option<&'a TaskVm>,
     /// A named byte failed the table.
     fault: bool,
-    /// The ranges that will be written, for [`crate::linker::prepare_task_write`].
+    /// The ranges that will be written, for [`crate::embed::prepare_task_write`].
     writes: Vec<(u64, u64)>,
 }
 
@@ -140,9 +140,9 @@ fn allowed<T: 'static>(
         // A shared memory is never a task's.
         return Ok(true);
     };
-    let task = crate::linker::task_of_memory(caller.as_context_mut(), get, *mem)?;
+    let task = crate::embed::task_of_memory(caller.as_context_mut(), get, *mem)?;
     if let Some(task) = task {
-        crate::linker::sync_task(caller.as_context_mut(), get, task);
+        crate::embed::sync_task(caller.as_context_mut(), get, task);
     }
     let (bytes, data) = mem.data_and_store_mut(&mut *caller);
     let kernel = get(data);
@@ -161,7 +161,7 @@ fn allowed<T: 'static>(
     let writes = std::mem::take(&mut f.writes);
     Ok(match task {
         Some(task) => writes.iter().all(|&(addr, len)| {
-            crate::linker::prepare_task_write(caller.as_context_mut(), get, task, addr, len)
+            crate::embed::prepare_task_write(caller.as_context_mut(), get, task, addr, len)
         }),
         None => true,
     })

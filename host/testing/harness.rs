@@ -10,15 +10,15 @@ use wasmtime::{
     AsContextMut, Config, Engine, Func, Linker, Memory, MemoryType, Store, Val, ValType,
 };
 
-use crate::calls::{Call, Outcome, PageAttrs, ParamFault, Width};
-use crate::kernel::{Kernel, KernelConfig};
-use crate::linker::TaskPre;
+use crate::abi::{Call, Outcome, PageAttrs, ParamFault, Width};
+use crate::embed::kernel::{Kernel, KernelConfig};
+use crate::embed::TaskPre;
 use crate::vm::TaskId;
 
 /// The forwarding guest for a 32-bit memory.
-pub const FORWARD32_WAT: &str = include_str!("../wat/forward32.wat");
+pub const FORWARD32_WAT: &str = include_str!("../../wat/forward32.wat");
 /// The forwarding guest for a 64-bit memory.
-pub const FORWARD64_WAT: &str = include_str!("../wat/forward64.wat");
+pub const FORWARD64_WAT: &str = include_str!("../../wat/forward64.wat");
 
 /// The store data of a [`Harness`].
 pub struct HarnessState {
@@ -193,7 +193,7 @@ impl Harness {
             return false;
         }
         let task = self.guests[g].task;
-        crate::linker::reset_task(self.store.as_context_mut(), get, task)
+        crate::embed::reset_task(self.store.as_context_mut(), get, task)
     }
 
     /// The store.
@@ -362,7 +362,7 @@ impl Harness {
         self.guests[g].memory.data_mut(&mut self.store)
     }
 
-    /// What guest `g`'s copy-window globals hold (read, write; see [`crate::rewrite`]), or
+    /// What guest `g`'s copy-window globals hold (read, write; see [`crate::enforce::rewrite`]), or
     /// `None` when its module serves no copy in wasm.
     pub fn windows_in_wasm(&mut self, g: usize) -> Option<[(u64, u64); 2]> {
         let task = self.guests[g].task;

@@ -39,14 +39,14 @@
 
 use std::fmt;
 
-use crate::calls::{Call, Outcome};
-use crate::consts::{
+use crate::abi::{
     kern_return_name, prot_string, HOST_VM_INFO64, MACH_TASK_BASIC_INFO, TASK_VM_INFO,
     TASK_VM_INFO_PURGEABLE, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PAGE_INFO_BASIC, VM_PROT_ALL,
     VM_PROT_COPY, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64, VM_SYNC_ASYNCHRONOUS,
     VM_SYNC_CONTIGUOUS, VM_SYNC_DEACTIVATE, VM_SYNC_INVALIDATE, VM_SYNC_KILLPAGES,
     VM_SYNC_REUSABLEPAGES, VM_SYNC_SYNCHRONOUS,
 };
+use crate::abi::{Call, Outcome};
 use crate::vm::TaskId;
 
 /// The target of the per-call events.
@@ -648,7 +648,7 @@ pub(crate) fn emit(caller: TaskId, call: &Call, params: &ParamLog, outcome: &Out
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::{Form, ParamFault};
+    use crate::abi::{Form, ParamFault};
 
     fn line(call: Call, params: &[(&'static str, bool, u64)], outcome: Outcome) -> String {
         let mut log = ParamLog::new();

@@ -8,8 +8,8 @@
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 
-use crate::calls::PageAttrs;
-use crate::consts::{VM_PROT_COPY, VM_PROT_WRITE};
+use crate::abi::PageAttrs;
+use crate::abi::{VM_PROT_COPY, VM_PROT_WRITE};
 use crate::table::{CheckError, PageTable, Run};
 
 /// Pages of the window.

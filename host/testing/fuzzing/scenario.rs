@@ -7,16 +7,16 @@
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 
-use crate::calls::{Call, Form, Outcome, Width};
-use crate::consts::{
+use crate::abi::{Call, Form, Outcome, Width};
+use crate::abi::{
     HOST_SELF_NAME, HOST_VM_INFO64, MACH_PORT_DEAD, MACH_PORT_NULL, MACH_TASK_BASIC_INFO,
     TASK_SELF_NAME, TASK_VM_INFO, TASK_VM_INFO_PURGEABLE, VM_FLAGS_ANYWHERE, VM_FLAGS_FIXED,
     VM_FLAGS_OVERWRITE, VM_FLAGS_PURGABLE, VM_FLAGS_USER_ALLOCATE, VM_PAGE_INFO_BASIC,
     VM_PROT_COPY, VM_PROT_WRITE, VM_PURGABLE_DEBUG_EMPTY, VM_REGION_BASIC_INFO,
     VM_REGION_BASIC_INFO_64,
 };
-use crate::kernel::KernelConfig;
-use crate::model::Model;
+use crate::embed::kernel::KernelConfig;
+use crate::testing::model::Model;
 use crate::vm::WASM_PAGE;
 
 use super::oracle::{locate, Differential, Divergence, Op, Setup, TaskSpec};
