@@ -19,7 +19,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use machvm::abi::TASK_SELF_NAME;
+use machvm::abi::{KernReturn, TASK_SELF_NAME};
 use machvm::{Call, Form, Kernel, KernelConfig, TaskPre};
 use wasmtime::{Config, Engine, Func, Instance, Linker, Module, Store};
 
@@ -181,7 +181,7 @@ fn protects(c: &mut Criterion) {
                 set_max: 1,
                 prot: 3,
             };
-            assert_eq!(g.call(c), 0);
+            assert_eq!(g.call(c), KernReturn::SUCCESS);
         }
         let table = g.store.data().kernel.task(g.task).unwrap().table();
         let (count, bytes) = (table.run_count(), table.heap_bytes());
@@ -354,7 +354,7 @@ fn enforcement(c: &mut Criterion) {
         let mut g = guest(&engine, enforce);
         // Some protected pages in the scanned range: every other 64 KiB read-only.
         for i in (0..u64::from(len)).step_by(0x20000) {
-            assert_eq!(g.protect(i + 0x10000, 0x10000, 1), 0);
+            assert_eq!(g.protect(i + 0x10000, 0x10000, 1), KernReturn::SUCCESS);
         }
         let f = g.func::<u32, i32>("checksum");
         let name = if enforce { "on" } else { "off" };

@@ -15,7 +15,7 @@
 
 use std::process::ExitCode;
 
-use machvm::abi::{kern_return_name, KernReturn, VM_PROT_NONE, VM_PROT_READ};
+use machvm::abi::{KernReturn, VM_PROT_NONE, VM_PROT_READ};
 use machvm::host::{self, Region};
 use machvm::{Kernel, TaskPre};
 use wasmtime::{Engine, Linker, Store};
@@ -109,10 +109,12 @@ pub fn run() -> wasmtime::Result<Report> {
 
     let copy_from =
         reader_instance.get_typed_func::<(u32, u32, u32), i32>(&mut store, "copy_from")?;
-    let copy = copy_from.call(&mut store, (port, MESSAGE_AT as u32, MESSAGE.len() as u32))?;
+    let copy =
+        KernReturn(copy_from.call(&mut store, (port, MESSAGE_AT as u32, MESSAGE.len() as u32))?);
     let copied = host::read_bytes(&mut store, get, reader, 0x1000, MESSAGE.len())?;
     // From the middle of the message page into the guard page: refused, nothing copied.
-    let guarded_copy = copy_from.call(&mut store, (port, MESSAGE_AT as u32 + 0x800, 0x1000))?;
+    let guarded_copy =
+        KernReturn(copy_from.call(&mut store, (port, MESSAGE_AT as u32 + 0x800, 0x1000))?);
 
     let source_regions = host::regions(&mut store, get, source)?;
     Ok(Report {
@@ -130,12 +132,12 @@ fn main() -> ExitCode {
             println!("send right to the source in the reader: {:#x}", r.port);
             println!(
                 "vm_read_overwrite of the message: {} -> {:?}",
-                kern_return_name(r.copy),
+                r.copy,
                 String::from_utf8_lossy(&r.copied)
             );
             println!(
                 "vm_read_overwrite across the guard page: {}",
-                kern_return_name(r.guarded_copy)
+                r.guarded_copy
             );
             println!("the source's regions:");
             for region in &r.source_regions {

@@ -59,7 +59,7 @@ fn ten_thousand_live_tasks_in_one_store() {
         let work = instance
             .get_typed_func::<(), i32>(&mut store, "work")
             .unwrap();
-        assert_eq!(work.call(&mut store, ()).unwrap(), KERN_SUCCESS);
+        assert_eq!(work.call(&mut store, ()).unwrap(), KERN_SUCCESS.0);
     }
     for (i, instance) in instances.iter().enumerate().step_by(997) {
         let peek = instance

@@ -83,12 +83,12 @@ impl Guest {
         self.store.data().host_calls.load(Ordering::Relaxed)
     }
 
-    fn copy(&mut self, src: u32, size: u32, dst: u32) -> i32 {
+    fn copy(&mut self, src: u32, size: u32, dst: u32) -> KernReturn {
         self.copy_as(TASK_SELF_NAME, src, size, dst)
     }
 
-    fn copy_as(&mut self, port: u32, src: u32, size: u32, dst: u32) -> i32 {
-        self.call("copy", (port, src, size, dst))
+    fn copy_as(&mut self, port: u32, src: u32, size: u32, dst: u32) -> KernReturn {
+        KernReturn(self.call("copy", (port, src, size, dst)))
     }
 
     fn try_call<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(

@@ -9,6 +9,7 @@
 //! `tests/regressions.rs`.
 
 use arbitrary::Unstructured;
+use machvm::abi::KernReturn;
 use machvm::testing::fuzzing::table::{run_table, TableCase};
 use machvm::testing::fuzzing::{minimize, Constraints, Scenario};
 use machvm::Width;
@@ -145,15 +146,15 @@ fn scenarios_cover_every_call_and_cross_task_calls() {
                 Op::Call { call, .. } => {
                     let e = seen.entry(call.import_name()).or_default();
                     match outcome {
-                        Some(Outcome::Ret(0)) => e.0 += 1,
-                        Some(Outcome::Ret(_)) => e.1 += 1,
+                        Some(Outcome::Kr(KernReturn::SUCCESS)) => e.0 += 1,
+                        Some(Outcome::Kr(_) | Outcome::Port(_)) => e.1 += 1,
                         _ => e.2 += 1,
                     }
                     let args = call.args();
                     if args.first().is_some_and(|&t| t & 0xFF == 3 && t >> 8 >= 3) {
                         cross += 1;
                     }
-                    if outcome == &Some(Outcome::Ret(0)) {
+                    if outcome == &Some(Outcome::Kr(KernReturn::SUCCESS)) {
                         match *call {
                             machvm::Call::Region { flavor: 10, .. } => flavor10 += 1,
                             machvm::Call::BehaviorSet {

@@ -71,10 +71,10 @@ impl Guest {
         }
     }
 
-    fn host(&mut self, c: Call) -> i32 {
+    fn host(&mut self, c: Call) -> KernReturn {
         match machvm::call(&mut self.store, get, self.task, &c).unwrap() {
-            Outcome::Ret(r) => r,
-            Outcome::Trap(f) => panic!("{f}"),
+            Outcome::Kr(kr) => kr,
+            o => panic!("{o:?}"),
         }
     }
 
@@ -90,7 +90,7 @@ impl Guest {
                 addr,
                 size: page
             }),
-            0
+            KERN_SUCCESS
         );
         if state == State_::Unallocated {
             return;
@@ -106,7 +106,7 @@ impl Guest {
             size: page,
             flags: 0,
         });
-        assert_eq!(r, 0);
+        assert_eq!(r, KERN_SUCCESS);
         let prot = state.prot();
         let r = self.host(Call::Protect {
             form,
@@ -116,7 +116,7 @@ impl Guest {
             set_max: 0,
             prot: prot as u32,
         });
-        assert_eq!(r, 0);
+        assert_eq!(r, KERN_SUCCESS);
     }
 
     fn run(&mut self, export: &str, addr: u64) -> wasmtime::Result<i32> {
@@ -390,7 +390,7 @@ fn a_refused_store_writes_nothing_and_protections_take_effect_immediately() {
         set_max: 0,
         prot: 3,
     };
-    assert_eq!(g.host(c), 0);
+    assert_eq!(g.host(c), KERN_SUCCESS);
     assert_eq!(g.run("store32", 0x30ffe).unwrap(), 0);
     assert_eq!(g.run("load8", 0x30ffe).unwrap(), 7);
 }
@@ -416,7 +416,7 @@ fn memory_grow_and_host_growth_keep_the_table_and_hardware_in_step() {
         size: 0x1000,
         flags: 1,
     };
-    assert_eq!(g.host(c), 0);
+    assert_eq!(g.host(c), KERN_SUCCESS);
     assert_eq!(g.run("store8", 0xA0000).unwrap(), 0);
     assert!(g.run("store8", 0xA1000).is_err(), "grown but unallocated");
     // vm_deallocate makes pages inaccessible, and they come back zeroed.
@@ -426,7 +426,7 @@ fn memory_grow_and_host_growth_keep_the_table_and_hardware_in_step() {
         addr: 0xA0000,
         size: 0x1000,
     };
-    assert_eq!(g.host(c), 0);
+    assert_eq!(g.host(c), KERN_SUCCESS);
     assert!(g.run("load8", 0xA0000).is_err());
 }
 
@@ -575,8 +575,8 @@ fn empty_after_fork() {
     let call = |store: &mut Store<State>, c: Call| match machvm::call(&mut *store, get, task, &c)
         .unwrap()
     {
-        Outcome::Ret(r) => r,
-        Outcome::Trap(f) => panic!("{f}"),
+        Outcome::Kr(kr) => kr,
+        o => panic!("{o:?}"),
     };
     let allocate = |store: &mut Store<State>| -> u64 {
         let c = Call::Allocate {
@@ -790,8 +790,8 @@ fn mappings(past_the_kernel: bool) {
         let before = store.data().kernel.task(task).unwrap().table().get(i);
         let runs = store.data().kernel.task(task).unwrap().table().run_count();
         match machvm::call(&mut store, get, task, &c).unwrap() {
-            Outcome::Ret(KERN_SUCCESS) => {}
-            Outcome::Ret(KERN_RESOURCE_SHORTAGE) => {
+            Outcome::Kr(KERN_SUCCESS) => {}
+            Outcome::Kr(KERN_RESOURCE_SHORTAGE) => {
                 let table = store.data().kernel.task(task).unwrap().table();
                 assert_eq!(before, table.get(i), "the table is unchanged");
                 assert_eq!(runs, table.run_count(), "the table is unchanged");
@@ -837,7 +837,7 @@ fn mappings(past_the_kernel: bool) {
     // Page 1 is between two read-only pages: readable, so it is a fine source.
     assert_eq!(
         machvm::call(&mut store, get, task, &c).unwrap(),
-        Outcome::Ret(KERN_SUCCESS)
+        Outcome::Kr(KERN_SUCCESS)
     );
     assert_eq!(load.call(&mut store, (i * 4096) as i32).unwrap(), 0);
     assert_eq!(load.call(&mut store, 0).unwrap(), 0);
@@ -852,7 +852,7 @@ fn mappings(past_the_kernel: bool) {
     };
     assert_eq!(
         machvm::call(&mut store, get, task, &c).unwrap(),
-        Outcome::Ret(KERN_SUCCESS)
+        Outcome::Kr(KERN_SUCCESS)
     );
     assert_eq!(machvm::enforce::mappings_in_use(), used - 2);
     // Dropping the kernel gives every mapping back.
@@ -938,7 +938,7 @@ impl Tasks {
     /// Runs the exhaustion loop of task `i`: how many protections it made.
     fn exhaust(&mut self, i: Instance) -> i32 {
         let t = std::time::Instant::now();
-        assert_eq!(self.call(i, "exhaust", &[]), KERN_RESOURCE_SHORTAGE);
+        assert_eq!(self.call(i, "exhaust", &[]), KERN_RESOURCE_SHORTAGE.0);
         let n = i.get_global(&mut self.store, "n").unwrap();
         let n = n.get(&mut self.store).unwrap_i32();
         println!(
@@ -964,7 +964,7 @@ fn exhaust() {
     let mut tasks = Tasks::new(include_bytes!("../wat/exhaust.wat"));
     let (i, task) = tasks.task();
     let t = std::time::Instant::now();
-    assert_eq!(tasks.call(i, "main", &[]), KERN_SUCCESS);
+    assert_eq!(tasks.call(i, "main", &[]), KERN_SUCCESS.0);
     println!("exhaust.wat: {:?}", t.elapsed());
     assert_eq!(tasks.store.data().kernel.task(task).unwrap().mappings(), 0);
     assert_eq!(machvm::enforce::mappings_in_use(), 0);
@@ -992,7 +992,7 @@ fn allocate_at_budget() {
     let used = machvm::enforce::mappings_in_use();
     assert_eq!(
         tasks.call(i, "allocate_past_end", &[]),
-        KERN_RESOURCE_SHORTAGE
+        KERN_RESOURCE_SHORTAGE.0
     );
     assert_eq!(tasks.size(i), size, "a refused vm_allocate grew the memory");
     assert_eq!(runs(&tasks), before);
@@ -1003,9 +1003,9 @@ fn allocate_at_budget() {
     assert_eq!(tasks.call(i, "load", &[refused]), 5);
     assert_eq!(tasks.call(i, "load", &[refused - 0x2000]), 0);
     // Undo: the budget is free again, and the allocation goes through.
-    assert_eq!(tasks.call(i, "undo", &[]), KERN_SUCCESS);
+    assert_eq!(tasks.call(i, "undo", &[]), KERN_SUCCESS.0);
     assert_eq!(machvm::enforce::mappings_in_use(), 0);
-    assert_eq!(tasks.call(i, "allocate_past_end", &[]), KERN_SUCCESS);
+    assert_eq!(tasks.call(i, "allocate_past_end", &[]), KERN_SUCCESS.0);
     assert_eq!(tasks.size(i), size + 1);
     let addr = (size * 0x10000 + 0x1000) as i32;
     tasks.call(i, "store", &[addr, 9]);
@@ -1026,7 +1026,7 @@ fn work_at_budget() {
     // A read-only page among read-write ones would take two mappings: refused, unchanged.
     assert_eq!(
         tasks.call(b, "protect", &[0x100000, VM_PROT_READ]),
-        KERN_RESOURCE_SHORTAGE
+        KERN_RESOURCE_SHORTAGE.0
     );
     assert_eq!(table(&tasks), before);
     tasks.call(b, "store", &[0x100000, 3]);
@@ -1034,7 +1034,7 @@ fn work_at_budget() {
     // rwx is read-write in hardware: no new mapping, granted.
     assert_eq!(
         tasks.call(b, "protect", &[0x100000, VM_PROT_ALL]),
-        KERN_SUCCESS
+        KERN_SUCCESS.0
     );
     assert_eq!(table(&tasks).unwrap().cur, VM_PROT_ALL);
     // The allocator, a thread, a new instance.
@@ -1045,10 +1045,10 @@ fn work_at_budget() {
     tasks.call(c, "store", &[0x100, 1]);
     assert_eq!(tasks.call(c, "load", &[0x100]), 1);
     // Undoing in the first task frees the budget for the others.
-    assert_eq!(tasks.call(a, "undo", &[]), KERN_SUCCESS);
+    assert_eq!(tasks.call(a, "undo", &[]), KERN_SUCCESS.0);
     assert_eq!(
         tasks.call(b, "protect", &[0x100000, VM_PROT_READ]),
-        KERN_SUCCESS
+        KERN_SUCCESS.0
     );
     assert_eq!(machvm::enforce::mappings_in_use(), 2);
 }

@@ -170,7 +170,7 @@ impl Guest {
 fn kr_name(kr: i32) -> &'static str {
     match kr {
         -1 => "a check on data",
-        kr => machvm::abi::kern_return_name(kr),
+        kr => KernReturn(kr).name().unwrap_or("(unknown kern_return_t)"),
     }
 }
 
@@ -793,7 +793,7 @@ fn abi_drives_every_call_family() {
         );
         assert_eq!(
             t.kr("x_vm_copy", &[me, a, 8, a + page - 4]),
-            KERN_PROTECTION_FAILURE,
+            KERN_PROTECTION_FAILURE.0,
             "{ctx}"
         );
         assert_eq!(t.load32(a + page - 4), 0, "{ctx}: all or nothing");
@@ -849,7 +849,7 @@ fn abi_drives_every_call_family() {
         // mach_vm_read_overwrite reads the guard: refused; of the data: *outsize (u64).
         assert_eq!(
             t.kr("x_mach_vm_read_overwrite", &[me, a + page, 4, a + 8, s]),
-            KERN_PROTECTION_FAILURE,
+            KERN_PROTECTION_FAILURE.0,
             "{ctx}"
         );
         assert_eq!(
@@ -862,14 +862,14 @@ fn abi_drives_every_call_family() {
         // mach_vm_write from a buffer in the guard: MACH_SEND_INVALID_MEMORY.
         assert_eq!(
             t.kr("x_mach_vm_write", &[me, a, a + page, 4]),
-            MACH_SEND_INVALID_MEMORY,
+            MACH_SEND_INVALID_MEMORY.0,
             "{ctx}"
         );
 
         // An unknown port.
         assert_eq!(
             t.kr("x_vm_deallocate", &[0x999, a, page]),
-            MACH_SEND_INVALID_DEST,
+            MACH_SEND_INVALID_DEST.0,
             "{ctx}"
         );
 

@@ -54,7 +54,7 @@ fn vm_allocate_anywhere_of_a_32_bit_caller_stays_below_4_gib() {
         size: 0x10000,
         flags: VM_FLAGS_FIXED as u32,
     };
-    assert_eq!(h.call(big, &fixed).unwrap(), Outcome::Ret(KERN_SUCCESS));
+    assert_eq!(h.call(big, &fixed).unwrap(), Outcome::Kr(KERN_SUCCESS));
     // Free below 4 GiB: [0x10000, 2^32 - 0x10000). Ask for more; the free run past 4 GiB
     // is no answer for a 32-bit caller.
     let anywhere = Call::Allocate {
@@ -66,7 +66,7 @@ fn vm_allocate_anywhere_of_a_32_bit_caller_stays_below_4_gib() {
     };
     assert_eq!(
         h.call(small, &anywhere).unwrap(),
-        Outcome::Ret(KERN_NO_SPACE)
+        Outcome::Kr(KERN_NO_SPACE)
     );
     // Nothing was mapped past the 64 KiB the task started with and the fixed allocation.
     assert_eq!(h.page(big, 0x10), None);

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)] // each bench target uses a part
 
-use machvm::abi::TASK_SELF_NAME;
+use machvm::abi::{KernReturn, TASK_SELF_NAME};
 use machvm::{Call, Form, Kernel, KernelConfig, Outcome, TaskId, TaskPre};
 use wasmtime::{Config, Engine, Instance, Linker, Module, Store, TypedFunc};
 
@@ -95,14 +95,14 @@ impl Guest {
         self.instance.get_typed_func(&mut self.store, name).unwrap()
     }
 
-    pub fn call(&mut self, c: Call) -> i32 {
+    pub fn call(&mut self, c: Call) -> KernReturn {
         match machvm::call(&mut self.store, get, self.task, &c).unwrap() {
-            Outcome::Ret(r) => r,
-            Outcome::Trap(f) => panic!("{f}"),
+            Outcome::Kr(kr) => kr,
+            o => panic!("{o:?}"),
         }
     }
 
-    pub fn protect(&mut self, addr: u64, size: u64, prot: i32) -> i32 {
+    pub fn protect(&mut self, addr: u64, size: u64, prot: i32) -> KernReturn {
         self.call(Call::Protect {
             form: Form::Vm,
             task: TASK_SELF_NAME,

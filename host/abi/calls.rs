@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use super::KernReturn;
+
 /// Which family of a call: the word-sized `vm_*` or the 64-bit `mach_vm_*`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Form {
@@ -451,22 +453,43 @@ impl fmt::Display for ParamFault {
 
 impl std::error::Error for ParamFault {}
 
-/// What a call gave the guest: a return value (a `kern_return_t`, or a port name for the two
-/// `*_self` calls), or a trap on a scalar parameter.
+/// What a call gave the guest: a `kern_return_t`, a port name (the two `*_self` calls), or a
+/// trap on a scalar parameter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The call returned this `i32`.
-    Ret(i32),
+    /// The call answered this `kern_return_t`.
+    Kr(KernReturn),
+    /// `mach_task_self` or `mach_host_self` answered this port name.
+    Port(u32),
     /// The call trapped.
     Trap(ParamFault),
 }
 
 impl Outcome {
+    /// The import's `i32` result as the guest receives it, or the fault it traps with.
+    pub fn wire(&self) -> Result<i32, &ParamFault> {
+        match self {
+            Outcome::Kr(kr) => Ok(kr.0),
+            Outcome::Port(name) => Ok(*name as i32),
+            Outcome::Trap(f) => Err(f),
+        }
+    }
+
+    /// The outcome of `call` whose import returned `v` (the inverse of [`wire`](Self::wire)
+    /// for a call that did not trap).
+    pub fn from_wire(call: &Call, v: i32) -> Outcome {
+        match call {
+            Call::TaskSelf | Call::HostSelf => Outcome::Port(v as u32),
+            _ => Outcome::Kr(KernReturn(v)),
+        }
+    }
+
     /// Equality for differential testing: the same return value, or a trap on the same
     /// parameter (call, parameter, address, direction), whatever the reason's wording.
     pub fn same_as(&self, other: &Outcome) -> bool {
         match (self, other) {
-            (Outcome::Ret(a), Outcome::Ret(b)) => a == b,
+            (Outcome::Kr(a), Outcome::Kr(b)) => a == b,
+            (Outcome::Port(a), Outcome::Port(b)) => a == b,
             (Outcome::Trap(a), Outcome::Trap(b)) => {
                 (a.call, a.param, a.addr, a.write) == (b.call, b.param, b.addr, b.write)
             }

@@ -1,32 +1,6 @@
 //! Constants of spec §2, with the values of XNU's headers.
 
-/// `kern_return_t`: the result of every Mach call.
-pub type KernReturn = i32;
-
-/// The call succeeded.
-pub const KERN_SUCCESS: KernReturn = 0;
-/// An address (or range) is not valid in the task's map.
-pub const KERN_INVALID_ADDRESS: KernReturn = 1;
-/// The protection of a page does not allow the access.
-pub const KERN_PROTECTION_FAILURE: KernReturn = 2;
-/// No free range of the requested size, or the fixed range is taken.
-pub const KERN_NO_SPACE: KernReturn = 3;
-/// An argument is not valid.
-pub const KERN_INVALID_ARGUMENT: KernReturn = 4;
-/// Generic failure.
-pub const KERN_FAILURE: KernReturn = 5;
-/// The host could not get the resources (memory, mappings) for the call.
-pub const KERN_RESOURCE_SHORTAGE: KernReturn = 6;
-/// The port is not a task port (`vm_msync` given the host port).
-pub const KERN_INVALID_TASK: KernReturn = 16;
-/// The port is not the host-privileged port (`vm_wire`: no guest holds it).
-pub const KERN_INVALID_HOST: KernReturn = 22;
-/// The port name does not denote a send right in the caller's namespace.
-pub const MACH_SEND_INVALID_DEST: KernReturn = 0x1000_0003;
-/// A port argument other than the destination names no right in the caller's namespace.
-pub const MACH_SEND_INVALID_RIGHT: KernReturn = 0x1000_000a;
-/// The caller's data buffer for the message is not readable.
-pub const MACH_SEND_INVALID_MEMORY: KernReturn = 0x1000_000c;
+pub use super::kern_return::*;
 
 /// `vm_prot_t`: page protection bits.
 pub type VmProt = i32;
@@ -133,10 +107,6 @@ pub const VM_SYNC_CONTIGUOUS: VmSync = 0x20;
 /// `VM_SYNC_REUSABLEPAGES`.
 pub const VM_SYNC_REUSABLEPAGES: VmSync = 0x40;
 
-/// `KERN_ABORTED` (14): also what `mach_vm_page_range_query` answers when it cannot store
-/// the dispositions, XNU's `copyout` error (`EFAULT`, 14) returned as a `kern_return_t`.
-pub const KERN_ABORTED: KernReturn = 14;
-
 /// `mach_vm_page_info` flavor: `vm_page_info_basic`.
 pub const VM_PAGE_INFO_BASIC: i32 = 1;
 /// `VM_PAGE_INFO_BASIC_COUNT`: `vm_page_info_basic`'s size in 4-byte words (32 bytes); one
@@ -207,26 +177,6 @@ pub const MACH_PORT_DEAD: u32 = 0xFFFF_FFFF;
 pub const TASK_SELF_NAME: u32 = 0x103;
 /// The name of the host port in every task's namespace (`mach_host_self()`).
 pub const HOST_SELF_NAME: u32 = 0x203;
-
-/// The name of a `kern_return_t`, for traces and messages (`"KERN_SUCCESS"`).
-pub fn kern_return_name(kr: KernReturn) -> &'static str {
-    match kr {
-        KERN_SUCCESS => "KERN_SUCCESS",
-        KERN_INVALID_ADDRESS => "KERN_INVALID_ADDRESS",
-        KERN_PROTECTION_FAILURE => "KERN_PROTECTION_FAILURE",
-        KERN_NO_SPACE => "KERN_NO_SPACE",
-        KERN_INVALID_ARGUMENT => "KERN_INVALID_ARGUMENT",
-        KERN_FAILURE => "KERN_FAILURE",
-        KERN_RESOURCE_SHORTAGE => "KERN_RESOURCE_SHORTAGE",
-        KERN_ABORTED => "KERN_ABORTED",
-        KERN_INVALID_TASK => "KERN_INVALID_TASK",
-        KERN_INVALID_HOST => "KERN_INVALID_HOST",
-        MACH_SEND_INVALID_DEST => "MACH_SEND_INVALID_DEST",
-        MACH_SEND_INVALID_RIGHT => "MACH_SEND_INVALID_RIGHT",
-        MACH_SEND_INVALID_MEMORY => "MACH_SEND_INVALID_MEMORY",
-        _ => "(unknown kern_return_t)",
-    }
-}
 
 /// `r-x` style rendering of a protection (`---` for none).
 pub fn prot_string(prot: VmProt) -> String {

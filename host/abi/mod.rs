@@ -5,8 +5,10 @@
 mod calls;
 mod consts;
 mod imports;
+mod kern_return;
 
 pub use calls::*;
 pub use consts::*;
 pub use imports::Import;
 pub(crate) use imports::Ty;
+pub use kern_return::KernReturn;

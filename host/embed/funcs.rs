@@ -93,7 +93,8 @@ pub(super) fn dispatch<T: 'static, G: GetKernel<T>>(
         return Err(task_stopped(task));
     }
     match outcome {
-        Outcome::Ret(v) => Ok(v),
+        Outcome::Kr(kr) => Ok(kr.0),
+        Outcome::Port(name) => Ok(name as i32),
         Outcome::Trap(fault) => Err(wasmtime::Error::new(fault)),
     }
 }
@@ -135,7 +136,7 @@ pub(super) fn fast_copy(
             );
         }
     }
-    Some(crate::abi::KERN_SUCCESS)
+    Some(KERN_SUCCESS.0)
 }
 
 /// `vm_copy` / `mach_vm_copy` made by task `task` with `args` = `[src, size, dst]`: the
@@ -165,7 +166,7 @@ pub(super) fn copy<T: 'static, G: GetKernel<T>>(
         dst,
     };
     let r = dispatch(caller, get, task, call)?;
-    if r == crate::abi::KERN_SUCCESS && size != 0 && port == TASK_SELF_NAME {
+    if r == KERN_SUCCESS.0 && size != 0 && port == TASK_SELF_NAME {
         open_windows(caller.as_context_mut(), get, task, Some(src), size, dst);
     }
     Ok(r)
@@ -265,7 +266,7 @@ pub(super) fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Op
             _ => dst.cast::<u64>().write_unaligned(size.to_le()),
         }
     }
-    Some(crate::abi::KERN_SUCCESS)
+    Some(KERN_SUCCESS.0)
 }
 
 /// The host function of `mach_task_self` or `mach_host_self`: returns `name`, traced like
@@ -278,7 +279,7 @@ pub(super) fn self_func<T: 'static>(
 ) -> Func {
     Func::wrap(store, move || {
         if trace::enabled() {
-            trace::emit(task, &call, &ParamLog::new(), &Outcome::Ret(name as i32));
+            trace::emit(task, &call, &ParamLog::new(), &Outcome::Port(name));
         }
         name as i32
     })

@@ -137,7 +137,7 @@ impl fmt::Display for HostError {
         match *self {
             HostError::NoSuchTask(t) => write!(f, "machvm: {t:?} is not a task of this kernel"),
             HostError::Kern { op, code, page } => {
-                write!(f, "{op}: {}", kern_return_name(code))?;
+                write!(f, "{op}: {}", code)?;
                 if let Some(p) = page {
                     write!(f, " at page {p:#x}")?;
                 }
@@ -175,8 +175,10 @@ fn run_call<T: 'static>(
     let op = call.import_name();
     let mut env = env(&mut store, get, task)?;
     match vm::call(&mut env, task, &call) {
-        Outcome::Ret(KERN_SUCCESS) => Ok(()),
-        Outcome::Ret(code) => Err(HostError::kern(op, code)),
+        Outcome::Kr(KERN_SUCCESS) => Ok(()),
+        Outcome::Kr(code) => Err(HostError::kern(op, code)),
+        // Only the `*_self` calls answer a port name.
+        Outcome::Port(_) => Err(HostError::kern(op, KERN_FAILURE)),
         // These calls have no pointer parameter: they cannot fault.
         Outcome::Trap(_) => Err(HostError::kern(op, KERN_FAILURE)),
     }

@@ -431,7 +431,7 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
 /// let linker = Linker::new(&engine);
 /// let (instance, task) = instantiate(&mut store, &linker, &module, |s: &mut State| &mut s.kernel)?;
 /// let run = instance.get_typed_func::<(), i32>(&mut store, "run")?;
-/// assert_eq!(run.call(&mut store, ())?, machvm::abi::KERN_SUCCESS);
+/// assert_eq!(run.call(&mut store, ())?, machvm::abi::KERN_SUCCESS.0);
 /// let page = store.data().kernel.task(task).unwrap().table().get(1).unwrap();
 /// assert_eq!(page.cur, machvm::abi::VM_PROT_READ);
 /// # Ok::<(), wasmtime::Error>(())
@@ -790,8 +790,8 @@ mod tests {
                 .call(&mut *store, ())
         };
         // Before: everything works, and a copy opens the windows.
-        assert_eq!(run(&mut store, "copy").unwrap(), KERN_SUCCESS);
-        assert_eq!(run(&mut store, "page_size").unwrap(), KERN_SUCCESS);
+        assert_eq!(run(&mut store, "copy").unwrap(), KERN_SUCCESS.0);
+        assert_eq!(run(&mut store, "page_size").unwrap(), KERN_SUCCESS.0);
         crate::host::protect(&mut store, get, task, 0x5000, 0x1000, false, VM_PROT_READ).unwrap();
         StoreEnv::new(store.as_context_mut(), get).out_of_line(task);
         for name in ["protect", "copy", "page_size"] {

@@ -40,7 +40,7 @@
 use std::fmt;
 
 use crate::abi::{
-    kern_return_name, prot_string, HOST_VM_INFO64, MACH_TASK_BASIC_INFO, TASK_VM_INFO,
+    prot_string, KernReturn, HOST_VM_INFO64, MACH_TASK_BASIC_INFO, TASK_VM_INFO,
     TASK_VM_INFO_PURGEABLE, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PAGE_INFO_BASIC, VM_PROT_ALL,
     VM_PROT_COPY, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64, VM_SYNC_ASYNCHRONOUS,
     VM_SYNC_CONTIGUOUS, VM_SYNC_DEACTIVATE, VM_SYNC_INVALIDATE, VM_SYNC_KILLPAGES,
@@ -586,10 +586,8 @@ impl fmt::Display for CallLine<'_> {
         }
         f.write_str(") = ")?;
         match self.outcome {
-            Outcome::Ret(v) => match call {
-                Call::TaskSelf | Call::HostSelf => write!(f, "{v:#x}"),
-                _ => write_kr(f, *v),
-            },
+            Outcome::Kr(kr) => write!(f, "{kr}"),
+            Outcome::Port(name) => write!(f, "{name:#x}"),
             Outcome::Trap(fault) => {
                 let (verb, kind) = if fault.write {
                     ("write", "out-parameter")
@@ -603,13 +601,6 @@ impl fmt::Display for CallLine<'_> {
                 )
             }
         }
-    }
-}
-
-fn write_kr(f: &mut fmt::Formatter<'_>, kr: i32) -> fmt::Result {
-    match kern_return_name(kr) {
-        name if name.starts_with("KERN_") || name.starts_with("MACH_") => f.write_str(name),
-        _ => write!(f, "{kr:#x} (unknown kern_return_t)"),
     }
 }
 
@@ -628,11 +619,18 @@ pub(crate) fn emit(caller: TaskId, call: &Call, params: &ParamLog, outcome: &Out
         outcome,
     };
     match outcome {
-        Outcome::Ret(v) => tracing::debug!(
+        Outcome::Kr(KernReturn(v)) => tracing::debug!(
             target: CALL_TARGET,
             call = call.import_name(),
             caller = caller.index() as u64,
             result = *v,
+            "{line}"
+        ),
+        Outcome::Port(name) => tracing::debug!(
+            target: CALL_TARGET,
+            call = call.import_name(),
+            caller = caller.index() as u64,
+            result = *name as i32,
             "{line}"
         ),
         Outcome::Trap(fault) => tracing::debug!(
@@ -676,7 +674,7 @@ mod tests {
             line(
                 c.clone(),
                 &[("address", false, 0), ("address", true, 0x30000)],
-                Outcome::Ret(0)
+                Outcome::Kr(KernReturn(0))
             ),
             "vm_allocate(task=0x103, *addr=0x0 -> 0x30000, size=0x2000, ANYWHERE) = KERN_SUCCESS"
         );
@@ -688,7 +686,7 @@ mod tests {
             flags: 0x4000 | 0x100,
         };
         assert_eq!(
-            line(c, &[("address", false, 0x5000)], Outcome::Ret(3)),
+            line(c, &[("address", false, 0x5000)], Outcome::Kr(KernReturn(3))),
             "mach_vm_allocate(task=0x103, *addr=0x5000, size=0x2000, FIXED|OVERWRITE|0x100) = KERN_NO_SPACE"
         );
         // Every bit of VM_FLAGS_USER_ALLOCATE by name, the tag as the macro that makes it.
@@ -700,7 +698,7 @@ mod tests {
             flags: 0xf000_0000 | 0x9f | 0x5000 | 0x2_0000,
         };
         assert_eq!(
-            line(c, &[("address", false, 0)], Outcome::Ret(4)),
+            line(c, &[("address", false, 0)], Outcome::Kr(KernReturn(4))),
             "vm_allocate(task=0x103, *addr=0x0, size=0x2000, ANYWHERE|PURGABLE|4GB_CHUNK|\
              RANDOM_ADDR|NO_CACHE|PERMANENT|TPRO|OVERWRITE|SUPERPAGE_SIZE_2MB|VM_MAKE_TAG(240)) \
              = KERN_INVALID_ARGUMENT"
@@ -713,7 +711,7 @@ mod tests {
             flags: 0x7_0000 | 0x20,
         };
         assert_eq!(
-            line(c, &[("address", false, 0)], Outcome::Ret(4)),
+            line(c, &[("address", false, 0)], Outcome::Kr(KernReturn(4))),
             "vm_allocate(task=0x103, *addr=0x0, size=0x2000, FIXED|SUPERPAGE(7)|0x20) = KERN_INVALID_ARGUMENT"
         );
     }
@@ -729,7 +727,7 @@ mod tests {
             prot: 0x15,
         };
         assert_eq!(
-            line(c, &[], Outcome::Ret(0x1000_0003)),
+            line(c, &[], Outcome::Kr(KernReturn(0x1000_0003))),
             "vm_protect(task=0x303, addr=0x2000, size=0x1000, set_max=true, prot=r-x|COPY) = MACH_SEND_INVALID_DEST"
         );
         let c = Call::HostPageSize {
@@ -748,11 +746,11 @@ mod tests {
             "host_page_size(host=0x203, *size) = trap: cannot write out-parameter `size` at wasm address 0x20000: page 0x20000 is unallocated"
         );
         assert_eq!(
-            line(c, &[("size", true, 0x4000)], Outcome::Ret(77)),
+            line(c, &[("size", true, 0x4000)], Outcome::Kr(KernReturn(77))),
             "host_page_size(host=0x203, *size -> 0x4000) = 0x4d (unknown kern_return_t)"
         );
         assert_eq!(
-            line(Call::TaskSelf, &[], Outcome::Ret(0x103)),
+            line(Call::TaskSelf, &[], Outcome::Port(0x103)),
             "mach_task_self() = 0x103"
         );
     }
@@ -767,7 +765,7 @@ mod tests {
             behavior: 8,
         };
         assert_eq!(
-            line(c, &[], Outcome::Ret(2)),
+            line(c, &[], Outcome::Kr(KernReturn(2))),
             "mach_vm_behavior_set(task=0x103, addr=0x4000, size=0x1000, VM_BEHAVIOR_REUSABLE) \
              = KERN_PROTECTION_FAILURE"
         );
@@ -778,7 +776,7 @@ mod tests {
             size: 0,
             behavior: 0xFFFF_FFFF,
         };
-        assert!(line(c, &[], Outcome::Ret(0)).contains("size=0x0, -1) = KERN_SUCCESS"));
+        assert!(line(c, &[], Outcome::Kr(KernReturn(0))).contains("size=0x0, -1) = KERN_SUCCESS"));
         let c = Call::Msync {
             form: Form::Vm,
             task: 0x203,
@@ -787,7 +785,7 @@ mod tests {
             flags: 0x22 | 0x100,
         };
         assert_eq!(
-            line(c, &[], Outcome::Ret(16)),
+            line(c, &[], Outcome::Kr(KernReturn(16))),
             "vm_msync(task=0x203, addr=0x4000, size=0x1000, flags=SYNCHRONOUS|CONTIGUOUS|0x100) \
              = KERN_INVALID_TASK"
         );
@@ -800,7 +798,7 @@ mod tests {
             prot: 3,
         };
         assert_eq!(
-            line(c, &[], Outcome::Ret(0x1000_000a)),
+            line(c, &[], Outcome::Kr(KernReturn(0x1000_000a))),
             "vm_wire(host_priv=0x203, task=0x12303, addr=0x4000, size=0x1000, access=rw-) \
              = MACH_SEND_INVALID_RIGHT"
         );
@@ -819,7 +817,7 @@ mod tests {
             line(
                 c,
                 &[("state", false, 1), ("state", true, 0)],
-                Outcome::Ret(0)
+                Outcome::Kr(KernReturn(0))
             ),
             "vm_purgable_control(task=0x103, addr=0x30000, VM_PURGABLE_SET_STATE, *state=1 -> 0) \
              = KERN_SUCCESS"
@@ -838,7 +836,7 @@ mod tests {
             line(
                 c,
                 &[("count", false, 89), ("count", true, 89)],
-                Outcome::Ret(0)
+                Outcome::Kr(KernReturn(0))
             ),
             "task_info(task=0x103, flavor=TASK_VM_INFO, *info, *count=89 -> 89) = KERN_SUCCESS"
         );
@@ -849,7 +847,7 @@ mod tests {
             count_ptr: 0x200,
         };
         assert_eq!(
-            line(c, &[("count", false, 38)], Outcome::Ret(22)),
+            line(c, &[("count", false, 38)], Outcome::Kr(KernReturn(22))),
             "host_statistics64(host=0x103, flavor=HOST_VM_INFO64, *info, *count=38) = \
              KERN_INVALID_HOST"
         );
@@ -864,7 +862,7 @@ mod tests {
             line(
                 c,
                 &[("disposition", true, 5), ("ref_count", true, 1)],
-                Outcome::Ret(0)
+                Outcome::Kr(KernReturn(0))
             ),
             "mach_vm_page_query(task=0x103, offset=0x4000, *disposition -> 0x5, *ref_count -> 1) \
              = KERN_SUCCESS"
@@ -892,12 +890,12 @@ mod tests {
             ("object_name", true, 0),
         ];
         assert_eq!(
-            line(c.clone(), &params, Outcome::Ret(0)),
+            line(c.clone(), &params, Outcome::Kr(KernReturn(0))),
             "vm_region_64(task=0x103, *addr=0x1000 -> 0x10000, *size -> 0x20000, \
              flavor=VM_REGION_BASIC_INFO_64, *info, *count=9 -> 9, *object_name -> 0x0) = KERN_SUCCESS"
         );
         assert_eq!(
-            line(c, &params[..2], Outcome::Ret(1)),
+            line(c, &params[..2], Outcome::Kr(KernReturn(1))),
             "vm_region_64(task=0x103, *addr=0x1000, *size, flavor=VM_REGION_BASIC_INFO_64, \
              *info, *count=9, *object_name) = KERN_INVALID_ADDRESS"
         );

@@ -595,7 +595,7 @@ impl Rewriter<'_> {
             src_mem: 0,
             dst_mem: 0,
         });
-        f.instruction(&I::I32Const(crate::abi::KERN_SUCCESS));
+        f.instruction(&I::I32Const(crate::abi::KERN_SUCCESS.0));
         f.instruction(&I::Return);
         f.instruction(&I::End);
         for x in [task, src, size, dst] {

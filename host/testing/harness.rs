@@ -262,7 +262,7 @@ impl Harness {
     pub fn call(&mut self, g: usize, call: &Call) -> wasmtime::Result<Outcome> {
         match self.invoke(g, call.import_name(), &call.args()) {
             Ok(r) => match r {
-                Some(Val::I32(v)) => Ok(Outcome::Ret(v)),
+                Some(Val::I32(v)) => Ok(Outcome::from_wire(call, v)),
                 other => wasmtime::bail!("unexpected result {other:?}"),
             },
             Err(e) => match e.downcast::<ParamFault>() {

@@ -131,7 +131,7 @@ type Handled = Result<Vec<Store>, Outcome>;
 
 /// A failing return code.
 fn fail<T>(kr: KernReturn) -> Result<T, Outcome> {
-    Err(Outcome::Ret(kr))
+    Err(Outcome::Kr(kr))
 }
 
 /// One task: its memory, its page table, its port namespace.
@@ -319,7 +319,7 @@ impl Task {
             return fail(KERN_INVALID_ADDRESS);
         }
         self.check(u128::from(start), end, need)
-            .map_err(|b| Outcome::Ret(b.kr()))
+            .map_err(|b| Outcome::Kr(b.kr()))
     }
 
     /// Grows the memory to `new_len` bytes (a multiple of 64 KiB, at most the map limit, not
@@ -554,8 +554,8 @@ impl Model {
         let name = call.import_name();
         let w = self.tasks[caller].width;
         let handled = match *call {
-            Call::TaskSelf => return Outcome::Ret(TASK_SELF_NAME as i32),
-            Call::HostSelf => return Outcome::Ret(HOST_SELF_NAME as i32),
+            Call::TaskSelf => return Outcome::Port(TASK_SELF_NAME),
+            Call::HostSelf => return Outcome::Port(HOST_SELF_NAME),
             Call::HostPageSize { host: _, size_ptr } => Ok(vec![Store::word(
                 "size",
                 w.truncate(size_ptr),
@@ -963,7 +963,7 @@ impl Model {
             t.memory[p..p + s.bytes.len()].copy_from_slice(&s.bytes);
             t.wrote(p, p + s.bytes.len());
         }
-        Outcome::Ret(KERN_SUCCESS)
+        Outcome::Kr(KERN_SUCCESS)
     }
 
     /// Copies `n` bytes from `from`'s `src` to `to`'s `dst`, as memmove; both ranges were
@@ -1560,7 +1560,7 @@ impl Model {
             let c = &self.tasks[caller];
             let end_out = u128::from(out) + u128::from(n);
             if end_out >= 1 << 64 || c.check(u128::from(out), end_out, VM_PROT_WRITE).is_err() {
-                return fail(14);
+                return fail(crate::abi::KERN_ABORTED);
             }
             self.copy_in(caller, out, &ints[..n as usize]);
             first += u128::from(chunk / p);
@@ -1802,11 +1802,11 @@ mod tests {
     }
 
     fn ok() -> Outcome {
-        Outcome::Ret(KERN_SUCCESS)
+        Outcome::Kr(KERN_SUCCESS)
     }
 
     fn kr(k: KernReturn) -> Outcome {
-        Outcome::Ret(k)
+        Outcome::Kr(k)
     }
 
     /// Asserts that two models are equal without printing whole memories.
@@ -1845,7 +1845,7 @@ mod tests {
     fn trap(o: &Outcome) -> &ParamFault {
         match o {
             Outcome::Trap(f) => f,
-            Outcome::Ret(r) => panic!("expected a trap, got Ret({r:#x})"),
+            r => panic!("expected a trap, got {r:?}"),
         }
     }
 
@@ -2118,8 +2118,8 @@ mod tests {
     fn self_calls_return_the_fixed_names() {
         for c in cfgs() {
             let mut e = Env::new(c);
-            assert_eq!(e.run(Call::TaskSelf), kr(0x103));
-            assert_eq!(e.run(Call::HostSelf), kr(0x203));
+            assert_eq!(e.run(Call::TaskSelf), Outcome::Port(0x103));
+            assert_eq!(e.run(Call::HostSelf), Outcome::Port(0x203));
         }
     }
 
@@ -4203,7 +4203,7 @@ mod tests {
                     continue; // its count is 0xBBBB_BBBB >= 9: flavor 77 is refused
                 }
                 assert!(
-                    matches!(e.run(call.clone()), Outcome::Ret(r) if r != KERN_SUCCESS),
+                    matches!(e.run(call.clone()), Outcome::Kr(r) if r != KERN_SUCCESS),
                     "{call:?}"
                 );
             }
@@ -4213,7 +4213,7 @@ mod tests {
                 .copy_from_slice(&9u32.to_le_bytes());
             for call in every_vm_call(c.f, ME) {
                 assert!(
-                    matches!(e.run(call.clone()), Outcome::Ret(r) if r != KERN_SUCCESS),
+                    matches!(e.run(call.clone()), Outcome::Kr(r) if r != KERN_SUCCESS),
                     "{call:?}"
                 );
             }
@@ -4450,20 +4450,25 @@ mod tests {
                 }
                 let call = random_call(&mut r, m.page_size(caller));
                 let o = m.call(caller, &call);
-                if let Outcome::Ret(kr) = o {
-                    let known = [
-                        0,
-                        1,
-                        2,
-                        3,
-                        4,
-                        6,
-                        MACH_SEND_INVALID_DEST,
-                        MACH_SEND_INVALID_MEMORY,
-                        0x103,
-                        0x203,
-                    ];
-                    assert!(known.contains(&kr), "round {round}: {call:?} gave {kr:#x}");
+                match o {
+                    Outcome::Kr(kr) => {
+                        let known = [
+                            KERN_SUCCESS,
+                            KERN_INVALID_ADDRESS,
+                            KERN_PROTECTION_FAILURE,
+                            KERN_NO_SPACE,
+                            KERN_INVALID_ARGUMENT,
+                            KERN_RESOURCE_SHORTAGE,
+                            MACH_SEND_INVALID_DEST,
+                            MACH_SEND_INVALID_MEMORY,
+                        ];
+                        assert!(known.contains(&kr), "round {round}: {call:?} gave {kr}");
+                    }
+                    Outcome::Port(name) => assert!(
+                        [TASK_SELF_NAME, HOST_SELF_NAME].contains(&name),
+                        "round {round}: {call:?} gave port {name:#x}"
+                    ),
+                    Outcome::Trap(_) => {}
                 }
                 check_invariants(&m);
             }
@@ -4592,7 +4597,7 @@ mod tests {
                     ];
                     for call in calls {
                         assert!(
-                            matches!(m.call(t, &call), Outcome::Ret(r) if r != KERN_SUCCESS),
+                            matches!(m.call(t, &call), Outcome::Kr(r) if r != KERN_SUCCESS),
                             "{call:?}"
                         );
                     }

@@ -815,8 +815,8 @@ fn kr<T>(code: KernReturn) -> Step<T> {
 /// memory. Never panics, whatever the arguments.
 pub fn call<E: Env + ?Sized>(env: &mut E, caller: TaskId, call: &Call) -> Outcome {
     match run(env, caller, call) {
-        Ok(v) => Outcome::Ret(v),
-        Err(Stop::Kr(code)) => Outcome::Ret(code),
+        Ok(Ret::Kr(code)) | Err(Stop::Kr(code)) => Outcome::Kr(code),
+        Ok(Ret::Port(name)) => Outcome::Port(name),
         Err(Stop::Trap(f)) => Outcome::Trap(f),
     }
 }
@@ -1006,17 +1006,30 @@ fn map_new<E: Env + ?Sized>(env: &mut E, t: TaskId, s: u64, e: u64, attrs: PageA
     Ok(())
 }
 
-fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
+/// What a call that did not stop answers: `KERN_SUCCESS` or, for the `*_self` calls, a
+/// port name.
+enum Ret {
+    Kr(KernReturn),
+    Port(u32),
+}
+
+impl From<KernReturn> for Ret {
+    fn from(kr: KernReturn) -> Ret {
+        Ret::Kr(kr)
+    }
+}
+
+fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<Ret> {
     let name = c.import_name();
     let gw = env.vm(caller).width;
     let word = gw.bytes();
     match *c {
-        Call::TaskSelf => Ok(TASK_SELF_NAME as i32),
-        Call::HostSelf => Ok(HOST_SELF_NAME as i32),
+        Call::TaskSelf => Ok(Ret::Port(TASK_SELF_NAME)),
+        Call::HostSelf => Ok(Ret::Port(HOST_SELF_NAME)),
         Call::HostPageSize { host: _, size_ptr } => {
             let p = env.vm(caller).page_size();
             store_param(env, caller, name, "size", size_ptr, p, word)?;
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::Allocate {
             form,
@@ -1093,7 +1106,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 s << env.vm(t).page_shift
             };
             store_param(env, caller, name, "address", addr_ptr, addr, w.bytes())?;
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::Deallocate {
             form,
@@ -1108,7 +1121,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 return kr(KERN_INVALID_ARGUMENT);
             }
             if size == 0 {
-                return Ok(KERN_SUCCESS);
+                return Ok(KERN_SUCCESS.into());
             }
             let vm = env.vm(t);
             let end = u128::from(addr) + u128::from(size);
@@ -1120,7 +1133,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                     size = format_args!("{size:#x}"),
                     "guard exception: deallocation range is outside the map; nothing removed"
                 );
-                return Ok(KERN_SUCCESS);
+                return Ok(KERN_SUCCESS.into());
             }
             let (s, e) = (vm.trunc_page(addr), vm.round_page(end));
             let holes = vm.table.any_unallocated(s, e);
@@ -1134,7 +1147,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                     "guard exception: deallocation range holds unallocated pages"
                 );
             }
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::Protect {
             form,
@@ -1152,7 +1165,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 return kr(KERN_INVALID_ARGUMENT);
             }
             if size == 0 {
-                return Ok(KERN_SUCCESS);
+                return Ok(KERN_SUCCESS.into());
             }
             let vm = env.vm(t);
             if round_wraps(addr, size, w, vm.page_size()) {
@@ -1171,7 +1184,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 copy,
             };
             change(env, t, s, e, edit, None)?;
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::Copy {
             form,
@@ -1182,7 +1195,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
         } => {
             let t = resolve(env, caller, task)?;
             if size == 0 {
-                return Ok(KERN_SUCCESS);
+                return Ok(KERN_SUCCESS.into());
             }
             let w = form.address_width(gw);
             check_range(env, t, src, size, w, VM_PROT_READ)?;
@@ -1193,7 +1206,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             if !env.copy(t, src, t, dst, size) {
                 return kr(KERN_FAILURE);
             }
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::ReadOverwrite {
             form,
@@ -1216,7 +1229,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 }
             }
             store_param(env, caller, name, "outsize", outsize_ptr, size, w.bytes())?;
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::Read {
             form,
@@ -1255,7 +1268,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             }
             store_param(env, caller, name, "data", data_ptr, data, word)?;
             store_param(env, caller, name, "count", count_ptr, size, 4)?;
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::Write {
             form,
@@ -1266,7 +1279,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
         } => {
             let t = resolve(env, caller, task)?;
             if count == 0 {
-                return Ok(KERN_SUCCESS);
+                return Ok(KERN_SUCCESS.into());
             }
             let size = u64::from(count);
             let w = form.address_width(gw);
@@ -1285,7 +1298,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             if !env.copy(caller, data, t, addr, size) {
                 return kr(KERN_FAILURE);
             }
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::Region {
             form,
@@ -1333,7 +1346,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 return kr(KERN_INVALID_ARGUMENT);
             }
             if size == 0 {
-                return Ok(KERN_SUCCESS);
+                return Ok(KERN_SUCCESS.into());
             }
             sync(env, t);
             let vm = env.vm(t);
@@ -1392,7 +1405,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 }
                 _ => return kr(KERN_INVALID_ARGUMENT),
             }
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::Msync {
             form,
@@ -1418,7 +1431,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             // `addr` with size 0, as XNU rounds before it looks at the size.
             let (s, e) = vm.pages(addr, size);
             if s == e {
-                return Ok(KERN_SUCCESS);
+                return Ok(KERN_SUCCESS.into());
             }
             sync(env, t);
             // Anonymous memory has nothing to write back, and machvm keeps the contents of
@@ -1427,7 +1440,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             if flags & VM_SYNC_CONTIGUOUS != 0 && vm.table.any_unallocated(s, e) {
                 return kr(KERN_INVALID_ADDRESS);
             }
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::PageQuery {
             form,
@@ -1450,7 +1463,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             let (d, r) = (disposition as u32 as u64, refs as u32 as u64);
             store_param(env, caller, name, "disposition", disposition_ptr, d, 4)?;
             store_param(env, caller, name, "ref_count", ref_count_ptr, r, 4)?;
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::PageInfo {
             task,
@@ -1493,7 +1506,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 &info[..count as usize * 4],
             )?;
             store_param(env, caller, name, "count", count_ptr, count.into(), 4)?;
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::PageRangeQuery {
             task,
@@ -1518,7 +1531,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             }
             if want == 0 || end == start {
                 store_param(env, caller, name, "dispositions_count", count_ptr, count, 8)?;
-                return Ok(KERN_SUCCESS);
+                return Ok(KERN_SUCCESS.into());
             }
             // XNU's loop, a gigabyte of the range at a time.
             let mut size = size;
@@ -1558,7 +1571,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 total / 4,
                 8,
             )?;
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::TaskInfo {
             task,
@@ -1572,7 +1585,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             let (info, out) = task_info(env, t, flavor as i32, count.min(1024) as u32)?;
             store_bytes(env, caller, name, "info", info_ptr, &info)?;
             store_param(env, caller, name, "count", count_ptr, out.into(), 4)?;
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::HostStatistics64 {
             host,
@@ -1593,7 +1606,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
             let (info, out) = vm_statistics(env, count.min(256) as u32)?;
             store_bytes(env, caller, name, "info", info_ptr, &info)?;
             store_param(env, caller, name, "count", count_ptr, out.into(), 4)?;
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::PurgableControl {
             form,
@@ -1620,7 +1633,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                     u64::from(state as u32),
                     4,
                 )?;
-                return Ok(KERN_SUCCESS);
+                return Ok(KERN_SUCCESS.into());
             }
             if control == VM_PURGABLE_SET_STATE && state & !VM_PURGABLE_ALL_MASKS != 0 {
                 return kr(KERN_INVALID_ARGUMENT);
@@ -1666,7 +1679,7 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<i32> {
                 u64::from(old as u32),
                 4,
             )?;
-            Ok(KERN_SUCCESS)
+            Ok(KERN_SUCCESS.into())
         }
         Call::Wire { host, task, .. } => {
             // The destination is the host-privileged port, which no guest holds: a name
@@ -1936,7 +1949,7 @@ fn region<E: Env + ?Sized>(
     task: u32,
     flavor: u32,
     ptrs: [u64; 5],
-) -> Step<i32> {
+) -> Step<Ret> {
     let [addr_ptr, size_ptr, info_ptr, count_ptr, object_name_ptr] = ptrs;
     let addr = load_param(env, caller, name, "address", addr_ptr, w.bytes())?;
     let count = load_param(env, caller, name, "count", count_ptr, 4)?;
@@ -1976,7 +1989,7 @@ fn region<E: Env + ?Sized>(
     store_bytes(env, caller, name, "info", info_ptr, &info[..info_len])?;
     store_param(env, caller, name, "count", count_ptr, u64::from(want), 4)?;
     store_param(env, caller, name, "object_name", object_name_ptr, 0, 4)?;
-    Ok(KERN_SUCCESS)
+    Ok(KERN_SUCCESS.into())
 }
 
 #[cfg(test)]
@@ -2106,7 +2119,7 @@ mod tests {
         };
         let mut last = 0;
         for _ in 0..1000 {
-            assert_eq!(call(&mut env, ME, &allocate), Outcome::Ret(KERN_SUCCESS));
+            assert_eq!(call(&mut env, ME, &allocate), Outcome::Kr(KERN_SUCCESS));
             let addr = u64::from(u32::from_le_bytes(
                 env.bytes[0x100..0x104].try_into().unwrap(),
             ));
@@ -2119,16 +2132,16 @@ mod tests {
                 addr,
                 size: 0x1000,
             };
-            assert_eq!(call(&mut env, ME, &free), Outcome::Ret(KERN_SUCCESS));
+            assert_eq!(call(&mut env, ME, &free), Outcome::Kr(KERN_SUCCESS));
             assert!(env.vm.objects.len() <= 2 * env.vm.table.run_count() + 17);
         }
         // Past the last id, a free one is taken, and the next ones are searched for too.
         env.vm.last_object = u32::MAX;
-        assert_eq!(call(&mut env, ME, &allocate), Outcome::Ret(KERN_SUCCESS));
+        assert_eq!(call(&mut env, ME, &allocate), Outcome::Kr(KERN_SUCCESS));
         let a = u64::from(u32::from_le_bytes(
             env.bytes[0x100..0x104].try_into().unwrap(),
         ));
-        assert_eq!(call(&mut env, ME, &allocate), Outcome::Ret(KERN_SUCCESS));
+        assert_eq!(call(&mut env, ME, &allocate), Outcome::Kr(KERN_SUCCESS));
         let b = u64::from(u32::from_le_bytes(
             env.bytes[0x100..0x104].try_into().unwrap(),
         ));
@@ -2155,7 +2168,7 @@ mod tests {
             let before = env.vm.table.get(1);
             assert_eq!(
                 call(&mut env, ME, &protect),
-                Outcome::Ret(KERN_RESOURCE_SHORTAGE)
+                Outcome::Kr(KERN_RESOURCE_SHORTAGE)
             );
             assert_eq!(env.vm.table.get(1), before, "the table is put back");
             assert_eq!(env.out_of_line, stopped, "{failures} failures");
@@ -2194,7 +2207,7 @@ mod tests {
             set_max: 0,
             prot: VM_PROT_READ as u32,
         };
-        assert_eq!(call(&mut env, ME, &c), Outcome::Ret(KERN_SUCCESS));
+        assert_eq!(call(&mut env, ME, &c), Outcome::Kr(KERN_SUCCESS));
         assert!(copy_succeeds(&env.vm, me, 0x2000, 0x1000, 0x3000, w));
         assert!(!copy_succeeds(&env.vm, me, 0x3000, 0x1000, 0x2000, w));
         assert!(!allows_fast(&env.vm, 0x2000, 4, VM_PROT_WRITE));
@@ -2202,7 +2215,7 @@ mod tests {
         env.bytes.resize(3 * WASM_PAGE as usize, 0);
         assert!(!copy_succeeds(&env.vm, me, 0, 0x1000, 0x2_0000, w));
         let c = copy_call(Form::Vm, me, 0, 0x1000, 0x2_0000);
-        assert_eq!(call(&mut env, ME, &c), Outcome::Ret(KERN_SUCCESS));
+        assert_eq!(call(&mut env, ME, &c), Outcome::Kr(KERN_SUCCESS));
         assert!(copy_succeeds(&env.vm, me, 0, 0x1000, 0x2_0000, w));
     }
 
@@ -2367,7 +2380,7 @@ mod tests {
             set_max: 0,
             prot: VM_PROT_READ as u32,
         };
-        assert_eq!(call(&mut env, ME, &c), Outcome::Ret(KERN_SUCCESS));
+        assert_eq!(call(&mut env, ME, &c), Outcome::Kr(KERN_SUCCESS));
         assert_eq!(env.vm.mappings(), 2);
         assert!(crate::vm::budget::mappings_in_use() >= 2);
         release_mappings(&mut env.vm);
@@ -2439,7 +2452,7 @@ mod tests {
             expected.copy_within(s..s + size as usize, d);
             let form = if mach_form { Form::MachVm } else { Form::Vm };
             let out = call(&mut env, ME, &copy_call(form, TASK_SELF_NAME, src, size, dst));
-            prop_assert_eq!(out, Outcome::Ret(KERN_SUCCESS));
+            prop_assert_eq!(out, Outcome::Kr(KERN_SUCCESS));
             prop_assert_eq!(&env.bytes, &expected);
         }
 
@@ -2472,13 +2485,13 @@ mod tests {
                     expected.copy_within(s..s + size as usize, d);
                 }
                 let out = call(&mut env, ME, &copy_call(form, port, src, size, dst));
-                prop_assert_eq!(out, Outcome::Ret(KERN_SUCCESS));
+                prop_assert_eq!(out, Outcome::Kr(KERN_SUCCESS));
                 prop_assert_eq!(&env.bytes, &expected);
             }
             let word = width.bytes();
             if allows_fast(&env.vm, ptr, word, VM_PROT_WRITE) {
                 let c = Call::HostPageSize { host: HOST_SELF_NAME, size_ptr: ptr };
-                prop_assert_eq!(call(&mut env, ME, &c), Outcome::Ret(KERN_SUCCESS));
+                prop_assert_eq!(call(&mut env, ME, &c), Outcome::Kr(KERN_SUCCESS));
                 let mut got = [0u8; 8];
                 got[..word as usize].copy_from_slice(&env.bytes[ptr as usize..(ptr + word) as usize]);
                 prop_assert_eq!(u64::from_le_bytes(got), page);

@@ -6,7 +6,7 @@ use machvm::abi::*;
 use machvm::Call;
 
 impl T {
-    fn behavior(&mut self, addr: u64, size: u64, behavior: i32) -> i32 {
+    fn behavior(&mut self, addr: u64, size: u64, behavior: i32) -> KernReturn {
         let form = self.form;
         self.ret(Call::BehaviorSet {
             form,
@@ -17,7 +17,7 @@ impl T {
         })
     }
 
-    fn msync(&mut self, addr: u64, size: u64, flags: u32) -> i32 {
+    fn msync(&mut self, addr: u64, size: u64, flags: u32) -> KernReturn {
         let form = self.form;
         self.ret(Call::Msync {
             form,
@@ -458,7 +458,7 @@ fn dword(bytes: &[u8], at: usize) -> u64 {
 }
 
 impl T {
-    fn page_query(&mut self, addr: u64) -> (i32, u32, u32) {
+    fn page_query(&mut self, addr: u64) -> (KernReturn, u32, u32) {
         let form = self.form;
         self.put(PTR, &[0xAA; 8]);
         let r = self.ret(Call::PageQuery {
@@ -485,7 +485,7 @@ impl T {
 
     /// `task_info` with `*count = count`: the code, the info's bytes (0xAA where not
     /// written) and the count read back.
-    fn task_info(&mut self, flavor: i32, count: u32) -> (i32, Vec<u8>, u32) {
+    fn task_info(&mut self, flavor: i32, count: u32) -> (KernReturn, Vec<u8>, u32) {
         self.put(PTR, &count.to_le_bytes());
         self.put(INFO, &[0xAA; 400]);
         let r = self.ret(Call::TaskInfo {
@@ -497,7 +497,12 @@ impl T {
         (r, self.get(INFO, 400), self.get_uint(PTR, 4) as u32)
     }
 
-    fn host_statistics(&mut self, host: u32, flavor: i32, count: u32) -> (i32, Vec<u8>, u32) {
+    fn host_statistics(
+        &mut self,
+        host: u32,
+        flavor: i32,
+        count: u32,
+    ) -> (KernReturn, Vec<u8>, u32) {
         self.put(PTR, &count.to_le_bytes());
         self.put(INFO, &[0xAA; 200]);
         let r = self.ret(Call::HostStatistics64 {
@@ -759,7 +764,7 @@ fn host_statistics64_needs_the_host_port_and_counts_what_machvm_knows() {
 
 impl T {
     /// vm_purgable_control with `*state = state`: the code and the state read back.
-    fn purgable(&mut self, addr: u64, control: i32, state: i32) -> (i32, i32) {
+    fn purgable(&mut self, addr: u64, control: i32, state: i32) -> (KernReturn, i32) {
         let form = self.form;
         self.put(PTR, &state.to_le_bytes());
         let r = self.ret(Call::PurgableControl {

@@ -101,21 +101,21 @@ impl T {
         self.h.call(self.g, &c).unwrap()
     }
 
-    pub fn ret(&mut self, c: Call) -> i32 {
+    pub fn ret(&mut self, c: Call) -> KernReturn {
         match self.outcome(c.clone()) {
-            Outcome::Ret(v) => v,
-            Outcome::Trap(f) => panic!("{} {c:?} trapped: {f}", self.ctx()),
+            Outcome::Kr(kr) => kr,
+            o => panic!("{} {c:?}: {o:?}, expected a kern_return_t", self.ctx()),
         }
     }
 
     pub fn trap(&mut self, c: Call) -> ParamFault {
         match self.outcome(c.clone()) {
             Outcome::Trap(f) => f,
-            Outcome::Ret(v) => panic!("{} {c:?} returned {v}, expected a trap", self.ctx()),
+            o => panic!("{} {c:?}: {o:?}, expected a trap", self.ctx()),
         }
     }
 
-    pub fn copy(&mut self, src: u64, size: u64, dst: u64) -> i32 {
+    pub fn copy(&mut self, src: u64, size: u64, dst: u64) -> KernReturn {
         let form = self.form;
         self.ret(Call::Copy {
             form,
@@ -126,7 +126,7 @@ impl T {
         })
     }
 
-    pub fn protect(&mut self, addr: u64, size: u64, set_max: bool, prot: i32) -> i32 {
+    pub fn protect(&mut self, addr: u64, size: u64, set_max: bool, prot: i32) -> KernReturn {
         let form = self.form;
         self.ret(Call::Protect {
             form,
@@ -138,7 +138,7 @@ impl T {
         })
     }
 
-    pub fn deallocate(&mut self, addr: u64, size: u64) -> i32 {
+    pub fn deallocate(&mut self, addr: u64, size: u64) -> KernReturn {
         let form = self.form;
         self.ret(Call::Deallocate {
             form,
@@ -160,7 +160,7 @@ impl T {
 
     /// vm_allocate with `*address = hint` at the scratch address `PTR`; returns the code and
     /// the address read back.
-    pub fn allocate(&mut self, hint: u64, size: u64, flags: i32) -> (i32, u64) {
+    pub fn allocate(&mut self, hint: u64, size: u64, flags: i32) -> (KernReturn, u64) {
         let form = self.form;
         let n = self.aword();
         self.put(PTR, &hint.to_le_bytes()[..n]);
@@ -218,7 +218,7 @@ impl T {
     }
 
     /// mach_vm_region / vm_region_64 at `addr`: code, (address, size), info words, count, name.
-    pub fn region(&mut self, addr: u64) -> (i32, u64, u64, [i32; 3], u32) {
+    pub fn region(&mut self, addr: u64) -> (KernReturn, u64, u64, [i32; 3], u32) {
         self.region_with(addr, VM_REGION_BASIC_INFO_64 as u32, 9)
     }
 
@@ -227,7 +227,7 @@ impl T {
         addr: u64,
         flavor: u32,
         count: u32,
-    ) -> (i32, u64, u64, [i32; 3], u32) {
+    ) -> (KernReturn, u64, u64, [i32; 3], u32) {
         let form = self.form;
         let n = self.aword();
         self.put(PTR, &addr.to_le_bytes()[..n]);

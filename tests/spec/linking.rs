@@ -158,7 +158,7 @@ fn the_start_function_may_call_mach() {
     let result = instance
         .get_typed_func::<(), i32>(&mut store, "result")
         .unwrap();
-    assert_eq!(result.call(&mut store, ()).unwrap(), KERN_SUCCESS);
+    assert_eq!(result.call(&mut store, ()).unwrap(), KERN_SUCCESS.0);
     let addr = instance
         .get_typed_func::<(), i32>(&mut store, "addr")
         .unwrap();
@@ -202,7 +202,7 @@ fn host_created_tasks_and_host_calls() {
     };
     assert_eq!(
         machvm::call(&mut store, get, t, &c).unwrap(),
-        Outcome::Ret(KERN_SUCCESS)
+        Outcome::Kr(KERN_SUCCESS)
     );
     let c = Call::Copy {
         form: machvm::Form::Vm,
@@ -213,7 +213,7 @@ fn host_created_tasks_and_host_calls() {
     };
     assert_eq!(
         machvm::call(&mut store, get, t, &c).unwrap(),
-        Outcome::Ret(KERN_PROTECTION_FAILURE)
+        Outcome::Kr(KERN_PROTECTION_FAILURE)
     );
     // A task of another kernel is refused, even where that kernel has a task of the same
     // index.
@@ -296,7 +296,7 @@ fn an_engine_whose_memories_may_move_gets_the_same_answers() {
     let run = instance
         .get_typed_func::<(), i32>(&mut store, "run")
         .unwrap();
-    assert_eq!(run.call(&mut store, ()).unwrap(), KERN_INVALID_ADDRESS);
+    assert_eq!(run.call(&mut store, ()).unwrap(), KERN_INVALID_ADDRESS.0);
     let memory = instance.get_memory(&mut store, "memory").unwrap();
     let bytes = memory.data(&store);
     assert_eq!(&bytes[0x10100..0x10106], b"machvm");

@@ -211,7 +211,7 @@ fn failing_calls_store_nothing_and_do_not_trap() {
         let before = t.mem();
         for c in calls {
             assert!(
-                matches!(t.outcome(c.clone()), Outcome::Ret(r) if r != KERN_SUCCESS),
+                matches!(t.outcome(c.clone()), Outcome::Kr(r) if r != KERN_SUCCESS),
                 "{} {c:?}",
                 t.ctx()
             );

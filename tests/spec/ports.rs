@@ -136,10 +136,10 @@ fn pair(w: Width, p: u64) -> Harness {
     h
 }
 
-fn ret(h: &mut Harness, g: usize, c: Call) -> i32 {
+fn ret(h: &mut Harness, g: usize, c: Call) -> KernReturn {
     match h.call(g, &c).unwrap() {
-        Outcome::Ret(v) => v,
-        Outcome::Trap(f) => panic!("{c:?} trapped: {f}"),
+        Outcome::Kr(kr) => kr,
+        o => panic!("{c:?}: {o:?}, expected a kern_return_t"),
     }
 }
 

@@ -6,7 +6,7 @@ use machvm::abi::*;
 use machvm::{Call, Form, Outcome, Width};
 
 impl T {
-    fn read_overwrite(&mut self, addr: u64, size: u64, data: u64) -> (i32, u64) {
+    fn read_overwrite(&mut self, addr: u64, size: u64, data: u64) -> (KernReturn, u64) {
         let (form, n) = (self.form, self.aword());
         self.put(PTR, &[0xAA; 8]);
         let r = self.ret(Call::ReadOverwrite {
@@ -20,7 +20,7 @@ impl T {
         (r, self.get_uint(PTR, n))
     }
 
-    fn read(&mut self, addr: u64, size: u64) -> (i32, u64, u64) {
+    fn read(&mut self, addr: u64, size: u64) -> (KernReturn, u64, u64) {
         let (form, n) = (self.form, self.word());
         self.put(PTR, &[0xAA; 16]);
         let r = self.ret(Call::Read {
@@ -34,7 +34,7 @@ impl T {
         (r, self.get_uint(PTR, n), self.get_uint(PTR + 8, 4))
     }
 
-    fn write(&mut self, addr: u64, data: u64, count: u32) -> i32 {
+    fn write(&mut self, addr: u64, data: u64, count: u32) -> KernReturn {
         let form = self.form;
         self.ret(Call::Write {
             form,
@@ -454,7 +454,7 @@ fn host_page_size_writes_the_page_size_in_a_word() {
             "{} only a word is written",
             t.ctx()
         );
-        assert_eq!(t.outcome(Call::TaskSelf), Outcome::Ret(0x103));
-        assert_eq!(t.outcome(Call::HostSelf), Outcome::Ret(0x203));
+        assert_eq!(t.outcome(Call::TaskSelf), Outcome::Port(0x103));
+        assert_eq!(t.outcome(Call::HostSelf), Outcome::Port(0x203));
     }
 }

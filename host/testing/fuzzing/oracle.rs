@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::abi::{Call, Outcome, PageAttrs, Width};
+use crate::abi::{Call, KernReturn, Outcome, PageAttrs, Width};
 use crate::abi::{
     TASK_SELF_NAME, TASK_VM_INFO_COUNT, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PROT_READ,
     VM_PROT_WRITE,
@@ -781,7 +781,10 @@ impl Differential {
     /// `grown_from`, the size before), the memory an allocation or a `vm_read` made (where
     /// the model says).
     fn produced(&self, op: &Op, grown_from: u64) -> Vec<(usize, u64, u64)> {
-        let success = matches!(self.outcomes.last(), Some(Some(Outcome::Ret(0))));
+        let success = matches!(
+            self.outcomes.last(),
+            Some(Some(Outcome::Kr(KernReturn::SUCCESS)))
+        );
         match *op {
             Op::Grow { task, .. } => vec![(task, grown_from, u64::MAX)],
             Op::Call {
@@ -982,7 +985,8 @@ impl Differential {
 
 fn show(o: &Outcome) -> String {
     match o {
-        Outcome::Ret(v) => format!("returned {v:#x} ({})", crate::abi::kern_return_name(*v)),
+        Outcome::Kr(kr) => format!("returned {:#x} ({kr})", kr.0),
+        Outcome::Port(name) => format!("returned port name {name:#x}"),
         Outcome::Trap(f) => format!("trapped: {f}"),
     }
 }
@@ -1166,7 +1170,10 @@ mod tests {
                 set_max: 0,
                 prot,
             };
-            assert_eq!(h.call(g, &call).expect("calls"), Outcome::Ret(0));
+            assert_eq!(
+                h.call(g, &call).expect("calls"),
+                Outcome::Kr(KernReturn::SUCCESS)
+            );
         };
         assert!(h.bytes_in_place(g, 0, 0x10000).is_some());
         protect(&mut h, 0x3000, VM_PROT_READ as u32);
@@ -1321,7 +1328,7 @@ mod tests {
             .outcomes
             .iter()
             .flatten()
-            .any(|o| *o == Outcome::Ret(KERN_SUCCESS)));
+            .any(|o| *o == Outcome::Kr(KERN_SUCCESS)));
         assert_ne!(observe(&mut d), fresh, "the run changed the state");
         // Kept only after a comparison of everything.
         let (mut probe, _) = Differential::reused(&setup).expect("sets up");
@@ -1348,7 +1355,7 @@ mod tests {
             },
         );
         d.step(&name_gone).expect("agrees");
-        assert_eq!(d.outcomes[0], Some(Outcome::Ret(MACH_SEND_INVALID_DEST)));
+        assert_eq!(d.outcomes[0], Some(Outcome::Kr(MACH_SEND_INVALID_DEST)));
         // A grown memory cannot be put back.
         d.step(&Op::Grow { task: 0, delta: 1 }).expect("agrees");
         d.check_state().expect("agrees");

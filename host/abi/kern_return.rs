@@ -1,0 +1,102 @@
+//! `kern_return_t`, the result of every Mach call, with XNU's values and names in one table.
+
+use std::fmt;
+
+/// `kern_return_t`: the result of every Mach call (spec §2), as the guest receives it.
+///
+/// A transparent `i32` with XNU's codes as associated constants (`KernReturn::SUCCESS`) and,
+/// for code written against XNU's headers, as module constants under XNU's names
+/// (`KERN_SUCCESS`). [`name`](KernReturn::name) and `Display` give XNU's name.
+///
+/// ```
+/// use machvm::abi::{KernReturn, KERN_NO_SPACE};
+///
+/// assert_eq!(KERN_NO_SPACE, KernReturn::NO_SPACE);
+/// assert_eq!(KernReturn(3).to_string(), "KERN_NO_SPACE");
+/// assert_eq!(KernReturn(0x77).name(), None);
+/// assert_eq!(KernReturn(0x77).to_string(), "0x77 (unknown kern_return_t)");
+/// ```
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct KernReturn(pub i32);
+
+/// The table: each code's associated constant, XNU's name, value and meaning.
+macro_rules! kern_returns {
+    ($($(#[doc = $doc:literal])* $assoc:ident $name:ident = $value:literal;)*) => {
+        impl KernReturn {
+            $($(#[doc = $doc])* pub const $assoc: KernReturn = KernReturn($value);)*
+
+            /// XNU's name for the code (`"KERN_SUCCESS"`), or `None` for a code machvm
+            /// never answers.
+            pub const fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $($value => Some(stringify!($name)),)*
+                    _ => None,
+                }
+            }
+        }
+        $(
+            #[doc = concat!("`KernReturn::", stringify!($assoc), "` under XNU's name.")]
+            pub const $name: KernReturn = KernReturn::$assoc;
+        )*
+    };
+}
+
+kern_returns! {
+    /// The call succeeded.
+    SUCCESS KERN_SUCCESS = 0;
+    /// An address (or range) is not valid in the task's map.
+    INVALID_ADDRESS KERN_INVALID_ADDRESS = 1;
+    /// The protection of a page does not allow the access.
+    PROTECTION_FAILURE KERN_PROTECTION_FAILURE = 2;
+    /// No free range of the requested size, or the fixed range is taken.
+    NO_SPACE KERN_NO_SPACE = 3;
+    /// An argument is not valid.
+    INVALID_ARGUMENT KERN_INVALID_ARGUMENT = 4;
+    /// Generic failure.
+    FAILURE KERN_FAILURE = 5;
+    /// The host could not get the resources (memory, mappings) for the call.
+    RESOURCE_SHORTAGE KERN_RESOURCE_SHORTAGE = 6;
+    /// Also what `mach_vm_page_range_query` answers when it cannot store the dispositions:
+    /// XNU's `copyout` error (`EFAULT`, 14) returned as a `kern_return_t`.
+    ABORTED KERN_ABORTED = 14;
+    /// The port is not a task port (`vm_msync` given the host port).
+    INVALID_TASK KERN_INVALID_TASK = 16;
+    /// The port is not the host-privileged port (`vm_wire`: no guest holds it).
+    INVALID_HOST KERN_INVALID_HOST = 22;
+    /// The port name does not denote a send right in the caller's namespace.
+    SEND_INVALID_DEST MACH_SEND_INVALID_DEST = 0x1000_0003;
+    /// A port argument other than the destination names no right in the caller's namespace.
+    SEND_INVALID_RIGHT MACH_SEND_INVALID_RIGHT = 0x1000_000a;
+    /// The caller's data buffer for the message is not readable.
+    SEND_INVALID_MEMORY MACH_SEND_INVALID_MEMORY = 0x1000_000c;
+}
+
+impl KernReturn {
+    /// Whether this is `KERN_SUCCESS`.
+    pub const fn is_success(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl fmt::Display for KernReturn {
+    /// XNU's name, or the value in hex followed by `(unknown kern_return_t)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{:#x} (unknown kern_return_t)", self.0),
+        }
+    }
+}
+
+impl fmt::Debug for KernReturn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl From<KernReturn> for i32 {
+    fn from(kr: KernReturn) -> i32 {
+        kr.0
+    }
+}
