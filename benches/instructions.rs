@@ -63,14 +63,12 @@ fn main() {
     };
     // The machvm rows run with enforcement, the plain memory.copy without machvm's check
     // (`_enforced`: with it).
-    let config = KernelConfig {
-        enforce: case != "memory.copy_4KiB" || enforced,
-        copy_in_wasm: !host,
-        ..KernelConfig::default()
-    };
+    let config = KernelConfig::default()
+        .enforce(case != "memory.copy_4KiB" || enforced)
+        .copy_in_wasm(!host);
     let mut g = guest_with(&engine, config);
     if runner {
-        machvm::install_handlers(&mut g.store, common::get);
+        machvm::install_handlers(&mut g.store);
         g.store.limiter(|s| &mut s.limits);
     }
     let case = match case.strip_suffix("_in-wasm") {

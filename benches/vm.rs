@@ -24,7 +24,7 @@ use machvm::{Call, Form, Kernel, KernelConfig, TaskPre};
 use wasmtime::{Config, Engine, Func, Instance, Linker, Module, Store};
 
 mod common;
-use common::{engine, get, guest, guest_with, State};
+use common::{engine, guest, guest_with, State};
 
 const SIZES: [(usize, &str); 5] = [
     (4 << 10, "4KiB"),
@@ -39,13 +39,7 @@ fn copies(c: &mut Criterion) {
     let mut g = guest(&engine, true);
     let vm_copy = g.func::<(u32, u32, u32, u32), i32>("vm_copy");
     // The same, with every copy a host call.
-    let mut host = guest_with(
-        &engine,
-        KernelConfig {
-            copy_in_wasm: false,
-            ..KernelConfig::default()
-        },
-    );
+    let mut host = guest_with(&engine, KernelConfig::default().copy_in_wasm(false));
     let host_copy = host.func::<(u32, u32, u32, u32), i32>("vm_copy");
     let memory_copy = g.func::<(u32, u32, u32, u32), i32>("memory_copy");
     // The same guest as plain Wasmtime runs it: no bulk-memory check before `memory.copy`.
@@ -151,7 +145,7 @@ fn calls(c: &mut Criterion) {
     // As the runner sets a store up: `install_handlers` (a signal handler, no call hook) and
     // a `ResourceLimiter`. Every host call should cost what it costs in a plain store.
     let mut h = guest(&engine, true);
-    machvm::install_handlers(&mut h.store, get);
+    machvm::install_handlers(&mut h.store);
     h.store.limiter(|s| &mut s.limits);
     for name in ["noop", "vm_copy0"] {
         let f = h.func::<u32, i32>(name);
@@ -249,7 +243,7 @@ fn instantiation(c: &mut Criterion) {
         for (wat, suffix) in [(SMALL, ""), (SMALL_COPY, "+vm_copy")] {
             let module = machvm::compile(&engine, wat.as_bytes()).unwrap();
             let plain = Module::new(&engine, wat).unwrap();
-            let pre = TaskPre::new(&module, get).unwrap();
+            let pre = TaskPre::new(&module).unwrap();
             let linker = Linker::new(&engine);
             // Plain Wasmtime gets host functions of the same signatures.
             let imports = |store: &mut Store<State>| -> Vec<wasmtime::Extern> {
@@ -312,7 +306,7 @@ fn live_tasks(_: &mut Criterion) {
             }
         };
         let module = machvm::compile(&engine, SMALL.as_bytes()).unwrap();
-        let pre = TaskPre::new(&module, get).unwrap();
+        let pre = TaskPre::new(&module).unwrap();
         let linker = Linker::new(&engine);
         let mut store = Store::new(&engine, State::new(Kernel::new().unwrap()));
         // A store allows 10,000 instances and memories unless its limiter says otherwise.

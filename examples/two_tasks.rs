@@ -42,8 +42,10 @@ struct State {
     kernel: Kernel,
 }
 
-fn get(s: &mut State) -> &mut Kernel {
-    &mut s.kernel
+impl machvm::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
 }
 
 /// What the example saw.
@@ -79,24 +81,15 @@ pub fn run() -> wasmtime::Result<Report> {
     );
     // No imports but machvm's: an empty linker (add WASI or your own functions to it).
     let linker = Linker::new(&engine);
-    let pre = TaskPre::new(&module, get)?;
+    let pre = TaskPre::new(&module)?;
     let (reader_instance, reader) = pre.instantiate(&mut store, &linker)?;
     let (_source_instance, source) = pre.instantiate(&mut store, &linker)?;
 
     // Set up the source from the host, with the checks a guest would get.
-    host::write_bytes(&mut store, get, source, MESSAGE_AT, MESSAGE)?;
+    host::write_bytes(&mut store, source, MESSAGE_AT, MESSAGE)?;
+    host::protect(&mut store, source, MESSAGE_AT, 0x1000, false, VM_PROT_READ)?;
     host::protect(
         &mut store,
-        get,
-        source,
-        MESSAGE_AT,
-        0x1000,
-        false,
-        VM_PROT_READ,
-    )?;
-    host::protect(
-        &mut store,
-        get,
         source,
         MESSAGE_AT + 0x1000,
         0x1000,
@@ -111,12 +104,12 @@ pub fn run() -> wasmtime::Result<Report> {
         reader_instance.get_typed_func::<(u32, u32, u32), i32>(&mut store, "copy_from")?;
     let copy =
         KernReturn(copy_from.call(&mut store, (port, MESSAGE_AT as u32, MESSAGE.len() as u32))?);
-    let copied = host::read_bytes(&mut store, get, reader, 0x1000, MESSAGE.len())?;
+    let copied = host::read_bytes(&mut store, reader, 0x1000, MESSAGE.len())?;
     // From the middle of the message page into the guard page: refused, nothing copied.
     let guarded_copy =
         KernReturn(copy_from.call(&mut store, (port, MESSAGE_AT as u32 + 0x800, 0x1000))?);
 
-    let source_regions = host::regions(&mut store, get, source)?;
+    let source_regions = host::regions(&mut store, source)?;
     Ok(Report {
         port,
         copy,

@@ -42,7 +42,8 @@ pub use embed::{host, trace};
 pub use abi::{Call, Form, Import, Outcome, PageAttrs, ParamFault, Width};
 pub use embed::{
     call, compile, explain_trap, install_handlers, instantiate, new_task, register_memory,
-    Compiled, GetKernel, Kernel, KernelConfig, TaskModule, TaskPre,
+    Compiled, ConfigError, Kernel, KernelConfig, KernelView, LinkError, TaskError, TaskModule,
+    TaskPre,
 };
 pub use enforce::{configure, rewrite};
 pub use vm::{TaskId, TaskVm};

@@ -10,8 +10,10 @@ struct State {
     kernel: Kernel,
 }
 
-fn get(s: &mut State) -> &mut Kernel {
-    &mut s.kernel
+impl machvm::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
 }
 
 const GUEST: &str = r#"(module
@@ -34,7 +36,7 @@ fn ten_thousand_live_tasks_in_one_store() {
     const TASKS: u32 = 10_000;
     let engine = Engine::new(machvm::configure(&mut Config::new())).unwrap();
     let module = machvm::compile(&engine, GUEST.as_bytes()).unwrap();
-    let pre = TaskPre::new(&module, get).unwrap();
+    let pre = TaskPre::new(&module).unwrap();
     let linker = Linker::new(&engine);
     let mut store = Store::new(
         &engine,

@@ -33,8 +33,10 @@ struct State {
     host_calls: Arc<AtomicUsize>,
 }
 
-fn get(s: &mut State) -> &mut Kernel {
-    &mut s.kernel
+impl machvm::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
 }
 
 /// A task of a test: one of the guests below, in a store that counts host calls.
@@ -64,7 +66,7 @@ fn task(config: KernelConfig, wat: &str) -> (Store<State>, Instance, TaskId) {
         }
         Ok(())
     });
-    let pre = TaskPre::new(&module, get).unwrap();
+    let pre = TaskPre::new(&module).unwrap();
     let (instance, task) = pre.instantiate(&mut store, &Linker::new(&engine)).unwrap();
     (store, instance, task)
 }
@@ -234,10 +236,7 @@ fn the_modules_own_globals_keep_their_indices() {
 
 #[test]
 fn with_copy_in_wasm_off_every_copy_is_a_host_call() {
-    let config = KernelConfig {
-        copy_in_wasm: false,
-        ..KernelConfig::default()
-    };
+    let config = KernelConfig::default().copy_in_wasm(false);
     let mut g = Guest::new(config, GUEST);
     for k in 1..=3 {
         assert_eq!(g.copy(0, 64, 0x1000), KERN_SUCCESS);
@@ -248,10 +247,7 @@ fn with_copy_in_wasm_off_every_copy_is_a_host_call() {
 
 #[test]
 fn without_enforcement_the_windows_work_alike() {
-    let config = KernelConfig {
-        enforce: false,
-        ..KernelConfig::default()
-    };
+    let config = KernelConfig::default().enforce(false);
     let mut g = Guest::new(config, GUEST);
     assert_eq!(g.copy(0, 64, 0x1000), KERN_SUCCESS);
     assert_eq!(g.copy(0, 64, 0x2000), KERN_SUCCESS);
@@ -294,7 +290,7 @@ fn a_module_that_imports_a_window_global_is_refused() {
         (global.set 0 (i32.const -1))
         (call $copy (i32.const 0x103) (i32.const 0) (i32.const 16) (i32.const 0x100))))"#;
     let module = machvm::compile(&engine, wat.as_bytes()).unwrap();
-    let err = match TaskPre::new(&module, get) {
+    let err = match TaskPre::<State>::new(&module) {
         Ok(_) => panic!("linked"),
         Err(e) => format!("{e:#}"),
     };
@@ -368,10 +364,7 @@ fn bulk_memory_on_a_page_protected_after_the_windows_opened_traps() {
 
 #[test]
 fn without_enforcement_bulk_memory_runs_on_protected_pages() {
-    let config = KernelConfig {
-        enforce: false,
-        ..KernelConfig::default()
-    };
+    let config = KernelConfig::default().enforce(false);
     let mut g = Guest::new(config, BULK);
     g.protect(0x2000, 0x1000, VM_PROT_READ);
     g.try_call::<_, ()>("fill", (0x2000u32, 64u32)).unwrap();

@@ -16,8 +16,10 @@ struct State {
     kernel: Kernel,
 }
 
-fn get(s: &mut State) -> &mut Kernel {
-    &mut s.kernel
+impl machvm::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
 }
 
 fn access_wat(w: Width) -> String {
@@ -54,15 +56,11 @@ struct Guest {
 
 impl Guest {
     fn new(engine: &Engine, module: &machvm::Compiled, w: Width, page_size: u64) -> Guest {
-        let kernel = Kernel::with_config(KernelConfig {
-            page_size,
-            ..Default::default()
-        })
-        .unwrap();
+        let kernel = Kernel::with_config(KernelConfig::default().page_size(page_size)).unwrap();
         let mut store = Store::new(engine, State { kernel });
-        machvm::install_handlers(&mut store, get);
+        machvm::install_handlers(&mut store);
         let (instance, task) =
-            machvm::instantiate(&mut store, &Linker::new(engine), module, get).unwrap();
+            machvm::instantiate(&mut store, &Linker::new(engine), module).unwrap();
         Guest {
             store,
             instance,
@@ -72,7 +70,7 @@ impl Guest {
     }
 
     fn host(&mut self, c: Call) -> KernReturn {
-        match machvm::call(&mut self.store, get, self.task, &c).unwrap() {
+        match machvm::call(&mut self.store, self.task, &c).unwrap() {
             Outcome::Kr(kr) => kr,
             o => panic!("{o:?}"),
         }
@@ -244,7 +242,7 @@ fn every_access_kind_against_every_protection_state() {
                         let bad = match err.downcast_ref::<BadAccess>() {
                             Some(b) => b.clone(),
                             None => {
-                                machvm::explain_trap(&mut g.store, get, &err)
+                                machvm::explain_trap(&mut g.store, &err)
                                     .unwrap_or_else(|| panic!("{ctx}: unexplained trap {err:?}"))
                                     .1
                             }
@@ -298,7 +296,7 @@ fn write_only_pages_fault_on_loads_until_their_first_store() {
             };
             let load_traps = |g: &mut Guest, addr: u64| {
                 let err = g.run("load8", addr).expect_err("a load before any store");
-                let (_, bad) = machvm::explain_trap(&mut g.store, get, &err).expect("explained");
+                let (_, bad) = machvm::explain_trap(&mut g.store, &err).expect("explained");
                 assert_eq!(
                     (bad.addr, bad.kind, bad.unmapped),
                     (addr, AccessKind::Read, false)
@@ -366,7 +364,7 @@ fn a_refused_store_writes_nothing_and_protections_take_effect_immediately() {
     let mut g = Guest::new(&engine, &module, Width::W32, 4096);
     // vm_protect inside the guest, then a store on the next instruction: it traps.
     let err = g.run("protect_then_store", 0x30000).unwrap_err();
-    let (task, bad) = machvm::explain_trap(&mut g.store, get, &err).expect("explained");
+    let (task, bad) = machvm::explain_trap(&mut g.store, &err).expect("explained");
     assert_eq!(
         (task, bad.addr, bad.kind),
         (g.task, 0x30000, AccessKind::Write)
@@ -533,7 +531,7 @@ fn moved_kernel_record() {
     assert_eq!(g.host(c), KERN_SUCCESS);
     let Guest { store, .. } = g;
     let mut store = Store::new(&engine, store.into_data());
-    machvm::install_handlers(&mut store, get);
+    machvm::install_handlers(&mut store);
     let plain = Module::new(
         &engine,
         r#"(module (memory (export "memory") 1 64)
@@ -571,13 +569,12 @@ fn empty_after_fork() {
             kernel: Kernel::new().unwrap(),
         },
     );
-    let task = machvm::new_task(&mut store, get, wasmtime::MemoryType::new(4, None)).unwrap();
-    let call = |store: &mut Store<State>, c: Call| match machvm::call(&mut *store, get, task, &c)
-        .unwrap()
-    {
-        Outcome::Kr(kr) => kr,
-        o => panic!("{o:?}"),
-    };
+    let task = machvm::new_task(&mut store, wasmtime::MemoryType::new(4, None)).unwrap();
+    let call =
+        |store: &mut Store<State>, c: Call| match machvm::call(&mut *store, task, &c).unwrap() {
+            Outcome::Kr(kr) => kr,
+            o => panic!("{o:?}"),
+        };
     let allocate = |store: &mut Store<State>| -> u64 {
         let c = Call::Allocate {
             form: Form::Vm,
@@ -587,12 +584,12 @@ fn empty_after_fork() {
             flags: (VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE) as u32,
         };
         assert_eq!(call(store, c), KERN_SUCCESS);
-        let b = machvm::host::read_bytes(&mut *store, get, task, 0x100, 4).unwrap();
+        let b = machvm::host::read_bytes(&mut *store, task, 0x100, 4).unwrap();
         u64::from(u32::from_le_bytes(b.try_into().unwrap()))
     };
     let empty = |store: &mut Store<State>, addr: u64| {
         let state = (VM_PURGABLE_EMPTY as u32).to_le_bytes();
-        machvm::host::write_bytes(&mut *store, get, task, 0x104, &state).unwrap();
+        machvm::host::write_bytes(&mut *store, task, 0x104, &state).unwrap();
         let c = Call::PurgableControl {
             form: Form::Vm,
             task: TASK_SELF_NAME,
@@ -606,7 +603,7 @@ fn empty_after_fork() {
     let a = allocate(&mut store);
     empty(&mut store, a);
     let b = allocate(&mut store);
-    machvm::host::write_bytes(&mut store, get, task, b, &[0xAB; 0x1000]).unwrap();
+    machvm::host::write_bytes(&mut store, task, b, &[0xAB; 0x1000]).unwrap();
     let memory = store.data().kernel.memory(task).unwrap();
     // SAFETY: the child runs machvm calls on its copy of the store, then leaves with _exit
     // (no destructor, no test harness code runs in it).
@@ -667,7 +664,7 @@ fn write_only_budget() {
     // No mapping to spare: the store traps, and says why.
     set_mapping_budget(mappings_in_use());
     let err = g.run("store8", at + p).unwrap_err();
-    let (_, bad) = machvm::explain_trap(&mut g.store, get, &err).expect("explained");
+    let (_, bad) = machvm::explain_trap(&mut g.store, &err).expect("explained");
     assert!(bad.unmapped && bad.kind == AccessKind::Write, "{bad}");
     assert!(bad.to_string().contains("mapping budget"), "{bad}");
     assert!(g.run("load8", at + p).is_err());
@@ -768,8 +765,7 @@ fn mappings(past_the_kernel: bool) {
     .unwrap();
     let kernel = Kernel::with_config(KernelConfig::default()).unwrap();
     let mut store = Store::new(&engine, State { kernel });
-    let (instance, task) =
-        machvm::instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
+    let (instance, task) = machvm::instantiate(&mut store, &Linker::new(&engine), &module).unwrap();
     let load = instance
         .get_typed_func::<i32, i32>(&mut store, "load8")
         .unwrap();
@@ -789,7 +785,7 @@ fn mappings(past_the_kernel: bool) {
         };
         let before = store.data().kernel.task(task).unwrap().table().get(i);
         let runs = store.data().kernel.task(task).unwrap().table().run_count();
-        match machvm::call(&mut store, get, task, &c).unwrap() {
+        match machvm::call(&mut store, task, &c).unwrap() {
             Outcome::Kr(KERN_SUCCESS) => {}
             Outcome::Kr(KERN_RESOURCE_SHORTAGE) => {
                 let table = store.data().kernel.task(task).unwrap().table();
@@ -836,7 +832,7 @@ fn mappings(past_the_kernel: bool) {
     };
     // Page 1 is between two read-only pages: readable, so it is a fine source.
     assert_eq!(
-        machvm::call(&mut store, get, task, &c).unwrap(),
+        machvm::call(&mut store, task, &c).unwrap(),
         Outcome::Kr(KERN_SUCCESS)
     );
     assert_eq!(load.call(&mut store, (i * 4096) as i32).unwrap(), 0);
@@ -851,7 +847,7 @@ fn mappings(past_the_kernel: bool) {
         prot: 3,
     };
     assert_eq!(
-        machvm::call(&mut store, get, task, &c).unwrap(),
+        machvm::call(&mut store, task, &c).unwrap(),
         Outcome::Kr(KERN_SUCCESS)
     );
     assert_eq!(machvm::enforce::mappings_in_use(), used - 2);
@@ -909,7 +905,7 @@ impl Tasks {
                 kernel: Kernel::new().unwrap(),
             },
         );
-        machvm::install_handlers(&mut store, get);
+        machvm::install_handlers(&mut store);
         Tasks {
             store,
             module,
@@ -918,13 +914,7 @@ impl Tasks {
     }
 
     fn task(&mut self) -> (Instance, TaskId) {
-        machvm::instantiate(
-            &mut self.store,
-            &Linker::new(&self.engine),
-            &self.module,
-            get,
-        )
-        .unwrap()
+        machvm::instantiate(&mut self.store, &Linker::new(&self.engine), &self.module).unwrap()
     }
 
     fn call(&mut self, i: Instance, export: &str, args: &[i32]) -> i32 {
@@ -1128,7 +1118,7 @@ fn the_rewrite_keeps_the_module_meaning() {
         let instance = if !rewrite {
             linker.instantiate(&mut store, &plain).unwrap()
         } else {
-            TaskPre::new(&rewritten, get)
+            TaskPre::new(&rewritten)
                 .unwrap()
                 .instantiate(&mut store, &linker)
                 .unwrap()
@@ -1173,8 +1163,7 @@ fn locals_limit() {
             kernel: Kernel::new().unwrap(),
         },
     );
-    let (instance, task) =
-        machvm::instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
+    let (instance, task) = machvm::instantiate(&mut store, &Linker::new(&engine), &module).unwrap();
     let run = instance
         .get_typed_func::<i32, i32>(&mut store, "run")
         .unwrap();
@@ -1182,7 +1171,7 @@ fn locals_limit() {
         run.call(&mut store, 0x10).unwrap(),
         0x0909_0909 + 0x0007_0605
     );
-    machvm::host::protect(&mut store, get, task, 0x1000, 0x1000, false, 0).unwrap();
+    machvm::host::protect(&mut store, task, 0x1000, 0x1000, false, 0).unwrap();
     let e = run.call(&mut store, 0x1000).unwrap_err();
     let bad = e
         .downcast_ref::<machvm::enforce::BadAccess>()

@@ -22,8 +22,10 @@ struct State {
     kernel: Kernel,
 }
 
-fn get(s: &mut State) -> &mut Kernel {
-    &mut s.kernel
+impl machvm::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
 }
 
 /// A task's settings under test: the page size and whether protections are enforced.
@@ -35,11 +37,9 @@ struct Mode {
 
 impl Mode {
     fn config(self) -> KernelConfig {
-        KernelConfig {
-            page_size: self.page,
-            enforce: self.enforce,
-            ..KernelConfig::default()
-        }
+        KernelConfig::default()
+            .page_size(self.page)
+            .enforce(self.enforce)
     }
 }
 
@@ -116,9 +116,9 @@ impl Guest {
     fn instance(&self, mode: Mode) -> (Store<State>, Instance) {
         let kernel = Kernel::with_config(mode.config()).unwrap();
         let mut store = Store::new(engine(), State { kernel });
-        machvm::install_handlers(&mut store, get);
+        machvm::install_handlers(&mut store);
         let linker = Linker::new(engine());
-        let (instance, _task) = TaskPre::new(&self.module, get)
+        let (instance, _task) = TaskPre::new(&self.module)
             .and_then(|pre| pre.instantiate(&mut store, &linker))
             .unwrap_or_else(|e| panic!("{} {mode}: {e:#}", self.name));
         (store, instance)
@@ -210,7 +210,7 @@ fn purgecache_survives_pressure_by_being_emptied() {
         assert_eq!(call(&mut store, "cache_sum", None), sum, "{ctx}");
         assert_eq!(call(&mut store, "cache_refills", None), 1, "{ctx}: kept");
         assert_eq!(call(&mut store, "cache_state", None), 1, "{ctx}: volatile");
-        let pages = machvm::host::purge_volatile(&mut store, get).unwrap();
+        let pages = machvm::host::purge_volatile(&mut store).unwrap();
         assert_eq!(pages, 4, "{ctx}: its four pages emptied");
         assert_eq!(call(&mut store, "cache_state", None), 2, "{ctx}: empty");
         assert_eq!(
@@ -221,7 +221,7 @@ fn purgecache_survives_pressure_by_being_emptied() {
         assert_eq!(call(&mut store, "cache_refills", None), 2, "{ctx}");
         // Nothing volatile is left to take while it is in use... and it is volatile again.
         assert_eq!(call(&mut store, "cache_state", None), 1, "{ctx}");
-        assert_eq!(machvm::host::purge_volatile(&mut store, get).unwrap(), 4);
+        assert_eq!(machvm::host::purge_volatile(&mut store).unwrap(), 4);
     });
 }
 
@@ -285,7 +285,7 @@ fn ringbuf_touch_guard_traps() {
             };
             // The ring's 2 data pages are the first free ones, past the initial 128 KiB.
             let guard = 0x20000 + 2 * mode.page;
-            let (_task, bad) = machvm::explain_trap(&mut store, get, &e)
+            let (_task, bad) = machvm::explain_trap(&mut store, &e)
                 .unwrap_or_else(|| panic!("{ctx}: not a bad access: {e:?}"));
             assert_eq!(bad.addr, guard, "{ctx}: {bad}");
             assert!(matches!(bad.kind, AccessKind::Write), "{ctx}: {bad}");

@@ -22,8 +22,10 @@ fn state() -> State {
     }
 }
 
-fn get(s: &mut State) -> &mut Kernel {
-    &mut s.kernel
+impl machvm::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
 }
 
 const GUEST: &str = r#"(module
@@ -51,8 +53,8 @@ fn task(engine: &Engine) -> (Store<State>, Instance, TaskId) {
     let module = machvm::compile(engine, GUEST.as_bytes()).unwrap();
     let mut store = Store::new(engine, state());
     let mut linker = Linker::new(engine);
-    machvm::wasi::add_to_linker_sync(&mut linker, get, |s: &mut State| &mut s.wasi).unwrap();
-    let (instance, task) = machvm::instantiate(&mut store, &linker, &module, get).unwrap();
+    machvm::wasi::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi).unwrap();
+    let (instance, task) = machvm::instantiate(&mut store, &linker, &module).unwrap();
     (store, instance, task)
 }
 
@@ -73,24 +75,21 @@ fn store_to(store: &mut Store<State>, instance: &Instance, addr: i32) -> wasmtim
 fn into_data(pooling: bool) {
     let engine = engine(pooling);
     let (mut a, _, ta) = task(&engine);
-    host::protect(&mut a, get, ta, 0x1000, 0x1000, false, VM_PROT_NONE).unwrap();
+    host::protect(&mut a, ta, 0x1000, 0x1000, false, VM_PROT_NONE).unwrap();
     let old = a.into_data();
     // The old kernel refuses everything: its tasks' memories are gone (even in a store
     // that happens to get the old one's address).
     let mut probe = Store::new(&engine, old);
-    assert!(host::regions(&mut probe, get, ta).is_err());
+    assert!(host::regions(&mut probe, ta).is_err());
     let old = probe.into_data();
 
     let (mut b, ib, tb) = task(&engine);
     // The new task's table says rw- everywhere, and the hardware agrees.
     assert_eq!(load(&mut b, &ib, 0x1000).unwrap(), 0);
-    assert_eq!(
-        host::read_bytes(&mut b, get, tb, 0x1000, 4).unwrap(),
-        [0; 4]
-    );
+    assert_eq!(host::read_bytes(&mut b, tb, 0x1000, 4).unwrap(), [0; 4]);
     // Its own protection holds after the old kernel is dropped, which gives the old
     // memory's mappings back to the budget (that memory is gone).
-    host::protect(&mut b, get, tb, 0x1000, 0x1000, false, VM_PROT_READ).unwrap();
+    host::protect(&mut b, tb, 0x1000, 0x1000, false, VM_PROT_READ).unwrap();
     let b_mappings = b.data().kernel.task(tb).unwrap().mappings() as usize;
     assert_eq!(machvm::enforce::mappings_in_use(), 2 + b_mappings);
     drop(old);
@@ -103,10 +102,10 @@ fn into_data(pooling: bool) {
 fn replace() {
     let engine = engine(false);
     let (mut s, instance, t) = task(&engine);
-    host::protect(&mut s, get, t, 0x1000, 0x1000, false, VM_PROT_NONE).unwrap();
+    host::protect(&mut s, t, 0x1000, 0x1000, false, VM_PROT_NONE).unwrap();
     let old = std::mem::replace(&mut s.data_mut().kernel, Kernel::new().unwrap());
     // Neither kernel reaches the task any more ...
-    assert!(host::regions(&mut s, get, t).is_err());
+    assert!(host::regions(&mut s, t).is_err());
     let mut elsewhere = Store::new(
         &engine,
         State {
@@ -114,7 +113,7 @@ fn replace() {
             ..state()
         },
     );
-    assert!(host::regions(&mut elsewhere, get, t).is_err());
+    assert!(host::regions(&mut elsewhere, t).is_err());
     let old = elsewhere.into_data().kernel;
     // ... the memory keeps its protection: the guest still traps on the page ...
     assert!(load(&mut s, &instance, 0x1000).is_err());

@@ -54,6 +54,12 @@ struct State {
     kernel: Kernel,
 }
 
+impl machvm::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
+}
+
 const GUEST: &str = r#"(module
   (import "mach" "mach_task_self" (func $self (result i32)))
   (import "mach" "vm_allocate" (func $alloc (param i32 i32 i32 i32) (result i32)))
@@ -78,8 +84,7 @@ fn run_traced(level: LevelFilter) -> Vec<Seen> {
             },
         );
         let linker = Linker::new(&engine);
-        let (instance, _) =
-            instantiate(&mut store, &linker, &module, |s: &mut State| &mut s.kernel).unwrap();
+        let (instance, _) = instantiate(&mut store, &linker, &module).unwrap();
         let run = instance
             .get_typed_func::<(), i32>(&mut store, "run")
             .unwrap();

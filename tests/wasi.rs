@@ -19,8 +19,10 @@ struct State {
     wasi: WasiP1Ctx,
 }
 
-fn get(s: &mut State) -> &mut Kernel {
-    &mut s.kernel
+impl machvm::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
 }
 
 /// One parameter of a WASI function, as the test builds it.
@@ -193,15 +195,15 @@ fn new_guest(wat: &str) -> Guest {
             wasi,
         },
     );
-    machvm::install_handlers(&mut store, get);
+    machvm::install_handlers(&mut store);
     let mut linker = Linker::new(&engine);
-    machvm::wasi::add_to_linker_sync(&mut linker, get, |s: &mut State| &mut s.wasi).unwrap();
-    let (instance, task) = machvm::instantiate(&mut store, &linker, &module, get).unwrap();
+    machvm::wasi::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi).unwrap();
+    let (instance, task) = machvm::instantiate(&mut store, &linker, &module).unwrap();
     // Recognisable bytes in the pages that get protected, and an iovec naming IOV_BUF.
-    host::write_bytes(&mut store, get, task, RO, &[0xab; 0x1000]).unwrap();
-    host::write_bytes(&mut store, get, task, NONE, &[0xcd; 0x1000]).unwrap();
-    host::protect(&mut store, get, task, RO, 0x1000, false, VM_PROT_READ).unwrap();
-    host::protect(&mut store, get, task, NONE, 0x1000, false, VM_PROT_NONE).unwrap();
+    host::write_bytes(&mut store, task, RO, &[0xab; 0x1000]).unwrap();
+    host::write_bytes(&mut store, task, NONE, &[0xcd; 0x1000]).unwrap();
+    host::protect(&mut store, task, RO, 0x1000, false, VM_PROT_READ).unwrap();
+    host::protect(&mut store, task, NONE, 0x1000, false, VM_PROT_NONE).unwrap();
     Guest {
         store,
         instance,
@@ -230,15 +232,13 @@ enum Place {
 
 impl Guest {
     fn write(&mut self, addr: u64, bytes: &[u8]) {
-        host::write_bytes(&mut self.store, get, self.task, addr, bytes).unwrap();
+        host::write_bytes(&mut self.store, self.task, addr, bytes).unwrap();
     }
 
     /// The bytes of every page the host can read (all but the `NONE` page).
     fn readable(&mut self) -> Vec<u8> {
-        let mut out = host::read_bytes(&mut self.store, get, self.task, 0, NONE as usize).unwrap();
-        out.extend(
-            host::read_bytes(&mut self.store, get, self.task, NONE + 0x1000, 0xb000).unwrap(),
-        );
+        let mut out = host::read_bytes(&mut self.store, self.task, 0, NONE as usize).unwrap();
+        out.extend(host::read_bytes(&mut self.store, self.task, NONE + 0x1000, 0xb000).unwrap());
         out
     }
 
@@ -383,9 +383,9 @@ fn a_refused_read_consumes_no_input() {
         assert_eq!(g.call("fd_read", &args, Place::Refused(2)), ERRNO_FAULT);
         // Then a read into allowed memory gets the whole input.
         assert_eq!(g.call("fd_read", &args, Place::Allowed), 0);
-        let n = host::read_bytes(&mut g.store, get, g.task, RW + 0x40 * 2, 4).unwrap();
+        let n = host::read_bytes(&mut g.store, g.task, RW + 0x40 * 2, 4).unwrap();
         assert_eq!(u32::from_le_bytes(n.try_into().unwrap()), 5);
-        let buf = host::read_bytes(&mut g.store, get, g.task, IOV_BUF, 5).unwrap();
+        let buf = host::read_bytes(&mut g.store, g.task, IOV_BUF, 5).unwrap();
         assert_eq!(buf, b"hello");
     });
 }
@@ -432,7 +432,6 @@ fn write_only_pages_are_not_readable_by_wasi() {
         let page = 0x5000;
         host::protect(
             &mut g.store,
-            get,
             g.task,
             page,
             0x1000,
@@ -466,9 +465,9 @@ fn wasi_writes_map_write_only_pages_first() {
     child::in_child("wasi_writes_map_write_only_pages_first", || {
         let mut g = new_guest(&guest());
         let page = 0x5000;
-        host::write_bytes(&mut g.store, get, g.task, page, &[0xee; 16]).unwrap();
+        host::write_bytes(&mut g.store, g.task, page, &[0xee; 16]).unwrap();
         let write_only = machvm::abi::VM_PROT_WRITE;
-        host::protect(&mut g.store, get, g.task, page, 0x1000, false, write_only).unwrap();
+        host::protect(&mut g.store, g.task, page, 0x1000, false, write_only).unwrap();
         let random = |g: &mut Guest, len: i32| {
             let f = g.instance.get_func(&mut g.store, "t_random_get").unwrap();
             let mut ret = [Val::I32(-1)];
@@ -487,16 +486,16 @@ fn wasi_writes_map_write_only_pages_first() {
             assert_eq!(random(&mut g, 16), ERRNO_FAULT);
             machvm::enforce::set_mapping_budget(budget);
             let rw = machvm::abi::VM_PROT_DEFAULT;
-            host::protect(&mut g.store, get, g.task, page, 0x1000, false, rw).unwrap();
-            let bytes = host::read_bytes(&mut g.store, get, g.task, page, 16).unwrap();
+            host::protect(&mut g.store, g.task, page, 0x1000, false, rw).unwrap();
+            let bytes = host::read_bytes(&mut g.store, g.task, page, 16).unwrap();
             assert_eq!(bytes, [0xee; 16], "nothing written");
-            host::protect(&mut g.store, get, g.task, page, 0x1000, false, write_only).unwrap();
+            host::protect(&mut g.store, g.task, page, 0x1000, false, write_only).unwrap();
         }
         machvm::enforce::set_mapping_budget(budget);
         assert_eq!(random(&mut g, 16), 0);
         // Written, and still not readable by WASI: the table has no READ.
-        host::protect(&mut g.store, get, g.task, page, 0x1000, false, VM_PROT_READ).unwrap();
-        let bytes = host::read_bytes(&mut g.store, get, g.task, page, 16).unwrap();
+        host::protect(&mut g.store, g.task, page, 0x1000, false, VM_PROT_READ).unwrap();
+        let bytes = host::read_bytes(&mut g.store, g.task, page, 16).unwrap();
         assert_ne!(bytes, [0xee; 16], "random bytes arrived");
     });
 }

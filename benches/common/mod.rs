@@ -21,8 +21,10 @@ impl State {
     }
 }
 
-pub fn get(s: &mut State) -> &mut Kernel {
-    &mut s.kernel
+impl machvm::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
 }
 
 pub const WAT: &str = include_str!("../../wat/bench.wat");
@@ -49,22 +51,16 @@ pub fn engine(pooling: bool) -> Engine {
 /// The bench guest as a task, with enforcement (compiled with `machvm::compile`) or
 /// without (as plain Wasmtime compiles it).
 pub fn guest(engine: &Engine, enforce: bool) -> Guest {
-    guest_with(
-        engine,
-        KernelConfig {
-            enforce,
-            ..KernelConfig::default()
-        },
-    )
+    guest_with(engine, KernelConfig::default().enforce(enforce))
 }
 
 /// The bench guest as a task of a kernel with `config`: compiled with `machvm::compile`
 /// when `config.enforce`, else as plain Wasmtime compiles it.
 pub fn guest_with(engine: &Engine, config: KernelConfig) -> Guest {
     let pre = if config.enforce {
-        TaskPre::new(&machvm::compile(engine, WAT.as_bytes()).unwrap(), get)
+        TaskPre::new(&machvm::compile(engine, WAT.as_bytes()).unwrap())
     } else {
-        TaskPre::new(&Module::new(engine, WAT).unwrap(), get)
+        TaskPre::new(&Module::new(engine, WAT).unwrap())
     }
     .unwrap();
     let mut store = Store::new(engine, State::new(Kernel::with_config(config).unwrap()));
@@ -96,7 +92,7 @@ impl Guest {
     }
 
     pub fn call(&mut self, c: Call) -> KernReturn {
-        match machvm::call(&mut self.store, get, self.task, &c).unwrap() {
+        match machvm::call(&mut self.store, self.task, &c).unwrap() {
             Outcome::Kr(kr) => kr,
             o => panic!("{o:?}"),
         }

@@ -105,8 +105,10 @@ struct State {
     limits: StoreLimits,
 }
 
-fn get(s: &mut State) -> &mut Kernel {
-    &mut s.kernel
+impl machvm::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
 }
 
 /// The error's message and its causes, `outer: inner: ...`.
@@ -149,12 +151,12 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
             )));
         }
     }
-    let kernel = Kernel::with_config(KernelConfig {
-        page_size: opts.page_size,
-        memory_limit: opts.max_memory,
-        enforce: opts.enforce,
-        ..KernelConfig::default()
-    })
+    let kernel = Kernel::with_config(
+        KernelConfig::default()
+            .page_size(opts.page_size)
+            .memory_limit(opts.max_memory)
+            .enforce(opts.enforce),
+    )
     .map_err(|e| Failure::Load(chain(&e)))?;
 
     let uses_wasi = module.imports().any(|i| i.module() == WASI_MODULE);
@@ -179,7 +181,7 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     );
     store.limiter(|s| &mut s.limits);
     if opts.enforce {
-        machvm::install_handlers(&mut store, get);
+        machvm::install_handlers(&mut store);
     }
     if let Some(fuel) = opts.fuel {
         store
@@ -189,7 +191,7 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     let mut linker = Linker::new(&engine);
     if uses_wasi {
         // Every WASI function checks the guest bytes it touches against the task's table.
-        machvm::wasi::add_to_linker_sync(&mut linker, get, |s: &mut State| &mut s.wasi)
+        machvm::wasi::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
             .map_err(|e| Failure::Load(format!("cannot link WASI: {}", chain(&e))))?;
     }
     // A module with no memory and no `mach` import is plain wasm: it runs without a task.
@@ -197,7 +199,7 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
     let pre = if plain {
         None
     } else {
-        Some(TaskPre::new(&module, get).map_err(|e| {
+        Some(TaskPre::new(&module).map_err(|e| {
             Failure::Load(format!(
                 "cannot link `{}`: {}",
                 opts.module.display(),
@@ -297,8 +299,8 @@ fn load_module(engine: &Engine, path: &Path) -> Result<(Compiled, Vec<u8>), Fail
 /// page would become ordinary memory when allocated or grown.
 fn pagezero(store: &mut Store<State>, task: TaskId, page: u64) -> Result<(), Failure> {
     let none = machvm::abi::VM_PROT_NONE;
-    let done = host::protect(&mut *store, get, task, 0, page, true, none)
-        .and_then(|()| host::make_permanent(&mut *store, get, task, 0, page));
+    let done = host::protect(&mut *store, task, 0, page, true, none)
+        .and_then(|()| host::make_permanent(&mut *store, task, 0, page));
     done.map_err(|e| {
         Failure::Load(if e.code() == machvm::abi::KERN_INVALID_ADDRESS {
             "--pagezero: the task has no page 0 to protect (its memory starts empty, or its \
@@ -557,7 +559,10 @@ fn failure(
             opts.module.display(),
             chain(&e)
         );
-        if msg.contains("unknown import") {
+        if matches!(
+            e.downcast_ref::<machvm::LinkError>(),
+            Some(machvm::LinkError::UnknownMachImport { .. } | machvm::LinkError::Undefined { .. })
+        ) {
             msg.push_str(
                 "; machvm provides the `mach` imports and WASI preview 1 \
                  (`wasi_snapshot_preview1`)",
@@ -607,7 +612,7 @@ fn trap_message(
     // instruction's BadAccess is the root cause already).
     let mut explained = match e.downcast_ref::<machvm::enforce::BadAccess>() {
         Some(_) => None,
-        None => machvm::explain_trap(&mut *store, get, e).map(|(_, bad)| bad.to_string()),
+        None => machvm::explain_trap(&mut *store, e).map(|(_, bad)| bad.to_string()),
     };
     let bt = bt.map(|b| b.to_string());
     for cause in e.chain() {
@@ -651,7 +656,7 @@ fn page_info(store: &mut Store<State>, addr: u64) -> Option<String> {
             "page {page:#x} is outside the task's map, which ends at {limit:#x}"
         ));
     }
-    let region = host::region(&mut *store, get, task, addr)
+    let region = host::region(&mut *store, task, addr)
         .ok()
         .filter(|r| r.start <= addr);
     Some(match region {

@@ -17,22 +17,22 @@
 //! use wasmtime::{Engine, MemoryType, Store};
 //!
 //! struct State { kernel: Kernel }
-//! fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
+//! impl machvm::KernelView for State { fn kernel(&mut self) -> &mut Kernel { &mut self.kernel } }
 //!
 //! let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
 //! let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
-//! let task = machvm::new_task(&mut store, get, MemoryType::new(1, Some(4)))?;
+//! let task = machvm::new_task(&mut store, MemoryType::new(1, Some(4)))?;
 //!
 //! // Load some data, then make its page read-only and the next one a guard page.
-//! host::write_bytes(&mut store, get, task, 0x2000, b"hello")?;
-//! host::protect(&mut store, get, task, 0x2000, 0x1000, false, VM_PROT_READ)?;
-//! host::protect(&mut store, get, task, 0x3000, 0x1000, false, VM_PROT_NONE)?;
+//! host::write_bytes(&mut store, task, 0x2000, b"hello")?;
+//! host::protect(&mut store, task, 0x2000, 0x1000, false, VM_PROT_READ)?;
+//! host::protect(&mut store, task, 0x3000, 0x1000, false, VM_PROT_NONE)?;
 //!
-//! assert_eq!(host::read_bytes(&mut store, get, task, 0x2000, 5)?, b"hello");
-//! let err = host::write_bytes(&mut store, get, task, 0x2000, b"bye").unwrap_err();
+//! assert_eq!(host::read_bytes(&mut store, task, 0x2000, 5)?, b"hello");
+//! let err = host::write_bytes(&mut store, task, 0x2000, b"bye").unwrap_err();
 //! assert_eq!(err.code(), KERN_PROTECTION_FAILURE);
 //!
-//! let regions = host::regions(&mut store, get, task)?;
+//! let regions = host::regions(&mut store, task)?;
 //! assert_eq!(regions.len(), 4);
 //! assert_eq!((regions[1].start, regions[1].size, regions[1].protection), (0x2000, 0x1000, VM_PROT_READ));
 //! assert_eq!((regions[3].start, regions[3].end()), (0x4000, 0x10000));
@@ -46,7 +46,7 @@ use wasmtime::AsContextMut;
 
 use crate::abi::*;
 use crate::abi::{Call, Form, Outcome};
-use crate::embed::{GetKernel, StoreEnv};
+use crate::embed::{view, GetKernel, KernelView, StoreEnv};
 use crate::table::{CheckError, Run};
 use crate::vm::{self, Env, TaskId};
 
@@ -199,20 +199,20 @@ fn run_call<T: 'static>(
 /// use wasmtime::{Engine, Linker, Store};
 ///
 /// struct State { kernel: Kernel }
-/// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
+/// impl machvm::KernelView for State { fn kernel(&mut self) -> &mut Kernel { &mut self.kernel } }
 ///
 /// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
 /// let module = machvm::compile(&engine, br#"(module (memory (export "memory") 1))"#)?;
 /// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
-/// machvm::instantiate(&mut store, &Linker::new(&engine), &module, get)?;
+/// machvm::instantiate(&mut store, &Linker::new(&engine), &module)?;
 /// // Nothing is volatile yet: nothing to empty.
-/// assert_eq!(host::purge_volatile(&mut store, get)?, 0);
+/// assert_eq!(host::purge_volatile(&mut store)?, 0);
 /// # Ok::<(), wasmtime::Error>(())
 /// ```
-pub fn purge_volatile<T: 'static>(
+pub fn purge_volatile<T: KernelView>(
     mut store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
 ) -> wasmtime::Result<u64> {
+    let get = view::<T>;
     let mut cx = store.as_context_mut();
     get(cx.data_mut()).check_home()?;
     Ok(vm::purge_volatile(&mut StoreEnv::new(cx, get)))
@@ -223,11 +223,11 @@ pub fn purge_volatile<T: 'static>(
 /// # Errors
 ///
 /// [`HostError::NoSuchTask`] when `task` is not a task of the kernel.
-pub fn regions<T: 'static>(
+pub fn regions<T: KernelView>(
     mut store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     task: TaskId,
 ) -> Result<Vec<Region>, HostError> {
+    let get = view::<T>;
     let mut env = env(&mut store, get, task)?;
     let vm = env.vm(task);
     let p = vm.page_size();
@@ -245,12 +245,12 @@ pub fn regions<T: 'static>(
 ///
 /// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ADDRESS`
 /// when no region contains or follows `addr`.
-pub fn region<T: 'static>(
+pub fn region<T: KernelView>(
     mut store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     task: TaskId,
     addr: u64,
 ) -> Result<Region, HostError> {
+    let get = view::<T>;
     let mut env = env(&mut store, get, task)?;
     let vm = env.vm(task);
     let p = vm.page_size();
@@ -269,15 +269,15 @@ pub fn region<T: 'static>(
 /// `kern_return_t` when it is not `KERN_SUCCESS` (spec §4: `KERN_INVALID_ADDRESS` for an
 /// unallocated page, `KERN_PROTECTION_FAILURE` above the maximum protection,
 /// `KERN_INVALID_ARGUMENT` for bad bits, ...).
-pub fn protect<T: 'static>(
+pub fn protect<T: KernelView>(
     store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     task: TaskId,
     addr: u64,
     size: u64,
     set_max: bool,
     prot: VmProt,
 ) -> Result<(), HostError> {
+    let get = view::<T>;
     let call = Call::Protect {
         form: Form::MachVm,
         task: TASK_SELF_NAME,
@@ -302,15 +302,15 @@ pub fn protect<T: 'static>(
 /// use wasmtime::{Engine, MemoryType, Store};
 ///
 /// struct State { kernel: Kernel }
-/// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
+/// impl machvm::KernelView for State { fn kernel(&mut self) -> &mut Kernel { &mut self.kernel } }
 ///
 /// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
 /// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
-/// let task = machvm::new_task(&mut store, get, MemoryType::new(1, None))?;
-/// host::protect(&mut store, get, task, 0x1000, 0x1000, true, VM_PROT_READ)?;
-/// host::make_permanent(&mut store, get, task, 0x1000, 0x1000)?;
+/// let task = machvm::new_task(&mut store, MemoryType::new(1, None))?;
+/// host::protect(&mut store, task, 0x1000, 0x1000, true, VM_PROT_READ)?;
+/// host::make_permanent(&mut store, task, 0x1000, 0x1000)?;
 /// // VM_PROT_COPY would give the range a writable maximum: refused.
-/// let e = host::protect(&mut store, get, task, 0x1000, 0x1000, false, VM_PROT_COPY | VM_PROT_DEFAULT);
+/// let e = host::protect(&mut store, task, 0x1000, 0x1000, false, VM_PROT_COPY | VM_PROT_DEFAULT);
 /// assert_eq!(e.unwrap_err().code(), KERN_NO_SPACE);
 /// # Ok::<(), wasmtime::Error>(())
 /// ```
@@ -319,13 +319,13 @@ pub fn protect<T: 'static>(
 ///
 /// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ADDRESS`
 /// (nothing changed) when a page of the range is unallocated or outside the map.
-pub fn make_permanent<T: 'static>(
+pub fn make_permanent<T: KernelView>(
     mut store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     task: TaskId,
     addr: u64,
     size: u64,
 ) -> Result<(), HostError> {
+    let get = view::<T>;
     let mut env = env(&mut store, get, task)?;
     if size == 0 {
         return Ok(());
@@ -350,13 +350,13 @@ pub fn make_permanent<T: 'static>(
 /// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ARGUMENT`
 /// when the range wraps. Holes and out-of-map ranges are not errors (spec §4); they are
 /// reported as guard exceptions through `tracing`.
-pub fn deallocate<T: 'static>(
+pub fn deallocate<T: KernelView>(
     store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     task: TaskId,
     addr: u64,
     size: u64,
 ) -> Result<(), HostError> {
+    let get = view::<T>;
     let call = Call::Deallocate {
         form: Form::MachVm,
         task: TASK_SELF_NAME,
@@ -373,14 +373,14 @@ pub fn deallocate<T: 'static>(
 ///
 /// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; otherwise the call's
 /// `kern_return_t` (`KERN_INVALID_ADDRESS`, `KERN_PROTECTION_FAILURE`).
-pub fn copy<T: 'static>(
+pub fn copy<T: KernelView>(
     store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     task: TaskId,
     src: u64,
     size: u64,
     dst: u64,
 ) -> Result<(), HostError> {
+    let get = view::<T>;
     let call = Call::Copy {
         form: Form::MachVm,
         task: TASK_SELF_NAME,
@@ -434,14 +434,14 @@ fn check<T: 'static, G: GetKernel<T>>(
 /// when a page is unallocated or outside the map, `KERN_PROTECTION_FAILURE` when one lacks
 /// `prot` (the error names the first such page); `KERN_RESOURCE_SHORTAGE` when a write-only
 /// page cannot be made writable (the process's mapping budget).
-pub fn check_access<T: 'static>(
+pub fn check_access<T: KernelView>(
     mut store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     task: TaskId,
     addr: u64,
     len: u64,
     prot: VmProt,
 ) -> Result<(), HostError> {
+    let get = view::<T>;
     let mut env = env(&mut store, get, task)?;
     if len == 0 {
         return Ok(());
@@ -463,13 +463,13 @@ pub fn check_access<T: 'static>(
 /// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; `KERN_INVALID_ADDRESS`
 /// when a page is unallocated or outside the map, `KERN_PROTECTION_FAILURE` when one is not
 /// readable (the error names the first such page).
-pub fn read_bytes<T: 'static>(
+pub fn read_bytes<T: KernelView>(
     mut store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     task: TaskId,
     addr: u64,
     len: usize,
 ) -> Result<Vec<u8>, HostError> {
+    let get = view::<T>;
     let mut env = env(&mut store, get, task)?;
     if len == 0 {
         return Ok(Vec::new());
@@ -494,13 +494,13 @@ pub fn read_bytes<T: 'static>(
 /// writable (the error names the first such page), `KERN_RESOURCE_SHORTAGE` when a
 /// write-only page cannot be made writable (the process's mapping budget). Nothing is
 /// written then.
-pub fn write_bytes<T: 'static>(
+pub fn write_bytes<T: KernelView>(
     mut store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     task: TaskId,
     addr: u64,
     bytes: &[u8],
 ) -> Result<(), HostError> {
+    let get = view::<T>;
     let mut env = env(&mut store, get, task)?;
     if bytes.is_empty() {
         return Ok(());
@@ -532,8 +532,10 @@ mod tests {
         kernel: Kernel,
     }
 
-    fn get(s: &mut State) -> &mut Kernel {
-        &mut s.kernel
+    impl crate::KernelView for State {
+        fn kernel(&mut self) -> &mut Kernel {
+            &mut self.kernel
+        }
     }
 
     fn store() -> Store<State> {
@@ -548,12 +550,12 @@ mod tests {
     #[test]
     fn reads_and_writes_follow_the_table() {
         let mut store = store();
-        let t = crate::new_task(&mut store, get, MemoryType::new(1, Some(2))).unwrap();
-        write_bytes(&mut store, get, t, 0xfffe, b"abcd").unwrap_err();
-        write_bytes(&mut store, get, t, 0xfff0, b"abcd").unwrap();
-        assert_eq!(read_bytes(&mut store, get, t, 0xfff0, 4).unwrap(), b"abcd");
+        let t = crate::new_task(&mut store, MemoryType::new(1, Some(2))).unwrap();
+        write_bytes(&mut store, t, 0xfffe, b"abcd").unwrap_err();
+        write_bytes(&mut store, t, 0xfff0, b"abcd").unwrap();
+        assert_eq!(read_bytes(&mut store, t, 0xfff0, 4).unwrap(), b"abcd");
         // Past the memory: unallocated, inside the map.
-        let e = read_bytes(&mut store, get, t, 0xfff0, 0x20).unwrap_err();
+        let e = read_bytes(&mut store, t, 0xfff0, 0x20).unwrap_err();
         assert_eq!(
             e,
             HostError::Kern {
@@ -567,15 +569,15 @@ mod tests {
             "read_bytes: KERN_INVALID_ADDRESS at page 0x10000"
         );
         // Far outside the map, and wrapping the 64-bit space.
-        let e = read_bytes(&mut store, get, t, u64::MAX - 1, 4).unwrap_err();
+        let e = read_bytes(&mut store, t, u64::MAX - 1, 4).unwrap_err();
         assert_eq!(e.code(), KERN_INVALID_ADDRESS);
         // Write-only and no-access pages.
-        protect(&mut store, get, t, 0x1000, 0x1000, false, VM_PROT_WRITE).unwrap();
-        protect(&mut store, get, t, 0x2000, 0x1000, false, VM_PROT_NONE).unwrap();
-        write_bytes(&mut store, get, t, 0x1ff0, b"xy").unwrap();
-        let e = read_bytes(&mut store, get, t, 0x1ff0, 2).unwrap_err();
+        protect(&mut store, t, 0x1000, 0x1000, false, VM_PROT_WRITE).unwrap();
+        protect(&mut store, t, 0x2000, 0x1000, false, VM_PROT_NONE).unwrap();
+        write_bytes(&mut store, t, 0x1ff0, b"xy").unwrap();
+        let e = read_bytes(&mut store, t, 0x1ff0, 2).unwrap_err();
         assert_eq!(e.code(), KERN_PROTECTION_FAILURE);
-        let e = write_bytes(&mut store, get, t, 0x1ff0, &[1; 0x20]).unwrap_err();
+        let e = write_bytes(&mut store, t, 0x1ff0, &[1; 0x20]).unwrap_err();
         assert_eq!(
             e,
             HostError::Kern {
@@ -585,20 +587,20 @@ mod tests {
             }
         );
         // Nothing was written by the refused write.
-        protect(&mut store, get, t, 0x1000, 0x2000, false, VM_PROT_READ).unwrap();
+        protect(&mut store, t, 0x1000, 0x2000, false, VM_PROT_READ).unwrap();
         assert_eq!(
-            read_bytes(&mut store, get, t, 0x1ff0, 0x20).unwrap(),
+            read_bytes(&mut store, t, 0x1ff0, 0x20).unwrap(),
             [b"xy".as_slice(), &[0; 0x1e]].concat()
         );
-        assert_eq!(read_bytes(&mut store, get, t, 0x50000, 0).unwrap(), b"");
+        assert_eq!(read_bytes(&mut store, t, 0x50000, 0).unwrap(), b"");
     }
 
     #[test]
     fn regions_protect_copy_and_deallocate() {
         let mut store = store();
-        let t = crate::new_task(&mut store, get, MemoryType::new(1, None)).unwrap();
+        let t = crate::new_task(&mut store, MemoryType::new(1, None)).unwrap();
         assert_eq!(
-            regions(&mut store, get, t).unwrap(),
+            regions(&mut store, t).unwrap(),
             [Region {
                 start: 0,
                 size: 0x10000,
@@ -607,51 +609,46 @@ mod tests {
                 inheritance: VM_INHERIT_COPY
             }]
         );
-        protect(&mut store, get, t, 0x3000, 0x1000, true, VM_PROT_READ).unwrap();
-        let e = protect(&mut store, get, t, 0x3000, 0x1000, false, VM_PROT_DEFAULT).unwrap_err();
+        protect(&mut store, t, 0x3000, 0x1000, true, VM_PROT_READ).unwrap();
+        let e = protect(&mut store, t, 0x3000, 0x1000, false, VM_PROT_DEFAULT).unwrap_err();
         assert_eq!(e.code(), KERN_PROTECTION_FAILURE);
         assert_eq!(e.to_string(), "mach_vm_protect: KERN_PROTECTION_FAILURE");
-        let r = region(&mut store, get, t, 0x3800).unwrap();
+        let r = region(&mut store, t, 0x3800).unwrap();
         assert_eq!(r.to_string(), "0x3000-0x4000 r--/r--");
-        write_bytes(&mut store, get, t, 0x100, b"copied").unwrap();
-        copy(&mut store, get, t, 0x100, 6, 0x5000).unwrap();
+        write_bytes(&mut store, t, 0x100, b"copied").unwrap();
+        copy(&mut store, t, 0x100, 6, 0x5000).unwrap();
+        assert_eq!(read_bytes(&mut store, t, 0x5000, 6).unwrap(), b"copied");
         assert_eq!(
-            read_bytes(&mut store, get, t, 0x5000, 6).unwrap(),
-            b"copied"
-        );
-        assert_eq!(
-            copy(&mut store, get, t, 0x100, 6, 0x3000)
-                .unwrap_err()
-                .code(),
+            copy(&mut store, t, 0x100, 6, 0x3000).unwrap_err().code(),
             KERN_PROTECTION_FAILURE
         );
-        deallocate(&mut store, get, t, 0x8000, 0x8000).unwrap();
+        deallocate(&mut store, t, 0x8000, 0x8000).unwrap();
         assert_eq!(
-            region(&mut store, get, t, 0x8000).unwrap_err().code(),
+            region(&mut store, t, 0x8000).unwrap_err().code(),
             KERN_INVALID_ADDRESS
         );
-        assert_eq!(regions(&mut store, get, t).unwrap().len(), 3);
+        assert_eq!(regions(&mut store, t).unwrap().len(), 3);
         // The memory grew behind the table's back: the new pages are allocated.
         let mem = store.data().kernel.memory(t).unwrap();
         mem.grow(&mut store, 1).unwrap();
-        let last = *regions(&mut store, get, t).unwrap().last().unwrap();
+        let last = *regions(&mut store, t).unwrap().last().unwrap();
         assert_eq!((last.start, last.end()), (0x10000, 0x20000));
     }
 
     #[test]
     fn an_unknown_task_is_refused() {
         let mut store = store();
-        let e = regions(&mut store, get, TaskId::new(0, 3)).unwrap_err();
+        let e = regions(&mut store, TaskId::new(0, 3)).unwrap_err();
         assert_eq!(e, HostError::NoSuchTask(TaskId::new(0, 3)));
         assert_eq!(e.code(), MACH_SEND_INVALID_DEST);
-        assert!(read_bytes(&mut store, get, TaskId::new(0, 0), 0, 1).is_err());
-        assert!(write_bytes(&mut store, get, TaskId::new(0, 0), 0, b"x").is_err());
-        assert!(protect(&mut store, get, TaskId::new(0, 0), 0, 1, false, 0).is_err());
+        assert!(read_bytes(&mut store, TaskId::new(0, 0), 0, 1).is_err());
+        assert!(write_bytes(&mut store, TaskId::new(0, 0), 0, b"x").is_err());
+        assert!(protect(&mut store, TaskId::new(0, 0), 0, 1, false, 0).is_err());
         // Empty ranges still name a task.
         let none = TaskId::new(0, 0);
-        assert!(read_bytes(&mut store, get, none, 0, 0).is_err());
-        assert!(write_bytes(&mut store, get, none, 0, b"").is_err());
-        assert!(check_access(&mut store, get, none, 0, 0, VM_PROT_READ).is_err());
+        assert!(read_bytes(&mut store, none, 0, 0).is_err());
+        assert!(write_bytes(&mut store, none, 0, b"").is_err());
+        assert!(check_access(&mut store, none, 0, 0, VM_PROT_READ).is_err());
     }
 
     /// Lengths past the memory are refused before anything is allocated for them (the
@@ -659,14 +656,14 @@ mod tests {
     #[test]
     fn huge_reads_are_refused_before_allocating() {
         let mut store = store();
-        let t = crate::new_task(&mut store, get, MemoryType::new(1, None)).unwrap();
+        let t = crate::new_task(&mut store, MemoryType::new(1, None)).unwrap();
         for len in [1 << 46, usize::MAX, 0x10001] {
-            let e = read_bytes(&mut store, get, t, 0, len).unwrap_err();
+            let e = read_bytes(&mut store, t, 0, len).unwrap_err();
             assert_eq!(e.code(), KERN_INVALID_ADDRESS, "{len:#x}");
         }
-        assert_eq!(read_bytes(&mut store, get, t, 0, 0).unwrap(), b"");
+        assert_eq!(read_bytes(&mut store, t, 0, 0).unwrap(), b"");
         assert_eq!(
-            read_bytes(&mut store, get, t, 0, 0x10000).unwrap().len(),
+            read_bytes(&mut store, t, 0, 0x10000).unwrap().len(),
             0x10000
         );
     }
@@ -674,17 +671,17 @@ mod tests {
     #[test]
     fn check_access_follows_the_table() {
         let mut store = store();
-        let t = crate::new_task(&mut store, get, MemoryType::new(1, None)).unwrap();
-        protect(&mut store, get, t, 0x2000, 0x1000, false, VM_PROT_READ).unwrap();
-        check_access(&mut store, get, t, 0x1000, 0x2000, VM_PROT_READ).unwrap();
-        let e = check_access(&mut store, get, t, 0x1000, 0x2000, VM_PROT_WRITE).unwrap_err();
+        let t = crate::new_task(&mut store, MemoryType::new(1, None)).unwrap();
+        protect(&mut store, t, 0x2000, 0x1000, false, VM_PROT_READ).unwrap();
+        check_access(&mut store, t, 0x1000, 0x2000, VM_PROT_READ).unwrap();
+        let e = check_access(&mut store, t, 0x1000, 0x2000, VM_PROT_WRITE).unwrap_err();
         assert_eq!(e.code(), KERN_PROTECTION_FAILURE);
         assert_eq!(
             e.to_string(),
             "check_access: KERN_PROTECTION_FAILURE at page 0x2000"
         );
-        let e = check_access(&mut store, get, t, 0xffff, 2, VM_PROT_READ).unwrap_err();
+        let e = check_access(&mut store, t, 0xffff, 2, VM_PROT_READ).unwrap_err();
         assert_eq!(e.code(), KERN_INVALID_ADDRESS);
-        check_access(&mut store, get, t, 0x2000, 0, VM_PROT_WRITE).unwrap();
+        check_access(&mut store, t, 0x2000, 0, VM_PROT_WRITE).unwrap();
     }
 }

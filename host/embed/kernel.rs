@@ -5,11 +5,25 @@ use std::sync::Arc;
 use wasmtime::{Global, Memory, MemoryType};
 
 use crate::abi::Width;
+use crate::embed::{ConfigError, LinkError, TaskError};
 use crate::enforce::{FaultRecord, Protected};
 use crate::vm::{TaskId, TaskVm, WASM_PAGE};
 
-/// Settings of a [`Kernel`], applied to the tasks it creates.
+/// Settings of a [`Kernel`], applied to the tasks it creates: start from `default()` and
+/// set what differs; [`Kernel::with_config`] checks them ([`KernelConfig::validate`]).
+///
+/// ```
+/// use machvm::{ConfigError, Kernel, KernelConfig};
+///
+/// let config = KernelConfig::default().page_size(16384).copy_in_wasm(false);
+/// assert_eq!(config.page_size, 16384);
+/// let kernel = Kernel::with_config(config)?;
+/// let bad = Kernel::with_config(KernelConfig::default().page_size(5000)).unwrap_err();
+/// assert_eq!(bad.downcast_ref(), Some(&ConfigError::PageSize(5000)));
+/// # Ok::<(), wasmtime::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KernelConfig {
     /// The VM page size `P` of new tasks: a power of two from 4096 to 65536 (default 4096;
     /// 16384 is Apple silicon's).
@@ -48,6 +62,36 @@ impl Default for KernelConfig {
 }
 
 impl KernelConfig {
+    /// Sets [`page_size`](Self::page_size).
+    pub fn page_size(mut self, page_size: u64) -> Self {
+        self.page_size = page_size;
+        self
+    }
+
+    /// Sets [`memory64_map_limit`](Self::memory64_map_limit).
+    pub fn memory64_map_limit(mut self, limit: u64) -> Self {
+        self.memory64_map_limit = limit;
+        self
+    }
+
+    /// Sets [`memory_limit`](Self::memory_limit).
+    pub fn memory_limit(mut self, limit: Option<u64>) -> Self {
+        self.memory_limit = limit;
+        self
+    }
+
+    /// Sets [`enforce`](Self::enforce).
+    pub fn enforce(mut self, enforce: bool) -> Self {
+        self.enforce = enforce;
+        self
+    }
+
+    /// Sets [`copy_in_wasm`](Self::copy_in_wasm).
+    pub fn copy_in_wasm(mut self, copy_in_wasm: bool) -> Self {
+        self.copy_in_wasm = copy_in_wasm;
+        self
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
@@ -55,24 +99,18 @@ impl KernelConfig {
     /// When the page size is not a power of two from 4096 to 65536, or when enforcement is
     /// asked for where it is not supported (not Linux, or a page size smaller than the
     /// host's).
-    pub fn validate(&self) -> wasmtime::Result<()> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let p = self.page_size;
         if !p.is_power_of_two() || !(4096..=WASM_PAGE).contains(&p) {
-            wasmtime::bail!(
-                "machvm: page size {p} is not supported: use a power of two from 4096 to 65536 \
-                 (4096 is macOS x86_64's, 16384 Apple silicon's)"
-            );
+            return Err(ConfigError::PageSize(p));
         }
         if self.enforce {
             if !cfg!(target_os = "linux") {
-                wasmtime::bail!("machvm: page-protection enforcement is only supported on Linux");
+                return Err(ConfigError::EnforcementUnsupported);
             }
             let host = crate::enforce::host_page_size();
             if !p.is_multiple_of(host) {
-                wasmtime::bail!(
-                    "machvm: enforcement needs the page size ({p}) to be a multiple of the \
-                     host's page size ({host})"
-                );
+                return Err(ConfigError::PageSizeBelowHost { page_size: p, host });
             }
         }
         Ok(())
@@ -169,27 +207,19 @@ pub(crate) fn memory_never_moves(engine: &wasmtime::Engine) -> bool {
 /// Refuses an engine that enforcement cannot rely on: memories that may move (a moving
 /// grow would drop every protection) or traps without signals (a guest access to a
 /// protected page would then crash the process instead of trapping).
-pub(crate) fn check_engine(engine: &wasmtime::Engine) -> wasmtime::Result<()> {
+pub(crate) fn check_engine(engine: &wasmtime::Engine) -> Result<(), ConfigError> {
     if engine.get_memory_may_move() {
-        wasmtime::bail!(
-            "machvm: page-protection enforcement needs an engine whose memories never move; \
-             set it up with `machvm::configure` (it sets `Config::memory_may_move(false)`), \
-             or turn enforcement off (`KernelConfig::enforce`)"
-        );
+        return Err(ConfigError::MemoryMayMove);
     }
     if !engine.get_signals_based_traps() {
-        wasmtime::bail!(
-            "machvm: page-protection enforcement needs signal-based traps; set the engine up \
-             with `machvm::configure` (it sets `Config::signals_based_traps(true)`), or turn \
-             enforcement off (`KernelConfig::enforce`)"
-        );
+        return Err(ConfigError::NoSignalTraps);
     }
     Ok(())
 }
 
 /// The Mach kernel of one Wasmtime store: its tasks, each a linear memory with a page table
 /// beside it, and their port namespaces. Keep it in the store's data and give machvm a
-/// projection to it (`|state: &mut MyState| &mut state.kernel`).
+/// way to it ([`KernelView`](crate::KernelView)).
 #[derive(Debug)]
 pub struct Kernel {
     /// The kernel's identity, unique in the process: it is part of every [`TaskId`].
@@ -232,7 +262,7 @@ impl Kernel {
         config.validate()?;
         let id = NEXT
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
-            .map_err(|_| wasmtime::format_err!("machvm: this process made 2^32 kernels"))?;
+            .map_err(|_| ConfigError::TooManyKernels)?;
         Ok(Kernel {
             id,
             home: 0,
@@ -313,12 +343,12 @@ impl Kernel {
     /// use wasmtime::{Engine, MemoryType, Store};
     ///
     /// struct State { kernel: Kernel }
-    /// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
+    /// impl machvm::KernelView for State { fn kernel(&mut self) -> &mut Kernel { &mut self.kernel } }
     ///
     /// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
     /// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
-    /// let a = machvm::new_task(&mut store, get, MemoryType::new(1, None))?;
-    /// let b = machvm::new_task(&mut store, get, MemoryType::new(1, None))?;
+    /// let a = machvm::new_task(&mut store, MemoryType::new(1, None))?;
+    /// let b = machvm::new_task(&mut store, MemoryType::new(1, None))?;
     /// let kernel = &mut store.data_mut().kernel;
     /// // XNU's name layout: 0x303, 0x403, ...; one name per port in a namespace.
     /// assert_eq!(kernel.insert_send_right(a, b)?, 0x303);
@@ -338,25 +368,19 @@ impl Kernel {
     }
 
     /// Checks that `task` belongs to this kernel.
-    pub(crate) fn check_task(&self, task: TaskId) -> wasmtime::Result<()> {
+    pub(crate) fn check_task(&self, task: TaskId) -> Result<(), TaskError> {
         self.check_home()?;
         match self.live(task) {
-            None => wasmtime::bail!("machvm: {task:?} is not a task of this kernel"),
-            Some(t) if t.stopped => wasmtime::bail!(
-                "machvm: {task:?} is stopped: its page protections could not be brought back \
-                 in line with its page table"
-            ),
+            None => Err(TaskError::NoSuchTask(task)),
+            Some(t) if t.stopped => Err(TaskError::Stopped(task)),
             Some(_) => Ok(()),
         }
     }
 
     /// Refuses a kernel that was moved away from its tasks' store.
-    pub(crate) fn check_home(&self) -> wasmtime::Result<()> {
+    pub(crate) fn check_home(&self) -> Result<(), TaskError> {
         if self.moved() {
-            wasmtime::bail!(
-                "machvm: this kernel was moved out of the store data its tasks were made in \
-                 (keep it in place once it has tasks: box it if its container moves)"
-            );
+            return Err(TaskError::KernelMoved);
         }
         Ok(())
     }
@@ -453,15 +477,12 @@ impl Drop for Kernel {
 }
 
 /// Refuses memories a task cannot be made of.
-pub(crate) fn check_memory_type(ty: &MemoryType) -> wasmtime::Result<()> {
+pub(crate) fn check_memory_type(ty: &MemoryType) -> Result<(), LinkError> {
     if ty.is_shared() {
-        wasmtime::bail!("machvm: a shared memory cannot be a task's memory");
+        return Err(LinkError::SharedMemory);
     }
     if ty.page_size() != WASM_PAGE {
-        wasmtime::bail!(
-            "machvm: the task's memory has a custom page size of {} bytes; only 64 KiB wasm pages are supported",
-            ty.page_size()
-        );
+        return Err(LinkError::CustomPageSize(ty.page_size()));
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use wasmtime::{
 
 use super::*;
 use crate::abi::*;
+use crate::embed::{ConfigError, LinkError};
 use crate::enforce::rewrite;
 use crate::vm::{self, TaskId};
 
@@ -93,21 +94,17 @@ pub(super) enum MemorySource {
 /// A module checked and prepared for instantiation as tasks, in the manner of Wasmtime's
 /// `InstancePre`: its `mach` imports are matched against the ABI once, here, and every
 /// instantiation only creates the task's functions.
-pub struct TaskPre<T, G> {
+pub struct TaskPre<T> {
     module: Module,
     slots: Vec<Slot>,
     /// The module went through [`crate::enforce::rewrite`] (it exports the marker).
     rewritten: bool,
     memory_ty: MemoryType,
     memory: MemorySource,
-    get: G,
     _marker: std::marker::PhantomData<fn(T)>,
 }
 
-impl<T, G> Clone for TaskPre<T, G>
-where
-    G: Copy,
-{
+impl<T> Clone for TaskPre<T> {
     fn clone(&self) -> Self {
         TaskPre {
             module: self.module.clone(),
@@ -115,15 +112,15 @@ where
             rewritten: self.rewritten,
             memory_ty: self.memory_ty.clone(),
             memory: self.memory.clone(),
-            get: self.get,
             _marker: std::marker::PhantomData,
         }
     }
 }
 
-impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
+impl<T: KernelView> TaskPre<T> {
     /// Checks `module`'s `"mach"` imports against the ABI of its memory's width and prepares
-    /// it for instantiation as a task. `get` projects the store's data to its [`Kernel`].
+    /// it for instantiation as a task of the [`Kernel`] the store's data holds
+    /// ([`KernelView`]).
     ///
     /// # Errors
     ///
@@ -137,14 +134,14 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
     /// use wasmtime::{Engine, Linker, Module, Store};
     ///
     /// struct State { kernel: Kernel }
-    /// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
+    /// impl machvm::KernelView for State { fn kernel(&mut self) -> &mut Kernel { &mut self.kernel } }
     ///
     /// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
     /// let module = machvm::compile(&engine, br#"(module
     ///     (import "mach" "vm_copy" (func (param i32 i32 i32 i32) (result i32)))
     ///     (memory (export "memory") 1))"#)?;
     /// // Checked once, instantiated as many tasks as needed.
-    /// let pre = TaskPre::new(&module, get)?;
+    /// let pre = TaskPre::new(&module)?;
     /// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
     /// let linker = Linker::new(&engine);
     /// let (_, a) = pre.instantiate(&mut store, &linker)?;
@@ -155,11 +152,11 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
     /// let bad = Module::new(&engine, r#"(module
     ///     (import "mach" "vm_copy" (func (param i32) (result i32)))
     ///     (memory (export "memory") 1))"#)?;
-    /// let err = TaskPre::new(&bad, get).err().unwrap();
+    /// let err = TaskPre::<State>::new(&bad).err().unwrap();
     /// assert!(err.to_string().contains("machvm expects (i32, i32, i32, i32) -> i32"));
     /// # Ok::<(), wasmtime::Error>(())
     /// ```
-    pub fn new<M: TaskModule + ?Sized>(module: &M, get: G) -> wasmtime::Result<Self> {
+    pub fn new<M: TaskModule + ?Sized>(module: &M) -> wasmtime::Result<Self> {
         let rewritten = module.bulk_checked();
         let module = module.as_module();
         let mut memory: Option<(MemoryType, MemorySource)> = None;
@@ -172,11 +169,11 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
         }
         let defined = module.resources_required().num_memories;
         if imported_memories + defined != 1 {
-            wasmtime::bail!(
-                "machvm: a task's module must have exactly one linear memory; this one has {} \
-                 ({imported_memories} imported, {defined} defined)",
-                imported_memories + defined
-            );
+            return Err(LinkError::Memories {
+                imported: imported_memories,
+                defined,
+            }
+            .into());
         }
         if memory.is_none() {
             let export = module
@@ -185,12 +182,7 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
                     ExternType::Memory(ty) => Some((ty, MemorySource::Exported(e.name().into()))),
                     _ => None,
                 })
-                .ok_or_else(|| {
-                    wasmtime::format_err!(
-                        "machvm: the module defines its memory but does not export it; machvm \
-                         needs it exported (C: link with -Wl,--export-memory)"
-                    )
-                })?;
+                .ok_or(LinkError::MemoryNotExported)?;
             memory = Some(export);
         }
         let (memory_ty, memory_source) = memory.expect("set above");
@@ -208,13 +200,11 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
                         if signature_of(&ft) == Some((c.params(width), vec![])))
                 });
                 let Some(check) = check else {
-                    wasmtime::bail!(
-                        "machvm: import `{}::{}` is not one machvm's bulk-memory rewrite makes \
-                         (for a {}-bit memory)",
-                        imp.module(),
-                        imp.name(),
-                        width.bits()
-                    );
+                    return Err(LinkError::NotFromTheRewrite {
+                        import: format!("{}::{}", imp.module(), imp.name()),
+                        width,
+                    }
+                    .into());
                 };
                 slots.push(Slot::Bulk(check));
                 continue;
@@ -235,13 +225,11 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
                 // Each window global is given once: the rewrite's functions read them, and
                 // no other import may reach them (it could write them).
                 let Some(k) = k.filter(|&k| !slots.contains(&Slot::Window(k))) else {
-                    wasmtime::bail!(
-                        "machvm: import `{}::{}` is not one machvm's rewrite makes (for a \
-                         {}-bit memory), or is imported twice",
-                        imp.module(),
-                        imp.name(),
-                        width.bits()
-                    );
+                    return Err(LinkError::NotFromTheRewrite {
+                        import: format!("{}::{}", imp.module(), imp.name()),
+                        width,
+                    }
+                    .into());
                 };
                 slots.push(Slot::Window(k));
                 continue;
@@ -251,11 +239,11 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
                 continue;
             }
             let Some(import) = Import::from_name(imp.name()) else {
-                wasmtime::bail!(
-                    "machvm: unknown import `mach::{}`; machvm provides {}",
-                    imp.name(),
-                    Import::ALL.map(|i| i.name()).join(", ")
-                );
+                return Err(LinkError::UnknownMachImport {
+                    name: imp.name().into(),
+                    provided: Import::ALL.map(|i| i.name()).join(", "),
+                }
+                .into());
             };
             let want = (import.params(width), vec![Ty::I32]);
             let ok = match imp.ty() {
@@ -267,12 +255,13 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
                     ExternType::Func(ft) => format!("has signature {}", describe(&ft)),
                     other => format!("is not a function but {other:?}"),
                 };
-                wasmtime::bail!(
-                    "machvm: import `mach::{}` {got}; for a {}-bit memory machvm expects {}",
-                    imp.name(),
-                    width.bits(),
-                    import.signature(width)
-                );
+                return Err(LinkError::Signature {
+                    import: format!("mach::{}", imp.name()),
+                    width,
+                    expected: import.signature(width),
+                    found: got,
+                }
+                .into());
             }
             slots.push(Slot::Mach(import));
         }
@@ -282,7 +271,6 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
             rewritten,
             memory_ty,
             memory: memory_source,
-            get,
             _marker: std::marker::PhantomData,
         })
     }
@@ -305,16 +293,11 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
         linker: &Linker<T>,
     ) -> wasmtime::Result<(Instance, TaskId)> {
         let mut store = store.as_context_mut();
-        let get = self.get;
+        let get = view::<T>;
         if get(store.data_mut()).config().enforce {
             crate::embed::kernel::check_engine(store.engine())?;
             if !self.rewritten {
-                wasmtime::bail!(
-                    "machvm: page-protection enforcement is on, but the module was not \
-                     compiled with `machvm::compile`, which makes its bulk-memory instructions \
-                     safe to run on protected memory (or turn enforcement off: \
-                     `KernelConfig::enforce`)"
-                );
+                return Err(LinkError::NotCompiled.into());
             }
         }
         let mut externs: Vec<Extern> = Vec::with_capacity(self.slots.len());
@@ -327,15 +310,15 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
             match *slot {
                 Slot::Mach(import) => {
                     let f = match self.memory_ty.is_64() {
-                        false => make_func::<T, G, u32>(&mut store, import, id, get),
-                        true => make_func::<T, G, u64>(&mut store, import, id, get),
+                        false => make_func::<T, _, u32>(&mut store, import, id, get),
+                        true => make_func::<T, _, u64>(&mut store, import, id, get),
                     };
                     externs.push(f.into());
                 }
                 Slot::Bulk(check) => {
                     let f = match self.memory_ty.is_64() {
-                        false => bulk_func::<T, G, u32>(&mut store, check, id, get),
-                        true => bulk_func::<T, G, u64>(&mut store, check, id, get),
+                        false => bulk_func::<T, _, u32>(&mut store, check, id, get),
+                        true => bulk_func::<T, _, u64>(&mut store, check, id, get),
                     };
                     externs.push(f.into());
                 }
@@ -351,11 +334,9 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
                 }
                 Slot::Linker => {
                     let ext = linker.get_by_import(&mut store, &imp).ok_or_else(|| {
-                        wasmtime::format_err!(
-                            "unknown import: `{}::{}` has not been defined",
-                            imp.module(),
-                            imp.name()
-                        )
+                        LinkError::Undefined {
+                            import: format!("{}::{}", imp.module(), imp.name()),
+                        }
                     })?;
                     externs.push(ext);
                 }
@@ -409,7 +390,7 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
     }
 }
 
-/// Instantiates `module` as a new task of the kernel that `get` finds in `store`'s data:
+/// Instantiates `module` as a new task of the kernel in `store`'s data ([`KernelView`]):
 /// `"mach"` imports are machvm's (the variant that matches the memory's width), every other
 /// import comes from `linker`. Use [`TaskPre`] to instantiate one module many times.
 ///
@@ -417,7 +398,7 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
 /// use machvm::{Kernel, instantiate};
 /// use wasmtime::{Engine, Linker, Store};
 ///
-/// struct State { kernel: Kernel }
+/// // The store's data can be the kernel itself.
 ///
 /// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
 /// let module = machvm::compile(&engine, br#"(module
@@ -427,12 +408,12 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
 ///     (func (export "run") (result i32)
 ///         ;; make page 1 read-only
 ///         (call $protect (call $self) (i32.const 4096) (i32.const 4096) (i32.const 0) (i32.const 1))))"#)?;
-/// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
+/// let mut store = Store::new(&engine, Kernel::new()?);
 /// let linker = Linker::new(&engine);
-/// let (instance, task) = instantiate(&mut store, &linker, &module, |s: &mut State| &mut s.kernel)?;
+/// let (instance, task) = instantiate(&mut store, &linker, &module)?;
 /// let run = instance.get_typed_func::<(), i32>(&mut store, "run")?;
 /// assert_eq!(run.call(&mut store, ())?, machvm::abi::KERN_SUCCESS.0);
-/// let page = store.data().kernel.task(task).unwrap().table().get(1).unwrap();
+/// let page = store.data().task(task).unwrap().table().get(1).unwrap();
 /// assert_eq!(page.cur, machvm::abi::VM_PROT_READ);
 /// # Ok::<(), wasmtime::Error>(())
 /// ```
@@ -440,13 +421,12 @@ impl<T: 'static, G: GetKernel<T>> TaskPre<T, G> {
 /// # Errors
 ///
 /// As [`TaskPre::new`] and [`TaskPre::instantiate`].
-pub fn instantiate<T: 'static, G: GetKernel<T>, M: TaskModule + ?Sized>(
+pub fn instantiate<T: KernelView, M: TaskModule + ?Sized>(
     store: impl AsContextMut<Data = T>,
     linker: &Linker<T>,
     module: &M,
-    get: G,
 ) -> wasmtime::Result<(Instance, TaskId)> {
-    TaskPre::new(module, get)?.instantiate(store, linker)
+    TaskPre::new(module)?.instantiate(store, linker)
 }
 
 /// Keeps the base address of task `id`'s memory in the task when the engine never moves
@@ -502,7 +482,7 @@ pub(super) fn check_not_a_task<T: 'static>(
 ) -> wasmtime::Result<()> {
     let base = memory.data_ptr(&*store) as usize;
     if find_task(store, get, base).is_some() {
-        wasmtime::bail!("machvm: that memory is already a task's memory");
+        return Err(LinkError::AlreadyATask.into());
     }
     Ok(())
 }
@@ -537,17 +517,14 @@ pub(super) fn find_task<T: 'static>(
 ///
 /// When the kernel enforces protections, or the memory is shared, has a custom page size or
 /// is a task's already.
-pub fn register_memory<T: 'static>(
+pub fn register_memory<T: KernelView>(
     mut store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     memory: Memory,
 ) -> wasmtime::Result<TaskId> {
+    let get = view::<T>;
     let mut store = store.as_context_mut();
     if get(store.data_mut()).config().enforce {
-        wasmtime::bail!(
-            "machvm: `register_memory` is refused while enforcement is on: machvm cannot \
-             know what code uses a memory it did not create (use `new_task` or `TaskPre`)"
-        );
+        return Err(ConfigError::RegisterWithEnforcement.into());
     }
     register(&mut store, get, memory)
 }
@@ -578,14 +555,14 @@ pub(super) fn register<T: 'static>(
 /// use wasmtime::{Engine, MemoryType, Store};
 ///
 /// struct State { kernel: Kernel }
-/// fn get(s: &mut State) -> &mut Kernel { &mut s.kernel }
+/// impl machvm::KernelView for State { fn kernel(&mut self) -> &mut Kernel { &mut self.kernel } }
 ///
 /// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
 /// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
 /// // Two wasm pages, at most 16: the map is 1 MiB, the first 128 KiB are allocated.
-/// let task = machvm::new_task(&mut store, get, MemoryType::new(2, Some(16)))?;
+/// let task = machvm::new_task(&mut store, MemoryType::new(2, Some(16)))?;
 /// assert_eq!(store.data().kernel.task(task).unwrap().map_limit(), 16 * 65536);
-/// let regions = host::regions(&mut store, get, task)?;
+/// let regions = host::regions(&mut store, task)?;
 /// assert_eq!((regions[0].start, regions[0].size), (0, 2 * 65536));
 /// # Ok::<(), wasmtime::Error>(())
 /// ```
@@ -593,11 +570,11 @@ pub(super) fn register<T: 'static>(
 /// # Errors
 ///
 /// When the memory cannot be created or cannot be a task's.
-pub fn new_task<T: 'static>(
+pub fn new_task<T: KernelView>(
     mut store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     ty: MemoryType,
 ) -> wasmtime::Result<TaskId> {
+    let get = view::<T>;
     crate::embed::kernel::check_memory_type(&ty)?;
     let mut store = store.as_context_mut();
     if get(store.data_mut()).config().enforce {
@@ -614,12 +591,12 @@ pub fn new_task<T: 'static>(
 ///
 /// When `task` is not a task of the kernel. The call's own outcome, a `kern_return_t` or a
 /// fault on a scalar parameter, is the `Ok` value.
-pub fn call<T: 'static>(
+pub fn call<T: KernelView>(
     mut store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     task: TaskId,
     call: &Call,
 ) -> wasmtime::Result<Outcome> {
+    let get = view::<T>;
     let mut cx = store.as_context_mut();
     get(cx.data_mut()).check_task(task)?;
     Ok(vm::call(&mut StoreEnv::new(cx, get), task, call))
@@ -716,6 +693,7 @@ pub fn compile(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Comp
         source_map: Arc::new(source_map),
     })
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -727,8 +705,10 @@ mod tests {
         kernel: Kernel,
     }
 
-    fn get(s: &mut State) -> &mut Kernel {
-        &mut s.kernel
+    impl crate::KernelView for State {
+        fn kernel(&mut self) -> &mut Kernel {
+            &mut self.kernel
+        }
     }
 
     const GUEST: &str = r#"(module
@@ -781,8 +761,7 @@ mod tests {
                 kernel: Kernel::new().unwrap(),
             },
         );
-        let (instance, task) =
-            instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
+        let (instance, task) = instantiate(&mut store, &Linker::new(&engine), &module).unwrap();
         let run = |store: &mut Store<State>, name: &str| {
             instance
                 .get_typed_func::<(), i32>(&mut *store, name)
@@ -792,8 +771,8 @@ mod tests {
         // Before: everything works, and a copy opens the windows.
         assert_eq!(run(&mut store, "copy").unwrap(), KERN_SUCCESS.0);
         assert_eq!(run(&mut store, "page_size").unwrap(), KERN_SUCCESS.0);
-        crate::host::protect(&mut store, get, task, 0x5000, 0x1000, false, VM_PROT_READ).unwrap();
-        StoreEnv::new(store.as_context_mut(), get).out_of_line(task);
+        crate::host::protect(&mut store, task, 0x5000, 0x1000, false, VM_PROT_READ).unwrap();
+        StoreEnv::new(store.as_context_mut(), crate::embed::view).out_of_line(task);
         for name in ["protect", "copy", "page_size"] {
             let e = run(&mut store, name).unwrap_err();
             assert!(format!("{e:?}").contains("is stopped"), "{name}: {e:?}");
@@ -805,8 +784,8 @@ mod tests {
         assert!(format!("{e:?}").contains("is stopped"), "fill: {e:?}");
         assert!(run(&mut store, "load").is_err());
         // The host API refuses it too, instead of touching its memory.
-        assert!(crate::host::read_bytes(&mut store, get, task, 0x2000, 4).is_err());
-        assert!(crate::host::protect(&mut store, get, task, 0x5000, 0x1000, false, 3).is_err());
+        assert!(crate::host::read_bytes(&mut store, task, 0x2000, 4).is_err());
+        assert!(crate::host::protect(&mut store, task, 0x5000, 0x1000, false, 3).is_err());
         println!("stopped task: done");
     }
 }

@@ -18,7 +18,8 @@ use crate::vm::TaskId;
 /// without it. Host functions never rely on a fault handler: machvm's own, WASI through
 /// [`crate::wasi`] and an embedder's that use [`crate::host::check_access`] check the table
 /// (and map write-only pages) before they touch guest memory (see `docs/security.md`).
-pub fn install_handlers<T: 'static>(store: &mut wasmtime::Store<T>, get: impl GetKernel<T>) {
+pub fn install_handlers<T: KernelView>(store: &mut wasmtime::Store<T>) {
+    let get = view::<T>;
     let kernel = get(store.data_mut());
     if kernel.moved() {
         // Its tasks' records name memories of the store it was taken from, which this one
@@ -36,11 +37,11 @@ pub fn install_handlers<T: 'static>(store: &mut wasmtime::Store<T>, get: impl Ge
 /// machvm's handler recorded is not this trap's (its wasm address, which Wasmtime gives in
 /// the error's context, must be the recorded fault's). Bulk-memory instructions raise a
 /// [`BadAccess`] themselves (find it with `error.downcast_ref`).
-pub fn explain_trap<T: 'static>(
+pub fn explain_trap<T: KernelView>(
     mut store: impl AsContextMut<Data = T>,
-    get: impl GetKernel<T>,
     error: &wasmtime::Error,
 ) -> Option<(TaskId, BadAccess)> {
+    let get = view::<T>;
     if error.downcast_ref::<wasmtime::Trap>() != Some(&wasmtime::Trap::MemoryOutOfBounds) {
         return None;
     }

@@ -37,7 +37,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wiggle::GuestMemory;
 
 use crate::abi::{VM_PROT_READ, VM_PROT_WRITE};
-use crate::embed::GetKernel;
+use crate::embed::{view, GetKernel, KernelView};
 use crate::vm::TaskVm;
 
 /// The module name of WASI preview 1.
@@ -218,8 +218,8 @@ fn sizes<T: 'static>(
 }
 
 /// Links every WASI preview 1 function into `linker`, checked against the calling task's
-/// page table as the module docs say. `kernel` projects the store's data to its
-/// [`Kernel`](crate::Kernel), `wasi` to its WASI context.
+/// page table as the module docs say. The store's data finds its kernel through
+/// [`KernelView`]; `wasi` projects it to its WASI context.
 ///
 /// ```
 /// use machvm::Kernel;
@@ -228,10 +228,13 @@ fn sizes<T: 'static>(
 /// use wasmtime_wasi::WasiCtxBuilder;
 ///
 /// struct State { kernel: Kernel, wasi: WasiP1Ctx }
+/// impl machvm::KernelView for State {
+///     fn kernel(&mut self) -> &mut Kernel { &mut self.kernel }
+/// }
 ///
 /// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
 /// let mut linker = Linker::new(&engine);
-/// machvm::wasi::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.kernel, |s: &mut State| &mut s.wasi)?;
+/// machvm::wasi::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)?;
 /// let module = machvm::compile(&engine, br#"(module
 ///     (import "mach" "mach_task_self" (func $self (result i32)))
 ///     (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
@@ -243,7 +246,7 @@ fn sizes<T: 'static>(
 ///         (call $random (i32.const 4096) (i32.const 16))))"#)?;
 /// let state = State { kernel: Kernel::new()?, wasi: WasiCtxBuilder::new().build_p1() };
 /// let mut store = Store::new(&engine, state);
-/// let (instance, _) = machvm::instantiate(&mut store, &linker, &module, |s: &mut State| &mut s.kernel)?;
+/// let (instance, _) = machvm::instantiate(&mut store, &linker, &module)?;
 /// let run = instance.get_typed_func::<(), i32>(&mut store, "run")?;
 /// assert_eq!(run.call(&mut store, ())?, machvm::wasi::ERRNO_FAULT);
 /// # Ok::<(), wasmtime::Error>(())
@@ -252,11 +255,11 @@ fn sizes<T: 'static>(
 /// # Errors
 ///
 /// When `linker` already defines one of the functions (and does not allow shadowing).
-pub fn add_to_linker_sync<T: Send + 'static>(
+pub fn add_to_linker_sync<T: KernelView + Send>(
     linker: &mut Linker<T>,
-    kernel: impl GetKernel<T>,
     wasi: impl Fn(&mut T) -> &mut WasiP1Ctx + Copy + Send + Sync + 'static,
 ) -> wasmtime::Result<()> {
+    let kernel = view::<T>;
     /// One WASI function: its wasm parameters, whether wiggle's implementation is async,
     /// the sizes it needs first (`args`/`environ` sizes, or none) and its footprint.
     macro_rules! link {

@@ -26,17 +26,16 @@ pub struct HarnessState {
     pub kernel: Kernel,
 }
 
-fn get(s: &mut HarnessState) -> &mut Kernel {
-    &mut s.kernel
+impl crate::KernelView for HarnessState {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
 }
-
-/// How the harness finds the kernel in its store's data.
-type Get = fn(&mut HarnessState) -> &mut Kernel;
 
 struct Shared {
     engine: Engine,
     /// The forwarders, prepared as tasks: for a 32-bit memory, for a 64-bit one.
-    pre: [TaskPre<HarnessState, Get>; 2],
+    pre: [TaskPre<HarnessState>; 2],
     /// Their exports' names (the same for both), and each one's index in that list.
     exports: HashMap<String, usize>,
     /// Per export, its parameter types and number of results: for a 32-bit memory, for a
@@ -66,10 +65,7 @@ fn shared() -> wasmtime::Result<&'static Shared> {
             })
             .collect()
     });
-    let pre = [
-        TaskPre::new(&forward32, get as Get)?,
-        TaskPre::new(&forward64, get as Get)?,
-    ];
+    let pre = [TaskPre::new(&forward32)?, TaskPre::new(&forward64)?];
     Ok(SHARED.get_or_init(|| Shared {
         engine,
         pre,
@@ -193,7 +189,7 @@ impl Harness {
             return false;
         }
         let task = self.guests[g].task;
-        crate::embed::reset_task(self.store.as_context_mut(), get, task)
+        crate::embed::reset_task(self.store.as_context_mut(), crate::embed::view, task)
     }
 
     /// The store.

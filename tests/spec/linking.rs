@@ -9,8 +9,10 @@ struct State {
     kernel: Kernel,
 }
 
-fn get(s: &mut State) -> &mut Kernel {
-    &mut s.kernel
+impl machvm::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
 }
 
 fn engine() -> Engine {
@@ -19,10 +21,7 @@ fn engine() -> Engine {
 
 /// A store whose kernel does not enforce the table on the guest's own accesses.
 fn store_without_enforcement(engine: &Engine) -> Store<State> {
-    let config = machvm::KernelConfig {
-        enforce: false,
-        ..Default::default()
-    };
+    let config = machvm::KernelConfig::default().enforce(false);
     let kernel = Kernel::with_config(config).unwrap();
     Store::new(engine, State { kernel })
 }
@@ -30,7 +29,7 @@ fn store_without_enforcement(engine: &Engine) -> Store<State> {
 fn link_error(wat: &str) -> String {
     let engine = engine();
     let module = Module::new(&engine, wat).unwrap();
-    match TaskPre::new(&module, get) {
+    match TaskPre::<State>::new(&module) {
         Ok(_) => panic!("linked"),
         Err(e) => format!("{e:#}"),
     }
@@ -106,7 +105,7 @@ fn every_import_links_in_both_widths() {
         names.sort_unstable();
         all.sort_unstable();
         assert_eq!(names, all, "{bits}-bit forwarder imports every function");
-        TaskPre::new(&module, get).unwrap();
+        TaskPre::<State>::new(&module).unwrap();
     }
 }
 
@@ -154,7 +153,7 @@ fn the_start_function_may_call_mach() {
             kernel: Kernel::new().unwrap(),
         },
     );
-    let (instance, task) = instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
+    let (instance, task) = instantiate(&mut store, &Linker::new(&engine), &module).unwrap();
     let result = instance
         .get_typed_func::<(), i32>(&mut store, "result")
         .unwrap();
@@ -180,15 +179,15 @@ fn host_created_tasks_and_host_calls() {
             kernel: Kernel::new().unwrap(),
         },
     );
-    let t = machvm::new_task(&mut store, get, MemoryType::new(2, Some(4))).unwrap();
+    let t = machvm::new_task(&mut store, MemoryType::new(2, Some(4))).unwrap();
     // A memory machvm did not create is refused while enforcement is on ...
     let mem = Memory::new(&mut store, MemoryType::new64(1, None)).unwrap();
-    let e = machvm::register_memory(&mut store, get, mem).unwrap_err();
+    let e = machvm::register_memory(&mut store, mem).unwrap_err();
     assert!(e.to_string().contains("use `new_task`"), "{e}");
     // ... and becomes a task without it.
     let mut plain = store_without_enforcement(&engine);
     let mem = Memory::new(&mut plain, MemoryType::new64(1, None)).unwrap();
-    let u = machvm::register_memory(&mut plain, get, mem).unwrap();
+    let u = machvm::register_memory(&mut plain, mem).unwrap();
     assert_eq!(plain.data().kernel.task(u).unwrap().map_limit(), 1 << 40);
     assert_eq!(store.data().kernel.task(t).unwrap().map_limit(), 4 * 65536);
     // The host drives a task with the guest's checks: a guard page before the guest runs.
@@ -201,7 +200,7 @@ fn host_created_tasks_and_host_calls() {
         prot: 0,
     };
     assert_eq!(
-        machvm::call(&mut store, get, t, &c).unwrap(),
+        machvm::call(&mut store, t, &c).unwrap(),
         Outcome::Kr(KERN_SUCCESS)
     );
     let c = Call::Copy {
@@ -212,7 +211,7 @@ fn host_created_tasks_and_host_calls() {
         dst: 0x1000,
     };
     assert_eq!(
-        machvm::call(&mut store, get, t, &c).unwrap(),
+        machvm::call(&mut store, t, &c).unwrap(),
         Outcome::Kr(KERN_PROTECTION_FAILURE)
     );
     // A task of another kernel is refused, even where that kernel has a task of the same
@@ -223,14 +222,14 @@ fn host_created_tasks_and_host_calls() {
             kernel: Kernel::new().unwrap(),
         },
     );
-    assert!(machvm::call(&mut other, get, t, &c).is_err());
-    let o = machvm::new_task(&mut other, get, MemoryType::new(1, None)).unwrap();
+    assert!(machvm::call(&mut other, t, &c).is_err());
+    let o = machvm::new_task(&mut other, MemoryType::new(1, None)).unwrap();
     assert_eq!(o.index(), t.index());
-    assert!(machvm::call(&mut other, get, t, &c).is_err());
-    assert!(machvm::host::regions(&mut other, get, t).is_err());
+    assert!(machvm::call(&mut other, t, &c).is_err());
+    assert!(machvm::host::regions(&mut other, t).is_err());
     assert!(store.data().kernel.task(o).is_none());
     assert!(store.data_mut().kernel.insert_send_right(t, u).is_err());
-    let v = machvm::new_task(&mut store, get, MemoryType::new64(1, None)).unwrap();
+    let v = machvm::new_task(&mut store, MemoryType::new64(1, None)).unwrap();
     assert_eq!(
         store.data_mut().kernel.insert_send_right(t, v).unwrap(),
         0x303
@@ -248,14 +247,14 @@ fn enforcement_needs_modules_compiled_by_machvm() {
             kernel: Kernel::new().unwrap(),
         },
     );
-    let err = instantiate(&mut store, &Linker::new(&engine), &plain, get).unwrap_err();
+    let err = instantiate(&mut store, &Linker::new(&engine), &plain).unwrap_err();
     assert!(
         format!("{err:#}").contains("was not compiled with `machvm::compile`"),
         "{err:#}"
     );
     // Without enforcement a plain module is fine.
     let mut store = store_without_enforcement(&engine);
-    instantiate(&mut store, &Linker::new(&engine), &plain, get).unwrap();
+    instantiate(&mut store, &Linker::new(&engine), &plain).unwrap();
     // The compiled module works with enforcement.
     let compiled = machvm::compile(&engine, wat.as_bytes()).unwrap();
     let mut store = Store::new(
@@ -264,7 +263,7 @@ fn enforcement_needs_modules_compiled_by_machvm() {
             kernel: Kernel::new().unwrap(),
         },
     );
-    let (instance, _) = instantiate(&mut store, &Linker::new(&engine), &compiled, get).unwrap();
+    let (instance, _) = instantiate(&mut store, &Linker::new(&engine), &compiled).unwrap();
     let f = instance.get_typed_func::<(), ()>(&mut store, "f").unwrap();
     f.call(&mut store, ()).unwrap();
 }
@@ -292,7 +291,7 @@ fn an_engine_whose_memories_may_move_gets_the_same_answers() {
     )
     .unwrap();
     let mut store = store_without_enforcement(&engine);
-    let (instance, _) = instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
+    let (instance, _) = instantiate(&mut store, &Linker::new(&engine), &module).unwrap();
     let run = instance
         .get_typed_func::<(), i32>(&mut store, "run")
         .unwrap();
@@ -330,14 +329,14 @@ fn a_failed_instantiation_leaves_no_task() {
     let memory = Memory::new(&mut store, MemoryType::new(1, None)).unwrap();
     let mut linker = Linker::new(&engine);
     linker.define(&store, "env", "memory", memory).unwrap();
-    let err = instantiate(&mut store, &linker, &module, get).unwrap_err();
+    let err = instantiate(&mut store, &linker, &module).unwrap_err();
     assert!(format!("{err:?}").contains("unreachable"), "{err:?}");
     assert_eq!(store.data().kernel.task_ids().count(), 0);
     assert_eq!(memory.data(&store)[0x1000], 0, "the page is readable again");
     memory.data_mut(&mut store)[0x1000] = 1;
     // The memory can become a task after all, and ids never repeat the failed one.
     let ok = machvm::compile(&engine, br#"(module (import "env" "memory" (memory 1)))"#).unwrap();
-    let (_, task) = instantiate(&mut store, &linker, &ok, get).unwrap();
+    let (_, task) = instantiate(&mut store, &linker, &ok).unwrap();
     assert_eq!(task.index(), 1);
     assert_eq!(store.data().kernel.task_ids().collect::<Vec<_>>(), [task]);
 }
@@ -360,13 +359,13 @@ fn enforcement_refuses_engines_it_cannot_rely_on() {
                 kernel: Kernel::new().unwrap(),
             },
         );
-        let e = instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap_err();
+        let e = instantiate(&mut store, &Linker::new(&engine), &module).unwrap_err();
         assert!(e.to_string().contains(says), "{e}");
-        let e = machvm::new_task(&mut store, get, MemoryType::new(1, None)).unwrap_err();
+        let e = machvm::new_task(&mut store, MemoryType::new(1, None)).unwrap_err();
         assert!(e.to_string().contains(says), "{e}");
         assert_eq!(store.data().kernel.task_ids().count(), 0);
         let mut plain = store_without_enforcement(&engine);
-        instantiate(&mut plain, &Linker::new(&engine), &module, get).unwrap();
+        instantiate(&mut plain, &Linker::new(&engine), &module).unwrap();
     }
 }
 
@@ -389,12 +388,12 @@ fn the_compiled_proof_cannot_be_forged_and_exports_never_clash() {
         )
     };
     let forged = Module::new(&engine, wat).unwrap();
-    let e = instantiate(&mut new_store(), &Linker::new(&engine), &forged, get).unwrap_err();
+    let e = instantiate(&mut new_store(), &Linker::new(&engine), &forged).unwrap_err();
     assert!(e.to_string().contains("machvm::compile"), "{e}");
     let compiled = machvm::compile(&engine, wat.as_bytes()).unwrap();
     let mut store = new_store();
-    let (instance, task) = instantiate(&mut store, &Linker::new(&engine), &compiled, get).unwrap();
-    machvm::host::protect(&mut store, get, task, 0x1000, 0x1000, false, VM_PROT_NONE).unwrap();
+    let (instance, task) = instantiate(&mut store, &Linker::new(&engine), &compiled).unwrap();
+    machvm::host::protect(&mut store, task, 0x1000, 0x1000, false, VM_PROT_NONE).unwrap();
     let fill = instance
         .get_typed_func::<(), ()>(&mut store, "fill")
         .unwrap();
@@ -422,9 +421,9 @@ fn explain_trap_matches_the_fault_to_the_trap() {
             kernel: Kernel::new().unwrap(),
         },
     );
-    machvm::install_handlers(&mut store, get);
-    let (instance, task) = instantiate(&mut store, &Linker::new(&engine), &module, get).unwrap();
-    machvm::host::protect(&mut store, get, task, 0x1000, 0x1000, false, VM_PROT_NONE).unwrap();
+    machvm::install_handlers(&mut store);
+    let (instance, task) = instantiate(&mut store, &Linker::new(&engine), &module).unwrap();
+    machvm::host::protect(&mut store, task, 0x1000, 0x1000, false, VM_PROT_NONE).unwrap();
     let load = instance
         .get_typed_func::<i64, i32>(&mut store, "load")
         .unwrap();
@@ -433,10 +432,10 @@ fn explain_trap_matches_the_fault_to_the_trap() {
     // its own, while the protection fault's record is still there.
     let oob = load.call(&mut store, 0x10000).unwrap_err();
     assert!(format!("{oob:?}").contains("0x10000"), "{oob:?}");
-    assert!(machvm::explain_trap(&mut store, get, &oob).is_none());
+    assert!(machvm::explain_trap(&mut store, &oob).is_none());
     // ... and a protection fault gets its own.
     let again = load.call(&mut store, 0x1008).unwrap_err();
-    let (t, bad) = machvm::explain_trap(&mut store, get, &again).unwrap();
+    let (t, bad) = machvm::explain_trap(&mut store, &again).unwrap();
     assert_eq!((t, bad.addr), (task, 0x1008));
     drop(protected);
 }
@@ -479,22 +478,22 @@ fn embedder_host_functions_check_guest_ranges_in_every_task() {
                     .find(|&t| caller.data().kernel.memory(t).unwrap().data_ptr(&caller) == base)
                     .unwrap();
                 let addr = ptr as u32 as u64;
-                match machvm::host::check_access(&mut caller, get, task, addr, 1, VM_PROT_READ) {
+                match machvm::host::check_access(&mut caller, task, addr, 1, VM_PROT_READ) {
                     Ok(()) => i32::from(m.data(&caller)[addr as usize]),
                     Err(_) => -1,
                 }
             },
         )
         .unwrap();
-    let pre = TaskPre::new(&module, get).unwrap();
+    let pre = TaskPre::new(&module).unwrap();
     let mut tasks = Vec::new();
     for _ in 0..200 {
         let (instance, task) = pre.instantiate(&mut store, &linker).unwrap();
-        machvm::host::write_bytes(&mut store, get, task, 0x1000, &[42]).unwrap();
-        machvm::host::protect(&mut store, get, task, 0x2000, 0x1000, false, VM_PROT_NONE).unwrap();
+        machvm::host::write_bytes(&mut store, task, 0x1000, &[42]).unwrap();
+        machvm::host::protect(&mut store, task, 0x2000, 0x1000, false, VM_PROT_NONE).unwrap();
         tasks.push(instance);
     }
-    machvm::install_handlers(&mut store, get);
+    machvm::install_handlers(&mut store);
     for instance in tasks {
         let peek = instance
             .get_typed_func::<i32, i32>(&mut store, "peek")
@@ -502,4 +501,86 @@ fn embedder_host_functions_check_guest_ranges_in_every_task() {
         assert_eq!(peek.call(&mut store, 0x1000).unwrap(), 42);
         assert_eq!(peek.call(&mut store, 0x2000).unwrap(), -1);
     }
+}
+
+/// The embedding API's errors are typed: a caller matches them by variant, with the import,
+/// the expected and the found signature in a link error.
+#[test]
+fn errors_are_typed_and_matched_by_variant() {
+    let engine = engine();
+    let module = Module::new(
+        &engine,
+        r#"(module (import "mach" "vm_copy" (func (param i32) (result i32))) (memory (export "memory") 1))"#,
+    )
+    .unwrap();
+    let e = TaskPre::<State>::new(&module).err().unwrap();
+    match e.downcast_ref::<machvm::LinkError>() {
+        Some(machvm::LinkError::Signature {
+            import,
+            width,
+            expected,
+            found,
+        }) => {
+            assert_eq!(import, "mach::vm_copy");
+            assert_eq!(*width, machvm::Width::W32);
+            assert_eq!(expected, "(i32, i32, i32, i32) -> i32");
+            assert_eq!(found, "has signature (i32) -> i32");
+        }
+        other => panic!("{other:?}: {e}"),
+    }
+    let module = Module::new(
+        &engine,
+        r#"(module (import "env" "f" (func)) (memory (export "memory") 1))"#,
+    )
+    .unwrap();
+    let mut store = store_without_enforcement(&engine);
+    let e = TaskPre::<State>::new(&module)
+        .unwrap()
+        .instantiate(&mut store, &Linker::new(&engine))
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.downcast_ref::<machvm::LinkError>(),
+        Some(&machvm::LinkError::Undefined {
+            import: "env::f".into()
+        })
+    );
+    // Enforcement needs a compiled module.
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new().unwrap(),
+        },
+    );
+    let module = Module::new(&engine, r#"(module (memory (export "memory") 1))"#).unwrap();
+    let e = instantiate(&mut store, &Linker::new(&engine), &module)
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.downcast_ref::<machvm::LinkError>(),
+        Some(&machvm::LinkError::NotCompiled)
+    );
+    // A bad page size.
+    let e = Kernel::with_config(machvm::KernelConfig::default().page_size(12288))
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.downcast_ref::<machvm::ConfigError>(),
+        Some(&machvm::ConfigError::PageSize(12288))
+    );
+    // A task of another kernel.
+    let mut other = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new().unwrap(),
+        },
+    );
+    let foreign = machvm::new_task(&mut other, MemoryType::new(1, None)).unwrap();
+    let e = machvm::call(&mut store, foreign, &Call::TaskSelf)
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.downcast_ref::<machvm::TaskError>(),
+        Some(&machvm::TaskError::NoSuchTask(foreign))
+    );
 }

@@ -5,11 +5,6 @@
 use crate::common::*;
 use machvm::abi::*;
 use machvm::host;
-use machvm::testing::harness::HarnessState;
-
-fn get(s: &mut HarnessState) -> &mut machvm::Kernel {
-    &mut s.kernel
-}
 
 #[test]
 fn a_permanent_read_only_range_stays_read_only() {
@@ -19,8 +14,8 @@ fn a_permanent_read_only_range_stays_read_only() {
         let (a, n) = (4 * p, 2 * p);
         t.pattern(a, n, 7);
         let before = t.get(a, n as usize);
-        host::protect(t.h.store(), get, task, a, n, true, VM_PROT_READ).unwrap();
-        host::make_permanent(t.h.store(), get, task, a, n).unwrap();
+        host::protect(t.h.store(), task, a, n, true, VM_PROT_READ).unwrap();
+        host::make_permanent(t.h.store(), task, a, n).unwrap();
         let ro = Some((VM_PROT_READ, VM_PROT_READ));
         let ctx = t.ctx();
         // VM_PROT_COPY would replace the pages by a writable copy: refused, nothing changes.
@@ -82,10 +77,10 @@ fn only_allocated_pages_can_be_made_permanent() {
     let mut t = T::new(machvm::Width::W32, 4096, machvm::Form::Vm, 4, Some(64));
     let task = t.h.task(t.g);
     assert_eq!(t.deallocate(0x3000, 0x1000), KERN_SUCCESS);
-    let e = host::make_permanent(t.h.store(), get, task, 0x2000, 0x2000).unwrap_err();
+    let e = host::make_permanent(t.h.store(), task, 0x2000, 0x2000).unwrap_err();
     assert_eq!(e.code(), KERN_INVALID_ADDRESS);
     assert!(!t.page(0x2000).unwrap().permanent, "nothing changed");
-    host::make_permanent(t.h.store(), get, task, 0x2000, 0).unwrap();
-    let e = host::make_permanent(t.h.store(), get, task, 0x3f000, 0x2000).unwrap_err();
+    host::make_permanent(t.h.store(), task, 0x2000, 0).unwrap();
+    let e = host::make_permanent(t.h.store(), task, 0x3f000, 0x2000).unwrap_err();
     assert_eq!(e.code(), KERN_INVALID_ADDRESS);
 }

@@ -193,8 +193,10 @@ struct State {
     wasi: wasmtime_wasi::p1::WasiP1Ctx,
 }
 
-fn kernel(s: &mut State) -> &mut Kernel {
-    &mut s.kernel
+impl crate::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
 }
 
 /// After each host function: notes whether the watched table moved away from its state
@@ -237,7 +239,7 @@ fn linker() -> &'static Linker<State> {
         #[allow(unused_mut)]
         let mut linker = Linker::new(engine());
         #[cfg(feature = "wasi")]
-        crate::wasi::add_to_linker_sync(&mut linker, kernel, |s: &mut State| &mut s.wasi)
+        crate::wasi::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
             .expect("WASI links into an empty linker");
         linker
     })
@@ -532,7 +534,7 @@ fn protect(store: &mut Store<State>, task: TaskId, prot: Protections) {
             continue;
         };
         let page = u64::from(bit) % pages;
-        let _ = crate::host::protect(&mut *store, kernel, task, page * p, p, false, set);
+        let _ = crate::host::protect(&mut *store, task, page * p, p, false, set);
     }
 }
 
@@ -555,7 +557,7 @@ fn bait(store: &mut Store<State>, task: TaskId) {
             bytes.extend_from_slice(&(addr as u32).to_le_bytes());
             bytes.extend_from_slice(&(len as u32).to_le_bytes());
         }
-        let _ = crate::host::write_bytes(&mut *store, kernel, task, page * p, &bytes);
+        let _ = crate::host::write_bytes(&mut *store, task, page * p, &bytes);
     }
 }
 
@@ -579,7 +581,7 @@ pub fn run_guest(wasm: &[u8], limits: &GuestLimits, plan: &HostPlan) -> GuestRep
         return report;
     };
     report.compiled = true;
-    let Ok(pre) = TaskPre::new(&module, kernel) else {
+    let Ok(pre) = TaskPre::new(&module) else {
         return report;
     };
     report.prepared = true;
@@ -613,7 +615,7 @@ pub fn run_guest(wasm: &[u8], limits: &GuestLimits, plan: &HostPlan) -> GuestRep
     let mut store = Store::new(engine(), state);
     store.limiter(|s| &mut s.limits);
     // As an embedder with foreign imports would (WASI, ...): machvm's signal handler.
-    crate::install_handlers(&mut store, kernel);
+    crate::install_handlers(&mut store);
     store.call_hook(watch_hook);
     store.set_fuel(limits.fuel).expect("fuel is enabled");
     let Ok((instance, task)) = pre.instantiate(&mut store, linker()) else {
