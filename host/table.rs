@@ -684,100 +684,18 @@ mod tests {
         assert_eq!(t.region_at_or_after(u64::MAX), None);
     }
 
-    /// Random operations against a page-by-page vector.
+    /// Random operations against the page-by-page reference of `testing::fuzzing::table`
+    /// (the one the `table` fuzz target uses).
     #[test]
     fn random_ops_match_page_vector() {
-        let n = 64u64;
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = |m: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % m
-        };
-        let attrs = [
-            RW,
-            RO,
-            PageAttrs {
-                cur: 0,
-                max: VM_PROT_READ,
-                inherit: 1,
-                permanent: false,
-                behavior: VM_BEHAVIOR_SEQUENTIAL,
-                object: 7,
-            },
-        ];
-        let mut t = PageTable::new(n);
-        let mut v: Vec<Option<PageAttrs>> = vec![None; n as usize];
-        for _ in 0..20_000 {
-            let a = rnd(n + 4);
-            let b = a + rnd(12);
-            match rnd(4) {
-                0 => {
-                    let at = attrs[rnd(3) as usize];
-                    t.set(a, b, at);
-                    for p in a..b.min(n) {
-                        v[p as usize] = Some(at);
-                    }
-                }
-                1 => {
-                    let holes = t.deallocate(a, b);
-                    let want = (a..b).any(|p| p >= n || v[p as usize].is_none());
-                    assert_eq!(holes, want);
-                    for p in a..b.min(n) {
-                        v[p as usize] = None;
-                    }
-                }
-                2 => {
-                    let prot = rnd(4) as i32;
-                    let set_max = rnd(2) == 1;
-                    let r = t.protect(a, b, set_max, prot, false);
-                    let bad = (a..b).find(|&p| match v.get(p as usize).copied().flatten() {
-                        None => true,
-                        Some(at) => at.max & prot != prot,
-                    });
-                    assert_eq!(r.is_err(), bad.is_some());
-                    if let Err(e) = r {
-                        assert_eq!(Some(e.page()), bad);
-                    } else {
-                        for p in a..b {
-                            let at = v[p as usize].as_mut().unwrap();
-                            if set_max {
-                                at.max = prot;
-                                at.cur &= prot;
-                            } else {
-                                at.cur = prot;
-                            }
-                        }
-                    }
-                }
-                _ => {
-                    let k = rnd(6) + 1;
-                    let want = (0..n.saturating_sub(k - 1))
-                        .find(|&s| (s..s + k).all(|p| v[p as usize].is_none()));
-                    assert_eq!(t.find_free(k), want);
-                }
-            }
-            assert_eq!(pages(&t, n + 4), {
-                let mut w = v.clone();
-                w.extend([None; 4]);
-                w
-            });
-            assert_canonical(&t);
-            // The span around a page, against the page vector: unbounded it is the widest
-            // interval of pages with the protection; bounded, a part of it around the page.
-            let (page, prot) = (rnd(n + 4), [1, 2, 3][rnd(3) as usize]);
-            let has = |p: u64| matches!(v.get(p as usize), Some(Some(a)) if a.cur & prot == prot);
-            let want = has(page).then(|| {
-                let lo = (0..=page).rev().take_while(|&p| has(p)).last().unwrap();
-                let hi = (page..n).take_while(|&p| has(p)).last().unwrap() + 1;
-                lo..hi
-            });
-            assert_eq!(t.span_allowing(page, prot, usize::MAX), want);
-            let near = t.span_allowing(page, prot, 1);
-            assert_eq!(near.is_some(), want.is_some());
-            if let (Some(near), Some(want)) = (near, want) {
-                assert!(want.start <= near.start && near.contains(&page) && near.end <= want.end);
+        use crate::testing::fuzzing::table::{run_table, TableCase};
+        use arbitrary::{Arbitrary, Unstructured};
+        let mut rng = crate::testing::Rng::new(0x2545_f491_4f6c_dd1d);
+        for _ in 0..64 {
+            let bytes = rng.bytes(8192);
+            let case = TableCase::arbitrary(&mut Unstructured::new(&bytes)).unwrap();
+            if let Err(e) = run_table(&case) {
+                panic!("{e}");
             }
         }
     }

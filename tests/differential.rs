@@ -12,6 +12,7 @@ use arbitrary::Unstructured;
 use machvm::abi::KernReturn;
 use machvm::testing::fuzzing::table::{run_table, TableCase};
 use machvm::testing::fuzzing::{minimize, Constraints, Scenario};
+use machvm::testing::Rng;
 use machvm::Width;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -127,16 +128,7 @@ fn scenarios_cover_every_call_and_cross_task_calls() {
     // ... and of vm_purgable_control setting the state of a purgeable object.
     let mut purgeable = 0;
     for seed in 0..8u64 {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let bytes: Vec<u8> = (0..8192)
-            .map(|_| {
-                // xorshift64
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 32) as u8
-            })
-            .collect();
+        let bytes = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1).bytes(8192);
         let s = Scenario::generate(&mut Unstructured::new(&bytes), &Constraints::default())
             .expect("enough data");
         let ops = s.ops();

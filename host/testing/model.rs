@@ -4276,24 +4276,18 @@ mod tests {
 
     // ---- never panic ----
 
-    /// xorshift64*: a small deterministic generator.
-    struct Rng(u64);
+    use crate::testing::Rng;
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        /// An address or size near the interesting places.
+    /// Addresses and sizes near the interesting places.
+    trait Values {
+        fn value(&mut self, ps: u64) -> u64;
+    }
+
+    impl Values for Rng {
         fn value(&mut self, ps: u64) -> u64 {
             let jitter = [0, 1, ps - 1, ps, 0xFFF][self.below(5) as usize];
             match self.below(10) {
-                0 => self.next(),
+                0 => self.next_u64(),
                 1 | 2 => self.below(0x12_0000),
                 3 | 4 => self.below(0x120) * ps + jitter,
                 5 => u64::MAX - self.below(0x2_0000),
@@ -4320,7 +4314,7 @@ mod tests {
             HOST_SELF_NAME,
             0,
             u32::MAX,
-            r.next() as u32,
+            r.next_u64() as u32,
         ][r.below(9) as usize];
         let ptr = |r: &mut Rng| {
             if r.below(4) == 0 {
@@ -4333,11 +4327,11 @@ mod tests {
             0 => Call::TaskSelf,
             1 => Call::HostSelf,
             2 => Call::HostPageSize {
-                host: r.next() as u32,
+                host: r.next_u64() as u32,
                 size_ptr: ptr(r),
             },
             3 => {
-                let flags = [0, 1, 0x4000, 0x4001, 0x20, r.next() as u32][r.below(6) as usize];
+                let flags = [0, 1, 0x4000, 0x4001, 0x20, r.next_u64() as u32][r.below(6) as usize];
                 Call::Allocate {
                     form,
                     task,
@@ -4353,7 +4347,7 @@ mod tests {
                 size: r.value(ps),
             },
             5 => {
-                let prot = [0, 1, 2, 3, 4, 7, 0x10, 0x13, 0x17, 0x8, r.next() as u32]
+                let prot = [0, 1, 2, 3, 4, 7, 0x10, 0x13, 0x17, 0x8, r.next_u64() as u32]
                     [r.below(11) as usize];
                 Call::Protect {
                     form,
@@ -4399,7 +4393,7 @@ mod tests {
                 task,
                 addr_ptr: ptr(r),
                 size_ptr: ptr(r),
-                flavor: [9, 10, 8, r.next() as u32][r.below(4) as usize],
+                flavor: [9, 10, 8, r.next_u64() as u32][r.below(4) as usize],
                 info_ptr: ptr(r),
                 count_ptr: ptr(r),
                 object_name_ptr: ptr(r),
@@ -4417,7 +4411,7 @@ mod tests {
 
     #[test]
     fn random_calls_never_panic_and_keep_the_invariants() {
-        let mut r = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut r = Rng::new(0x9E37_79B9_7F4A_7C15);
         for round in 0..24 {
             let mut m = Model::new();
             let w = |r: &mut Rng| {

@@ -9,7 +9,7 @@
 use arbitrary::{Arbitrary, Result, Unstructured};
 
 use crate::abi::PageAttrs;
-use crate::abi::{VM_PROT_COPY, VM_PROT_WRITE};
+use crate::abi::{VM_PROT_COPY, VM_PROT_READ, VM_PROT_WRITE};
 use crate::table::{CheckError, PageTable, Run};
 
 /// Pages of the window.
@@ -73,6 +73,9 @@ pub enum TableOp {
     Region { page: u16 },
     /// [`PageTable::find_free`].
     FindFree { n: u16 },
+    /// [`PageTable::span_allowing`] for read, write or both (`prot % 3`), unbounded and
+    /// bounded to `max_runs % 4` runs.
+    SpanAllowing { page: u16, prot: u8, max_runs: u8 },
     /// [`PageTable::find_free_below`] (`below` in window coordinates).
     FindFreeBelow { n: u16, below: u16 },
     /// [`PageTable::segments`] of a range (checked), a change inside it (`set` to `attrs`,
@@ -321,6 +324,42 @@ pub fn run_table(case: &TableCase) -> std::result::Result<TableRun, String> {
                 let want = reference.runs().into_iter().find(|r| r.end > base + i);
                 if got != want {
                     return fail(format!("table {got:?}, reference {want:?}"));
+                }
+            }
+            TableOp::SpanAllowing {
+                page,
+                prot,
+                max_runs,
+            } => {
+                // Unbounded, the widest interval of pages with the protection around the
+                // page; bounded, a part of it that still holds the page.
+                let i = u64::from(page) % WINDOW;
+                let prot = [VM_PROT_READ, VM_PROT_WRITE, VM_PROT_READ | VM_PROT_WRITE]
+                    [usize::from(prot) % 3];
+                let has = |p: u64| matches!(reference.get(p), Some(a) if a.cur & prot == prot);
+                let want = has(i).then(|| {
+                    let lo = (0..=i).rev().take_while(|&p| has(p)).last().unwrap_or(i);
+                    let hi = (i..WINDOW).take_while(|&p| has(p)).last().unwrap_or(i) + 1;
+                    base + lo..base + hi
+                });
+                let got = table.span_allowing(base + i, prot, usize::MAX);
+                if got != want {
+                    return fail(format!(
+                        "page {i:#x} prot {prot}: table {got:?}, reference {want:?}"
+                    ));
+                }
+                let near = table.span_allowing(base + i, prot, usize::from(max_runs) % 4);
+                let nested = match (&near, &want) {
+                    (None, None) => true,
+                    (Some(n), Some(w)) => {
+                        w.start <= n.start && n.contains(&(base + i)) && n.end <= w.end
+                    }
+                    _ => false,
+                };
+                if !nested {
+                    return fail(format!(
+                        "page {i:#x} prot {prot} bounded: table {near:?}, widest {want:?}"
+                    ));
                 }
             }
             TableOp::FindFree { n } => {
