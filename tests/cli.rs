@@ -287,6 +287,19 @@ fn module_errors_name_the_problem() {
             "machvm provides the `mach` imports and WASI preview 1",
         ],
     );
+    // The same from a module with no memory, which Wasmtime's linker instantiates.
+    let f = temp_file(
+        "env_nomem.wat",
+        r#"(module (import "env" "log" (func (param i32))) (func (export "_start")))"#,
+    );
+    fails(
+        &machvm(&["run", f.to_str().unwrap()]),
+        3,
+        &[
+            "env::log",
+            "machvm provides the `mach` imports and WASI preview 1",
+        ],
+    );
     // No `_start`: not a command.
     let f = temp_file(
         "reactor.wat",

@@ -559,10 +559,13 @@ fn failure(
             opts.module.display(),
             chain(&e)
         );
-        if matches!(
+        // machvm's link errors by variant; a module that is no task (no memory) goes through
+        // Wasmtime's linker, whose error for a missing import is only a message.
+        let unknown = matches!(
             e.downcast_ref::<machvm::LinkError>(),
             Some(machvm::LinkError::UnknownMachImport { .. } | machvm::LinkError::Undefined { .. })
-        ) {
+        ) || msg.contains("unknown import");
+        if unknown {
             msg.push_str(
                 "; machvm provides the `mach` imports and WASI preview 1 \
                  (`wasi_snapshot_preview1`)",

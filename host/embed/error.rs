@@ -48,8 +48,16 @@ pub enum LinkError {
         /// but ...`.
         found: String,
     },
-    /// An import of one of the modules machvm's rewrite adds (its bulk checks and copy
-    /// windows) that the rewrite does not make, or a window global imported twice.
+    /// An import of the module of the bulk-memory checks machvm's rewrite adds that is not
+    /// one of them (or not with their signature).
+    NotABulkCheck {
+        /// The import, as `module::name`.
+        import: String,
+        /// The memory width.
+        width: Width,
+    },
+    /// An import of the module of the copy-window globals machvm's rewrite adds that is not
+    /// one of them, or a window global imported twice.
     NotFromTheRewrite {
         /// The import, as `module::name`.
         import: String,
@@ -103,6 +111,12 @@ impl fmt::Display for LinkError {
             } => write!(
                 f,
                 "machvm: import `{import}` {found}; for a {}-bit memory machvm expects {expected}",
+                width.bits()
+            ),
+            LinkError::NotABulkCheck { import, width } => write!(
+                f,
+                "machvm: import `{import}` is not one machvm's bulk-memory rewrite makes (for a \
+                 {}-bit memory)",
                 width.bits()
             ),
             LinkError::NotFromTheRewrite { import, width } => write!(

@@ -200,7 +200,7 @@ impl<T: KernelView> TaskPre<T> {
                         if signature_of(&ft) == Some((c.params(width), vec![])))
                 });
                 let Some(check) = check else {
-                    return Err(LinkError::NotFromTheRewrite {
+                    return Err(LinkError::NotABulkCheck {
                         import: format!("{}::{}", imp.module(), imp.name()),
                         width,
                     }

@@ -129,7 +129,7 @@ impl Footprint<'_> {
 /// Checks the caller's memory export (WASI's `memory`) and runs `footprint` on it against
 /// the caller's task's table: true when every byte it names is allowed. A memory that no
 /// live task owns is not checked, unless it still carries the protections of a kernel taken
-/// out of the store: then the call traps (see `linker::task_of_memory`).
+/// out of the store: then the call traps (see `embed::task_of_memory`).
 fn allowed<T: 'static>(
     caller: &mut Caller<'_, T>,
     get: impl GetKernel<T>,

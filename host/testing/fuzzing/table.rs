@@ -26,6 +26,8 @@ pub struct AttrsSpec {
     pub inherit: u8,
     /// `behavior % 4`.
     pub behavior: u8,
+    /// A purgeable object's id (7) or none (0).
+    pub object: bool,
 }
 
 impl AttrsSpec {
@@ -36,7 +38,7 @@ impl AttrsSpec {
             inherit: u32::from(self.inherit % 3),
             permanent: false,
             behavior: i32::from(self.behavior % 4),
-            object: 0,
+            object: if self.object { 7 } else { 0 },
         }
     }
 }
@@ -73,9 +75,6 @@ pub enum TableOp {
     Region { page: u16 },
     /// [`PageTable::find_free`].
     FindFree { n: u16 },
-    /// [`PageTable::span_allowing`] for read, write or both (`prot % 3`), unbounded and
-    /// bounded to `max_runs % 4` runs.
-    SpanAllowing { page: u16, prot: u8, max_runs: u8 },
     /// [`PageTable::find_free_below`] (`below` in window coordinates).
     FindFreeBelow { n: u16, below: u16 },
     /// [`PageTable::segments`] of a range (checked), a change inside it (`set` to `attrs`,
@@ -85,6 +84,9 @@ pub enum TableOp {
         len: u16,
         attrs: Option<AttrsSpec>,
     },
+    /// [`PageTable::span_allowing`] for read, write or both (`prot % 3`), unbounded and
+    /// bounded to `max_runs % 4` runs.
+    SpanAllowing { page: u16, prot: u8, max_runs: u8 },
 }
 
 /// A table, its window and a sequence of operations.
@@ -271,6 +273,10 @@ pub fn run_table(case: &TableCase) -> std::result::Result<TableRun, String> {
                 if want.is_ok() {
                     for i in s..e {
                         let a = reference.pages[i as usize].as_mut().expect("checked");
+                        // VM_PROT_COPY: a private copy, no longer the purgeable object.
+                        if copy {
+                            a.object = 0;
+                        }
                         if set_max {
                             a.max = prot;
                             a.cur &= prot;
@@ -412,6 +418,13 @@ pub fn run_table(case: &TableCase) -> std::result::Result<TableRun, String> {
         }
         if table.run_count() != want.len() {
             return fail(format!("run_count {} != {}", table.run_count(), want.len()));
+        }
+        // Every page's lookup right after the change (`get` keeps a cache of the last run).
+        for i in 0..WINDOW {
+            let (got, want) = (table.get(base + i), reference.get(i));
+            if got != want {
+                return fail(format!("page {i:#x}: table {got:?}, reference {want:?}"));
+            }
         }
     }
     Ok(report)
