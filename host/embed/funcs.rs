@@ -6,7 +6,9 @@
 
 use wasmtime::{AsContextMut, Caller, Extern, Func, StoreContextMut, Val, ValType, WasmTy};
 
-use super::*;
+use super::store::StoreEnv;
+use super::task::{remember_base, BulkCheck};
+use super::GetKernel;
 use crate::abi::*;
 use crate::embed::kernel::Kernel;
 use crate::enforce::{AccessKind, BadAccess};
@@ -36,7 +38,7 @@ impl Word for u64 {
 /// The trap of a host function whose task is no longer its store's: the store's kernel was
 /// replaced, or the task's instantiation failed.
 #[cold]
-pub(super) fn task_gone(task: TaskId) -> wasmtime::Error {
+fn task_gone(task: TaskId) -> wasmtime::Error {
     wasmtime::format_err!(
         "machvm: {task:?} is not a task of the store's kernel (the kernel was replaced, or \
          the task's instantiation failed)"
@@ -55,7 +57,7 @@ pub(super) fn task_stopped(task: TaskId) -> wasmtime::Error {
 
 /// Runs a call made by the guest of task `task` and turns its outcome into the import's
 /// result: the return value, or a trap.
-pub(super) fn dispatch<T: 'static, G: GetKernel<T>>(
+fn dispatch<T: 'static, G: GetKernel<T>>(
     caller: &mut Caller<'_, T>,
     get: G,
     task: TaskId,
@@ -104,13 +106,7 @@ pub(super) fn dispatch<T: 'static, G: GetKernel<T>>(
 /// machinery. `None` when the call needs the full path (another task, a failing check, a
 /// memory that may move, a trace being written).
 #[inline]
-pub(super) fn fast_copy(
-    kernel: &Kernel,
-    task: TaskId,
-    form: Form,
-    port: u32,
-    args: [u64; 3],
-) -> Option<i32> {
+fn fast_copy(kernel: &Kernel, task: TaskId, form: Form, port: u32, args: [u64; 3]) -> Option<i32> {
     let [src, size, dst] = args;
     let t = kernel.live_here(task)?;
     if (size != 0 && t.fixed_base == 0) || t.stopped || trace::enabled() {
@@ -142,7 +138,7 @@ pub(super) fn fast_copy(
 /// `vm_copy` / `mach_vm_copy` made by task `task` with `args` = `[src, size, dst]`: the
 /// fast path, else the full one.
 #[inline]
-pub(super) fn copy<T: 'static, G: GetKernel<T>>(
+fn copy<T: 'static, G: GetKernel<T>>(
     caller: &mut Caller<'_, T>,
     get: G,
     task: TaskId,
@@ -179,7 +175,7 @@ pub(super) fn copy<T: 'static, G: GetKernel<T>>(
 /// in wasm, the kernel allows it, and no subscriber wants call events (copies served in
 /// wasm are not traced).
 #[inline]
-pub(super) fn open_windows<T: 'static, G: GetKernel<T>>(
+fn open_windows<T: 'static, G: GetKernel<T>>(
     mut cx: StoreContextMut<'_, T>,
     get: G,
     task: TaskId,
@@ -201,7 +197,7 @@ pub(super) fn open_windows<T: 'static, G: GetKernel<T>>(
 
 #[cold]
 #[inline(never)]
-pub(super) fn open_windows_slow<T: 'static, G: GetKernel<T>>(
+fn open_windows_slow<T: 'static, G: GetKernel<T>>(
     mut cx: StoreContextMut<'_, T>,
     get: G,
     task: TaskId,
@@ -247,7 +243,7 @@ pub(super) fn publish_windows<T: 'static, G: GetKernel<T>>(
 /// The fast path of `host_page_size`: stores the page size at `size_ptr` when the full
 /// path's check of that word certainly passes (see [`vm::allows_fast`]).
 #[inline]
-pub(super) fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Option<i32> {
+fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Option<i32> {
     let t = kernel.live_here(task)?;
     if t.fixed_base == 0 || t.stopped || trace::enabled() {
         return None;
@@ -271,7 +267,7 @@ pub(super) fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Op
 
 /// The host function of `mach_task_self` or `mach_host_self`: returns `name`, traced like
 /// the other calls.
-pub(super) fn self_func<T: 'static>(
+fn self_func<T: 'static>(
     store: impl AsContextMut<Data = T>,
     task: TaskId,
     call: Call,
@@ -477,7 +473,7 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
 
 /// Creates import `import` for task `task` as one function whose arguments are converted at
 /// run time ([`Import::call`]): for the calls whose cost is not in their argument passing.
-pub(super) fn dynamic_func<T: 'static, G: GetKernel<T>, W: Word>(
+fn dynamic_func<T: 'static, G: GetKernel<T>, W: Word>(
     mut store: impl AsContextMut<Data = T>,
     import: Import,
     task: TaskId,
@@ -550,7 +546,7 @@ pub(super) fn bulk_func<T: 'static, G: GetKernel<T>, W: Word>(
 /// instruction itself traps, as wasm says) every page they touch must be allocated with
 /// READ (the source) or WRITE (the destination); otherwise the guest traps with
 /// [`BadAccess`] and the instruction does not run.
-pub(super) fn check_bulk<T: 'static, G: GetKernel<T>>(
+fn check_bulk<T: 'static, G: GetKernel<T>>(
     caller: &mut Caller<'_, T>,
     get: G,
     task: TaskId,

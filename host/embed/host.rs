@@ -528,22 +528,10 @@ mod tests {
     use crate::embed::kernel::Kernel;
     use wasmtime::{Engine, MemoryType, Store};
 
-    struct State {
-        kernel: Kernel,
-    }
-
-    impl crate::KernelView for State {
-        fn kernel(&mut self) -> &mut Kernel {
-            &mut self.kernel
-        }
-    }
-
-    fn store() -> Store<State> {
+    fn store() -> Store<Kernel> {
         Store::new(
             &Engine::new(crate::configure(&mut wasmtime::Config::new())).unwrap(),
-            State {
-                kernel: Kernel::new().unwrap(),
-            },
+            Kernel::new().unwrap(),
         )
     }
 
@@ -629,7 +617,7 @@ mod tests {
         );
         assert_eq!(regions(&mut store, t).unwrap().len(), 3);
         // The memory grew behind the table's back: the new pages are allocated.
-        let mem = store.data().kernel.memory(t).unwrap();
+        let mem = store.data().memory(t).unwrap();
         mem.grow(&mut store, 1).unwrap();
         let last = *regions(&mut store, t).unwrap().last().unwrap();
         assert_eq!((last.start, last.end()), (0x10000, 0x20000));

@@ -21,8 +21,6 @@ pub use task::{
     call, compile, instantiate, new_task, register_memory, Compiled, TaskModule, TaskPre,
 };
 pub use traps::{explain_trap, install_handlers};
-#[allow(unused_imports)]
-use {funcs::*, task::*, traps::*};
 
 /// A store's data that holds a [`Kernel`], as wasmtime-wasi's `WasiView` holds a WASI
 /// context: machvm's functions find the kernel of a store through it.

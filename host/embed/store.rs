@@ -5,7 +5,10 @@ use std::ptr;
 
 use wasmtime::{AsContextMut, Memory, StoreContextMut};
 
-use super::*;
+use super::funcs::publish_windows;
+use super::GetKernel;
+#[cfg(feature = "wasi")]
+use super::{funcs::task_stopped, task::find_task};
 use crate::trace::ParamLog;
 use crate::vm::{self, Env, TaskId, TaskVm, WASM_PAGE};
 /// [`Env`] over a store: the tasks' state in the kernel, their bytes in their memories.

@@ -10,13 +10,15 @@ use wasmtime::{
     MemoryType, Module, Mutability, StoreContextMut, Val, ValType,
 };
 
-use super::*;
+use super::funcs::{bulk_func, make_func};
+use super::store::StoreEnv;
+use super::{view, GetKernel, KernelView};
 use crate::abi::*;
 use crate::embed::{ConfigError, LinkError};
 use crate::enforce::rewrite;
 use crate::vm::{self, TaskId};
 
-pub(super) fn signature_of(ty: &wasmtime::FuncType) -> Option<(Vec<Ty>, Vec<Ty>)> {
+fn signature_of(ty: &wasmtime::FuncType) -> Option<(Vec<Ty>, Vec<Ty>)> {
     let conv = |v: ValType| match v {
         ValType::I32 => Some(Ty::I32),
         ValType::I64 => Some(Ty::I64),
@@ -27,7 +29,7 @@ pub(super) fn signature_of(ty: &wasmtime::FuncType) -> Option<(Vec<Ty>, Vec<Ty>)
     Some((params, results))
 }
 
-pub(super) fn describe(ty: &wasmtime::FuncType) -> String {
+fn describe(ty: &wasmtime::FuncType) -> String {
     let p: Vec<String> = ty.params().map(|v| v.to_string()).collect();
     let r: Vec<String> = ty.results().map(|v| v.to_string()).collect();
     let r = match r.len() {
@@ -40,7 +42,7 @@ pub(super) fn describe(ty: &wasmtime::FuncType) -> String {
 
 /// How an import of the module is satisfied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Slot {
+enum Slot {
     /// By machvm, with this function.
     Mach(Import),
     /// By machvm: a bulk-memory check added by [`crate::enforce::rewrite`].
@@ -84,7 +86,7 @@ impl BulkCheck {
 
 /// Where the task's memory comes from.
 #[derive(Clone, Debug)]
-pub(super) enum MemorySource {
+enum MemorySource {
     /// Imported: the `n`-th import of the module.
     Imported(usize),
     /// Defined and exported under this name.
@@ -119,7 +121,7 @@ impl<T> Clone for TaskPre<T> {
 
 impl<T: KernelView> TaskPre<T> {
     /// Checks `module`'s `"mach"` imports against the ABI of its memory's width and prepares
-    /// it for instantiation as a task of the [`Kernel`] the store's data holds
+    /// it for instantiation as a task of the [`Kernel`](crate::Kernel) the store's data holds
     /// ([`KernelView`]).
     ///
     /// # Errors
@@ -454,10 +456,7 @@ pub(super) fn remember_base<T: 'static>(
 
 /// Gives the store of the kernel's tasks its `enforce::Sentinel` (once per kernel): a
 /// function of the store that keeps it, dropped with the store.
-pub(super) fn place_sentinel<T: 'static>(
-    store: &mut StoreContextMut<'_, T>,
-    get: impl GetKernel<T>,
-) {
+fn place_sentinel<T: 'static>(store: &mut StoreContextMut<'_, T>, get: impl GetKernel<T>) {
     let kernel = get(store.data_mut());
     if kernel.store_alive.is_some() {
         return;
@@ -475,7 +474,7 @@ pub(super) fn place_sentinel<T: 'static>(
 }
 
 /// Refuses a memory that is already a task's: two tables cannot govern one memory.
-pub(super) fn check_not_a_task<T: 'static>(
+fn check_not_a_task<T: 'static>(
     store: &mut StoreContextMut<'_, T>,
     get: impl GetKernel<T>,
     memory: Memory,
@@ -530,7 +529,7 @@ pub fn register_memory<T: KernelView>(
 }
 
 /// Makes `memory` a task (see [`register_memory`] and [`new_task`]).
-pub(super) fn register<T: 'static>(
+fn register<T: 'static>(
     store: &mut StoreContextMut<'_, T>,
     get: impl GetKernel<T>,
     memory: Memory,
@@ -698,18 +697,9 @@ pub fn compile(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Comp
 mod tests {
     use super::*;
     use crate::abi::{KERN_SUCCESS, VM_PROT_READ};
+    use crate::embed::Kernel;
     use crate::vm::Env;
     use wasmtime::{Config, Engine, Store};
-
-    struct State {
-        kernel: Kernel,
-    }
-
-    impl crate::KernelView for State {
-        fn kernel(&mut self) -> &mut Kernel {
-            &mut self.kernel
-        }
-    }
 
     const GUEST: &str = r#"(module
         (import "mach" "mach_task_self" (func $self (result i32)))
@@ -755,14 +745,9 @@ mod tests {
         }
         let engine = Engine::new(crate::configure(&mut Config::new())).unwrap();
         let module = compile(&engine, GUEST.as_bytes()).unwrap();
-        let mut store = Store::new(
-            &engine,
-            State {
-                kernel: Kernel::new().unwrap(),
-            },
-        );
+        let mut store = Store::new(&engine, Kernel::new().unwrap());
         let (instance, task) = instantiate(&mut store, &Linker::new(&engine), &module).unwrap();
-        let run = |store: &mut Store<State>, name: &str| {
+        let run = |store: &mut Store<Kernel>, name: &str| {
             instance
                 .get_typed_func::<(), i32>(&mut *store, name)
                 .unwrap()

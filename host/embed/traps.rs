@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use wasmtime::AsContextMut;
 
-use super::*;
+use super::{view, KernelView};
 use crate::enforce::BadAccess;
 use crate::vm::TaskId;
 
