@@ -467,10 +467,10 @@ pub enum Outcome {
 
 impl Outcome {
     /// The import's `i32` result as the guest receives it, or the fault it traps with.
-    pub fn wire(&self) -> Result<i32, &ParamFault> {
+    pub fn wire(self) -> Result<i32, ParamFault> {
         match self {
             Outcome::Kr(kr) => Ok(kr.0),
-            Outcome::Port(name) => Ok(*name as i32),
+            Outcome::Port(name) => Ok(name as i32),
             Outcome::Trap(f) => Err(f),
         }
     }

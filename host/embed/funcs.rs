@@ -94,11 +94,7 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
     if get(caller.data_mut()).tasks[task.index()].stopped {
         return Err(task_stopped(task));
     }
-    match outcome {
-        Outcome::Kr(kr) => Ok(kr.0),
-        Outcome::Port(name) => Ok(name as i32),
-        Outcome::Trap(fault) => Err(wasmtime::Error::new(fault)),
-    }
+    outcome.wire().map_err(wasmtime::Error::new)
 }
 
 /// The fast path of `vm_copy` / `mach_vm_copy` (see [`vm::copy_succeeds`]): a guest copying
