@@ -261,6 +261,34 @@ impl Call {
             Form::MachVm => mach,
         }
     }
+
+    /// The form of the call, for the calls that have a `vm_*` and a `mach_vm_*` form
+    /// (spec §3); `None` for the others.
+    pub fn form(&self) -> Option<Form> {
+        match *self {
+            Call::Allocate { form, .. }
+            | Call::Deallocate { form, .. }
+            | Call::Protect { form, .. }
+            | Call::Copy { form, .. }
+            | Call::Read { form, .. }
+            | Call::ReadOverwrite { form, .. }
+            | Call::Write { form, .. }
+            | Call::Region { form, .. }
+            | Call::BehaviorSet { form, .. }
+            | Call::Msync { form, .. }
+            | Call::Wire { form, .. }
+            | Call::PageQuery { form, .. }
+            | Call::PurgableControl { form, .. } => Some(form),
+            Call::TaskSelf
+            | Call::HostSelf
+            | Call::HostPageSize { .. }
+            | Call::VmRegion { .. }
+            | Call::PageInfo { .. }
+            | Call::PageRangeQuery { .. }
+            | Call::TaskInfo { .. }
+            | Call::HostStatistics64 { .. } => None,
+        }
+    }
 }
 
 impl Call {

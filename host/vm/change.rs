@@ -1,0 +1,325 @@
+//! The table-change transaction: every change of a task's pages goes through [`change`], which
+//! checks, accounts for the mapping budget, changes the table and mirrors it in hardware, or
+//! changes nothing.
+
+use super::params::check_error_kr;
+use super::purgeable::empty_volatile;
+use super::windows::close_windows;
+use super::{kr, sync, Env, Step, TaskId, TaskVm, WASM_PAGE};
+use crate::abi::*;
+use crate::table::{CheckError, PageTable};
+
+/// The hardware-protection boundaries of `table` for a memory of `k` pages, counted at the
+/// pages `i` of `[lo, hi]` inside `[0, k]`: one where pages `i - 1` and `i` have different
+/// [`crate::enforce::hw_prot`], the pages just outside the memory (`-1` and `k`) counting as
+/// read-write. Nothing is allocated.
+///
+/// Over `[0, k]` this is what an enforced task accounts for ([`TaskVm::mappings`]): each
+/// boundary splits at most one kernel mapping, and the outside pages counting as read-write
+/// makes the count an upper bound whatever lies around the memory (Wasmtime's guard pages,
+/// or read-write pages a guest `memory.grow` added that the table does not know yet). A
+/// change of pages `[start, end)` only moves the boundaries at `start..=end`, so a change
+/// is accounted for by this count over those pages, before and after ([`boundaries_around`]).
+pub(crate) fn hw_boundaries(table: &PageTable, wo: bool, k: u64, lo: u64, hi: u64) -> u64 {
+    boundaries_around(table, wo, k, k, lo, hi, None).0
+}
+
+/// Counts boundaries: pages' hardware protections pushed in address order.
+#[derive(Default)]
+struct Boundaries {
+    last: Option<rustix::mm::MprotectFlags>,
+    count: u64,
+}
+
+impl Boundaries {
+    fn push(&mut self, class: rustix::mm::MprotectFlags) {
+        if self.last.is_some_and(|l| l != class) {
+            self.count += 1;
+        }
+        self.last = Some(class);
+    }
+}
+
+/// [`hw_boundaries`] of `[lo, hi]` twice in one walk over the table: as it is, for a memory
+/// of `k` pages, and as it would be for a memory of `k2 >= k` pages once `edit`, if given as
+/// `(start, end, e)`, changed its pages `[start, end)` (`end` at most the map limit). `wo`:
+/// write-only pages are inaccessible ([`crate::enforce::hw_prot_of`]).
+pub(super) fn boundaries_around(
+    table: &PageTable,
+    wo: bool,
+    k: u64,
+    k2: u64,
+    lo: u64,
+    hi: u64,
+    edit: Option<(u64, u64, &Edit)>,
+) -> (u64, u64) {
+    let hw_prot = |a| crate::enforce::hw_prot_of(a, wo);
+    debug_assert!(k <= k2);
+    let (hb, ha) = (hi.min(k), hi.min(k2));
+    if lo > ha {
+        return (0, 0);
+    }
+    let outside = hw_prot(Some(PageAttrs::DEFAULT));
+    let (mut before, mut after) = (Boundaries::default(), Boundaries::default());
+    let counts_before = lo <= hb;
+    if lo == 0 {
+        if counts_before {
+            before.push(outside);
+        }
+        after.push(outside);
+    }
+    // The pages lo - 1 ..= hi inside the memory; those below `bound` are in it before too.
+    let (s, e) = (lo.saturating_sub(1), (ha + 1).min(k2));
+    let bound = if counts_before { (hb + 1).min(k) } else { s };
+    let (es, ee) = edit.map_or((e, e), |(es, ee, _)| (es, ee));
+    for (a, b, attrs) in table.segments_iter(s, e) {
+        // The pieces of the segment outside, inside and past the edited pages.
+        let cuts = [a, es.clamp(a, b), ee.clamp(a, b).max(es.clamp(a, b)), b];
+        for (i, piece) in cuts.windows(2).enumerate() {
+            if piece[0] >= piece[1] {
+                continue;
+            }
+            let new = match edit {
+                Some((_, _, edit)) if i == 1 => edit.attrs(attrs),
+                _ => attrs,
+            };
+            after.push(hw_prot(new));
+            if piece[0] < bound {
+                before.push(hw_prot(attrs));
+            }
+        }
+    }
+    if counts_before && hb == k {
+        before.push(outside);
+    }
+    if ha == k2 {
+        after.push(outside);
+    }
+    (before.count, after.count)
+}
+
+/// Moves task `vm`'s count of mappings from `from` to `to` (of the same pages), whatever
+/// the budget: for changes that have happened (or been undone) already.
+pub(super) fn recount(vm: &mut TaskVm, from: u64, to: u64) {
+    if to > from {
+        crate::vm::budget::force_take((to - from) as usize);
+    } else {
+        crate::vm::budget::give_back((from - to) as usize);
+    }
+    vm.mappings = vm.mappings + to - from;
+}
+
+/// Gives task `vm`'s mappings back to the process's budget, when its memory stops being
+/// enforced (its kernel is dropped).
+pub(crate) fn release_mappings(vm: &mut TaskVm) {
+    crate::vm::budget::give_back(vm.mappings as usize);
+    vm.mappings = 0;
+}
+
+/// A change of the pages of a table, as [`change`] makes it.
+pub(crate) enum Edit {
+    /// The pages become allocated with these attributes (pages at or past the map limit
+    /// stay unallocated).
+    Set(PageAttrs),
+    /// The pages become unallocated, except permanent ones, which lose every access
+    /// (cur and max none) and stay.
+    Deallocate,
+    /// vm_protect's table step ([`PageTable::protect`]).
+    Protect {
+        /// `set_maximum`.
+        set_max: bool,
+        /// The new protection, without `VM_PROT_COPY`.
+        prot: i32,
+        /// `VM_PROT_COPY` was asked for.
+        copy: bool,
+    },
+}
+
+impl Edit {
+    /// What the change makes of a page whose attributes are `a`.
+    fn attrs(&self, a: Option<PageAttrs>) -> Option<PageAttrs> {
+        match *self {
+            Edit::Set(attrs) => Some(attrs),
+            Edit::Deallocate => crate::table::deallocated(a),
+            Edit::Protect {
+                set_max,
+                prot,
+                copy,
+            } => a.map(|a| crate::table::protected(a, set_max, prot, copy)),
+        }
+    }
+
+    /// Checks that the change may be made to `[start, end)` (only vm_protect can refuse).
+    fn check(&self, table: &PageTable, start: u64, end: u64) -> Result<(), CheckError> {
+        match *self {
+            Edit::Protect { prot, copy, .. } => {
+                let extra = if copy { VM_PROT_WRITE } else { 0 };
+                table.check(start, end, |a| (a.max | extra) & prot == prot)
+            }
+            Edit::Set(_) | Edit::Deallocate => Ok(()),
+        }
+    }
+
+    /// Makes the change.
+    fn apply(&self, table: &mut PageTable, start: u64, end: u64) -> Result<(), CheckError> {
+        match *self {
+            Edit::Set(attrs) => table.set(start, end, attrs),
+            Edit::Deallocate => {
+                table.deallocate(start, end);
+            }
+            Edit::Protect {
+                set_max,
+                prot,
+                copy,
+            } => table.protect(start, end, set_max, prot, copy)?,
+        }
+        Ok(())
+    }
+}
+
+/// Changes task `t`'s table over the pages `[start, end)` with `edit`, first growing its
+/// memory to `grow_to` bytes if given, then mirrors the change in hardware.
+///
+/// Everything that can refuse is decided before anything changes: `edit`'s check, then, for
+/// an enforced task, the process's mapping budget for the table as it would be (counted over
+/// the changed pages only: [`boundaries_around`]), then the growth; a refusal answers its error
+/// (`KERN_RESOURCE_SHORTAGE` for the budget and the growth) with the table, the memory and
+/// the budget as they were. If `mprotect` fails all the same (a budget set above what the
+/// kernel allows), the table (and, as far as it can, the hardware) is put back and the call
+/// answers `KERN_RESOURCE_SHORTAGE`: the table and the hardware never disagree. (The memory
+/// stays grown then: a wasm memory cannot shrink.)
+pub(super) fn change<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    start: u64,
+    end: u64,
+    edit: Edit,
+    grow_to: Option<u64>,
+) -> Step {
+    close_windows(env, t, start, end);
+    let enforcing = env.enforcing(t);
+    if !enforcing && grow_to.is_none() {
+        // Nothing to count, nothing to grow: `apply` checks, then changes.
+        return edit
+            .apply(&mut env.vm(t).table, start, end)
+            .or_else(|err| kr(check_error_kr(err)));
+    }
+    let vm = env.vm(t);
+    let end = match edit {
+        Edit::Set(_) => end.min(vm.table.limit()).max(start),
+        _ => end,
+    };
+    edit.check(&vm.table, start, end)
+        .or_else(|err| kr(check_error_kr(err)))?;
+    let shift = vm.page_shift;
+    let k = vm.known_size >> shift;
+    let k2 = grow_to.map_or(k, |size| (size >> shift).max(k));
+    // The pages whose hardware state changes: the changed ones, and any grown pages.
+    let (lo, hi) = match grow_to {
+        Some(_) => (start.min(k), end.max(k2)),
+        None => (start, end),
+    };
+    let counts = if enforcing {
+        let wo = vm.write_only_faults;
+        let (before, after) =
+            boundaries_around(&vm.table, wo, k, k2, lo, hi, Some((start, end, &edit)));
+        if after > before && !crate::vm::budget::try_take((after - before) as usize) {
+            return kr(KERN_RESOURCE_SHORTAGE);
+        }
+        if before > after {
+            crate::vm::budget::give_back((before - after) as usize);
+        }
+        vm.mappings = vm.mappings + after - before;
+        Some((before, after))
+    } else {
+        None
+    };
+    if let Some(size) = grow_to {
+        // Refused: the task's volatile memory is emptied (spec §9), and the growth tried
+        // once more (an embedder's limiter may count what emptying gave back).
+        let grown =
+            env.grow_memory(t, size) || (empty_volatile(env, &[t]) > 0 && env.grow_memory(t, size));
+        if !grown {
+            if let Some((before, after)) = counts {
+                recount(env.vm(t), after, before);
+            }
+            return kr(KERN_RESOURCE_SHORTAGE);
+        }
+        // The grown pages outside [start, end) stay unallocated (inaccessible): the table
+        // is in step with the new size.
+        env.vm(t).known_size = k2 << shift;
+    }
+    let Some((_, after)) = counts else {
+        return edit
+            .apply(&mut env.vm(t).table, start, end)
+            .or_else(|err| kr(check_error_kr(err)));
+    };
+    let vm = env.vm(t);
+    let saved = vm.table.segments(lo, hi);
+    edit.apply(&mut vm.table, start, end)
+        .or_else(|err| kr(check_error_kr(err)))?;
+    if !env.mirror(t, lo, hi) {
+        let vm = env.vm(t);
+        vm.table.restore(&saved);
+        let now = hw_boundaries(&vm.table, vm.write_only_faults, k2, lo, hi);
+        recount(vm, after, now);
+        if !env.mirror(t, lo, hi) {
+            tracing::error!(
+                target: "machvm::enforce",
+                "could not restore the hardware protection of pages {lo:#x}..{hi:#x}: \
+                 the task is stopped"
+            );
+            env.out_of_line(t);
+        }
+        return kr(KERN_RESOURCE_SHORTAGE);
+    }
+    Ok(())
+}
+
+/// Maps `[s, e)` (pages) of task `t` as new zeroed memory with `attrs`, growing the memory
+/// when needed (only once everything else that can refuse has agreed: see [`change`]).
+pub(super) fn map_new<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    s: u64,
+    e: u64,
+    attrs: PageAttrs,
+) -> Step {
+    // The table must know every page of the memory before it grows (the callers synced).
+    sync(env, t);
+    let size = env.memory_size(t);
+    let shift = env.vm(t).page_shift;
+    let end = e << shift;
+    let grow_to = (end > size).then(|| end.div_ceil(WASM_PAGE) * WASM_PAGE);
+    change(env, t, s, e, Edit::Set(attrs), grow_to)?;
+    // Zero after the pages became writable; grown pages are zero already.
+    let start = s << shift;
+    if start < size && !env.zero(t, start, end.min(size) - start) {
+        return kr(KERN_FAILURE);
+    }
+    Ok(())
+}
+
+/// Puts task `t` back as it is when made over a memory of its current size: every page of
+/// the memory allocated with the default attributes (and mirrored so in hardware), none past
+/// it, no send rights, its copy windows closed. The fuzzing oracle reuses tasks between runs
+/// this way (`crate::testing::fuzzing::Differential::recycle`). False when it could not be done: the
+/// task holds permanent pages or pages past its memory's end (a reset cannot give those
+/// back), or the hardware could not follow.
+#[cfg(feature = "testing")]
+pub(crate) fn reset<E: Env + ?Sized>(env: &mut E, t: TaskId) -> bool {
+    sync(env, t);
+    let vm = env.vm(t);
+    let k = vm.known_size >> vm.page_shift;
+    let limit = vm.table.limit();
+    if vm.table.any_allocated(k, limit.max(k)) || vm.table.any_permanent(0, k) {
+        return false;
+    }
+    vm.rights.clear();
+    if change(env, t, 0, k, Edit::Set(PageAttrs::DEFAULT), None).is_err() {
+        return false;
+    }
+    env.vm(t).windows = [(0, 0); 2];
+    env.windows_closed(t);
+    true
+}

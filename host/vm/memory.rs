@@ -1,0 +1,198 @@
+//! The calls that change the map's entries: `vm_allocate`, `vm_deallocate`, `vm_protect`,
+//! and `vm_wire`, which is refused.
+
+use super::change::{change, map_new, Edit};
+use super::params::{load_param, resolve, round_wraps, store_param, wraps};
+use super::{kr, sync, At, Env, Purgeable, Ret, Step};
+use crate::abi::*;
+
+/// `vm_allocate` / `mach_vm_allocate` (spec §4).
+pub(super) fn allocate<E: Env + ?Sized>(
+    env: &mut E,
+    at: At,
+    task: u32,
+    addr_ptr: u64,
+    size: u64,
+    flags: u32,
+) -> Step<Ret> {
+    let At {
+        caller, name, w, ..
+    } = at;
+    let hint = load_param(env, caller, name, "address", addr_ptr, w.bytes())?;
+    let t = resolve(env, caller, task)?;
+    sync(env, t);
+    if flags & !VM_FLAGS_USER_ALLOCATE != 0 {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    let addr = if size == 0 {
+        0
+    } else {
+        let vm = env.vm(t);
+        let p = vm.page_size();
+        if round_wraps(0, size, w, p) {
+            return kr(KERN_INVALID_ARGUMENT);
+        }
+        let n = vm.round_page(u128::from(size));
+        let s = if flags as i32 & VM_FLAGS_ANYWHERE != 0 {
+            // The address must fit the out-parameter: search below 2^width.
+            let below = (w.limit() >> vm.page_shift).min(u128::from(u64::MAX)) as u64;
+            match vm.table.find_free_below(n, below) {
+                Some(s) => s,
+                None => return kr(KERN_NO_SPACE),
+            }
+        } else {
+            let s = vm.trunc_page(hint);
+            let end = (u128::from(s) << vm.page_shift) + (u128::from(n) << vm.page_shift);
+            if end >= w.limit() || s + n > vm.table.limit() {
+                return kr(KERN_INVALID_ADDRESS);
+            }
+            if flags as i32 & VM_FLAGS_OVERWRITE == 0 && vm.table.any_allocated(s, s + n) {
+                return kr(KERN_NO_SPACE);
+            }
+            // An overwrite cannot remove a permanent page (XNU's permanent entries).
+            if vm.table.any_permanent(s, s + n) {
+                return kr(KERN_NO_SPACE);
+            }
+            s
+        };
+        // A purgeable allocation is an object of its own, nonvolatile.
+        let purgeable = flags as i32 & VM_FLAGS_PURGABLE != 0;
+        let object = if purgeable {
+            env.vm(t).next_object()
+        } else {
+            0
+        };
+        map_new(
+            env,
+            t,
+            s,
+            s + n,
+            PageAttrs {
+                object,
+                ..PageAttrs::DEFAULT
+            },
+        )?;
+        if purgeable {
+            let vm = env.vm(t);
+            // Once the ids ran out, every later one is searched for too.
+            vm.last_object = vm.last_object.max(object);
+            let fresh = Purgeable {
+                state: VM_PURGABLE_NONVOLATILE,
+                volatile_empty: false,
+            };
+            vm.objects.insert(object, fresh);
+        }
+        s << env.vm(t).page_shift
+    };
+    store_param(env, caller, name, "address", addr_ptr, addr, w.bytes())?;
+    Ok(KERN_SUCCESS.into())
+}
+
+/// `vm_deallocate` / `mach_vm_deallocate` (spec §4).
+pub(super) fn deallocate<E: Env + ?Sized>(
+    env: &mut E,
+    at: At,
+    task: u32,
+    addr: u64,
+    size: u64,
+) -> Step<Ret> {
+    let At {
+        caller, name, w, ..
+    } = at;
+    let t = resolve(env, caller, task)?;
+    sync(env, t);
+    if wraps(addr, size, w) {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    if size == 0 {
+        return Ok(KERN_SUCCESS.into());
+    }
+    let vm = env.vm(t);
+    let end = u128::from(addr) + u128::from(size);
+    if round_wraps(addr, size, w, vm.page_size()) || end > vm.map_limit() {
+        tracing::warn!(
+            target: "machvm::guard",
+            call = name,
+            address = format_args!("{addr:#x}"),
+            size = format_args!("{size:#x}"),
+            "guard exception: deallocation range is outside the map; nothing removed"
+        );
+        return Ok(KERN_SUCCESS.into());
+    }
+    let (s, e) = (vm.trunc_page(addr), vm.round_page(end));
+    let holes = vm.table.any_unallocated(s, e);
+    change(env, t, s, e, Edit::Deallocate, None)?;
+    if holes {
+        tracing::warn!(
+            target: "machvm::guard",
+            call = name,
+            address = format_args!("{addr:#x}"),
+            size = format_args!("{size:#x}"),
+            "guard exception: deallocation range holds unallocated pages"
+        );
+    }
+    Ok(KERN_SUCCESS.into())
+}
+
+/// `vm_protect` / `mach_vm_protect` (spec §4).
+pub(super) fn protect<E: Env + ?Sized>(
+    env: &mut E,
+    at: At,
+    task: u32,
+    addr: u64,
+    size: u64,
+    set_max: u32,
+    prot: u32,
+) -> Step<Ret> {
+    let At { caller, w, .. } = at;
+    let t = resolve(env, caller, task)?;
+    sync(env, t);
+    let prot = prot as i32;
+    if wraps(addr, size, w) || prot & !(VM_PROT_ALL | VM_PROT_COPY) != 0 {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    if size == 0 {
+        return Ok(KERN_SUCCESS.into());
+    }
+    let vm = env.vm(t);
+    if round_wraps(addr, size, w, vm.page_size()) {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    let (s, e) = vm.pages(addr, size);
+    let copy = prot & VM_PROT_COPY != 0;
+    // The private copy would replace the range's entries, which a permanent page
+    // forbids (XNU's remap cannot overwrite it); holes are reported first.
+    if copy && !vm.table.any_unallocated(s, e) && vm.table.any_permanent(s, e) {
+        return kr(KERN_NO_SPACE);
+    }
+    let edit = Edit::Protect {
+        set_max: set_max != 0,
+        prot: prot & !VM_PROT_COPY,
+        copy,
+    };
+    change(env, t, s, e, edit, None)?;
+    Ok(KERN_SUCCESS.into())
+}
+
+/// `vm_wire` / `mach_vm_wire` (spec §9): refused, as for any task without the host-privileged port.
+pub(super) fn wire<E: Env + ?Sized>(env: &mut E, at: At, host: u32, task: u32) -> Step<Ret> {
+    let At { caller, name, .. } = at;
+    // The destination is the host-privileged port, which no guest holds: a name
+    // for any other port reaches a server that refuses it.
+    let vm = env.vm(caller);
+    if vm.lookup_port(host).is_none() {
+        return kr(MACH_SEND_INVALID_DEST);
+    }
+    // The task travels as a port in the message body: a name that is not null, not
+    // dead and not in the namespace fails the send.
+    if task != MACH_PORT_NULL && task != MACH_PORT_DEAD && vm.lookup_port(task).is_none() {
+        tracing::warn!(
+            target: "machvm::guard",
+            call = name,
+            name = format_args!("{task:#x}"),
+            "guard exception: the message names a port right the task does not hold"
+        );
+        return kr(MACH_SEND_INVALID_RIGHT);
+    }
+    kr(KERN_INVALID_HOST)
+}

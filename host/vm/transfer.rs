@@ -1,0 +1,139 @@
+//! The calls that move bytes: `vm_copy`, `vm_read`, `vm_read_overwrite`, `vm_write`.
+
+use super::change::map_new;
+use super::params::{access, check_range, resolve, store_param, wraps};
+use super::{kr, sync, At, Env, Ret, Step};
+use crate::abi::*;
+
+/// `vm_copy` / `mach_vm_copy` (spec §4).
+pub(super) fn copy<E: Env + ?Sized>(
+    env: &mut E,
+    at: At,
+    task: u32,
+    src: u64,
+    size: u64,
+    dst: u64,
+) -> Step<Ret> {
+    let At { caller, w, .. } = at;
+    let t = resolve(env, caller, task)?;
+    if size == 0 {
+        return Ok(KERN_SUCCESS.into());
+    }
+    check_range(env, t, src, size, w, VM_PROT_READ)?;
+    check_range(env, t, dst, size, w, VM_PROT_WRITE)?;
+    if !env.prepare_write(t, dst, size) {
+        return kr(KERN_RESOURCE_SHORTAGE);
+    }
+    if !env.copy(t, src, t, dst, size) {
+        return kr(KERN_FAILURE);
+    }
+    Ok(KERN_SUCCESS.into())
+}
+
+/// `vm_read_overwrite` / `mach_vm_read_overwrite` (spec §4).
+pub(super) fn read_overwrite<E: Env + ?Sized>(
+    env: &mut E,
+    at: At,
+    task: u32,
+    addr: u64,
+    size: u64,
+    data: u64,
+    outsize_ptr: u64,
+) -> Step<Ret> {
+    let At {
+        caller, name, w, ..
+    } = at;
+    let t = resolve(env, caller, task)?;
+    if size != 0 {
+        check_range(env, t, addr, size, w, VM_PROT_READ)?;
+        check_range(env, caller, data, size, w, VM_PROT_WRITE)?;
+        if !env.prepare_write(caller, data, size) {
+            return kr(KERN_RESOURCE_SHORTAGE);
+        }
+        if !env.copy(t, addr, caller, data, size) {
+            return kr(KERN_FAILURE);
+        }
+    }
+    store_param(env, caller, name, "outsize", outsize_ptr, size, w.bytes())?;
+    Ok(KERN_SUCCESS.into())
+}
+
+/// `vm_read` / `mach_vm_read` (spec §4): the copy lands in new pages of the caller.
+pub(super) fn read<E: Env + ?Sized>(
+    env: &mut E,
+    at: At,
+    task: u32,
+    addr: u64,
+    size: u64,
+    data_ptr: u64,
+    count_ptr: u64,
+) -> Step<Ret> {
+    let At {
+        caller,
+        name,
+        gw,
+        w,
+    } = at;
+    sync(env, caller);
+    let t = resolve(env, caller, task)?;
+    if size > u64::from(u32::MAX) {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    let mut data = 0;
+    if size != 0 {
+        check_range(env, t, addr, size, w, VM_PROT_READ)?;
+        // As XNU: the copy is of the whole source pages, and `*data` points at the
+        // copy of `addr` (the same offset within its page).
+        let src = env.vm(t);
+        let offset = addr & (src.page_size() - 1);
+        let len = src.round_page(u128::from(offset) + u128::from(size)) << src.page_shift;
+        let vm = env.vm(caller);
+        let n = vm.round_page(u128::from(len));
+        let s = match vm.table.find_free(n) {
+            Some(s) => s,
+            None => return kr(KERN_NO_SPACE),
+        };
+        map_new(env, caller, s, s + n, PageAttrs::DEFAULT)?;
+        let start = s << env.vm(caller).page_shift;
+        if !env.copy(t, addr - offset, caller, start, len) {
+            return kr(KERN_FAILURE);
+        }
+        data = start + offset;
+    }
+    store_param(env, caller, name, "data", data_ptr, data, gw.bytes())?;
+    store_param(env, caller, name, "count", count_ptr, size, 4)?;
+    Ok(KERN_SUCCESS.into())
+}
+
+/// `vm_write` / `mach_vm_write` (spec §4).
+pub(super) fn write<E: Env + ?Sized>(
+    env: &mut E,
+    at: At,
+    task: u32,
+    addr: u64,
+    data: u64,
+    count: u32,
+) -> Step<Ret> {
+    let At { caller, gw, w, .. } = at;
+    let t = resolve(env, caller, task)?;
+    if count == 0 {
+        return Ok(KERN_SUCCESS.into());
+    }
+    let size = u64::from(count);
+    // The caller's buffer is a vm_offset_t: the guest's gw.bytes().
+    if wraps(data, size, gw) {
+        return kr(MACH_SEND_INVALID_MEMORY);
+    }
+    let (s, e) = env.vm(caller).pages(data, size);
+    if access(env, caller, s, e, VM_PROT_READ).is_err() {
+        return kr(MACH_SEND_INVALID_MEMORY);
+    }
+    check_range(env, t, addr, size, w, VM_PROT_WRITE)?;
+    if !env.prepare_write(t, addr, size) {
+        return kr(KERN_RESOURCE_SHORTAGE);
+    }
+    if !env.copy(caller, data, t, addr, size) {
+        return kr(KERN_FAILURE);
+    }
+    Ok(KERN_SUCCESS.into())
+}
