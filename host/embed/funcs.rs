@@ -66,7 +66,7 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
     let kernel = get(caller.data_mut());
     match kernel.live_here(task) {
         None => return Err(task_gone(task)),
-        Some(t) if t.stopped => return Err(task_stopped(task)),
+        Some(t) if t.stopped() => return Err(task_stopped(task)),
         Some(_) => {}
     }
     if let Some(t) = kernel.tasks.get_mut(task.index()) {
@@ -91,7 +91,7 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
     } else {
         vm::call(&mut env, task, &call)
     };
-    if get(caller.data_mut()).tasks[task.index()].stopped {
+    if get(caller.data_mut()).tasks[task.index()].stopped() {
         return Err(task_stopped(task));
     }
     outcome.wire().map_err(wasmtime::Error::new)
@@ -105,7 +105,7 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
 fn fast_copy(kernel: &Kernel, task: TaskId, form: Form, port: u32, args: [u64; 3]) -> Option<i32> {
     let [src, size, dst] = args;
     let t = kernel.live_here(task)?;
-    if (size != 0 && t.fixed_base == 0) || t.stopped || trace::enabled() {
+    if (size != 0 && t.fixed_base() == 0) || t.stopped() || trace::enabled() {
         return None;
     }
     let w = form.address_width(t.vm.width());
@@ -113,7 +113,7 @@ fn fast_copy(kernel: &Kernel, task: TaskId, form: Form, port: u32, args: [u64; 3
         return None;
     }
     if size != 0 {
-        let base = t.fixed_base as *mut u8;
+        let base = t.fixed_base() as *mut u8;
         // SAFETY: `copy_succeeds` found both ranges allocated in the table, readable and
         // writable, and below the memory size the table knows, which the memory still has
         // (memories never shrink). `fixed_base` is the memory's base, which the engine never
@@ -180,12 +180,12 @@ fn open_windows<T: 'static, G: GetKernel<T>>(
     dst: u64,
 ) {
     let kernel = get(cx.data_mut());
-    let Some(t) = kernel.live_here(task).filter(|t| !t.stopped) else {
+    let Some(t) = kernel.live_here(task).filter(|t| !t.stopped()) else {
         return;
     };
     // The common case, in the caller: both ranges inside the open windows already (the
     // call went to the host anyway: through `call_indirect`, say).
-    if t.window_globals.is_none() || vm::windows_hold(&t.vm, src, size, dst) {
+    if t.window_globals().is_none() || vm::windows_hold(&t.vm, src, size, dst) {
         return;
     }
     open_windows_slow(cx, get, task, src, size, dst);
@@ -216,19 +216,10 @@ pub(super) fn publish_windows<T: 'static, G: GetKernel<T>>(
     get: G,
     task: TaskId,
 ) {
-    let t = &get(cx.data_mut()).tasks[task.index()];
-    let Some(globals) = t.window_globals else {
+    let Some(values) = get(cx.data_mut()).tasks[task.index()].window_values() else {
         return;
     };
-    let [(rlo, rhi), (wlo, whi)] = t.vm.windows();
-    let w64 = t.vm.width() == Width::W64;
-    for (g, v) in globals.into_iter().zip([rlo, rhi, wlo, whi]) {
-        // Windows of a 32-bit memory end below 2^32 (`vm::window`): the i32 holds them.
-        let v = if w64 {
-            Val::I64(v as i64)
-        } else {
-            Val::I32(v as u32 as i32)
-        };
+    for (g, v) in values {
         // The global is the task's own, in this store, mutable, of this type: `set` cannot
         // fail. Were it to, a closed window could stay open in wasm: never ignore it.
         g.set(&mut cx, v)
@@ -241,7 +232,7 @@ pub(super) fn publish_windows<T: 'static, G: GetKernel<T>>(
 #[inline]
 fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Option<i32> {
     let t = kernel.live_here(task)?;
-    if t.fixed_base == 0 || t.stopped || trace::enabled() {
+    if t.fixed_base() == 0 || t.stopped() || trace::enabled() {
         return None;
     }
     let word = t.vm.width().bytes();
@@ -252,7 +243,7 @@ fn fast_page_size(kernel: &Kernel, task: TaskId, size_ptr: u64) -> Option<i32> {
     // SAFETY: as in `fast_copy`: the `word` bytes at `size_ptr` are allocated, writable and
     // inside the memory, whose base never moves (wasm memory is little-endian: `to_le`).
     unsafe {
-        let dst = (t.fixed_base as *mut u8).add(size_ptr as usize);
+        let dst = (t.fixed_base() as *mut u8).add(size_ptr as usize);
         match word {
             4 => dst.cast::<u32>().write_unaligned((size as u32).to_le()),
             _ => dst.cast::<u64>().write_unaligned(size.to_le()),
@@ -554,7 +545,7 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
     let Some(t) = get(caller.data_mut()).live_here(task) else {
         return Err(task_gone(task));
     };
-    if t.stopped {
+    if t.stopped() {
         return Err(task_stopped(task));
     }
     if len == 0 {
@@ -563,7 +554,7 @@ fn check_bulk<T: 'static, G: GetKernel<T>>(
     // The fast path: every range inside the bytes the table knows (so in bounds) and
     // allowed by the table, with no look at the memory itself. Without enforcement every
     // check passes.
-    if !t.enforce
+    if !t.enforced()
         || (vm::allows_fast(&t.vm, dst, len, vm::FAST_WRITE)
             && src.is_none_or(|s| vm::allows_fast(&t.vm, s, len, crate::abi::VM_PROT_READ)))
     {

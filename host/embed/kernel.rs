@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use wasmtime::{Global, Memory, MemoryType};
+use wasmtime::{Memory, MemoryType};
+
+use super::state::Task;
 
 use crate::abi::Width;
 use crate::embed::{ConfigError, LinkError, TaskError};
@@ -117,85 +119,6 @@ impl KernelConfig {
     }
 }
 
-/// One task: its VM state and, once known, its linear memory.
-#[derive(Debug)]
-pub(crate) struct Task {
-    pub(crate) vm: TaskVm,
-    pub(crate) memory: Option<Memory>,
-    /// Name of the export holding the memory, to find it while the instance is starting.
-    pub(crate) memory_export: Option<String>,
-    /// Whether the table is mirrored in hardware.
-    pub(crate) enforce: bool,
-    /// The memory's base and size when protections were last applied (0, 0: never).
-    pub(crate) hw_base: usize,
-    pub(crate) hw_size: usize,
-    /// The memory's base address when the engine guarantees it never moves (see
-    /// [`memory_never_moves`]), for the calls' fast paths; 0 when unknown or movable.
-    pub(crate) fixed_base: usize,
-    /// The globals that hold the task's copy windows in wasm (read lo, hi, write lo, hi:
-    /// [`crate::enforce::rewrite::WINDOW_GLOBALS`]), when its module serves copies in wasm; they
-    /// follow [`TaskVm::windows`].
-    pub(crate) window_globals: Option<[Global; 4]>,
-    /// The task's instantiation failed: it is no task any more (its id stays taken, so
-    /// that no function made for it can ever reach another task).
-    pub(crate) gone: bool,
-    /// Its hardware protection could not be brought back in line with its table: its memory
-    /// is made inaccessible and every call it makes traps; it runs no guest code that
-    /// touches memory again.
-    pub(crate) stopped: bool,
-    /// Where its write-only pages wait for their first store (the store's signal handler
-    /// shares it), when they are inaccessible until then ([`TaskVm::write_only_faults`]).
-    pub(crate) write_only: Option<Arc<FaultRecord>>,
-}
-
-impl Task {
-    /// Gives the task's memory back the read-write protection Wasmtime left it with, and its
-    /// mappings back to the process's budget, and stops mirroring the table: the memory is
-    /// no longer governed (its kernel goes away, or its instantiation failed).
-    pub(crate) fn release_hardware(&mut self) {
-        // The memory is read-write again below (or was never protected): its boundaries
-        // leave the process's mapping budget, and so do its written write-only pages.
-        crate::vm::release_mappings(&mut self.vm);
-        self.forget_write_only();
-        if self.enforce && self.hw_base != 0 {
-            let flags = rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::WRITE;
-            // SAFETY: [hw_base, hw_base + hw_size) is the accessible part of a memory of
-            // this kernel's store, still mapped while the store lives (the kernel is dropped
-            // before the store's memories, and a failed instantiation leaves them alive);
-            // making it read-write again is what Wasmtime expects of it.
-            unsafe {
-                crate::enforce::protect(self.hw_base as *mut u8, 0, self.hw_size as u64, flags)
-            };
-        }
-        self.hw_base = 0;
-        self.hw_size = 0;
-    }
-}
-
-impl Task {
-    /// Forgets the task's write-only pages, giving back the mappings of those written (its
-    /// whole memory is about to get one protection).
-    pub(crate) fn forget_write_only(&mut self) {
-        if let Some(record) = &self.write_only {
-            if self.hw_base != 0 {
-                let end = self.hw_base + self.hw_size;
-                record.write_only.replace(self.hw_base, end, &[], 1);
-            }
-        }
-    }
-
-    /// The mappings the task's written write-only pages took from the process's budget.
-    pub(crate) fn write_only_mappings(&self) -> usize {
-        match &self.write_only {
-            Some(record) if self.hw_base != 0 => {
-                let end = self.hw_base + self.hw_size;
-                record.write_only.written_in(self.hw_base, end) * crate::enforce::MAPPINGS_PER_STORE
-            }
-            _ => 0,
-        }
-    }
-}
-
 /// True when `engine` never moves a linear memory's base: it was configured with
 /// `Config::memory_may_move(false)` (as [`crate::configure`] does), so a memory cannot grow
 /// past its reservation and Wasmtime asserts that growth inside it keeps the base. Only then
@@ -293,7 +216,7 @@ impl Kernel {
         if task.kernel() != self.id || (self.home != self as *const Kernel as usize) {
             return None;
         }
-        self.tasks.get(task.index()).filter(|t| !t.gone)
+        self.tasks.get(task.index()).filter(|t| !t.gone())
     }
 
     /// True when the kernel is no longer where its tasks were made (see `home`), or their
@@ -321,7 +244,7 @@ impl Kernel {
     /// The ids of every task, in creation order.
     pub fn task_ids(&self) -> impl Iterator<Item = TaskId> + '_ {
         (0..self.tasks.len())
-            .filter(|&i| !self.tasks[i].gone)
+            .filter(|&i| !self.tasks[i].gone())
             .map(|i| self.id_of(i))
     }
 
@@ -372,7 +295,7 @@ impl Kernel {
         self.check_home()?;
         match self.live(task) {
             None => Err(TaskError::NoSuchTask(task)),
-            Some(t) if t.stopped => Err(TaskError::Stopped(task)),
+            Some(t) if t.stopped() => Err(TaskError::Stopped(task)),
             Some(_) => Ok(()),
         }
     }
@@ -420,19 +343,9 @@ impl Kernel {
             _ => None,
         };
         vm.set_write_only_faults(write_only.is_some());
-        self.tasks.push(Task {
-            vm,
-            memory,
-            memory_export,
-            enforce: self.config.enforce,
-            hw_base: 0,
-            hw_size: 0,
-            fixed_base: 0,
-            window_globals: None,
-            gone: false,
-            stopped: false,
-            write_only,
-        });
+        let enforce = self.config.enforce;
+        self.tasks
+            .push(Task::new(vm, memory, memory_export, enforce, write_only));
         Ok(id)
     }
 }
@@ -463,9 +376,7 @@ impl Drop for Kernel {
             }
             // Its write-only pages are no task's any more: a store there traps.
             for t in &self.tasks {
-                if let Some(record) = &t.write_only {
-                    record.write_only.forget(t.hw_base, t.hw_base + t.hw_size);
-                }
+                t.disown_write_only();
             }
             return;
         }

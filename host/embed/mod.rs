@@ -5,6 +5,7 @@
 mod error;
 mod funcs;
 pub(crate) mod kernel;
+mod state;
 mod store;
 mod task;
 mod traps;

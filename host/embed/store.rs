@@ -47,7 +47,7 @@ impl<'a, T: 'static, G: GetKernel<T>> StoreEnv<'a, T, G> {
                 return Some((*p, *l));
             }
         }
-        if (self.get)(self.cx.data_mut()).tasks[t.index()].stopped {
+        if (self.get)(self.cx.data_mut()).tasks[t.index()].stopped() {
             // Its memory is inaccessible: no byte of it is touched any more.
             return None;
         }
@@ -85,11 +85,11 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
     }
 
     fn enforcing(&mut self, t: TaskId) -> bool {
-        (self.get)(self.cx.data_mut()).tasks[t.index()].enforce
+        (self.get)(self.cx.data_mut()).tasks[t.index()].enforced()
     }
 
     fn mirror(&mut self, t: TaskId, start: u64, end: u64) -> bool {
-        if (self.get)(self.cx.data_mut()).tasks[t.index()].stopped {
+        if (self.get)(self.cx.data_mut()).tasks[t.index()].stopped() {
             // A stopped task's memory stays inaccessible.
             return false;
         }
@@ -100,42 +100,9 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         let size = m.data_size(&self.cx);
         let kernel = (self.get)(self.cx.data_mut());
         let (protected, task) = (&kernel.protected, &mut kernel.tasks[t.index()]);
-        if !task.enforce {
-            return true;
-        }
-        if (task.hw_base, task.hw_size) != (base as usize, size) {
-            task.hw_base = base as usize;
-            task.hw_size = size;
-            protected.set(t.index(), base as usize, size);
-        }
-        let shift = task.vm.page_shift();
-        let end = end.min(size as u64 >> shift);
-        if start >= end {
-            return true;
-        }
-        let wo = task.vm.write_only_faults();
-        let mut write_only = Vec::new();
-        for (s, e, attrs) in task.vm.table().segments(start, end) {
-            let flags = crate::enforce::hw_prot_of(attrs, wo);
-            // SAFETY: [s, e) pages lie below the memory's current size (clipped above), in
-            // the live mapping of a memory of this store that this task governs; no Rust
-            // reference into these bytes is alive during a host call's table change.
-            if !unsafe { crate::enforce::protect(base, s << shift, (e - s) << shift, flags) } {
-                return false;
-            }
-            if wo && attrs.is_some_and(crate::enforce::is_write_only) {
-                write_only.push((base as usize + (s << shift) as usize, (e - s) as usize));
-            }
-        }
-        // The write-only pages of the range wait for their first store again.
-        if let Some(record) = &task.write_only {
-            let (lo, hi) = (
-                base as usize + (start << shift) as usize,
-                base as usize + (end << shift) as usize,
-            );
-            record.write_only.replace(lo, hi, &write_only, 1 << shift);
-        }
-        true
+        // SAFETY: `base` and `size` are the task's memory's current bytes, a live memory of
+        // this store; no Rust reference into them is alive during a host call's change.
+        unsafe { task.mirror(protected, t.index(), (base, size), start, end) }
     }
 
     fn resident(&mut self, t: TaskId, first: u64, n: u64) -> Vec<bool> {
@@ -159,16 +126,7 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
     }
 
     fn prepare_write(&mut self, t: TaskId, addr: u64, len: u64) -> bool {
-        let task = &(self.get)(self.cx.data_mut()).tasks[t.index()];
-        match &task.write_only {
-            // Only pages the table allows writing are written, which are inside the memory
-            // whose protections were last set at `hw_base`.
-            Some(record) if task.hw_base != 0 => {
-                let addr = task.hw_base.saturating_add(addr as usize);
-                record.write_only.write(addr, len as usize)
-            }
-            _ => true,
-        }
+        (self.get)(self.cx.data_mut()).tasks[t.index()].prepare_write(addr, len)
     }
 
     fn out_of_line(&mut self, t: TaskId) {
@@ -176,19 +134,8 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         // hardware no longer says what the table says.
         vm::close_windows(self, t, 0, u64::MAX);
         self.cache = [None; 2];
-        let task = &mut (self.get)(self.cx.data_mut()).tasks[t.index()];
-        task.stopped = true;
-        task.forget_write_only();
-        if task.hw_base != 0 {
-            // SAFETY: [hw_base, hw_base + hw_size) is the accessible part of this task's
-            // live memory; no Rust reference into it is alive during a host call. Making it
-            // inaccessible merges its mappings (it needs none of its own).
-            let none = rustix::mm::MprotectFlags::empty();
-            if !unsafe {
-                crate::enforce::protect(task.hw_base as *mut u8, 0, task.hw_size as u64, none)
-            } {
-                tracing::error!(target: "machvm::enforce", "could not make task {t:?}'s memory inaccessible");
-            }
+        if !(self.get)(self.cx.data_mut()).tasks[t.index()].stop() {
+            tracing::error!(target: "machvm::enforce", "could not make task {t:?}'s memory inaccessible");
         }
     }
 
@@ -250,8 +197,10 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         let Some(p) = self.range(t, addr, n) else {
             return false;
         };
-        let task = &(self.get)(self.cx.data_mut()).tasks[t.index()];
-        if !task.enforce || task.hw_base == 0 {
+        if (self.get)(self.cx.data_mut()).tasks[t.index()]
+            .hardware()
+            .is_none()
+        {
             return self.zero(t, addr, len);
         }
         // The pages may be read-only or inaccessible in hardware: write through the kernel,
@@ -320,7 +269,7 @@ pub(crate) fn task_of_memory<T: 'static>(
     get(cx.data_mut()).check_home()?;
     let found = find_task(&mut cx, get, base);
     if let Some(t) = found {
-        if get(cx.data_mut()).tasks[t.index()].stopped {
+        if get(cx.data_mut()).tasks[t.index()].stopped() {
             return Err(task_stopped(t));
         }
     }
@@ -366,6 +315,6 @@ pub(crate) fn reset_task<T: 'static>(
 ) -> bool {
     let running = get(cx.data_mut())
         .live(task)
-        .is_some_and(|t| !t.stopped && t.memory.is_some());
+        .is_some_and(|t| !t.stopped() && t.memory.is_some());
     running && vm::reset(&mut StoreEnv::new(cx, get), task)
 }

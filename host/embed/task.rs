@@ -366,7 +366,7 @@ impl<T: KernelView> TaskPre<T> {
         if let ([Some(a), Some(b), Some(c), Some(d)], true) =
             (windows, kernel.config().copy_in_wasm)
         {
-            kernel.tasks[id.index()].window_globals = Some([a, b, c, d]);
+            kernel.tasks[id.index()].serve_windows([a, b, c, d]);
         }
         let instance = match Instance::new(&mut store, &self.module, &externs) {
             Ok(instance) => instance,
@@ -376,9 +376,7 @@ impl<T: KernelView> TaskPre<T> {
                 // retire the task's id.
                 let kernel = get(store.data_mut());
                 kernel.protected.clear(id.index());
-                let task = &mut kernel.tasks[id.index()];
-                task.release_hardware();
-                task.gone = true;
+                kernel.tasks[id.index()].retire();
                 return Err(e);
             }
         };
@@ -441,7 +439,7 @@ pub(super) fn remember_base<T: 'static>(
     let Some(memory) = get(store.data_mut()).tasks[id.index()].memory else {
         return;
     };
-    if get(store.data_mut()).tasks[id.index()].enforce {
+    if get(store.data_mut()).tasks[id.index()].enforced() {
         // A pooled slot freed by a store whose kernel had been taken out of it may still
         // carry that kernel's protections: give the new task's bytes back read-write.
         let (base, size) = (memory.data_ptr(&*store) as usize, memory.data_size(&*store));
@@ -450,7 +448,7 @@ pub(super) fn remember_base<T: 'static>(
     place_sentinel(store, get);
     if crate::embed::kernel::memory_never_moves(store.engine()) {
         let base = memory.data_ptr(&*store) as usize;
-        get(store.data_mut()).tasks[id.index()].fixed_base = base;
+        get(store.data_mut()).tasks[id.index()].set_fixed_base(base);
     }
 }
 
@@ -496,7 +494,7 @@ pub(super) fn find_task<T: 'static>(
     let n = get(cx.data_mut()).tasks.len();
     (0..n).find_map(|i| {
         let t = &get(cx.data_mut()).tasks[i];
-        let (fixed, mem, t_gone) = (t.fixed_base, t.memory?, t.gone);
+        let (fixed, mem, t_gone) = (t.fixed_base(), t.memory?, t.gone());
         let known = match fixed {
             0 => mem.data_ptr(&*cx) as usize,
             fixed => fixed,

@@ -55,11 +55,9 @@ pub fn explain_trap<T: KernelView>(
         None => return None,
     };
     kernel.tasks.iter().enumerate().find_map(|(i, t)| {
-        if !t.enforce || t.hw_base == 0 {
-            return None;
-        }
-        let off = host_addr.checked_sub(t.hw_base)?;
-        if off >= t.hw_size || off as u64 != wasm_addr {
+        let (hw_base, hw_size) = t.hardware()?;
+        let off = host_addr.checked_sub(hw_base)?;
+        if off >= hw_size || off as u64 != wasm_addr {
             return None;
         }
         let addr = off as u64;

@@ -340,9 +340,9 @@ impl Harness {
     pub fn bytes_in_place(&self, g: usize, start: usize, end: usize) -> Option<&[u8]> {
         let guest = &self.guests[g];
         let kernel = self.kernel();
-        let task = kernel.live(guest.task).filter(|t| !t.stopped)?;
+        let task = kernel.live(guest.task).filter(|t| !t.stopped())?;
         let bytes = guest.memory.data(&self.store).get(start..end)?;
-        if task.enforce {
+        if task.enforced() {
             let (first, last) = task.vm.pages(start as u64, (end - start) as u64);
             let readable = |a| crate::enforce::hw_prot(a).contains(rustix::mm::MprotectFlags::READ);
             let mut segments = task.vm.table().segments_iter(first, last);
@@ -362,7 +362,7 @@ impl Harness {
     /// `None` when its module serves no copy in wasm.
     pub fn windows_in_wasm(&mut self, g: usize) -> Option<[(u64, u64); 2]> {
         let task = self.guests[g].task;
-        let globals = self.store.data().kernel.tasks[task.index()].window_globals?;
+        let globals = self.store.data().kernel.tasks[task.index()].window_globals()?;
         let v = globals.map(|gl| match gl.get(&mut self.store) {
             Val::I32(x) => u64::from(x as u32),
             Val::I64(x) => x as u64,
