@@ -6,6 +6,9 @@
 pub mod fuzzing;
 pub mod harness;
 pub mod model;
+pub mod target;
+
+pub use target::{ModelTarget, Target};
 
 /// The deterministic generator of the tests that draw their own inputs (xorshift64*): one
 /// for all of them, so a seed means the same sequence everywhere.

@@ -477,7 +477,7 @@ impl T {
 
     /// An allocation of `pages` pages that grows the memory: its pages were never touched.
     fn fresh(&mut self, pages: u64) -> u64 {
-        let size = self.h.memory_size(self.g) as u64;
+        let size = self.memory_size();
         let (r, a) = self.allocate(size, pages * self.p, VM_FLAGS_FIXED);
         assert_eq!((r, a), (KERN_SUCCESS, size), "{}", self.ctx());
         a
@@ -519,7 +519,8 @@ const PRESENT_REF: u32 = (VM_PAGE_QUERY_PAGE_PRESENT | VM_PAGE_QUERY_PAGE_REF) a
 
 #[test]
 fn page_query_reports_allocation_and_residency() {
-    each(|t| {
+    // Residency is a fact of the host, which the model is told, not one it models.
+    each_machvm(|t| {
         // A hole, the map's end and past it: nothing, successfully.
         assert_eq!(t.deallocate(DATA, t.p), KERN_SUCCESS);
         for addr in [DATA, DATA + 5, 64 * 65536, 0x7FFF_0000] {
@@ -562,7 +563,8 @@ fn page_query_reports_allocation_and_residency() {
 
 #[test]
 fn page_info_checks_flavor_and_count_and_fills_the_basic_info() {
-    each(|t| {
+    // Residency is a fact of the host, which the model is told, not one it models.
+    each_machvm(|t| {
         if t.form != machvm::Form::MachVm {
             return;
         }
@@ -610,7 +612,8 @@ fn page_info_checks_flavor_and_count_and_fills_the_basic_info() {
 
 #[test]
 fn page_range_query_follows_xnus_loop() {
-    each(|t| {
+    // Residency is a fact of the host, which the model is told, not one it models.
+    each_machvm(|t| {
         if t.form != machvm::Form::MachVm {
             return;
         }
@@ -737,7 +740,7 @@ fn host_statistics64_needs_the_host_port_and_counts_what_machvm_knows() {
         let (free, active) = (word(&info, 0), word(&info, 4));
         // The map's pages past the memory are free; resident pages are active, anonymous.
         let map_pages = 64 * 65536 / t.p;
-        let mem_pages = t.h.memory_size(t.g) as u64 / t.p;
+        let mem_pages = t.memory_size() / t.p;
         assert_eq!(u64::from(free), map_pages - mem_pages, "{}", t.ctx());
         assert!(active > 0 && word(&info, 140) == active, "{}", t.ctx());
         assert_eq!(word(&info, 152), 0xAAAA_AAAA);

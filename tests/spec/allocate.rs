@@ -86,11 +86,11 @@ fn anywhere_takes_the_lowest_free_run_and_grows_the_memory() {
     each(|t| {
         let p = t.p;
         // The memory (256 KiB) is fully allocated: the first free run is right past it.
-        let size0 = t.h.memory_size(t.g) as u64;
+        let size0 = t.memory_size();
         let (r, a) = t.allocate(0xdead_0000, 3 * p, ANYWHERE);
         assert_eq!((r, a), (KERN_SUCCESS, size0), "{}", t.ctx());
         assert_eq!(
-            t.h.memory_size(t.g) as u64,
+            t.memory_size(),
             size0 + 65536,
             "{} grew by one wasm page",
             t.ctx()
@@ -131,14 +131,14 @@ fn anywhere_takes_the_lowest_free_run_and_grows_the_memory() {
 fn anywhere_without_room_is_no_space() {
     each_with(4, Some(8), |t| {
         // Map of 8 wasm pages (512 KiB); 256 KiB are in use.
-        let before = t.h.memory_size(t.g);
+        let before = t.memory_size() as usize;
         assert_eq!(
             t.allocate(0, 0x40001, ANYWHERE).0,
             KERN_NO_SPACE,
             "{}",
             t.ctx()
         );
-        assert_eq!(t.h.memory_size(t.g), before, "no growth on failure");
+        assert_eq!(t.memory_size() as usize, before, "no growth on failure");
         assert_eq!(
             t.allocate(0, 0x40000, ANYWHERE),
             (KERN_SUCCESS, 0x40000),
@@ -160,7 +160,7 @@ fn fixed_maps_trunc_address_and_round_size() {
         assert_eq!(t.page_prot(at + p), Some((RW, ALL)));
         assert_eq!(t.page(at + 2 * p), None);
         assert_eq!(t.page(at - p), None, "{} below the fixed range", t.ctx());
-        assert!(t.h.memory_size(t.g) as u64 >= at + 2 * p);
+        assert!(t.memory_size() >= at + 2 * p);
     });
 }
 
@@ -200,7 +200,7 @@ fn fixed_past_the_map_or_wrapping_is_invalid_address() {
             "{}",
             t.ctx()
         );
-        assert_eq!(t.h.memory_size(t.g), 4 << 20);
+        assert_eq!(t.memory_size() as usize, 4 << 20);
     });
 }
 
@@ -314,7 +314,7 @@ fn deallocate_rows() {
 fn guest_memory_grow_allocates_the_new_pages() {
     for (w, p) in CONFIGS {
         let mut t = T::new(w, p, machvm::Form::Vm, 1, Some(8));
-        assert_eq!(t.h.grow(0, 2).unwrap(), Some(1));
+        assert_eq!(t.grow(2), Some(1));
         // The next call sees pages [64 KiB, 192 KiB) allocated RW/ALL.
         assert_eq!(
             t.protect(0x10000, 0x20000, false, R),
@@ -326,7 +326,7 @@ fn guest_memory_grow_allocates_the_new_pages() {
         // vm_allocate grows it further; the guest's grow then continues after it.
         let (r, a) = t.allocate(0, p, ANYWHERE);
         assert_eq!((r, a), (KERN_SUCCESS, 0x30000));
-        assert_eq!(t.h.grow(0, 1).unwrap(), Some(4));
+        assert_eq!(t.grow(1), Some(4));
         assert_eq!(
             t.page(0x30000 + p),
             None,
@@ -335,7 +335,7 @@ fn guest_memory_grow_allocates_the_new_pages() {
         assert_eq!(t.deallocate(0x40000, 0x10000), KERN_SUCCESS);
         assert_eq!(t.page(0x40000), None, "{}", t.ctx());
         // Growing past the maximum fails in the guest, as usual.
-        assert_eq!(t.h.grow(0, 100).unwrap(), None);
+        assert_eq!(t.grow(100), None);
     }
 }
 
@@ -352,7 +352,7 @@ fn checking_calls_see_pages_the_guest_just_grew() {
             t.pattern(0x100, 0x400, 7);
             // One call of each kind, each right after its own grow: nothing else looked
             // at the table since.
-            let first = t.h.grow(0, 1).unwrap().unwrap() << 16;
+            let first = t.grow(1).unwrap() << 16;
             assert_eq!(
                 t.copy(0x100, 0x400, first + 0x100),
                 KERN_SUCCESS,
@@ -361,14 +361,14 @@ fn checking_calls_see_pages_the_guest_just_grew() {
             );
             assert_eq!(t.get(first + 0x100, 0x400), t.get(0x100, 0x400));
 
-            let next = t.h.grow(0, 1).unwrap().unwrap() << 16;
+            let next = t.grow(1).unwrap() << 16;
             let r = t.ret(Call::HostPageSize {
                 host: machvm::abi::HOST_SELF_NAME,
                 size_ptr: next + 8,
             });
             assert_eq!((r, t.get_uint(next + 8, word as usize)), (KERN_SUCCESS, p));
 
-            let next = t.h.grow(0, 1).unwrap().unwrap() << 16;
+            let next = t.grow(1).unwrap() << 16;
             let r = t.ret(Call::ReadOverwrite {
                 form,
                 task: SELF,
@@ -381,7 +381,7 @@ fn checking_calls_see_pages_the_guest_just_grew() {
             assert_eq!(t.get(next, 0x40), t.get(0x100, 0x40));
             assert_eq!(t.get_uint(next + 0x1000, t.aword()), 0x40);
 
-            let next = t.h.grow(0, 1).unwrap().unwrap() << 16;
+            let next = t.grow(1).unwrap() << 16;
             t.pattern(next, 0x40, 9);
             let r = t.ret(Call::Write {
                 form,

@@ -1,8 +1,10 @@
-//! Shorthands over `machvm::testing::harness::Harness` for the spec tests: one guest task (and
-//! optionally more), calls through the real wasm forwarders, and assertions with context.
+//! Shorthands for the spec tests: one task (and optionally more) of a [`Target`], which is
+//! machvm through real wasm forwarders or the reference model, and assertions with context.
+//! Every row runs against both, so neither can drift from the contract alone.
 
 use machvm::abi::*;
 use machvm::testing::harness::Harness;
+use machvm::testing::{ModelTarget, Target};
 use machvm::{Call, Form, Outcome, PageAttrs, ParamFault, Width};
 
 pub const SELF: u32 = TASK_SELF_NAME;
@@ -17,9 +19,54 @@ pub const CONFIGS: [(Width, u64); 4] = [
 
 pub const FORMS: [Form; 2] = [Form::Vm, Form::MachVm];
 
-/// A task under test: guest 0 of a harness, plus its configuration.
+/// What a row runs against: machvm, through real wasm guests, or the reference model.
+pub enum K {
+    Machvm(Harness),
+    Model(ModelTarget),
+}
+
+/// Which [`K`] to make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum On {
+    Machvm,
+    Model,
+}
+
+/// Both targets: every row runs against each.
+pub const BOTH: [On; 2] = [On::Machvm, On::Model];
+
+impl K {
+    /// A target of kind `on` whose tasks have page size `p`.
+    pub fn new(on: On, p: u64) -> K {
+        match on {
+            On::Machvm => K::Machvm(Harness::with_page_size(p).unwrap()),
+            On::Model => K::Model(ModelTarget::new(p)),
+        }
+    }
+}
+
+impl std::ops::Deref for K {
+    type Target = dyn Target;
+    fn deref(&self) -> &(dyn Target + 'static) {
+        match self {
+            K::Machvm(h) => h,
+            K::Model(m) => m,
+        }
+    }
+}
+
+impl std::ops::DerefMut for K {
+    fn deref_mut(&mut self) -> &mut (dyn Target + 'static) {
+        match self {
+            K::Machvm(h) => h,
+            K::Model(m) => m,
+        }
+    }
+}
+
+/// A task under test: task 0 of a target, plus its configuration.
 pub struct T {
-    pub h: Harness,
+    pub h: K,
     pub g: usize,
     pub w: Width,
     pub p: u64,
@@ -29,32 +76,53 @@ pub struct T {
     pub windows: bool,
 }
 
-/// Runs `f` in every configuration and form, on a guest with 4 wasm pages (256 KiB) of
-/// memory and a maximum of 64 (a 4 MiB map).
+/// Runs `f` against both targets in every configuration and form, on a task with 4 wasm
+/// pages (256 KiB) of memory and a maximum of 64 (a 4 MiB map).
 pub fn each(f: impl Fn(&mut T)) {
     each_with(4, Some(64), f)
 }
 
-/// As [`each`], with the given memory size and maximum (wasm pages); each configuration
-/// twice, with the copy windows closed and open.
+/// As [`each`], with the given memory size and maximum (wasm pages); on machvm each
+/// configuration twice, with the copy windows closed and open.
 pub fn each_with(initial: u64, maximum: Option<u64>, f: impl Fn(&mut T)) {
-    for (w, p) in CONFIGS {
-        for form in FORMS {
-            for windows in [false, true] {
-                let mut t = T::new(w, p, form, initial, maximum);
-                if windows {
-                    t.open_windows();
+    each_on(&BOTH, initial, maximum, f)
+}
+
+/// As [`each`], on machvm only: for what the model does not describe (the host API,
+/// residency in host memory, the copy windows).
+pub fn each_machvm(f: impl Fn(&mut T)) {
+    each_on(&[On::Machvm], 4, Some(64), f)
+}
+
+fn each_on(targets: &[On], initial: u64, maximum: Option<u64>, f: impl Fn(&mut T)) {
+    for &on in targets {
+        for (w, p) in CONFIGS {
+            for form in FORMS {
+                for windows in [false, true] {
+                    if windows && on == On::Model {
+                        continue;
+                    }
+                    let mut t = T::on(on, w, p, form, initial, maximum);
+                    if windows {
+                        t.open_windows();
+                    }
+                    f(&mut t);
                 }
-                f(&mut t);
             }
         }
     }
 }
 
 impl T {
+    /// A task on machvm.
     pub fn new(w: Width, p: u64, form: Form, initial: u64, maximum: Option<u64>) -> T {
-        let mut h = Harness::with_page_size(p).unwrap();
-        let g = h.add_guest(w, initial, maximum).unwrap();
+        T::on(On::Machvm, w, p, form, initial, maximum)
+    }
+
+    /// A task on target `on`.
+    pub fn on(on: On, w: Width, p: u64, form: Form, initial: u64, maximum: Option<u64>) -> T {
+        let mut h = K::new(on, p);
+        let g = h.add_task(w, initial, maximum);
         T {
             h,
             g,
@@ -68,18 +136,45 @@ impl T {
     /// Opens the copy windows over the whole memory with a copy of one byte onto itself,
     /// which changes nothing else.
     pub fn open_windows(&mut self) {
-        let size = self.h.memory_size(self.g) as u64;
+        let size = self.memory_size();
         assert_eq!(self.copy(0, 1, 0), KERN_SUCCESS);
-        let task = self.h.task(self.g);
-        let open = self.h.kernel().task(task).unwrap().windows();
+        let g = self.g;
+        let h = self.harness();
+        let open = h.kernel().task(h.task(g)).unwrap().windows();
         assert_eq!(open, [(0, size); 2], "{}", self.ctx());
         self.windows = true;
+    }
+
+    /// The harness of a task on machvm, for what only machvm has (its kernel, the host
+    /// API).
+    pub fn harness(&mut self) -> &mut Harness {
+        match &mut self.h {
+            K::Machvm(h) => h,
+            K::Model(_) => panic!("a machvm-only test ran on the model"),
+        }
+    }
+
+    /// Whether the task is machvm's (not the model's).
+    pub fn on_machvm(&self) -> bool {
+        matches!(self.h, K::Machvm(_))
+    }
+
+    /// The size of the task's memory in bytes.
+    pub fn memory_size(&self) -> u64 {
+        self.h.memory_size(self.g)
+    }
+
+    /// The task's own `memory.grow` by `delta` wasm pages: the old size, or `None`.
+    pub fn grow(&mut self, delta: u64) -> Option<u64> {
+        let g = self.g;
+        self.h.grow(g, delta)
     }
 
     /// Context for assertion messages.
     pub fn ctx(&self) -> String {
         format!(
-            "[{:?} memory, page size {}, {:?} form, copy windows {}]",
+            "[{}, {:?} memory, page size {}, {:?} form, copy windows {}]",
+            self.h.name(),
             self.w,
             self.p,
             self.form,
@@ -98,7 +193,8 @@ impl T {
     }
 
     pub fn outcome(&mut self, c: Call) -> Outcome {
-        self.h.call(self.g, &c).unwrap()
+        let g = self.g;
+        self.h.call(g, &c)
     }
 
     pub fn ret(&mut self, c: Call) -> KernReturn {
@@ -175,12 +271,12 @@ impl T {
     }
 
     pub fn put(&mut self, addr: u64, bytes: &[u8]) {
-        let a = addr as usize;
-        self.h.memory_mut(self.g)[a..a + bytes.len()].copy_from_slice(bytes);
+        let g = self.g;
+        self.h.write(g, addr, bytes);
     }
 
     pub fn get(&self, addr: u64, len: usize) -> Vec<u8> {
-        self.h.read(self.g, addr as usize, len)
+        self.h.read(self.g, addr, len)
     }
 
     pub fn get_uint(&self, addr: u64, n: usize) -> u64 {
@@ -190,7 +286,7 @@ impl T {
     }
 
     pub fn mem(&self) -> Vec<u8> {
-        self.h.memory(self.g).to_vec()
+        self.h.read(self.g, 0, self.memory_size() as usize)
     }
 
     /// Fills `[addr, addr+len)` with a pattern that differs per address.
@@ -213,7 +309,7 @@ impl T {
 
     /// Every page's state, up to the memory's size.
     pub fn pages(&self) -> Vec<Option<PageAttrs>> {
-        let n = self.h.memory_size(self.g) as u64 / self.p;
+        let n = self.memory_size() / self.p;
         (0..n).map(|i| self.h.page(self.g, i)).collect()
     }
 

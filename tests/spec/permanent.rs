@@ -8,14 +8,15 @@ use machvm::host;
 
 #[test]
 fn a_permanent_read_only_range_stays_read_only() {
-    each(|t| {
+    each_machvm(|t| {
         let p = t.p;
-        let task = t.h.task(t.g);
+        let g = t.g;
+        let task = t.harness().task(g);
         let (a, n) = (4 * p, 2 * p);
         t.pattern(a, n, 7);
         let before = t.get(a, n as usize);
-        host::protect(t.h.store(), task, a, n, true, VM_PROT_READ).unwrap();
-        host::make_permanent(t.h.store(), task, a, n).unwrap();
+        host::protect(t.harness().store(), task, a, n, true, VM_PROT_READ).unwrap();
+        host::make_permanent(t.harness().store(), task, a, n).unwrap();
         let ro = Some((VM_PROT_READ, VM_PROT_READ));
         let ctx = t.ctx();
         // VM_PROT_COPY would replace the pages by a writable copy: refused, nothing changes.
@@ -75,12 +76,13 @@ fn a_permanent_read_only_range_stays_read_only() {
 #[test]
 fn only_allocated_pages_can_be_made_permanent() {
     let mut t = T::new(machvm::Width::W32, 4096, machvm::Form::Vm, 4, Some(64));
-    let task = t.h.task(t.g);
+    let g = t.g;
+    let task = t.harness().task(g);
     assert_eq!(t.deallocate(0x3000, 0x1000), KERN_SUCCESS);
-    let e = host::make_permanent(t.h.store(), task, 0x2000, 0x2000).unwrap_err();
+    let e = host::make_permanent(t.harness().store(), task, 0x2000, 0x2000).unwrap_err();
     assert_eq!(e.code(), KERN_INVALID_ADDRESS);
     assert!(!t.page(0x2000).unwrap().permanent, "nothing changed");
-    host::make_permanent(t.h.store(), task, 0x2000, 0).unwrap();
-    let e = host::make_permanent(t.h.store(), task, 0x3f000, 0x2000).unwrap_err();
+    host::make_permanent(t.harness().store(), task, 0x2000, 0).unwrap();
+    let e = host::make_permanent(t.harness().store(), task, 0x3f000, 0x2000).unwrap_err();
     assert_eq!(e.code(), KERN_INVALID_ADDRESS);
 }

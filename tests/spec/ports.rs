@@ -2,7 +2,6 @@
 
 use crate::common::*;
 use machvm::abi::*;
-use machvm::testing::harness::Harness;
 use machvm::{Call, Form, Outcome, Width};
 
 /// Every task-taking call, with `task` as its port and harmless arguments otherwise.
@@ -129,15 +128,20 @@ fn invalid_names_are_send_invalid_dest_and_the_host_port_invalid_argument() {
 }
 
 /// Two guests of the same width; guest 1 may get a right to guest 0.
-fn pair(w: Width, p: u64) -> Harness {
-    let mut h = Harness::with_page_size(p).unwrap();
-    h.add_guest(w, 4, Some(64)).unwrap();
-    h.add_guest(w, 4, Some(64)).unwrap();
+fn pair(on: On, w: Width, p: u64) -> K {
+    let mut h = K::new(on, p);
+    h.add_task(w, 4, Some(64));
+    h.add_task(w, 4, Some(64));
     h
 }
 
-fn ret(h: &mut Harness, g: usize, c: Call) -> KernReturn {
-    match h.call(g, &c).unwrap() {
+/// Task `g`'s whole memory.
+fn mem(h: &K, g: usize) -> Vec<u8> {
+    h.read(g, 0, h.memory_size(g) as usize)
+}
+
+fn ret(h: &mut K, g: usize, c: Call) -> KernReturn {
+    match h.call(g, &c) {
         Outcome::Kr(kr) => kr,
         o => panic!("{c:?}: {o:?}, expected a kern_return_t"),
     }
@@ -145,8 +149,8 @@ fn ret(h: &mut Harness, g: usize, c: Call) -> KernReturn {
 
 #[test]
 fn without_a_send_right_another_task_is_unreachable() {
-    for (w, p) in CONFIGS {
-        let mut h = pair(w, p);
+    for (on, (w, p)) in BOTH.into_iter().flat_map(|on| CONFIGS.map(|c| (on, c))) {
+        let mut h = pair(on, w, p);
         // The name the right would get is not valid yet.
         for form in FORMS {
             let c = Call::Protect {
@@ -165,24 +169,16 @@ fn without_a_send_right_another_task_is_unreachable() {
 
 #[test]
 fn with_a_send_right_cross_task_calls_touch_only_the_target() {
-    for (w, p) in CONFIGS {
+    for (on, (w, p)) in BOTH.into_iter().flat_map(|on| CONFIGS.map(|c| (on, c))) {
         for form in FORMS {
-            let mut h = pair(w, p);
-            let name = h.insert_send_right(1, 0).unwrap();
+            let mut h = pair(on, w, p);
+            let name = h.insert_send_right(1, 0);
             assert_eq!(name, 0x303);
-            assert_eq!(
-                h.insert_send_right(1, 0).unwrap(),
-                0x303,
-                "one name per port"
-            );
-            assert_eq!(h.insert_send_right(1, 1).unwrap(), TASK_SELF_NAME);
-            for (i, b) in h.memory_mut(0)[DATA as usize..(DATA + 4 * p) as usize]
-                .iter_mut()
-                .enumerate()
-            {
-                *b = (i % 251) as u8;
-            }
-            let mem1 = h.memory(1).to_vec();
+            assert_eq!(h.insert_send_right(1, 0), 0x303, "one name per port");
+            assert_eq!(h.insert_send_right(1, 1), TASK_SELF_NAME);
+            let pattern: Vec<u8> = (0..4 * p).map(|i| (i % 251) as u8).collect();
+            h.write(0, DATA, &pattern);
+            let mem1 = mem(&h, 1).to_vec();
             // vm_protect on the target.
             let c = Call::Protect {
                 form,
@@ -196,7 +192,7 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
             assert_eq!(h.page(0, DATA / p).unwrap().cur, VM_PROT_READ);
             assert_eq!(h.page(1, DATA / p).unwrap().cur, VM_PROT_DEFAULT);
             // vm_copy inside the target.
-            let mut want0 = h.memory(0).to_vec();
+            let mut want0 = mem(&h, 0).to_vec();
             want0.copy_within(
                 DATA as usize..(DATA + 100) as usize,
                 (DATA + p + 7) as usize,
@@ -209,8 +205,8 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
                 dst: DATA + p + 7,
             };
             assert_eq!(ret(&mut h, 1, c), KERN_SUCCESS);
-            assert_eq!(h.memory(0), &want0[..]);
-            assert_eq!(h.memory(1), &mem1[..], "the caller is untouched");
+            assert_eq!(mem(&h, 0), &want0[..]);
+            assert_eq!(mem(&h, 1), &mem1[..], "the caller is untouched");
             // vm_copy into the read-only target page fails, by the target's table.
             let c = Call::Copy {
                 form,
@@ -231,12 +227,11 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
             };
             assert_eq!(ret(&mut h, 1, c), KERN_SUCCESS);
             assert_eq!(
-                h.memory(1)[DATA as usize..(DATA + 50) as usize],
+                mem(&h, 1)[DATA as usize..(DATA + 50) as usize],
                 want0[(DATA + 3) as usize..(DATA + 53) as usize]
             );
             // vm_write: caller's buffer -> target.
-            h.memory_mut(1)[(DATA + 2 * p) as usize..(DATA + 2 * p + 4) as usize]
-                .copy_from_slice(b"mach");
+            h.write(1, DATA + 2 * p, b"mach");
             let c = Call::Write {
                 form,
                 task: name,
@@ -246,7 +241,7 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
             };
             assert_eq!(ret(&mut h, 1, c), KERN_SUCCESS);
             assert_eq!(
-                &h.memory(0)[(DATA + 2 * p + 1) as usize..(DATA + 2 * p + 5) as usize],
+                &mem(&h, 0)[(DATA + 2 * p + 1) as usize..(DATA + 2 * p + 5) as usize],
                 b"mach"
             );
             // vm_write's data buffer is checked in the caller: a hole there is INVALID_MEMORY
@@ -277,7 +272,7 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
             };
             assert_eq!(ret(&mut h, 1, c), KERN_SUCCESS);
             let data = u64::from_le_bytes(
-                h.memory(1)[PTR as usize..PTR as usize + 8]
+                mem(&h, 1)[PTR as usize..PTR as usize + 8]
                     .try_into()
                     .unwrap(),
             );
@@ -292,7 +287,7 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
                 "allocated in the caller's lowest hole, at the offset of addr"
             );
             assert_eq!(
-                h.memory(1)[data as usize..data as usize + 10],
+                mem(&h, 1)[data as usize..data as usize + 10],
                 want0[(DATA + 5) as usize..(DATA + 15) as usize]
             );
             assert_eq!(
@@ -301,7 +296,7 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
                 "target untouched"
             );
             // vm_allocate / vm_deallocate in the target.
-            let len0 = h.memory(0).len();
+            let len0 = mem(&h, 0).len();
             let c = Call::Allocate {
                 form,
                 task: name,
@@ -310,7 +305,7 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
                 flags: 1,
             };
             assert_eq!(ret(&mut h, 1, c), KERN_SUCCESS);
-            assert!(h.memory(0).len() > len0, "the target grew");
+            assert!(mem(&h, 0).len() > len0, "the target grew");
             assert!(h.page(0, len0 as u64 / p).is_some());
             let c = Call::Deallocate {
                 form,
@@ -322,9 +317,8 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
             assert_eq!(h.page(0, DATA / p), None);
             assert!(h.page(1, DATA / p).is_some());
             // vm_region of the target.
-            h.memory_mut(1)[PTR as usize..PTR as usize + 8].copy_from_slice(&DATA.to_le_bytes());
-            h.memory_mut(1)[(PTR + 16) as usize..(PTR + 20) as usize]
-                .copy_from_slice(&9u32.to_le_bytes());
+            h.write(1, PTR, &DATA.to_le_bytes());
+            h.write(1, PTR + 16, &9u32.to_le_bytes());
             let c = Call::Region {
                 form,
                 task: name,
@@ -337,7 +331,7 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
             };
             assert_eq!(ret(&mut h, 1, c), KERN_SUCCESS);
             let addr = u64::from_le_bytes(
-                h.memory(1)[PTR as usize..PTR as usize + 8]
+                mem(&h, 1)[PTR as usize..PTR as usize + 8]
                     .try_into()
                     .unwrap(),
             );
@@ -363,31 +357,33 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
 
 #[test]
 fn cross_task_between_a_32_and_a_64_bit_guest() {
-    let mut h = Harness::with_page_size(4096).unwrap();
-    let g32 = h.add_guest(Width::W32, 4, Some(64)).unwrap();
-    let g64 = h.add_guest(Width::W64, 4, Some(64)).unwrap();
-    let to64 = h.insert_send_right(g32, g64).unwrap();
-    let to32 = h.insert_send_right(g64, g32).unwrap();
-    // mach_vm_allocate from the 32-bit guest maps pages in the 64-bit target.
-    h.memory_mut(g32)[PTR as usize..PTR as usize + 8].copy_from_slice(&0x10_0000u64.to_le_bytes());
-    let c = Call::Allocate {
-        form: Form::MachVm,
-        task: to64,
-        addr_ptr: PTR,
-        size: 4096,
-        flags: 0,
-    };
-    assert_eq!(ret(&mut h, g32, c), KERN_SUCCESS);
-    assert!(h.page(g64, 0x100).is_some());
-    assert!(h.page(g32, 0x100).is_none());
-    let c = Call::Protect {
-        form: Form::Vm,
-        task: to32,
-        addr: DATA,
-        size: 1,
-        set_max: 1,
-        prot: 0,
-    };
-    assert_eq!(ret(&mut h, g64, c), KERN_SUCCESS);
-    assert_eq!(h.page(g32, DATA / 4096).unwrap().max, 0);
+    for on in BOTH {
+        let mut h = K::new(on, 4096);
+        let g32 = h.add_task(Width::W32, 4, Some(64));
+        let g64 = h.add_task(Width::W64, 4, Some(64));
+        let to64 = h.insert_send_right(g32, g64);
+        let to32 = h.insert_send_right(g64, g32);
+        // mach_vm_allocate from the 32-bit guest maps pages in the 64-bit target.
+        h.write(g32, PTR, &0x10_0000u64.to_le_bytes());
+        let c = Call::Allocate {
+            form: Form::MachVm,
+            task: to64,
+            addr_ptr: PTR,
+            size: 4096,
+            flags: 0,
+        };
+        assert_eq!(ret(&mut h, g32, c), KERN_SUCCESS);
+        assert!(h.page(g64, 0x100).is_some());
+        assert!(h.page(g32, 0x100).is_none());
+        let c = Call::Protect {
+            form: Form::Vm,
+            task: to32,
+            addr: DATA,
+            size: 1,
+            set_max: 1,
+            prot: 0,
+        };
+        assert_eq!(ret(&mut h, g64, c), KERN_SUCCESS);
+        assert_eq!(h.page(g32, DATA / 4096).unwrap().max, 0);
+    }
 }

@@ -168,7 +168,7 @@ fn read_rows() {
         // taken as vm_allocate(ANYWHERE) takes one, and `*data` at the copy of `addr` (the
         // same offset within its page).
         let want = t.get(DATA, 2 * p as usize);
-        let end = t.h.memory_size(t.g) as u64;
+        let end = t.memory_size();
         let (r, data, count) = t.read(DATA + 3, p + 5);
         assert_eq!(r, KERN_SUCCESS, "{}", t.ctx());
         assert_eq!(
@@ -204,7 +204,7 @@ fn read_without_room_is_no_space() {
     each_with(4, Some(4), |t| {
         let before = t.mem();
         assert_eq!(t.read(DATA, 16).0, KERN_NO_SPACE, "{}", t.ctx());
-        assert_eq!(t.h.memory_size(t.g), before.len());
+        assert_eq!(t.memory_size() as usize, before.len());
     });
 }
 
@@ -367,7 +367,7 @@ fn region_rows() {
             t.ctx()
         );
         // In a hole: the next region.
-        let end = t.h.memory_size(t.g) as u64;
+        let end = t.memory_size();
         let r = t.region(DATA + 2 * p + 7);
         assert_eq!(
             r,
