@@ -6,16 +6,6 @@ use machvm::abi::*;
 use machvm::{Kernel, TaskPre};
 use wasmtime::{Config, Engine, Linker, Store};
 
-struct State {
-    kernel: Kernel,
-}
-
-impl machvm::KernelView for State {
-    fn kernel(&mut self) -> &mut Kernel {
-        &mut self.kernel
-    }
-}
-
 const GUEST: &str = r#"(module
     (import "mach" "vm_copy" (func $copy (param i32 i32 i32 i32) (result i32)))
     (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
@@ -38,12 +28,7 @@ fn ten_thousand_live_tasks_in_one_store() {
     let module = machvm::compile(&engine, GUEST.as_bytes()).unwrap();
     let pre = TaskPre::new(&module).unwrap();
     let linker = Linker::new(&engine);
-    let mut store = Store::new(
-        &engine,
-        State {
-            kernel: Kernel::new().unwrap(),
-        },
-    );
+    let mut store = Store::new(&engine, Kernel::new().unwrap());
     let mut instances = Vec::new();
     for i in 0..TASKS {
         let (instance, _) = pre
@@ -55,7 +40,7 @@ fn ten_thousand_live_tasks_in_one_store() {
         set.call(&mut store, i as i32).unwrap();
         instances.push(instance);
     }
-    assert_eq!(store.data().kernel.task_ids().count(), TASKS as usize);
+    assert_eq!(store.data().task_ids().count(), TASKS as usize);
     // Every task works on its own memory, all alive at once.
     for instance in &instances {
         let work = instance

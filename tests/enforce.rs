@@ -5,22 +5,14 @@
 //! failed exit and neither the process-wide mapping budget nor the kernel's mapping limit is
 //! shared with other tests.
 
-mod child;
+mod common;
+
+use common::child;
 
 use machvm::abi::*;
 use machvm::enforce::{AccessKind, BadAccess};
 use machvm::{Call, Form, Kernel, KernelConfig, Outcome, PageAttrs, TaskId, TaskPre, Width};
 use wasmtime::{Config, Engine, Instance, Linker, Module, Store, Val};
-
-struct State {
-    kernel: Kernel,
-}
-
-impl machvm::KernelView for State {
-    fn kernel(&mut self) -> &mut Kernel {
-        &mut self.kernel
-    }
-}
 
 fn access_wat(w: Width) -> String {
     let text = include_str!("../wat/access.wat");
@@ -33,22 +25,14 @@ fn access_wat(w: Width) -> String {
         .replace("ADDR", addr)
 }
 
+/// An engine; with `pooling`, one whose pool holds 4 memories.
 fn engine(pooling: bool) -> Engine {
-    let mut config = Config::new();
-    machvm::configure(&mut config);
-    if pooling {
-        let mut pool = wasmtime::PoolingAllocationConfig::new();
-        pool.total_memories(4)
-            .total_core_instances(4)
-            .max_memory_size(64 << 16);
-        config.allocation_strategy(pool);
-    }
-    Engine::new(&config).unwrap()
+    common::engine(pooling.then_some(4))
 }
 
 /// One instance of the access guest as a task.
 struct Guest {
-    store: Store<State>,
+    store: Store<Kernel>,
     instance: Instance,
     task: TaskId,
     w: Width,
@@ -57,7 +41,7 @@ struct Guest {
 impl Guest {
     fn new(engine: &Engine, module: &machvm::Compiled, w: Width, page_size: u64) -> Guest {
         let kernel = Kernel::with_config(KernelConfig::default().page_size(page_size)).unwrap();
-        let mut store = Store::new(engine, State { kernel });
+        let mut store = Store::new(engine, kernel);
         machvm::install_handlers(&mut store);
         let (instance, task) =
             machvm::instantiate(&mut store, &Linker::new(engine), module).unwrap();
@@ -70,10 +54,8 @@ impl Guest {
     }
 
     fn host(&mut self, c: Call) -> KernReturn {
-        match machvm::call(&mut self.store, self.task, &c).unwrap() {
-            Outcome::Kr(kr) => kr,
-            o => panic!("{o:?}"),
-        }
+        let outcome = machvm::call(&mut self.store, self.task, &c).unwrap();
+        common::kr(&c, outcome)
     }
 
     /// Puts the page at `addr` (one task page) in `state`.
@@ -132,13 +114,7 @@ impl Guest {
     }
 
     fn page_attrs(&self, page: u64) -> Option<PageAttrs> {
-        self.store
-            .data()
-            .kernel
-            .task(self.task)
-            .unwrap()
-            .table()
-            .get(page)
+        self.store.data().task(self.task).unwrap().table().get(page)
     }
 }
 
@@ -563,19 +539,13 @@ fn moved_kernel_record() {
 /// the child's pages, not its parent's.
 fn empty_after_fork() {
     let engine = engine(false);
-    let mut store = Store::new(
-        &engine,
-        State {
-            kernel: Kernel::new().unwrap(),
-        },
-    );
+    let mut store = Store::new(&engine, Kernel::new().unwrap());
     let task = machvm::new_task(&mut store, wasmtime::MemoryType::new(4, None)).unwrap();
-    let call =
-        |store: &mut Store<State>, c: Call| match machvm::call(&mut *store, task, &c).unwrap() {
-            Outcome::Kr(kr) => kr,
-            o => panic!("{o:?}"),
-        };
-    let allocate = |store: &mut Store<State>| -> u64 {
+    let call = |store: &mut Store<Kernel>, c: Call| {
+        let outcome = machvm::call(&mut *store, task, &c).unwrap();
+        common::kr(&c, outcome)
+    };
+    let allocate = |store: &mut Store<Kernel>| -> u64 {
         let c = Call::Allocate {
             form: Form::Vm,
             task: TASK_SELF_NAME,
@@ -587,7 +557,7 @@ fn empty_after_fork() {
         let b = machvm::host::read_bytes(&mut *store, task, 0x100, 4).unwrap();
         u64::from(u32::from_le_bytes(b.try_into().unwrap()))
     };
-    let empty = |store: &mut Store<State>, addr: u64| {
+    let empty = |store: &mut Store<Kernel>, addr: u64| {
         let state = (VM_PURGABLE_EMPTY as u32).to_le_bytes();
         machvm::host::write_bytes(&mut *store, task, 0x104, &state).unwrap();
         let c = Call::PurgableControl {
@@ -604,7 +574,7 @@ fn empty_after_fork() {
     empty(&mut store, a);
     let b = allocate(&mut store);
     machvm::host::write_bytes(&mut store, task, b, &[0xAB; 0x1000]).unwrap();
-    let memory = store.data().kernel.memory(task).unwrap();
+    let memory = store.data().memory(task).unwrap();
     // SAFETY: the child runs machvm calls on its copy of the store, then leaves with _exit
     // (no destructor, no test harness code runs in it).
     let pid = unsafe { libc::fork() };
@@ -726,8 +696,8 @@ fn hostile() {
 
 /// The boundaries between pages of different hardware protection in `task`'s table, the
 /// pages just outside the memory counting as read-write: what machvm accounts for.
-fn boundaries(store: &Store<State>, task: TaskId, pages: u64) -> usize {
-    let table = store.data().kernel.task(task).unwrap().table();
+fn boundaries(store: &Store<Kernel>, task: TaskId, pages: u64) -> usize {
+    let table = store.data().task(task).unwrap().table();
     let class = |i: u64| {
         let attrs = if i == 0 || i > pages {
             Some(PageAttrs::DEFAULT)
@@ -764,7 +734,7 @@ fn mappings(past_the_kernel: bool) {
     )
     .unwrap();
     let kernel = Kernel::with_config(KernelConfig::default()).unwrap();
-    let mut store = Store::new(&engine, State { kernel });
+    let mut store = Store::new(&engine, kernel);
     let (instance, task) = machvm::instantiate(&mut store, &Linker::new(&engine), &module).unwrap();
     let load = instance
         .get_typed_func::<i32, i32>(&mut store, "load8")
@@ -783,12 +753,12 @@ fn mappings(past_the_kernel: bool) {
             set_max: 0,
             prot: 1,
         };
-        let before = store.data().kernel.task(task).unwrap().table().get(i);
-        let runs = store.data().kernel.task(task).unwrap().table().run_count();
+        let before = store.data().task(task).unwrap().table().get(i);
+        let runs = store.data().task(task).unwrap().table().run_count();
         match machvm::call(&mut store, task, &c).unwrap() {
             Outcome::Kr(KERN_SUCCESS) => {}
             Outcome::Kr(KERN_RESOURCE_SHORTAGE) => {
-                let table = store.data().kernel.task(task).unwrap().table();
+                let table = store.data().task(task).unwrap().table();
                 assert_eq!(before, table.get(i), "the table is unchanged");
                 assert_eq!(runs, table.run_count(), "the table is unchanged");
                 failed_at = Some(i);
@@ -802,7 +772,7 @@ fn mappings(past_the_kernel: bool) {
         machvm::enforce::mappings_in_use(),
         machvm::enforce::mapping_budget(),
     );
-    let kept = store.data().kernel.task(task).unwrap().mappings() as usize;
+    let kept = store.data().task(task).unwrap().mappings() as usize;
     println!(
         "refused after {} protected pages: {used} mappings accounted for, budget {budget}, \
          {} in the process",
@@ -890,7 +860,7 @@ const AT_BUDGET: &str = r#"(module
 
 /// A store of tasks made of one module.
 struct Tasks {
-    store: Store<State>,
+    store: Store<Kernel>,
     module: machvm::Compiled,
     engine: Engine,
 }
@@ -899,12 +869,7 @@ impl Tasks {
     fn new(wat: &[u8]) -> Tasks {
         let engine = engine(false);
         let module = machvm::compile(&engine, wat).unwrap();
-        let mut store = Store::new(
-            &engine,
-            State {
-                kernel: Kernel::new().unwrap(),
-            },
-        );
+        let mut store = Store::new(&engine, Kernel::new().unwrap());
         machvm::install_handlers(&mut store);
         Tasks {
             store,
@@ -956,7 +921,7 @@ fn exhaust() {
     let t = std::time::Instant::now();
     assert_eq!(tasks.call(i, "main", &[]), KERN_SUCCESS.0);
     println!("exhaust.wat: {:?}", t.elapsed());
-    assert_eq!(tasks.store.data().kernel.task(task).unwrap().mappings(), 0);
+    assert_eq!(tasks.store.data().task(task).unwrap().mappings(), 0);
     assert_eq!(machvm::enforce::mappings_in_use(), 0);
 }
 
@@ -969,15 +934,7 @@ fn allocate_at_budget() {
     let n = tasks.exhaust(i);
     assert!(n > 10_000, "{n}");
     let size = tasks.size(i);
-    let runs = |t: &Tasks| {
-        t.store
-            .data()
-            .kernel
-            .task(task)
-            .unwrap()
-            .table()
-            .run_count()
-    };
+    let runs = |t: &Tasks| t.store.data().task(task).unwrap().table().run_count();
     let before = runs(&tasks);
     let used = machvm::enforce::mappings_in_use();
     assert_eq!(
@@ -1011,7 +968,7 @@ fn work_at_budget() {
     let (b, tb) = tasks.task();
     let n = tasks.exhaust(a);
     assert!(n > 10_000, "{n}");
-    let table = |t: &Tasks| t.store.data().kernel.task(tb).unwrap().table().get(0x100);
+    let table = |t: &Tasks| t.store.data().task(tb).unwrap().table().get(0x100);
     let before = table(&tasks);
     // A read-only page among read-write ones would take two mappings: refused, unchanged.
     assert_eq!(
@@ -1107,12 +1064,7 @@ fn the_rewrite_keeps_the_module_meaning() {
     assert_eq!(machvm::rewrite::added_imports(&plain), 0);
     let mut results = Vec::new();
     for rewrite in [false, true] {
-        let mut store = Store::new(
-            &engine,
-            State {
-                kernel: Kernel::new().unwrap(),
-            },
-        );
+        let mut store = Store::new(&engine, Kernel::new().unwrap());
         let mut linker = Linker::new(&engine);
         linker.func_wrap("env", "log", |_: i32| {}).unwrap();
         let instance = if !rewrite {
@@ -1157,12 +1109,7 @@ fn locals_limit() {
     );
     let engine = engine(false);
     let module = machvm::compile(&engine, wat.as_bytes()).unwrap();
-    let mut store = Store::new(
-        &engine,
-        State {
-            kernel: Kernel::new().unwrap(),
-        },
-    );
+    let mut store = Store::new(&engine, Kernel::new().unwrap());
     let (instance, task) = machvm::instantiate(&mut store, &Linker::new(&engine), &module).unwrap();
     let run = instance
         .get_typed_func::<i32, i32>(&mut store, "run")

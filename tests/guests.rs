@@ -18,16 +18,6 @@ use wasmtime::{
     WasmParams, WasmResults,
 };
 
-struct State {
-    kernel: Kernel,
-}
-
-impl machvm::KernelView for State {
-    fn kernel(&mut self) -> &mut Kernel {
-        &mut self.kernel
-    }
-}
-
 /// A task's settings under test: the page size and whether protections are enforced.
 #[derive(Clone, Copy, Debug)]
 struct Mode {
@@ -113,9 +103,9 @@ impl Guest {
     }
 
     /// A fresh store (a kernel in `mode`) and instance: one task.
-    fn instance(&self, mode: Mode) -> (Store<State>, Instance) {
+    fn instance(&self, mode: Mode) -> (Store<Kernel>, Instance) {
         let kernel = Kernel::with_config(mode.config()).unwrap();
-        let mut store = Store::new(engine(), State { kernel });
+        let mut store = Store::new(engine(), kernel);
         machvm::install_handlers(&mut store);
         let linker = Linker::new(engine());
         let (instance, _task) = TaskPre::new(&self.module)
@@ -193,7 +183,7 @@ fn purgecache_survives_pressure_by_being_emptied() {
     each_guest_and_mode(PURGECACHE, |g, name, mode| {
         let ctx = format!("{name} {mode}");
         let (mut store, instance) = g.instance(mode);
-        let call = |store: &mut Store<State>, export: &str, arg: Option<i32>| -> i64 {
+        let call = |store: &mut Store<Kernel>, export: &str, arg: Option<i32>| -> i64 {
             let f = instance.get_func(&mut *store, export).unwrap();
             let args: Vec<Val> = arg.into_iter().map(Val::I32).collect();
             let mut out = [Val::I32(0)];
@@ -665,7 +655,7 @@ fn abi_reexports_every_import() {
 
 /// One task of `abi.wasm`/`abi64.wasm`, driven export by export in one instance.
 struct Abi {
-    store: Store<State>,
+    store: Store<Kernel>,
     instance: Instance,
     w64: bool,
     name: &'static str,

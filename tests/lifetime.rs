@@ -4,11 +4,13 @@
 //! and a moved kernel refuses every operation. Each scenario runs in a child process: the
 //! failures they guard against are crashes.
 
-mod child;
+mod common;
+
+use common::child;
 
 use machvm::abi::*;
 use machvm::{host, Kernel, TaskId};
-use wasmtime::{Config, Engine, Instance, Linker, PoolingAllocationConfig, Store};
+use wasmtime::{Engine, Instance, Linker, Store};
 
 struct State {
     kernel: Kernel,
@@ -35,18 +37,10 @@ const GUEST: &str = r#"(module
     (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
     (func (export "store") (param i32) (i32.store (local.get 0) (i32.const 7))))"#;
 
-/// An engine whose pool has a single memory slot, so every store reuses it.
+/// An engine; with `pooling`, one whose pool has a single memory slot, so every store
+/// reuses it.
 fn engine(pooling: bool) -> Engine {
-    let mut config = Config::new();
-    machvm::configure(&mut config);
-    if pooling {
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_memories(1)
-            .total_core_instances(1)
-            .max_memory_size(64 << 16);
-        config.allocation_strategy(pool);
-    }
-    Engine::new(&config).unwrap()
+    common::engine(pooling.then_some(1))
 }
 
 fn task(engine: &Engine) -> (Store<State>, Instance, TaskId) {

@@ -50,16 +50,6 @@ impl<S: Subscriber> Layer<S> for Capture {
     }
 }
 
-struct State {
-    kernel: Kernel,
-}
-
-impl machvm::KernelView for State {
-    fn kernel(&mut self) -> &mut Kernel {
-        &mut self.kernel
-    }
-}
-
 const GUEST: &str = r#"(module
   (import "mach" "mach_task_self" (func $self (result i32)))
   (import "mach" "vm_allocate" (func $alloc (param i32 i32 i32 i32) (result i32)))
@@ -77,12 +67,7 @@ fn run_traced(level: LevelFilter) -> Vec<Seen> {
     tracing::subscriber::with_default(subscriber, || {
         let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new())).unwrap();
         let module = machvm::compile(&engine, GUEST.as_bytes()).unwrap();
-        let mut store = Store::new(
-            &engine,
-            State {
-                kernel: Kernel::new().unwrap(),
-            },
-        );
+        let mut store = Store::new(&engine, Kernel::new().unwrap());
         let linker = Linker::new(&engine);
         let (instance, _) = instantiate(&mut store, &linker, &module).unwrap();
         let run = instance

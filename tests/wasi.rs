@@ -4,7 +4,9 @@
 //! (21) and has no effect; the same call with every pointer in a read-write page does not
 //! answer `FAULT` (so each case can fail).
 
-mod child;
+mod common;
+
+use common::child;
 
 use machvm::abi::{VM_PROT_NONE, VM_PROT_READ};
 use machvm::wasi::ERRNO_FAULT;

@@ -2,8 +2,6 @@
 //! itself again, filtered to one test, with `MACHVM_CHILD` naming the scenario. A crash, a
 //! panic or a missing "done" line fails the parent's test.
 
-#![allow(dead_code)] // each test binary uses its own part of this module
-
 use std::process::Command;
 
 /// Runs the test binary filtered to test `test`, with `MACHVM_CHILD=scenario`, and asserts
