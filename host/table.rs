@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use crate::abi::PageAttrs;
+use crate::abi::{PageAttrs, VmProt};
 
 /// Why a range check failed, at the first failing page in address order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,7 +180,7 @@ impl PageTable {
     /// # Errors
     ///
     /// As [`PageTable::check`].
-    pub fn check_access(&self, start: u64, end: u64, prot: i32) -> Result<(), CheckError> {
+    pub fn check_access(&self, start: u64, end: u64, prot: VmProt) -> Result<(), CheckError> {
         self.check(start, end, |a| a.cur & prot == prot)
     }
 
@@ -188,7 +188,7 @@ impl PageTable {
     /// protection: `check_access(..).is_ok()`, with the common case (the range lies in the
     /// run found last) inlined into the caller.
     #[inline]
-    pub fn allows(&self, start: u64, end: u64, prot: i32) -> bool {
+    pub fn allows(&self, start: u64, end: u64, prot: VmProt) -> bool {
         if let Some(r) = self.last.get() {
             if r.start <= start && start < end && end <= r.end {
                 return r.attrs.cur & prot == prot;
@@ -200,7 +200,7 @@ impl PageTable {
     /// The widest range of consecutive pages around `page` that are all allocated with all
     /// of `prot` in their current protection, looking at most `max_runs` runs past
     /// `page`'s own on each side; `None` when `page` itself is not such a page.
-    pub fn span_allowing(&self, page: u64, prot: i32, max_runs: usize) -> Option<Range<u64>> {
+    pub fn span_allowing(&self, page: u64, prot: VmProt, max_runs: usize) -> Option<Range<u64>> {
         let ok = |attrs: PageAttrs| attrs.cur & prot == prot;
         let run = self.run_at(page).filter(|r| ok(r.attrs))?;
         let (mut start, mut end) = (run.start, run.end);
@@ -316,10 +316,14 @@ impl PageTable {
         start: u64,
         end: u64,
         set_max: bool,
-        prot: i32,
+        prot: VmProt,
         copy: bool,
     ) -> Result<(), CheckError> {
-        let extra = if copy { crate::abi::VM_PROT_WRITE } else { 0 };
+        let extra = if copy {
+            crate::abi::VM_PROT_WRITE
+        } else {
+            crate::abi::VM_PROT_NONE
+        };
         self.check(start, end, |a| (a.max | extra) & prot == prot)?;
         if start >= end {
             return Ok(());
@@ -497,7 +501,7 @@ pub(crate) fn deallocated(a: Option<PageAttrs>) -> Option<PageAttrs> {
 /// The attributes vm_protect gives an allocated page that has `a` (spec §4 row 6, with
 /// row 4's `VM_PROT_COPY` as `copy`; `prot` without the COPY bit), once the range passed
 /// [`PageTable::protect`]'s check.
-pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: i32, copy: bool) -> PageAttrs {
+pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: VmProt, copy: bool) -> PageAttrs {
     // VM_PROT_COPY makes the range a private copy: new memory of its own, not the
     // purgeable object it was.
     let object = if copy { 0 } else { a.object };
@@ -509,7 +513,11 @@ pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: i32, copy: bool) -> P
             ..a
         }
     } else {
-        let extra = if copy { crate::abi::VM_PROT_WRITE } else { 0 };
+        let extra = if copy {
+            crate::abi::VM_PROT_WRITE
+        } else {
+            crate::abi::VM_PROT_NONE
+        };
         PageAttrs {
             cur: prot,
             max: a.max | extra,

@@ -110,8 +110,8 @@ impl Guest {
     }
 
     /// The guest's `vm_protect` of its own pages, which must succeed.
-    fn protect(&mut self, addr: u32, size: u32, prot: i32) {
-        assert_eq!(self.call::<_, i32>("protect", (addr, size, prot)), 0);
+    fn protect(&mut self, addr: u32, size: u32, prot: VmProt) {
+        assert_eq!(self.call::<_, i32>("protect", (addr, size, prot.0)), 0);
     }
 
     fn windows(&self) -> [(u64, u64); 2] {

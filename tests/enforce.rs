@@ -94,7 +94,7 @@ impl Guest {
             addr,
             size: page,
             set_max: 0,
-            prot: prot as u32,
+            prot: prot.0 as u32,
         });
         assert_eq!(r, KERN_SUCCESS);
     }
@@ -141,7 +141,7 @@ impl State_ {
         State_::All,
     ];
 
-    fn prot(self) -> i32 {
+    fn prot(self) -> VmProt {
         match self {
             State_::Unallocated | State_::None => VM_PROT_NONE,
             State_::R => VM_PROT_READ,
@@ -173,19 +173,15 @@ const WRITE_ONLY_EXACT: bool = cfg!(all(target_os = "linux", target_arch = "x86_
 /// a WRITE-only page succeed (bulk copies out of it are still refused, by the table check).
 fn allowed(export: &str, state: State_) -> bool {
     let write = WRITES.contains(&export);
-    let prot = if state == State_::Unallocated {
-        -1
-    } else {
-        state.prot()
-    };
-    if prot < 0 {
+    if state == State_::Unallocated {
         return false;
     }
+    let prot = state.prot();
     if write {
-        prot & VM_PROT_WRITE != 0
+        prot.intersects(VM_PROT_WRITE)
     } else {
-        prot & VM_PROT_READ != 0
-            || (!WRITE_ONLY_EXACT && prot & VM_PROT_WRITE != 0 && export != "copy_src")
+        prot.intersects(VM_PROT_READ)
+            || (!WRITE_ONLY_EXACT && prot.intersects(VM_PROT_WRITE) && export != "copy_src")
     }
 }
 
@@ -266,7 +262,7 @@ fn write_only_pages_fault_on_loads_until_their_first_store() {
                     addr,
                     size,
                     set_max: 0,
-                    prot: VM_PROT_WRITE as u32,
+                    prot: VM_PROT_WRITE.0 as u32,
                 };
                 assert_eq!(g.host(c), KERN_SUCCESS);
             };
@@ -502,7 +498,7 @@ fn moved_kernel_record() {
         addr: 0x60000,
         size: 0x1000,
         set_max: 0,
-        prot: VM_PROT_WRITE as u32,
+        prot: VM_PROT_WRITE.0 as u32,
     };
     assert_eq!(g.host(c), KERN_SUCCESS);
     let Guest { store, .. } = g;
@@ -617,7 +613,7 @@ fn write_only_budget() {
             addr: at,
             size: 4 * p,
             set_max: 0,
-            prot: VM_PROT_WRITE as u32,
+            prot: VM_PROT_WRITE.0 as u32,
         };
         assert_eq!(g.host(c), KERN_SUCCESS);
     };
@@ -972,7 +968,7 @@ fn work_at_budget() {
     let before = table(&tasks);
     // A read-only page among read-write ones would take two mappings: refused, unchanged.
     assert_eq!(
-        tasks.call(b, "protect", &[0x100000, VM_PROT_READ]),
+        tasks.call(b, "protect", &[0x100000, VM_PROT_READ.0]),
         KERN_RESOURCE_SHORTAGE.0
     );
     assert_eq!(table(&tasks), before);
@@ -980,7 +976,7 @@ fn work_at_budget() {
     assert_eq!(tasks.call(b, "load", &[0x100000]), 3);
     // rwx is read-write in hardware: no new mapping, granted.
     assert_eq!(
-        tasks.call(b, "protect", &[0x100000, VM_PROT_ALL]),
+        tasks.call(b, "protect", &[0x100000, VM_PROT_ALL.0]),
         KERN_SUCCESS.0
     );
     assert_eq!(table(&tasks).unwrap().cur, VM_PROT_ALL);
@@ -994,7 +990,7 @@ fn work_at_budget() {
     // Undoing in the first task frees the budget for the others.
     assert_eq!(tasks.call(a, "undo", &[]), KERN_SUCCESS.0);
     assert_eq!(
-        tasks.call(b, "protect", &[0x100000, VM_PROT_READ]),
+        tasks.call(b, "protect", &[0x100000, VM_PROT_READ.0]),
         KERN_SUCCESS.0
     );
     assert_eq!(machvm::enforce::mappings_in_use(), 2);
@@ -1118,7 +1114,7 @@ fn locals_limit() {
         run.call(&mut store, 0x10).unwrap(),
         0x0909_0909 + 0x0007_0605
     );
-    machvm::host::protect(&mut store, task, 0x1000, 0x1000, false, 0).unwrap();
+    machvm::host::protect(&mut store, task, 0x1000, 0x1000, false, VM_PROT_NONE).unwrap();
     let e = run.call(&mut store, 0x1000).unwrap_err();
     let bad = e
         .downcast_ref::<machvm::enforce::BadAccess>()

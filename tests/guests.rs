@@ -808,7 +808,7 @@ fn abi_drives_every_call_family() {
             (0, 7),
             "{ctx}: ---/rwx"
         );
-        assert_eq!(t.load32(s + 24), VM_INHERIT_COPY, "{ctx}");
+        assert_eq!(t.load32(s + 24), VM_INHERIT_COPY.0, "{ctx}");
         assert_eq!(t.load32(s + 64), 9, "{ctx}: count");
         // mach_vm_region: u64 address and size.
         t.store64(s, a + 2 * page);
@@ -878,7 +878,7 @@ fn abi_drives_every_call_family() {
                 t.x("x_store32", &[guard, 1]).is_err(),
                 "{ctx}: store to ---"
             );
-            let read = VM_PROT_READ as u64;
+            let read = VM_PROT_READ.0 as u64;
             assert_eq!(
                 t.kr("x_vm_protect", &[me, guard, page, 0, read]),
                 0,

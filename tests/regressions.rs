@@ -109,7 +109,7 @@ fn cross_task_sequence_agrees_with_the_model() {
                 addr: 0x4000,
                 size: 0x4000,
                 set_max: 0,
-                prot: VM_PROT_READ as u32,
+                prot: VM_PROT_READ.0 as u32,
             },
         },
         // Into the read-only page of the other task: PROTECTION_FAILURE, nothing written.

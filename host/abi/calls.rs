@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::KernReturn;
+use super::{KernReturn, VmInherit, VmProt};
 
 /// Which family of a call: the word-sized `vm_*` or the 64-bit `mach_vm_*`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -531,11 +531,11 @@ impl Outcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PageAttrs {
     /// Current protection (`VM_PROT_*` bits).
-    pub cur: i32,
+    pub cur: VmProt,
     /// Maximum protection (`VM_PROT_*` bits).
-    pub max: i32,
+    pub max: VmProt,
     /// Inheritance (`VM_INHERIT_*`).
-    pub inherit: u32,
+    pub inherit: VmInherit,
     /// A permanent page (XNU's permanent map entries; made by the embedder with
     /// [`crate::host::make_permanent`]): no guest call removes it or replaces it, so its
     /// maximum protection can only go down. `vm_deallocate` leaves it allocated with no

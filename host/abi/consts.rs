@@ -1,32 +1,29 @@
 //! Constants of spec §2, with the values of XNU's headers.
 
+pub use super::bits::*;
 pub use super::kern_return::*;
 
-/// `vm_prot_t`: page protection bits.
-pub type VmProt = i32;
 /// No access.
-pub const VM_PROT_NONE: VmProt = 0;
+pub const VM_PROT_NONE: VmProt = VmProt(0);
 /// Read access.
-pub const VM_PROT_READ: VmProt = 1;
+pub const VM_PROT_READ: VmProt = VmProt(1);
 /// Write access.
-pub const VM_PROT_WRITE: VmProt = 2;
+pub const VM_PROT_WRITE: VmProt = VmProt(2);
 /// Execute access (recorded, meaningless for wasm data).
-pub const VM_PROT_EXECUTE: VmProt = 4;
+pub const VM_PROT_EXECUTE: VmProt = VmProt(4);
 /// Read and write.
-pub const VM_PROT_DEFAULT: VmProt = VM_PROT_READ | VM_PROT_WRITE;
+pub const VM_PROT_DEFAULT: VmProt = VmProt(3);
 /// Read, write and execute.
-pub const VM_PROT_ALL: VmProt = VM_PROT_READ | VM_PROT_WRITE | VM_PROT_EXECUTE;
+pub const VM_PROT_ALL: VmProt = VmProt(7);
 /// `vm_protect` only: make the range a private copy whose maximum gains write.
-pub const VM_PROT_COPY: VmProt = 0x10;
+pub const VM_PROT_COPY: VmProt = VmProt(0x10);
 
-/// `vm_inherit_t`.
-pub type VmInherit = u32;
 /// Shared with the child task.
-pub const VM_INHERIT_SHARE: VmInherit = 0;
+pub const VM_INHERIT_SHARE: VmInherit = VmInherit(0);
 /// Copied into the child task (the default).
-pub const VM_INHERIT_COPY: VmInherit = 1;
+pub const VM_INHERIT_COPY: VmInherit = VmInherit(1);
 /// Absent from the child task.
-pub const VM_INHERIT_NONE: VmInherit = 2;
+pub const VM_INHERIT_NONE: VmInherit = VmInherit(2);
 /// The inheritance of new memory.
 pub const VM_INHERIT_DEFAULT: VmInherit = VM_INHERIT_COPY;
 
@@ -177,16 +174,3 @@ pub const MACH_PORT_DEAD: u32 = 0xFFFF_FFFF;
 pub const TASK_SELF_NAME: u32 = 0x103;
 /// The name of the host port in every task's namespace (`mach_host_self()`).
 pub const HOST_SELF_NAME: u32 = 0x203;
-
-/// `r-x` style rendering of a protection (`---` for none).
-pub fn prot_string(prot: VmProt) -> String {
-    let mut s = String::with_capacity(3);
-    s.push(if prot & VM_PROT_READ != 0 { 'r' } else { '-' });
-    s.push(if prot & VM_PROT_WRITE != 0 { 'w' } else { '-' });
-    s.push(if prot & VM_PROT_EXECUTE != 0 {
-        'x'
-    } else {
-        '-'
-    });
-    s
-}

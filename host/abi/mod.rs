@@ -2,6 +2,7 @@
 //! value per call ([`Call`]) and its result ([`Outcome`]), and the `"mach"` imports with
 //! their signatures ([`Import`]). Nothing here knows Wasmtime.
 
+mod bits;
 mod calls;
 mod consts;
 mod imports;

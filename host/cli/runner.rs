@@ -7,7 +7,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use machvm::abi::prot_string;
 use machvm::trace::{CALL_TARGET, GUARD_TARGET};
 use machvm::{host, Compiled, Kernel, KernelConfig, ParamFault, TaskId, TaskPre};
 use tracing::field::{Field, Visit};
@@ -665,8 +664,7 @@ fn page_info(store: &mut Store<State>, addr: u64) -> Option<String> {
     Some(match region {
         Some(r) => format!(
             "page {page:#x} is allocated with protection {} (maximum {})",
-            prot_string(r.protection),
-            prot_string(r.max_protection)
+            r.protection, r.max_protection
         ),
         None if addr >= size => format!(
             "page {page:#x} is unallocated: it is past the end of the memory ({size:#x} bytes)"

@@ -91,8 +91,8 @@ impl fmt::Display for Region {
             "{:#x}-{:#x} {}/{}",
             self.start,
             self.end(),
-            prot_string(self.protection),
-            prot_string(self.max_protection)
+            self.protection,
+            self.max_protection
         )
     }
 }
@@ -284,7 +284,7 @@ pub fn protect<T: KernelView>(
         addr,
         size,
         set_max: u32::from(set_max),
-        prot: prot as u32,
+        prot: prot.0 as u32,
     };
     run_call(store, get, task, call)
 }
@@ -449,7 +449,7 @@ pub fn check_access<T: KernelView>(
     check(&mut env, "check_access", task, addr, len, prot)?;
     // Write-only pages that wait inaccessible for their first store become writable now,
     // so that the promise holds for them too.
-    if prot & VM_PROT_WRITE != 0 && !env.prepare_write(task, addr, len) {
+    if prot.intersects(VM_PROT_WRITE) && !env.prepare_write(task, addr, len) {
         return Err(HostError::kern("check_access", KERN_RESOURCE_SHORTAGE));
     }
     Ok(())
@@ -631,7 +631,7 @@ mod tests {
         assert_eq!(e.code(), MACH_SEND_INVALID_DEST);
         assert!(read_bytes(&mut store, TaskId::new(0, 0), 0, 1).is_err());
         assert!(write_bytes(&mut store, TaskId::new(0, 0), 0, b"x").is_err());
-        assert!(protect(&mut store, TaskId::new(0, 0), 0, 1, false, 0).is_err());
+        assert!(protect(&mut store, TaskId::new(0, 0), 0, 1, false, VM_PROT_NONE).is_err());
         // Empty ranges still name a task.
         let none = TaskId::new(0, 0);
         assert!(read_bytes(&mut store, none, 0, 0).is_err());

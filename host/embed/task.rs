@@ -768,7 +768,15 @@ mod tests {
         assert!(run(&mut store, "load").is_err());
         // The host API refuses it too, instead of touching its memory.
         assert!(crate::host::read_bytes(&mut store, task, 0x2000, 4).is_err());
-        assert!(crate::host::protect(&mut store, task, 0x5000, 0x1000, false, 3).is_err());
+        assert!(crate::host::protect(
+            &mut store,
+            task,
+            0x5000,
+            0x1000,
+            false,
+            crate::abi::VM_PROT_DEFAULT
+        )
+        .is_err());
         println!("stopped task: done");
     }
 }

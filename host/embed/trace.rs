@@ -39,14 +39,14 @@
 
 use std::fmt;
 
-use crate::abi::{
-    prot_string, KernReturn, HOST_VM_INFO64, MACH_TASK_BASIC_INFO, TASK_VM_INFO,
-    TASK_VM_INFO_PURGEABLE, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PAGE_INFO_BASIC, VM_PROT_ALL,
-    VM_PROT_COPY, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64, VM_SYNC_ASYNCHRONOUS,
-    VM_SYNC_CONTIGUOUS, VM_SYNC_DEACTIVATE, VM_SYNC_INVALIDATE, VM_SYNC_KILLPAGES,
-    VM_SYNC_REUSABLEPAGES, VM_SYNC_SYNCHRONOUS,
-};
 use crate::abi::{Call, Outcome};
+use crate::abi::{
+    KernReturn, VmProt, HOST_VM_INFO64, MACH_TASK_BASIC_INFO, TASK_VM_INFO, TASK_VM_INFO_PURGEABLE,
+    VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PAGE_INFO_BASIC, VM_PROT_ALL, VM_PROT_COPY,
+    VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64, VM_SYNC_ASYNCHRONOUS, VM_SYNC_CONTIGUOUS,
+    VM_SYNC_DEACTIVATE, VM_SYNC_INVALIDATE, VM_SYNC_KILLPAGES, VM_SYNC_REUSABLEPAGES,
+    VM_SYNC_SYNCHRONOUS,
+};
 use crate::vm::TaskId;
 
 /// The target of the per-call events.
@@ -191,14 +191,14 @@ struct Prot(u32);
 
 impl fmt::Display for Prot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = self.0 as i32;
-        f.write_str(&prot_string(p))?;
-        if p & VM_PROT_COPY != 0 {
+        let p = VmProt(self.0 as i32);
+        write!(f, "{p}")?;
+        if p.intersects(VM_PROT_COPY) {
             f.write_str("|COPY")?;
         }
-        let rest = p & !(VM_PROT_ALL | VM_PROT_COPY);
-        if rest != 0 {
-            write!(f, "|{rest:#x}")?;
+        let rest = p.without(VM_PROT_ALL | VM_PROT_COPY);
+        if !rest.is_none() {
+            write!(f, "|{:#x}", rest.0)?;
         }
         Ok(())
     }

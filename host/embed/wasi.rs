@@ -36,7 +36,7 @@ use wasmtime_wasi::p1::wasi_snapshot_preview1::{self as p1, WasiSnapshotPreview1
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wiggle::GuestMemory;
 
-use crate::abi::{VM_PROT_READ, VM_PROT_WRITE};
+use crate::abi::{VmProt, VM_PROT_READ, VM_PROT_WRITE};
 use crate::embed::{view, GetKernel, KernelView};
 use crate::vm::TaskVm;
 
@@ -69,7 +69,7 @@ struct Footprint<'a> {
 impl Footprint<'_> {
     /// `[ptr, ptr + len)` of the 32-bit guest must allow `prot`. A range that is not wholly
     /// inside the memory is left to WASI (it traps on it).
-    fn range(&mut self, ptr: i32, len: u64, prot: i32) {
+    fn range(&mut self, ptr: i32, len: u64, prot: VmProt) {
         let Some(vm) = self.vm else {
             return;
         };

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use rustix::mm::MprotectFlags;
 
-use crate::abi::{prot_string, PageAttrs, VM_PROT_READ, VM_PROT_WRITE};
+use crate::abi::{PageAttrs, VM_PROT_READ, VM_PROT_WRITE};
 
 pub mod rewrite;
 
@@ -56,8 +56,8 @@ pub fn host_page_size() -> u64 {
 /// is read-write (x86 cannot express write-only). EXECUTE has no meaning for wasm data.
 pub fn hw_prot(attrs: Option<PageAttrs>) -> MprotectFlags {
     match attrs {
-        Some(a) if a.cur & VM_PROT_WRITE != 0 => MprotectFlags::READ | MprotectFlags::WRITE,
-        Some(a) if a.cur & VM_PROT_READ != 0 => MprotectFlags::READ,
+        Some(a) if a.cur.intersects(VM_PROT_WRITE) => MprotectFlags::READ | MprotectFlags::WRITE,
+        Some(a) if a.cur.intersects(VM_PROT_READ) => MprotectFlags::READ,
         _ => MprotectFlags::empty(),
     }
 }
@@ -416,16 +416,10 @@ impl fmt::Display for BadAccess {
                 f,
                 "has protection {} (max {}), but the process's mapping budget cannot map it \
                  for its first store",
-                prot_string(a.cur),
-                prot_string(a.max)
+                a.cur, a.max
             ),
             None => write!(f, "is unallocated"),
-            Some(a) => write!(
-                f,
-                "has protection {} (max {})",
-                prot_string(a.cur),
-                prot_string(a.max)
-            ),
+            Some(a) => write!(f, "has protection {} (max {})", a.cur, a.max),
         }
     }
 }

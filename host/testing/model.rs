@@ -45,10 +45,10 @@
 use std::fmt;
 
 use crate::abi::{
-    prot_string, region_flavor, KernReturn, HOST_SELF_NAME, KERN_INVALID_ADDRESS,
-    KERN_INVALID_ARGUMENT, KERN_NO_SPACE, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE,
-    KERN_SUCCESS, MACH_SEND_INVALID_DEST, MACH_SEND_INVALID_MEMORY, TASK_SELF_NAME,
-    VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PROT_ALL, VM_PROT_COPY,
+    region_flavor, KernReturn, VmProt, HOST_SELF_NAME, KERN_INVALID_ADDRESS, KERN_INVALID_ARGUMENT,
+    KERN_NO_SPACE, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE, KERN_SUCCESS,
+    MACH_SEND_INVALID_DEST, MACH_SEND_INVALID_MEMORY, TASK_SELF_NAME, VM_FLAGS_ANYWHERE,
+    VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PROT_ALL, VM_PROT_COPY, VM_PROT_NONE,
     VM_PROT_READ, VM_PROT_WRITE,
 };
 use crate::abi::{Call, Outcome, PageAttrs, ParamFault, Width};
@@ -93,7 +93,7 @@ impl Bad {
     }
 
     /// A reason for people, for a [`ParamFault`].
-    fn reason(&self, need: i32) -> String {
+    fn reason(&self, need: VmProt) -> String {
         match self {
             Bad::Outside(a) => format!("page {a:#x} is outside the map"),
             Bad::Unallocated(a) => format!("page {a:#x} is unallocated"),
@@ -211,7 +211,7 @@ impl Task {
     /// the map, allocated, and have every bit of `need` in `cur`.
     ///
     /// Terminates quickly for any range: the first page past the memory size fails.
-    fn check(&self, start: u128, end: u128, need: i32) -> Result<(), Bad> {
+    fn check(&self, start: u128, end: u128, need: VmProt) -> Result<(), Bad> {
         let p = u128::from(self.page_size);
         let mut a = trunc(start, self.page_size);
         while a < end {
@@ -298,7 +298,7 @@ impl Task {
     }
 
     /// spec §3 for a scalar parameter `[ptr, ptr + len)` of this (the caller's) task.
-    fn scalar_ok(&self, ptr: u64, len: u64, need: i32) -> Result<(), String> {
+    fn scalar_ok(&self, ptr: u64, len: u64, need: VmProt) -> Result<(), String> {
         let end = u128::from(ptr) + u128::from(len);
         if end >= self.width.limit() {
             return Err(format!(
@@ -313,7 +313,13 @@ impl Task {
     /// spec §4 vm_copy rows 2-4 for one range of this task: `start + size` wraps or
     /// `round(start + size)` wraps to 0 -> INVALID_ADDRESS; then the pages, in order.
     /// `size > 0`.
-    fn check_copy_range(&self, start: u64, size: u64, aw: Width, need: i32) -> Result<(), Outcome> {
+    fn check_copy_range(
+        &self,
+        start: u64,
+        size: u64,
+        aw: Width,
+        need: VmProt,
+    ) -> Result<(), Outcome> {
         let end = u128::from(start) + u128::from(size);
         if end >= aw.limit() || round(end, self.page_size) >= aw.limit() {
             return fail(KERN_INVALID_ADDRESS);
@@ -404,8 +410,8 @@ impl fmt::Debug for Task {
                     "{:#x}..{:#x} {}/{} inherit {}",
                     i * p,
                     j * p,
-                    prot_string(a.cur),
-                    prot_string(a.max),
+                    a.cur,
+                    a.max,
                     a.inherit
                 ),
             });
@@ -1081,7 +1087,11 @@ impl Model {
     ) -> Handled {
         let t = self.resolve(caller, task)?;
         let end = u128::from(addr) + u128::from(size);
-        if end >= aw.limit() || prot & !((VM_PROT_ALL | VM_PROT_COPY) as u32) != 0 {
+        if end >= aw.limit()
+            || !VmProt(prot as i32)
+                .without(VM_PROT_ALL | VM_PROT_COPY)
+                .is_none()
+        {
             return fail(KERN_INVALID_ARGUMENT);
         }
         if size == 0 {
@@ -1093,8 +1103,8 @@ impl Model {
         if e >= aw.limit() {
             return fail(KERN_INVALID_ARGUMENT);
         }
-        let copy = prot & VM_PROT_COPY as u32 != 0;
-        let prot = (prot & !(VM_PROT_COPY as u32)) as i32;
+        let copy = VmProt(prot as i32).intersects(VM_PROT_COPY);
+        let prot = VmProt(prot as i32).without(VM_PROT_COPY);
         let max_of = |x: PageAttrs| if copy { x.max | VM_PROT_WRITE } else { x.max };
         // Check every page first.
         let mut a = s;
@@ -1290,9 +1300,9 @@ impl Model {
         }
         let attrs = attrs.expect("found allocated");
         let mut info = vec![0u8; info_len];
-        info[0..4].copy_from_slice(&attrs.cur.to_le_bytes());
-        info[4..8].copy_from_slice(&attrs.max.to_le_bytes());
-        info[8..12].copy_from_slice(&attrs.inherit.to_le_bytes());
+        info[0..4].copy_from_slice(&attrs.cur.0.to_le_bytes());
+        info[4..8].copy_from_slice(&attrs.max.0.to_le_bytes());
+        info[8..12].copy_from_slice(&attrs.inherit.0.to_le_bytes());
         // Behavior follows the offset (8 bytes in flavor 9, 4 in flavor 10); the rest is 0:
         // shared @12, reserved @16, offset @20, user_wired_count (@32, @28).
         let behavior_at = if flavor as i32 == VM_REGION_BASIC_INFO_64 {
@@ -1341,7 +1351,7 @@ impl Model {
             return fail(KERN_NO_SPACE);
         }
         // XNU's range check: the page at `s` is mapped, and so is every page up to `e`.
-        let mapped = target.check(s, e.max(s + 1), 0).is_ok();
+        let mapped = target.check(s, e.max(s + 1), VM_PROT_NONE).is_ok();
         match behavior {
             VM_BEHAVIOR_DEFAULT..=VM_BEHAVIOR_RSEQNTL => {
                 if !mapped {
@@ -1364,7 +1374,7 @@ impl Model {
             }
             // A contiguous msync of the range: nothing to walk when the end wrapped.
             VM_BEHAVIOR_DONTNEED | VM_BEHAVIOR_FREE => {
-                if s < e && target.check(s, e, 0).is_err() {
+                if s < e && target.check(s, e, VM_PROT_NONE).is_err() {
                     return fail(KERN_INVALID_ADDRESS);
                 }
             }
@@ -1422,7 +1432,7 @@ impl Model {
         let Some(attrs) = target.attrs(u128::from(index)) else {
             return fail(KERN_INVALID_ADDRESS);
         };
-        if attrs.cur & VM_PROT_WRITE == 0 && control == 0 {
+        if !attrs.cur.intersects(VM_PROT_WRITE) && control == 0 {
             return fail(KERN_PROTECTION_FAILURE);
         }
         let Some(&(old, mut volatile_empty)) = target.objects.get(&attrs.object) else {
@@ -1755,7 +1765,7 @@ impl Model {
         }
         // `[trunc(addr), round(addr + size))`, rounded before the size is looked at.
         let (s, e) = (trunc(u128::from(addr), p), round(end, p));
-        if s < e && flags & VM_SYNC_CONTIGUOUS != 0 && target.check(s, e, 0).is_err() {
+        if s < e && flags & VM_SYNC_CONTIGUOUS != 0 && target.check(s, e, VM_PROT_NONE).is_err() {
             return fail(KERN_INVALID_ADDRESS);
         }
         Ok(vec![])
@@ -1777,9 +1787,9 @@ mod tests {
     const SCR: u64 = 0x100;
     const SCR2: u64 = 0x180;
     const INFO: u64 = 0x200;
-    const RW: i32 = VM_PROT_DEFAULT;
-    const R: i32 = VM_PROT_READ;
-    const W: i32 = VM_PROT_WRITE;
+    const RW: VmProt = VM_PROT_DEFAULT;
+    const R: VmProt = VM_PROT_READ;
+    const W: VmProt = VM_PROT_WRITE;
 
     #[derive(Clone, Copy, Debug)]
     struct Cfg {
@@ -1849,7 +1859,7 @@ mod tests {
         }
     }
 
-    fn attrs(cur: i32, max: i32) -> Option<PageAttrs> {
+    fn attrs(cur: VmProt, max: VmProt) -> Option<PageAttrs> {
         Some(PageAttrs {
             cur,
             max,
@@ -1924,9 +1934,9 @@ mod tests {
                 dst,
             })
         }
-        fn protect(&mut self, addr: u64, size: u64, set_max: u32, prot: i32) -> Outcome {
+        fn protect(&mut self, addr: u64, size: u64, set_max: u32, prot: VmProt) -> Outcome {
             let form = self.c.f;
-            let prot = prot as u32;
+            let prot = prot.0 as u32;
             self.run(Call::Protect {
                 form,
                 task: ME,
@@ -1937,10 +1947,10 @@ mod tests {
             })
         }
         /// `cur = prot` on whole pages, which must succeed.
-        fn set(&mut self, addr: u64, size: u64, prot: i32) {
+        fn set(&mut self, addr: u64, size: u64, prot: VmProt) {
             assert_eq!(self.protect(addr, size, 0, prot), ok());
         }
-        fn set_max(&mut self, addr: u64, size: u64, prot: i32) {
+        fn set_max(&mut self, addr: u64, size: u64, prot: VmProt) {
             assert_eq!(self.protect(addr, size, 1, prot), ok());
         }
         /// vm_allocate with `*address = hint` at SCR; returns the outcome and `*address`.
@@ -2539,7 +2549,7 @@ mod tests {
             assert_eq!(e.protect(e.top(p), 2 * p, 1, R), ia);
             assert_eq!(e.protect(p, e.top(1), 0, R), ia);
             assert_eq!(e.protect(e.top(1), 1, 0, R), ia);
-            for bad in [0x8, 0x20, 0x17 | 0x8, 0x100, i32::MIN, -1] {
+            for bad in [0x8, 0x20, 0x17 | 0x8, 0x100, i32::MIN, -1].map(VmProt) {
                 assert_eq!(e.protect(0, p, 0, bad), ia);
                 assert_eq!(e.protect(0, 0, 0, bad), ia, "bad bits with size 0");
                 assert_eq!(e.protect(u64::MAX, 0, 1, bad), ia);
@@ -2656,7 +2666,12 @@ mod tests {
             assert_eq!(e.protect(p + 1, p, 0, R), ok());
             assert_eq!(
                 (e.at(0), e.at(p), e.at(2 * p), e.at(3 * p)),
-                (attrs(RW, 7), attrs(R, 7), attrs(R, 7), attrs(RW, 7))
+                (
+                    attrs(RW, VM_PROT_ALL),
+                    attrs(R, VM_PROT_ALL),
+                    attrs(R, VM_PROT_ALL),
+                    attrs(RW, VM_PROT_ALL)
+                )
             );
             // set_max: max = prot, cur = cur & prot; any non-zero set_max counts.
             assert_eq!(e.protect(p, p, 1, R | VM_PROT_EXECUTE), ok());
@@ -3914,44 +3929,56 @@ mod tests {
         for c in cfgs() {
             let mut e = Env::new(c);
             let p = e.p();
-            let info = |cur: i32, max: i32| {
+            let info = |cur: VmProt, max: VmProt| {
                 let mut v = vec![0u8; 36];
-                v[0..4].copy_from_slice(&cur.to_le_bytes());
-                v[4..8].copy_from_slice(&max.to_le_bytes());
-                v[8..12].copy_from_slice(&VM_INHERIT_COPY.to_le_bytes());
+                v[0..4].copy_from_slice(&cur.0.to_le_bytes());
+                v[4..8].copy_from_slice(&max.0.to_le_bytes());
+                v[8..12].copy_from_slice(&VM_INHERIT_COPY.0.to_le_bytes());
                 v
             };
             // One region at start.
-            assert_eq!(e.region(0, 9, 9), (ok(), 0, INIT, info(RW, 7), 9, 0));
+            assert_eq!(
+                e.region(0, 9, 9),
+                (ok(), 0, INIT, info(RW, VM_PROT_ALL), 9, 0)
+            );
             let (o, a, size, got, n, obj) = e.region(INIT - 1, 10, 9);
             assert_eq!((o, a, size, n, obj), (ok(), 0, INIT, 8, 0));
-            assert_eq!(got[..32], info(RW, 7)[..32]);
+            assert_eq!(got[..32], info(RW, VM_PROT_ALL)[..32]);
             // Regions split on cur, max (and inheritance).
             e.set(2 * p, 2 * p, R);
             e.set_max(8 * p, p, R);
             assert_eq!(e.dealloc(5 * p, 2 * p), ok());
             assert_eq!(
                 e.region(3 * p + 5, 9, 9),
-                (ok(), 2 * p, 2 * p, info(R, 7), 9, 0)
+                (ok(), 2 * p, 2 * p, info(R, VM_PROT_ALL), 9, 0)
             );
-            assert_eq!(e.region(p, 9, 9), (ok(), 0, 2 * p, info(RW, 7), 9, 0));
-            assert_eq!(e.region(4 * p, 9, 9), (ok(), 4 * p, p, info(RW, 7), 9, 0));
+            assert_eq!(
+                e.region(p, 9, 9),
+                (ok(), 0, 2 * p, info(RW, VM_PROT_ALL), 9, 0)
+            );
+            assert_eq!(
+                e.region(4 * p, 9, 9),
+                (ok(), 4 * p, p, info(RW, VM_PROT_ALL), 9, 0)
+            );
             assert_eq!(
                 e.region(5 * p + 1, 9, 9),
-                (ok(), 7 * p, p, info(RW, 7), 9, 0)
+                (ok(), 7 * p, p, info(RW, VM_PROT_ALL), 9, 0)
             );
-            assert_eq!(e.region(6 * p, 9, 9), (ok(), 7 * p, p, info(RW, 7), 9, 0));
+            assert_eq!(
+                e.region(6 * p, 9, 9),
+                (ok(), 7 * p, p, info(RW, VM_PROT_ALL), 9, 0)
+            );
             assert_eq!(e.region(8 * p, 9, 9), (ok(), 8 * p, p, info(R, R), 9, 0));
             assert_eq!(
                 e.region(9 * p, 9, 9),
-                (ok(), 9 * p, INIT - 9 * p, info(RW, 7), 9, 0)
+                (ok(), 9 * p, INIT - 9 * p, info(RW, VM_PROT_ALL), 9, 0)
             );
             // Pages the host grew and allocated join the region below them.
             assert_eq!(e.alloc(0, p, ANY), (ok(), 5 * p));
             assert_eq!(e.alloc(0, 2 * p, ANY), (ok(), INIT));
             assert_eq!(
                 e.region(INIT, 9, 9),
-                (ok(), 9 * p, INIT - 7 * p, info(RW, 7), 9, 0)
+                (ok(), 9 * p, INIT - 7 * p, info(RW, VM_PROT_ALL), 9, 0)
             );
             assert_eq!(e.region(INIT + 2 * p, 9, 9).0, kr(KERN_INVALID_ADDRESS));
             // Only the parameters' own bytes are stored.
@@ -4041,7 +4068,7 @@ mod tests {
                 (trap(&o).param, trap(&o).addr, trap(&o).write),
                 ("count", 2 * p + 4, true)
             );
-            assert_eq!(e.get(INFO, 4), RW as u64);
+            assert_eq!(e.get(INFO, 4), RW.0 as u64);
             assert_eq!(e.get(SCR2 + 8, 4), 0xFFFF_FFFF);
             // object_name last.
             let o = run(&mut e, SCR + 8, INFO, SCR2, 4 * p);

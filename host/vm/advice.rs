@@ -67,7 +67,7 @@ pub(super) fn behavior_set<E: Env + ?Sized>(
             if e > s
                 && vm
                     .table
-                    .check(s, e, |a| a.cur & VM_PROT_WRITE != 0)
+                    .check(s, e, |a| a.cur.intersects(VM_PROT_WRITE))
                     .is_err()
             {
                 return kr(KERN_PROTECTION_FAILURE);

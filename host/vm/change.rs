@@ -129,7 +129,7 @@ pub(crate) enum Edit {
         /// `set_maximum`.
         set_max: bool,
         /// The new protection, without `VM_PROT_COPY`.
-        prot: i32,
+        prot: VmProt,
         /// `VM_PROT_COPY` was asked for.
         copy: bool,
     },
@@ -153,7 +153,7 @@ impl Edit {
     fn check(&self, table: &PageTable, start: u64, end: u64) -> Result<(), CheckError> {
         match *self {
             Edit::Protect { prot, copy, .. } => {
-                let extra = if copy { VM_PROT_WRITE } else { 0 };
+                let extra = if copy { VM_PROT_WRITE } else { VM_PROT_NONE };
                 table.check(start, end, |a| (a.max | extra) & prot == prot)
             }
             Edit::Set(_) | Edit::Deallocate => Ok(()),

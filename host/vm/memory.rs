@@ -147,8 +147,8 @@ pub(super) fn protect<E: Env + ?Sized>(
     let At { caller, w, .. } = at;
     let t = resolve(env, caller, task)?;
     sync(env, t);
-    let prot = prot as i32;
-    if wraps(addr, size, w) || prot & !(VM_PROT_ALL | VM_PROT_COPY) != 0 {
+    let prot = VmProt(prot as i32);
+    if wraps(addr, size, w) || !prot.without(VM_PROT_ALL | VM_PROT_COPY).is_none() {
         return kr(KERN_INVALID_ARGUMENT);
     }
     if size == 0 {
@@ -159,7 +159,7 @@ pub(super) fn protect<E: Env + ?Sized>(
         return kr(KERN_INVALID_ARGUMENT);
     }
     let (s, e) = vm.pages(addr, size);
-    let copy = prot & VM_PROT_COPY != 0;
+    let copy = prot.intersects(VM_PROT_COPY);
     // The private copy would replace the range's entries, which a permanent page
     // forbids (XNU's remap cannot overwrite it); holes are reported first.
     if copy && !vm.table.any_unallocated(s, e) && vm.table.any_permanent(s, e) {
@@ -167,7 +167,7 @@ pub(super) fn protect<E: Env + ?Sized>(
     }
     let edit = Edit::Protect {
         set_max: set_max != 0,
-        prot: prot & !VM_PROT_COPY,
+        prot: prot.without(VM_PROT_COPY),
         copy,
     };
     change(env, t, s, e, edit, None)?;

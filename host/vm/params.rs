@@ -13,7 +13,7 @@ pub(super) fn access<E: Env + ?Sized>(
     t: TaskId,
     s: u64,
     e: u64,
-    prot: i32,
+    prot: VmProt,
 ) -> Result<(), CheckError> {
     match env.vm(t).table.check_access(s, e, prot) {
         Err(CheckError::Unallocated { .. }) if sync(env, t) => {
@@ -49,7 +49,7 @@ pub(super) fn check_range<E: Env + ?Sized>(
     addr: u64,
     size: u64,
     w: Width,
-    prot: i32,
+    prot: VmProt,
 ) -> Step {
     let vm = env.vm(t);
     if wraps(addr, size, w) || round_wraps(addr, size, w, vm.page_size()) {
@@ -110,7 +110,7 @@ fn check_param<E: Env + ?Sized>(
             "page {:#x} is not {} (protection {})",
             u128::from(page) << vm.page_shift,
             if write { "writable" } else { "readable" },
-            prot_string(attrs.cur)
+            attrs.cur
         ))),
     }
 }

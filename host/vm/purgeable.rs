@@ -44,7 +44,7 @@ pub(super) fn purgable_control<E: Env + ?Sized>(
     let Some(attrs) = vm.table.get(w.truncate(addr) >> vm.page_shift) else {
         return kr(KERN_INVALID_ADDRESS);
     };
-    if attrs.cur & VM_PROT_WRITE == 0 && control != VM_PURGABLE_GET_STATE {
+    if !attrs.cur.intersects(VM_PROT_WRITE) && control != VM_PURGABLE_GET_STATE {
         return kr(KERN_PROTECTION_FAILURE);
     }
     let Some(object) = vm.objects.get_mut(&attrs.object) else {

@@ -42,9 +42,9 @@ pub(super) fn region<E: Env + ?Sized>(
     // (at 28 in the 64-bit struct, after its 8-byte offset; at 24 in the 32-bit one) and
     // user_wired_count 0.
     let mut info = [0u8; VM_REGION_BASIC_INFO_SIZE];
-    info[0..4].copy_from_slice(&run.attrs.cur.to_le_bytes());
-    info[4..8].copy_from_slice(&run.attrs.max.to_le_bytes());
-    info[8..12].copy_from_slice(&run.attrs.inherit.to_le_bytes());
+    info[0..4].copy_from_slice(&run.attrs.cur.0.to_le_bytes());
+    info[4..8].copy_from_slice(&run.attrs.max.0.to_le_bytes());
+    info[8..12].copy_from_slice(&run.attrs.inherit.0.to_le_bytes());
     let at = if info_len == VM_REGION_BASIC_INFO_SIZE {
         28
     } else {

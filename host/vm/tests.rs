@@ -168,7 +168,7 @@ fn a_failed_restore_stops_the_task() {
         addr: 0x1000,
         size: 0x1000,
         set_max: 0,
-        prot: VM_PROT_READ as u32,
+        prot: VM_PROT_READ.0 as u32,
     };
     for (failures, stopped) in [(1, false), (2, true)] {
         let mut env = VecEnv::new(Width::W32, 4096, 1);
@@ -214,7 +214,7 @@ fn the_fast_paths_take_the_common_case_and_leave_the_rest() {
         addr: 0x2000,
         size: 1,
         set_max: 0,
-        prot: VM_PROT_READ as u32,
+        prot: VM_PROT_READ.0 as u32,
     };
     assert_eq!(call(&mut env, ME, &c), Outcome::Kr(KERN_SUCCESS));
     assert!(copy_succeeds(&env.vm, me, 0x2000, 0x1000, 0x3000, w));
@@ -387,7 +387,7 @@ fn a_dropped_task_gives_its_mappings_back() {
         addr: 0x3000,
         size: 0x1000,
         set_max: 0,
-        prot: VM_PROT_READ as u32,
+        prot: VM_PROT_READ.0 as u32,
     };
     assert_eq!(call(&mut env, ME, &c), Outcome::Kr(KERN_SUCCESS));
     assert_eq!(env.vm.mappings(), 2);

@@ -13,7 +13,7 @@ use crate::abi::*;
 /// All in 64-bit arithmetic: `known_size` is a multiple of 64 KiB below `2^w`, so a range
 /// ending inside it cannot wrap, and its rounded end is inside it too.
 #[inline]
-fn fast_range(vm: &TaskVm, addr: u64, size: u64, w: Width, prot: i32) -> bool {
+fn fast_range(vm: &TaskVm, addr: u64, size: u64, w: Width, prot: VmProt) -> bool {
     let Some(end) = addr.checked_add(size) else {
         return false;
     };
@@ -44,14 +44,14 @@ pub fn copy_succeeds(vm: &TaskVm, port: u32, src: u64, size: u64, dst: u64, w: W
 /// What the fast paths and the copy windows need of a page to write it without the full
 /// path: read and write, so never a write-only page, which may be inaccessible in hardware
 /// until its first store ([`Env::prepare_write`] makes it writable on the full path).
-pub const FAST_WRITE: i32 = VM_PROT_READ | VM_PROT_WRITE;
+pub const FAST_WRITE: VmProt = VM_PROT_READ.union(VM_PROT_WRITE);
 
 /// The fast path's test of `[addr, addr + len)` (len > 0) of the task's own memory, in its
 /// own width: true when it lies inside the memory bytes the table knows (so in bounds) and
 /// the table allows `prot` on every page, so that every check of it passes: a scalar
 /// parameter's (WRITE for a store) or a bulk-memory instruction's. False decides nothing.
 #[inline]
-pub fn allows_fast(vm: &TaskVm, addr: u64, len: u64, prot: i32) -> bool {
+pub fn allows_fast(vm: &TaskVm, addr: u64, len: u64, prot: VmProt) -> bool {
     fast_range(vm, addr, len, vm.width, prot)
 }
 
@@ -63,7 +63,7 @@ const WINDOW_RUNS: usize = 16;
 /// allocates with `prot`, inside the memory bytes it knows and, for a 32-bit memory, ending
 /// below `2^32` (its last page is left out, so that `hi` fits the window's i32 global and no
 /// range inside wraps or rounds up to `2^32`). `None` when the range is not inside one.
-pub fn window(vm: &TaskVm, addr: u64, size: u64, prot: i32) -> Option<(u64, u64)> {
+pub fn window(vm: &TaskVm, addr: u64, size: u64, prot: VmProt) -> Option<(u64, u64)> {
     let shift = vm.page_shift;
     let span = vm.table.span_allowing(addr >> shift, prot, WINDOW_RUNS)?;
     let mut end = span.end.min(vm.known_size >> shift);

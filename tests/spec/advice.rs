@@ -355,7 +355,7 @@ fn wire_is_refused_for_want_of_the_host_privileged_port() {
             task,
             addr: DATA,
             size,
-            prot: VM_PROT_READ as u32,
+            prot: VM_PROT_READ.0 as u32,
         };
         // A port the guest holds, but not the privileged one.
         for host in [HOST_SELF_NAME, SELF] {

@@ -222,7 +222,7 @@ impl T {
         })
     }
 
-    pub fn protect(&mut self, addr: u64, size: u64, set_max: bool, prot: i32) -> KernReturn {
+    pub fn protect(&mut self, addr: u64, size: u64, set_max: bool, prot: VmProt) -> KernReturn {
         let form = self.form;
         self.ret(Call::Protect {
             form,
@@ -230,7 +230,7 @@ impl T {
             addr,
             size,
             set_max: set_max as u32,
-            prot: prot as u32,
+            prot: prot.0 as u32,
         })
     }
 
@@ -303,7 +303,7 @@ impl T {
         self.h.page(self.g, addr / self.p)
     }
 
-    pub fn page_prot(&self, addr: u64) -> Option<(i32, i32)> {
+    pub fn page_prot(&self, addr: u64) -> Option<(VmProt, VmProt)> {
         self.page(addr).map(|a| (a.cur, a.max))
     }
 
@@ -360,7 +360,7 @@ pub const INFO: u64 = 0x200;
 /// A data area well inside the initial memory, page-aligned for both page sizes.
 pub const DATA: u64 = 0x10000;
 
-pub const R: i32 = VM_PROT_READ;
-pub const W: i32 = VM_PROT_WRITE;
-pub const RW: i32 = VM_PROT_DEFAULT;
-pub const ALL: i32 = VM_PROT_ALL;
+pub const R: VmProt = VM_PROT_READ;
+pub const W: VmProt = VM_PROT_WRITE;
+pub const RW: VmProt = VM_PROT_DEFAULT;
+pub const ALL: VmProt = VM_PROT_ALL;

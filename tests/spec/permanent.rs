@@ -50,12 +50,20 @@ fn a_permanent_read_only_range_stays_read_only() {
             KERN_SUCCESS,
             "{ctx}"
         );
-        assert_eq!(t.page_prot(a + p), Some((0, 0)), "{ctx}");
+        assert_eq!(
+            t.page_prot(a + p),
+            Some((VM_PROT_NONE, VM_PROT_NONE)),
+            "{ctx}"
+        );
         // Deallocation leaves them allocated with no access; their neighbours go.
         assert_eq!(t.deallocate(a - p, n + 2 * p), KERN_SUCCESS, "{ctx}");
         assert_eq!(t.page_prot(a - p), None, "{ctx}");
-        assert_eq!(t.page_prot(a), Some((0, 0)), "{ctx}");
-        assert_eq!(t.page_prot(a + p), Some((0, 0)), "{ctx}");
+        assert_eq!(t.page_prot(a), Some((VM_PROT_NONE, VM_PROT_NONE)), "{ctx}");
+        assert_eq!(
+            t.page_prot(a + p),
+            Some((VM_PROT_NONE, VM_PROT_NONE)),
+            "{ctx}"
+        );
         assert_eq!(t.page_prot(a + n), None, "{ctx}");
         assert!(t.page(a).unwrap().permanent, "{ctx}");
         // And no call makes them accessible again.

@@ -384,6 +384,6 @@ fn cross_task_between_a_32_and_a_64_bit_guest() {
             prot: 0,
         };
         assert_eq!(ret(&mut h, g64, c), KERN_SUCCESS);
-        assert_eq!(h.page(g32, DATA / 4096).unwrap().max, 0);
+        assert_eq!(h.page(g32, DATA / 4096).unwrap().max, VM_PROT_NONE);
     }
 }

@@ -20,7 +20,7 @@ fn row1_wrap_and_bad_bits_are_invalid_argument() {
             "{}",
             t.ctx()
         );
-        for bad in [0x8, 0x20, 0x100, -1] {
+        for bad in [0x8, 0x20, 0x100, -1].map(VmProt) {
             assert_eq!(
                 t.protect(DATA, t.p, false, bad),
                 KERN_INVALID_ARGUMENT,
@@ -243,13 +243,18 @@ fn row6_set_maximum_lowers_cur_and_cannot_raise() {
         assert_eq!(r, KERN_SUCCESS);
         assert_eq!(
             (addr, size, info, count),
-            (DATA, p, [W, W | VM_PROT_EXECUTE, VM_INHERIT_COPY as i32], 9)
+            (
+                DATA,
+                p,
+                [W.0, (W | VM_PROT_EXECUTE).0, VM_INHERIT_COPY.0 as i32],
+                9
+            )
         );
         let (r, addr, size, info, _) = t.region(DATA + p + 5);
         assert_eq!(r, KERN_SUCCESS);
         assert_eq!(
             (addr, size, info),
-            (DATA + p, p, [R, ALL, 1]),
+            (DATA + p, p, [R.0, ALL.0, 1]),
             "{}",
             t.ctx()
         );

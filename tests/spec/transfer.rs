@@ -346,7 +346,7 @@ fn region_rows() {
         let r = t.region_with(DATA + p + 5, VM_REGION_BASIC_INFO as u32, 8);
         assert_eq!(
             r,
-            (KERN_SUCCESS, DATA, 2 * p, [R, ALL, 1], 8),
+            (KERN_SUCCESS, DATA, 2 * p, [R.0, ALL.0, 1], 8),
             "{}",
             t.ctx()
         );
@@ -356,13 +356,13 @@ fn region_rows() {
         let r = t.region_with(DATA + p + 5, VM_REGION_BASIC_INFO_64 as u32, 9);
         assert_eq!(
             r,
-            (KERN_SUCCESS, DATA, 2 * p, [R, ALL, 1], 9),
+            (KERN_SUCCESS, DATA, 2 * p, [R.0, ALL.0, 1], 9),
             "{}",
             t.ctx()
         );
         assert_eq!(
             t.region(0),
-            (KERN_SUCCESS, 0, DATA, [RW, ALL, 1], 9),
+            (KERN_SUCCESS, 0, DATA, [RW.0, ALL.0, 1], 9),
             "{}",
             t.ctx()
         );
@@ -375,7 +375,7 @@ fn region_rows() {
                 KERN_SUCCESS,
                 DATA + 3 * p,
                 end - DATA - 3 * p,
-                [RW, ALL, 1],
+                [RW.0, ALL.0, 1],
                 9
             ),
             "{}",
@@ -427,7 +427,12 @@ fn region_of_a_32_bit_guest_must_end_below_4_gib() {
             match form {
                 Form::Vm => assert_eq!(r.0, KERN_INVALID_ADDRESS, "{}", t.ctx()),
                 Form::MachVm => {
-                    assert_eq!(r, (KERN_SUCCESS, top, p, [RW, ALL, 1], 9), "{}", t.ctx())
+                    assert_eq!(
+                        r,
+                        (KERN_SUCCESS, top, p, [RW.0, ALL.0, 1], 9),
+                        "{}",
+                        t.ctx()
+                    )
                 }
             }
         }

@@ -442,7 +442,7 @@ impl Frozen {
                 run.start.saturating_mul(p),
                 run.end.saturating_mul(p).min(size),
             );
-            if run.attrs.cur & VM_PROT_WRITE == 0 && s < e {
+            if !run.attrs.cur.intersects(VM_PROT_WRITE) && s < e {
                 self.ranges.push((s, e, run));
             }
         }
@@ -501,7 +501,7 @@ fn protected_pages(store: &Store<State>, task: TaskId) -> Vec<u64> {
     let pages = memory.data_size(store) as u64 / vm.page_size();
     vm.table()
         .runs()
-        .filter(|r| r.attrs.cur & VM_PROT_WRITE == 0)
+        .filter(|r| !r.attrs.cur.intersects(VM_PROT_WRITE))
         .flat_map(|r| r.start..r.end.min(pages))
         .take(64)
         .collect()

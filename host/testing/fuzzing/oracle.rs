@@ -469,7 +469,7 @@ impl Differential {
         (addr / p..end.div_ceil(p)).all(|page| {
             self.model
                 .page(t, page)
-                .is_some_and(|a| a.cur & VM_PROT_WRITE != 0)
+                .is_some_and(|a| a.cur.intersects(VM_PROT_WRITE))
         })
     }
 
@@ -1176,7 +1176,7 @@ mod tests {
             );
         };
         assert!(h.bytes_in_place(g, 0, 0x10000).is_some());
-        protect(&mut h, 0x3000, VM_PROT_READ as u32);
+        protect(&mut h, 0x3000, VM_PROT_READ.0 as u32);
         protect(&mut h, 0x5000, 0);
         let enforced = crate::embed::kernel::KernelConfig::default().enforce;
         assert!(

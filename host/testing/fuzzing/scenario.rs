@@ -53,7 +53,7 @@ impl Ctx<'_> {
             for page in 0..self.mem / self.p {
                 if let Some(a) = self.model.page(self.task, page) {
                     allocated.push(page);
-                    if a.cur & VM_PROT_WRITE != 0 {
+                    if a.cur.intersects(VM_PROT_WRITE) {
                         writable.push(page);
                     }
                 }
@@ -349,7 +349,7 @@ impl ProtSpec {
     fn bits(self) -> u32 {
         match self {
             ProtSpec::Bits(b) => {
-                u32::from(b & 7) | if b & 8 != 0 { VM_PROT_COPY as u32 } else { 0 }
+                u32::from(b & 7) | if b & 8 != 0 { VM_PROT_COPY.0 as u32 } else { 0 }
             }
             ProtSpec::Raw(b) => b,
         }

@@ -9,7 +9,7 @@
 use arbitrary::{Arbitrary, Result, Unstructured};
 
 use crate::abi::PageAttrs;
-use crate::abi::{VM_PROT_COPY, VM_PROT_READ, VM_PROT_WRITE};
+use crate::abi::{VmInherit, VmProt, VM_PROT_COPY, VM_PROT_NONE, VM_PROT_READ, VM_PROT_WRITE};
 use crate::table::{CheckError, PageTable, Run};
 
 /// Pages of the window.
@@ -33,9 +33,9 @@ pub struct AttrsSpec {
 impl AttrsSpec {
     fn attrs(self) -> PageAttrs {
         PageAttrs {
-            cur: i32::from(self.cur & 7),
-            max: i32::from(self.max & 7),
-            inherit: u32::from(self.inherit % 3),
+            cur: VmProt(i32::from(self.cur & 7)),
+            max: VmProt(i32::from(self.max & 7)),
+            inherit: VmInherit(u32::from(self.inherit % 3)),
             permanent: false,
             behavior: i32::from(self.behavior % 4),
             object: if self.object { 7 } else { 0 },
@@ -262,9 +262,9 @@ pub fn run_table(case: &TableCase) -> std::result::Result<TableRun, String> {
                 prot,
             } => {
                 let (s, e) = range(start, len);
-                let copy = prot & VM_PROT_COPY as u8 != 0;
-                let prot = i32::from(prot & 7);
-                let extra = if copy { VM_PROT_WRITE } else { 0 };
+                let copy = i32::from(prot) & VM_PROT_COPY.0 != 0;
+                let prot = VmProt(i32::from(prot & 7));
+                let extra = if copy { VM_PROT_WRITE } else { VM_PROT_NONE };
                 let got = table.protect(base + s, base + e, set_max, prot, copy);
                 let want = reference.check(s, e, |a| (a.max | extra) & prot == prot);
                 if got != want {
@@ -289,7 +289,7 @@ pub fn run_table(case: &TableCase) -> std::result::Result<TableRun, String> {
             }
             TableOp::CheckAccess { start, len, prot } => {
                 let (s, e) = range(start, len);
-                let prot = i32::from(prot & 7);
+                let prot = VmProt(i32::from(prot & 7));
                 let got = table.check_access(base + s, base + e, prot);
                 let want = reference.check(s, e, |a| a.cur & prot == prot);
                 if got != want {
