@@ -1772,6 +1772,11 @@ impl Model {
     }
 }
 
+/// The model's own tests. The spec's rows run against the model in `tests/spec`
+/// (`machvm::testing::Target`); the tests here hold what those rows do not reach: the edges
+/// at exactly `2^width`, the memory's end and the map limit, out-parameters left untouched,
+/// values outside the caller's width, tasks of different page sizes, and the model's
+/// invariants under random calls.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2125,15 +2130,6 @@ mod tests {
     // ---- ports (spec §1) ----
 
     #[test]
-    fn self_calls_return_the_fixed_names() {
-        for c in cfgs() {
-            let mut e = Env::new(c);
-            assert_eq!(e.run(Call::TaskSelf), Outcome::Port(0x103));
-            assert_eq!(e.run(Call::HostSelf), Outcome::Port(0x203));
-        }
-    }
-
-    #[test]
     fn invalid_names_give_send_invalid_dest_before_any_other_check() {
         for c in cfgs() {
             let mut e = Env::new(c);
@@ -2337,23 +2333,6 @@ mod tests {
     // ---- vm_copy ----
 
     #[test]
-    fn copy_row1_size_zero_succeeds_without_looking_at_addresses() {
-        for c in cfgs() {
-            let mut e = Env::new(c);
-            let before = e.m.clone();
-            for (s, d) in [
-                (u64::MAX, u64::MAX),
-                (e.top(1), 0),
-                (0x7FF_0000, 0x7FF_0000),
-                (0, MAP as u64),
-            ] {
-                assert_eq!(e.copy(s, 0, d), ok());
-            }
-            assert_same(&e.m, &before);
-        }
-    }
-
-    #[test]
     fn copy_row2_and_4_wrapping_ranges_are_invalid_address() {
         for c in cfgs() {
             let mut e = Env::new(c);
@@ -2539,26 +2518,6 @@ mod tests {
     // ---- vm_protect ----
 
     #[test]
-    fn protect_row1_wrap_or_bad_bits_is_invalid_argument() {
-        for c in cfgs() {
-            let mut e = Env::new(c);
-            let p = e.p();
-            let before = e.m.clone();
-            let ia = kr(KERN_INVALID_ARGUMENT);
-            assert_eq!(e.protect(e.top(p), p, 0, R), ia);
-            assert_eq!(e.protect(e.top(p), 2 * p, 1, R), ia);
-            assert_eq!(e.protect(p, e.top(1), 0, R), ia);
-            assert_eq!(e.protect(e.top(1), 1, 0, R), ia);
-            for bad in [0x8, 0x20, 0x17 | 0x8, 0x100, i32::MIN, -1].map(VmProt) {
-                assert_eq!(e.protect(0, p, 0, bad), ia);
-                assert_eq!(e.protect(0, 0, 0, bad), ia, "bad bits with size 0");
-                assert_eq!(e.protect(u64::MAX, 0, 1, bad), ia);
-            }
-            assert_same(&e.m, &before);
-        }
-    }
-
-    #[test]
     fn protect_row2_size_zero_succeeds() {
         for c in cfgs() {
             let mut e = Env::new(c);
@@ -2568,25 +2527,6 @@ mod tests {
                 assert_eq!(e.protect(a, 0, 1, VM_PROT_ALL | VM_PROT_COPY), ok());
             }
             assert_same(&e.m, &before);
-        }
-    }
-
-    #[test]
-    fn protect_row3_end_rounding_to_zero_is_invalid_argument() {
-        for c in cfgs() {
-            let mut e = Env::new(c);
-            let p = e.p();
-            assert_eq!(e.protect(e.top(p), 1, 0, R), kr(KERN_INVALID_ARGUMENT));
-            assert_eq!(
-                e.protect(e.top(p) + 5, p - 6, 0, R),
-                kr(KERN_INVALID_ARGUMENT)
-            );
-            assert_eq!(
-                e.protect(e.top(2 * p), p + 1, 0, R),
-                kr(KERN_INVALID_ARGUMENT)
-            );
-            // One page lower it is merely outside the map.
-            assert_eq!(e.protect(e.top(2 * p), p, 0, R), kr(KERN_INVALID_ADDRESS));
         }
     }
 
@@ -3110,51 +3050,12 @@ mod tests {
     // ---- vm_deallocate ----
 
     #[test]
-    fn deallocate_row1_wrap_is_invalid_argument() {
-        for c in cfgs() {
-            let mut e = Env::new(c);
-            let p = e.p();
-            let before = e.m.clone();
-            for (a, s) in [
-                (e.top(p), p),
-                (e.top(p), 2 * p),
-                (p, e.top(1)),
-                (e.top(1), 1),
-            ] {
-                assert_eq!(e.dealloc(a, s), kr(KERN_INVALID_ARGUMENT), "{a:#x} {s:#x}");
-            }
-            assert_same(&e.m, &before);
-        }
-    }
-
-    #[test]
     fn deallocate_row2_size_zero_succeeds() {
         for c in cfgs() {
             let mut e = Env::new(c);
             let before = e.m.clone();
             for a in [0, 1, INIT, MAP as u64, e.top(1)] {
                 assert_eq!(e.dealloc(a, 0), ok());
-            }
-            assert_same(&e.m, &before);
-        }
-    }
-
-    #[test]
-    fn deallocate_row3_end_wrapping_or_past_the_map_removes_nothing() {
-        for c in cfgs() {
-            let mut e = Env::new(c);
-            let p = e.p();
-            let m = MAP as u64;
-            let before = e.m.clone();
-            for (a, s) in [
-                (e.top(p) + 1, p - 2),
-                (e.top(2 * p), p + 1),
-                (0, m + 1),
-                (INIT - p, m),
-                (0, e.top(p) - 1),
-                (m, p),
-            ] {
-                assert_eq!(e.dealloc(a, s), ok(), "{a:#x} {s:#x}");
             }
             assert_same(&e.m, &before);
         }
@@ -3801,26 +3702,6 @@ mod tests {
     }
 
     #[test]
-    fn write_row4_copies_count_bytes() {
-        for c in cfgs() {
-            let mut e = Env::new(c);
-            let p = e.p();
-            e.pattern(p, 3 * p, 8);
-            e.set(6 * p, 2 * p, W);
-            let src = e.bytes(p + 1, 2 * p + 1);
-            assert_eq!(e.write(6 * p + 3, p + 1, 2 * p as u32 + 1), ok());
-            assert_eq!(e.bytes(6 * p + 3, 2 * p + 1), src);
-            assert_eq!(e.bytes(6 * p + 2, 1), vec![0]);
-            assert_eq!(e.bytes(8 * p + 4, 1), vec![0]);
-            // Overlap in one task: memmove.
-            let mut want = e.bytes(0, 4 * p);
-            want.copy_within(p as usize..2 * p as usize, p as usize + 9);
-            assert_eq!(e.write(p + 9, p, p as u32), ok());
-            assert_eq!(e.bytes(0, 4 * p), want);
-        }
-    }
-
-    #[test]
     fn write_between_tasks() {
         for f in [Form::Vm, Form::MachVm] {
             let mut m = Model::new();
@@ -4215,36 +4096,6 @@ mod tests {
                 msg.contains("address") && msg.contains(&format!("{:#x}", 2 * p)),
                 "{msg}"
             );
-        }
-    }
-
-    #[test]
-    fn failures_store_nothing() {
-        for c in cfgs() {
-            let mut e = Env::new(c);
-            e.put(SCR, 0xAAAA_AAAA_AAAA_AAAA, 8);
-            e.put(SCR2, 0xBBBB_BBBB_BBBB_BBBB, 8);
-            let before = e.m.clone();
-            for call in every_vm_call(c.f, ME) {
-                if let Call::Region { .. } = call {
-                    continue; // its count is 0xBBBB_BBBB >= 9: flavor 77 is refused
-                }
-                assert!(
-                    matches!(e.run(call.clone()), Outcome::Kr(r) if r != KERN_SUCCESS),
-                    "{call:?}"
-                );
-            }
-            e.put(SCR2, 9, 4);
-            let mut before = before;
-            before.memory_mut(e.t)[SCR2 as usize..SCR2 as usize + 4]
-                .copy_from_slice(&9u32.to_le_bytes());
-            for call in every_vm_call(c.f, ME) {
-                assert!(
-                    matches!(e.run(call.clone()), Outcome::Kr(r) if r != KERN_SUCCESS),
-                    "{call:?}"
-                );
-            }
-            assert_same(&e.m, &before);
         }
     }
 

@@ -312,8 +312,8 @@ fn deallocate_rows() {
 
 #[test]
 fn guest_memory_grow_allocates_the_new_pages() {
-    for (w, p) in CONFIGS {
-        let mut t = T::new(w, p, machvm::Form::Vm, 1, Some(8));
+    for (on, (w, p)) in on_configs() {
+        let mut t = T::on(on, w, p, machvm::Form::Vm, 1, Some(8));
         assert_eq!(t.grow(2), Some(1));
         // The next call sees pages [64 KiB, 192 KiB) allocated RW/ALL.
         assert_eq!(
@@ -345,9 +345,9 @@ fn guest_memory_grow_allocates_the_new_pages() {
 /// a source buffer, and whichever path (fast or full) answers it.
 #[test]
 fn checking_calls_see_pages_the_guest_just_grew() {
-    for (w, p) in CONFIGS {
+    for (on, (w, p)) in on_configs() {
         for form in FORMS {
-            let mut t = T::new(w, p, form, 1, Some(8));
+            let mut t = T::on(on, w, p, form, 1, Some(8));
             let word = t.word() as u64;
             t.pattern(0x100, 0x400, 7);
             // One call of each kind, each right after its own grow: nothing else looked

@@ -35,6 +35,11 @@ pub enum On {
 /// Both targets: every row runs against each.
 pub const BOTH: [On; 2] = [On::Machvm, On::Model];
 
+/// Every configuration on both targets.
+pub fn on_configs() -> impl Iterator<Item = (On, (Width, u64))> {
+    BOTH.into_iter().flat_map(|on| CONFIGS.map(|c| (on, c)))
+}
+
 impl K {
     /// A target of kind `on` whose tasks have page size `p`.
     pub fn new(on: On, p: u64) -> K {

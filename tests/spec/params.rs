@@ -257,11 +257,11 @@ fn the_trap_reaches_the_embedder_with_its_message() {
     }
 }
 
-/// Extreme values for every argument of every call: the host answers (a code or a trap)
-/// and never panics, and the memory outside the calls' legal effects stays sane.
+/// Extreme values for every argument of every call: the host (and the model) answers (a
+/// code or a trap) and never panics, and the memory outside the calls' legal effects stays sane.
 #[test]
 fn no_argument_makes_the_host_panic() {
-    for (w, p) in CONFIGS {
+    for (on, (w, p)) in on_configs() {
         let top = (w.limit() - 1) as u64;
         let vals = [
             0,
@@ -279,7 +279,7 @@ fn no_argument_makes_the_host_panic() {
             1 << 32,
             1 << 63,
         ];
-        let mut t = T::new(w, p, Form::Vm, 4, Some(64));
+        let mut t = T::on(on, w, p, Form::Vm, 4, Some(64));
         let mut n = 0;
         for form in FORMS {
             let aw = form.address_width(w);
@@ -368,7 +368,7 @@ fn no_argument_makes_the_host_panic() {
                     }
                     // Start again when the scratch page was made unusable.
                     if t.page_prot(0).is_none_or(|(cur, _)| cur != RW) {
-                        t = T::new(w, p, Form::Vm, 4, Some(64));
+                        t = T::on(on, w, p, Form::Vm, 4, Some(64));
                     }
                 }
             }

@@ -149,7 +149,7 @@ fn ret(h: &mut K, g: usize, c: Call) -> KernReturn {
 
 #[test]
 fn without_a_send_right_another_task_is_unreachable() {
-    for (on, (w, p)) in BOTH.into_iter().flat_map(|on| CONFIGS.map(|c| (on, c))) {
+    for (on, (w, p)) in on_configs() {
         let mut h = pair(on, w, p);
         // The name the right would get is not valid yet.
         for form in FORMS {
@@ -169,7 +169,7 @@ fn without_a_send_right_another_task_is_unreachable() {
 
 #[test]
 fn with_a_send_right_cross_task_calls_touch_only_the_target() {
-    for (on, (w, p)) in BOTH.into_iter().flat_map(|on| CONFIGS.map(|c| (on, c))) {
+    for (on, (w, p)) in on_configs() {
         for form in FORMS {
             let mut h = pair(on, w, p);
             let name = h.insert_send_right(1, 0);
