@@ -3,6 +3,7 @@
 //! reference model ([`Model`]) alike, and neither can drift from the contract alone.
 
 use crate::abi::{Call, Outcome, PageAttrs, Width};
+use crate::testing::fuzzing::map_limit_of;
 use crate::testing::harness::Harness;
 use crate::testing::model::Model;
 use crate::vm::WASM_PAGE;
@@ -104,11 +105,12 @@ impl Target for ModelTarget {
 
     fn add_task(&mut self, width: Width, initial: u64, maximum: Option<u64>) -> usize {
         let config = KernelConfig::default();
-        let map_limit = match (maximum, width) {
-            (Some(pages), _) => u128::from(pages) * u128::from(WASM_PAGE),
-            (None, Width::W64) => u128::from(config.memory64_map_limit),
-            (None, Width::W32) => 1 << 32,
-        };
+        let map_limit = map_limit_of(
+            width,
+            maximum,
+            config.memory64_map_limit,
+            config.memory_limit,
+        );
         let task = self
             .model
             .add_task(width, self.page_size, initial * WASM_PAGE, map_limit);

@@ -28,7 +28,8 @@ pub mod guests;
 pub mod table;
 
 pub use oracle::{
-    locate, minimize, run_ops, rust_call, Differential, Divergence, Op, Setup, TaskSpec,
+    locate, map_limit_of, minimize, run_ops, rust_call, Differential, Divergence, Op, Setup,
+    TaskSpec,
 };
 pub use scenario::{
     BehaviorSpec, CallSpec, Constraints, CountSpec, DstSpec, FlagsSpec, FlavorSpec, InfoSpec, Num,

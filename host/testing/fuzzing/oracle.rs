@@ -86,15 +86,33 @@ impl Setup {
     /// The map limit `L` of task `t`, as spec §1 and `docs/semantics.md` define it.
     pub fn map_limit(&self, t: usize) -> u128 {
         let spec = &self.tasks[t];
-        let declared = match (spec.maximum, spec.width) {
-            (Some(pages), _) => u128::from(pages) * u128::from(WASM_PAGE),
-            (None, Width::W32) => 1 << 32,
-            (None, Width::W64) => u128::from(self.memory64_map_limit),
-        };
-        match self.memory_limit {
-            Some(limit) => declared.min(u128::from(limit / WASM_PAGE * WASM_PAGE)),
-            None => declared,
-        }
+        map_limit_of(
+            spec.width,
+            spec.maximum,
+            self.memory64_map_limit,
+            self.memory_limit,
+        )
+    }
+}
+
+/// The map limit `L` (spec §1) of a memory of `width` that declares `maximum` wasm pages,
+/// in a kernel that gives a 64-bit memory without a maximum `memory64_map_limit` bytes and
+/// caps every map at `memory_limit`: the tests' own reading of the rule, written apart
+/// from machvm's, so that the model it feeds does not inherit a mistake there.
+pub fn map_limit_of(
+    width: Width,
+    maximum: Option<u64>,
+    memory64_map_limit: u64,
+    memory_limit: Option<u64>,
+) -> u128 {
+    let declared = match (maximum, width) {
+        (Some(pages), _) => u128::from(pages) * u128::from(WASM_PAGE),
+        (None, Width::W32) => 1 << 32,
+        (None, Width::W64) => u128::from(memory64_map_limit),
+    };
+    match memory_limit {
+        Some(limit) => declared.min(u128::from(limit / WASM_PAGE * WASM_PAGE)),
+        None => declared,
     }
 }
 
