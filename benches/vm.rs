@@ -19,7 +19,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use machvm::abi::{KernReturn, TASK_SELF_NAME};
+use machvm::abi::{KernReturn, TASK_SELF_NAME, VM_PROT_DEFAULT};
 use machvm::{Call, Form, Kernel, KernelConfig, TaskPre};
 use wasmtime::{Config, Engine, Func, Instance, Linker, Module, Store};
 
@@ -173,7 +173,7 @@ fn protects(c: &mut Criterion) {
                 addr: 0x100_0000 + i * 0x2000,
                 size: 0x1000,
                 set_max: 1,
-                prot: 3,
+                prot: VM_PROT_DEFAULT,
             };
             assert_eq!(g.call(c), KernReturn::SUCCESS);
         }
@@ -348,7 +348,10 @@ fn enforcement(c: &mut Criterion) {
         let mut g = guest(&engine, enforce);
         // Some protected pages in the scanned range: every other 64 KiB read-only.
         for i in (0..u64::from(len)).step_by(0x20000) {
-            assert_eq!(g.protect(i + 0x10000, 0x10000, 1), KernReturn::SUCCESS);
+            assert_eq!(
+                g.protect(i + 0x10000, 0x10000, machvm::abi::VM_PROT_READ),
+                KernReturn::SUCCESS
+            );
         }
         let f = g.func::<u32, i32>("checksum");
         let name = if enforce { "on" } else { "off" };

@@ -15,7 +15,7 @@
 
 use std::process::ExitCode;
 
-use machvm::abi::{KernReturn, VM_PROT_NONE, VM_PROT_READ};
+use machvm::abi::{KernReturn, MachPort, VM_PROT_NONE, VM_PROT_READ};
 use machvm::host::{self, Region};
 use machvm::{Kernel, TaskPre};
 use wasmtime::{Engine, Linker, Store};
@@ -52,7 +52,7 @@ impl machvm::KernelView for State {
 #[derive(Debug)]
 pub struct Report {
     /// The name of the send right to the source in the reader's namespace.
-    pub port: u32,
+    pub port: MachPort,
     /// The result of the reader's copy of the message.
     pub copy: KernReturn,
     /// The bytes the reader got, read back from its memory by the host.
@@ -102,12 +102,14 @@ pub fn run() -> wasmtime::Result<Report> {
 
     let copy_from =
         reader_instance.get_typed_func::<(u32, u32, u32), i32>(&mut store, "copy_from")?;
-    let copy =
-        KernReturn(copy_from.call(&mut store, (port, MESSAGE_AT as u32, MESSAGE.len() as u32))?);
+    let copy = KernReturn(copy_from.call(
+        &mut store,
+        (port.0, MESSAGE_AT as u32, MESSAGE.len() as u32),
+    )?);
     let copied = host::read_bytes(&mut store, reader, 0x1000, MESSAGE.len())?;
     // From the middle of the message page into the guard page: refused, nothing copied.
     let guarded_copy =
-        KernReturn(copy_from.call(&mut store, (port, MESSAGE_AT as u32 + 0x800, 0x1000))?);
+        KernReturn(copy_from.call(&mut store, (port.0, MESSAGE_AT as u32 + 0x800, 0x1000))?);
 
     let source_regions = host::regions(&mut store, source)?;
     Ok(Report {

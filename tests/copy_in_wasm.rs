@@ -86,7 +86,7 @@ impl Guest {
     }
 
     fn copy(&mut self, src: u32, size: u32, dst: u32) -> KernReturn {
-        self.copy_as(TASK_SELF_NAME, src, size, dst)
+        self.copy_as(TASK_SELF_NAME.0, src, size, dst)
     }
 
     fn copy_as(&mut self, port: u32, src: u32, size: u32, dst: u32) -> KernReturn {
@@ -180,7 +180,7 @@ fn everything_outside_the_windows_goes_to_the_host() {
     // Another port, past the memory, wrapping, past the window's end.
     assert_eq!(g.copy_as(0, 0, 16, 0x100), MACH_SEND_INVALID_DEST);
     assert_eq!(
-        g.copy_as(HOST_SELF_NAME, 0, 16, 0x100),
+        g.copy_as(HOST_SELF_NAME.0, 0, 16, 0x100),
         KERN_INVALID_ARGUMENT
     );
     assert_eq!(g.copy(MEM as u32, 16, 0x100), KERN_INVALID_ADDRESS);

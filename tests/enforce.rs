@@ -84,7 +84,7 @@ impl Guest {
             task,
             addr_ptr: 0x200,
             size: page,
-            flags: 0,
+            flags: VmFlags(0),
         });
         assert_eq!(r, KERN_SUCCESS);
         let prot = state.prot();
@@ -94,7 +94,7 @@ impl Guest {
             addr,
             size: page,
             set_max: 0,
-            prot: prot.0 as u32,
+            prot,
         });
         assert_eq!(r, KERN_SUCCESS);
     }
@@ -262,7 +262,7 @@ fn write_only_pages_fault_on_loads_until_their_first_store() {
                     addr,
                     size,
                     set_max: 0,
-                    prot: VM_PROT_WRITE.0 as u32,
+                    prot: VM_PROT_WRITE,
                 };
                 assert_eq!(g.host(c), KERN_SUCCESS);
             };
@@ -358,7 +358,7 @@ fn a_refused_store_writes_nothing_and_protections_take_effect_immediately() {
         addr: 0x30000,
         size: 0x2000,
         set_max: 0,
-        prot: 3,
+        prot: VmProt(3),
     };
     assert_eq!(g.host(c), KERN_SUCCESS);
     assert_eq!(g.run("store32", 0x30ffe).unwrap(), 0);
@@ -384,7 +384,7 @@ fn memory_grow_and_host_growth_keep_the_table_and_hardware_in_step() {
         task: TASK_SELF_NAME,
         addr_ptr: 0x200,
         size: 0x1000,
-        flags: 1,
+        flags: VmFlags(1),
     };
     assert_eq!(g.host(c), KERN_SUCCESS);
     assert_eq!(g.run("store8", 0xA0000).unwrap(), 0);
@@ -498,7 +498,7 @@ fn moved_kernel_record() {
         addr: 0x60000,
         size: 0x1000,
         set_max: 0,
-        prot: VM_PROT_WRITE.0 as u32,
+        prot: VM_PROT_WRITE,
     };
     assert_eq!(g.host(c), KERN_SUCCESS);
     let Guest { store, .. } = g;
@@ -547,7 +547,7 @@ fn empty_after_fork() {
             task: TASK_SELF_NAME,
             addr_ptr: 0x100,
             size: 0x1000,
-            flags: (VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE) as u32,
+            flags: VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE,
         };
         assert_eq!(call(store, c), KERN_SUCCESS);
         let b = machvm::host::read_bytes(&mut *store, task, 0x100, 4).unwrap();
@@ -613,7 +613,7 @@ fn write_only_budget() {
             addr: at,
             size: 4 * p,
             set_max: 0,
-            prot: VM_PROT_WRITE.0 as u32,
+            prot: VM_PROT_WRITE,
         };
         assert_eq!(g.host(c), KERN_SUCCESS);
     };
@@ -747,7 +747,7 @@ fn mappings(past_the_kernel: bool) {
             addr: i * 4096,
             size: 4096,
             set_max: 0,
-            prot: 1,
+            prot: VmProt(1),
         };
         let before = store.data().task(task).unwrap().table().get(i);
         let runs = store.data().task(task).unwrap().table().run_count();
@@ -810,7 +810,7 @@ fn mappings(past_the_kernel: bool) {
         addr: 0,
         size: 4096,
         set_max: 0,
-        prot: 3,
+        prot: VmProt(3),
     };
     assert_eq!(
         machvm::call(&mut store, task, &c).unwrap(),

@@ -10,7 +10,7 @@ use machvm::abi::*;
 fn one_task_copies_memory_out_of_the_other() {
     let r = two_tasks::run().expect("the example runs");
     // The first right inserted into a namespace is named 0x303 (docs/semantics.md).
-    assert_eq!(r.port, 0x303);
+    assert_eq!(r.port, MachPort(0x303));
     assert_eq!(r.copy, KERN_SUCCESS);
     assert_eq!(r.copied, two_tasks::MESSAGE);
     assert_eq!(r.guarded_copy, KERN_PROTECTION_FAILURE);

@@ -768,7 +768,7 @@ fn abi_drives_every_call_family() {
 
         // Three fresh pages, the lowest free ones: just past the initial 128 KiB.
         t.store_word(s, 0);
-        let flags = VM_FLAGS_ANYWHERE as u64;
+        let flags = u64::from(VM_FLAGS_ANYWHERE.0);
         assert_eq!(t.kr("x_vm_allocate", &[me, s, 3 * page, flags]), 0, "{ctx}");
         let a = t.load_word(s);
         assert_eq!(a, 0x20000, "{ctx}");

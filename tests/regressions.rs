@@ -52,7 +52,7 @@ fn vm_allocate_anywhere_of_a_32_bit_caller_stays_below_4_gib() {
         task: TASK_SELF_NAME,
         addr_ptr: 0x100,
         size: 0x10000,
-        flags: VM_FLAGS_FIXED as u32,
+        flags: VM_FLAGS_FIXED,
     };
     assert_eq!(h.call(big, &fixed).unwrap(), Outcome::Kr(KERN_SUCCESS));
     // Free below 4 GiB: [0x10000, 2^32 - 0x10000). Ask for more; the free run past 4 GiB
@@ -62,7 +62,7 @@ fn vm_allocate_anywhere_of_a_32_bit_caller_stays_below_4_gib() {
         task: name,
         addr_ptr: 0x100,
         size: 0xfffe_1000,
-        flags: VM_FLAGS_ANYWHERE as u32,
+        flags: VM_FLAGS_ANYWHERE,
     };
     assert_eq!(
         h.call(small, &anywhere).unwrap(),
@@ -105,11 +105,11 @@ fn cross_task_sequence_agrees_with_the_model() {
             caller: 0,
             call: Call::Protect {
                 form: Form::Vm,
-                task: right,
+                task: MachPort(right),
                 addr: 0x4000,
                 size: 0x4000,
                 set_max: 0,
-                prot: VM_PROT_READ.0 as u32,
+                prot: VM_PROT_READ,
             },
         },
         // Into the read-only page of the other task: PROTECTION_FAILURE, nothing written.
@@ -117,7 +117,7 @@ fn cross_task_sequence_agrees_with_the_model() {
             caller: 0,
             call: Call::Write {
                 form: Form::Vm,
-                task: right,
+                task: MachPort(right),
                 addr: 0x3ff0,
                 data: 0x100,
                 count: 0x20,
@@ -127,7 +127,7 @@ fn cross_task_sequence_agrees_with_the_model() {
             caller: 1,
             call: Call::ReadOverwrite {
                 form: Form::MachVm,
-                task: right,
+                task: MachPort(right),
                 addr: 0x1fff0,
                 size: 0x20,
                 data: 0x10,
@@ -138,7 +138,7 @@ fn cross_task_sequence_agrees_with_the_model() {
             caller: 1,
             call: Call::Read {
                 form: Form::Vm,
-                task: right,
+                task: MachPort(right),
                 addr: 0x1,
                 size: 0x8001,
                 data_ptr: 0x100,
@@ -150,7 +150,7 @@ fn cross_task_sequence_agrees_with_the_model() {
             caller: 0,
             call: Call::Copy {
                 form: Form::MachVm,
-                task: right,
+                task: MachPort(right),
                 src: 0x2_0000,
                 size: 0x1_0000,
                 dst: 0x2_8000,

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)] // each bench target uses a part
 
-use machvm::abi::{KernReturn, TASK_SELF_NAME};
+use machvm::abi::{KernReturn, VmProt, TASK_SELF_NAME};
 use machvm::{Call, Form, Kernel, KernelConfig, Outcome, TaskId, TaskPre};
 use wasmtime::{Config, Engine, Instance, Linker, Module, Store, TypedFunc};
 
@@ -98,14 +98,14 @@ impl Guest {
         }
     }
 
-    pub fn protect(&mut self, addr: u64, size: u64, prot: i32) -> KernReturn {
+    pub fn protect(&mut self, addr: u64, size: u64, prot: VmProt) -> KernReturn {
         self.call(Call::Protect {
             form: Form::Vm,
             task: TASK_SELF_NAME,
             addr,
             size,
             set_max: 0,
-            prot: prot as u32,
+            prot,
         })
     }
 }

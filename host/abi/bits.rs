@@ -1,4 +1,5 @@
-//! The typed values of the ABI: `vm_prot_t` ([`VmProt`]) and `vm_inherit_t` ([`VmInherit`]).
+//! The typed values of the ABI: `vm_prot_t` ([`VmProt`]), `vm_inherit_t` ([`VmInherit`]),
+//! `vm_allocate`'s flags ([`VmFlags`]) and `mach_port_name_t` ([`MachPort`]).
 
 use std::fmt;
 use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Not};
@@ -155,5 +156,208 @@ impl fmt::Debug for VmInherit {
             Some(name) => f.write_str(name),
             None => write!(f, "VmInherit({})", self.0),
         }
+    }
+}
+
+/// `vm_allocate`'s `flags`: `VM_FLAGS_ANYWHERE` or fixed, and the other bits of
+/// `VM_FLAGS_USER_ALLOCATE`. A transparent `u32`, as the guest passes it (an `int` in C);
+/// bits machvm does not know are kept, so that the call can refuse them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct VmFlags(pub u32);
+
+impl VmFlags {
+    /// The raw bits.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Whether every bit of `other` is set.
+    pub const fn contains(self, other: VmFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any bit of `other` is set.
+    pub const fn intersects(self, other: VmFlags) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// The bits of `self` and of `other` (`|`, in constants).
+    pub const fn union(self, other: VmFlags) -> VmFlags {
+        VmFlags(self.0 | other.0)
+    }
+
+    /// The bits of `self` not in `other`.
+    pub const fn without(self, other: VmFlags) -> VmFlags {
+        VmFlags(self.0 & !other.0)
+    }
+}
+
+impl BitOr for VmFlags {
+    type Output = VmFlags;
+    fn bitor(self, o: VmFlags) -> VmFlags {
+        VmFlags(self.0 | o.0)
+    }
+}
+
+impl BitOrAssign for VmFlags {
+    fn bitor_assign(&mut self, o: VmFlags) {
+        self.0 |= o.0;
+    }
+}
+
+impl BitAnd for VmFlags {
+    type Output = VmFlags;
+    fn bitand(self, o: VmFlags) -> VmFlags {
+        VmFlags(self.0 & o.0)
+    }
+}
+
+/// `ANYWHERE|PURGABLE` style: `ANYWHERE` or `FIXED` first, then the other bits by their
+/// header names, the superpage size and `VM_MAKE_TAG(n)`, unknown bits in hex.
+impl fmt::Display for VmFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flags = self.0;
+        f.write_str(if flags & 1 != 0 { "ANYWHERE" } else { "FIXED" })?;
+        // The other bits of `VM_FLAGS_USER_ALLOCATE`, by their header names.
+        const NAMED: [(u32, &str); 7] = [
+            (0x2, "PURGABLE"),
+            (0x4, "4GB_CHUNK"),
+            (0x8, "RANDOM_ADDR"),
+            (0x10, "NO_CACHE"),
+            (0x80, "PERMANENT"),
+            (0x1000, "TPRO"),
+            (0x4000, "OVERWRITE"),
+        ];
+        let mut rest = flags & !1;
+        for (bit, name) in NAMED {
+            if rest & bit != 0 {
+                write!(f, "|{name}")?;
+                rest &= !bit;
+            }
+        }
+        match (rest >> 16) & 7 {
+            0 => {}
+            1 => f.write_str("|SUPERPAGE_SIZE_ANY")?,
+            2 => f.write_str("|SUPERPAGE_SIZE_2MB")?,
+            n => write!(f, "|SUPERPAGE({n})")?,
+        }
+        if rest >> 24 != 0 {
+            write!(f, "|VM_MAKE_TAG({})", rest >> 24)?;
+        }
+        rest &= 0x00f8_ffff;
+        if rest != 0 {
+            write!(f, "|{rest:#x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `VmFlags(ANYWHERE|PURGABLE)`.
+impl fmt::Debug for VmFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VmFlags({self})")
+    }
+}
+
+/// `mach_port_name_t`: a name in a task's port namespace (`mach_task_self()`'s answer, the
+/// `task` and `host` arguments). A transparent `u32`, as the guest passes it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct MachPort(pub u32);
+
+impl MachPort {
+    /// The raw name.
+    pub const fn name(self) -> u32 {
+        self.0
+    }
+}
+
+/// The name in hex (`0x103`), as traces show it.
+impl fmt::Display for MachPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+/// The name in hex, so that `{:#x}` formats it as a number.
+impl fmt::LowerHex for MachPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
+/// `MachPort(0x103)`.
+impl fmt::Debug for MachPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MachPort({:#x})", self.0)
+    }
+}
+
+/// The value as the import's `u64`-carried argument ([`crate::abi::Call::args`]).
+impl From<MachPort> for u64 {
+    fn from(p: MachPort) -> u64 {
+        u64::from(p.0)
+    }
+}
+
+/// The value as the import's `u64`-carried argument ([`crate::abi::Call::args`]).
+impl From<VmFlags> for u64 {
+    fn from(f: VmFlags) -> u64 {
+        u64::from(f.0)
+    }
+}
+
+/// The value as the import's `u64`-carried argument ([`crate::abi::Call::args`]): the
+/// `i32` bits, zero-extended.
+impl From<VmProt> for u64 {
+    fn from(p: VmProt) -> u64 {
+        u64::from(p.0 as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::*;
+
+    #[test]
+    fn flags_show_their_header_names() {
+        assert_eq!(VM_FLAGS_FIXED.to_string(), "FIXED");
+        assert_eq!(
+            (VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE).to_string(),
+            "ANYWHERE|PURGABLE"
+        );
+        assert_eq!(
+            format!("{:?}", VM_FLAGS_OVERWRITE),
+            "VmFlags(FIXED|OVERWRITE)"
+        );
+        assert_eq!(
+            VmFlags(0x0100_0020).to_string(),
+            "FIXED|VM_MAKE_TAG(1)|0x20"
+        );
+        assert!(VM_FLAGS_USER_ALLOCATE.contains(VM_FLAGS_ANYWHERE | VM_FLAGS_OVERWRITE));
+        assert!(!VM_FLAGS_USER_ALLOCATE.contains(VmFlags(0x20)));
+        assert_eq!(
+            (VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE).without(VM_FLAGS_ANYWHERE),
+            VM_FLAGS_PURGABLE
+        );
+    }
+
+    #[test]
+    fn port_names_are_shown_in_hex() {
+        assert_eq!(TASK_SELF_NAME.to_string(), "0x103");
+        assert_eq!(format!("{HOST_SELF_NAME:#x}"), "0x203");
+        assert_eq!(format!("{MACH_PORT_DEAD:?}"), "MachPort(0xffffffff)");
+        assert_eq!(u64::from(MACH_PORT_DEAD), 0xFFFF_FFFF);
+    }
+
+    #[test]
+    fn protections_widen_to_the_wire_without_sign_extension() {
+        assert_eq!(u64::from(VmProt(-1)), 0xFFFF_FFFF);
+        assert_eq!(
+            format!("{:?}", VM_PROT_READ | VM_PROT_COPY),
+            "VM_PROT_READ | VM_PROT_COPY"
+        );
     }
 }

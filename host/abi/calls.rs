@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::{KernReturn, VmInherit, VmProt};
+use super::{KernReturn, MachPort, VmFlags, VmInherit, VmProt};
 
 /// Which family of a call: the word-sized `vm_*` or the 64-bit `mach_vm_*`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,35 +71,35 @@ pub enum Call {
     /// `mach_host_self()`.
     HostSelf,
     /// `host_page_size(host, *size)`.
-    HostPageSize { host: u32, size_ptr: u64 },
+    HostPageSize { host: MachPort, size_ptr: u64 },
     /// `vm_allocate(task, *address, size, flags)`.
     Allocate {
         form: Form,
-        task: u32,
+        task: MachPort,
         addr_ptr: u64,
         size: u64,
-        flags: u32,
+        flags: VmFlags,
     },
     /// `vm_deallocate(task, address, size)`.
     Deallocate {
         form: Form,
-        task: u32,
+        task: MachPort,
         addr: u64,
         size: u64,
     },
     /// `vm_protect(task, address, size, set_maximum, new_protection)`.
     Protect {
         form: Form,
-        task: u32,
+        task: MachPort,
         addr: u64,
         size: u64,
         set_max: u32,
-        prot: u32,
+        prot: VmProt,
     },
     /// `vm_copy(task, source_address, size, dest_address)`.
     Copy {
         form: Form,
-        task: u32,
+        task: MachPort,
         src: u64,
         size: u64,
         dst: u64,
@@ -107,7 +107,7 @@ pub enum Call {
     /// `vm_read(task, address, size, *data, *count)`.
     Read {
         form: Form,
-        task: u32,
+        task: MachPort,
         addr: u64,
         size: u64,
         data_ptr: u64,
@@ -116,7 +116,7 @@ pub enum Call {
     /// `vm_read_overwrite(task, address, size, data, *outsize)`.
     ReadOverwrite {
         form: Form,
-        task: u32,
+        task: MachPort,
         addr: u64,
         size: u64,
         data: u64,
@@ -125,7 +125,7 @@ pub enum Call {
     /// `vm_write(task, address, data, count)`.
     Write {
         form: Form,
-        task: u32,
+        task: MachPort,
         addr: u64,
         data: u64,
         count: u32,
@@ -133,7 +133,7 @@ pub enum Call {
     /// `vm_region_64` / `mach_vm_region(task, *address, *size, flavor, *info, *count, *object_name)`.
     Region {
         form: Form,
-        task: u32,
+        task: MachPort,
         addr_ptr: u64,
         size_ptr: u64,
         flavor: u32,
@@ -144,7 +144,7 @@ pub enum Call {
     /// `vm_region(task, *address, *size, flavor, *info, *count, *object_name)`: the
     /// word-sized form, which answers as `vm_region_64` does (spec §9).
     VmRegion {
-        task: u32,
+        task: MachPort,
         addr_ptr: u64,
         size_ptr: u64,
         flavor: u32,
@@ -155,7 +155,7 @@ pub enum Call {
     /// `vm_behavior_set(task, address, size, new_behavior)`.
     BehaviorSet {
         form: Form,
-        task: u32,
+        task: MachPort,
         addr: u64,
         size: u64,
         behavior: u32,
@@ -163,7 +163,7 @@ pub enum Call {
     /// `vm_msync(task, address, size, sync_flags)`.
     Msync {
         form: Form,
-        task: u32,
+        task: MachPort,
         addr: u64,
         size: u64,
         flags: u32,
@@ -171,23 +171,23 @@ pub enum Call {
     /// `vm_wire(host_priv, task, address, size, desired_access)`.
     Wire {
         form: Form,
-        host: u32,
-        task: u32,
+        host: MachPort,
+        task: MachPort,
         addr: u64,
         size: u64,
-        prot: u32,
+        prot: VmProt,
     },
     /// `vm_map_page_query` / `mach_vm_page_query(task, offset, *disposition, *ref_count)`.
     PageQuery {
         form: Form,
-        task: u32,
+        task: MachPort,
         addr: u64,
         disposition_ptr: u64,
         ref_count_ptr: u64,
     },
     /// `mach_vm_page_info(task, address, flavor, *info, *count)`.
     PageInfo {
-        task: u32,
+        task: MachPort,
         addr: u64,
         flavor: u32,
         info_ptr: u64,
@@ -196,7 +196,7 @@ pub enum Call {
     /// `mach_vm_page_range_query(task, address, size, dispositions, *dispositions_count)`;
     /// `dispositions` is an address in the caller.
     PageRangeQuery {
-        task: u32,
+        task: MachPort,
         addr: u64,
         size: u64,
         dispositions: u64,
@@ -204,7 +204,7 @@ pub enum Call {
     },
     /// `task_info(task, flavor, *info, *count)`.
     TaskInfo {
-        task: u32,
+        task: MachPort,
         flavor: u32,
         info_ptr: u64,
         count_ptr: u64,
@@ -212,14 +212,14 @@ pub enum Call {
     /// `vm_purgable_control(task, address, control, *state)`.
     PurgableControl {
         form: Form,
-        task: u32,
+        task: MachPort,
         addr: u64,
         control: u32,
         state_ptr: u64,
     },
     /// `host_statistics64(host, flavor, *info, *count)`.
     HostStatistics64 {
-        host: u32,
+        host: MachPort,
         flavor: u32,
         info_ptr: u64,
         count_ptr: u64,
@@ -488,7 +488,7 @@ pub enum Outcome {
     /// The call answered this `kern_return_t`.
     Kr(KernReturn),
     /// `mach_task_self` or `mach_host_self` answered this port name.
-    Port(u32),
+    Port(MachPort),
     /// The call trapped.
     Trap(ParamFault),
 }
@@ -498,7 +498,7 @@ impl Outcome {
     pub fn wire(self) -> Result<i32, ParamFault> {
         match self {
             Outcome::Kr(kr) => Ok(kr.0),
-            Outcome::Port(name) => Ok(name as i32),
+            Outcome::Port(name) => Ok(name.0 as i32),
             Outcome::Trap(f) => Err(f),
         }
     }
@@ -507,7 +507,7 @@ impl Outcome {
     /// for a call that did not trap).
     pub fn from_wire(call: &Call, v: i32) -> Outcome {
         match call {
-            Call::TaskSelf | Call::HostSelf => Outcome::Port(v as u32),
+            Call::TaskSelf | Call::HostSelf => Outcome::Port(MachPort(v as u32)),
             _ => Outcome::Kr(KernReturn(v)),
         }
     }

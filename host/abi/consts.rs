@@ -28,15 +28,15 @@ pub const VM_INHERIT_NONE: VmInherit = VmInherit(2);
 pub const VM_INHERIT_DEFAULT: VmInherit = VM_INHERIT_COPY;
 
 /// `vm_allocate` flag: map exactly at the given address.
-pub const VM_FLAGS_FIXED: i32 = 0;
+pub const VM_FLAGS_FIXED: VmFlags = VmFlags(0);
 /// `vm_allocate` flag: map at the lowest free range (the address is only a hint).
-pub const VM_FLAGS_ANYWHERE: i32 = 1;
+pub const VM_FLAGS_ANYWHERE: VmFlags = VmFlags(1);
 /// `vm_allocate` flag: the memory is a purgeable object (`vm_purgable_control`).
-pub const VM_FLAGS_PURGABLE: i32 = 0x2;
+pub const VM_FLAGS_PURGABLE: VmFlags = VmFlags(0x2);
 /// `vm_allocate` flag: with a fixed address, replace what is mapped there.
-pub const VM_FLAGS_OVERWRITE: i32 = 0x4000;
+pub const VM_FLAGS_OVERWRITE: VmFlags = VmFlags(0x4000);
 /// Every flag bit a user may pass to `vm_allocate`; others give `KERN_INVALID_ARGUMENT`.
-pub const VM_FLAGS_USER_ALLOCATE: u32 = 0xFF07_509F;
+pub const VM_FLAGS_USER_ALLOCATE: VmFlags = VmFlags(0xFF07_509F);
 
 /// `vm_region` flavor: `vm_region_basic_info_64`.
 pub const VM_REGION_BASIC_INFO_64: i32 = 9;
@@ -166,11 +166,11 @@ pub const VM_PURGABLE_DEBUG_EMPTY: i32 = 0x1000;
 pub const VM_PURGABLE_ALL_MASKS: i32 = 0x3 | 0x10 | 0x20 | 0x40 | 0x700 | 0x3000 | 0x1_0000;
 
 /// `MACH_PORT_NULL`.
-pub const MACH_PORT_NULL: u32 = 0;
+pub const MACH_PORT_NULL: MachPort = MachPort(0);
 /// `MACH_PORT_DEAD`.
-pub const MACH_PORT_DEAD: u32 = 0xFFFF_FFFF;
+pub const MACH_PORT_DEAD: MachPort = MachPort(0xFFFF_FFFF);
 
 /// The name of a task's own task port in its namespace (`mach_task_self()`).
-pub const TASK_SELF_NAME: u32 = 0x103;
+pub const TASK_SELF_NAME: MachPort = MachPort(0x103);
 /// The name of the host port in every task's namespace (`mach_host_self()`).
-pub const HOST_SELF_NAME: u32 = 0x203;
+pub const HOST_SELF_NAME: MachPort = MachPort(0x203);

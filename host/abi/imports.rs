@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::{Call, Form, Width};
+use super::{Call, Form, MachPort, VmFlags, VmProt, Width};
 
 /// One import of module `"mach"` (spec §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,44 +195,45 @@ impl Import {
         let a = |k: usize| args.get(k).copied().unwrap_or(0);
         // Ports, flags, protections and flavors are i32 in every signature.
         let n = |k: usize| a(k) as u32;
+        let port = |k: usize| MachPort(n(k));
         match self {
             TaskSelf => Call::TaskSelf,
             HostSelf => Call::HostSelf,
             HostPageSize => Call::HostPageSize {
-                host: n(0),
+                host: port(0),
                 size_ptr: a(1),
             },
             Allocate(form) => Call::Allocate {
                 form,
-                task: n(0),
+                task: port(0),
                 addr_ptr: a(1),
                 size: a(2),
-                flags: n(3),
+                flags: VmFlags(n(3)),
             },
             Deallocate(form) => Call::Deallocate {
                 form,
-                task: n(0),
+                task: port(0),
                 addr: a(1),
                 size: a(2),
             },
             Protect(form) => Call::Protect {
                 form,
-                task: n(0),
+                task: port(0),
                 addr: a(1),
                 size: a(2),
                 set_max: n(3),
-                prot: n(4),
+                prot: VmProt(n(4) as i32),
             },
             Copy(form) => Call::Copy {
                 form,
-                task: n(0),
+                task: port(0),
                 src: a(1),
                 size: a(2),
                 dst: a(3),
             },
             Read(form) => Call::Read {
                 form,
-                task: n(0),
+                task: port(0),
                 addr: a(1),
                 size: a(2),
                 data_ptr: a(3),
@@ -240,7 +241,7 @@ impl Import {
             },
             ReadOverwrite(form) => Call::ReadOverwrite {
                 form,
-                task: n(0),
+                task: port(0),
                 addr: a(1),
                 size: a(2),
                 data: a(3),
@@ -248,14 +249,14 @@ impl Import {
             },
             Write(form) => Call::Write {
                 form,
-                task: n(0),
+                task: port(0),
                 addr: a(1),
                 data: a(2),
                 count: n(3),
             },
             Region(form) => Call::Region {
                 form,
-                task: n(0),
+                task: port(0),
                 addr_ptr: a(1),
                 size_ptr: a(2),
                 flavor: n(3),
@@ -264,7 +265,7 @@ impl Import {
                 object_name_ptr: a(6),
             },
             VmRegion => Call::VmRegion {
-                task: n(0),
+                task: port(0),
                 addr_ptr: a(1),
                 size_ptr: a(2),
                 flavor: n(3),
@@ -274,62 +275,62 @@ impl Import {
             },
             BehaviorSet(form) => Call::BehaviorSet {
                 form,
-                task: n(0),
+                task: port(0),
                 addr: a(1),
                 size: a(2),
                 behavior: n(3),
             },
             Msync(form) => Call::Msync {
                 form,
-                task: n(0),
+                task: port(0),
                 addr: a(1),
                 size: a(2),
                 flags: n(3),
             },
             Wire(form) => Call::Wire {
                 form,
-                host: n(0),
-                task: n(1),
+                host: port(0),
+                task: port(1),
                 addr: a(2),
                 size: a(3),
-                prot: n(4),
+                prot: VmProt(n(4) as i32),
             },
             PageQuery(form) => Call::PageQuery {
                 form,
-                task: n(0),
+                task: port(0),
                 addr: a(1),
                 disposition_ptr: a(2),
                 ref_count_ptr: a(3),
             },
             PageInfo => Call::PageInfo {
-                task: n(0),
+                task: port(0),
                 addr: a(1),
                 flavor: n(2),
                 info_ptr: a(3),
                 count_ptr: a(4),
             },
             PageRangeQuery => Call::PageRangeQuery {
-                task: n(0),
+                task: port(0),
                 addr: a(1),
                 size: a(2),
                 dispositions: a(3),
                 count_ptr: a(4),
             },
             TaskInfo => Call::TaskInfo {
-                task: n(0),
+                task: port(0),
                 flavor: n(1),
                 info_ptr: a(2),
                 count_ptr: a(3),
             },
             HostStatistics64 => Call::HostStatistics64 {
-                host: n(0),
+                host: port(0),
                 flavor: n(1),
                 info_ptr: a(2),
                 count_ptr: a(3),
             },
             PurgableControl(form) => Call::PurgableControl {
                 form,
-                task: n(0),
+                task: port(0),
                 addr: a(1),
                 control: n(2),
                 state_ptr: a(3),

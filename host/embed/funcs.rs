@@ -102,7 +102,13 @@ fn dispatch<T: 'static, G: GetKernel<T>>(
 /// machinery. `None` when the call needs the full path (another task, a failing check, a
 /// memory that may move, a trace being written).
 #[inline]
-fn fast_copy(kernel: &Kernel, task: TaskId, form: Form, port: u32, args: [u64; 3]) -> Option<i32> {
+fn fast_copy(
+    kernel: &Kernel,
+    task: TaskId,
+    form: Form,
+    port: MachPort,
+    args: [u64; 3],
+) -> Option<i32> {
     let [src, size, dst] = args;
     let t = kernel.live_here(task)?;
     if (size != 0 && t.fixed_base() == 0) || t.stopped() || trace::enabled() {
@@ -139,7 +145,7 @@ fn copy<T: 'static, G: GetKernel<T>>(
     get: G,
     task: TaskId,
     form: Form,
-    port: u32,
+    port: MachPort,
     args: [u64; 3],
 ) -> wasmtime::Result<i32> {
     let [src, size, dst] = args;
@@ -258,13 +264,13 @@ fn self_func<T: 'static>(
     store: impl AsContextMut<Data = T>,
     task: TaskId,
     call: Call,
-    name: u32,
+    name: MachPort,
 ) -> Func {
     Func::wrap(store, move || {
         if trace::enabled() {
             trace::emit(task, &call, &ParamLog::new(), &Outcome::Port(name));
         }
-        name as i32
+        name.0 as i32
     })
 }
 
@@ -293,7 +299,7 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
                     return Ok(r);
                 }
                 let call = Call::HostPageSize {
-                    host,
+                    host: MachPort(host),
                     size_ptr: size_ptr.get(),
                 };
                 dispatch(&mut caller, get, task, call)
@@ -302,30 +308,30 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
         Import::Allocate(Vm) => wrap!(|t: u32, addr_ptr: W, size: W, flags: u32| {
             Call::Allocate {
                 form: Vm,
-                task: t,
+                task: MachPort(t),
                 addr_ptr: addr_ptr.get(),
                 size: size.get(),
-                flags,
+                flags: VmFlags(flags),
             }
         }),
         Import::Allocate(MachVm) => wrap!(|t: u32, addr_ptr: W, size: u64, flags: u32| {
             Call::Allocate {
                 form: MachVm,
-                task: t,
+                task: MachPort(t),
                 addr_ptr: addr_ptr.get(),
                 size,
-                flags,
+                flags: VmFlags(flags),
             }
         }),
         Import::Deallocate(Vm) => wrap!(|t: u32, addr: W, size: W| Call::Deallocate {
             form: Vm,
-            task: t,
+            task: MachPort(t),
             addr: addr.get(),
             size: size.get()
         }),
         Import::Deallocate(MachVm) => wrap!(|t: u32, addr: u64, size: u64| Call::Deallocate {
             form: MachVm,
-            task: t,
+            task: MachPort(t),
             addr,
             size
         }),
@@ -333,11 +339,11 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
             wrap!(
                 |t: u32, addr: W, size: W, set_max: u32, prot: u32| Call::Protect {
                     form: Vm,
-                    task: t,
+                    task: MachPort(t),
                     addr: addr.get(),
                     size: size.get(),
                     set_max,
-                    prot
+                    prot: VmProt(prot as i32)
                 }
             )
         }
@@ -345,11 +351,11 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
             wrap!(
                 |t: u32, addr: u64, size: u64, set_max: u32, prot: u32| Call::Protect {
                     form: MachVm,
-                    task: t,
+                    task: MachPort(t),
                     addr,
                     size,
                     set_max,
-                    prot
+                    prot: VmProt(prot as i32)
                 }
             )
         }
@@ -357,19 +363,26 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
             store,
             move |mut caller: Caller<'_, T>, t: u32, src: W, size: W, dst: W| {
                 let args = [src.get(), size.get(), dst.get()];
-                copy(&mut caller, get, task, Vm, t, args)
+                copy(&mut caller, get, task, Vm, MachPort(t), args)
             },
         ),
         Import::Copy(MachVm) => Func::wrap(
             store,
             move |mut caller: Caller<'_, T>, t: u32, src: u64, size: u64, dst: u64| {
-                copy(&mut caller, get, task, MachVm, t, [src, size, dst])
+                copy(
+                    &mut caller,
+                    get,
+                    task,
+                    MachVm,
+                    MachPort(t),
+                    [src, size, dst],
+                )
             },
         ),
         Import::Read(Vm) => wrap!(|t: u32, addr: W, size: W, data_ptr: W, count_ptr: W| {
             Call::Read {
                 form: Vm,
-                task: t,
+                task: MachPort(t),
                 addr: addr.get(),
                 size: size.get(),
                 data_ptr: data_ptr.get(),
@@ -380,7 +393,7 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
             wrap!(
                 |t: u32, addr: u64, size: u64, data_ptr: W, count_ptr: W| Call::Read {
                     form: MachVm,
-                    task: t,
+                    task: MachPort(t),
                     addr,
                     size,
                     data_ptr: data_ptr.get(),
@@ -392,7 +405,7 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
             wrap!(
                 |t: u32, addr: W, size: W, data: W, outsize_ptr: W| Call::ReadOverwrite {
                     form: Vm,
-                    task: t,
+                    task: MachPort(t),
                     addr: addr.get(),
                     size: size.get(),
                     data: data.get(),
@@ -404,7 +417,7 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
             wrap!(|t: u32, addr: u64, size: u64, data: u64, outsize_ptr: W| {
                 Call::ReadOverwrite {
                     form: MachVm,
-                    task: t,
+                    task: MachPort(t),
                     addr,
                     size,
                     data,
@@ -414,14 +427,14 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
         }
         Import::Write(Vm) => wrap!(|t: u32, addr: W, data: W, count: u32| Call::Write {
             form: Vm,
-            task: t,
+            task: MachPort(t),
             addr: addr.get(),
             data: data.get(),
             count
         }),
         Import::Write(MachVm) => wrap!(|t: u32, addr: u64, data: W, count: u32| Call::Write {
             form: MachVm,
-            task: t,
+            task: MachPort(t),
             addr,
             data: data.get(),
             count
@@ -446,7 +459,7 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
                                        object_name_ptr: W| {
             Call::Region {
                 form,
-                task: t,
+                task: MachPort(t),
                 addr_ptr: addr_ptr.get(),
                 size_ptr: size_ptr.get(),
                 flavor,

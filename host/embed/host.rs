@@ -284,7 +284,7 @@ pub fn protect<T: KernelView>(
         addr,
         size,
         set_max: u32::from(set_max),
-        prot: prot.0 as u32,
+        prot,
     };
     run_call(store, get, task, call)
 }

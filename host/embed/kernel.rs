@@ -6,7 +6,7 @@ use wasmtime::{Memory, MemoryType};
 
 use super::state::Task;
 
-use crate::abi::Width;
+use crate::abi::{MachPort, Width};
 use crate::embed::{ConfigError, LinkError, TaskError};
 use crate::enforce::{FaultRecord, Protected};
 use crate::vm::{TaskId, TaskVm, WASM_PAGE};
@@ -274,8 +274,8 @@ impl Kernel {
     /// let b = machvm::new_task(&mut store, MemoryType::new(1, None))?;
     /// let kernel = &mut store.data_mut().kernel;
     /// // XNU's name layout: 0x303, 0x403, ...; one name per port in a namespace.
-    /// assert_eq!(kernel.insert_send_right(a, b)?, 0x303);
-    /// assert_eq!(kernel.insert_send_right(a, b)?, 0x303);
+    /// assert_eq!(kernel.insert_send_right(a, b)?, machvm::abi::MachPort(0x303));
+    /// assert_eq!(kernel.insert_send_right(a, b)?, machvm::abi::MachPort(0x303));
     /// assert_eq!(kernel.insert_send_right(a, a)?, machvm::abi::TASK_SELF_NAME);
     /// // `a`'s guest now reaches `b` as port 0x303, e.g. vm_copy(0x303, ...).
     /// # Ok::<(), wasmtime::Error>(())
@@ -284,7 +284,7 @@ impl Kernel {
     /// # Errors
     ///
     /// When either id is not a task of this kernel.
-    pub fn insert_send_right(&mut self, into: TaskId, to: TaskId) -> wasmtime::Result<u32> {
+    pub fn insert_send_right(&mut self, into: TaskId, to: TaskId) -> wasmtime::Result<MachPort> {
         self.check_task(to)?;
         self.check_task(into)?;
         Ok(self.tasks[into.index()].vm.insert_right(to))

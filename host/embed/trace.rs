@@ -42,10 +42,9 @@ use std::fmt;
 use crate::abi::{Call, Outcome};
 use crate::abi::{
     KernReturn, VmProt, HOST_VM_INFO64, MACH_TASK_BASIC_INFO, TASK_VM_INFO, TASK_VM_INFO_PURGEABLE,
-    VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PAGE_INFO_BASIC, VM_PROT_ALL, VM_PROT_COPY,
-    VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64, VM_SYNC_ASYNCHRONOUS, VM_SYNC_CONTIGUOUS,
-    VM_SYNC_DEACTIVATE, VM_SYNC_INVALIDATE, VM_SYNC_KILLPAGES, VM_SYNC_REUSABLEPAGES,
-    VM_SYNC_SYNCHRONOUS,
+    VM_PAGE_INFO_BASIC, VM_PROT_ALL, VM_PROT_COPY, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64,
+    VM_SYNC_ASYNCHRONOUS, VM_SYNC_CONTIGUOUS, VM_SYNC_DEACTIVATE, VM_SYNC_INVALIDATE,
+    VM_SYNC_KILLPAGES, VM_SYNC_REUSABLEPAGES, VM_SYNC_SYNCHRONOUS,
 };
 use crate::vm::TaskId;
 
@@ -143,55 +142,11 @@ enum Arg<'a> {
     Out(&'a str, &'static str, bool),
 }
 
-struct Flags(u32);
-
-impl fmt::Display for Flags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let flags = self.0;
-        f.write_str(if flags & VM_FLAGS_ANYWHERE as u32 != 0 {
-            "ANYWHERE"
-        } else {
-            "FIXED"
-        })?;
-        // The other bits of `VM_FLAGS_USER_ALLOCATE`, by their header names.
-        const NAMED: [(u32, &str); 7] = [
-            (0x2, "PURGABLE"),
-            (0x4, "4GB_CHUNK"),
-            (0x8, "RANDOM_ADDR"),
-            (0x10, "NO_CACHE"),
-            (0x80, "PERMANENT"),
-            (0x1000, "TPRO"),
-            (VM_FLAGS_OVERWRITE as u32, "OVERWRITE"),
-        ];
-        let mut rest = flags & !(VM_FLAGS_ANYWHERE as u32);
-        for (bit, name) in NAMED {
-            if rest & bit != 0 {
-                write!(f, "|{name}")?;
-                rest &= !bit;
-            }
-        }
-        match (rest >> 16) & 7 {
-            0 => {}
-            1 => f.write_str("|SUPERPAGE_SIZE_ANY")?,
-            2 => f.write_str("|SUPERPAGE_SIZE_2MB")?,
-            n => write!(f, "|SUPERPAGE({n})")?,
-        }
-        if rest >> 24 != 0 {
-            write!(f, "|VM_MAKE_TAG({})", rest >> 24)?;
-        }
-        rest &= 0x00f8_ffff;
-        if rest != 0 {
-            write!(f, "|{rest:#x}")?;
-        }
-        Ok(())
-    }
-}
-
-struct Prot(u32);
+struct Prot(VmProt);
 
 impl fmt::Display for Prot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = VmProt(self.0 as i32);
+        let p = self.0;
         write!(f, "{p}")?;
         if p.intersects(VM_PROT_COPY) {
             f.write_str("|COPY")?;
@@ -361,7 +316,7 @@ impl fmt::Display for CallLine<'_> {
                 flags: fl,
                 ..
             } => {
-                flags = Flags(fl);
+                flags = fl;
                 &[
                     Hex("task", u64::from(task)),
                     InOut("addr", "address", true),
@@ -630,7 +585,7 @@ pub(crate) fn emit(caller: TaskId, call: &Call, params: &ParamLog, outcome: &Out
             target: CALL_TARGET,
             call = call.import_name(),
             caller = caller.index() as u64,
-            result = *name as i32,
+            result = name.0 as i32,
             "{line}"
         ),
         Outcome::Trap(fault) => tracing::debug!(
@@ -646,7 +601,7 @@ pub(crate) fn emit(caller: TaskId, call: &Call, params: &ParamLog, outcome: &Out
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::abi::{Form, ParamFault};
+    use crate::abi::{Form, MachPort, ParamFault, VmFlags};
 
     fn line(call: Call, params: &[(&'static str, bool, u64)], outcome: Outcome) -> String {
         let mut log = ParamLog::new();
@@ -665,10 +620,10 @@ mod tests {
     fn allocate_shows_the_in_out_address_and_flags() {
         let c = Call::Allocate {
             form: Form::Vm,
-            task: 0x103,
+            task: MachPort(0x103),
             addr_ptr: 4,
             size: 0x2000,
-            flags: 1,
+            flags: VmFlags(1),
         };
         assert_eq!(
             line(
@@ -680,10 +635,10 @@ mod tests {
         );
         let c = Call::Allocate {
             form: Form::MachVm,
-            task: 0x103,
+            task: MachPort(0x103),
             addr_ptr: 4,
             size: 0x2000,
-            flags: 0x4000 | 0x100,
+            flags: VmFlags(0x4000 | 0x100),
         };
         assert_eq!(
             line(c, &[("address", false, 0x5000)], Outcome::Kr(KernReturn(3))),
@@ -692,10 +647,10 @@ mod tests {
         // Every bit of VM_FLAGS_USER_ALLOCATE by name, the tag as the macro that makes it.
         let c = Call::Allocate {
             form: Form::Vm,
-            task: 0x103,
+            task: MachPort(0x103),
             addr_ptr: 4,
             size: 0x2000,
-            flags: 0xf000_0000 | 0x9f | 0x5000 | 0x2_0000,
+            flags: VmFlags(0xf000_0000 | 0x9f | 0x5000 | 0x2_0000),
         };
         assert_eq!(
             line(c, &[("address", false, 0)], Outcome::Kr(KernReturn(4))),
@@ -705,10 +660,10 @@ mod tests {
         );
         let c = Call::Allocate {
             form: Form::Vm,
-            task: 0x103,
+            task: MachPort(0x103),
             addr_ptr: 4,
             size: 0x2000,
-            flags: 0x7_0000 | 0x20,
+            flags: VmFlags(0x7_0000 | 0x20),
         };
         assert_eq!(
             line(c, &[("address", false, 0)], Outcome::Kr(KernReturn(4))),
@@ -720,18 +675,18 @@ mod tests {
     fn protections_results_and_traps_are_named() {
         let c = Call::Protect {
             form: Form::Vm,
-            task: 0x303,
+            task: MachPort(0x303),
             addr: 0x2000,
             size: 0x1000,
             set_max: 7,
-            prot: 0x15,
+            prot: VmProt(0x15),
         };
         assert_eq!(
             line(c, &[], Outcome::Kr(KernReturn(0x1000_0003))),
             "vm_protect(task=0x303, addr=0x2000, size=0x1000, set_max=true, prot=r-x|COPY) = MACH_SEND_INVALID_DEST"
         );
         let c = Call::HostPageSize {
-            host: 0x203,
+            host: MachPort(0x203),
             size_ptr: 0x20000,
         };
         let fault = ParamFault {
@@ -750,7 +705,7 @@ mod tests {
             "host_page_size(host=0x203, *size -> 0x4000) = 0x4d (unknown kern_return_t)"
         );
         assert_eq!(
-            line(Call::TaskSelf, &[], Outcome::Port(0x103)),
+            line(Call::TaskSelf, &[], Outcome::Port(MachPort(0x103))),
             "mach_task_self() = 0x103"
         );
     }
@@ -759,7 +714,7 @@ mod tests {
     fn advice_names_behaviors_flags_and_the_wire_refusal() {
         let c = Call::BehaviorSet {
             form: Form::MachVm,
-            task: 0x103,
+            task: MachPort(0x103),
             addr: 0x4000,
             size: 0x1000,
             behavior: 8,
@@ -771,7 +726,7 @@ mod tests {
         );
         let c = Call::BehaviorSet {
             form: Form::Vm,
-            task: 0x103,
+            task: MachPort(0x103),
             addr: 0,
             size: 0,
             behavior: 0xFFFF_FFFF,
@@ -779,7 +734,7 @@ mod tests {
         assert!(line(c, &[], Outcome::Kr(KernReturn(0))).contains("size=0x0, -1) = KERN_SUCCESS"));
         let c = Call::Msync {
             form: Form::Vm,
-            task: 0x203,
+            task: MachPort(0x203),
             addr: 0x4000,
             size: 0x1000,
             flags: 0x22 | 0x100,
@@ -791,11 +746,11 @@ mod tests {
         );
         let c = Call::Wire {
             form: Form::Vm,
-            host: 0x203,
-            task: 0x12303,
+            host: MachPort(0x203),
+            task: MachPort(0x12303),
             addr: 0x4000,
             size: 0x1000,
-            prot: 3,
+            prot: VmProt(3),
         };
         assert_eq!(
             line(c, &[], Outcome::Kr(KernReturn(0x1000_000a))),
@@ -808,7 +763,7 @@ mod tests {
     fn purgable_control_names_its_operation() {
         let c = Call::PurgableControl {
             form: Form::Vm,
-            task: 0x103,
+            task: MachPort(0x103),
             addr: 0x30000,
             control: 0,
             state_ptr: 0x100,
@@ -827,7 +782,7 @@ mod tests {
     #[test]
     fn info_calls_name_their_flavors() {
         let c = Call::TaskInfo {
-            task: 0x103,
+            task: MachPort(0x103),
             flavor: 22,
             info_ptr: 0x100,
             count_ptr: 0x200,
@@ -841,7 +796,7 @@ mod tests {
             "task_info(task=0x103, flavor=TASK_VM_INFO, *info, *count=89 -> 89) = KERN_SUCCESS"
         );
         let c = Call::HostStatistics64 {
-            host: 0x103,
+            host: MachPort(0x103),
             flavor: 4,
             info_ptr: 0x100,
             count_ptr: 0x200,
@@ -853,7 +808,7 @@ mod tests {
         );
         let c = Call::PageQuery {
             form: Form::MachVm,
-            task: 0x103,
+            task: MachPort(0x103),
             addr: 0x4000,
             disposition_ptr: 0x100,
             ref_count_ptr: 0x104,
@@ -873,7 +828,7 @@ mod tests {
     fn region_shows_every_out_parameter() {
         let c = Call::Region {
             form: Form::Vm,
-            task: 0x103,
+            task: MachPort(0x103),
             addr_ptr: 0,
             size_ptr: 4,
             flavor: 9,

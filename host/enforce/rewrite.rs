@@ -578,7 +578,7 @@ impl Rewriter<'_> {
         let mut f = wasm_encoder::Function::new([(2, a)]);
         f.instruction(&I::Block(wasm_encoder::BlockType::Empty));
         f.instruction(&I::LocalGet(task));
-        f.instruction(&I::I32Const(crate::abi::TASK_SELF_NAME as i32));
+        f.instruction(&I::I32Const(crate::abi::TASK_SELF_NAME.0 as i32));
         f.instruction(&I::I32Ne);
         f.instruction(&I::BrIf(0));
         self.window_test(&mut f, [src, size, span, off], 0, inl.wide);

@@ -10,7 +10,7 @@ use wasmtime::{
     AsContextMut, Config, Engine, Func, Linker, Memory, MemoryType, Store, Val, ValType,
 };
 
-use crate::abi::{Call, Outcome, PageAttrs, ParamFault, Width};
+use crate::abi::{Call, MachPort, Outcome, PageAttrs, ParamFault, Width};
 use crate::embed::kernel::{Kernel, KernelConfig};
 use crate::embed::TaskPre;
 use crate::vm::TaskId;
@@ -217,7 +217,7 @@ impl Harness {
     /// # Errors
     ///
     /// As [`Kernel::insert_send_right`].
-    pub fn insert_send_right(&mut self, from: usize, to: usize) -> wasmtime::Result<u32> {
+    pub fn insert_send_right(&mut self, from: usize, to: usize) -> wasmtime::Result<MachPort> {
         let (f, t) = (self.guests[from].task, self.guests[to].task);
         self.store.data_mut().kernel.insert_send_right(f, t)
     }

@@ -46,12 +46,12 @@ use std::fmt;
 
 use crate::abi::{
     region_flavor, KernReturn, VmProt, HOST_SELF_NAME, KERN_INVALID_ADDRESS, KERN_INVALID_ARGUMENT,
-    KERN_NO_SPACE, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE, KERN_SUCCESS,
-    MACH_SEND_INVALID_DEST, MACH_SEND_INVALID_MEMORY, TASK_SELF_NAME, VM_FLAGS_ANYWHERE,
-    VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PROT_ALL, VM_PROT_COPY, VM_PROT_NONE,
-    VM_PROT_READ, VM_PROT_WRITE,
+    KERN_NO_SPACE, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE, KERN_SUCCESS, MACH_PORT_DEAD,
+    MACH_PORT_NULL, MACH_SEND_INVALID_DEST, MACH_SEND_INVALID_MEMORY, TASK_SELF_NAME,
+    VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PROT_ALL, VM_PROT_COPY,
+    VM_PROT_NONE, VM_PROT_READ, VM_PROT_WRITE,
 };
-use crate::abi::{Call, Outcome, PageAttrs, ParamFault, Width};
+use crate::abi::{Call, MachPort, Outcome, PageAttrs, ParamFault, VmFlags, Width};
 use crate::abi::{
     KERN_FAILURE, KERN_INVALID_HOST, KERN_INVALID_TASK, MACH_SEND_INVALID_RIGHT,
     VM_BEHAVIOR_CAN_REUSE, VM_BEHAVIOR_DEFAULT, VM_BEHAVIOR_DONTNEED, VM_BEHAVIOR_FREE,
@@ -509,7 +509,7 @@ impl Model {
     /// # Panics
     ///
     /// When `from` or `to` is not a task of this model.
-    pub fn insert_send_right(&mut self, from: usize, to: usize) -> u32 {
+    pub fn insert_send_right(&mut self, from: usize, to: usize) -> MachPort {
         assert!(to < self.tasks.len(), "no task {to}");
         if from == to {
             return TASK_SELF_NAME;
@@ -522,7 +522,7 @@ impl Model {
                 rights.len() - 1
             }
         };
-        ((index as u32 + 3) << 8) | 3
+        MachPort(((index as u32 + 3) << 8) | 3)
     }
 
     /// The guest's own `memory.grow` by `delta` wasm pages: returns the old size in wasm
@@ -802,7 +802,10 @@ impl Model {
             Call::Wire { host, task, .. } => {
                 if !self.holds(caller, host) {
                     fail(MACH_SEND_INVALID_DEST)
-                } else if task != 0 && task != u32::MAX && !self.holds(caller, task) {
+                } else if task != MACH_PORT_NULL
+                    && task != MACH_PORT_DEAD
+                    && !self.holds(caller, task)
+                {
                     fail(MACH_SEND_INVALID_RIGHT)
                 } else {
                     fail(KERN_INVALID_HOST)
@@ -904,11 +907,12 @@ impl Model {
     // ---- the ABI (spec §3) ----
 
     /// Resolves port name `name` in `caller`'s namespace to a task (spec §1).
-    fn resolve(&self, caller: usize, name: u32) -> Result<usize, Outcome> {
-        if name == TASK_SELF_NAME {
+    fn resolve(&self, caller: usize, port: MachPort) -> Result<usize, Outcome> {
+        let name = port.0;
+        if port == TASK_SELF_NAME {
             return Ok(caller);
         }
-        if name == HOST_SELF_NAME {
+        if port == HOST_SELF_NAME {
             return fail(KERN_INVALID_ARGUMENT);
         }
         let index = (name >> 8) as usize;
@@ -921,7 +925,7 @@ impl Model {
     }
 
     /// True when `name` names a send right in `caller`'s namespace (a task's or the host's).
-    fn holds(&self, caller: usize, name: u32) -> bool {
+    fn holds(&self, caller: usize, name: MachPort) -> bool {
         name == HOST_SELF_NAME || self.resolve(caller, name).is_ok()
     }
 
@@ -997,14 +1001,15 @@ impl Model {
         caller: usize,
         call: &'static str,
         aw: Width,
-        task: u32,
+        task: MachPort,
         addr_ptr: u64,
         size: u64,
-        flags: u32,
+        flags: VmFlags,
     ) -> Handled {
+        let flags = flags.0;
         let hint = self.read_param(caller, call, "address", addr_ptr, aw.bytes())?;
         let t = self.resolve(caller, task)?;
-        if flags & !VM_FLAGS_USER_ALLOCATE != 0 {
+        if flags & !VM_FLAGS_USER_ALLOCATE.0 != 0 {
             return fail(KERN_INVALID_ARGUMENT);
         }
         if size == 0 {
@@ -1017,7 +1022,7 @@ impl Model {
             return fail(KERN_INVALID_ARGUMENT);
         }
         let n = rsize / u128::from(p);
-        let first = if flags & VM_FLAGS_ANYWHERE as u32 != 0 {
+        let first = if flags & VM_FLAGS_ANYWHERE.0 != 0 {
             match target.find_free(n, target.map_limit.min(aw.limit())) {
                 Some(first) => first,
                 None => return fail(KERN_NO_SPACE),
@@ -1029,7 +1034,7 @@ impl Model {
                 return fail(KERN_INVALID_ADDRESS);
             }
             let first = start / u128::from(p);
-            let overwrite = flags & VM_FLAGS_OVERWRITE as u32 != 0;
+            let overwrite = flags & VM_FLAGS_OVERWRITE.0 != 0;
             // Pages past the table are unallocated: only the table's part can overlap.
             let table_end = (first + n).min(target.pages.len() as u128);
             if !overwrite && (first..table_end).any(|i| target.attrs(i).is_some()) {
@@ -1050,7 +1055,14 @@ impl Model {
     }
 
     /// vm_deallocate / mach_vm_deallocate.
-    fn deallocate(&mut self, caller: usize, aw: Width, task: u32, addr: u64, size: u64) -> Handled {
+    fn deallocate(
+        &mut self,
+        caller: usize,
+        aw: Width,
+        task: MachPort,
+        addr: u64,
+        size: u64,
+    ) -> Handled {
         let t = self.resolve(caller, task)?;
         let end = u128::from(addr) + u128::from(size);
         if end >= aw.limit() {
@@ -1079,19 +1091,15 @@ impl Model {
         &mut self,
         caller: usize,
         aw: Width,
-        task: u32,
+        task: MachPort,
         addr: u64,
         size: u64,
         set_max: u32,
-        prot: u32,
+        prot: VmProt,
     ) -> Handled {
         let t = self.resolve(caller, task)?;
         let end = u128::from(addr) + u128::from(size);
-        if end >= aw.limit()
-            || !VmProt(prot as i32)
-                .without(VM_PROT_ALL | VM_PROT_COPY)
-                .is_none()
-        {
+        if end >= aw.limit() || !prot.without(VM_PROT_ALL | VM_PROT_COPY).is_none() {
             return fail(KERN_INVALID_ARGUMENT);
         }
         if size == 0 {
@@ -1103,8 +1111,8 @@ impl Model {
         if e >= aw.limit() {
             return fail(KERN_INVALID_ARGUMENT);
         }
-        let copy = VmProt(prot as i32).intersects(VM_PROT_COPY);
-        let prot = VmProt(prot as i32).without(VM_PROT_COPY);
+        let copy = prot.intersects(VM_PROT_COPY);
+        let prot = prot.without(VM_PROT_COPY);
         let max_of = |x: PageAttrs| if copy { x.max | VM_PROT_WRITE } else { x.max };
         // Check every page first.
         let mut a = s;
@@ -1142,7 +1150,7 @@ impl Model {
         &mut self,
         caller: usize,
         aw: Width,
-        task: u32,
+        task: MachPort,
         src: u64,
         size: u64,
         dst: u64,
@@ -1163,7 +1171,7 @@ impl Model {
         &mut self,
         caller: usize,
         aw: Width,
-        task: u32,
+        task: MachPort,
         addr: u64,
         size: u64,
         data_ptr: u64,
@@ -1210,7 +1218,7 @@ impl Model {
         &mut self,
         caller: usize,
         aw: Width,
-        task: u32,
+        task: MachPort,
         addr: u64,
         size: u64,
         data: u64,
@@ -1231,7 +1239,7 @@ impl Model {
         &mut self,
         caller: usize,
         aw: Width,
-        task: u32,
+        task: MachPort,
         addr: u64,
         data: u64,
         count: u32,
@@ -1260,7 +1268,7 @@ impl Model {
         caller: usize,
         call: &'static str,
         aw: Width,
-        task: u32,
+        task: MachPort,
         flavor: u32,
         ptrs: [u64; 5],
     ) -> Handled {
@@ -1329,7 +1337,7 @@ impl Model {
         &mut self,
         caller: usize,
         aw: Width,
-        task: u32,
+        task: MachPort,
         addr: u64,
         size: u64,
         behavior: i32,
@@ -1397,7 +1405,7 @@ impl Model {
         &mut self,
         caller: usize,
         call: &'static str,
-        task: u32,
+        task: MachPort,
         at: [u64; 2],
         control: i32,
     ) -> Handled {
@@ -1465,7 +1473,7 @@ impl Model {
         &mut self,
         caller: usize,
         aw: Width,
-        task: u32,
+        task: MachPort,
         addr: u64,
         ptrs: [u64; 2],
     ) -> Handled {
@@ -1488,7 +1496,7 @@ impl Model {
         &mut self,
         caller: usize,
         call: &'static str,
-        task: u32,
+        task: MachPort,
         addr: u64,
         flavor: u32,
         ptrs: [u64; 2],
@@ -1531,7 +1539,7 @@ impl Model {
         &mut self,
         caller: usize,
         call: &'static str,
-        task: u32,
+        task: MachPort,
         args: [u64; 3],
         count_ptr: u64,
     ) -> Handled {
@@ -1596,7 +1604,7 @@ impl Model {
         &mut self,
         caller: usize,
         call: &'static str,
-        task: u32,
+        task: MachPort,
         flavor: u32,
         ptrs: [u64; 2],
     ) -> Handled {
@@ -1688,7 +1696,7 @@ impl Model {
         &mut self,
         caller: usize,
         call: &'static str,
-        host: u32,
+        host: MachPort,
         flavor: u32,
         ptrs: [u64; 2],
     ) -> Handled {
@@ -1745,7 +1753,7 @@ impl Model {
         &mut self,
         caller: usize,
         aw: Width,
-        task: u32,
+        task: MachPort,
         addr: u64,
         size: u64,
         flags: u32,
@@ -1783,7 +1791,7 @@ mod tests {
     use crate::abi::Form;
     use crate::abi::*;
 
-    const ME: u32 = TASK_SELF_NAME;
+    const ME: MachPort = TASK_SELF_NAME;
     /// Initial memory of a test task: 4 wasm pages.
     const INIT: u64 = 0x4_0000;
     /// Map limit of a test task: 16 wasm pages.
@@ -1941,7 +1949,6 @@ mod tests {
         }
         fn protect(&mut self, addr: u64, size: u64, set_max: u32, prot: VmProt) -> Outcome {
             let form = self.c.f;
-            let prot = prot.0 as u32;
             self.run(Call::Protect {
                 form,
                 task: ME,
@@ -1968,7 +1975,7 @@ mod tests {
                 task: ME,
                 addr_ptr: SCR,
                 size,
-                flags,
+                flags: VmFlags(flags),
             });
             (o, self.get(SCR, ab))
         }
@@ -2061,14 +2068,14 @@ mod tests {
     }
 
     /// One call of each vm kind, with `task` and arguments that would fail some other way.
-    fn every_vm_call(f: Form, task: u32) -> Vec<Call> {
+    fn every_vm_call(f: Form, task: MachPort) -> Vec<Call> {
         vec![
             Call::Allocate {
                 form: f,
                 task,
                 addr_ptr: SCR,
                 size: 1,
-                flags: 0x20,
+                flags: VmFlags(0x20),
             },
             Call::Deallocate {
                 form: f,
@@ -2082,7 +2089,7 @@ mod tests {
                 addr: 0,
                 size: 0,
                 set_max: 0,
-                prot: 0x20,
+                prot: VmProt(0x20),
             },
             Call::Copy {
                 form: f,
@@ -2146,7 +2153,7 @@ mod tests {
                 0x300,
                 0x1_0303,
             ] {
-                for call in every_vm_call(c.f, name) {
+                for call in every_vm_call(c.f, MachPort(name)) {
                     assert_eq!(
                         e.run(call.clone()),
                         kr(MACH_SEND_INVALID_DEST),
@@ -2177,16 +2184,16 @@ mod tests {
         let a = m.add_task(Width::W32, 4096, INIT, MAP);
         let b = m.add_task(Width::W64, 16384, INIT, MAP);
         let c = m.add_task(Width::W32, 16384, INIT, MAP);
-        assert_eq!(m.insert_send_right(a, a), 0x103);
-        assert_eq!(m.insert_send_right(a, b), 0x303);
-        assert_eq!(m.insert_send_right(a, c), 0x403);
-        assert_eq!(m.insert_send_right(a, b), 0x303);
-        assert_eq!(m.insert_send_right(b, a), 0x303);
-        assert_eq!(m.insert_send_right(b, b), 0x103);
+        assert_eq!(m.insert_send_right(a, a), MachPort(0x103));
+        assert_eq!(m.insert_send_right(a, b), MachPort(0x303));
+        assert_eq!(m.insert_send_right(a, c), MachPort(0x403));
+        assert_eq!(m.insert_send_right(a, b), MachPort(0x303));
+        assert_eq!(m.insert_send_right(b, a), MachPort(0x303));
+        assert_eq!(m.insert_send_right(b, b), MachPort(0x103));
         // c's namespace holds nothing inserted.
         let call = Call::Deallocate {
             form: Form::MachVm,
-            task: 0x303,
+            task: MachPort(0x303),
             addr: 0,
             size: 1,
         };
@@ -2197,7 +2204,7 @@ mod tests {
         assert_eq!(m.page(a, 0), Some(PageAttrs::DEFAULT));
         let call = Call::Deallocate {
             form: Form::MachVm,
-            task: 0x403,
+            task: MachPort(0x403),
             addr: 0x4000,
             size: 1,
         };
@@ -2214,13 +2221,13 @@ mod tests {
             let p = e.p();
             e.dealloc(p, p);
             let before = e.m.clone();
-            for task in [0, HOST_SELF_NAME, ME] {
+            for task in [MACH_PORT_NULL, HOST_SELF_NAME, ME] {
                 let o = e.run(Call::Allocate {
                     form: c.f,
                     task,
                     addr_ptr: p + 8,
                     size: 1,
-                    flags: 0x20,
+                    flags: VmFlags(0x20),
                 });
                 let f = trap(&o);
                 assert_eq!((f.param, f.addr, f.write), ("address", p + 8, false));
@@ -2269,7 +2276,13 @@ mod tests {
         for c in cfgs() {
             let mut e = Env::new(c);
             let wb = c.w.bytes();
-            for host in [HOST_SELF_NAME, 0, 0xFFFF_FFFF, ME, 0x1234] {
+            for host in [
+                HOST_SELF_NAME,
+                MACH_PORT_NULL,
+                MACH_PORT_DEAD,
+                ME,
+                MachPort(0x1234),
+            ] {
                 e.put(SCR, u64::MAX, 8);
                 assert_eq!(
                     e.run(Call::HostPageSize {
@@ -2293,7 +2306,7 @@ mod tests {
             e.set(2 * c.ps, c.ps, R);
             e.put(2 * c.ps, 0x77, 8);
             let o = e.run(Call::HostPageSize {
-                host: 0,
+                host: MachPort(0),
                 size_ptr: 2 * c.ps,
             });
             let f = trap(&o);
@@ -2492,7 +2505,7 @@ mod tests {
                     addr: 0x8000,
                     size: 1,
                     set_max: 0,
-                    prot: 1,
+                    prot: VmProt(1),
                 };
                 assert_eq!(m.call(a, &call), ok());
                 let call = Call::Copy {
@@ -2636,8 +2649,8 @@ mod tests {
 
     // ---- vm_allocate ----
 
-    const ANY: u32 = VM_FLAGS_ANYWHERE as u32;
-    const OVER: u32 = VM_FLAGS_OVERWRITE as u32;
+    const ANY: u32 = VM_FLAGS_ANYWHERE.0;
+    const OVER: u32 = VM_FLAGS_OVERWRITE.0;
 
     #[test]
     fn allocate_bad_flags_are_invalid_argument_even_for_size_zero() {
@@ -2775,7 +2788,7 @@ mod tests {
                 task: ME,
                 addr_ptr: ptr,
                 size: 1,
-                flags: ANY,
+                flags: VmFlags(ANY),
             });
             assert_eq!(o, ok());
             assert_eq!(e.get(ptr, e.ab()), 0);
@@ -2906,7 +2919,7 @@ mod tests {
                 task: ME,
                 addr_ptr: SCR,
                 size: 1,
-                flags: 0,
+                flags: VmFlags(0),
             });
             if e.ab() == 4 {
                 assert_eq!(o, ok());
@@ -2941,7 +2954,7 @@ mod tests {
                 task: ME,
                 addr_ptr: ptr,
                 size: 1,
-                flags: ANY,
+                flags: VmFlags(ANY),
             };
             let before = e.m.clone();
             // Unreadable: unallocated, write-only, straddling into an unallocated page.
@@ -3000,7 +3013,7 @@ mod tests {
                 task: name,
                 addr_ptr: SCR,
                 size: 0x1001,
-                flags,
+                flags: VmFlags(flags),
             };
             assert_eq!(m.call(a, &call), ok());
             let got = u32::from_le_bytes(
@@ -3029,7 +3042,7 @@ mod tests {
             task: name,
             addr_ptr: SCR,
             size,
-            flags: ANY,
+            flags: VmFlags(ANY),
         };
         assert_eq!(m.call(a, &call), kr(KERN_NO_SPACE));
         assert_eq!(m.memory(b).len() as u64, INIT);
@@ -3039,7 +3052,7 @@ mod tests {
             task: name,
             addr_ptr: SCR,
             size: 0x1000,
-            flags: 0,
+            flags: VmFlags(0),
         };
         m.memory_mut(a)[SCR as usize..SCR as usize + 4]
             .copy_from_slice(&0xFFFF_F000u32.to_le_bytes());
@@ -3306,7 +3319,7 @@ mod tests {
                 addr: 0x5000,
                 size: 1,
                 set_max: 0,
-                prot: 1,
+                prot: VmProt(1),
             };
             assert_eq!(m.call(a, &p), ok());
             assert_eq!(m.call(a, &call(0, 2, 0x4FFF)), kr(KERN_PROTECTION_FAILURE));
@@ -3731,7 +3744,7 @@ mod tests {
                 addr: 0x5000,
                 size: 1,
                 set_max: 0,
-                prot: 2,
+                prot: VmProt(2),
             };
             assert_eq!(m.call(a, &p), ok());
             assert_eq!(m.call(a, &call(0, 0x4FFF, 2)), kr(MACH_SEND_INVALID_MEMORY));
@@ -3742,7 +3755,7 @@ mod tests {
                 addr: 0x9000,
                 size: 1,
                 set_max: 0,
-                prot: 1,
+                prot: VmProt(1),
             };
             assert_eq!(m.call(a, &p), ok());
             assert_eq!(m.call(a, &call(0x7FFF, 0, 1)), ok());
@@ -3978,7 +3991,7 @@ mod tests {
             addr: 0x5000,
             size: 1,
             set_max: 1,
-            prot: 5,
+            prot: VmProt(5),
         };
         assert_eq!(m.call(a, &p), ok());
         m.memory_mut(a)[SCR as usize..SCR as usize + 4].copy_from_slice(&0x7FFFu32.to_le_bytes());
@@ -4015,7 +4028,7 @@ mod tests {
                 let o = m.call(
                     t,
                     &Call::HostPageSize {
-                        host: 0,
+                        host: MachPort(0),
                         size_ptr: ptr,
                     },
                 );
@@ -4027,7 +4040,7 @@ mod tests {
             let o = m.call(
                 t,
                 &Call::HostPageSize {
-                    host: 0,
+                    host: MachPort(0),
                     size_ptr: top - 1,
                 },
             );
@@ -4040,7 +4053,7 @@ mod tests {
             let o = m.call(
                 t,
                 &Call::HostPageSize {
-                    host: 0,
+                    host: MachPort(0),
                     size_ptr: (1 << 32) | SCR,
                 },
             );
@@ -4064,19 +4077,19 @@ mod tests {
             // Stores only need WRITE.
             assert_eq!(
                 e.run(Call::HostPageSize {
-                    host: 0,
+                    host: MachPort(0),
                     size_ptr: 2 * p
                 }),
                 ok()
             );
             let o = e.run(Call::HostPageSize {
-                host: 0,
+                host: MachPort(0),
                 size_ptr: 3 * p,
             });
             assert!(trap(&o).reason.contains("not writable"));
             // Straddling two pages: each page must allow it.
             let o = e.run(Call::HostPageSize {
-                host: 0,
+                host: MachPort(0),
                 size_ptr: 3 * p - 2,
             });
             assert_eq!(trap(&o).addr, 3 * p - 2);
@@ -4086,7 +4099,7 @@ mod tests {
                 task: ME,
                 addr_ptr: 2 * p,
                 size: 1,
-                flags: ANY,
+                flags: VmFlags(ANY),
             });
             assert!(trap(&o).reason.contains("not readable"));
             assert!(!trap(&o).write);
@@ -4123,7 +4136,7 @@ mod tests {
             addr,
             size: 0x1000,
             set_max: 0,
-            prot: 1,
+            prot: VmProt(1),
         };
         assert_eq!(
             m.call(a, &prot(Form::Vm, to_b, 0xFFFF_F000)),
@@ -4187,12 +4200,12 @@ mod tests {
             ME,
             ME,
             ME,
-            0x303,
-            0x403,
+            MachPort(0x303),
+            MachPort(0x403),
             HOST_SELF_NAME,
-            0,
-            u32::MAX,
-            r.next_u64() as u32,
+            MACH_PORT_NULL,
+            MACH_PORT_DEAD,
+            MachPort(r.next_u64() as u32),
         ][r.below(9) as usize];
         let ptr = |r: &mut Rng| {
             if r.below(4) == 0 {
@@ -4205,7 +4218,7 @@ mod tests {
             0 => Call::TaskSelf,
             1 => Call::HostSelf,
             2 => Call::HostPageSize {
-                host: r.next_u64() as u32,
+                host: MachPort(r.next_u64() as u32),
                 size_ptr: ptr(r),
             },
             3 => {
@@ -4215,7 +4228,7 @@ mod tests {
                     task,
                     addr_ptr: ptr(r),
                     size: r.value(ps),
-                    flags,
+                    flags: VmFlags(flags),
                 }
             }
             4 => Call::Deallocate {
@@ -4233,7 +4246,7 @@ mod tests {
                     addr: r.value(ps),
                     size: r.value(ps),
                     set_max: r.below(3) as u32,
-                    prot,
+                    prot: VmProt(prot as i32),
                 }
             }
             6 => Call::Copy {
@@ -4370,7 +4383,7 @@ mod tests {
                     task: ME,
                     addr_ptr: SCR,
                     size,
-                    flags,
+                    flags: VmFlags(flags),
                 };
                 assert_eq!(
                     m.call(a, &call),
@@ -4385,7 +4398,7 @@ mod tests {
                 task: ME,
                 addr_ptr: SCR,
                 size: u64::MAX - 2 * ps,
-                flags: ANY,
+                flags: VmFlags(ANY),
             };
             assert_eq!(m.call(a, &call), kr(KERN_NO_SPACE));
             put(&mut m, a, u64::MAX - ps + 1);
@@ -4394,7 +4407,7 @@ mod tests {
                 task: ME,
                 addr_ptr: SCR,
                 size: 1,
-                flags: 0,
+                flags: VmFlags(0),
             };
             assert_eq!(m.call(a, &call), kr(KERN_INVALID_ADDRESS));
             put(&mut m, b, 0xFFFF_F000);
@@ -4403,7 +4416,7 @@ mod tests {
                 task: ME,
                 addr_ptr: SCR,
                 size: 1,
-                flags: 0,
+                flags: VmFlags(0),
             };
             assert_eq!(m.call(b, &call), kr(KERN_INVALID_ADDRESS));
             put(&mut m, a, 0);
@@ -4433,7 +4446,7 @@ mod tests {
                             addr: 0,
                             size: top - 2 * ps,
                             set_max: 0,
-                            prot: 1,
+                            prot: VmProt(1),
                         },
                         Call::Protect {
                             form: f,
@@ -4441,7 +4454,7 @@ mod tests {
                             addr: INIT,
                             size: top - INIT - 2 * ps,
                             set_max: 0,
-                            prot: 1,
+                            prot: VmProt(1),
                         },
                         Call::ReadOverwrite {
                             form: f,
@@ -4537,7 +4550,7 @@ mod tests {
                 addr,
                 size,
                 set_max: 0,
-                prot: 1,
+                prot: VmProt(1),
             };
             assert_eq!(
                 m.call(t, &prot(Form::Vm, last, ps)),
@@ -4565,13 +4578,16 @@ mod tests {
                 addr: last,
                 size: ps,
                 set_max: 0,
-                prot: 3,
+                prot: VmProt(3),
             };
             assert_eq!(m.call(t, &rw), ok());
             assert_eq!(m.call(t, &copy(Form::Vm, last)), kr(KERN_INVALID_ADDRESS));
             assert_eq!(m.call(t, &copy(Form::MachVm, last)), ok());
             // Scalar parameters: [p, p + 4) reaching 2^32 wraps, one word lower is fine.
-            let hps = |size_ptr| Call::HostPageSize { host: 0, size_ptr };
+            let hps = |size_ptr| Call::HostPageSize {
+                host: MachPort(0),
+                size_ptr,
+            };
             assert!(trap(&m.call(t, &hps(0xFFFF_FFFC))).reason.contains("wraps"));
             assert_eq!(m.call(t, &hps(0xFFFF_FFF8)), ok());
             // vm_deallocate of the last page wraps; mach_vm_deallocate removes it.
@@ -4595,15 +4611,18 @@ mod tests {
             };
             put(&mut m, SCR, last as u32);
             m.memory_mut(t)[SCR as usize + 4..SCR as usize + 8].fill(0);
-            assert_eq!(m.call(t, &alloc(Form::Vm, 0)), kr(KERN_INVALID_ADDRESS));
-            assert_eq!(m.call(t, &alloc(Form::MachVm, 0)), ok());
+            assert_eq!(
+                m.call(t, &alloc(Form::Vm, VmFlags(0))),
+                kr(KERN_INVALID_ADDRESS)
+            );
+            assert_eq!(m.call(t, &alloc(Form::MachVm, VmFlags(0))), ok());
             assert!(m.memory(t)[last as usize..].iter().all(|&b| b == 0));
             // ANYWHERE searches all of [0, L): the word-sized form may hand out the last page.
             assert_eq!(m.call(t, &dealloc(Form::MachVm)), ok());
-            assert_eq!(m.call(t, &alloc(Form::Vm, ANY)), ok());
+            assert_eq!(m.call(t, &alloc(Form::Vm, VmFlags(ANY))), ok());
             assert_eq!(word(&m, SCR), last);
             assert_eq!(m.memory(t).len() as u64, 1 << 32);
-            assert_eq!(m.call(t, &alloc(Form::Vm, ANY)), kr(KERN_NO_SPACE));
+            assert_eq!(m.call(t, &alloc(Form::Vm, VmFlags(ANY))), kr(KERN_NO_SPACE));
         }
     }
 }

@@ -2,7 +2,7 @@
 //! runs against machvm (through real wasm guests: [`Harness`]) and against the independent
 //! reference model ([`Model`]) alike, and neither can drift from the contract alone.
 
-use crate::abi::{Call, Outcome, PageAttrs, Width};
+use crate::abi::{Call, MachPort, Outcome, PageAttrs, Width};
 use crate::testing::fuzzing::map_limit_of;
 use crate::testing::harness::Harness;
 use crate::testing::model::Model;
@@ -35,7 +35,7 @@ pub trait Target {
     /// or `None` when refused.
     fn grow(&mut self, task: usize, delta: u64) -> Option<u64>;
     /// Inserts into task `from`'s namespace a send right to task `to`; returns its name.
-    fn insert_send_right(&mut self, from: usize, to: usize) -> u32;
+    fn insert_send_right(&mut self, from: usize, to: usize) -> MachPort;
 }
 
 impl Target for Harness {
@@ -74,7 +74,7 @@ impl Target for Harness {
         Harness::grow(self, task, delta).expect("memory.grow does not trap")
     }
 
-    fn insert_send_right(&mut self, from: usize, to: usize) -> u32 {
+    fn insert_send_right(&mut self, from: usize, to: usize) -> MachPort {
         Harness::insert_send_right(self, from, to).expect("both tasks exist")
     }
 }
@@ -146,7 +146,7 @@ impl Target for ModelTarget {
         self.model.grow(task, delta)
     }
 
-    fn insert_send_right(&mut self, from: usize, to: usize) -> u32 {
+    fn insert_send_right(&mut self, from: usize, to: usize) -> MachPort {
         self.model.insert_send_right(from, to)
     }
 }

@@ -8,7 +8,7 @@ use crate::abi::*;
 pub(super) fn behavior_set<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     addr: u64,
     size: u64,
     behavior: u32,
@@ -82,7 +82,7 @@ pub(super) fn behavior_set<E: Env + ?Sized>(
 pub(super) fn msync<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     addr: u64,
     size: u64,
     flags: u32,

@@ -10,10 +10,10 @@ use crate::abi::*;
 pub(super) fn allocate<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     addr_ptr: u64,
     size: u64,
-    flags: u32,
+    flags: VmFlags,
 ) -> Step<Ret> {
     let At {
         caller, name, w, ..
@@ -21,7 +21,7 @@ pub(super) fn allocate<E: Env + ?Sized>(
     let hint = load_param(env, caller, name, "address", addr_ptr, w.bytes())?;
     let t = resolve(env, caller, task)?;
     sync(env, t);
-    if flags & !VM_FLAGS_USER_ALLOCATE != 0 {
+    if !VM_FLAGS_USER_ALLOCATE.contains(flags) {
         return kr(KERN_INVALID_ARGUMENT);
     }
     let addr = if size == 0 {
@@ -33,7 +33,7 @@ pub(super) fn allocate<E: Env + ?Sized>(
             return kr(KERN_INVALID_ARGUMENT);
         }
         let n = vm.round_page(u128::from(size));
-        let s = if flags as i32 & VM_FLAGS_ANYWHERE != 0 {
+        let s = if flags.intersects(VM_FLAGS_ANYWHERE) {
             // The address must fit the out-parameter: search below 2^width.
             let below = (w.limit() >> vm.page_shift).min(u128::from(u64::MAX)) as u64;
             match vm.table.find_free_below(n, below) {
@@ -46,7 +46,7 @@ pub(super) fn allocate<E: Env + ?Sized>(
             if end >= w.limit() || s + n > vm.table.limit() {
                 return kr(KERN_INVALID_ADDRESS);
             }
-            if flags as i32 & VM_FLAGS_OVERWRITE == 0 && vm.table.any_allocated(s, s + n) {
+            if !flags.intersects(VM_FLAGS_OVERWRITE) && vm.table.any_allocated(s, s + n) {
                 return kr(KERN_NO_SPACE);
             }
             // An overwrite cannot remove a permanent page (XNU's permanent entries).
@@ -56,7 +56,7 @@ pub(super) fn allocate<E: Env + ?Sized>(
             s
         };
         // A purgeable allocation is an object of its own, nonvolatile.
-        let purgeable = flags as i32 & VM_FLAGS_PURGABLE != 0;
+        let purgeable = flags.intersects(VM_FLAGS_PURGABLE);
         let object = if purgeable {
             env.vm(t).next_object()
         } else {
@@ -92,7 +92,7 @@ pub(super) fn allocate<E: Env + ?Sized>(
 pub(super) fn deallocate<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     addr: u64,
     size: u64,
 ) -> Step<Ret> {
@@ -138,16 +138,15 @@ pub(super) fn deallocate<E: Env + ?Sized>(
 pub(super) fn protect<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     addr: u64,
     size: u64,
     set_max: u32,
-    prot: u32,
+    prot: VmProt,
 ) -> Step<Ret> {
     let At { caller, w, .. } = at;
     let t = resolve(env, caller, task)?;
     sync(env, t);
-    let prot = VmProt(prot as i32);
     if wraps(addr, size, w) || !prot.without(VM_PROT_ALL | VM_PROT_COPY).is_none() {
         return kr(KERN_INVALID_ARGUMENT);
     }
@@ -175,7 +174,12 @@ pub(super) fn protect<E: Env + ?Sized>(
 }
 
 /// `vm_wire` / `mach_vm_wire` (spec §9): refused, as for any task without the host-privileged port.
-pub(super) fn wire<E: Env + ?Sized>(env: &mut E, at: At, host: u32, task: u32) -> Step<Ret> {
+pub(super) fn wire<E: Env + ?Sized>(
+    env: &mut E,
+    at: At,
+    host: MachPort,
+    task: MachPort,
+) -> Step<Ret> {
     let At { caller, name, .. } = at;
     // The destination is the host-privileged port, which no guest holds: a name
     // for any other port reaches a server that refuses it.

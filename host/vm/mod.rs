@@ -232,12 +232,13 @@ impl TaskVm {
     }
 
     /// Resolves a port name of this task's namespace.
-    pub fn lookup_port(&self, name: u32) -> Option<PortTarget> {
+    pub fn lookup_port(&self, name: MachPort) -> Option<PortTarget> {
+        let MachPort(n) = name;
         match name {
             TASK_SELF_NAME => Some(PortTarget::Task(self.me)),
             HOST_SELF_NAME => Some(PortTarget::Host),
-            _ if name & 0xFF == 3 => {
-                let i = (name >> 8).checked_sub(3)? as usize;
+            _ if n & 0xFF == 3 => {
+                let i = (n >> 8).checked_sub(3)? as usize;
                 self.rights.get(i).map(|&t| PortTarget::Task(t))
             }
             _ => None,
@@ -246,7 +247,7 @@ impl TaskVm {
 
     /// Inserts a send right to `to` into this namespace and returns its name (the existing
     /// name when the namespace already holds one).
-    pub fn insert_right(&mut self, to: TaskId) -> u32 {
+    pub fn insert_right(&mut self, to: TaskId) -> MachPort {
         if to == self.me {
             return TASK_SELF_NAME;
         }
@@ -257,7 +258,7 @@ impl TaskVm {
                 self.rights.len() - 1
             }
         };
-        ((i as u32 + 3) << 8) | 3
+        MachPort(((i as u32 + 3) << 8) | 3)
     }
 
     #[inline]
@@ -419,7 +420,7 @@ pub fn call<E: Env + ?Sized>(env: &mut E, caller: TaskId, call: &Call) -> Outcom
 /// port name.
 enum Ret {
     Kr(KernReturn),
-    Port(u32),
+    Port(MachPort),
 }
 
 impl From<KernReturn> for Ret {

@@ -59,7 +59,11 @@ pub(super) fn check_range<E: Env + ?Sized>(
     access(env, t, s, e, prot).or_else(|err| kr(check_error_kr(err)))
 }
 
-pub(super) fn resolve<E: Env + ?Sized>(env: &mut E, caller: TaskId, name: u32) -> Step<TaskId> {
+pub(super) fn resolve<E: Env + ?Sized>(
+    env: &mut E,
+    caller: TaskId,
+    name: MachPort,
+) -> Step<TaskId> {
     match env.vm(caller).lookup_port(name) {
         None => kr(MACH_SEND_INVALID_DEST),
         Some(PortTarget::Host) => kr(KERN_INVALID_ARGUMENT),

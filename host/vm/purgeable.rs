@@ -8,7 +8,7 @@ use crate::abi::*;
 pub(super) fn purgable_control<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     addr: u64,
     control: u32,
     state_ptr: u64,

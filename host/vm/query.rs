@@ -10,7 +10,7 @@ use crate::abi::*;
 pub(super) fn region<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     flavor: u32,
     ptrs: [u64; 5],
 ) -> Step<Ret> {
@@ -63,7 +63,7 @@ pub(super) fn region<E: Env + ?Sized>(
 pub(super) fn page_query<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     addr: u64,
     disposition_ptr: u64,
     ref_count_ptr: u64,
@@ -91,7 +91,7 @@ pub(super) fn page_query<E: Env + ?Sized>(
 pub(super) fn page_info<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     addr: u64,
     flavor: u32,
     info_ptr: u64,
@@ -139,7 +139,7 @@ pub(super) fn page_info<E: Env + ?Sized>(
 pub(super) fn page_range_query<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     addr: u64,
     size: u64,
     mut out: u64,
@@ -209,7 +209,7 @@ pub(super) fn page_range_query<E: Env + ?Sized>(
 pub(super) fn task_info<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     flavor: u32,
     info_ptr: u64,
     count_ptr: u64,
@@ -228,7 +228,7 @@ pub(super) fn task_info<E: Env + ?Sized>(
 pub(super) fn host_statistics64<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    host: u32,
+    host: MachPort,
     flavor: u32,
     info_ptr: u64,
     count_ptr: u64,

@@ -102,7 +102,7 @@ impl Env for VecEnv {
     }
 }
 
-fn copy_call(form: Form, port: u32, src: u64, size: u64, dst: u64) -> Call {
+fn copy_call(form: Form, port: MachPort, src: u64, size: u64, dst: u64) -> Call {
     Call::Copy {
         form,
         task: port,
@@ -124,7 +124,7 @@ fn freed_purgeable_objects_are_forgotten() {
         task: TASK_SELF_NAME,
         addr_ptr: 0x100,
         size: 0x1000,
-        flags: (VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE) as u32,
+        flags: VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE,
     };
     let mut last = 0;
     for _ in 0..1000 {
@@ -168,7 +168,7 @@ fn a_failed_restore_stops_the_task() {
         addr: 0x1000,
         size: 0x1000,
         set_max: 0,
-        prot: VM_PROT_READ.0 as u32,
+        prot: VM_PROT_READ,
     };
     for (failures, stopped) in [(1, false), (2, true)] {
         let mut env = VecEnv::new(Width::W32, 4096, 1);
@@ -214,7 +214,7 @@ fn the_fast_paths_take_the_common_case_and_leave_the_rest() {
         addr: 0x2000,
         size: 1,
         set_max: 0,
-        prot: VM_PROT_READ.0 as u32,
+        prot: VM_PROT_READ,
     };
     assert_eq!(call(&mut env, ME, &c), Outcome::Kr(KERN_SUCCESS));
     assert!(copy_succeeds(&env.vm, me, 0x2000, 0x1000, 0x3000, w));
@@ -296,7 +296,7 @@ fn apply(env: &mut VecEnv, shapes: Vec<Shape>) {
                 addr,
                 size,
                 set_max: 0,
-                prot: prot as u32,
+                prot: VmProt(prot as u32 as i32),
             },
             Shape::Deallocate(addr, size) => Call::Deallocate {
                 form: Form::MachVm,
@@ -312,7 +312,7 @@ fn apply(env: &mut VecEnv, shapes: Vec<Shape>) {
                     task: TASK_SELF_NAME,
                     addr_ptr: 0,
                     size,
-                    flags: flags as u32,
+                    flags: VmFlags(flags as u32),
                 }
             }
             Shape::Grow => {
@@ -387,7 +387,7 @@ fn a_dropped_task_gives_its_mappings_back() {
         addr: 0x3000,
         size: 0x1000,
         set_max: 0,
-        prot: VM_PROT_READ.0 as u32,
+        prot: VM_PROT_READ,
     };
     assert_eq!(call(&mut env, ME, &c), Outcome::Kr(KERN_SUCCESS));
     assert_eq!(env.vm.mappings(), 2);
@@ -474,7 +474,7 @@ proptest! {
         wasm_pages in 1u64..=4,
         shapes in proptest::collection::vec(shape(), 0..6),
         mach_form in any::<bool>(),
-        port in prop_oneof![4 => Just(TASK_SELF_NAME), 1 => Just(HOST_SELF_NAME), 1 => Just(0x303u32)],
+        port in prop_oneof![4 => Just(TASK_SELF_NAME), 1 => Just(HOST_SELF_NAME), 1 => Just(MachPort(0x303))],
         (src, size, dst) in (value(), prop_oneof![3 => 0u64..0x3000, 1 => value()], value()),
         ptr in value(),
     ) {

@@ -9,7 +9,7 @@ use crate::abi::*;
 pub(super) fn copy<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     src: u64,
     size: u64,
     dst: u64,
@@ -34,7 +34,7 @@ pub(super) fn copy<E: Env + ?Sized>(
 pub(super) fn read_overwrite<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     addr: u64,
     size: u64,
     data: u64,
@@ -62,7 +62,7 @@ pub(super) fn read_overwrite<E: Env + ?Sized>(
 pub(super) fn read<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     addr: u64,
     size: u64,
     data_ptr: u64,
@@ -109,7 +109,7 @@ pub(super) fn read<E: Env + ?Sized>(
 pub(super) fn write<E: Env + ?Sized>(
     env: &mut E,
     at: At,
-    task: u32,
+    task: MachPort,
     addr: u64,
     data: u64,
     count: u32,

@@ -34,7 +34,7 @@ fn fast_range(vm: &TaskVm, addr: u64, size: u64, w: Width, prot: VmProt) -> bool
 /// It reads the table and never changes it (no sync: the table may not know the newest
 /// pages yet, which only makes the test say false).
 #[inline]
-pub fn copy_succeeds(vm: &TaskVm, port: u32, src: u64, size: u64, dst: u64, w: Width) -> bool {
+pub fn copy_succeeds(vm: &TaskVm, port: MachPort, src: u64, size: u64, dst: u64, w: Width) -> bool {
     port == TASK_SELF_NAME
         && (size == 0
             || (fast_range(vm, src, size, w, VM_PROT_READ)

@@ -10,7 +10,7 @@ impl T {
         let form = self.form;
         self.ret(Call::BehaviorSet {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr,
             size,
             behavior: behavior as u32,
@@ -21,7 +21,7 @@ impl T {
         let form = self.form;
         self.ret(Call::Msync {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr,
             size,
             flags,
@@ -55,7 +55,12 @@ const ACCEPTED: [i32; 11] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 #[test]
 fn behavior_row1_names_resolve_first() {
     each(|t| {
-        for name in [MACH_PORT_NULL, MACH_PORT_DEAD, 0x303, 0x12345] {
+        for name in [
+            MACH_PORT_NULL,
+            MACH_PORT_DEAD,
+            MachPort(0x303),
+            MachPort(0x12345),
+        ] {
             let c = Call::BehaviorSet {
                 form: t.form,
                 task: name,
@@ -244,7 +249,7 @@ fn behavior_row8_reusable_needs_write_access_after_the_range_check() {
 #[test]
 fn msync_row1_names_and_the_host_port() {
     each(|t| {
-        for name in [MACH_PORT_NULL, MACH_PORT_DEAD, 0x303] {
+        for name in [MACH_PORT_NULL, MACH_PORT_DEAD, MachPort(0x303)] {
             let c = Call::Msync {
                 form: t.form,
                 task: name,
@@ -349,31 +354,36 @@ fn wire_is_refused_for_want_of_the_host_privileged_port() {
     each(|t| {
         let before = (t.mem(), t.pages());
         let (form, size) = (t.form, t.p);
-        let wire = |host: u32, task: u32| Call::Wire {
+        let wire = |host: MachPort, task: MachPort| Call::Wire {
             form,
             host,
             task,
             addr: DATA,
             size,
-            prot: VM_PROT_READ.0 as u32,
+            prot: VM_PROT_READ,
         };
         // A port the guest holds, but not the privileged one.
-        for host in [HOST_SELF_NAME, SELF] {
-            for task in [SELF, MACH_PORT_NULL, MACH_PORT_DEAD, HOST_SELF_NAME] {
+        for host in [HOST_SELF_NAME, TASK_SELF_NAME] {
+            for task in [
+                TASK_SELF_NAME,
+                MACH_PORT_NULL,
+                MACH_PORT_DEAD,
+                HOST_SELF_NAME,
+            ] {
                 assert_eq!(t.ret(wire(host, task)), KERN_INVALID_HOST, "{}", t.ctx());
             }
             // A task name the guest does not hold fails the send.
             assert_eq!(
-                t.ret(wire(host, 0x303)),
+                t.ret(wire(host, MachPort(0x303))),
                 MACH_SEND_INVALID_RIGHT,
                 "{}",
                 t.ctx()
             );
         }
         // The destination is checked first.
-        for host in [MACH_PORT_NULL, MACH_PORT_DEAD, 0x303] {
+        for host in [MACH_PORT_NULL, MACH_PORT_DEAD, MachPort(0x303)] {
             assert_eq!(
-                t.ret(wire(host, 0x303)),
+                t.ret(wire(host, MachPort(0x303))),
                 MACH_SEND_INVALID_DEST,
                 "{}",
                 t.ctx()
@@ -416,7 +426,7 @@ fn vm_region_is_vm_region_64() {
                     t.put(INFO, &[0xAA; 40]);
                     t.put(PTR + 16, &count.to_le_bytes());
                     t.put(PTR + 20, &[0xAA; 4]);
-                    let (task, addr_ptr, size_ptr, info_ptr) = (SELF, PTR, PTR + 8, INFO);
+                    let (task, addr_ptr, size_ptr, info_ptr) = (MachPort(SELF), PTR, PTR + 8, INFO);
                     let (count_ptr, object_name_ptr) = (PTR + 16, PTR + 20);
                     let c = if legacy {
                         Call::VmRegion {
@@ -463,7 +473,7 @@ impl T {
         self.put(PTR, &[0xAA; 8]);
         let r = self.ret(Call::PageQuery {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr,
             disposition_ptr: PTR,
             ref_count_ptr: PTR + 4,
@@ -489,7 +499,7 @@ impl T {
         self.put(PTR, &count.to_le_bytes());
         self.put(INFO, &[0xAA; 400]);
         let r = self.ret(Call::TaskInfo {
-            task: SELF,
+            task: TASK_SELF_NAME,
             flavor: flavor as u32,
             info_ptr: INFO,
             count_ptr: PTR,
@@ -499,7 +509,7 @@ impl T {
 
     fn host_statistics(
         &mut self,
-        host: u32,
+        host: MachPort,
         flavor: i32,
         count: u32,
     ) -> (KernReturn, Vec<u8>, u32) {
@@ -552,7 +562,7 @@ fn page_query_reports_allocation_and_residency() {
         // The out-parameters are scalars: an unwritable one traps.
         let f = t.trap(Call::PageQuery {
             form: t.form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr: a,
             disposition_ptr: DATA,
             ref_count_ptr: PTR,
@@ -574,7 +584,7 @@ fn page_info_checks_flavor_and_count_and_fills_the_basic_info() {
             t.put(PTR, &count.to_le_bytes());
             t.put(INFO, &[0xAA; 40]);
             let r = t.ret(Call::PageInfo {
-                task: SELF,
+                task: TASK_SELF_NAME,
                 addr,
                 flavor,
                 info_ptr: INFO,
@@ -626,7 +636,7 @@ fn page_range_query_follows_xnus_loop() {
             t.put(PTR, &count.to_le_bytes());
             t.put(DATA, &[0xAA; 64]); // (the read-only buffer below is elsewhere)
             let r = t.ret(Call::PageRangeQuery {
-                task: SELF,
+                task: TASK_SELF_NAME,
                 addr,
                 size,
                 dispositions: out,
@@ -755,11 +765,11 @@ fn host_statistics64_needs_the_host_port_and_counts_what_machvm_knows() {
             KERN_INVALID_ARGUMENT
         );
         assert_eq!(
-            t.host_statistics(SELF, HOST_VM_INFO64, 38).0,
+            t.host_statistics(TASK_SELF_NAME, HOST_VM_INFO64, 38).0,
             KERN_INVALID_HOST
         );
         assert_eq!(
-            t.host_statistics(0x303, HOST_VM_INFO64, 38).0,
+            t.host_statistics(MachPort(0x303), HOST_VM_INFO64, 38).0,
             MACH_SEND_INVALID_DEST
         );
     });
@@ -772,7 +782,7 @@ impl T {
         self.put(PTR, &state.to_le_bytes());
         let r = self.ret(Call::PurgableControl {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr,
             control: control as u32,
             state_ptr: PTR,

@@ -4,20 +4,20 @@ use crate::common::*;
 use machvm::abi::*;
 use machvm::Call;
 
-const ANYWHERE: i32 = VM_FLAGS_ANYWHERE;
-const FIXED: i32 = VM_FLAGS_FIXED;
-const OVERWRITE: i32 = VM_FLAGS_OVERWRITE;
+const ANYWHERE: VmFlags = VM_FLAGS_ANYWHERE;
+const FIXED: VmFlags = VM_FLAGS_FIXED;
+const OVERWRITE: VmFlags = VM_FLAGS_OVERWRITE;
 
 #[test]
 fn bad_flags_are_invalid_argument_and_user_bits_are_ignored() {
     each(|t| {
         let before = t.pages();
-        for bad in [0x20, 0x100, 0x2000, 0x8000, 0x0008_0000] {
+        for bad in [0x20, 0x100, 0x2000, 0x8000, 0x0008_0000].map(VmFlags) {
             let (r, addr) = t.allocate(0x1234, t.p, ANYWHERE | bad);
             assert_eq!(
                 (r, addr),
                 (KERN_INVALID_ARGUMENT, 0x1234),
-                "{} flags {bad:#x}",
+                "{} flags {bad:?}",
                 t.ctx()
             );
             // Even with size 0.
@@ -30,7 +30,7 @@ fn bad_flags_are_invalid_argument_and_user_bits_are_ignored() {
         }
         assert_eq!(t.pages(), before);
         // Bits inside VM_FLAGS_USER_ALLOCATE are accepted (purgable 0x2, a tag in the top byte).
-        let (r, _) = t.allocate(0, t.p, ANYWHERE | 0x2 | 0x0100_0000);
+        let (r, _) = t.allocate(0, t.p, ANYWHERE | VmFlags(0x2 | 0x0100_0000));
         assert_eq!(r, KERN_SUCCESS, "{}", t.ctx());
     });
 }
@@ -371,7 +371,7 @@ fn checking_calls_see_pages_the_guest_just_grew() {
             let next = t.grow(1).unwrap() << 16;
             let r = t.ret(Call::ReadOverwrite {
                 form,
-                task: SELF,
+                task: TASK_SELF_NAME,
                 addr: 0x100,
                 size: 0x40,
                 data: next,
@@ -385,7 +385,7 @@ fn checking_calls_see_pages_the_guest_just_grew() {
             t.pattern(next, 0x40, 9);
             let r = t.ret(Call::Write {
                 form,
-                task: SELF,
+                task: TASK_SELF_NAME,
                 addr: 0x800,
                 data: next,
                 count: 0x40,

@@ -7,7 +7,7 @@ use machvm::testing::harness::Harness;
 use machvm::testing::{ModelTarget, Target};
 use machvm::{Call, Form, Outcome, PageAttrs, ParamFault, Width};
 
-pub const SELF: u32 = TASK_SELF_NAME;
+pub const SELF: u32 = TASK_SELF_NAME.0;
 
 /// Every configuration the spec rows are tested in: both memory widths and both page sizes.
 pub const CONFIGS: [(Width, u64); 4] = [
@@ -220,7 +220,7 @@ impl T {
         let form = self.form;
         self.ret(Call::Copy {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             src,
             size,
             dst,
@@ -231,11 +231,11 @@ impl T {
         let form = self.form;
         self.ret(Call::Protect {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr,
             size,
             set_max: set_max as u32,
-            prot: prot.0 as u32,
+            prot,
         })
     }
 
@@ -243,7 +243,7 @@ impl T {
         let form = self.form;
         self.ret(Call::Deallocate {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr,
             size,
         })
@@ -261,16 +261,16 @@ impl T {
 
     /// vm_allocate with `*address = hint` at the scratch address `PTR`; returns the code and
     /// the address read back.
-    pub fn allocate(&mut self, hint: u64, size: u64, flags: i32) -> (KernReturn, u64) {
+    pub fn allocate(&mut self, hint: u64, size: u64, flags: VmFlags) -> (KernReturn, u64) {
         let form = self.form;
         let n = self.aword();
         self.put(PTR, &hint.to_le_bytes()[..n]);
         let r = self.ret(Call::Allocate {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr_ptr: PTR,
             size,
-            flags: flags as u32,
+            flags,
         });
         (r, self.get_uint(PTR, n))
     }
@@ -338,7 +338,7 @@ impl T {
         self.put(PTR + 20, &[0xAA; 4]);
         let r = self.ret(Call::Region {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr_ptr: PTR,
             size_ptr: PTR + 8,
             flavor,

@@ -197,7 +197,7 @@ fn host_created_tasks_and_host_calls() {
         addr: 0x1000,
         size: 0x1000,
         set_max: 1,
-        prot: 0,
+        prot: VmProt(0),
     };
     assert_eq!(
         machvm::call(&mut store, t, &c).unwrap(),
@@ -232,7 +232,7 @@ fn host_created_tasks_and_host_calls() {
     let v = machvm::new_task(&mut store, MemoryType::new64(1, None)).unwrap();
     assert_eq!(
         store.data_mut().kernel.insert_send_right(t, v).unwrap(),
-        0x303
+        MachPort(0x303)
     );
 }
 

@@ -10,7 +10,7 @@ fn out_parameter_past_the_memory_traps_naming_call_and_address() {
     each(|t| {
         let end = t.memory_size();
         let f = t.trap(Call::HostPageSize {
-            host: 0,
+            host: MachPort(0),
             size_ptr: end - 2,
         });
         assert_eq!(
@@ -28,7 +28,7 @@ fn out_parameter_past_the_memory_traps_naming_call_and_address() {
         }
         // Outside the map.
         let f = t.trap(Call::HostPageSize {
-            host: 0,
+            host: MachPort(0),
             size_ptr: 4 << 20,
         });
         assert_eq!((f.param, f.addr, f.write), ("size", 4 << 20, true));
@@ -38,7 +38,7 @@ fn out_parameter_past_the_memory_traps_naming_call_and_address() {
         // Wrapping the pointer width.
         let top = (t.w.limit() - 1) as u64;
         let f = t.trap(Call::HostPageSize {
-            host: 0,
+            host: MachPort(0),
             size_ptr: top - 1,
         });
         assert_eq!((f.param, f.addr, f.write), ("size", top - 1, true));
@@ -48,7 +48,7 @@ fn out_parameter_past_the_memory_traps_naming_call_and_address() {
         // The instance keeps working after the trap.
         assert_eq!(
             t.ret(Call::HostPageSize {
-                host: 0,
+                host: MachPort(0),
                 size_ptr: PTR
             }),
             KERN_SUCCESS
@@ -65,10 +65,10 @@ fn out_parameter_on_a_read_only_page_traps_after_the_call() {
         // vm_allocate's *address is in-out: readable, so the call runs, then the store faults.
         let f = t.trap(Call::Allocate {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr_ptr: DATA,
             size: p,
-            flags: 1,
+            flags: VmFlags(1),
         });
         assert_eq!(
             (f.call, f.param, f.write),
@@ -96,7 +96,7 @@ fn out_parameter_on_a_read_only_page_traps_after_the_call() {
         assert_eq!(t.protect(DATA, p, false, W), KERN_SUCCESS);
         assert_eq!(
             t.ret(Call::HostPageSize {
-                host: 0,
+                host: MachPort(0),
                 size_ptr: DATA
             }),
             KERN_SUCCESS
@@ -106,7 +106,7 @@ fn out_parameter_on_a_read_only_page_traps_after_the_call() {
         t.put(PTR, &[0; 8]);
         let f = t.trap(Call::Read {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr: DATA + p,
             size: 8,
             data_ptr: PTR,
@@ -132,10 +132,10 @@ fn in_out_parameter_unreadable_traps_before_anything() {
         let len = t.memory_size() as usize;
         let f = t.trap(Call::Allocate {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr_ptr: DATA,
             size: p,
-            flags: 1,
+            flags: VmFlags(1),
         });
         assert_eq!((f.param, f.write), ("address", false));
         if t.on_machvm() {
@@ -150,7 +150,7 @@ fn in_out_parameter_unreadable_traps_before_anything() {
         // vm_region's *address then *count, in that order; before the task is resolved.
         let f = t.trap(Call::Region {
             form,
-            task: 0,
+            task: MachPort(0),
             addr_ptr: PTR,
             size_ptr: PTR,
             flavor: 9,
@@ -163,10 +163,10 @@ fn in_out_parameter_unreadable_traps_before_anything() {
         assert_eq!(t.deallocate(DATA, p), KERN_SUCCESS);
         let f = t.trap(Call::Allocate {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr_ptr: DATA,
             size: p,
-            flags: 1,
+            flags: VmFlags(1),
         });
         if t.on_machvm() {
             assert!(f.reason.contains("unallocated"), "{}", f.reason);
@@ -182,14 +182,14 @@ fn failing_calls_store_nothing_and_do_not_trap() {
         let calls = [
             Call::Allocate {
                 form,
-                task: SELF,
+                task: TASK_SELF_NAME,
                 addr_ptr: PTR,
                 size: 1,
-                flags: 0x20,
+                flags: VmFlags(0x20),
             },
             Call::Read {
                 form,
-                task: 0,
+                task: MachPort(0),
                 addr: DATA,
                 size: 8,
                 data_ptr: bad,
@@ -197,7 +197,7 @@ fn failing_calls_store_nothing_and_do_not_trap() {
             },
             Call::Read {
                 form,
-                task: SELF,
+                task: TASK_SELF_NAME,
                 addr: bad,
                 size: 8,
                 data_ptr: bad,
@@ -205,7 +205,7 @@ fn failing_calls_store_nothing_and_do_not_trap() {
             },
             Call::ReadOverwrite {
                 form,
-                task: SELF,
+                task: TASK_SELF_NAME,
                 addr: bad,
                 size: 8,
                 data: DATA,
@@ -213,7 +213,7 @@ fn failing_calls_store_nothing_and_do_not_trap() {
             },
             Call::Region {
                 form,
-                task: SELF,
+                task: TASK_SELF_NAME,
                 addr_ptr: PTR,
                 size_ptr: bad,
                 flavor: 1,
@@ -243,7 +243,7 @@ fn the_trap_reaches_the_embedder_with_its_message() {
         .call(
             0,
             &Call::HostPageSize {
-                host: 0,
+                host: MachPort(0),
                 size_ptr: 0x1_0000,
             },
         )
@@ -291,42 +291,42 @@ fn no_argument_makes_the_host_panic() {
                     let calls = [
                         Call::Allocate {
                             form,
-                            task: SELF,
+                            task: TASK_SELF_NAME,
                             addr_ptr: pw(y),
                             size: a(x),
-                            flags: z as u32,
+                            flags: VmFlags(z as u32),
                         },
                         Call::Allocate {
                             form,
-                            task: SELF,
+                            task: TASK_SELF_NAME,
                             addr_ptr: PTR,
                             size: a(x),
-                            flags: (y as u32) & 0x4001,
+                            flags: VmFlags((y as u32) & 0x4001),
                         },
                         Call::Deallocate {
                             form,
-                            task: SELF,
+                            task: TASK_SELF_NAME,
                             addr: a(x),
                             size: a(y),
                         },
                         Call::Protect {
                             form,
-                            task: SELF,
+                            task: TASK_SELF_NAME,
                             addr: a(x),
                             size: a(y),
                             set_max: z as u32,
-                            prot: (z as u32) & 0x17,
+                            prot: VmProt(z as i32 & 0x17),
                         },
                         Call::Copy {
                             form,
-                            task: SELF,
+                            task: TASK_SELF_NAME,
                             src: a(x),
                             size: a(y),
                             dst: a(z),
                         },
                         Call::Read {
                             form,
-                            task: SELF,
+                            task: TASK_SELF_NAME,
                             addr: a(x),
                             size: a(y),
                             data_ptr: pw(z),
@@ -334,7 +334,7 @@ fn no_argument_makes_the_host_panic() {
                         },
                         Call::ReadOverwrite {
                             form,
-                            task: SELF,
+                            task: TASK_SELF_NAME,
                             addr: a(x),
                             size: a(y) & 0xFFFFF,
                             data: a(z),
@@ -342,14 +342,14 @@ fn no_argument_makes_the_host_panic() {
                         },
                         Call::Write {
                             form,
-                            task: SELF,
+                            task: TASK_SELF_NAME,
                             addr: a(x),
                             data: pw(z),
                             count: y as u32,
                         },
                         Call::Region {
                             form,
-                            task: SELF,
+                            task: TASK_SELF_NAME,
                             addr_ptr: pw(x),
                             size_ptr: pw(y),
                             flavor: z as u32,
@@ -358,7 +358,7 @@ fn no_argument_makes_the_host_panic() {
                             object_name_ptr: pw(x),
                         },
                         Call::HostPageSize {
-                            host: x as u32,
+                            host: MachPort(x as u32),
                             size_ptr: pw(y),
                         },
                     ];

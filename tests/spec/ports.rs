@@ -5,14 +5,14 @@ use machvm::abi::*;
 use machvm::{Call, Form, Outcome, Width};
 
 /// Every task-taking call, with `task` as its port and harmless arguments otherwise.
-fn calls_with_task(task: u32, form: Form) -> Vec<Call> {
+fn calls_with_task(task: MachPort, form: Form) -> Vec<Call> {
     vec![
         Call::Allocate {
             form,
             task,
             addr_ptr: PTR,
             size: 4096,
-            flags: VM_FLAGS_ANYWHERE as u32,
+            flags: VM_FLAGS_ANYWHERE,
         },
         Call::Deallocate {
             form,
@@ -26,7 +26,7 @@ fn calls_with_task(task: u32, form: Form) -> Vec<Call> {
             addr: DATA,
             size: 0,
             set_max: 0,
-            prot: 1,
+            prot: VmProt(1),
         },
         Call::Copy {
             form,
@@ -96,11 +96,11 @@ fn invalid_names_are_send_invalid_dest_and_the_host_port_invalid_argument() {
         for name in [
             MACH_PORT_NULL,
             MACH_PORT_DEAD,
-            0x303,
-            0x12345,
-            0x104,
-            0x102,
-            3,
+            MachPort(0x303),
+            MachPort(0x12345),
+            MachPort(0x104),
+            MachPort(0x102),
+            MachPort(3),
         ] {
             for c in calls_with_task(name, t.form) {
                 assert_eq!(
@@ -118,7 +118,7 @@ fn invalid_names_are_send_invalid_dest_and_the_host_port_invalid_argument() {
         // The task is resolved before anything else: even a size-0 call fails.
         let c = Call::Copy {
             form: t.form,
-            task: 0,
+            task: MachPort(0),
             src: 0,
             size: 0,
             dst: 0,
@@ -155,11 +155,11 @@ fn without_a_send_right_another_task_is_unreachable() {
         for form in FORMS {
             let c = Call::Protect {
                 form,
-                task: 0x303,
+                task: MachPort(0x303),
                 addr: DATA,
                 size: p,
                 set_max: 0,
-                prot: 1,
+                prot: VmProt(1),
             };
             assert_eq!(ret(&mut h, 1, c), MACH_SEND_INVALID_DEST);
         }
@@ -173,8 +173,12 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
         for form in FORMS {
             let mut h = pair(on, w, p);
             let name = h.insert_send_right(1, 0);
-            assert_eq!(name, 0x303);
-            assert_eq!(h.insert_send_right(1, 0), 0x303, "one name per port");
+            assert_eq!(name, MachPort(0x303));
+            assert_eq!(
+                h.insert_send_right(1, 0),
+                MachPort(0x303),
+                "one name per port"
+            );
             assert_eq!(h.insert_send_right(1, 1), TASK_SELF_NAME);
             let pattern: Vec<u8> = (0..4 * p).map(|i| (i % 251) as u8).collect();
             h.write(0, DATA, &pattern);
@@ -186,7 +190,7 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
                 addr: DATA,
                 size: p,
                 set_max: 0,
-                prot: 1,
+                prot: VmProt(1),
             };
             assert_eq!(ret(&mut h, 1, c), KERN_SUCCESS);
             assert_eq!(h.page(0, DATA / p).unwrap().cur, VM_PROT_READ);
@@ -302,7 +306,7 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
                 task: name,
                 addr_ptr: PTR,
                 size: p,
-                flags: 1,
+                flags: VmFlags(1),
             };
             assert_eq!(ret(&mut h, 1, c), KERN_SUCCESS);
             assert!(mem(&h, 0).len() > len0, "the target grew");
@@ -344,11 +348,11 @@ fn with_a_send_right_cross_task_calls_touch_only_the_target() {
             // Guest 0 was given no right to guest 1.
             let c = Call::Protect {
                 form,
-                task: 0x303,
+                task: MachPort(0x303),
                 addr: DATA,
                 size: p,
                 set_max: 0,
-                prot: 1,
+                prot: VmProt(1),
             };
             assert_eq!(ret(&mut h, 0, c), MACH_SEND_INVALID_DEST);
         }
@@ -370,7 +374,7 @@ fn cross_task_between_a_32_and_a_64_bit_guest() {
             task: to64,
             addr_ptr: PTR,
             size: 4096,
-            flags: 0,
+            flags: VmFlags(0),
         };
         assert_eq!(ret(&mut h, g32, c), KERN_SUCCESS);
         assert!(h.page(g64, 0x100).is_some());
@@ -381,7 +385,7 @@ fn cross_task_between_a_32_and_a_64_bit_guest() {
             addr: DATA,
             size: 1,
             set_max: 1,
-            prot: 0,
+            prot: VmProt(0),
         };
         assert_eq!(ret(&mut h, g64, c), KERN_SUCCESS);
         assert_eq!(h.page(g32, DATA / 4096).unwrap().max, VM_PROT_NONE);

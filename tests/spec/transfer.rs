@@ -11,7 +11,7 @@ impl T {
         self.put(PTR, &[0xAA; 8]);
         let r = self.ret(Call::ReadOverwrite {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr,
             size,
             data,
@@ -25,7 +25,7 @@ impl T {
         self.put(PTR, &[0xAA; 16]);
         let r = self.ret(Call::Read {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr,
             size,
             data_ptr: PTR,
@@ -38,7 +38,7 @@ impl T {
         let form = self.form;
         self.ret(Call::Write {
             form,
-            task: SELF,
+            task: TASK_SELF_NAME,
             addr,
             data,
             count,
@@ -446,7 +446,7 @@ fn host_page_size_writes_the_page_size_in_a_word() {
     for (on, (w, p)) in on_configs() {
         let mut t = T::on(on, w, p, Form::Vm, 4, Some(64));
         t.put(PTR, &[0xAA; 16]);
-        for host in [HOST_SELF_NAME, 0, 0xFFFF_FFFF] {
+        for host in [HOST_SELF_NAME, MachPort(0), MachPort(0xFFFF_FFFF)] {
             let r = t.ret(Call::HostPageSize {
                 host,
                 size_ptr: PTR,
@@ -461,7 +461,7 @@ fn host_page_size_writes_the_page_size_in_a_word() {
             "{} only a word is written",
             t.ctx()
         );
-        assert_eq!(t.outcome(Call::TaskSelf), Outcome::Port(0x103));
-        assert_eq!(t.outcome(Call::HostSelf), Outcome::Port(0x203));
+        assert_eq!(t.outcome(Call::TaskSelf), Outcome::Port(MachPort(0x103)));
+        assert_eq!(t.outcome(Call::HostSelf), Outcome::Port(MachPort(0x203)));
     }
 }

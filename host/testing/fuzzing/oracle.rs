@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::abi::{Call, KernReturn, Outcome, PageAttrs, Width};
+use crate::abi::{Call, KernReturn, MachPort, Outcome, PageAttrs, Width};
 use crate::abi::{
     TASK_SELF_NAME, TASK_VM_INFO_COUNT, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PROT_READ,
     VM_PROT_WRITE,
@@ -451,10 +451,11 @@ impl Differential {
     }
 
     /// The task that port name `name` denotes in `caller`'s namespace, if any.
-    pub fn port_target(&self, caller: usize, name: u32) -> Option<usize> {
-        if name == TASK_SELF_NAME {
+    pub fn port_target(&self, caller: usize, port: MachPort) -> Option<usize> {
+        if port == TASK_SELF_NAME {
             return Some(caller);
         }
+        let name = port.0;
         let i = (name >> 8).checked_sub(3)? as usize;
         (name & 0xFF == 3)
             .then(|| self.rights[caller].get(i).copied())
@@ -648,7 +649,7 @@ impl Differential {
             Op::Grow { .. } | Op::Right { .. } => return Vec::new(),
             Op::Call { caller, call } => (*caller, call),
         };
-        let target = |name: u32| self.port_target(caller, name);
+        let target = |name: MachPort| self.port_target(caller, name);
         let mut out = Vec::new();
         match *call {
             Call::TaskSelf
@@ -721,13 +722,12 @@ impl Differential {
             } => {
                 out.push(span(caller, addr_ptr, OUT));
                 if let Some(t) = target(task) {
-                    let flags = flags as i32;
-                    if flags & VM_FLAGS_ANYWHERE == 0 {
+                    if !flags.intersects(VM_FLAGS_ANYWHERE) {
                         let aw = form.address_width(self.model.width(caller));
                         if let Some(hint) = self.model_word(caller, addr_ptr, aw.bytes()) {
                             out.push(span(t, hint, size));
                         }
-                    } else if flags & VM_FLAGS_OVERWRITE != 0 {
+                    } else if flags.intersects(VM_FLAGS_OVERWRITE) {
                         out.push((t, 0, u64::MAX));
                     }
                 }
@@ -1023,7 +1023,7 @@ fn residency_in_param(call: &Call) -> Option<(u64, u64)> {
 }
 
 /// The task port that `call` names (its target), if it takes one.
-fn task_port(call: &Call) -> Option<u32> {
+fn task_port(call: &Call) -> Option<MachPort> {
     match *call {
         Call::TaskSelf | Call::HostSelf | Call::HostPageSize { .. } => None,
         Call::Allocate { task, .. }
@@ -1140,6 +1140,7 @@ pub fn minimize(setup: &Setup, ops: &[Op]) -> Vec<Op> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::VmProt;
 
     /// A byte that only the real side changed (as a bug would), at 0x2010.
     fn stray(setup: &Setup) -> (Differential, u8) {
@@ -1194,8 +1195,8 @@ mod tests {
             );
         };
         assert!(h.bytes_in_place(g, 0, 0x10000).is_some());
-        protect(&mut h, 0x3000, VM_PROT_READ.0 as u32);
-        protect(&mut h, 0x5000, 0);
+        protect(&mut h, 0x3000, VM_PROT_READ);
+        protect(&mut h, 0x5000, VmProt(0));
         let enforced = crate::embed::kernel::KernelConfig::default().enforce;
         assert!(
             h.bytes_in_place(g, 0x2000, 0x5000).is_some(),
@@ -1210,7 +1211,7 @@ mod tests {
         // The guest's own grow: the table does not show the new page until the next call.
         assert_eq!(h.grow(g, 1).expect("grows"), Some(1));
         assert_eq!(h.bytes_in_place(g, 0x10000, 0x11000).is_some(), !enforced);
-        protect(&mut h, 0x6000, 3);
+        protect(&mut h, 0x6000, VmProt(3));
         assert!(h.bytes_in_place(g, 0x10000, 0x11000).is_some(), "synced");
     }
 
@@ -1274,11 +1275,11 @@ mod tests {
                 0,
                 Call::Protect {
                     form: Vm,
-                    task: 0x303,
+                    task: MachPort(0x303),
                     addr: 0x3000,
                     size: 0x2000,
                     set_max: 0,
-                    prot: 1,
+                    prot: VmProt(1),
                 },
             ),
             call(
@@ -1304,7 +1305,7 @@ mod tests {
                 1,
                 Call::Write {
                     form: Vm,
-                    task: 0x103,
+                    task: MachPort(0x103),
                     addr: 0x1f000,
                     data: 0x100,
                     count: 0x800,
@@ -1313,7 +1314,7 @@ mod tests {
             call(
                 1,
                 Call::HostPageSize {
-                    host: 0x203,
+                    host: MachPort(0x203),
                     size_ptr: 0x1fff0,
                 },
             ),
@@ -1330,7 +1331,7 @@ mod tests {
                     addr: 0,
                     size: 0x1000,
                     set_max: 1,
-                    prot: 0,
+                    prot: VmProt(0),
                 },
             ),
         ];
@@ -1365,11 +1366,11 @@ mod tests {
             0,
             Call::Protect {
                 form: Vm,
-                task: 0x303,
+                task: MachPort(0x303),
                 addr: 0,
                 size: 1,
                 set_max: 0,
-                prot: 3,
+                prot: VmProt(3),
             },
         );
         d.step(&name_gone).expect("agrees");

@@ -7,7 +7,7 @@
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 
-use crate::abi::{Call, Form, Outcome, Width};
+use crate::abi::{Call, Form, MachPort, Outcome, VmFlags, VmProt, Width, VM_PROT_NONE};
 use crate::abi::{
     HOST_SELF_NAME, HOST_VM_INFO64, MACH_PORT_DEAD, MACH_PORT_NULL, MACH_TASK_BASIC_INFO,
     TASK_SELF_NAME, TASK_VM_INFO, TASK_VM_INFO_PURGEABLE, VM_FLAGS_ANYWHERE, VM_FLAGS_FIXED,
@@ -287,8 +287,8 @@ pub enum PortSpec {
 
 impl PortSpec {
     /// The name, for a caller holding `rights` send rights.
-    fn name(self, rights: usize) -> u32 {
-        let slot = |i: u32| ((i + 3) << 8) | 3;
+    fn name(self, rights: usize) -> MachPort {
+        let slot = |i: u32| MachPort(((i + 3) << 8) | 3);
         match self {
             PortSpec::TaskSelf => TASK_SELF_NAME,
             PortSpec::Right(i) => slot((usize::from(i) % rights.max(1)) as u32),
@@ -296,7 +296,7 @@ impl PortSpec {
             PortSpec::Host => HOST_SELF_NAME,
             PortSpec::Null => MACH_PORT_NULL,
             PortSpec::Dead => MACH_PORT_DEAD,
-            PortSpec::Raw(n) => n,
+            PortSpec::Raw(n) => MachPort(n),
         }
     }
 }
@@ -321,17 +321,22 @@ pub enum FlagsSpec {
 }
 
 impl FlagsSpec {
-    fn bits(self) -> u32 {
+    fn bits(self) -> VmFlags {
         match self {
-            FlagsSpec::Fixed => VM_FLAGS_FIXED as u32,
-            FlagsSpec::Anywhere => VM_FLAGS_ANYWHERE as u32,
-            FlagsSpec::Overwrite => (VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE) as u32,
-            FlagsSpec::AnywhereOverwrite => (VM_FLAGS_ANYWHERE | VM_FLAGS_OVERWRITE) as u32,
+            FlagsSpec::Fixed => VM_FLAGS_FIXED,
+            FlagsSpec::Anywhere => VM_FLAGS_ANYWHERE,
+            FlagsSpec::Overwrite => VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE,
+            FlagsSpec::AnywhereOverwrite => VM_FLAGS_ANYWHERE | VM_FLAGS_OVERWRITE,
             FlagsSpec::Purgable(anywhere) => {
-                (VM_FLAGS_PURGABLE | if anywhere { VM_FLAGS_ANYWHERE } else { 0 }) as u32
+                VM_FLAGS_PURGABLE
+                    | if anywhere {
+                        VM_FLAGS_ANYWHERE
+                    } else {
+                        VM_FLAGS_FIXED
+                    }
             }
-            FlagsSpec::UserBits(b) => b & VM_FLAGS_USER_ALLOCATE,
-            FlagsSpec::Raw(b) => b,
+            FlagsSpec::UserBits(b) => VmFlags(b) & VM_FLAGS_USER_ALLOCATE,
+            FlagsSpec::Raw(b) => VmFlags(b),
         }
     }
 }
@@ -346,12 +351,17 @@ pub enum ProtSpec {
 }
 
 impl ProtSpec {
-    fn bits(self) -> u32 {
+    fn bits(self) -> VmProt {
         match self {
             ProtSpec::Bits(b) => {
-                u32::from(b & 7) | if b & 8 != 0 { VM_PROT_COPY.0 as u32 } else { 0 }
+                VmProt(i32::from(b & 7))
+                    | if b & 8 != 0 {
+                        VM_PROT_COPY
+                    } else {
+                        VM_PROT_NONE
+                    }
             }
-            ProtSpec::Raw(b) => b,
+            ProtSpec::Raw(b) => VmProt(b as i32),
         }
     }
 }
