@@ -2,7 +2,7 @@
 //! from the wasm module `"mach"`, XNU's types and constants, and typed
 //! wrappers that return `Result<_, KernReturn>`.
 //!
-//! `no_std`, no dependencies. Build a guest for `wasm32-unknown-unknown`
+//! `no_std`; its one dependency is `machvm-abi`, the ABI's values shared with the host. Build a guest for `wasm32-unknown-unknown`
 //! (or `wasm64-unknown-unknown`): `usize` is the guest's word, so the `vm_*`
 //! calls take and return word-sized addresses and sizes, the `mach_vm_*`
 //! calls 64-bit ones, exactly as in C.
@@ -42,83 +42,14 @@ pub use sys::{
 
 use sys::{mach_msg_type_number_t, mach_port_t, vm_prot_t};
 
-/// A `kern_return_t` that is not (necessarily) success: the error of every
-/// wrapper. Compare it with the associated constants.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(transparent)]
-pub struct KernReturn(pub i32);
+/// A `kern_return_t`: the error of every wrapper, and its name and `mach_error_string`
+/// text. The same type as the host's (`machvm_abi::KernReturn`): compare it with the
+/// associated constants (`KernReturn::NO_SPACE`).
+pub use machvm_abi::KernReturn;
 
-impl KernReturn {
-    /// `KERN_SUCCESS` (0).
-    pub const SUCCESS: Self = Self(sys::KERN_SUCCESS);
-    /// `KERN_INVALID_ADDRESS` (1): a page is outside the map or unallocated.
-    pub const INVALID_ADDRESS: Self = Self(sys::KERN_INVALID_ADDRESS);
-    /// `KERN_PROTECTION_FAILURE` (2): a page lacks the access (or max protection).
-    pub const PROTECTION_FAILURE: Self = Self(sys::KERN_PROTECTION_FAILURE);
-    /// `KERN_NO_SPACE` (3): no free run, or the fixed range is taken.
-    pub const NO_SPACE: Self = Self(sys::KERN_NO_SPACE);
-    /// `KERN_INVALID_ARGUMENT` (4).
-    pub const INVALID_ARGUMENT: Self = Self(sys::KERN_INVALID_ARGUMENT);
-    /// `KERN_FAILURE` (5).
-    pub const FAILURE: Self = Self(sys::KERN_FAILURE);
-    /// `KERN_RESOURCE_SHORTAGE` (6): the host could not mirror the change.
-    pub const RESOURCE_SHORTAGE: Self = Self(sys::KERN_RESOURCE_SHORTAGE);
-    /// `MACH_SEND_INVALID_DEST` (0x10000003): the task name is not a send right.
-    pub const SEND_INVALID_DEST: Self = Self(sys::MACH_SEND_INVALID_DEST);
-    /// `MACH_SEND_INVALID_MEMORY` (0x1000000c): `vm_write`'s buffer is not readable.
-    pub const SEND_INVALID_MEMORY: Self = Self(sys::MACH_SEND_INVALID_MEMORY);
-
-    /// `Ok(())` for `KERN_SUCCESS`, else `Err(kr)`.
-    #[inline]
-    pub const fn result(kr: sys::kern_return_t) -> Result<(), KernReturn> {
-        if kr == sys::KERN_SUCCESS {
-            Ok(())
-        } else {
-            Err(KernReturn(kr))
-        }
-    }
-
-    /// The constant's name, e.g. `"KERN_INVALID_ADDRESS"`, or `"(unknown)"`.
-    pub const fn name(self) -> &'static str {
-        match self.0 {
-            sys::KERN_SUCCESS => "KERN_SUCCESS",
-            sys::KERN_INVALID_ADDRESS => "KERN_INVALID_ADDRESS",
-            sys::KERN_PROTECTION_FAILURE => "KERN_PROTECTION_FAILURE",
-            sys::KERN_NO_SPACE => "KERN_NO_SPACE",
-            sys::KERN_INVALID_ARGUMENT => "KERN_INVALID_ARGUMENT",
-            sys::KERN_FAILURE => "KERN_FAILURE",
-            sys::KERN_RESOURCE_SHORTAGE => "KERN_RESOURCE_SHORTAGE",
-            sys::MACH_SEND_INVALID_DEST => "MACH_SEND_INVALID_DEST",
-            sys::MACH_SEND_INVALID_MEMORY => "MACH_SEND_INVALID_MEMORY",
-            _ => "(unknown)",
-        }
-    }
-
-    /// XNU's `mach_error_string` text for the codes machvm answers.
-    pub const fn message(self) -> &'static str {
-        match self.0 {
-            sys::KERN_SUCCESS => "(os/kern) successful",
-            sys::KERN_INVALID_ADDRESS => "(os/kern) invalid address",
-            sys::KERN_PROTECTION_FAILURE => "(os/kern) protection failure",
-            sys::KERN_NO_SPACE => "(os/kern) no space available",
-            sys::KERN_INVALID_ARGUMENT => "(os/kern) invalid argument",
-            sys::KERN_FAILURE => "(os/kern) failure",
-            sys::KERN_RESOURCE_SHORTAGE => "(os/kern) resource shortage",
-            sys::MACH_SEND_INVALID_DEST => "(ipc/send) invalid destination port",
-            sys::MACH_SEND_INVALID_MEMORY => "(ipc/send) invalid memory",
-            _ => "unknown error code",
-        }
-    }
-}
-
-impl core::fmt::Debug for KernReturn {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.name() {
-            "(unknown)" => write!(f, "KernReturn({:#x})", self.0),
-            name => f.write_str(name),
-        }
-    }
-}
+/// The typed ABI values shared with the host: protections, inheritance, `vm_allocate`'s
+/// flags and port names, with XNU's names in `Debug`.
+pub use machvm_abi::{MachPort, VmFlags, VmInherit, VmProt};
 
 /// What `vm_region_64` / `mach_vm_region` found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -56,119 +56,119 @@ pub type vm_region_flavor_t = i32;
 pub type vm_region_info_t = *mut integer_t;
 
 /// The call succeeded.
-pub const KERN_SUCCESS: kern_return_t = 0;
+pub const KERN_SUCCESS: kern_return_t = machvm_abi::KERN_SUCCESS.0;
 /// An address (or range) is not valid in the task's map.
-pub const KERN_INVALID_ADDRESS: kern_return_t = 1;
+pub const KERN_INVALID_ADDRESS: kern_return_t = machvm_abi::KERN_INVALID_ADDRESS.0;
 /// The protection of a page does not allow the access.
-pub const KERN_PROTECTION_FAILURE: kern_return_t = 2;
+pub const KERN_PROTECTION_FAILURE: kern_return_t = machvm_abi::KERN_PROTECTION_FAILURE.0;
 /// No free range of the requested size, or the fixed range is taken.
-pub const KERN_NO_SPACE: kern_return_t = 3;
+pub const KERN_NO_SPACE: kern_return_t = machvm_abi::KERN_NO_SPACE.0;
 /// An argument is not valid.
-pub const KERN_INVALID_ARGUMENT: kern_return_t = 4;
+pub const KERN_INVALID_ARGUMENT: kern_return_t = machvm_abi::KERN_INVALID_ARGUMENT.0;
 /// Generic failure.
-pub const KERN_FAILURE: kern_return_t = 5;
+pub const KERN_FAILURE: kern_return_t = machvm_abi::KERN_FAILURE.0;
 /// The host could not get the resources for the call.
-pub const KERN_RESOURCE_SHORTAGE: kern_return_t = 6;
+pub const KERN_RESOURCE_SHORTAGE: kern_return_t = machvm_abi::KERN_RESOURCE_SHORTAGE.0;
 /// The port is not a task port (`vm_msync` given the host port).
-pub const KERN_INVALID_TASK: kern_return_t = 16;
+pub const KERN_INVALID_TASK: kern_return_t = machvm_abi::KERN_INVALID_TASK.0;
 /// The port is not the host-privileged port (`vm_wire`).
-pub const KERN_INVALID_HOST: kern_return_t = 22;
+pub const KERN_INVALID_HOST: kern_return_t = machvm_abi::KERN_INVALID_HOST.0;
 /// The port name is not a send right in the caller's namespace.
-pub const MACH_SEND_INVALID_DEST: kern_return_t = 0x1000_0003;
+pub const MACH_SEND_INVALID_DEST: kern_return_t = machvm_abi::MACH_SEND_INVALID_DEST.0;
 /// A port in the message body (`vm_wire`'s task) names no right of the caller.
-pub const MACH_SEND_INVALID_RIGHT: kern_return_t = 0x1000_000a;
+pub const MACH_SEND_INVALID_RIGHT: kern_return_t = machvm_abi::MACH_SEND_INVALID_RIGHT.0;
 /// The caller's data buffer is not readable.
-pub const MACH_SEND_INVALID_MEMORY: kern_return_t = 0x1000_000c;
+pub const MACH_SEND_INVALID_MEMORY: kern_return_t = machvm_abi::MACH_SEND_INVALID_MEMORY.0;
 
 /// `MACH_PORT_NULL`.
-pub const MACH_PORT_NULL: mach_port_t = 0;
+pub const MACH_PORT_NULL: mach_port_t = machvm_abi::MACH_PORT_NULL.0;
 /// `MACH_PORT_DEAD`.
-pub const MACH_PORT_DEAD: mach_port_t = 0xFFFF_FFFF;
+pub const MACH_PORT_DEAD: mach_port_t = machvm_abi::MACH_PORT_DEAD.0;
 
 /// No access.
-pub const VM_PROT_NONE: vm_prot_t = 0;
+pub const VM_PROT_NONE: vm_prot_t = machvm_abi::VM_PROT_NONE.0;
 /// Read access.
-pub const VM_PROT_READ: vm_prot_t = 1;
+pub const VM_PROT_READ: vm_prot_t = machvm_abi::VM_PROT_READ.0;
 /// Write access.
-pub const VM_PROT_WRITE: vm_prot_t = 2;
+pub const VM_PROT_WRITE: vm_prot_t = machvm_abi::VM_PROT_WRITE.0;
 /// Execute access (recorded only).
-pub const VM_PROT_EXECUTE: vm_prot_t = 4;
+pub const VM_PROT_EXECUTE: vm_prot_t = machvm_abi::VM_PROT_EXECUTE.0;
 /// Read and write.
-pub const VM_PROT_DEFAULT: vm_prot_t = VM_PROT_READ | VM_PROT_WRITE;
+pub const VM_PROT_DEFAULT: vm_prot_t = machvm_abi::VM_PROT_DEFAULT.0;
 /// Read, write and execute.
-pub const VM_PROT_ALL: vm_prot_t = VM_PROT_READ | VM_PROT_WRITE | VM_PROT_EXECUTE;
+pub const VM_PROT_ALL: vm_prot_t = machvm_abi::VM_PROT_ALL.0;
 /// `vm_protect` only: make the range a private copy whose maximum gains WRITE.
-pub const VM_PROT_COPY: vm_prot_t = 0x10;
+pub const VM_PROT_COPY: vm_prot_t = machvm_abi::VM_PROT_COPY.0;
 
 /// Shared with a child task.
-pub const VM_INHERIT_SHARE: vm_inherit_t = 0;
+pub const VM_INHERIT_SHARE: vm_inherit_t = machvm_abi::VM_INHERIT_SHARE.0;
 /// Copied into a child task.
-pub const VM_INHERIT_COPY: vm_inherit_t = 1;
+pub const VM_INHERIT_COPY: vm_inherit_t = machvm_abi::VM_INHERIT_COPY.0;
 /// Absent from a child task.
-pub const VM_INHERIT_NONE: vm_inherit_t = 2;
+pub const VM_INHERIT_NONE: vm_inherit_t = machvm_abi::VM_INHERIT_NONE.0;
 /// The inheritance of new memory.
-pub const VM_INHERIT_DEFAULT: vm_inherit_t = VM_INHERIT_COPY;
+pub const VM_INHERIT_DEFAULT: vm_inherit_t = machvm_abi::VM_INHERIT_DEFAULT.0;
 
 /// `VM_BEHAVIOR_DEFAULT`.
-pub const VM_BEHAVIOR_DEFAULT: vm_behavior_t = 0;
+pub const VM_BEHAVIOR_DEFAULT: vm_behavior_t = machvm_abi::VM_BEHAVIOR_DEFAULT;
 /// `vm_behavior_set`: random access expected (recorded).
-pub const VM_BEHAVIOR_RANDOM: vm_behavior_t = 1;
+pub const VM_BEHAVIOR_RANDOM: vm_behavior_t = machvm_abi::VM_BEHAVIOR_RANDOM;
 /// `vm_behavior_set`: sequential access expected (recorded).
-pub const VM_BEHAVIOR_SEQUENTIAL: vm_behavior_t = 2;
+pub const VM_BEHAVIOR_SEQUENTIAL: vm_behavior_t = machvm_abi::VM_BEHAVIOR_SEQUENTIAL;
 /// `vm_behavior_set`: reverse sequential access expected (recorded).
-pub const VM_BEHAVIOR_RSEQNTL: vm_behavior_t = 3;
+pub const VM_BEHAVIOR_RSEQNTL: vm_behavior_t = machvm_abi::VM_BEHAVIOR_RSEQNTL;
 /// `vm_behavior_set` advice: the pages will be needed.
-pub const VM_BEHAVIOR_WILLNEED: vm_behavior_t = 4;
+pub const VM_BEHAVIOR_WILLNEED: vm_behavior_t = machvm_abi::VM_BEHAVIOR_WILLNEED;
 /// `vm_behavior_set` advice: the pages are not needed soon.
-pub const VM_BEHAVIOR_DONTNEED: vm_behavior_t = 5;
+pub const VM_BEHAVIOR_DONTNEED: vm_behavior_t = machvm_abi::VM_BEHAVIOR_DONTNEED;
 /// `vm_behavior_set` advice: the contents may be discarded.
-pub const VM_BEHAVIOR_FREE: vm_behavior_t = 6;
+pub const VM_BEHAVIOR_FREE: vm_behavior_t = machvm_abi::VM_BEHAVIOR_FREE;
 /// `vm_behavior_set`: zero wired pages on unwiring.
-pub const VM_BEHAVIOR_ZERO_WIRED_PAGES: vm_behavior_t = 7;
+pub const VM_BEHAVIOR_ZERO_WIRED_PAGES: vm_behavior_t = machvm_abi::VM_BEHAVIOR_ZERO_WIRED_PAGES;
 /// `vm_behavior_set` advice: reusable (needs write access).
-pub const VM_BEHAVIOR_REUSABLE: vm_behavior_t = 8;
+pub const VM_BEHAVIOR_REUSABLE: vm_behavior_t = machvm_abi::VM_BEHAVIOR_REUSABLE;
 /// `vm_behavior_set` advice: reused.
-pub const VM_BEHAVIOR_REUSE: vm_behavior_t = 9;
+pub const VM_BEHAVIOR_REUSE: vm_behavior_t = machvm_abi::VM_BEHAVIOR_REUSE;
 /// `vm_behavior_set` advice: may be reused.
-pub const VM_BEHAVIOR_CAN_REUSE: vm_behavior_t = 10;
+pub const VM_BEHAVIOR_CAN_REUSE: vm_behavior_t = machvm_abi::VM_BEHAVIOR_CAN_REUSE;
 /// `vm_behavior_set`: debug kernels only (`KERN_INVALID_ARGUMENT`).
-pub const VM_BEHAVIOR_PAGEOUT: vm_behavior_t = 11;
+pub const VM_BEHAVIOR_PAGEOUT: vm_behavior_t = machvm_abi::VM_BEHAVIOR_PAGEOUT;
 
 /// `vm_msync`: asynchronous write-back.
-pub const VM_SYNC_ASYNCHRONOUS: vm_sync_t = 0x01;
+pub const VM_SYNC_ASYNCHRONOUS: vm_sync_t = machvm_abi::VM_SYNC_ASYNCHRONOUS;
 /// `vm_msync`: synchronous write-back.
-pub const VM_SYNC_SYNCHRONOUS: vm_sync_t = 0x02;
+pub const VM_SYNC_SYNCHRONOUS: vm_sync_t = machvm_abi::VM_SYNC_SYNCHRONOUS;
 /// `vm_msync`: invalidate.
-pub const VM_SYNC_INVALIDATE: vm_sync_t = 0x04;
+pub const VM_SYNC_INVALIDATE: vm_sync_t = machvm_abi::VM_SYNC_INVALIDATE;
 /// `vm_msync`: the contents may be discarded.
-pub const VM_SYNC_KILLPAGES: vm_sync_t = 0x08;
+pub const VM_SYNC_KILLPAGES: vm_sync_t = machvm_abi::VM_SYNC_KILLPAGES;
 /// `vm_msync`: deactivate.
-pub const VM_SYNC_DEACTIVATE: vm_sync_t = 0x10;
+pub const VM_SYNC_DEACTIVATE: vm_sync_t = machvm_abi::VM_SYNC_DEACTIVATE;
 /// `vm_msync`: a hole answers `KERN_INVALID_ADDRESS`.
-pub const VM_SYNC_CONTIGUOUS: vm_sync_t = 0x20;
+pub const VM_SYNC_CONTIGUOUS: vm_sync_t = machvm_abi::VM_SYNC_CONTIGUOUS;
 /// `vm_msync`: reusable pages.
-pub const VM_SYNC_REUSABLEPAGES: vm_sync_t = 0x40;
+pub const VM_SYNC_REUSABLEPAGES: vm_sync_t = machvm_abi::VM_SYNC_REUSABLEPAGES;
 
 /// `vm_allocate`: map exactly at the (page-truncated) address.
-pub const VM_FLAGS_FIXED: i32 = 0;
+pub const VM_FLAGS_FIXED: i32 = machvm_abi::VM_FLAGS_FIXED.0 as i32;
 /// `vm_allocate`: map at the lowest free range.
-pub const VM_FLAGS_ANYWHERE: i32 = 1;
+pub const VM_FLAGS_ANYWHERE: i32 = machvm_abi::VM_FLAGS_ANYWHERE.0 as i32;
 /// `vm_allocate`: with FIXED, replace what is mapped there.
-pub const VM_FLAGS_OVERWRITE: i32 = 0x4000;
+pub const VM_FLAGS_OVERWRITE: i32 = machvm_abi::VM_FLAGS_OVERWRITE.0 as i32;
 /// Every flag a user may pass to `vm_allocate` (others: `KERN_INVALID_ARGUMENT`).
-pub const VM_FLAGS_USER_ALLOCATE: u32 = 0xFF07_509F;
+pub const VM_FLAGS_USER_ALLOCATE: u32 = machvm_abi::VM_FLAGS_USER_ALLOCATE.0;
 
 /// Region flavor: [`vm_region_basic_info_64`].
-pub const VM_REGION_BASIC_INFO_64: vm_region_flavor_t = 9;
+pub const VM_REGION_BASIC_INFO_64: vm_region_flavor_t = machvm_abi::VM_REGION_BASIC_INFO_64;
 /// The 32-bit flavor: fills a [`vm_region_basic_info`], count
 /// [`VM_REGION_BASIC_INFO_COUNT`].
-pub const VM_REGION_BASIC_INFO: vm_region_flavor_t = 10;
+pub const VM_REGION_BASIC_INFO: vm_region_flavor_t = machvm_abi::VM_REGION_BASIC_INFO;
 /// Size of [`vm_region_basic_info`] in 4-byte words (8).
 pub const VM_REGION_BASIC_INFO_COUNT: mach_msg_type_number_t =
-    (core::mem::size_of::<vm_region_basic_info>() / core::mem::size_of::<i32>()) as _;
+    machvm_abi::VM_REGION_BASIC_INFO_COUNT;
 /// Size of [`vm_region_basic_info_64`] in 4-byte words.
 pub const VM_REGION_BASIC_INFO_COUNT_64: mach_msg_type_number_t =
-    (core::mem::size_of::<vm_region_basic_info_64>() / core::mem::size_of::<i32>()) as _;
+    machvm_abi::VM_REGION_BASIC_INFO_COUNT_64;
 
 /// `vm_region_basic_info_64`: 36 bytes, packed to 4 as in XNU.
 #[repr(C, packed(4))]
@@ -224,30 +224,30 @@ pub type vm_region_basic_info_data_t = vm_region_basic_info;
 /// `vm_purgable_t`: `vm_purgable_control`'s operation.
 pub type vm_purgable_t = i32;
 /// `vm_allocate` flag: the allocation is a purgeable object of its own.
-pub const VM_FLAGS_PURGABLE: i32 = 0x2;
+pub const VM_FLAGS_PURGABLE: i32 = machvm_abi::VM_FLAGS_PURGABLE.0 as i32;
 /// Set the purgeable state (the old one comes back in `*state`).
-pub const VM_PURGABLE_SET_STATE: vm_purgable_t = 0;
+pub const VM_PURGABLE_SET_STATE: vm_purgable_t = machvm_abi::VM_PURGABLE_SET_STATE;
 /// Ask the purgeable state.
-pub const VM_PURGABLE_GET_STATE: vm_purgable_t = 1;
+pub const VM_PURGABLE_GET_STATE: vm_purgable_t = machvm_abi::VM_PURGABLE_GET_STATE;
 /// Empty every volatile purgeable object (of the kernel).
-pub const VM_PURGABLE_PURGE_ALL: vm_purgable_t = 2;
+pub const VM_PURGABLE_PURGE_ALL: vm_purgable_t = machvm_abi::VM_PURGABLE_PURGE_ALL;
 /// Purgeable state: the contents are kept.
-pub const VM_PURGABLE_NONVOLATILE: i32 = 0;
+pub const VM_PURGABLE_NONVOLATILE: i32 = machvm_abi::VM_PURGABLE_NONVOLATILE;
 /// Purgeable state: the contents may be emptied.
-pub const VM_PURGABLE_VOLATILE: i32 = 1;
+pub const VM_PURGABLE_VOLATILE: i32 = machvm_abi::VM_PURGABLE_VOLATILE;
 /// Purgeable state: emptied (the pages read as zero).
-pub const VM_PURGABLE_EMPTY: i32 = 2;
+pub const VM_PURGABLE_EMPTY: i32 = machvm_abi::VM_PURGABLE_EMPTY;
 
 /// `mach_vm_page_info` flavor: [`vm_page_info_basic`].
-pub const VM_PAGE_INFO_BASIC: i32 = 1;
+pub const VM_PAGE_INFO_BASIC: i32 = machvm_abi::VM_PAGE_INFO_BASIC;
 /// [`vm_page_info_basic`]'s count (one less leaves out the pad).
-pub const VM_PAGE_INFO_BASIC_COUNT: mach_msg_type_number_t = 8;
+pub const VM_PAGE_INFO_BASIC_COUNT: mach_msg_type_number_t = machvm_abi::VM_PAGE_INFO_BASIC_COUNT;
 /// Page disposition: resident in the host's memory.
-pub const VM_PAGE_QUERY_PAGE_PRESENT: i32 = 0x1;
+pub const VM_PAGE_QUERY_PAGE_PRESENT: i32 = machvm_abi::VM_PAGE_QUERY_PAGE_PRESENT;
 /// Page disposition: referenced (machvm: with `PRESENT`).
-pub const VM_PAGE_QUERY_PAGE_REF: i32 = 0x4;
+pub const VM_PAGE_QUERY_PAGE_REF: i32 = machvm_abi::VM_PAGE_QUERY_PAGE_REF;
 /// Page disposition: modified (machvm cannot tell: never set).
-pub const VM_PAGE_QUERY_PAGE_DIRTY: i32 = 0x8;
+pub const VM_PAGE_QUERY_PAGE_DIRTY: i32 = machvm_abi::VM_PAGE_QUERY_PAGE_DIRTY;
 
 /// `vm_page_info_basic`: 32 bytes.
 #[repr(C)]
@@ -268,19 +268,20 @@ pub struct vm_page_info_basic {
 }
 
 /// `task_info` flavor: [`mach_task_basic_info`].
-pub const MACH_TASK_BASIC_INFO: u32 = 20;
+pub const MACH_TASK_BASIC_INFO: u32 = machvm_abi::MACH_TASK_BASIC_INFO as u32;
 /// [`mach_task_basic_info`]'s count.
-pub const MACH_TASK_BASIC_INFO_COUNT: mach_msg_type_number_t = 12;
+pub const MACH_TASK_BASIC_INFO_COUNT: mach_msg_type_number_t =
+    machvm_abi::MACH_TASK_BASIC_INFO_COUNT;
 /// `task_info` flavor: [`task_vm_info`].
-pub const TASK_VM_INFO: u32 = 22;
+pub const TASK_VM_INFO: u32 = machvm_abi::TASK_VM_INFO as u32;
 /// `task_info` flavor: [`task_vm_info`] with the purgeable volatile sizes.
-pub const TASK_VM_INFO_PURGEABLE: u32 = 23;
+pub const TASK_VM_INFO_PURGEABLE: u32 = machvm_abi::TASK_VM_INFO_PURGEABLE as u32;
 /// [`task_vm_info`]'s count (revision 6).
-pub const TASK_VM_INFO_COUNT: mach_msg_type_number_t = 89;
+pub const TASK_VM_INFO_COUNT: mach_msg_type_number_t = machvm_abi::TASK_VM_INFO_COUNT;
 /// `task_vm_info`'s revision 0 count, the least `task_info` accepts.
-pub const TASK_VM_INFO_REV0_COUNT: mach_msg_type_number_t = 36;
+pub const TASK_VM_INFO_REV0_COUNT: mach_msg_type_number_t = machvm_abi::TASK_VM_INFO_REV_COUNTS[0];
 /// The scheduling policy `mach_task_basic_info` reports.
-pub const POLICY_TIMESHARE: i32 = 1;
+pub const POLICY_TIMESHARE: i32 = machvm_abi::POLICY_TIMESHARE;
 
 /// `time_value_t`.
 #[repr(C)]
@@ -354,11 +355,11 @@ pub struct task_vm_info {
 }
 
 /// `host_statistics64` flavor: [`vm_statistics64`].
-pub const HOST_VM_INFO64: i32 = 4;
+pub const HOST_VM_INFO64: i32 = machvm_abi::HOST_VM_INFO64;
 /// [`vm_statistics64`]'s count.
-pub const HOST_VM_INFO64_COUNT: mach_msg_type_number_t = 38;
+pub const HOST_VM_INFO64_COUNT: mach_msg_type_number_t = machvm_abi::HOST_VM_INFO64_COUNT;
 /// The count without the compressor counts, the least `host_statistics64` accepts.
-pub const HOST_VM_INFO64_REV0_COUNT: mach_msg_type_number_t = 24;
+pub const HOST_VM_INFO64_REV0_COUNT: mach_msg_type_number_t = machvm_abi::HOST_VM_INFO64_REV0_COUNT;
 
 /// `vm_statistics64`: 152 bytes, aligned to 8. machvm fills `free_count` (pages the
 /// kernel's maps can still take), `active_count` and `internal_page_count` (their

@@ -1,7 +1,6 @@
 //! Constants of spec §2, with the values of XNU's headers.
 
-pub use super::bits::*;
-pub use super::kern_return::*;
+use crate::{MachPort, VmFlags, VmInherit, VmProt};
 
 /// No access.
 pub const VM_PROT_NONE: VmProt = VmProt(0);

@@ -1,8 +1,8 @@
 //! The typed values of the ABI: `vm_prot_t` ([`VmProt`]), `vm_inherit_t` ([`VmInherit`]),
 //! `vm_allocate`'s flags ([`VmFlags`]) and `mach_port_name_t` ([`MachPort`]).
 
-use std::fmt;
-use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Not};
+use core::fmt;
+use core::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Not};
 
 /// `vm_prot_t`: page protection bits (`VM_PROT_READ`, `WRITE`, `EXECUTE`; `VM_PROT_COPY` in
 /// `vm_protect`'s argument). A transparent `i32`, as the guest passes it; bits machvm does
@@ -294,21 +294,21 @@ impl fmt::Debug for MachPort {
     }
 }
 
-/// The value as the import's `u64`-carried argument ([`crate::abi::Call::args`]).
+/// The value as the import's `u64`-carried argument (how machvm's `Call::args` carries it).
 impl From<MachPort> for u64 {
     fn from(p: MachPort) -> u64 {
         u64::from(p.0)
     }
 }
 
-/// The value as the import's `u64`-carried argument ([`crate::abi::Call::args`]).
+/// The value as the import's `u64`-carried argument (how machvm's `Call::args` carries it).
 impl From<VmFlags> for u64 {
     fn from(f: VmFlags) -> u64 {
         u64::from(f.0)
     }
 }
 
-/// The value as the import's `u64`-carried argument ([`crate::abi::Call::args`]): the
+/// The value as the import's `u64`-carried argument (how machvm's `Call::args` carries it): the
 /// `i32` bits, zero-extended.
 impl From<VmProt> for u64 {
     fn from(p: VmProt) -> u64 {
@@ -318,8 +318,11 @@ impl From<VmProt> for u64 {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
-    use crate::abi::*;
+    use crate::*;
+    use std::format;
+    use std::string::ToString;
 
     #[test]
     fn flags_show_their_header_names() {
