@@ -13,31 +13,37 @@ pub struct VmProt(pub i32);
 
 impl VmProt {
     /// The raw bits.
+    #[inline]
     pub const fn bits(self) -> i32 {
         self.0
     }
 
     /// Whether every bit of `other` is set.
+    #[inline]
     pub const fn contains(self, other: VmProt) -> bool {
         self.0 & other.0 == other.0
     }
 
     /// Whether any bit of `other` is set.
+    #[inline]
     pub const fn intersects(self, other: VmProt) -> bool {
         self.0 & other.0 != 0
     }
 
     /// Whether no bit is set (`VM_PROT_NONE`).
+    #[inline]
     pub const fn is_none(self) -> bool {
         self.0 == 0
     }
 
     /// The bits of `self` and of `other` (`|`, in constants).
+    #[inline]
     pub const fn union(self, other: VmProt) -> VmProt {
         VmProt(self.0 | other.0)
     }
 
     /// The bits of `self` not in `other`.
+    #[inline]
     pub const fn without(self, other: VmProt) -> VmProt {
         VmProt(self.0 & !other.0)
     }
@@ -45,12 +51,14 @@ impl VmProt {
 
 impl BitOr for VmProt {
     type Output = VmProt;
+    #[inline]
     fn bitor(self, o: VmProt) -> VmProt {
         VmProt(self.0 | o.0)
     }
 }
 
 impl BitOrAssign for VmProt {
+    #[inline]
     fn bitor_assign(&mut self, o: VmProt) {
         self.0 |= o.0;
     }
@@ -58,12 +66,14 @@ impl BitOrAssign for VmProt {
 
 impl BitAnd for VmProt {
     type Output = VmProt;
+    #[inline]
     fn bitand(self, o: VmProt) -> VmProt {
         VmProt(self.0 & o.0)
     }
 }
 
 impl BitAndAssign for VmProt {
+    #[inline]
     fn bitand_assign(&mut self, o: VmProt) {
         self.0 &= o.0;
     }
@@ -71,6 +81,7 @@ impl BitAndAssign for VmProt {
 
 impl Not for VmProt {
     type Output = VmProt;
+    #[inline]
     fn not(self) -> VmProt {
         VmProt(!self.0)
     }
@@ -84,7 +95,8 @@ impl fmt::Display for VmProt {
     }
 }
 
-/// `VM_PROT_READ | VM_PROT_WRITE` style; `VM_PROT_NONE` for none, unknown bits in hex.
+/// `VM_PROT_READ | VM_PROT_WRITE` style, a Rust expression over this crate's constants:
+/// `VM_PROT_NONE` for none, unknown bits as `VmProt(0x..)`.
 impl fmt::Debug for VmProt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const NAMES: [(i32, &str); 4] = [
@@ -112,7 +124,7 @@ impl fmt::Debug for VmProt {
             if !first {
                 f.write_str(" | ")?;
             }
-            write!(f, "{rest:#x}")?;
+            write!(f, "VmProt({rest:#x})")?;
         }
         Ok(())
     }
@@ -126,6 +138,7 @@ pub struct VmInherit(pub u32);
 
 impl VmInherit {
     /// XNU's name of the value (`VM_INHERIT_COPY`), or `None` for one it does not define.
+    #[inline]
     pub const fn name(self) -> Option<&'static str> {
         match self.0 {
             0 => Some("VM_INHERIT_SHARE"),
@@ -168,26 +181,31 @@ pub struct VmFlags(pub u32);
 
 impl VmFlags {
     /// The raw bits.
+    #[inline]
     pub const fn bits(self) -> u32 {
         self.0
     }
 
     /// Whether every bit of `other` is set.
+    #[inline]
     pub const fn contains(self, other: VmFlags) -> bool {
         self.0 & other.0 == other.0
     }
 
     /// Whether any bit of `other` is set.
+    #[inline]
     pub const fn intersects(self, other: VmFlags) -> bool {
         self.0 & other.0 != 0
     }
 
     /// The bits of `self` and of `other` (`|`, in constants).
+    #[inline]
     pub const fn union(self, other: VmFlags) -> VmFlags {
         VmFlags(self.0 | other.0)
     }
 
     /// The bits of `self` not in `other`.
+    #[inline]
     pub const fn without(self, other: VmFlags) -> VmFlags {
         VmFlags(self.0 & !other.0)
     }
@@ -195,12 +213,14 @@ impl VmFlags {
 
 impl BitOr for VmFlags {
     type Output = VmFlags;
+    #[inline]
     fn bitor(self, o: VmFlags) -> VmFlags {
         VmFlags(self.0 | o.0)
     }
 }
 
 impl BitOrAssign for VmFlags {
+    #[inline]
     fn bitor_assign(&mut self, o: VmFlags) {
         self.0 |= o.0;
     }
@@ -208,6 +228,7 @@ impl BitOrAssign for VmFlags {
 
 impl BitAnd for VmFlags {
     type Output = VmFlags;
+    #[inline]
     fn bitand(self, o: VmFlags) -> VmFlags {
         VmFlags(self.0 & o.0)
     }
@@ -253,10 +274,38 @@ impl fmt::Display for VmFlags {
     }
 }
 
-/// `VmFlags(ANYWHERE|PURGABLE)`.
+/// `VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE` style, a Rust expression over this crate's
+/// constants: `VM_FLAGS_FIXED` for none, the bits without a constant here as
+/// `VmFlags(0x..)`.
 impl fmt::Debug for VmFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "VmFlags({self})")
+        const NAMES: [(u32, &str); 3] = [
+            (0x1, "VM_FLAGS_ANYWHERE"),
+            (0x2, "VM_FLAGS_PURGABLE"),
+            (0x4000, "VM_FLAGS_OVERWRITE"),
+        ];
+        if self.0 == 0 {
+            return f.write_str("VM_FLAGS_FIXED");
+        }
+        let mut rest = self.0;
+        let mut first = true;
+        for (bit, name) in NAMES {
+            if rest & bit != 0 {
+                if !first {
+                    f.write_str(" | ")?;
+                }
+                f.write_str(name)?;
+                rest &= !bit;
+                first = false;
+            }
+        }
+        if rest != 0 {
+            if !first {
+                f.write_str(" | ")?;
+            }
+            write!(f, "VmFlags({rest:#x})")?;
+        }
+        Ok(())
     }
 }
 
@@ -268,6 +317,7 @@ pub struct MachPort(pub u32);
 
 impl MachPort {
     /// The raw name.
+    #[inline]
     pub const fn name(self) -> u32 {
         self.0
     }
@@ -296,6 +346,7 @@ impl fmt::Debug for MachPort {
 
 /// The value as the import's `u64`-carried argument (how machvm's `Call::args` carries it).
 impl From<MachPort> for u64 {
+    #[inline]
     fn from(p: MachPort) -> u64 {
         u64::from(p.0)
     }
@@ -303,6 +354,7 @@ impl From<MachPort> for u64 {
 
 /// The value as the import's `u64`-carried argument (how machvm's `Call::args` carries it).
 impl From<VmFlags> for u64 {
+    #[inline]
     fn from(f: VmFlags) -> u64 {
         u64::from(f.0)
     }
@@ -311,6 +363,7 @@ impl From<VmFlags> for u64 {
 /// The value as the import's `u64`-carried argument (how machvm's `Call::args` carries it): the
 /// `i32` bits, zero-extended.
 impl From<VmProt> for u64 {
+    #[inline]
     fn from(p: VmProt) -> u64 {
         u64::from(p.0 as u32)
     }
@@ -331,9 +384,11 @@ mod tests {
             (VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE).to_string(),
             "ANYWHERE|PURGABLE"
         );
+        assert_eq!(format!("{:?}", VM_FLAGS_OVERWRITE), "VM_FLAGS_OVERWRITE");
+        assert_eq!(format!("{:?}", VM_FLAGS_FIXED), "VM_FLAGS_FIXED");
         assert_eq!(
-            format!("{:?}", VM_FLAGS_OVERWRITE),
-            "VmFlags(FIXED|OVERWRITE)"
+            format!("{:?}", VM_FLAGS_ANYWHERE | VmFlags(0x0100_0020)),
+            "VM_FLAGS_ANYWHERE | VmFlags(0x1000020)"
         );
         assert_eq!(
             VmFlags(0x0100_0020).to_string(),
@@ -362,5 +417,7 @@ mod tests {
             format!("{:?}", VM_PROT_READ | VM_PROT_COPY),
             "VM_PROT_READ | VM_PROT_COPY"
         );
+        assert_eq!(format!("{:?}", VM_PROT_NONE), "VM_PROT_NONE");
+        assert_eq!(format!("{:?}", VmProt(0x21)), "VM_PROT_READ | VmProt(0x20)");
     }
 }

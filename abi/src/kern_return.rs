@@ -90,12 +90,14 @@ kern_returns! {
 
 impl KernReturn {
     /// Whether this is `KERN_SUCCESS`.
+    #[inline]
     pub const fn is_success(self) -> bool {
         self.0 == 0
     }
 
     /// `Ok(())` for `KERN_SUCCESS`, else `Err` of the code: how a caller turns a raw
     /// `kern_return_t` into a `Result`.
+    #[inline]
     pub const fn result(kr: i32) -> Result<(), KernReturn> {
         if kr == 0 {
             Ok(())
@@ -122,6 +124,7 @@ impl fmt::Debug for KernReturn {
 }
 
 impl From<KernReturn> for i32 {
+    #[inline]
     fn from(kr: KernReturn) -> i32 {
         kr.0
     }

@@ -169,8 +169,9 @@ impl fmt::Display for Op {
     }
 }
 
-/// `call` as a Rust expression with hexadecimal numbers, ready for a regression test:
-/// `Call::Copy { form: Form::Vm, task: 0x103, src: 0x1000, ... }`.
+/// `call` as a Rust expression with hexadecimal numbers, ready for a regression test with
+/// `machvm::abi::*` in scope: `Call::Copy { form: Form::Vm, task: MachPort(0x103), src:
+/// 0x1000, ... }` (protections and flags by their constants' names, see their `Debug`).
 pub fn rust_call(call: &Call) -> String {
     let debug = format!("{call:x?}");
     let mut out = String::from("Call::");
@@ -1141,6 +1142,38 @@ pub fn minimize(setup: &Setup, ops: &[Op]) -> Vec<Op> {
 mod tests {
     use super::*;
     use crate::abi::VmProt;
+
+    /// A step prints as the Rust expression that makes it again (`machvm::abi::*` in
+    /// scope), typed fields included.
+    #[test]
+    fn calls_print_as_rust() {
+        use crate::abi::{VmFlags, TASK_SELF_NAME, VM_FLAGS_ANYWHERE, VM_PROT_READ};
+        let allocate = Call::Allocate {
+            form: crate::abi::Form::MachVm,
+            task: TASK_SELF_NAME,
+            addr_ptr: 0x100,
+            size: 0x2000,
+            flags: VM_FLAGS_ANYWHERE | VmFlags(0x20),
+        };
+        assert_eq!(
+            rust_call(&allocate),
+            "Call::Allocate { form: Form::MachVm, task: MachPort(0x103), addr_ptr: 0x100, \
+             size: 0x2000, flags: VM_FLAGS_ANYWHERE | VmFlags(0x20) }"
+        );
+        let protect = Call::Protect {
+            form: crate::abi::Form::Vm,
+            task: MachPort(0x303),
+            addr: 0x4000,
+            size: 0x1000,
+            set_max: 1,
+            prot: VM_PROT_READ | VmProt(0x40),
+        };
+        assert_eq!(
+            rust_call(&protect),
+            "Call::Protect { form: Form::Vm, task: MachPort(0x303), addr: 0x4000, \
+             size: 0x1000, set_max: 0x1, prot: VM_PROT_READ | VmProt(0x40) }"
+        );
+    }
 
     /// A byte that only the real side changed (as a bug would), at 0x2010.
     fn stray(setup: &Setup) -> (Differential, u8) {

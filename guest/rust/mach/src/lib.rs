@@ -48,7 +48,7 @@ use sys::{mach_msg_type_number_t, mach_port_t, vm_prot_t};
 pub use machvm_abi::KernReturn;
 
 /// The typed ABI values shared with the host: protections, inheritance, `vm_allocate`'s
-/// flags and port names, with XNU's names in `Debug`.
+/// flags and port names (`Debug` spells them with the constants' names).
 pub use machvm_abi::{MachPort, VmFlags, VmInherit, VmProt};
 
 /// What `vm_region_64` / `mach_vm_region` found.
