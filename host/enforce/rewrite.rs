@@ -1068,7 +1068,7 @@ impl SourceMap {
     }
 
     /// Builds the map from `rewritten`'s code section and the rewrite's marks.
-    fn new(rewritten: &[u8], marks: &[(u32, u32, u32)]) -> wasmtime::Result<SourceMap> {
+    pub(crate) fn new(rewritten: &[u8], marks: &[(u32, u32, u32)]) -> wasmtime::Result<SourceMap> {
         let mut bodies = Vec::new();
         for payload in Parser::new(0).parse_all(rewritten) {
             if let Payload::CodeSectionEntry(body) = payload? {
