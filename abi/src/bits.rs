@@ -99,35 +99,47 @@ impl fmt::Display for VmProt {
 /// `VM_PROT_NONE` for none, unknown bits as `VmProt(0x..)`.
 impl fmt::Debug for VmProt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [(i32, &str); 4] = [
+        const NAMES: [(u32, &str); 4] = [
             (1, "VM_PROT_READ"),
             (2, "VM_PROT_WRITE"),
             (4, "VM_PROT_EXECUTE"),
             (0x10, "VM_PROT_COPY"),
         ];
-        if self.0 == 0 {
-            return f.write_str("VM_PROT_NONE");
-        }
-        let mut rest = self.0;
-        let mut first = true;
-        for (bit, name) in NAMES {
-            if rest & bit != 0 {
-                if !first {
-                    f.write_str(" | ")?;
-                }
-                f.write_str(name)?;
-                rest &= !bit;
-                first = false;
-            }
-        }
-        if rest != 0 {
+        write_named(f, self.0 as u32, &NAMES, "VM_PROT_NONE", "VmProt")
+    }
+}
+
+/// Writes `bits` as a Rust expression over constants: the bits of `names` by name, in
+/// order, joined by ` | `, the others as `ty(0x..)`, and `none` for no bit.
+fn write_named(
+    f: &mut fmt::Formatter<'_>,
+    bits: u32,
+    names: &[(u32, &str)],
+    none: &str,
+    ty: &str,
+) -> fmt::Result {
+    if bits == 0 {
+        return f.write_str(none);
+    }
+    let mut rest = bits;
+    let mut first = true;
+    for &(bit, name) in names {
+        if rest & bit != 0 {
             if !first {
                 f.write_str(" | ")?;
             }
-            write!(f, "VmProt({rest:#x})")?;
+            f.write_str(name)?;
+            rest &= !bit;
+            first = false;
         }
-        Ok(())
     }
+    if rest != 0 {
+        if !first {
+            f.write_str(" | ")?;
+        }
+        write!(f, "{ty}({rest:#x})")?;
+    }
+    Ok(())
 }
 
 /// `vm_inherit_t`: what a child task gets of a range (`VM_INHERIT_SHARE`, `COPY`, `NONE`).
@@ -284,28 +296,7 @@ impl fmt::Debug for VmFlags {
             (0x2, "VM_FLAGS_PURGABLE"),
             (0x4000, "VM_FLAGS_OVERWRITE"),
         ];
-        if self.0 == 0 {
-            return f.write_str("VM_FLAGS_FIXED");
-        }
-        let mut rest = self.0;
-        let mut first = true;
-        for (bit, name) in NAMES {
-            if rest & bit != 0 {
-                if !first {
-                    f.write_str(" | ")?;
-                }
-                f.write_str(name)?;
-                rest &= !bit;
-                first = false;
-            }
-        }
-        if rest != 0 {
-            if !first {
-                f.write_str(" | ")?;
-            }
-            write!(f, "VmFlags({rest:#x})")?;
-        }
-        Ok(())
+        write_named(f, self.0, &NAMES, "VM_FLAGS_FIXED", "VmFlags")
     }
 }
 

@@ -719,6 +719,19 @@ impl Rewriter<'_> {
 }
 
 /// Section order rank, for inserting missing sections.
+/// Whether a new export section goes right before section `before` (`None`: the end): after
+/// the global section, before start, element, data count, code and data.
+pub(crate) fn export_section_goes_before(before: Option<SectionId>) -> bool {
+    matches!(
+        before,
+        None | Some(SectionId::Start)
+            | Some(SectionId::Element)
+            | Some(SectionId::DataCount)
+            | Some(SectionId::Code)
+            | Some(SectionId::Data)
+    )
+}
+
 fn after_imports(id: Option<SectionId>) -> bool {
     !matches!(id, Some(SectionId::Type) | Some(SectionId::Import))
 }
@@ -871,17 +884,10 @@ impl Reencode for Rewriter<'_> {
             module.section(&imports);
             self.imports_done = true;
         }
-        // The export section comes after the global section and before start, element,
-        // data count, code and data.
-        let export_goes_here = matches!(
-            before,
-            None | Some(SectionId::Start)
-                | Some(SectionId::Element)
-                | Some(SectionId::DataCount)
-                | Some(SectionId::Code)
-                | Some(SectionId::Data)
-        );
-        if !self.exports_done && !self.scan.has_exports && self.scan.has_memory && export_goes_here
+        if !self.exports_done
+            && !self.scan.has_exports
+            && self.scan.has_memory
+            && export_section_goes_before(before)
         {
             let mut exports = wasm_encoder::ExportSection::new();
             self.add_exports(&mut exports);

@@ -29,7 +29,7 @@ use wasm_encoder::reencode::{self, Reencode};
 use wasm_encoder::{ExportKind, Instruction, MemArg, MemoryType, SectionId};
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
-use crate::enforce::rewrite::SourceMap;
+use crate::enforce::rewrite::{export_section_goes_before, SourceMap};
 
 /// The name under which the rewritten module exports its counters' memory (with a suffix
 /// `#N` when the module already exports something under this name: see
@@ -307,17 +307,7 @@ impl Reencode for Rewriter<'_> {
             module.section(&memories);
             self.memory_done = true;
         }
-        // The export section comes after the global section and before start, element,
-        // data count, code and data.
-        let export_goes_here = matches!(
-            before,
-            None | Some(SectionId::Start)
-                | Some(SectionId::Element)
-                | Some(SectionId::DataCount)
-                | Some(SectionId::Code)
-                | Some(SectionId::Data)
-        );
-        if !self.exports_done && !self.has_exports && export_goes_here {
+        if !self.exports_done && !self.has_exports && export_section_goes_before(before) {
             let mut exports = wasm_encoder::ExportSection::new();
             exports.export(self.export, ExportKind::Memory, COVERAGE_MEMORY);
             module.section(&exports);
