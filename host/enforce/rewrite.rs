@@ -718,7 +718,6 @@ impl Rewriter<'_> {
     }
 }
 
-/// Section order rank, for inserting missing sections.
 /// Whether a new export section goes right before section `before` (`None`: the end): after
 /// the global section, before start, element, data count, code and data.
 pub(crate) fn export_section_goes_before(before: Option<SectionId>) -> bool {
@@ -732,6 +731,8 @@ pub(crate) fn export_section_goes_before(before: Option<SectionId>) -> bool {
     )
 }
 
+/// Whether section `id` (`None`: the end) comes after the type and import sections, so that
+/// a missing import section goes right before it.
 fn after_imports(id: Option<SectionId>) -> bool {
     !matches!(id, Some(SectionId::Type) | Some(SectionId::Import))
 }
