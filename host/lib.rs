@@ -44,9 +44,9 @@ pub use embed::{host, trace};
 
 pub use abi::{Call, Form, Import, Outcome, PageAttrs, ParamFault, Width};
 pub use embed::{
-    call, compile, explain_trap, install_handlers, instantiate, new_task, register_memory,
-    Compiled, ConfigError, Kernel, KernelConfig, KernelView, LinkError, TaskError, TaskModule,
-    TaskPre,
+    call, compile, compile_with, explain_trap, install_handlers, instantiate, new_task,
+    register_memory, CompileOptions, Compiled, ConfigError, Kernel, KernelConfig, KernelView,
+    LinkError, TaskError, TaskModule, TaskPre,
 };
 pub use enforce::{configure, rewrite};
 pub use vm::{TaskId, TaskVm};

@@ -19,7 +19,8 @@ pub use error::{ConfigError, LinkError, TaskError};
 pub use kernel::{Kernel, KernelConfig};
 pub(crate) use store::*;
 pub use task::{
-    call, compile, instantiate, new_task, register_memory, Compiled, TaskModule, TaskPre,
+    call, compile, compile_with, instantiate, new_task, register_memory, CompileOptions, Compiled,
+    TaskModule, TaskPre,
 };
 pub use traps::{explain_trap, install_handlers};
 

@@ -16,6 +16,7 @@ use super::{view, GetKernel, KernelView};
 use crate::abi::*;
 use crate::embed::{ConfigError, LinkError};
 use crate::enforce::rewrite;
+use crate::fuzz::coverage::Coverage;
 use crate::vm::{self, TaskId};
 
 fn signature_of(ty: &wasmtime::FuncType) -> Option<(Vec<Ty>, Vec<Ty>)> {
@@ -160,6 +161,8 @@ impl<T: KernelView> TaskPre<T> {
     /// ```
     pub fn new<M: TaskModule + ?Sized>(module: &M) -> wasmtime::Result<Self> {
         let rewritten = module.bulk_checked();
+        // The edge counters' memory (compile_with's coverage) is not the task's.
+        let coverage = module.coverage_export();
         let module = module.as_module();
         let mut memory: Option<(MemoryType, MemorySource)> = None;
         let mut imported_memories = 0;
@@ -170,7 +173,7 @@ impl<T: KernelView> TaskPre<T> {
             }
         }
         let defined = module.resources_required().num_memories;
-        if imported_memories + defined != 1 {
+        if imported_memories + defined != 1 + u32::from(coverage.is_some()) {
             return Err(LinkError::Memories {
                 imported: imported_memories,
                 defined,
@@ -180,6 +183,7 @@ impl<T: KernelView> TaskPre<T> {
         if memory.is_none() {
             let export = module
                 .exports()
+                .filter(|e| Some(e.name()) != coverage)
                 .find_map(|e| match e.ty() {
                     ExternType::Memory(ty) => Some((ty, MemorySource::Exported(e.name().into()))),
                     _ => None,
@@ -606,6 +610,9 @@ pub fn call<T: KernelView>(
 pub struct Compiled {
     module: Module,
     source_map: Arc<rewrite::SourceMap>,
+    /// The edge counters [`compile_with`] added, and the map from the instrumented module
+    /// back to the module as written.
+    coverage: Option<Arc<(Coverage, rewrite::SourceMap)>>,
 }
 
 impl Compiled {
@@ -616,9 +623,53 @@ impl Compiled {
 
     /// Where an offset of the compiled module (a backtrace frame's
     /// [`wasmtime::FrameInfo::module_offset`]) lies in the module as written, where its
-    /// DWARF line tables point: the rewrite moved the code.
+    /// DWARF line tables point: the rewrites moved the code.
     pub fn original_offset(&self, module_offset: usize) -> Option<usize> {
-        self.source_map.original(module_offset)
+        let offset = self.source_map.original(module_offset)?;
+        match &self.coverage {
+            Some(coverage) => coverage.1.original(offset),
+            None => Some(offset),
+        }
+    }
+
+    /// Where the module counts its edges, when it was compiled with
+    /// [`CompileOptions::coverage`]: an instance's memory exported as
+    /// [`Coverage::export`] holds one 8-bit counter per edge.
+    pub fn coverage(&self) -> Option<&Coverage> {
+        self.coverage.as_deref().map(|(c, _)| c)
+    }
+}
+
+/// How [`compile_with`] prepares a module, beyond what [`compile`] does.
+///
+/// ```
+/// let engine = wasmtime::Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
+/// let options = machvm::CompileOptions::new().coverage(true);
+/// let wat = r#"(module (memory 1) (func (export "f") (param i32)
+///     (if (local.get 0) (then (nop)))))"#;
+/// let compiled = machvm::compile_with(&engine, wat.as_bytes(), &options)?;
+/// // The entry, the `then` arm, the edge that skips it and the join after the `if`.
+/// assert_eq!(compiled.coverage().unwrap().edges, 4);
+/// # Ok::<(), wasmtime::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompileOptions {
+    /// Count the module's edges in counters of their own (see [`crate::fuzz::coverage`]),
+    /// for coverage-guided fuzzing.
+    pub coverage: bool,
+}
+
+impl CompileOptions {
+    /// What [`compile`] does: the bulk-memory checks only.
+    pub fn new() -> CompileOptions {
+        CompileOptions::default()
+    }
+
+    /// With `on`, the module counts its edges ([`Compiled::coverage`]).
+    pub fn coverage(mut self, on: bool) -> CompileOptions {
+        self.coverage = on;
+        self
     }
 }
 
@@ -652,6 +703,11 @@ pub trait TaskModule: sealed::Sealed {
     fn as_module(&self) -> &Module;
     /// True when the module went through [`compile`]'s rewrite.
     fn bulk_checked(&self) -> bool;
+    /// The export name of the edge counters' memory that [`compile_with`] added: a second
+    /// memory, which is not the task's.
+    fn coverage_export(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl TaskModule for Module {
@@ -672,6 +728,10 @@ impl TaskModule for Compiled {
     fn bulk_checked(&self) -> bool {
         true
     }
+
+    fn coverage_export(&self) -> Option<&str> {
+        self.coverage().map(|c| c.export.as_str())
+    }
 }
 
 /// Compiles a module (binary or text) for machvm: its bulk-memory instructions are
@@ -683,11 +743,36 @@ impl TaskModule for Compiled {
 /// When the bytes are not a valid module (text errors carry their line and column), or
 /// Wasmtime cannot compile it.
 pub fn compile(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
+    compile_with(engine, bytes, &CompileOptions::new())
+}
+
+/// [`compile`], with the additions `options` asks for: with
+/// [`coverage`](CompileOptions::coverage), the module first gets its edge counters
+/// ([`crate::fuzz::coverage::instrument`]), then the bulk-memory checks.
+///
+/// # Errors
+///
+/// As [`compile`]; with coverage, also when the module does not have exactly one memory.
+pub fn compile_with(
+    engine: &wasmtime::Engine,
+    bytes: &[u8],
+    options: &CompileOptions,
+) -> wasmtime::Result<Compiled> {
     let wasm = wat::parse_bytes(bytes).map_err(|e| wasmtime::format_err!("{e}"))?;
+    let (wasm, coverage) = if options.coverage {
+        let i = crate::fuzz::coverage::instrument(&wasm)?;
+        (
+            std::borrow::Cow::Owned(i.wasm),
+            Some(Arc::new((i.coverage, i.source_map))),
+        )
+    } else {
+        (wasm, None)
+    };
     let (wasm, source_map) = rewrite::rewrite_mapped(&wasm)?;
     Ok(Compiled {
         module: Module::new(engine, &wasm)?,
         source_map: Arc::new(source_map),
+        coverage,
     })
 }
 

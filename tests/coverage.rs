@@ -1,0 +1,179 @@
+//! A task compiled with edge coverage (`machvm::compile_with`, `CompileOptions::coverage`):
+//! its counters count, the page table still governs every access of the guest, traps
+//! still name the instruction as written, and a module cannot pass its own second memory
+//! off as the counters'.
+
+use machvm::abi::*;
+use machvm::enforce::BadAccess;
+use machvm::{CompileOptions, Compiled, Kernel, LinkError, TaskPre};
+use wasmparser::{Operator, Parser, Payload};
+use wasmtime::{Config, Engine, Instance, Linker, Store, WasmBacktrace};
+
+const GUEST: &str = r#"(module
+  (import "mach" "vm_protect" (func $protect (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (func (export "classify") (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 10))
+      (then (i32.const 1))
+      (else (i32.const 2))))
+  (func (export "protect") (result i32)
+    (call $protect (i32.const 0x103) (i32.const 0x10000) (i32.const 0x1000) (i32.const 0)
+      (i32.const 1)))
+  (func (export "poke") (i32.store (i32.const 0x10000) (i32.const 7)))
+  (func (export "copy_into") (memory.copy (i32.const 0x10000) (i32.const 0) (i32.const 16))))"#;
+
+struct State {
+    kernel: Kernel,
+}
+
+impl machvm::KernelView for State {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
+}
+
+fn engine() -> Engine {
+    Engine::new(machvm::configure(&mut Config::new())).unwrap()
+}
+
+/// `GUEST` compiled with coverage and instantiated as a task with enforcement, in a store
+/// whose faults `machvm::explain_trap` can explain.
+fn guest() -> (Store<State>, Instance, Compiled) {
+    let engine = engine();
+    let compiled = machvm::compile_with(
+        &engine,
+        GUEST.as_bytes(),
+        &CompileOptions::new().coverage(true),
+    )
+    .unwrap();
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new().unwrap(),
+        },
+    );
+    machvm::install_handlers(&mut store);
+    let pre = TaskPre::new(&compiled).unwrap();
+    let (instance, _) = pre.instantiate(&mut store, &Linker::new(&engine)).unwrap();
+    (store, instance, compiled)
+}
+
+fn counters(store: &mut Store<State>, instance: &Instance, compiled: &Compiled) -> Vec<u8> {
+    let coverage = compiled.coverage().expect("compiled with coverage");
+    let memory = instance.get_memory(&mut *store, &coverage.export).unwrap();
+    memory.data(&*store)[..coverage.edges as usize].to_vec()
+}
+
+/// Selects an instruction.
+type Pick = fn(&Operator<'_>) -> bool;
+
+/// The offset in `GUEST` as written of the first instruction `pick` selects.
+fn offset_of(pick: Pick) -> usize {
+    let wasm = wat::parse_str(GUEST).unwrap();
+    for payload in Parser::new(0).parse_all(&wasm) {
+        if let Payload::CodeSectionEntry(body) = payload.unwrap() {
+            let mut r = body.get_operators_reader().unwrap();
+            while !r.eof() {
+                let at = r.original_position();
+                if pick(&r.read().unwrap()) {
+                    return at;
+                }
+            }
+        }
+    }
+    panic!("no such instruction");
+}
+
+#[test]
+fn a_task_counts_its_edges() {
+    let (mut store, instance, compiled) = guest();
+    // classify: entry, then, else, join; protect, poke, copy_into: their entries.
+    assert_eq!(compiled.coverage().unwrap().edges, 7);
+    let classify = instance
+        .get_typed_func::<i32, i32>(&mut store, "classify")
+        .unwrap();
+    assert_eq!(counters(&mut store, &instance, &compiled), [0; 7]);
+    for (x, want) in [(3, 1), (30, 2), (40, 2)] {
+        assert_eq!(classify.call(&mut store, x).unwrap(), want);
+    }
+    assert_eq!(
+        counters(&mut store, &instance, &compiled),
+        [3, 1, 2, 3, 0, 0, 0]
+    );
+    // The task is the guest's own memory, not the counters'.
+    let task = store.data().kernel.task_ids().next().unwrap();
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    memory.data_mut(&mut store)[0x20] = 0x5a;
+    assert_eq!(
+        machvm::host::read_bytes(&mut store, task, 0x20, 1).unwrap(),
+        [0x5a]
+    );
+}
+
+#[test]
+fn the_table_still_governs_the_guest_and_traps_name_the_instruction_as_written() {
+    let (mut store, instance, compiled) = guest();
+    let protect = instance
+        .get_typed_func::<(), i32>(&mut store, "protect")
+        .unwrap();
+    assert_eq!(
+        KernReturn(protect.call(&mut store, ()).unwrap()),
+        KERN_SUCCESS
+    );
+    let picks: [(&str, Pick); 2] = [
+        ("poke", |op| matches!(op, Operator::I32Store { .. })),
+        ("copy_into", |op| matches!(op, Operator::MemoryCopy { .. })),
+    ];
+    for (name, pick) in picks {
+        let f = instance.get_typed_func::<(), ()>(&mut store, name).unwrap();
+        let err = f.call(&mut store, ()).unwrap_err();
+        // A store faults in hardware; a bulk instruction's check traps before it runs.
+        let bad = match err.downcast_ref::<BadAccess>() {
+            Some(bad) => bad.clone(),
+            None => {
+                machvm::explain_trap(&mut store, &err)
+                    .unwrap_or_else(|| panic!("{name}: not a protection trap: {err:?}"))
+                    .1
+            }
+        };
+        assert_eq!(bad.addr, 0x10000, "{name}");
+        // The innermost frame of the guest's own code (the check's helper has none).
+        let original = err
+            .downcast_ref::<WasmBacktrace>()
+            .unwrap()
+            .frames()
+            .iter()
+            .find_map(|frame| compiled.original_offset(frame.module_offset()?));
+        assert_eq!(original, Some(offset_of(pick)), "{name}");
+    }
+    // Both entries counted, the page unchanged.
+    assert_eq!(counters(&mut store, &instance, &compiled)[4..], [1, 1, 1]);
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    assert_eq!(memory.data(&store)[0x10000], 0);
+}
+
+#[test]
+fn a_module_cannot_pass_its_own_memory_off_as_the_counters() {
+    // Two memories of its own, one exported under the counters' name: refused plainly...
+    let forged = r#"(module (memory (export "memory") 1)
+        (memory (export "machvm:coverage") 1))"#;
+    let engine = engine();
+    let compiled = machvm::compile(&engine, forged.as_bytes()).unwrap();
+    assert!(compiled.coverage().is_none());
+    let err = TaskPre::<State>::new(&compiled).err().unwrap();
+    assert!(
+        matches!(
+            err.downcast_ref::<LinkError>(),
+            Some(LinkError::Memories { defined: 2, .. })
+        ),
+        "{err:?}"
+    );
+    // ... and with coverage, before anything is added.
+    let err = machvm::compile_with(
+        &engine,
+        forged.as_bytes(),
+        &CompileOptions::new().coverage(true),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("exactly one memory"), "{err}");
+}
