@@ -656,7 +656,9 @@ impl Compiled {
 #[non_exhaustive]
 pub struct CompileOptions {
     /// Count the module's edges in counters of their own (see [`crate::fuzz::coverage`]),
-    /// for coverage-guided fuzzing.
+    /// for coverage-guided fuzzing. The counters are a second memory of the module: an
+    /// engine with Wasmtime's pooling allocator needs
+    /// `PoolingAllocationConfig::max_memories_per_module(2)` to instantiate it.
     pub coverage: bool,
 }
 
