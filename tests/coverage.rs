@@ -177,3 +177,37 @@ fn a_module_cannot_pass_its_own_memory_off_as_the_counters() {
     .unwrap_err();
     assert!(err.to_string().contains("exactly one memory"), "{err}");
 }
+
+#[test]
+fn a_pooled_engine_instantiates_it_with_two_memories_per_module() {
+    let mut config = Config::new();
+    machvm::configure(&mut config);
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_memories(8)
+        .total_core_instances(4)
+        .max_memories_per_module(2)
+        .max_memory_size(64 << 16);
+    config.allocation_strategy(pool);
+    let engine = Engine::new(&config).unwrap();
+    let options = CompileOptions::new().coverage(true);
+    let compiled = machvm::compile_with(&engine, GUEST.as_bytes(), &options).unwrap();
+    for _ in 0..3 {
+        let mut store = Store::new(
+            &engine,
+            State {
+                kernel: Kernel::new().unwrap(),
+            },
+        );
+        let pre = TaskPre::new(&compiled).unwrap();
+        let (instance, _) = pre.instantiate(&mut store, &Linker::new(&engine)).unwrap();
+        let classify = instance
+            .get_typed_func::<i32, i32>(&mut store, "classify")
+            .unwrap();
+        assert_eq!(classify.call(&mut store, 3).unwrap(), 1);
+        // A fresh instance starts from zero counters, even in a reused slot.
+        assert_eq!(
+            counters(&mut store, &instance, &compiled),
+            [1, 1, 0, 1, 0, 0, 0]
+        );
+    }
+}
