@@ -17,8 +17,8 @@
 //!   (the tasks and their bytes), the copy windows and the mapping budget. No Wasmtime.
 //! - [`enforce`]: the table on the guest's own accesses: `mprotect` mirroring, the signal
 //!   handler, and [`rewrite`], the module rewrite that checks bulk-memory instructions.
-//! - [`fuzz`]: what `machvm fuzz` adds to a guest module: [`fuzz::coverage`], edge
-//!   counters in a memory of their own. No Wasmtime runtime.
+//! - [`fuzz`]: module rewrites for coverage-guided fuzzing: [`fuzz::coverage`], edge
+//!   counters in a memory of their own. Wasmtime's error type only.
 //! - Wasmtime: [`Kernel`] (the tasks of a store and their port namespaces), [`compile`],
 //!   [`TaskPre`] / [`instantiate`] / [`new_task`] (a module or memory becomes a task), the
 //!   `"mach"` imports, [`host`] (the host inspects and drives a task with the checks a guest

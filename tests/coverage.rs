@@ -211,3 +211,50 @@ fn a_pooled_engine_instantiates_it_with_two_memories_per_module() {
         );
     }
 }
+
+/// The counters' memory does not cost a task its copy windows: a `vm_copy` inside them is
+/// still served in wasm, with no host call.
+#[test]
+fn copies_inside_the_windows_stay_in_wasm() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let guest = r#"(module
+      (import "mach" "vm_copy" (func $copy (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 2)
+      (func (export "copy") (param i32 i32 i32) (result i32)
+        (call $copy (i32.const 0x103) (local.get 0) (local.get 1) (local.get 2))))"#;
+    let engine = engine();
+    let options = CompileOptions::new().coverage(true);
+    let compiled = machvm::compile_with(&engine, guest.as_bytes(), &options).unwrap();
+    let mut store = Store::new(
+        &engine,
+        State {
+            kernel: Kernel::new().unwrap(),
+        },
+    );
+    let host_calls = Arc::new(AtomicUsize::new(0));
+    let counted = host_calls.clone();
+    store.call_hook(move |_, hook| {
+        if matches!(hook, wasmtime::CallHook::CallingHost) {
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    });
+    let pre = TaskPre::new(&compiled).unwrap();
+    let (instance, _) = pre.instantiate(&mut store, &Linker::new(&engine)).unwrap();
+    let copy = instance
+        .get_typed_func::<(u32, u32, u32), i32>(&mut store, "copy")
+        .unwrap();
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    memory.data_mut(&mut store)[0x100..0x110].copy_from_slice(&[7; 16]);
+    assert_eq!(copy.call(&mut store, (0x100, 16, 0x2000)).unwrap(), 0);
+    assert_eq!(
+        host_calls.load(Ordering::Relaxed),
+        1,
+        "the first copy opens the windows"
+    );
+    assert_eq!(copy.call(&mut store, (0x2000, 16, 0x3000)).unwrap(), 0);
+    assert_eq!(host_calls.load(Ordering::Relaxed), 1, "served in wasm");
+    assert_eq!(memory.data(&store)[0x3000..0x3010], [7; 16]);
+    assert_eq!(counters(&mut store, &instance, &compiled), [2]);
+}

@@ -93,6 +93,7 @@ struct Scan {
     /// The functions that the code calls directly (`call`, `return_call`), among
     /// `copy_imports`.
     called: Vec<u32>,
+    /// Whether memory 0, the task's, is a 64-bit memory.
     memory64: bool,
     /// Number of memories (imported or defined).
     memories: u32,
@@ -132,15 +133,21 @@ enum Op {
 impl Scan {
     /// [`MEMORY_EXPORT`], with a suffix when the module already uses the name.
     fn memory_export(&self) -> String {
-        let taken = |n: &str| self.export_names.iter().any(|e| e == n);
-        let mut name = MEMORY_EXPORT.to_string();
-        let mut k = 0;
-        while taken(&name) {
-            k += 1;
-            name = format!("{MEMORY_EXPORT}#{k}");
-        }
-        name
+        unique_export(MEMORY_EXPORT, &self.export_names)
     }
+}
+
+/// `base`, or `base#k` with the smallest `k` that no name of `taken` uses (in time linear in
+/// the number of names, whatever names a module exports).
+pub(crate) fn unique_export(base: &str, taken: &[String]) -> String {
+    let taken: std::collections::HashSet<&str> = taken.iter().map(String::as_str).collect();
+    let mut name = base.to_string();
+    let mut k = 0u64;
+    while taken.contains(name.as_str()) {
+        k += 1;
+        name = format!("{base}#{k}");
+    }
+    name
 }
 
 fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
@@ -198,8 +205,10 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
                         }
                         TypeRef::Memory(m) => {
                             s.has_memory = true;
+                            if s.memories == 0 {
+                                s.memory64 = m.memory64;
+                            }
                             s.memories += 1;
-                            s.memory64 |= m.memory64;
                         }
                         TypeRef::Global(_) => s.global_imports += 1,
                         _ => {}
@@ -208,9 +217,12 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
             }
             Payload::MemorySection(r) => {
                 for m in r {
+                    let m = m?;
                     s.has_memory = true;
+                    if s.memories == 0 {
+                        s.memory64 = m.memory64;
+                    }
                     s.memories += 1;
-                    s.memory64 |= m?.memory64;
                 }
             }
             Payload::ExportSection(r) => {
@@ -325,11 +337,12 @@ struct Inline {
 
 impl Scan {
     /// The copy imports to serve in wasm: those the code calls directly, with the signature
-    /// machvm links for this memory (the linker refuses any other), in a module with one
-    /// memory (machvm refuses more).
+    /// machvm links for memory 0, the task's (the linker refuses any other). A module has one
+    /// memory of its own (machvm refuses more); a second one can only be the edge counters
+    /// of [`crate::fuzz::coverage`], which the served copies never touch.
     fn inline(&self) -> Vec<Inline> {
         use wasmparser::ValType::{I32, I64};
-        if self.memories != 1 {
+        if self.memories == 0 {
             return Vec::new();
         }
         self.copy_imports
@@ -1139,6 +1152,21 @@ pub(crate) fn rewrite_mapped(wasm: &[u8]) -> wasmtime::Result<(Vec<u8>, SourceMa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_names_are_made_unique() {
+        // 200,000 names a module took: a search that rescanned them per candidate would
+        // run for minutes here.
+        let mut taken: Vec<String> = (1..200_000)
+            .map(|k| format!("{MEMORY_EXPORT}#{k}"))
+            .collect();
+        assert_eq!(unique_export(MEMORY_EXPORT, &taken), MEMORY_EXPORT);
+        taken.push(MEMORY_EXPORT.to_string());
+        assert_eq!(
+            unique_export(MEMORY_EXPORT, &taken),
+            format!("{MEMORY_EXPORT}#200000")
+        );
+    }
 
     /// Every instruction of the rewritten module maps back to the instruction it came from
     /// (the same opcode at the mapped offset of the original), the checks inserted before a

@@ -5,7 +5,8 @@
 //! module must have exactly one memory of its own, as every task's module has). Only the
 //! rewrite's own instructions name that memory: the module's code was written against its
 //! one memory, so no instruction of the guest can read or write a counter, and the module
-//! exports the counters' memory only under [`COVERAGE_EXPORT`] for the host to read.
+//! exports the counters' memory for the host to read, under [`COVERAGE_EXPORT`] (or that
+//! name with a suffix when the module already uses it: [`Coverage::export`]).
 //!
 //! A counter is bumped (`i32.load8_u`, `i32.add`, `i32.store8` on the counters' memory,
 //! stack-neutral, no locals) at the start of every basic block of wasm's structured control
@@ -29,7 +30,7 @@ use wasm_encoder::reencode::{self, Reencode};
 use wasm_encoder::{ExportKind, Instruction, MemArg, MemoryType, SectionId};
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
-use crate::enforce::rewrite::{export_section_goes_before, SourceMap};
+use crate::enforce::rewrite::{export_section_goes_before, unique_export, SourceMap};
 
 /// The name under which the rewritten module exports its counters' memory (with a suffix
 /// `#N` when the module already exports something under this name: see
@@ -110,12 +111,7 @@ pub fn instrument(wasm: &[u8]) -> wasmtime::Result<Instrumented> {
              {memories}"
         );
     }
-    let mut export = COVERAGE_EXPORT.to_string();
-    let mut n = 1;
-    while exports.contains(&export) {
-        export = format!("{COVERAGE_EXPORT}#{n}");
-        n += 1;
-    }
+    let export = unique_export(COVERAGE_EXPORT, &exports);
     let mut r = Rewriter {
         pages: u64::from(edges).div_ceil(65536).max(1),
         export: &export,
@@ -134,6 +130,13 @@ pub fn instrument(wasm: &[u8]) -> wasmtime::Result<Instrumented> {
         wasmtime::bail!("machvm: internal error: the coverage rewrite lost a section");
     }
     let bytes = module.finish();
+    // Counters grow each function by about 20 bytes a block: a function near the size
+    // limit can pass it.
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(&bytes)
+        .map_err(|e| {
+            wasmtime::format_err!("machvm: the module with edge counters is not valid: {e}")
+        })?;
     let source_map = SourceMap::new(&bytes, &r.marks)?;
     Ok(Instrumented {
         wasm: bytes,

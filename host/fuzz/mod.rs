@@ -1,4 +1,4 @@
-//! What `machvm fuzz` adds to a guest module, as module rewrites that know nothing of
-//! Wasmtime's runtime: [`coverage`], the edge counters a coverage-guided fuzzer reads.
+//! Module rewrites for coverage-guided fuzzing of guests: [`coverage`], the edge counters
+//! a fuzzer reads. They use nothing of Wasmtime but its error type.
 
 pub mod coverage;
