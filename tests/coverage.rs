@@ -3,6 +3,8 @@
 //! still name the instruction as written, and a module cannot pass its own second memory
 //! off as the counters'.
 
+mod common;
+
 use machvm::abi::*;
 use machvm::enforce::BadAccess;
 use machvm::{CompileOptions, Compiled, Kernel, LinkError, TaskPre};
@@ -32,14 +34,10 @@ impl machvm::KernelView for State {
     }
 }
 
-fn engine() -> Engine {
-    Engine::new(machvm::configure(&mut Config::new())).unwrap()
-}
-
 /// `GUEST` compiled with coverage and instantiated as a task with enforcement, in a store
 /// whose faults `machvm::explain_trap` can explain.
 fn guest() -> (Store<State>, Instance, Compiled) {
-    let engine = engine();
+    let engine = common::engine(None);
     let compiled = machvm::compile_with(
         &engine,
         GUEST.as_bytes(),
@@ -157,7 +155,7 @@ fn a_module_cannot_pass_its_own_memory_off_as_the_counters() {
     // Two memories of its own, one exported under the counters' name: refused plainly...
     let forged = r#"(module (memory (export "memory") 1)
         (memory (export "machvm:coverage") 1))"#;
-    let engine = engine();
+    let engine = common::engine(None);
     let compiled = machvm::compile(&engine, forged.as_bytes()).unwrap();
     assert!(compiled.coverage().is_none());
     let err = TaskPre::<State>::new(&compiled).err().unwrap();
@@ -223,7 +221,7 @@ fn copies_inside_the_windows_stay_in_wasm() {
       (memory (export "memory") 2)
       (func (export "copy") (param i32 i32 i32) (result i32)
         (call $copy (i32.const 0x103) (local.get 0) (local.get 1) (local.get 2))))"#;
-    let engine = engine();
+    let engine = common::engine(None);
     let options = CompileOptions::new().coverage(true);
     let compiled = machvm::compile_with(&engine, guest.as_bytes(), &options).unwrap();
     let mut store = Store::new(

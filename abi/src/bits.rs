@@ -4,6 +4,73 @@
 use core::fmt;
 use core::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Not};
 
+/// The methods and operators of a set of bits `$t`, a transparent `$raw`.
+macro_rules! bit_set {
+    ($t:ident, $raw:ty) => {
+        impl $t {
+            /// The raw bits.
+            #[inline]
+            pub const fn bits(self) -> $raw {
+                self.0
+            }
+
+            /// Whether every bit of `other` is set.
+            #[inline]
+            pub const fn contains(self, other: $t) -> bool {
+                self.0 & other.0 == other.0
+            }
+
+            /// Whether any bit of `other` is set.
+            #[inline]
+            pub const fn intersects(self, other: $t) -> bool {
+                self.0 & other.0 != 0
+            }
+
+            /// The bits of `self` and of `other` (`|`, in constants).
+            #[inline]
+            pub const fn union(self, other: $t) -> $t {
+                $t(self.0 | other.0)
+            }
+
+            /// The bits of `self` not in `other`.
+            #[inline]
+            pub const fn without(self, other: $t) -> $t {
+                $t(self.0 & !other.0)
+            }
+        }
+
+        impl BitOr for $t {
+            type Output = $t;
+            #[inline]
+            fn bitor(self, o: $t) -> $t {
+                $t(self.0 | o.0)
+            }
+        }
+
+        impl BitOrAssign for $t {
+            #[inline]
+            fn bitor_assign(&mut self, o: $t) {
+                self.0 |= o.0;
+            }
+        }
+
+        impl BitAnd for $t {
+            type Output = $t;
+            #[inline]
+            fn bitand(self, o: $t) -> $t {
+                $t(self.0 & o.0)
+            }
+        }
+
+        impl BitAndAssign for $t {
+            #[inline]
+            fn bitand_assign(&mut self, o: $t) {
+                self.0 &= o.0;
+            }
+        }
+    };
+}
+
 /// `vm_prot_t`: page protection bits (`VM_PROT_READ`, `WRITE`, `EXECUTE`; `VM_PROT_COPY` in
 /// `vm_protect`'s argument). A transparent `i32`, as the guest passes it; bits machvm does
 /// not know are kept, so that a call can refuse them.
@@ -11,71 +78,13 @@ use core::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Not};
 #[repr(transparent)]
 pub struct VmProt(pub i32);
 
+bit_set!(VmProt, i32);
+
 impl VmProt {
-    /// The raw bits.
-    #[inline]
-    pub const fn bits(self) -> i32 {
-        self.0
-    }
-
-    /// Whether every bit of `other` is set.
-    #[inline]
-    pub const fn contains(self, other: VmProt) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any bit of `other` is set.
-    #[inline]
-    pub const fn intersects(self, other: VmProt) -> bool {
-        self.0 & other.0 != 0
-    }
-
     /// Whether no bit is set (`VM_PROT_NONE`).
     #[inline]
     pub const fn is_none(self) -> bool {
         self.0 == 0
-    }
-
-    /// The bits of `self` and of `other` (`|`, in constants).
-    #[inline]
-    pub const fn union(self, other: VmProt) -> VmProt {
-        VmProt(self.0 | other.0)
-    }
-
-    /// The bits of `self` not in `other`.
-    #[inline]
-    pub const fn without(self, other: VmProt) -> VmProt {
-        VmProt(self.0 & !other.0)
-    }
-}
-
-impl BitOr for VmProt {
-    type Output = VmProt;
-    #[inline]
-    fn bitor(self, o: VmProt) -> VmProt {
-        VmProt(self.0 | o.0)
-    }
-}
-
-impl BitOrAssign for VmProt {
-    #[inline]
-    fn bitor_assign(&mut self, o: VmProt) {
-        self.0 |= o.0;
-    }
-}
-
-impl BitAnd for VmProt {
-    type Output = VmProt;
-    #[inline]
-    fn bitand(self, o: VmProt) -> VmProt {
-        VmProt(self.0 & o.0)
-    }
-}
-
-impl BitAndAssign for VmProt {
-    #[inline]
-    fn bitand_assign(&mut self, o: VmProt) {
-        self.0 &= o.0;
     }
 }
 
@@ -191,60 +200,7 @@ impl fmt::Debug for VmInherit {
 #[repr(transparent)]
 pub struct VmFlags(pub u32);
 
-impl VmFlags {
-    /// The raw bits.
-    #[inline]
-    pub const fn bits(self) -> u32 {
-        self.0
-    }
-
-    /// Whether every bit of `other` is set.
-    #[inline]
-    pub const fn contains(self, other: VmFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any bit of `other` is set.
-    #[inline]
-    pub const fn intersects(self, other: VmFlags) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// The bits of `self` and of `other` (`|`, in constants).
-    #[inline]
-    pub const fn union(self, other: VmFlags) -> VmFlags {
-        VmFlags(self.0 | other.0)
-    }
-
-    /// The bits of `self` not in `other`.
-    #[inline]
-    pub const fn without(self, other: VmFlags) -> VmFlags {
-        VmFlags(self.0 & !other.0)
-    }
-}
-
-impl BitOr for VmFlags {
-    type Output = VmFlags;
-    #[inline]
-    fn bitor(self, o: VmFlags) -> VmFlags {
-        VmFlags(self.0 | o.0)
-    }
-}
-
-impl BitOrAssign for VmFlags {
-    #[inline]
-    fn bitor_assign(&mut self, o: VmFlags) {
-        self.0 |= o.0;
-    }
-}
-
-impl BitAnd for VmFlags {
-    type Output = VmFlags;
-    #[inline]
-    fn bitand(self, o: VmFlags) -> VmFlags {
-        VmFlags(self.0 & o.0)
-    }
-}
+bit_set!(VmFlags, u32);
 
 /// `ANYWHERE|PURGABLE` style: `ANYWHERE` or `FIXED` first, then the other bits by their
 /// header names, the superpage size and `VM_MAKE_TAG(n)`, unknown bits in hex.
