@@ -6,8 +6,14 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+// libFuzzer, linked for `machvm fuzz` (the crate is otherwise unused, and its archive would
+// be left out).
+extern crate libfuzzer_sys;
+
+mod fuzz;
 mod runner;
 
+use fuzz::FuzzOptions;
 use runner::{exit, Options};
 
 const EXIT_HELP: &str = "\
@@ -48,6 +54,65 @@ enum Command {
     /// the module imports it. Options go before MODULE: everything after it is the guest's.
     #[command(after_help = EXIT_HELP)]
     Run(RunArgs),
+    /// Fuzzes a module's `LLVMFuzzerTestOneInput` with libFuzzer, edge coverage and guard pages.
+    ///
+    /// MODULE exports `LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)` (and
+    /// optionally `LLVMFuzzerInitialize(int *argc, char ***argv)`), libFuzzer's convention:
+    /// a reactor built with a stock toolchain, e.g. `clang --target=wasm32-wasi
+    /// -mexec-model=reactor -Wl,--export=LLVMFuzzerTestOneInput`; WASI imports are linked.
+    /// Each input runs in a fresh task, copied to the end of read-only pages followed by a
+    /// page with no access. Directories are corpora (new inputs are written to the first);
+    /// files are inputs run once each. libFuzzer prints its progress (`#N ... cov: ...
+    /// exec/s: ...`); a finding (a trap, a timeout, an exit) is reported as `machvm run`
+    /// reports a trap and written to ARTIFACT_DIR/crash-SHA1 (or timeout-SHA1).
+    #[command(after_help = FUZZ_EXIT_HELP)]
+    Fuzz(FuzzArgs),
+}
+
+const FUZZ_EXIT_HELP: &str = "\
+libFuzzer's own flags go after `--` (e.g. -- -max_len=256 -dict=FILE); those that re-run the
+command line in child processes (-fork, -jobs, -workers, -merge, -minimize_crash) are not
+supported.
+
+Exit status:
+  0    nothing was found (the runs or the time given are done, or every input replayed)
+  1    a finding: the report is on stderr and the input in ARTIFACT_DIR
+  2    usage error (bad option or option value)
+  3    the module could not be read, compiled or linked, or is not a fuzz target";
+
+#[derive(clap::Args)]
+struct FuzzArgs {
+    /// Stop after this many seconds (libFuzzer's -max_total_time).
+    #[arg(long, value_name = "SECS")]
+    max_total_time: Option<u64>,
+    /// Stop after this many inputs (libFuzzer's -runs).
+    #[arg(long, value_name = "N")]
+    runs: Option<u64>,
+    /// Where findings are written, as KIND-SHA1 of their input.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    artifact_dir: PathBuf,
+    /// How long one input may run before it is a finding (e.g. 500ms, 2s; bare numbers are
+    /// seconds). libFuzzer's default.
+    #[arg(long, value_name = "DURATION", default_value = "1200s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// libFuzzer's random seed (default: from the clock).
+    #[arg(long, value_name = "N")]
+    seed: Option<u32>,
+    /// The task's VM page size.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096, value_parser = parse_page_size)]
+    page_size: u64,
+    /// Cap the guest's linear memory (bytes; K, M, G suffixes are powers of 1024).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    max_memory: Option<u64>,
+    /// The fuzz target.
+    #[arg(value_name = "MODULE")]
+    module: PathBuf,
+    /// Corpus directories and inputs to replay.
+    #[arg(value_name = "CORPUS_DIR | INPUT_FILE")]
+    inputs: Vec<PathBuf>,
+    /// libFuzzer's own flags, after `--`.
+    #[arg(last = true, value_name = "LIBFUZZER_FLAGS")]
+    libfuzzer: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -177,7 +242,24 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Run(args) = cli.command;
+    let args = match cli.command {
+        Command::Run(args) => args,
+        Command::Fuzz(args) => {
+            let opts = FuzzOptions {
+                module: args.module,
+                inputs: args.inputs,
+                max_total_time: args.max_total_time,
+                runs: args.runs,
+                artifact_dir: args.artifact_dir,
+                timeout: args.timeout,
+                seed: args.seed,
+                page_size: args.page_size,
+                max_memory: args.max_memory,
+                libfuzzer: args.libfuzzer,
+            };
+            return ExitCode::from(exit(Err(fuzz::fuzz(&opts))));
+        }
+    };
     let opts = Options {
         module: args.module,
         invoke: args.invoke,

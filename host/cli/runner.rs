@@ -23,6 +23,8 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 /// Exit status when the guest trapped.
 pub const EXIT_TRAP: u8 = 1;
+/// Exit status of a usage error (as clap's).
+pub const EXIT_USAGE: u8 = 2;
 /// Exit status when the module could not be loaded, linked, instantiated or called.
 pub const EXIT_LOAD: u8 = 3;
 /// Exit status when the guest ran out of fuel.
@@ -31,7 +33,7 @@ pub const EXIT_FUEL: u8 = 4;
 pub const EXIT_TIMEOUT: u8 = 5;
 
 /// The WASI module name machvm links.
-const WASI_MODULE: &str = "wasi_snapshot_preview1";
+pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
 
 /// How long a guest that is blocked in a host call when its time is up may take to come back
 /// to wasm code (where the epoch stops it) before the process is stopped.
@@ -67,6 +69,8 @@ pub struct Options {
 
 /// Why a run failed; each kind has its own exit status.
 pub enum Failure {
+    /// An option or argument cannot be used.
+    Usage(String),
     /// The module could not be loaded, linked, instantiated or called.
     Load(String),
     /// The guest trapped.
@@ -83,6 +87,7 @@ pub fn exit(result: Result<i32, Failure>) -> u8 {
     let (code, msg) = match result {
         // The status as the OS passes it on: its low byte.
         Ok(status) => return (status & 0xff) as u8,
+        Err(Failure::Usage(m)) => (EXIT_USAGE, m),
         Err(Failure::Load(m)) => (EXIT_LOAD, m),
         Err(Failure::Trap(m)) => (EXIT_TRAP, m),
         Err(Failure::Fuel(m)) => (EXIT_FUEL, m),
@@ -94,14 +99,18 @@ pub fn exit(result: Result<i32, Failure>) -> u8 {
 
 /// Writes a line on stderr. A closed or full stderr is no reason to panic: the exit status
 /// still tells.
-fn say(line: fmt::Arguments<'_>) {
+pub fn say(line: fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-struct State {
-    kernel: Kernel,
-    wasi: WasiP1Ctx,
-    limits: StoreLimits,
+/// A store's data: the kernel of the task, WASI's context and the memory cap.
+pub struct State {
+    /// The task's kernel.
+    pub kernel: Kernel,
+    /// WASI preview 1.
+    pub wasi: WasiP1Ctx,
+    /// `--max-memory`.
+    pub limits: StoreLimits,
 }
 
 impl machvm::KernelView for State {
@@ -111,7 +120,7 @@ impl machvm::KernelView for State {
 }
 
 /// The error's message and its causes, `outer: inner: ...`.
-fn chain(e: &wasmtime::Error) -> String {
+pub fn chain(e: &wasmtime::Error) -> String {
     e.chain()
         .map(|c| c.to_string())
         .collect::<Vec<_>>()
@@ -271,6 +280,19 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
 /// Reads and compiles the module with `machvm::compile`, in both modes: the same modules
 /// are accepted with enforcement on and off. Also gives the module's bytes (text parsed).
 fn load_module(engine: &Engine, path: &Path) -> Result<(Compiled, Vec<u8>), Failure> {
+    let wasm = read_module(path)?;
+    let module = machvm::compile(engine, &wasm).map_err(|e| {
+        Failure::Load(format!(
+            "`{}` is not a valid WebAssembly module: {}",
+            path.display(),
+            chain(&e)
+        ))
+    })?;
+    Ok((module, wasm))
+}
+
+/// The binary module in the file at `path` (.wasm, or .wat text parsed).
+pub fn read_module(path: &Path) -> Result<Vec<u8>, Failure> {
     let bytes = std::fs::read(path)
         .map_err(|e| Failure::Load(format!("cannot read `{}`: {e}", path.display())))?;
     let wasm = wat::parse_bytes(&bytes).map_err(|mut e| {
@@ -280,14 +302,7 @@ fn load_module(engine: &Engine, path: &Path) -> Result<(Compiled, Vec<u8>), Fail
             path.display()
         ))
     })?;
-    let module = machvm::compile(engine, &wasm).map_err(|e| {
-        Failure::Load(format!(
-            "`{}` is not a valid WebAssembly module: {}",
-            path.display(),
-            chain(&e)
-        ))
-    })?;
-    Ok((module, wasm.into_owned()))
+    Ok(wasm.into_owned())
 }
 
 /// `--pagezero`: page 0 of `task` gets no access, current and maximum, and is made
@@ -515,14 +530,16 @@ fn show_val(v: &Val) -> String {
 
 /// Where a failure happened.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Stage {
+pub enum Stage {
+    /// Instantiation, with the start function.
     Instantiate,
+    /// A call of an export.
     Call,
 }
 
 /// Classifies an error of instantiation or of the call: the guest's exit, fuel, timeout, a
 /// trap, or (instantiation only) a module that cannot be instantiated.
-fn failure(
+pub fn failure(
     e: wasmtime::Error,
     store: &mut Store<State>,
     (module, wasm): (&Compiled, &[u8]),

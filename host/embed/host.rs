@@ -343,6 +343,48 @@ pub fn make_permanent<T: KernelView>(
         })
 }
 
+/// `mach_vm_allocate(task, &addr, size, flags)` on `task`'s own map: maps `size` bytes
+/// (rounded up to whole pages), zero, readable and writable, at `addr`, or with
+/// `VM_FLAGS_ANYWHERE` at the lowest free range (`addr` is then ignored), growing the
+/// memory when the range lies past its end. Gives the address.
+///
+/// ```
+/// use machvm::{abi::*, host, Kernel};
+/// use wasmtime::{Engine, MemoryType, Store};
+///
+/// struct State { kernel: Kernel }
+/// impl machvm::KernelView for State { fn kernel(&mut self) -> &mut Kernel { &mut self.kernel } }
+///
+/// let engine = Engine::new(machvm::configure(&mut wasmtime::Config::new()))?;
+/// let mut store = Store::new(&engine, State { kernel: Kernel::new()? });
+/// let task = machvm::new_task(&mut store, MemoryType::new(1, Some(4)))?;
+/// // The memory's one wasm page is allocated: the first free page follows it.
+/// let at = host::allocate(&mut store, task, 0, 0x1000, VM_FLAGS_ANYWHERE)?;
+/// assert_eq!(at, 0x10000);
+/// let e = host::allocate(&mut store, task, at, 0x1000, VM_FLAGS_FIXED).unwrap_err();
+/// assert_eq!(e.code(), KERN_NO_SPACE);
+/// # Ok::<(), wasmtime::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`HostError::NoSuchTask`] when `task` is not a task of the kernel; otherwise the call's
+/// `kern_return_t` (spec §4: `KERN_NO_SPACE` when no free range is large enough or the fixed
+/// range is taken, `KERN_INVALID_ADDRESS` past the map, `KERN_INVALID_ARGUMENT` for flags
+/// a user allocation may not pass).
+pub fn allocate<T: KernelView>(
+    mut store: impl AsContextMut<Data = T>,
+    task: TaskId,
+    addr: u64,
+    size: u64,
+    flags: VmFlags,
+) -> Result<u64, HostError> {
+    let get = view::<T>;
+    let mut env = env(&mut store, get, task)?;
+    vm::allocate(&mut env, task, addr, size, flags)
+        .map_err(|code| HostError::kern("mach_vm_allocate", code))
+}
+
 /// `mach_vm_deallocate(task, addr, size)` on `task`'s own map.
 ///
 /// # Errors

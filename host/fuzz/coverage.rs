@@ -48,6 +48,19 @@ pub struct Coverage {
     pub edges: u32,
     /// The export name of the counters' memory.
     pub export: String,
+    /// Where each counter is, in counter order (`sites.len() == edges`).
+    pub sites: Vec<Site>,
+}
+
+/// Where a counter counts: what a fuzzer's table of program counters holds for it
+/// (SanitizerCoverage's `-fsanitize-coverage=pc-table`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// The offset, in the module as written, of the instruction the counted edge leads to
+    /// (the one the counter's bump goes before).
+    pub offset: u32,
+    /// The counter of a function's entry.
+    pub entry: bool,
 }
 
 /// A module rewritten with edge counters, and what its counters are.
@@ -75,6 +88,7 @@ pub fn instrument(wasm: &[u8]) -> wasmtime::Result<Instrumented> {
     let (mut has_memory_section, mut has_exports) = (false, false);
     let mut exports = Vec::new();
     let mut edges = 0u32;
+    let mut sites = Vec::new();
     for payload in Parser::new(0).parse_all(wasm) {
         match payload? {
             Payload::ImportSection(s) => {
@@ -95,9 +109,24 @@ pub fn instrument(wasm: &[u8]) -> wasmtime::Result<Instrumented> {
                 }
             }
             Payload::CodeSectionEntry(body) => {
+                // A counter's site is the offset of the next instruction of the module.
+                let (mut entry, mut pending) = (true, 0);
+                let end = (body.range().end - 1) as u32;
                 walk(&body, |step| {
-                    if let Step::Counter = step {
-                        edges += 1;
+                    match step {
+                        Step::Counter => {
+                            edges += 1;
+                            sites.push(Site { offset: end, entry });
+                            (entry, pending) = (false, pending + 1);
+                        }
+                        Step::Op(_, at) => {
+                            let n = sites.len();
+                            for site in &mut sites[n - pending..] {
+                                site.offset = at as u32;
+                            }
+                            pending = 0;
+                        }
+                        Step::Else => {}
                     }
                     Ok::<(), wasmparser::BinaryReaderError>(())
                 })?;
@@ -140,7 +169,11 @@ pub fn instrument(wasm: &[u8]) -> wasmtime::Result<Instrumented> {
     let source_map = SourceMap::new(&bytes, &r.marks)?;
     Ok(Instrumented {
         wasm: bytes,
-        coverage: Coverage { edges, export },
+        coverage: Coverage {
+            edges,
+            export,
+            sites,
+        },
         source_map,
     })
 }
@@ -395,6 +428,59 @@ mod tests {
         assert_eq!(f.call(&mut store, 0).unwrap(), 0);
         assert_eq!(f.call(&mut store, 0).unwrap(), 0);
         assert_eq!(counters(&mut store, &instance, &inst), [3, 1, 2, 3]);
+    }
+
+    #[test]
+    fn each_counter_names_the_instruction_it_goes_before() {
+        let wasm = wat::parse_str(
+            r#"(module (memory 1)
+                (func (param i32) (result i32)
+                  (local.get 0)
+                  (if (then (local.set 0 (i32.const 7))))
+                  (local.get 0))
+                (func))"#,
+        )
+        .unwrap();
+        // The offsets of the instructions as written, in order, per function.
+        let mut ops = Vec::new();
+        for payload in Parser::new(0).parse_all(&wasm) {
+            if let Payload::CodeSectionEntry(body) = payload.unwrap() {
+                let mut reader = body.get_operators_reader().unwrap();
+                let mut offsets = Vec::new();
+                while !reader.eof() {
+                    offsets.push(reader.original_position() as u32);
+                    reader.read().unwrap();
+                }
+                ops.push(offsets);
+            }
+        }
+        // f: local.get, if, i32.const, local.set, end (of the if), local.get, end.
+        let f = &ops[0];
+        let expected = [
+            Site {
+                offset: f[0],
+                entry: true,
+            }, // entry
+            Site {
+                offset: f[2],
+                entry: false,
+            }, // the then arm
+            Site {
+                offset: f[4],
+                entry: false,
+            }, // the synthetic else, before the if's end
+            Site {
+                offset: f[5],
+                entry: false,
+            }, // the join after the if
+            Site {
+                offset: ops[1][0],
+                entry: true,
+            }, // the second function's entry (its end)
+        ];
+        let inst = instrument(&wasm).unwrap();
+        assert_eq!(inst.coverage.edges, 5);
+        assert_eq!(inst.coverage.sites, expected);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::change::{change, map_new, Edit};
 use super::params::{load_param, resolve, round_wraps, store_param, wraps};
-use super::{kr, sync, At, Env, Purgeable, Ret, Step};
+use super::{kr, sync, At, Env, Purgeable, Ret, Step, TaskId};
 use crate::abi::*;
 
 /// `vm_allocate` / `mach_vm_allocate` (spec §4).
@@ -20,6 +20,22 @@ pub(super) fn allocate<E: Env + ?Sized>(
     } = at;
     let hint = load_param(env, caller, name, "address", addr_ptr, w.bytes())?;
     let t = resolve(env, caller, task)?;
+    let addr = allocate_in(env, t, w, hint, size, flags)?;
+    store_param(env, caller, name, "address", addr_ptr, addr, w.bytes())?;
+    Ok(KERN_SUCCESS.into())
+}
+
+/// `vm_allocate`'s work in task `t`, once its parameters are read: maps `size` bytes at
+/// `hint` (or, with `VM_FLAGS_ANYWHERE`, at the lowest free range whose end fits width `w`)
+/// and gives the address, 0 for a size of 0.
+pub(super) fn allocate_in<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    w: Width,
+    hint: u64,
+    size: u64,
+    flags: VmFlags,
+) -> Step<u64> {
     sync(env, t);
     if !VM_FLAGS_USER_ALLOCATE.contains(flags) {
         return kr(KERN_INVALID_ARGUMENT);
@@ -84,8 +100,7 @@ pub(super) fn allocate<E: Env + ?Sized>(
         }
         s << env.vm(t).page_shift
     };
-    store_param(env, caller, name, "address", addr_ptr, addr, w.bytes())?;
-    Ok(KERN_SUCCESS.into())
+    Ok(addr)
 }
 
 /// `vm_deallocate` / `mach_vm_deallocate` (spec §4).

@@ -416,6 +416,29 @@ pub fn call<E: Env + ?Sized>(env: &mut E, caller: TaskId, call: &Call) -> Outcom
     }
 }
 
+/// `mach_vm_allocate` made by the host in task `t`'s own map: maps `size` bytes, readable
+/// and writable and zero, at `addr` (or, with `VM_FLAGS_ANYWHERE` in `flags`, at the lowest
+/// free range, `addr` ignored) and gives their address. The decision table is the call's
+/// (spec §4), without its address parameter in guest memory.
+///
+/// # Errors
+///
+/// The call's `kern_return_t` when it is not `KERN_SUCCESS`.
+pub fn allocate<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    addr: u64,
+    size: u64,
+    flags: VmFlags,
+) -> Result<u64, KernReturn> {
+    match memory::allocate_in(env, t, Width::W64, addr, size, flags) {
+        Ok(at) => Ok(at),
+        Err(Stop::Kr(code)) => Err(code),
+        // Nothing of the guest's memory is read or written: no parameter can fault.
+        Err(Stop::Trap(_)) => Err(KERN_FAILURE),
+    }
+}
+
 /// What a call that did not stop answers: `KERN_SUCCESS` or, for the `*_self` calls, a
 /// port name.
 enum Ret {

@@ -1,0 +1,256 @@
+//! `machvm fuzz`: libFuzzer on a guest's `LLVMFuzzerTestOneInput`, through the command line:
+//! findings, their artifacts and reports, replays, timeouts, and the errors of a module that
+//! is no fuzz target.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `machvm fuzz ARGS` in `dir`, with Rust backtraces on (a panic would show).
+fn fuzz(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_machvm"))
+        .arg("fuzz")
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("the machvm binary runs")
+}
+
+/// The standard error, checked to hold no panic and no Rust backtrace.
+fn stderr(o: &Output) -> String {
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !e.contains("panicked") && !e.contains("Stack backtrace"),
+        "a panic or a Rust backtrace: {e}"
+    );
+    e
+}
+
+/// A fresh, empty directory under the target directory.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("fuzz")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The files of `dir` whose names start with `prefix`.
+fn artifacts(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    found.sort();
+    found
+}
+
+/// A fuzz target in wasm text: `LLVMFuzzerTestOneInput(data, size)` runs `body`, with
+/// `$data` and `$size` its parameters.
+fn target(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("target.wat");
+    let wat = format!(
+        r#"(module
+             (memory (export "memory") 1)
+             (func $LLVMFuzzerTestOneInput (export "LLVMFuzzerTestOneInput")
+               (param $data i32) (param $size i32)
+               (result i32)
+               {body}
+               (i32.const 0)))"#
+    );
+    std::fs::write(&path, wat).unwrap();
+    path
+}
+
+/// Traps (`unreachable`) when the input starts with "FUZ", tested byte by byte: one branch
+/// per byte, the coverage that leads libFuzzer there.
+const MAGIC: &str = r#"
+    (if (i32.ge_u (local.get $size) (i32.const 3))
+      (then
+        (if (i32.eq (i32.load8_u (local.get $data)) (i32.const 0x46))
+          (then
+            (if (i32.eq (i32.load8_u offset=1 (local.get $data)) (i32.const 0x55))
+              (then
+                (if (i32.eq (i32.load8_u offset=2 (local.get $data)) (i32.const 0x5a))
+                  (then unreachable)))))))) "#;
+
+#[test]
+fn coverage_leads_libfuzzer_to_a_planted_trap() {
+    let dir = fresh_dir("magic");
+    let module = target(&dir, MAGIC);
+    let corpus = dir.join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    let o = fuzz(
+        &dir,
+        &[
+            "--runs",
+            "2000000",
+            "--seed",
+            "1",
+            module.to_str().unwrap(),
+            corpus.to_str().unwrap(),
+        ],
+    );
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    // libFuzzer's own lines: its counters are the guest's edges.
+    assert!(e.contains("INFO: Loaded 1 modules"), "{e}");
+    assert!(e.contains(" cov: "), "{e}");
+    // The finding, as `machvm run` reports a trap, with the guest's frame.
+    assert!(
+        e.contains("error: the guest trapped: wasm trap: wasm `unreachable` instruction executed"),
+        "{e}"
+    );
+    assert!(e.contains("LLVMFuzzerTestOneInput"), "{e}");
+    let crashes = artifacts(&dir, "crash-");
+    assert_eq!(crashes.len(), 1, "{e}");
+    let input = std::fs::read(&crashes[0]).unwrap();
+    assert!(input.starts_with(b"FUZ"), "{input:?}");
+    let name = crashes[0].file_name().unwrap().to_string_lossy();
+    assert!(e.contains(&format!("Test unit written to ./{name}")), "{e}");
+    // Interesting inputs on the way went to the corpus.
+    assert!(std::fs::read_dir(&corpus).unwrap().count() >= 3);
+
+    // Replaying the artifact gives the same report, and exit status 1.
+    let replay = fresh_dir("magic-replay");
+    let o = fuzz(
+        &replay,
+        &[module.to_str().unwrap(), crashes[0].to_str().unwrap()],
+    );
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("`unreachable` instruction executed"), "{e}");
+}
+
+#[test]
+fn reading_one_byte_past_the_input_traps_on_the_guard_page() {
+    let dir = fresh_dir("past");
+    // Reads data[size]: the byte after the input.
+    let module = target(
+        &dir,
+        "(drop (i32.load8_u (i32.add (local.get $data) (local.get $size))))",
+    );
+    let input = dir.join("input");
+    std::fs::write(&input, b"hello").unwrap();
+    let o = fuzz(&dir, &[module.to_str().unwrap(), input.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("memory fault at wasm address"), "{e}");
+    assert!(e.contains("has protection ---"), "{e}");
+    assert!(e.contains("SUMMARY: machvm fuzz:"), "{e}");
+    // The artifact is the input, named by its SHA-1.
+    let crash = dir.join("crash-aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d");
+    assert_eq!(std::fs::read(&crash).unwrap(), b"hello", "{e}");
+}
+
+#[test]
+fn the_input_is_read_only() {
+    let dir = fresh_dir("const");
+    let module = target(&dir, "(i32.store8 (local.get $data) (i32.const 0))");
+    let input = dir.join("input");
+    std::fs::write(&input, b"x").unwrap();
+    let o = fuzz(&dir, &[module.to_str().unwrap(), input.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("has protection r-- (max rwx)"), "{e}");
+}
+
+#[test]
+fn a_hang_is_a_timeout_with_its_own_artifact() {
+    let dir = fresh_dir("hang");
+    // Loops for ever on an input that starts with 'H'.
+    let module = target(
+        &dir,
+        r#"(if (i32.and (i32.ne (local.get $size) (i32.const 0))
+                      (i32.eq (i32.load8_u (local.get $data)) (i32.const 0x48)))
+             (then (loop $forever (br $forever))))"#,
+    );
+    let input = dir.join("input");
+    std::fs::write(&input, b"H").unwrap();
+    let o = fuzz(
+        &dir,
+        &[
+            "--timeout",
+            "300ms",
+            module.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ],
+    );
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("(--timeout)"), "{e}");
+    assert_eq!(artifacts(&dir, "timeout-").len(), 1, "{e}");
+}
+
+#[test]
+fn a_clean_run_ends_with_status_zero_and_libfuzzers_summary() {
+    let dir = fresh_dir("clean");
+    let module = target(&dir, "");
+    let o = fuzz(&dir, &["--runs", "500", module.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert!(e.contains("Done 500 runs"), "{e}");
+    assert!(e.contains("stat::number_of_executed_units: 500"), "{e}");
+    assert!(artifacts(&dir, "crash-").is_empty());
+}
+
+#[test]
+fn modules_that_are_no_fuzz_target_are_refused() {
+    let dir = fresh_dir("refused");
+    let module = dir.join("plain.wat");
+    std::fs::write(
+        &module,
+        r#"(module (memory (export "memory") 1) (func (export "f")))"#,
+    )
+    .unwrap();
+    let o = fuzz(&dir, &[module.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(
+        e.contains("does not export `LLVMFuzzerTestOneInput`"),
+        "{e}"
+    );
+    assert!(e.contains("-Wl,--export=LLVMFuzzerTestOneInput"), "{e}");
+
+    std::fs::write(
+        &module,
+        r#"(module (memory (export "memory") 1)
+             (func (export "LLVMFuzzerTestOneInput") (param i32) (result i32) (i32.const 0)))"#,
+    )
+    .unwrap();
+    let o = fuzz(&dir, &[module.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(e.contains("has type"), "{e}");
+
+    // A trap before any input (the start function) is the module's, with no artifact.
+    std::fs::write(
+        &module,
+        r#"(module (memory (export "memory") 1)
+             (func $start unreachable) (start $start)
+             (func (export "LLVMFuzzerTestOneInput") (param i32 i32) (result i32) (i32.const 0)))"#,
+    )
+    .unwrap();
+    let o = fuzz(&dir, &[module.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("before any input"), "{e}");
+    assert!(artifacts(&dir, "crash-").is_empty());
+}
+
+#[test]
+fn flags_that_would_break_the_sandbox_are_usage_errors() {
+    let dir = fresh_dir("flags");
+    let module = target(&dir, "");
+    for flag in ["-fork=2", "-jobs=2", "-merge=1", "-handle_segv=1"] {
+        let o = fuzz(&dir, &[module.to_str().unwrap(), "--", flag]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {e}");
+        assert!(
+            e.contains("not supported") || e.contains("must stay 0"),
+            "{e}"
+        );
+    }
+}
