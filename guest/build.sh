@@ -264,6 +264,14 @@ build_all() {
 	build_wasi "$out" sdk.wasm tests/sdk.c
 	build_wasi "$out" nullptr.wasm tests/nullptr.c -Wl,--global-base=16384
 	build_wasi_debug "$out" writeonly.wasm tests/writeonly.c
+	# The planted heap bugs of `machvm fuzz` (tests/fuzz.rs), fuzz targets as a stock
+	# toolchain builds them: reactors exporting LLVMFuzzerTestOneInput, with DWARF.
+	local bug=1 name
+	for name in overflow_read overflow_write underflow uaf_read uaf_write double_free past_input; do
+		build_wasi_debug "$out" "fuzz_$name.wasm" tests/fuzz/planted.c -O1 -DBUG=$bug \
+			-mexec-model=reactor -Wl,--export=LLVMFuzzerTestOneInput
+		bug=$((bug + 1))
+	done
 	# The same without the SDK's heap-first constructor: shows what it prevents.
 	build_wasi "$out" heap_unguarded.wasm tests/heap.c -DMACHVM_NO_HEAP_FIRST
 	if [ "$RUST" = 1 ]; then

@@ -17,8 +17,9 @@
 //!   (the tasks and their bytes), the copy windows and the mapping budget. No Wasmtime.
 //! - [`enforce`]: the table on the guest's own accesses: `mprotect` mirroring, the signal
 //!   handler, and [`rewrite`], the module rewrite that checks bulk-memory instructions.
-//! - [`fuzz`]: module rewrites for coverage-guided fuzzing: [`fuzz::coverage`], edge
-//!   counters in a memory of their own. Wasmtime's error type only.
+//! - [`fuzz`]: coverage-guided fuzzing of guests: [`fuzz::coverage`], edge counters in a
+//!   memory of their own, and [`fuzz::heap`], the guard heap (the guest's `malloc` family
+//!   on pages of their own, each block against a page with no access).
 //! - Wasmtime: [`Kernel`] (the tasks of a store and their port namespaces), [`compile`],
 //!   [`TaskPre`] / [`instantiate`] / [`new_task`] (a module or memory becomes a task), the
 //!   `"mach"` imports, [`host`] (the host inspects and drives a task with the checks a guest

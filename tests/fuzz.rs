@@ -202,7 +202,7 @@ fn modules_that_are_no_fuzz_target_are_refused() {
     let module = dir.join("plain.wat");
     std::fs::write(
         &module,
-        r#"(module (memory (export "memory") 1) (func (export "f")))"#,
+        r#"(module (memory (export "memory") 1) (func $f (export "f")))"#,
     )
     .unwrap();
     let o = fuzz(&dir, &[module.to_str().unwrap()]);
@@ -217,7 +217,7 @@ fn modules_that_are_no_fuzz_target_are_refused() {
     std::fs::write(
         &module,
         r#"(module (memory (export "memory") 1)
-             (func (export "LLVMFuzzerTestOneInput") (param i32) (result i32) (i32.const 0)))"#,
+             (func $f (export "LLVMFuzzerTestOneInput") (param i32) (result i32) (i32.const 0)))"#,
     )
     .unwrap();
     let o = fuzz(&dir, &[module.to_str().unwrap()]);
@@ -238,6 +238,32 @@ fn modules_that_are_no_fuzz_target_are_refused() {
     assert_eq!(o.status.code(), Some(1), "{e}");
     assert!(e.contains("before any input"), "{e}");
     assert!(artifacts(&dir, "crash-").is_empty());
+
+    // A stripped module: its allocator cannot be found, and the way out is named.
+    std::fs::write(
+        &module,
+        r#"(module (memory (export "memory") 1)
+             (func (export "LLVMFuzzerTestOneInput") (param i32 i32) (result i32) (i32.const 0)))"#,
+    )
+    .unwrap();
+    let o = fuzz(&dir, &[module.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(
+        e.contains("cannot find the module's `malloc` and `free`"),
+        "{e}"
+    );
+    assert!(e.contains("--no-guard-malloc"), "{e}");
+    let o = fuzz(
+        &dir,
+        &[
+            "--no-guard-malloc",
+            "--runs",
+            "10",
+            module.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
 #[test]
@@ -253,4 +279,110 @@ fn flags_that_would_break_the_sandbox_are_usage_errors() {
             "{e}"
         );
     }
+}
+
+/// The planted heap bugs of `guest/tests/fuzz/planted.c` (prebuilt, stock wasi-libc
+/// `malloc`): the module, machvm fuzz's flags for it, what the report says of the address,
+/// and the line of the faulting access.
+const PLANTED: &[(&str, &[&str], &str, &str)] = &[
+    (
+        "fuzz_overflow_read",
+        &[],
+        "0 bytes past the end of the 32-byte block",
+        "planted.c:42",
+    ),
+    (
+        "fuzz_overflow_write",
+        &[],
+        "0 bytes past the end of the 32-byte block",
+        "planted.c:45",
+    ),
+    (
+        "fuzz_underflow",
+        &["--protect-before"],
+        "1 bytes before the 32-byte block",
+        "planted.c:48",
+    ),
+    (
+        "fuzz_uaf_read",
+        &[],
+        "0 bytes inside the 32-byte block at 0x22fe0 (freed",
+        "planted.c:52",
+    ),
+    (
+        "fuzz_uaf_write",
+        &[],
+        "0 bytes inside the 32-byte block at 0x22fe0 (freed",
+        "planted.c:56",
+    ),
+    (
+        "fuzz_double_free",
+        &[],
+        "double free: free(0x22fe0) of a 32-byte block that was freed already",
+        "planted.c:60",
+    ),
+    (
+        "fuzz_past_input",
+        &[],
+        "0 bytes past the end of the 3-byte input",
+        "planted.c:63",
+    ),
+];
+
+fn prebuilt(name: &str) -> String {
+    format!("{}/guest/prebuilt/{name}.wasm", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn every_planted_heap_bug_is_caught_at_its_line() {
+    let dir = fresh_dir("planted");
+    let input = dir.join("BUG");
+    std::fs::write(&input, b"BUG").unwrap();
+    for &(name, flags, place, line) in PLANTED {
+        let module = prebuilt(name);
+        let mut args: Vec<&str> = flags.to_vec();
+        args.extend([module.as_str(), input.to_str().unwrap()]);
+        let o = fuzz(&dir, &args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {e}");
+        assert!(e.contains(place), "{name}: {e}");
+        assert!(
+            e.contains(&format!("guest/tests/fuzz/{line}:")),
+            "{name}: {e}"
+        );
+        // An input that does not reach the bug runs clean.
+        let clean = dir.join("clean");
+        std::fs::write(&clean, b"BUT").unwrap();
+        let mut args: Vec<&str> = flags.to_vec();
+        args.extend([module.as_str(), clean.to_str().unwrap()]);
+        let o = fuzz(&dir, &args);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn the_underflow_needs_the_guard_before_the_block() {
+    // By default the guard page follows the block: one byte before it is the same page's.
+    let dir = fresh_dir("underflow");
+    let input = dir.join("BUG");
+    std::fs::write(&input, b"BUG").unwrap();
+    let module = prebuilt("fuzz_underflow");
+    let o = fuzz(&dir, &[module.as_str(), input.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn fuzzing_from_nothing_finds_a_planted_overflow() {
+    let dir = fresh_dir("planted-search");
+    let module = prebuilt("fuzz_overflow_write");
+    let o = fuzz(&dir, &["--runs", "2000000", "--seed", "7", module.as_str()]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("0 bytes past the end of the 32-byte block"),
+        "{e}"
+    );
+    let crashes = artifacts(&dir, "crash-");
+    assert_eq!(crashes.len(), 1, "{e}");
+    assert!(std::fs::read(&crashes[0]).unwrap().starts_with(b"BUG"));
 }

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use machvm::abi::{VM_FLAGS_ANYWHERE, VM_PROT_NONE, VM_PROT_READ};
+use machvm::fuzz::heap::{self, GuardHeap, HeapOptions};
 use machvm::{host, CompileOptions, Compiled, Kernel, KernelConfig, TaskId, TaskPre};
 use wasmtime::{
     Config, Engine, Instance, Linker, PoolingAllocationConfig, Store, StoreLimitsBuilder, Trap,
@@ -81,6 +82,8 @@ pub struct FuzzOptions {
     pub max_memory: Option<u64>,
     /// libFuzzer's own flags, as given after `--`.
     pub libfuzzer: Vec<String>,
+    /// The guest's `malloc` family on the guard heap; `None`: the guest's own allocator.
+    pub guard_heap: Option<HeapOptions>,
 }
 
 // libFuzzer (the `libfuzzer-sys` crate's build of LLVM's sources).
@@ -157,6 +160,10 @@ struct Target {
     artifact_dir: PathBuf,
     page_size: u64,
     max_memory: Option<u64>,
+    /// How the guard heap places blocks.
+    heap: HeapOptions,
+    /// Where the input being run lies: (address, length).
+    input: (u64, u64),
 }
 
 /// Why an input's run is a finding.
@@ -186,14 +193,24 @@ fn prepare(opts: &FuzzOptions) -> Result<(Target, Vec<String>), Failure> {
     let deadline = opts.timeout.as_nanos().div_ceil(tick.as_nanos()) as u64 + 1;
     let engine = engine(opts.max_memory)?;
     let wasm = runner::read_module(&opts.module)?;
-    let compiled = machvm::compile_with(&engine, &wasm, &CompileOptions::new().coverage(true))
-        .map_err(|e| {
-            Failure::Load(format!(
-                "`{}` cannot be fuzzed: {}",
-                opts.module.display(),
-                chain(&e)
-            ))
-        })?;
+    if opts.guard_heap.is_none() {
+        warn_own_malloc(&wasm);
+    }
+    let options = CompileOptions::new()
+        .coverage(true)
+        .guard_heap(opts.guard_heap.is_some());
+    let compiled = machvm::compile_with(&engine, &wasm, &options).map_err(|e| {
+        let hint = if opts.guard_heap.is_some() && chain(&e).contains("guard heap") {
+            " (or fuzz it with its own allocator: --no-guard-malloc)"
+        } else {
+            ""
+        };
+        Failure::Load(format!(
+            "`{}` cannot be fuzzed: {}{hint}",
+            opts.module.display(),
+            chain(&e)
+        ))
+    })?;
     let module = compiled.module();
     let memory64 = match module
         .get_export(TEST_ONE_INPUT)
@@ -237,6 +254,10 @@ fn prepare(opts: &FuzzOptions) -> Result<(Target, Vec<String>), Failure> {
         machvm::wasi::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
             .map_err(|e| Failure::Load(format!("cannot link WASI: {}", chain(&e))))?;
     }
+    if opts.guard_heap.is_some() {
+        heap::add_to_linker(&mut linker, memory64, |s: &mut State| &mut s.heap)
+            .map_err(|e| Failure::Load(format!("cannot link the guard heap: {}", chain(&e))))?;
+    }
     let edges = compiled.coverage().map_or(0, |c| c.edges as usize);
     let sites = compiled
         .coverage()
@@ -274,12 +295,30 @@ fn prepare(opts: &FuzzOptions) -> Result<(Target, Vec<String>), Failure> {
         artifact_dir: opts.artifact_dir.clone(),
         page_size: opts.page_size,
         max_memory: opts.max_memory,
+        heap: opts.guard_heap.unwrap_or_default(),
+        input: (0, 0),
     };
     // One run without an input: the module links and initialises, or the error is the
     // module's, not an input's.
     target.dry_run()?;
     start_ticker(engine, tick);
     Ok((target, argv))
+}
+
+/// `--no-guard-malloc` on a module with a `malloc` of its own: wasi-libc's malloc up to
+/// 2022 (Debian 12's) takes, at its first call, every page up to the memory's end as heap,
+/// the input's pages included when they were mapped first; it then writes its chunk
+/// headers into the input's guard page and traps in `dlmalloc`, a finding that is not the
+/// target's.
+fn warn_own_malloc(wasm: &[u8]) {
+    let has_malloc = heap::redirect(wasm).is_ok_and(|r| !r.functions.is_empty());
+    if has_malloc {
+        say(format_args!(
+            "warning: --no-guard-malloc: with a wasi-libc malloc older than 2023 (Debian 12's), \
+             the module's first malloc takes the input's pages as heap and traps in dlmalloc; \
+             a trap there is not the target's bug (use the guard heap)"
+        ));
+    }
 }
 
 /// The engine: machvm's settings, epochs for `--timeout`, and a pool for one task at a time
@@ -449,6 +488,7 @@ impl Target {
                 kernel,
                 wasi: self.wasi_context(),
                 limits: limits.build(),
+                heap: GuardHeap::new(self.heap),
             },
         );
         store.limiter(|s| &mut s.limits);
@@ -594,6 +634,7 @@ impl Target {
             let at = self
                 .place_input(&mut store, task, input)
                 .map_err(Stop::Host)?;
+            self.input = (at, input.len() as u64);
             let f = instance
                 .get_func(&mut store, TEST_ONE_INPUT)
                 .ok_or_else(|| Stop::Host(format!("no export `{TEST_ONE_INPUT}`")))?;
@@ -655,6 +696,18 @@ impl Target {
         }
         let timeout = e.downcast_ref::<Trap>() == Some(&Trap::Interrupt);
         let root = e.root_cause().to_string();
+        let place = e
+            .chain()
+            .find_map(|c| machvm::enforce::fault_address(&c.to_string()))
+            .and_then(|addr| self.describe(store, addr));
+        let summary = match &place {
+            Some(p) => format!("{root}: {p}"),
+            None => root.clone(),
+        };
+        let with_place = |message: String| match &place {
+            Some(p) => format!("{message}\n  {p}"),
+            None => message,
+        };
         match failure(e, store, (&self.compiled, &self.wasm), &self.report, stage) {
             Err(Failure::Timeout(message)) if timeout => Ok(Finding {
                 kind: "timeout",
@@ -663,8 +716,8 @@ impl Target {
             }),
             Err(Failure::Trap(message)) => Ok(Finding {
                 kind: "crash",
-                summary: root,
-                message,
+                summary,
+                message: with_place(message),
             }),
             Err(other) => Err(other),
             Ok(status) => Ok(Finding {
@@ -673,6 +726,26 @@ impl Target {
                 message: format!("the fuzz target called exit({status})"),
             }),
         }
+    }
+
+    /// What the fault address `addr` is: a place in the input or in a block of the guard
+    /// heap.
+    fn describe(&self, store: &Store<State>, addr: u64) -> Option<String> {
+        let (at, len) = self.input;
+        let page = self.page_size;
+        if len > 0 && addr >= at && addr < at + len {
+            return Some(format!(
+                "{addr:#x} is {} bytes inside the {len}-byte input at {at:#x} (read-only)",
+                addr - at
+            ));
+        }
+        if addr >= at + len && addr < at + len + page {
+            return Some(format!(
+                "{addr:#x} is {} bytes past the end of the {len}-byte input at {at:#x}",
+                addr - (at + len)
+            ));
+        }
+        store.data().heap.describe(addr)
     }
 
     /// Prints the finding as `machvm run` prints a trap, writes its artifact, and ends the

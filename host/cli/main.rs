@@ -14,6 +14,7 @@ mod fuzz;
 mod runner;
 
 use fuzz::FuzzOptions;
+use machvm::fuzz::heap::HeapOptions;
 use runner::{exit, Options};
 
 const EXIT_HELP: &str = "\
@@ -110,6 +111,18 @@ struct FuzzArgs {
     /// Corpus directories and inputs to replay.
     #[arg(value_name = "CORPUS_DIR | INPUT_FILE")]
     inputs: Vec<PathBuf>,
+    /// Keep the guest's own malloc: no guard pages around its blocks (the input still has
+    /// one).
+    #[arg(long)]
+    no_guard_malloc: bool,
+    /// Put every block's last byte against its guard page, not only 16-byte-aligned blocks'
+    /// (libgmalloc's MALLOC_STRICT_SIZE): blocks may be unaligned.
+    #[arg(long, conflicts_with = "no_guard_malloc")]
+    strict_size: bool,
+    /// Put the guard page before each block instead of after it, to catch underflows
+    /// (libgmalloc's MALLOC_PROTECT_BEFORE).
+    #[arg(long, conflicts_with = "no_guard_malloc")]
+    protect_before: bool,
     /// libFuzzer's own flags, after `--`.
     #[arg(last = true, value_name = "LIBFUZZER_FLAGS")]
     libfuzzer: Vec<String>,
@@ -256,6 +269,11 @@ fn main() -> ExitCode {
                 page_size: args.page_size,
                 max_memory: args.max_memory,
                 libfuzzer: args.libfuzzer,
+                guard_heap: (!args.no_guard_malloc).then(|| {
+                    HeapOptions::new()
+                        .strict_size(args.strict_size)
+                        .protect_before(args.protect_before)
+                }),
             };
             return ExitCode::from(exit(Err(fuzz::fuzz(&opts))));
         }

@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use machvm::fuzz::heap::GuardHeap;
 use machvm::trace::{CALL_TARGET, GUARD_TARGET};
 use machvm::{host, Compiled, Kernel, KernelConfig, ParamFault, TaskId, TaskPre};
 use tracing::field::{Field, Visit};
@@ -111,6 +112,8 @@ pub struct State {
     pub wasi: WasiP1Ctx,
     /// `--max-memory`.
     pub limits: StoreLimits,
+    /// The guard heap of `machvm fuzz` (unused by a module that does not import it).
+    pub heap: GuardHeap,
 }
 
 impl machvm::KernelView for State {
@@ -185,6 +188,7 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
             kernel,
             wasi,
             limits: limits.build(),
+            heap: GuardHeap::default(),
         },
     );
     store.limiter(|s| &mut s.limits);

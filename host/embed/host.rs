@@ -1,7 +1,7 @@
 //! Inspecting and driving a task from the host, with exactly the checks a guest gets.
 //!
-//! These are typed conveniences over the kernel: read a task's regions, change protections,
-//! copy, deallocate, and read or write its bytes, before a guest runs (to set up guard pages
+//! These are typed conveniences over the kernel: read a task's regions, allocate, change
+//! protections, copy, deallocate, and read or write its bytes, before a guest runs (to set up guard pages
 //! or load data) or after (to collect results). Each operation follows the page table as the
 //! matching Mach call does: [`read_bytes`] needs every page allocated and readable, as
 //! `vm_read_overwrite`'s source; [`write_bytes`] needs them allocated and writable, as

@@ -17,6 +17,7 @@ use crate::abi::*;
 use crate::embed::{ConfigError, LinkError};
 use crate::enforce::rewrite;
 use crate::fuzz::coverage::Coverage;
+use crate::fuzz::heap::AllocFn;
 use crate::vm::{self, TaskId};
 
 fn signature_of(ty: &wasmtime::FuncType) -> Option<(Vec<Ty>, Vec<Ty>)> {
@@ -609,10 +610,13 @@ pub fn call<T: KernelView>(
 #[derive(Clone)]
 pub struct Compiled {
     module: Module,
-    source_map: Arc<rewrite::SourceMap>,
-    /// The edge counters [`compile_with`] added, and the map from the instrumented module
-    /// back to the module as written.
-    coverage: Option<Arc<(Coverage, rewrite::SourceMap)>>,
+    /// The rewrites' maps, from the compiled module back to the module as written: the
+    /// bulk-memory checks', then the coverage's and the guard heap's when there.
+    source_maps: Arc<Vec<rewrite::SourceMap>>,
+    /// The edge counters [`compile_with`] added.
+    coverage: Option<Arc<Coverage>>,
+    /// The allocator functions [`compile_with`] sent to the guard heap.
+    heap: Option<Arc<Vec<(u32, AllocFn, String)>>>,
 }
 
 impl Compiled {
@@ -625,18 +629,23 @@ impl Compiled {
     /// [`wasmtime::FrameInfo::module_offset`]) lies in the module as written, where its
     /// DWARF line tables point: the rewrites moved the code.
     pub fn original_offset(&self, module_offset: usize) -> Option<usize> {
-        let offset = self.source_map.original(module_offset)?;
-        match &self.coverage {
-            Some(coverage) => coverage.1.original(offset),
-            None => Some(offset),
-        }
+        self.source_maps
+            .iter()
+            .try_fold(module_offset, |offset, map| map.original(offset))
     }
 
     /// Where the module counts its edges, when it was compiled with
     /// [`CompileOptions::coverage`]: an instance's memory exported as
     /// [`Coverage::export`] holds one 8-bit counter per edge.
     pub fn coverage(&self) -> Option<&Coverage> {
-        self.coverage.as_deref().map(|(c, _)| c)
+        self.coverage.as_deref()
+    }
+
+    /// The module's allocator functions that call the guard heap's imports, when it was
+    /// compiled with [`CompileOptions::guard_heap`]: each one's index in the module as
+    /// written, what it is and its name there.
+    pub fn heap_functions(&self) -> Option<&[(u32, AllocFn, String)]> {
+        self.heap.as_deref().map(Vec::as_slice)
     }
 }
 
@@ -660,6 +669,10 @@ pub struct CompileOptions {
     /// engine with Wasmtime's pooling allocator needs
     /// `PoolingAllocationConfig::max_memories_per_module(2)` to instantiate it.
     pub coverage: bool,
+    /// Send the module's `malloc` family to the host's guard heap (see
+    /// [`crate::fuzz::heap`]): the module then imports [`crate::fuzz::heap::HEAP_MODULE`]'s
+    /// functions, which [`crate::fuzz::heap::add_to_linker`] defines.
+    pub guard_heap: bool,
 }
 
 impl CompileOptions {
@@ -671,6 +684,12 @@ impl CompileOptions {
     /// With `on`, the module counts its edges ([`Compiled::coverage`]).
     pub fn coverage(mut self, on: bool) -> CompileOptions {
         self.coverage = on;
+        self
+    }
+
+    /// With `on`, the module's allocator is the guard heap ([`Compiled::heap_functions`]).
+    pub fn guard_heap(mut self, on: bool) -> CompileOptions {
+        self.guard_heap = on;
         self
     }
 }
@@ -748,33 +767,48 @@ pub fn compile(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Comp
     compile_with(engine, bytes, &CompileOptions::new())
 }
 
-/// [`compile`], with the additions `options` asks for: with
-/// [`coverage`](CompileOptions::coverage), the module first gets its edge counters
-/// ([`crate::fuzz::coverage::instrument`]), then the bulk-memory checks.
+/// [`compile`], with the additions `options` asks for, in this order: with
+/// [`guard_heap`](CompileOptions::guard_heap), the module's allocator calls the host
+/// ([`crate::fuzz::heap::redirect`]); with [`coverage`](CompileOptions::coverage), it gets
+/// its edge counters ([`crate::fuzz::coverage::instrument`]; the allocator's replaced bodies
+/// count too); then the bulk-memory checks.
 ///
 /// # Errors
 ///
-/// As [`compile`]; with coverage, also when the module does not have exactly one memory.
+/// As [`compile`]; with coverage, also when the module does not have exactly one memory;
+/// with the guard heap, when its `malloc` and `free` cannot be found.
 pub fn compile_with(
     engine: &wasmtime::Engine,
     bytes: &[u8],
     options: &CompileOptions,
 ) -> wasmtime::Result<Compiled> {
-    let wasm = wat::parse_bytes(bytes).map_err(|e| wasmtime::format_err!("{e}"))?;
-    let (wasm, coverage) = if options.coverage {
-        let i = crate::fuzz::coverage::instrument(&wasm)?;
-        (
-            std::borrow::Cow::Owned(i.wasm),
-            Some(Arc::new((i.coverage, i.source_map))),
-        )
+    let mut wasm = wat::parse_bytes(bytes).map_err(|e| wasmtime::format_err!("{e}"))?;
+    // Applied first, mapped back last.
+    let mut maps = Vec::new();
+    let heap = if options.guard_heap {
+        let r = crate::fuzz::heap::redirect(&wasm)?;
+        maps.push(r.source_map);
+        wasm = r.wasm.into();
+        Some(Arc::new(r.functions))
     } else {
-        (wasm, None)
+        None
+    };
+    let coverage = if options.coverage {
+        let i = crate::fuzz::coverage::instrument(&wasm)?;
+        maps.push(i.source_map);
+        wasm = i.wasm.into();
+        Some(Arc::new(i.coverage))
+    } else {
+        None
     };
     let (wasm, source_map) = rewrite::rewrite_mapped(&wasm)?;
+    maps.push(source_map);
+    maps.reverse();
     Ok(Compiled {
         module: Module::new(engine, &wasm)?,
-        source_map: Arc::new(source_map),
+        source_maps: Arc::new(maps),
         coverage,
+        heap,
     })
 }
 

@@ -746,7 +746,7 @@ pub(crate) fn export_section_goes_before(before: Option<SectionId>) -> bool {
 
 /// Whether section `id` (`None`: the end) comes after the type and import sections, so that
 /// a missing import section goes right before it.
-fn after_imports(id: Option<SectionId>) -> bool {
+pub(crate) fn after_imports(id: Option<SectionId>) -> bool {
     !matches!(id, Some(SectionId::Type) | Some(SectionId::Import))
 }
 
@@ -1074,6 +1074,8 @@ pub struct SourceMap {
     /// (rewritten offset, original offset) at each original instruction, sorted; `None`
     /// where code with no original begins (the end of a body, an appended function).
     points: Vec<(u32, Option<u32>)>,
+    /// The rewrite moved nothing: every offset is its own.
+    identity: bool,
 }
 
 impl SourceMap {
@@ -1081,10 +1083,21 @@ impl SourceMap {
     /// one (an instruction the rewrite added before a bulk-memory instruction maps to that
     /// instruction); `None` outside the module's own functions.
     pub fn original(&self, offset: usize) -> Option<usize> {
+        if self.identity {
+            return Some(offset);
+        }
         let offset = u32::try_from(offset).ok()?;
         let i = self.points.partition_point(|&(at, _)| at <= offset);
         let (_, original) = *self.points.get(i.checked_sub(1)?)?;
         original.map(|o| o as usize)
+    }
+
+    /// The map of a rewrite that moved nothing: every offset is its own.
+    pub(crate) fn identity() -> SourceMap {
+        SourceMap {
+            points: Vec::new(),
+            identity: true,
+        }
     }
 
     /// Builds the map from `rewritten`'s code section and the rewrite's marks.
@@ -1104,7 +1117,10 @@ impl SourceMap {
         points.extend(bodies.iter().map(|&(_, end)| (end, None)));
         // Appended functions come last: their bodies start where the module's end.
         points.sort_by_key(|&(at, original)| (at, original.is_some()));
-        Ok(SourceMap { points })
+        Ok(SourceMap {
+            points,
+            identity: false,
+        })
     }
 }
 

@@ -1,4 +1,7 @@
-//! Module rewrites for coverage-guided fuzzing of guests: [`coverage`], the edge counters
-//! a fuzzer reads. They use nothing of Wasmtime but its error type.
+//! Coverage-guided fuzzing of guests: [`coverage`], the edge counters a fuzzer reads (a
+//! module rewrite), and [`heap`], the guard heap (a rewrite that sends the guest's `malloc`
+//! family to the host, and the allocator that serves it there on guard pages).
+//! [`crate::compile_with`] applies the rewrites.
 
 pub mod coverage;
+pub mod heap;
