@@ -731,6 +731,15 @@ impl Rewriter<'_> {
     }
 }
 
+/// Validates `wasm` with every feature wasmparser knows: `what` names the module in the error
+/// (`the module`, `the module with edge counters`, ...).
+pub(crate) fn validate(wasm: &[u8], what: &str) -> wasmtime::Result<()> {
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(wasm)
+        .map(|_| ())
+        .map_err(|e| wasmtime::format_err!("machvm: {what} is not valid: {e}"))
+}
+
 /// Whether a new export section goes right before section `before` (`None`: the end): after
 /// the global section, before start, element, data count, code and data.
 pub(crate) fn export_section_goes_before(before: Option<SectionId>) -> bool {
@@ -1126,9 +1135,7 @@ impl SourceMap {
 
 /// [`rewrite`], with the [`SourceMap`] from the rewritten module back to `wasm`.
 pub(crate) fn rewrite_mapped(wasm: &[u8]) -> wasmtime::Result<(Vec<u8>, SourceMap)> {
-    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-        .validate_all(wasm)
-        .map_err(|e| wasmtime::format_err!("machvm: the module is not valid: {e}"))?;
+    validate(wasm, "the module")?;
     let scan = scan(wasm)?;
     let mut r = Rewriter {
         scan: &scan,

@@ -30,7 +30,7 @@ use wasm_encoder::reencode::{self, Reencode};
 use wasm_encoder::{ExportKind, Instruction, MemArg, MemoryType, SectionId};
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
-use crate::enforce::rewrite::{export_section_goes_before, unique_export, SourceMap};
+use crate::enforce::rewrite::{export_section_goes_before, unique_export, validate, SourceMap};
 
 /// The name under which the rewritten module exports its counters' memory (with a suffix
 /// `#N` when the module already exports something under this name: see
@@ -81,9 +81,7 @@ pub struct Instrumented {
 /// When `wasm` is not a valid core module, or does not have exactly one memory (imported or
 /// defined).
 pub fn instrument(wasm: &[u8]) -> wasmtime::Result<Instrumented> {
-    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-        .validate_all(wasm)
-        .map_err(|e| wasmtime::format_err!("machvm: the module is not valid: {e}"))?;
+    validate(wasm, "the module")?;
     let mut memories = 0u32;
     let (mut has_memory_section, mut has_exports) = (false, false);
     let mut exports = Vec::new();
@@ -161,11 +159,7 @@ pub fn instrument(wasm: &[u8]) -> wasmtime::Result<Instrumented> {
     let bytes = module.finish();
     // Counters grow each function by about 20 bytes a block: a function near the size
     // limit can pass it.
-    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-        .validate_all(&bytes)
-        .map_err(|e| {
-            wasmtime::format_err!("machvm: the module with edge counters is not valid: {e}")
-        })?;
+    validate(&bytes, "the module with edge counters")?;
     let source_map = SourceMap::new(&bytes, &r.marks)?;
     Ok(Instrumented {
         wasm: bytes,

@@ -34,7 +34,7 @@ use wasmparser::{Parser, Payload, TypeRef, ValType};
 use wasmtime::{Caller, Linker};
 
 use crate::abi::{VM_FLAGS_ANYWHERE, VM_FLAGS_FIXED, VM_PROT_NONE};
-use crate::enforce::rewrite::{after_imports, SourceMap};
+use crate::enforce::rewrite::{after_imports, validate, SourceMap};
 use crate::{host, KernelView, TaskId};
 
 /// The import module of the allocator's functions in a [`redirect`]ed module.
@@ -139,9 +139,7 @@ pub struct Redirected {
 /// A module whose name section names functions, none of them an allocator, has none: it is
 /// given back unchanged, with no functions replaced.
 pub fn redirect(wasm: &[u8]) -> wasmtime::Result<Redirected> {
-    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-        .validate_all(wasm)
-        .map_err(|e| wasmtime::format_err!("machvm: the module is not valid: {e}"))?;
+    validate(wasm, "the module")?;
     let scan = scan(wasm)?;
     if scan.targets.is_empty() && scan.named {
         // The name section names every function and none of them is an allocator: the
@@ -174,11 +172,7 @@ pub fn redirect(wasm: &[u8]) -> wasmtime::Result<Redirected> {
         wasmtime::bail!("machvm: internal error: the heap rewrite lost its imports");
     }
     let bytes = module.finish();
-    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-        .validate_all(&bytes)
-        .map_err(|e| {
-            wasmtime::format_err!("machvm: the module with the guard heap is not valid: {e}")
-        })?;
+    validate(&bytes, "the module with the guard heap")?;
     let source_map = SourceMap::new(&bytes, &r.marks)?;
     Ok(Redirected {
         wasm: bytes,
