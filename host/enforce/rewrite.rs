@@ -731,6 +731,46 @@ impl Rewriter<'_> {
     }
 }
 
+/// Where an instruction of a rewritten module came from: (function among the defined ones,
+/// offset in its new body, offset in the module as written), what [`SourceMap::new`] reads.
+pub(crate) type Mark = (u32, u32, u32);
+
+/// The declared locals of `func`, re-encoded by `r`.
+pub(crate) fn body_locals<R: Reencode + ?Sized>(
+    r: &mut R,
+    func: &wasmparser::FunctionBody<'_>,
+) -> Result<Vec<(u32, ValType)>, reencode::Error<R::Error>> {
+    let mut locals = Vec::new();
+    for pair in func.get_locals_reader()? {
+        let (n, ty) = pair?;
+        locals.push((n, r.val_type(ty)?));
+    }
+    Ok(locals)
+}
+
+/// `func` re-encoded by `r` instruction by instruction (indices move as `r` maps them), with
+/// each instruction's mark for a [`SourceMap`]: (`index`, its offset in the new body, its
+/// offset in the module as written).
+pub(crate) fn reencode_body<R: Reencode + ?Sized>(
+    r: &mut R,
+    func: &wasmparser::FunctionBody<'_>,
+    index: u32,
+) -> Result<(wasm_encoder::Function, Vec<Mark>), reencode::Error<R::Error>> {
+    let mut f = wasm_encoder::Function::new(body_locals(r, func)?);
+    let mut marks = Vec::new();
+    let mut reader = func.get_operators_reader()?;
+    while !reader.eof() {
+        marks.push((
+            index,
+            f.byte_len() as u32,
+            reader.original_position() as u32,
+        ));
+        let op = reader.read()?;
+        f.instruction(&r.instruction(op)?);
+    }
+    Ok((f, marks))
+}
+
 /// Validates `wasm` with every feature wasmparser knows: `what` names the module in the error
 /// (`the module`, `the module with edge counters`, ...).
 pub(crate) fn validate(wasm: &[u8], what: &str) -> wasmtime::Result<()> {
@@ -942,18 +982,8 @@ impl Reencode for Rewriter<'_> {
         }
         if !uses_bulk && !calls_copy {
             // Re-encoded instruction by instruction (indices move), each one's place kept.
-            let mut locals = Vec::new();
-            for pair in func.get_locals_reader()? {
-                let (n, ty) = pair?;
-                locals.push((n, self.val_type(ty)?));
-            }
-            let mut f = wasm_encoder::Function::new(locals);
-            let mut reader = func.get_operators_reader()?;
-            while !reader.eof() {
-                self.mark(index, &f, reader.original_position());
-                let op = reader.read()?;
-                f.instruction(&self.instruction(op)?);
-            }
+            let (f, marks) = reencode_body(self, &func, index as u32)?;
+            self.marks.extend(marks);
             code.function(&f);
             return Ok(());
         }
@@ -966,13 +996,8 @@ impl Reencode for Rewriter<'_> {
             .and_then(|&t| self.scan.sigs.get(t as usize))
             .and_then(|sig| sig.as_ref())
             .map_or(0, |(params, _)| params.len() as u32);
-        let mut locals = Vec::new();
-        let mut count = params;
-        for pair in func.get_locals_reader()? {
-            let (n, ty) = pair?;
-            count += n;
-            locals.push((n, self.val_type(ty)?));
-        }
+        let mut locals = body_locals(self, &func)?;
+        let count = params + locals.iter().map(|&(n, _)| n).sum::<u32>();
         // A function with no room for them does its bulk instructions out of line.
         let full = self.scan.full.contains(&(index as u32));
         if uses_bulk && !full {

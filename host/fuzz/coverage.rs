@@ -30,7 +30,9 @@ use wasm_encoder::reencode::{self, Reencode};
 use wasm_encoder::{ExportKind, Instruction, MemArg, MemoryType, SectionId};
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
-use crate::enforce::rewrite::{export_section_goes_before, unique_export, validate, SourceMap};
+use crate::enforce::rewrite::{
+    body_locals, export_section_goes_before, unique_export, validate, SourceMap,
+};
 
 /// The name under which the rewritten module exports its counters' memory (with a suffix
 /// `#N` when the module already exports something under this name: see
@@ -353,12 +355,7 @@ impl Reencode for Rewriter<'_> {
     ) -> Result<(), reencode::Error<Self::Error>> {
         let index = self.next_func;
         self.next_func += 1;
-        let mut locals = Vec::new();
-        for pair in func.get_locals_reader()? {
-            let (n, ty) = pair?;
-            locals.push((n, self.val_type(ty)?));
-        }
-        let mut f = wasm_encoder::Function::new(locals);
+        let mut f = wasm_encoder::Function::new(body_locals(self, &func)?);
         walk(&func, |step| {
             match step {
                 Step::Op(op, at) => {

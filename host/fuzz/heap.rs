@@ -34,7 +34,7 @@ use wasmparser::{Parser, Payload, TypeRef, ValType};
 use wasmtime::{Caller, Linker};
 
 use crate::abi::{VM_FLAGS_ANYWHERE, VM_FLAGS_FIXED, VM_PROT_NONE};
-use crate::enforce::rewrite::{after_imports, validate, SourceMap};
+use crate::enforce::rewrite::{after_imports, reencode_body, validate, SourceMap};
 use crate::{host, KernelView, TaskId};
 
 /// The import module of the allocator's functions in a [`redirect`]ed module.
@@ -399,19 +399,8 @@ impl Reencode for Rewriter<'_> {
             code.function(&f);
             return Ok(());
         }
-        let mut locals = Vec::new();
-        for pair in func.get_locals_reader()? {
-            let (n, ty) = pair?;
-            locals.push((n, self.val_type(ty)?));
-        }
-        let mut f = wasm_encoder::Function::new(locals);
-        let mut reader = func.get_operators_reader()?;
-        while !reader.eof() {
-            let at = reader.original_position() as u32;
-            self.marks.push((index, f.byte_len() as u32, at));
-            let op = reader.read()?;
-            f.instruction(&self.instruction(op)?);
-        }
+        let (f, marks) = reencode_body(self, &func, index)?;
+        self.marks.extend(marks);
         code.function(&f);
         Ok(())
     }
@@ -620,12 +609,6 @@ impl GuardHeap {
             b.ptr,
             b.by.name()
         ))
-    }
-
-    /// The live block that starts at `ptr`.
-    fn block_at(&self, ptr: u64) -> Option<Block> {
-        let (_, b) = self.blocks.range(..=ptr).next_back()?;
-        (ptr < b.base + b.len && b.ptr == ptr).then_some(*b)
     }
 
     /// Why `ptr` cannot be freed by `by`, if it cannot.
@@ -923,19 +906,9 @@ fn define<T: KernelView + 'static, W: Word>(
             if ptr.get() == 0 {
                 return Ok(W::of(0));
             }
-            let heap = get(c.data_mut());
-            match heap.block_at(ptr.get()) {
-                Some(b) if !b.freed => Ok(W::of(b.size)),
-                _ => Err(heap
-                    .check_free(ptr.get(), AllocFn::MallocUsableSize)
-                    .err()
-                    .unwrap_or(HeapError::InvalidFree {
-                        ptr: ptr.get(),
-                        by: AllocFn::MallocUsableSize,
-                        inside: None,
-                    })
-                    .into()),
-            }
+            // A live block's start, as free wants it; else the same finding as free's.
+            let block = get(c.data_mut()).check_free(ptr.get(), AllocFn::MallocUsableSize)?;
+            Ok(W::of(block.size))
         },
     )?;
     Ok(())
