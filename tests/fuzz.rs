@@ -263,7 +263,13 @@ fn modules_that_are_no_fuzz_target_are_refused() {
             module.to_str().unwrap(),
         ],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    // Nor can its heap be started before the input is placed: that is said.
+    assert!(
+        e.contains("warning: --no-guard-malloc: the module's `malloc` and `free` cannot be found"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -369,6 +375,116 @@ fn the_underflow_needs_the_guard_before_the_block() {
     let module = prebuilt("fuzz_underflow");
     let o = fuzz(&dir, &[module.as_str(), input.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// `--no-guard-malloc`: the module's own allocator, its heap started before the input is
+/// placed. (Debian 12's wasi-libc malloc takes every page up to the memory's end at its
+/// first call: were the input placed first, it would take the input's pages too and trap
+/// in `dlmalloc` on the input's guard page, a finding that is not the target's.) A heap
+/// bug then goes unseen, as in any wasm runtime; reading past the input is still caught.
+#[test]
+fn without_the_guard_heap_only_reading_past_the_input_is_caught() {
+    let dir = fresh_dir("planted-own-malloc");
+    let input = dir.join("BUG");
+    std::fs::write(&input, b"BUG").unwrap();
+    for &(name, _, place, line) in PLANTED {
+        let module = prebuilt(name);
+        let o = fuzz(
+            &dir,
+            &[
+                "--no-guard-malloc",
+                module.as_str(),
+                input.to_str().unwrap(),
+            ],
+        );
+        let e = stderr(&o);
+        assert!(
+            !e.contains("dlmalloc") && !e.contains("warning"),
+            "{name}: {e}"
+        );
+        if name == "fuzz_past_input" {
+            assert_eq!(o.status.code(), Some(1), "{name}: {e}");
+            assert!(e.contains(place), "{name}: {e}");
+            assert!(
+                e.contains(&format!("guest/tests/fuzz/{line}:")),
+                "{name}: {e}"
+            );
+        } else {
+            assert_eq!(o.status.code(), Some(0), "{name}: {e}");
+        }
+    }
+    // Fuzzing, every input mallocs: none traps in the allocator.
+    let o = fuzz(
+        &dir,
+        &[
+            "--no-guard-malloc",
+            "--runs",
+            "3000",
+            "--seed",
+            "3",
+            &prebuilt("fuzz_overflow_write"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// Runs `module`'s `LLVMFuzzerTestOneInput` on `input` under plain Wasmtime: its own WASI,
+/// no page table, no rewrite but the added exports of the module's own `malloc` and `free`
+/// (`export_allocator`), through which the input is copied into a block of the guest's heap,
+/// as a harness in a runtime without guard pages places it. The target's result and the
+/// fuel its call took, or the trap's message.
+fn plain_wasmtime(module: &str, input: &[u8]) -> Result<(i32, u64), String> {
+    use wasmtime::{Config, Engine, Linker, Module, Store};
+    let wasm = std::fs::read(module).unwrap();
+    let wasm = machvm::fuzz::heap::export_allocator(&wasm).unwrap().wasm;
+    let engine = Engine::new(Config::new().consume_fuel(true)).unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s| s).unwrap();
+    let mut store = Store::new(&engine, wasmtime_wasi::WasiCtxBuilder::new().build_p1());
+    store.set_fuel(u64::MAX).unwrap();
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let run = |store: &mut Store<_>| -> wasmtime::Result<(i32, u64)> {
+        instance
+            .get_typed_func::<(), ()>(&mut *store, "_initialize")?
+            .call(&mut *store, ())?;
+        let malloc = instance
+            .get_typed_func::<i32, i32>(&mut *store, machvm::fuzz::heap::OWN_MALLOC_EXPORT)?;
+        let free =
+            instance.get_typed_func::<i32, ()>(&mut *store, machvm::fuzz::heap::OWN_FREE_EXPORT)?;
+        let at = malloc.call(&mut *store, input.len() as i32)?;
+        let memory = instance.get_memory(&mut *store, "memory").unwrap();
+        memory.write(&mut *store, at as usize, input)?;
+        let before = store.get_fuel()?;
+        let code = instance
+            .get_typed_func::<(i32, i32), i32>(&mut *store, "LLVMFuzzerTestOneInput")?
+            .call(&mut *store, (at, input.len() as i32))?;
+        let fuel = before - store.get_fuel()?;
+        free.call(&mut *store, at)?;
+        Ok((code, fuel))
+    };
+    run(&mut store).map_err(|e| format!("{e:?}"))
+}
+
+/// The planted bugs under plain Wasmtime: the middle column of the table in
+/// `docs/fuzzing.md`. None shows: the write past the block and the underflow overwrite the
+/// allocator's neighbouring bytes, the uses after free touch memory that is still there,
+/// the read past the input reads the block's padding, and wasi-libc's malloc lets the
+/// second `free` of a block pass. (The fuel shows that the input reached the bug: a
+/// `malloc`, a `memset` and a `free` more than an input that does not.)
+#[test]
+fn under_plain_wasmtime_no_planted_bug_shows() {
+    for &(name, _, _, _) in PLANTED {
+        let module = prebuilt(name);
+        let (code, clean) = plain_wasmtime(&module, b"BUT").unwrap();
+        assert_eq!(code, 0, "{name}");
+        let (code, bug) = plain_wasmtime(&module, b"BUG").unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(code, 0, "{name}");
+        assert!(
+            bug > clean + 100,
+            "{name}: {bug} units of fuel, {clean} without the bug"
+        );
+    }
 }
 
 #[test]

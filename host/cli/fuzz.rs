@@ -151,6 +151,9 @@ struct Target {
     memory64: bool,
     /// The module exports `LLVMFuzzerInitialize`.
     initialize: bool,
+    /// The module's own `malloc` and `free` are exported, to be called before anything is
+    /// mapped (`--no-guard-malloc`).
+    heap_first: bool,
     /// `argv` for `LLVMFuzzerInitialize`.
     argv: Vec<String>,
     /// The epoch ticks an input may run.
@@ -193,12 +196,10 @@ fn prepare(opts: &FuzzOptions) -> Result<(Target, Vec<String>), Failure> {
     let deadline = opts.timeout.as_nanos().div_ceil(tick.as_nanos()) as u64 + 1;
     let engine = engine(opts.max_memory)?;
     let wasm = runner::read_module(&opts.module)?;
-    if opts.guard_heap.is_none() {
-        warn_own_malloc(&wasm);
-    }
     let options = CompileOptions::new()
         .coverage(true)
-        .guard_heap(opts.guard_heap.is_some());
+        .guard_heap(opts.guard_heap.is_some())
+        .export_allocator(opts.guard_heap.is_none());
     let compiled = machvm::compile_with(&engine, &wasm, &options).map_err(|e| {
         let hint = if opts.guard_heap.is_some() && chain(&e).contains("guard heap") {
             " (or fuzz it with its own allocator: --no-guard-malloc)"
@@ -241,6 +242,13 @@ fn prepare(opts: &FuzzOptions) -> Result<(Target, Vec<String>), Failure> {
         }
     };
     let initialize = module.get_export(INITIALIZE).is_some();
+    let heap_first = opts.guard_heap.is_none()
+        && compiled
+            .heap_functions()
+            .is_some_and(|functions| !functions.is_empty());
+    if opts.guard_heap.is_none() && !heap_first && !has_names(&wasm) {
+        warn_own_malloc();
+    }
     let wasi = module.imports().any(|i| i.module() == WASI_MODULE);
     let pre = TaskPre::new(&compiled).map_err(|e| {
         Failure::Load(format!(
@@ -286,6 +294,7 @@ fn prepare(opts: &FuzzOptions) -> Result<(Target, Vec<String>), Failure> {
         wasi,
         memory64,
         initialize,
+        heap_first,
         argv: argv.clone(),
         deadline,
         counters,
@@ -302,20 +311,27 @@ fn prepare(opts: &FuzzOptions) -> Result<(Target, Vec<String>), Failure> {
     Ok((target, argv))
 }
 
-/// `--no-guard-malloc` on a module with a `malloc` of its own: wasi-libc's malloc up to
-/// 2022 (Debian 12's) takes, at its first call, every page up to the memory's end as heap,
-/// the input's pages included when they were mapped first; it then writes its chunk
-/// headers into the input's guard page and traps in `dlmalloc`, a finding that is not the
-/// target's.
-fn warn_own_malloc(wasm: &[u8]) {
-    let has_malloc = heap::redirect(wasm).is_ok_and(|r| !r.functions.is_empty());
-    if has_malloc {
-        say(format_args!(
-            "warning: --no-guard-malloc: with a wasi-libc malloc older than 2023 (Debian 12's), \
-             the module's first malloc takes the input's pages as heap and traps in dlmalloc; \
-             a trap there is not the target's bug (use the guard heap)"
-        ));
-    }
+/// `--no-guard-malloc` on a module whose `malloc` cannot be found (it is stripped of its
+/// names and does not export it): machvm cannot start its heap before it maps the input
+/// ([`heap::export_allocator`]). wasi-libc's malloc up to 2022 (Debian 12's) takes, at its
+/// first call, every page up to the memory's end as heap, the input's pages included; it
+/// then writes its chunk headers into the input's guard page and traps in `dlmalloc`, a
+/// finding that is not the target's.
+fn warn_own_malloc() {
+    say(format_args!(
+        "warning: --no-guard-malloc: the module's `malloc` and `free` cannot be found (no \
+         name section, no export), so its heap cannot be started before the input is placed; \
+         if it has a wasi-libc malloc older than 2023 (Debian 12's), its first call takes the \
+         input's pages as heap and traps in dlmalloc, which is not the target's bug (keep the \
+         name section, or export malloc and free)"
+    ));
+}
+
+/// Whether the module has a name section.
+fn has_names(wasm: &[u8]) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .any(|p| matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == "name"))
 }
 
 /// The engine: machvm's settings, epochs for `--timeout`, and a pool for one task at a time
@@ -520,6 +536,20 @@ impl Target {
                 .map_err(|e| Stop::Error(e, Stage::Call))
         };
         call(store, "_initialize", &[])?;
+        if self.heap_first {
+            // The module's own heap first: everything machvm maps lies past it
+            // (`heap::export_allocator`).
+            let mut ptr = [self.pointer(0)];
+            if let Some(malloc) = instance.get_func(&mut *store, heap::OWN_MALLOC_EXPORT) {
+                malloc
+                    .call(&mut *store, &[self.pointer(1)], &mut ptr)
+                    .map_err(|e| Stop::Error(e, Stage::Call))?;
+            }
+            if let Some(free) = instance.get_func(&mut *store, heap::OWN_FREE_EXPORT) {
+                free.call(&mut *store, &ptr, &mut [])
+                    .map_err(|e| Stop::Error(e, Stage::Call))?;
+            }
+        }
         if self.initialize {
             let (argc, argv) = self.place_argv(store, task).map_err(Stop::Host)?;
             call(store, INITIALIZE, &[self.pointer(argc), self.pointer(argv)])?;

@@ -615,7 +615,7 @@ pub struct Compiled {
     source_maps: Arc<Vec<rewrite::SourceMap>>,
     /// The edge counters [`compile_with`] added.
     coverage: Option<Arc<Coverage>>,
-    /// The allocator functions [`compile_with`] sent to the guard heap.
+    /// The allocator functions [`compile_with`] sent to the guard heap or exported.
     heap: Option<Arc<Vec<(u32, AllocFn, String)>>>,
 }
 
@@ -641,8 +641,10 @@ impl Compiled {
         self.coverage.as_deref()
     }
 
-    /// The module's allocator functions that call the guard heap's imports, when it was
-    /// compiled with [`CompileOptions::guard_heap`]: each one's index in the module as
+    /// The module's allocator functions that [`compile_with`] rewrote: with
+    /// [`CompileOptions::guard_heap`], those that call the guard heap's imports; with
+    /// [`CompileOptions::export_allocator`] alone, its `malloc` and `free`, exported (none
+    /// when they were not found). Each one's index in the module as
     /// written, what it is and its name there.
     pub fn heap_functions(&self) -> Option<&[(u32, AllocFn, String)]> {
         self.heap.as_deref().map(Vec::as_slice)
@@ -673,6 +675,12 @@ pub struct CompileOptions {
     /// [`crate::fuzz::heap`]): the module then imports [`crate::fuzz::heap::HEAP_MODULE`]'s
     /// functions, which [`crate::fuzz::heap::add_to_linker`] defines.
     pub guard_heap: bool,
+    /// Export the module's own `malloc` and `free` as
+    /// [`crate::fuzz::heap::OWN_MALLOC_EXPORT`] and [`crate::fuzz::heap::OWN_FREE_EXPORT`]
+    /// (see [`crate::fuzz::heap::export_allocator`]), so that the host can start the
+    /// module's heap before it maps pages of its own. No effect with
+    /// [`guard_heap`](CompileOptions::guard_heap), whose allocator is the host's.
+    pub export_allocator: bool,
 }
 
 impl CompileOptions {
@@ -690,6 +698,13 @@ impl CompileOptions {
     /// With `on`, the module's allocator is the guard heap ([`Compiled::heap_functions`]).
     pub fn guard_heap(mut self, on: bool) -> CompileOptions {
         self.guard_heap = on;
+        self
+    }
+
+    /// With `on`, the module exports its own `malloc` and `free`
+    /// ([`Compiled::heap_functions`]).
+    pub fn export_allocator(mut self, on: bool) -> CompileOptions {
+        self.export_allocator = on;
         self
     }
 }
@@ -769,7 +784,9 @@ pub fn compile(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Comp
 
 /// [`compile`], with the additions `options` asks for, in this order: with
 /// [`guard_heap`](CompileOptions::guard_heap), the module's allocator calls the host
-/// ([`crate::fuzz::heap::redirect`]); with [`coverage`](CompileOptions::coverage), it gets
+/// ([`crate::fuzz::heap::redirect`]), or with
+/// [`export_allocator`](CompileOptions::export_allocator) it exports its own
+/// ([`crate::fuzz::heap::export_allocator`]); with [`coverage`](CompileOptions::coverage), it gets
 /// its edge counters ([`crate::fuzz::coverage::instrument`]; the allocator's replaced bodies
 /// count too); then the bulk-memory checks.
 ///
@@ -785,8 +802,12 @@ pub fn compile_with(
     let mut wasm = wat::parse_bytes(bytes).map_err(|e| wasmtime::format_err!("{e}"))?;
     // Applied first, mapped back last.
     let mut maps = Vec::new();
-    let heap = if options.guard_heap {
-        let r = crate::fuzz::heap::redirect(&wasm)?;
+    let heap = if options.guard_heap || options.export_allocator {
+        let r = if options.guard_heap {
+            crate::fuzz::heap::redirect(&wasm)?
+        } else {
+            crate::fuzz::heap::export_allocator(&wasm)?
+        };
         maps.push(r.source_map);
         wasm = r.wasm.into();
         Some(Arc::new(r.functions))

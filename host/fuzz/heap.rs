@@ -150,6 +150,58 @@ pub fn redirect(wasm: &[u8]) -> wasmtime::Result<Redirected> {
             source_map: SourceMap::identity(),
         });
     }
+    require_malloc_and_free(&scan)?;
+    rewrite_allocator(wasm, &scan, Mode::Redirect)
+}
+
+/// The export name [`export_allocator`] gives a module's own `malloc`.
+pub const OWN_MALLOC_EXPORT: &str = "machvm:heap/malloc";
+/// The export name [`export_allocator`] gives a module's own `free`.
+pub const OWN_FREE_EXPORT: &str = "machvm:heap/free";
+
+/// Rewrites `wasm` so that it exports its own `malloc` and `free` (found as [`redirect`]
+/// finds them) as [`OWN_MALLOC_EXPORT`] and [`OWN_FREE_EXPORT`]; nothing else changes.
+///
+/// What for: wasi-libc's `malloc` up to 2022 (Debian 12's) takes, at its first call, every
+/// page from the end of the module's data to the memory's size at that moment as its heap.
+/// A host that maps pages into the task before the module's first `malloc` (an input, an
+/// argument block) would see them taken as heap too, and `malloc` write its chunk headers
+/// over them. Calling `free(malloc(1))` through these exports first makes the heap end
+/// where the memory ends then; whatever the host maps afterwards lies past it. (The C SDK
+/// does the same from a constructor; a fuzz target built without it needs the host to.)
+///
+/// `functions` of the result lists the two functions exported. A module in which they
+/// are not both found (it has no allocator, or is stripped of its names) is given back
+/// unchanged, with none.
+///
+/// # Errors
+///
+/// When `wasm` is not valid, or a function of an allocator's name does not have the C
+/// function's type.
+pub fn export_allocator(wasm: &[u8]) -> wasmtime::Result<Redirected> {
+    validate(wasm, "the module")?;
+    let mut scan = scan(wasm)?;
+    if require_malloc_and_free(&scan).is_err() {
+        return Ok(Redirected {
+            wasm: wasm.to_vec(),
+            functions: Vec::new(),
+            source_map: SourceMap::identity(),
+        });
+    }
+    // One of each, and nothing imported.
+    let mut targets = Vec::new();
+    for f in [AllocFn::Malloc, AllocFn::Free] {
+        if let Some(t) = scan.targets.iter().find(|t| t.1 == f) {
+            targets.push(t.clone());
+        }
+    }
+    scan.targets = targets;
+    scan.imports.clear();
+    rewrite_allocator(wasm, &scan, Mode::Export)
+}
+
+/// Both `malloc` and `free` were found, or the error that says how to make them findable.
+fn require_malloc_and_free(scan: &Scan) -> wasmtime::Result<()> {
     let found = |f: AllocFn| scan.targets.iter().any(|t| t.1 == f);
     if !found(AllocFn::Malloc) || !found(AllocFn::Free) {
         wasmtime::bail!(
@@ -159,20 +211,39 @@ pub fn redirect(wasm: &[u8]) -> wasmtime::Result<Redirected> {
              (-Wl,--export=malloc -Wl,--export=free)"
         );
     }
+    Ok(())
+}
+
+/// What a [`Rewriter`] does with the allocator functions it found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Their bodies call the imports of [`HEAP_MODULE`].
+    Redirect,
+    /// `malloc` and `free` are exported as [`OWN_MALLOC_EXPORT`] and [`OWN_FREE_EXPORT`].
+    Export,
+}
+
+fn rewrite_allocator(wasm: &[u8], scan: &Scan, mode: Mode) -> wasmtime::Result<Redirected> {
     let mut r = Rewriter {
-        scan: &scan,
+        scan,
+        mode,
         next_func: 0,
         imports_done: false,
+        exports_done: false,
         marks: Vec::new(),
     };
     let mut module = wasm_encoder::Module::new();
     r.parse_core_module(&mut module, Parser::new(0), wasm)
-        .map_err(|e| wasmtime::format_err!("machvm: cannot redirect the allocator: {e}"))?;
-    if !r.imports_done {
-        wasmtime::bail!("machvm: internal error: the heap rewrite lost its imports");
+        .map_err(|e| wasmtime::format_err!("machvm: cannot rewrite the allocator: {e}"))?;
+    let lost = match mode {
+        Mode::Redirect => !r.imports_done,
+        Mode::Export => !r.exports_done,
+    };
+    if lost {
+        wasmtime::bail!("machvm: internal error: the heap rewrite lost its imports or exports");
     }
     let bytes = module.finish();
-    validate(&bytes, "the module with the guard heap")?;
+    validate(&bytes, "the module with its allocator rewritten")?;
     let source_map = SourceMap::new(&bytes, &r.marks)?;
     Ok(Redirected {
         wasm: bytes,
@@ -319,8 +390,10 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
 
 struct Rewriter<'a> {
     scan: &'a Scan,
+    mode: Mode,
     next_func: u32,
     imports_done: bool,
+    exports_done: bool,
     /// (function, offset in its new body, offset in the module as written).
     marks: Vec<(u32, u32, u32)>,
 }
@@ -339,6 +412,18 @@ impl Rewriter<'_> {
             );
         }
         self.imports_done = true;
+    }
+
+    fn add_exports(&mut self, exports: &mut wasm_encoder::ExportSection) {
+        for &(index, f, _) in &self.scan.targets {
+            let name = match f {
+                AllocFn::Malloc => OWN_MALLOC_EXPORT,
+                AllocFn::Free => OWN_FREE_EXPORT,
+                _ => continue,
+            };
+            exports.export(name, wasm_encoder::ExportKind::Func, index);
+        }
+        self.exports_done = true;
     }
 }
 
@@ -363,16 +448,54 @@ impl Reencode for Rewriter<'_> {
         Ok(())
     }
 
+    fn parse_export_section(
+        &mut self,
+        exports: &mut wasm_encoder::ExportSection,
+        section: wasmparser::ExportSectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        reencode::utils::parse_export_section(self, exports, section)?;
+        if self.mode == Mode::Export {
+            self.add_exports(exports);
+        }
+        Ok(())
+    }
+
     fn intersperse_section_hook(
         &mut self,
         module: &mut wasm_encoder::Module,
         _after: Option<SectionId>,
         before: Option<SectionId>,
     ) -> Result<(), reencode::Error<Self::Error>> {
-        if !self.imports_done && !self.scan.has_imports && after_imports(before) {
-            let mut imports = wasm_encoder::ImportSection::new();
-            self.add_imports(&mut imports);
-            module.section(&imports);
+        match self.mode {
+            Mode::Redirect => {
+                if !self.imports_done && !self.scan.has_imports && after_imports(before) {
+                    let mut imports = wasm_encoder::ImportSection::new();
+                    self.add_imports(&mut imports);
+                    module.section(&imports);
+                }
+            }
+            Mode::Export => {
+                // A module without an export section gets one before the sections that
+                // follow it (start, element, data count, code, data; or the end).
+                let after_exports = !matches!(
+                    before,
+                    Some(
+                        SectionId::Type
+                            | SectionId::Import
+                            | SectionId::Function
+                            | SectionId::Table
+                            | SectionId::Memory
+                            | SectionId::Tag
+                            | SectionId::Global
+                            | SectionId::Export
+                    )
+                );
+                if !self.exports_done && after_exports {
+                    let mut exports = wasm_encoder::ExportSection::new();
+                    self.add_exports(&mut exports);
+                    module.section(&exports);
+                }
+            }
         }
         Ok(())
     }
@@ -385,7 +508,11 @@ impl Reencode for Rewriter<'_> {
         let index = self.next_func;
         self.next_func += 1;
         let absolute = self.scan.func_imports + index;
-        if let Some((import, params)) = self.scan.import_for(absolute) {
+        let replaced = match self.mode {
+            Mode::Redirect => self.scan.import_for(absolute),
+            Mode::Export => None,
+        };
+        if let Some((import, params)) = replaced {
             // The body becomes a call of the host's function with the same parameters; a
             // trap in it maps to the function's first instruction as written.
             let mut f = wasm_encoder::Function::new([]);
@@ -965,6 +1092,62 @@ mod tests {
             }
         }
         s
+    }
+
+    #[test]
+    fn the_own_allocator_is_exported_as_it_is_and_the_code_maps_back() {
+        // Named, no export section: one is added; `__libc_malloc` is the same function.
+        let wasm = wat::parse_str(
+            r#"(module (import "env" "f" (func $imp)) (memory 1)
+                (func $other)
+                (func $malloc (param i32) (result i32) (i32.add (local.get 0) (i32.const 7)))
+                (func $free (param i32) (call $imp)))"#,
+        )
+        .unwrap();
+        let r = export_allocator(&wasm).unwrap();
+        let names: Vec<(u32, AllocFn)> = r.functions.iter().map(|t| (t.0, t.1)).collect();
+        assert_eq!(names, [(2, AllocFn::Malloc), (3, AllocFn::Free)]);
+        let engine = wasmtime::Engine::default();
+        let module = wasmtime::Module::new(&engine, &r.wasm).unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        let imp = wasmtime::Func::wrap(&mut store, || {});
+        let instance = wasmtime::Instance::new(&mut store, &module, &[imp.into()]).unwrap();
+        let malloc = instance
+            .get_typed_func::<i32, i32>(&mut store, OWN_MALLOC_EXPORT)
+            .unwrap();
+        assert_eq!(malloc.call(&mut store, 1).unwrap(), 8);
+        assert!(instance.get_func(&mut store, OWN_FREE_EXPORT).is_some());
+        // The bodies are as they were, where they were less the export section's growth.
+        let offset_of_add = |wasm: &[u8]| wasm.windows(3).position(|w| w == [0x41, 0x07, 0x6a]);
+        let new_at = offset_of_add(&r.wasm).unwrap();
+        assert_ne!(Some(new_at), offset_of_add(&wasm));
+        assert_eq!(r.source_map.original(new_at), offset_of_add(&wasm));
+        // With exports already: they stay, the two are added.
+        let exported = wat::parse_str(
+            r#"(module (memory 1) (func (export "go"))
+                (func (export "malloc") (param i32) (result i32) (i32.const 0))
+                (func (export "free") (param i32)))"#,
+        )
+        .unwrap();
+        let r = export_allocator(&exported).unwrap();
+        assert_eq!(r.functions.len(), 2);
+        let module = wasmtime::Module::new(&engine, &r.wasm).unwrap();
+        let exports: Vec<&str> = module.exports().map(|e| e.name()).collect();
+        assert_eq!(
+            exports,
+            ["go", "malloc", "free", OWN_MALLOC_EXPORT, OWN_FREE_EXPORT]
+        );
+        // Stripped, or with no allocator: unchanged, none exported.
+        for wasm in [
+            r#"(module (memory 1) (func (param i32) (result i32) (i32.const 0)))"#,
+            r#"(module (memory 1) (func $f))"#,
+            r#"(module (memory 1) (func $malloc (param i32) (result i32) (i32.const 0)))"#,
+        ] {
+            let wasm = wat::parse_str(wasm).unwrap();
+            let r = export_allocator(&wasm).unwrap();
+            assert!(r.functions.is_empty());
+            assert_eq!(r.wasm, wasm);
+        }
     }
 
     #[test]
