@@ -272,6 +272,13 @@ build_all() {
 			-mexec-model=reactor -Wl,--export=LLVMFuzzerTestOneInput
 		bug=$((bug + 1))
 	done
+	# A small target with no bug: machvm fuzz's speed against native libFuzzer.
+	build_wasi_debug "$out" fuzz_small.wasm tests/fuzz/small.c -O1 \
+		-mexec-model=reactor -Wl,--export=LLVMFuzzerTestOneInput
+	# The C allocator's interface through the guard heap (tests/guard_heap.rs).
+	build_wasi "$out" guard_alloc.wasm tests/fuzz/alloc.c -mexec-model=reactor \
+		-Wl,--export=check_calloc -Wl,--export=check_realloc -Wl,--export=check_aligned \
+		-Wl,--export=check_usable_size -Wl,--export=fill
 	# The same without the SDK's heap-first constructor: shows what it prevents.
 	build_wasi "$out" heap_unguarded.wasm tests/heap.c -DMACHVM_NO_HEAP_FIRST
 	if [ "$RUST" = 1 ]; then

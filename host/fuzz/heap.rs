@@ -22,8 +22,8 @@
 //!
 //! Each block costs two mappings of the process-wide budget (spec §7: its pages, then its
 //! guard page); a freed block costs none (no access, as its neighbours' guard pages). With
-//! Linux's default `vm.max_map_count` that is about 16,000 live blocks per process; past
-//! that `malloc` answers `NULL`, as an allocator out of memory does.
+//! Linux's default `vm.max_map_count` (a budget of 32,765) that is 16,382 live blocks per
+//! process, measured; past that `malloc` answers `NULL`, as an allocator out of memory does.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
