@@ -34,7 +34,9 @@ use wasmparser::{Parser, Payload, TypeRef, ValType};
 use wasmtime::{Caller, Linker};
 
 use crate::abi::{VM_FLAGS_ANYWHERE, VM_FLAGS_FIXED, VM_PROT_NONE};
-use crate::enforce::rewrite::{after_imports, reencode_body, validate, SourceMap};
+use crate::enforce::rewrite::{
+    after_imports, export_section_goes_before, reencode_body, validate, SourceMap,
+};
 use crate::{host, KernelView, TaskId};
 
 /// The import module of the allocator's functions in a [`redirect`]ed module.
@@ -475,22 +477,8 @@ impl Reencode for Rewriter<'_> {
                 }
             }
             Mode::Export => {
-                // A module without an export section gets one before the sections that
-                // follow it (start, element, data count, code, data; or the end).
-                let after_exports = !matches!(
-                    before,
-                    Some(
-                        SectionId::Type
-                            | SectionId::Import
-                            | SectionId::Function
-                            | SectionId::Table
-                            | SectionId::Memory
-                            | SectionId::Tag
-                            | SectionId::Global
-                            | SectionId::Export
-                    )
-                );
-                if !self.exports_done && after_exports {
+                // A module without an export section gets one where it goes.
+                if !self.exports_done && export_section_goes_before(before) {
                     let mut exports = wasm_encoder::ExportSection::new();
                     self.add_exports(&mut exports);
                     module.section(&exports);
