@@ -20,6 +20,8 @@
 //! - [`fuzz`]: coverage-guided fuzzing of guests: [`fuzz::coverage`], edge counters in a
 //!   memory of their own, and [`fuzz::heap`], the guard heap (the guest's `malloc` family
 //!   on pages of their own, each block against a page with no access).
+//! - [`share`]: shared pages (spec §8): memories made of shared memory files
+//!   ([`share::backing`]), so that two addresses can show the same bytes.
 //! - Wasmtime: [`Kernel`] (the tasks of a store and their port namespaces), [`compile`],
 //!   [`TaskPre`] / [`instantiate`] / [`new_task`] (a module or memory becomes a task), the
 //!   `"mach"` imports, [`host`] (the host inspects and drives a task with the checks a guest
@@ -34,6 +36,7 @@ pub mod abi;
 mod embed;
 pub mod enforce;
 pub mod fuzz;
+pub mod share;
 pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;

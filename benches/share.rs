@@ -1,0 +1,153 @@
+//! Backed memories (`machvm::share::backing`: linear memories made of shared memory files,
+//! the ground of spec §8's sharing) against Wasmtime's own memories, side by side in one run,
+//! both with machvm's engine settings and the on-demand allocator (Wasmtime's pooling
+//! allocator does not take custom memories); see PERFORMANCE.md:
+//! - `instantiate/*`: a store, an instance and its drop, for a 1-page module and a 17-page
+//!   one with a 4 KiB data segment (Wasmtime maps data copy-on-write into its own memories,
+//!   and copies it into custom ones);
+//! - `grow/*`: 16 `memory.grow`s of one wasm page in a fresh instance;
+//! - `loadstore/*`: a guest loop that stores and loads every 8 bytes of 1 MiB, pages resident;
+//! - `first_touch/*`: the same loop on pages never touched (each one's first fault).
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use machvm::share::backing::BackedMemoryCreator;
+use wasmtime::{Config, Engine, Instance, Module, Store, TypedFunc};
+
+const LOOP: &str = r#"
+  (func (export "grow") (param $n i32)
+    (loop $l
+      (drop (memory.grow (i32.const 1)))
+      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
+  (func (export "loop") (param $len i32) (result i64)
+    (local $i i32) (local $sum i64)
+    (loop $l
+      (i64.store (local.get $i) (i64.extend_i32_u (local.get $i)))
+      (local.set $sum (i64.add (local.get $sum) (i64.load (local.get $i))))
+      (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 8)))
+                          (local.get $len))))
+    (local.get $sum))"#;
+
+const MIB: u32 = 1 << 20;
+
+fn small() -> String {
+    format!(r#"(module (memory (export "memory") 1 65536) {LOOP})"#)
+}
+
+fn with_data() -> String {
+    let data = "\\2a".repeat(4096);
+    format!(
+        r#"(module (memory (export "memory") 17 65536) (data (i32.const 4096) "{data}") {LOOP})"#
+    )
+}
+
+/// Wasmtime's memories or backed ones, with machvm's settings.
+fn engine(backed: bool) -> Engine {
+    let mut config = Config::new();
+    machvm::configure(&mut config);
+    if backed {
+        config
+            .with_host_memory(Arc::new(BackedMemoryCreator))
+            .memory_init_cow(false);
+    }
+    Engine::new(&config).unwrap()
+}
+
+fn name(backed: bool) -> &'static str {
+    if backed {
+        "backed"
+    } else {
+        "wasmtime"
+    }
+}
+
+struct Guest {
+    store: Store<()>,
+    grow: TypedFunc<i32, ()>,
+    run: TypedFunc<i32, i64>,
+}
+
+fn guest(engine: &Engine, module: &Module) -> Guest {
+    let mut store = Store::new(engine, ());
+    let instance = Instance::new(&mut store, module, &[]).unwrap();
+    Guest {
+        grow: instance.get_typed_func(&mut store, "grow").unwrap(),
+        run: instance.get_typed_func(&mut store, "loop").unwrap(),
+        store,
+    }
+}
+
+fn share(c: &mut Criterion) {
+    let mut group = c.benchmark_group("instantiate");
+    for backed in [false, true] {
+        let engine = engine(backed);
+        for (wat, what) in [(small(), "1page"), (with_data(), "17pages+data")] {
+            let module = Module::new(&engine, &wat).unwrap();
+            group.bench_function(BenchmarkId::new(name(backed), what), |b| {
+                b.iter(|| {
+                    let mut store = Store::new(&engine, ());
+                    black_box(Instance::new(&mut store, &module, &[]).unwrap());
+                })
+            });
+        }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("grow");
+    group.throughput(Throughput::Elements(16));
+    for backed in [false, true] {
+        let engine = engine(backed);
+        let module = Module::new(&engine, small()).unwrap();
+        group.bench_function(BenchmarkId::new(name(backed), "16x1page"), |b| {
+            b.iter_batched(
+                || guest(&engine, &module),
+                |mut g| {
+                    g.grow.call(&mut g.store, 16).unwrap();
+                    g
+                },
+                BatchSize::NumIterations(32),
+            )
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("loadstore");
+    group.throughput(Throughput::Bytes(u64::from(MIB)));
+    for backed in [false, true] {
+        let engine = engine(backed);
+        let module = Module::new(&engine, with_data()).unwrap();
+        let mut g = guest(&engine, &module);
+        g.run.call(&mut g.store, MIB as i32).unwrap();
+        group.bench_function(BenchmarkId::new(name(backed), "1MiB"), |b| {
+            b.iter(|| black_box(g.run.call(&mut g.store, MIB as i32).unwrap()))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("first_touch");
+    group.throughput(Throughput::Bytes(u64::from(MIB)));
+    for backed in [false, true] {
+        let engine = engine(backed);
+        let module = Module::new(&engine, with_data()).unwrap();
+        group.bench_function(BenchmarkId::new(name(backed), "1MiB"), |b| {
+            b.iter_batched(
+                || guest(&engine, &module),
+                |mut g| {
+                    black_box(g.run.call(&mut g.store, MIB as i32).unwrap());
+                    g
+                },
+                BatchSize::NumIterations(32),
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    targets = share
+}
+criterion_main!(benches);

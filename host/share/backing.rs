@@ -1,0 +1,911 @@
+//! Backing files and the memories made of them.
+//!
+//! - A [`BackingFile`] is a shared memory file (Linux `memfd_create`) with an allocator over
+//!   its pages and a reference count per page. A page's data lives while something refers to
+//!   it; when its count drops to zero its memory goes back to the kernel
+//!   (`fallocate(PUNCH_HOLE)`) and its offset is reused for fresh pages, which read as zero.
+//! - A [`BackedMemory`] is a Wasmtime linear memory (made by [`BackedMemoryCreator`], which
+//!   `Config::with_host_memory` installs) whose accessible bytes are *extents*: runs of
+//!   pages of some backing file, mapped `MAP_SHARED | MAP_FIXED` into the memory's
+//!   reservation. Its own pages (at first, and as it grows) come from one file the whole
+//!   process shares ([`BackingFile::shared`]: one file descriptor however many memories).
+//! - [`MemoryMap`] is a memory's extents, found from its base address ([`MemoryMap::of`]):
+//!   [`MemoryMap::alias`] maps the pages behind one range at another (of the same memory or
+//!   another one), so a write through either is seen through both; [`MemoryMap::reback`]
+//!   gives a range fresh zero pages, which is what deallocating one
+//!   alias does: every other mapping keeps the data.
+//!
+//! Offsets and lengths are in bytes and multiples of the host's page size. Mapping a range
+//! anew gives it the protection the caller names: the caller (machvm's enforcement) puts its
+//! table's protection back on it. Each extent is one kernel mapping, which spec §7's budget
+//! counts where the caller takes it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::c_void;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use rustix::fs::{FallocateFlags, MemfdFlags};
+use rustix::mm::{MapFlags, ProtFlags};
+use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
+
+/// How much a backing file grows by when it has no free range large enough.
+const GROWTH: u64 = 64 << 20;
+
+/// A shared memory file whose pages back memories, counted by the mappings that refer to
+/// them.
+pub struct BackingFile {
+    fd: OwnedFd,
+    state: Mutex<FileState>,
+}
+
+#[derive(Default)]
+struct FileState {
+    /// The file's size in bytes.
+    len: u64,
+    /// Counted ranges: start → (end, count ≥ 1); ranges do not overlap.
+    refs: BTreeMap<u64, (u64, u32)>,
+    /// Ranges below `len` that nothing refers to (their memory given back): start → end.
+    free: BTreeMap<u64, u64>,
+}
+
+impl std::fmt::Debug for BackingFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("BackingFile")
+            .field("len", &state.len)
+            .field("counted_ranges", &state.refs.len())
+            .finish()
+    }
+}
+
+impl BackingFile {
+    /// A new, empty file.
+    ///
+    /// # Errors
+    ///
+    /// When the kernel cannot make one (`memfd_create`: out of file descriptors).
+    pub fn new() -> io::Result<Arc<BackingFile>> {
+        let fd = rustix::fs::memfd_create("machvm", MemfdFlags::CLOEXEC)?;
+        Ok(Arc::new(BackingFile {
+            fd,
+            state: Mutex::new(FileState::default()),
+        }))
+    }
+
+    /// The process's backing file, which every [`BackedMemory`] takes its pages from unless
+    /// it is given another: one file descriptor for any number of memories (a process may
+    /// hold only so many), its freed pages reused by all.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new), the first time.
+    pub fn shared() -> io::Result<Arc<BackingFile>> {
+        static SHARED: OnceLock<Arc<BackingFile>> = OnceLock::new();
+        if let Some(f) = SHARED.get() {
+            return Ok(f.clone());
+        }
+        let f = BackingFile::new()?;
+        Ok(SHARED.get_or_init(|| f).clone())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FileState> {
+        // A panic while the lock was held cannot leave the counts half-changed in a way
+        // that matters more than stopping would: keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `len` bytes of fresh pages, counted once: a range nothing refers to, or the file's
+    /// end, grown. Their content is zero.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot grow (`ftruncate`).
+    pub fn allocate(&self, len: u64) -> io::Result<u64> {
+        let mut s = self.lock();
+        let found = s
+            .free
+            .iter()
+            .find(|(&start, &end)| end - start >= len)
+            .map(|(&start, &end)| (start, end));
+        let at = match found {
+            Some((start, end)) => {
+                s.free.remove(&start);
+                if end - start > len {
+                    s.free.insert(start + len, end);
+                }
+                start
+            }
+            None => {
+                // The file grows by whole chunks (a sparse file's size costs nothing), so
+                // that most allocations need no `ftruncate`: the rest is free.
+                let at = s.len;
+                let new_len = at
+                    .checked_add(len)
+                    .and_then(|end| end.checked_next_multiple_of(GROWTH))
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+                rustix::fs::ftruncate(&self.fd, new_len)?;
+                s.len = new_len;
+                if new_len > at + len {
+                    s.add_free(at + len, new_len);
+                }
+                at
+            }
+        };
+        if len > 0 {
+            s.refs.insert(at, (at + len, 1));
+        }
+        Ok(at)
+    }
+
+    /// Counts one more reference to `[offset, offset + len)`, every page of which is
+    /// referred to already.
+    pub fn retain(&self, offset: u64, len: u64) {
+        let mut s = self.lock();
+        s.split(offset);
+        s.split(offset + len);
+        let keys: Vec<u64> = s
+            .refs
+            .range(offset..offset + len)
+            .map(|(&k, _)| k)
+            .collect();
+        debug_assert_eq!(
+            keys.iter().map(|k| s.refs[k].0 - k).sum::<u64>(),
+            len,
+            "retain of pages nothing refers to"
+        );
+        for k in keys {
+            if let Some(r) = s.refs.get_mut(&k) {
+                r.1 += 1;
+            }
+        }
+    }
+
+    /// Counts one reference less to `[offset, offset + len)`; the pages no longer referred
+    /// to give their memory back to the kernel and are reused by [`allocate`](Self::allocate).
+    pub fn release(&self, offset: u64, len: u64) {
+        let mut s = self.lock();
+        s.split(offset);
+        s.split(offset + len);
+        let keys: Vec<u64> = s
+            .refs
+            .range(offset..offset + len)
+            .map(|(&k, _)| k)
+            .collect();
+        let mut dead: Vec<(u64, u64)> = Vec::new();
+        for k in keys {
+            let Some(&(end, count)) = s.refs.get(&k) else {
+                continue;
+            };
+            if count > 1 {
+                s.refs.insert(k, (end, count - 1));
+            } else {
+                s.refs.remove(&k);
+                match dead.last_mut() {
+                    Some(last) if last.1 == k => last.1 = end,
+                    _ => dead.push((k, end)),
+                }
+            }
+        }
+        for (start, end) in dead {
+            // The data is no one's any more: its memory goes back, the offsets are reused
+            // and read as zero. A failed punch only keeps memory longer.
+            let _ = rustix::fs::fallocate(
+                &self.fd,
+                FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+                start,
+                end - start,
+            );
+            s.add_free(start, end);
+        }
+        s.merge_refs_around(offset, offset + len);
+    }
+
+    /// How many references the page at `offset` has (0: none).
+    pub fn count(&self, offset: u64) -> u32 {
+        let s = self.lock();
+        match s.refs.range(..=offset).next_back() {
+            Some((_, &(end, count))) if end > offset => count,
+            _ => 0,
+        }
+    }
+
+    /// The file's size in bytes: every page it ever handed out, the freed ones included,
+    /// and the rest of the last chunk it grew by.
+    pub fn len(&self) -> u64 {
+        self.lock().len
+    }
+
+    /// True when the file has never handed out a page.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl FileState {
+    /// Makes `at` the start of a counted range if a range spans it.
+    fn split(&mut self, at: u64) {
+        if let Some((&start, &(end, count))) = self.refs.range(..at).next_back() {
+            if end > at {
+                self.refs.insert(start, (at, count));
+                self.refs.insert(at, (end, count));
+            }
+        }
+    }
+
+    /// Joins neighbouring ranges of equal counts from just before `start` to `end`.
+    fn merge_refs_around(&mut self, start: u64, end: u64) {
+        let from = self
+            .refs
+            .range(..start)
+            .next_back()
+            .map_or(start, |(&k, _)| k);
+        let keys: Vec<u64> = self.refs.range(from..=end).map(|(&k, _)| k).collect();
+        for pair in keys.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            let (Some(&(a_end, a_count)), Some(&(b_end, b_count))) =
+                (self.refs.get(&a), self.refs.get(&b))
+            else {
+                continue;
+            };
+            if a_end == b && a_count == b_count {
+                self.refs.remove(&b);
+                self.refs.insert(a, (b_end, a_count));
+            }
+        }
+    }
+
+    /// Adds `[start, end)` to the free ranges, joined with its neighbours.
+    fn add_free(&mut self, mut start: u64, mut end: u64) {
+        if let Some((&s, &e)) = self.free.range(..start).next_back() {
+            if e == start {
+                self.free.remove(&s);
+                start = s;
+            }
+        }
+        if let Some(&e) = self.free.get(&end) {
+            self.free.remove(&end);
+            end = e;
+        }
+        self.free.insert(start, end);
+    }
+}
+
+/// A run of pages of a backing file, mapped at some offset of a memory.
+#[derive(Clone, Debug)]
+struct Extent {
+    len: usize,
+    file: Arc<BackingFile>,
+    offset: u64,
+}
+
+/// A backed memory's extents, behind its lock; found from its base address with
+/// [`MemoryMap::of`].
+pub struct MemoryMap {
+    base: usize,
+    state: Mutex<MapState>,
+}
+
+struct MapState {
+    /// Bytes reserved from `base` (the memory's capacity; its guard follows).
+    reserved: usize,
+    /// Accessible bytes.
+    size: usize,
+    /// The file the memory's own pages come from.
+    own: Arc<BackingFile>,
+    /// Offset in the memory → extent; they tile `[0, size)`.
+    extents: BTreeMap<usize, Extent>,
+}
+
+impl std::fmt::Debug for MemoryMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.lock();
+        f.debug_struct("MemoryMap")
+            .field("base", &(self.base as *const u8))
+            .field("size", &s.size)
+            .field("extents", &s.extents.len())
+            .finish()
+    }
+}
+
+/// The backed memories alive, by base address.
+fn registry() -> MutexGuard<'static, HashMap<usize, Weak<MemoryMap>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<usize, Weak<MemoryMap>>>> = OnceLock::new();
+    REGISTRY
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+fn page() -> usize {
+    rustix::param::page_size()
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, what.to_string())
+}
+
+impl MemoryMap {
+    /// The backed memory whose base is `base` (a `wasmtime::Memory`'s `data_ptr`), if one
+    /// is alive.
+    pub fn of(base: *const u8) -> Option<Arc<MemoryMap>> {
+        registry().get(&(base as usize)).and_then(Weak::upgrade)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MapState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The memory's base address.
+    pub fn base(&self) -> *mut u8 {
+        self.base as *mut u8
+    }
+
+    /// Its accessible size in bytes.
+    pub fn size(&self) -> usize {
+        self.lock().size
+    }
+
+    /// The file and offset of the page at `offset` of the memory (`None` past its size).
+    pub fn backing_of(&self, offset: usize) -> Option<(Arc<BackingFile>, u64)> {
+        let s = self.lock();
+        let (&at, e) = s.extents.range(..=offset).next_back()?;
+        (offset < at + e.len).then(|| (e.file.clone(), e.offset + (offset - at) as u64))
+    }
+
+    /// How many extents (kernel mappings) the memory is made of.
+    pub fn extents(&self) -> usize {
+        self.lock().extents.len()
+    }
+
+    /// Maps the pages behind `[src, src + len)` of `from` at `[dst, dst + len)` of this
+    /// memory, with protection `prot`: afterwards a write through either range is seen
+    /// through both, and the pages that were at `dst` lose this reference. `from` may be
+    /// this memory (the ranges may then overlap: the source's pages are taken first).
+    ///
+    /// # Errors
+    ///
+    /// When a range is not page-aligned or not within its memory's size, or the kernel
+    /// refuses the mapping (out of mappings); then nothing changed.
+    pub fn alias(
+        &self,
+        dst: usize,
+        from: &MemoryMap,
+        src: usize,
+        len: usize,
+        prot: ProtFlags,
+    ) -> io::Result<()> {
+        let pieces = from.pieces(src, len)?;
+        for p in &pieces {
+            p.1.file.retain(p.1.offset, p.1.len as u64);
+        }
+        let placed = pieces
+            .into_iter()
+            .map(|(at, e)| (dst + (at - src), e))
+            .collect();
+        let result = self.place(dst, len, placed, prot);
+        if let Err((e, placed)) = result {
+            for (_, ext) in placed {
+                ext.file.release(ext.offset, ext.len as u64);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Gives `[at, at + len)` fresh zero pages (of the file of the memory's own pages), with protection
+    /// `prot`; the pages that were there lose this reference (another mapping of them keeps
+    /// their data).
+    ///
+    /// # Errors
+    ///
+    /// As [`alias`](Self::alias).
+    pub fn reback(&self, at: usize, len: usize, prot: ProtFlags) -> io::Result<()> {
+        let own = self.lock().own.clone();
+        let offset = own.allocate(len as u64)?;
+        let fresh = Extent {
+            len,
+            file: own.clone(),
+            offset,
+        };
+        if let Err((e, _)) = self.place(at, len, vec![(at, fresh)], prot) {
+            own.release(offset, len as u64);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The extents over `[src, src + len)`, cut to it: (memory offset, extent).
+    fn pieces(&self, src: usize, len: usize) -> io::Result<Vec<(usize, Extent)>> {
+        let s = self.lock();
+        s.check(src, len)?;
+        let end = src + len;
+        let first = s.extents.range(..=src).next_back().map_or(src, |(&k, _)| k);
+        let mut out = Vec::new();
+        for (&at, e) in s.extents.range(first..end) {
+            let lo = at.max(src);
+            let hi = (at + e.len).min(end);
+            if lo >= hi {
+                continue;
+            }
+            out.push((
+                lo,
+                Extent {
+                    len: hi - lo,
+                    file: e.file.clone(),
+                    offset: e.offset + (lo - at) as u64,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Maps `placed` (extents tiling `[at, at + len)`, counted already) there, then drops
+    /// the extents they replace. On failure nothing changed and `placed` is given back.
+    #[allow(clippy::type_complexity)]
+    fn place(
+        &self,
+        at: usize,
+        len: usize,
+        placed: Vec<(usize, Extent)>,
+        prot: ProtFlags,
+    ) -> Result<(), (io::Error, Vec<(usize, Extent)>)> {
+        let mut s = self.lock();
+        if let Err(e) = s.check(at, len) {
+            return Err((e, placed));
+        }
+        // Each piece replaces what is there in one `mmap`; a failure part-way puts back
+        // the old extents' pages over the pieces mapped so far.
+        let old = s.cut(at, len);
+        for (off, e) in &placed {
+            if let Err(err) = self.map_extent(*off, e, prot) {
+                for (o, e) in &old {
+                    // Best effort: the same mapping as before, read-write (the caller
+                    // re-applies its protections on failure too).
+                    let _ = self.map_extent(*o, e, ProtFlags::READ | ProtFlags::WRITE);
+                }
+                for (o, e) in old {
+                    s.extents.insert(o, e);
+                }
+                return Err((err, placed));
+            }
+        }
+        for (off, e) in placed {
+            s.extents.insert(off, e);
+        }
+        s.merge_around(at, at + len);
+        drop(s);
+        for (_, e) in old {
+            e.file.release(e.offset, e.len as u64);
+        }
+        Ok(())
+    }
+
+    /// `mmap`s extent `e` at offset `at` of the memory.
+    fn map_extent(&self, at: usize, e: &Extent, prot: ProtFlags) -> io::Result<()> {
+        // SAFETY: `[at, at + e.len)` lies within `[0, size)` of this memory (checked by
+        // `check` under the lock the caller holds), so within the reservation this memory
+        // owns from `base`; `MAP_FIXED` replaces the pages there in one step, so no other
+        // mapping of the process is touched and the range never becomes unmapped.
+        // Wasmtime and machvm reach the memory only through raw pointers, which stay valid:
+        // the addresses do not change, only the pages behind them.
+        unsafe {
+            rustix::mm::mmap(
+                (self.base + at) as *mut c_void,
+                e.len,
+                prot,
+                MapFlags::SHARED | MapFlags::FIXED,
+                &e.file.fd,
+                e.offset,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Grows the accessible size to `new_size` with fresh pages of the memory's own file.
+    fn grow_to(&self, new_size: usize) -> io::Result<()> {
+        let mut s = self.lock();
+        if new_size <= s.size {
+            return Ok(());
+        }
+        if new_size > s.reserved || !new_size.is_multiple_of(page()) {
+            return Err(invalid(
+                "machvm: a backed memory cannot grow past its reservation",
+            ));
+        }
+        let len = new_size - s.size;
+        let offset = s.own.allocate(len as u64)?;
+        let e = Extent {
+            len,
+            file: s.own.clone(),
+            offset,
+        };
+        let at = s.size;
+        if let Err(err) = self.map_extent(at, &e, ProtFlags::READ | ProtFlags::WRITE) {
+            s.own.release(offset, len as u64);
+            return Err(err);
+        }
+        s.extents.insert(at, e);
+        s.size = new_size;
+        s.merge_around(at, new_size);
+        Ok(())
+    }
+}
+
+impl MapState {
+    fn check(&self, at: usize, len: usize) -> io::Result<()> {
+        let p = page();
+        match at.checked_add(len) {
+            Some(end) if at.is_multiple_of(p) && len.is_multiple_of(p) && end <= self.size => {
+                Ok(())
+            }
+            _ => Err(invalid(
+                "machvm: a backed range must be page-aligned and within the memory",
+            )),
+        }
+    }
+
+    /// Removes the extents over `[at, at + len)`, cut at its ends: (offset, extent).
+    fn cut(&mut self, at: usize, len: usize) -> Vec<(usize, Extent)> {
+        let end = at + len;
+        self.split(at);
+        self.split(end);
+        let keys: Vec<usize> = self.extents.range(at..end).map(|(&k, _)| k).collect();
+        keys.into_iter()
+            .filter_map(|k| self.extents.remove(&k).map(|e| (k, e)))
+            .collect()
+    }
+
+    /// Makes `at` an extent boundary.
+    fn split(&mut self, at: usize) {
+        let Some((&start, e)) = self.extents.range(..at).next_back() else {
+            return;
+        };
+        if start + e.len > at {
+            let mut tail = e.clone();
+            let head_len = at - start;
+            tail.len -= head_len;
+            tail.offset += head_len as u64;
+            if let Some(head) = self.extents.get_mut(&start) {
+                head.len = head_len;
+            }
+            self.extents.insert(at, tail);
+        }
+    }
+
+    /// Joins neighbouring extents of one file at consecutive offsets, from the extent
+    /// before `start` to the one at `end` (the kernel joins their mappings too).
+    fn merge_around(&mut self, start: usize, end: usize) {
+        let from = self
+            .extents
+            .range(..start)
+            .next_back()
+            .map_or(start, |(&k, _)| k);
+        let keys: Vec<usize> = self.extents.range(from..=end).map(|(&k, _)| k).collect();
+        let mut current = None::<usize>;
+        for k in keys {
+            let Some(prev) = current else {
+                current = Some(k);
+                continue;
+            };
+            let joins = match (self.extents.get(&prev), self.extents.get(&k)) {
+                (Some(a), Some(b)) => {
+                    prev + a.len == k
+                        && Arc::ptr_eq(&a.file, &b.file)
+                        && a.offset + a.len as u64 == b.offset
+                }
+                _ => false,
+            };
+            if joins {
+                if let Some(b) = self.extents.remove(&k) {
+                    if let Some(a) = self.extents.get_mut(&prev) {
+                        a.len += b.len;
+                    }
+                }
+            } else {
+                current = Some(k);
+            }
+        }
+    }
+}
+
+/// A Wasmtime linear memory made of backing files (see the module documentation).
+pub struct BackedMemory {
+    map: Arc<MemoryMap>,
+    /// Bytes from the base that the memory owns: the reservation and its guard.
+    mapped: usize,
+}
+
+impl BackedMemory {
+    /// A memory of `minimum` accessible bytes in a reservation of `reserved` bytes
+    /// followed by `guard` bytes of no access, its pages from the process's backing file
+    /// ([`BackingFile::shared`]).
+    ///
+    /// # Errors
+    ///
+    /// When the sizes are not multiples of the host's page size, `minimum` exceeds
+    /// `reserved`, or the kernel refuses the reservation, the file or the mapping.
+    pub fn new(minimum: usize, reserved: usize, guard: usize) -> io::Result<BackedMemory> {
+        BackedMemory::with_file(minimum, reserved, guard, BackingFile::shared()?)
+    }
+
+    /// [`new`](Self::new), with the memory's own pages from `file`.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_file(
+        minimum: usize,
+        reserved: usize,
+        guard: usize,
+        file: Arc<BackingFile>,
+    ) -> io::Result<BackedMemory> {
+        let p = page();
+        if minimum > reserved
+            || [minimum, reserved, guard]
+                .iter()
+                .any(|v| !v.is_multiple_of(p))
+        {
+            return Err(invalid(
+                "machvm: a backed memory's sizes must be whole host pages",
+            ));
+        }
+        let mapped = reserved
+            .checked_add(guard)
+            .filter(|&m| m > 0)
+            .ok_or_else(|| invalid("machvm: a backed memory's reservation overflows"))?;
+        // SAFETY: a fresh anonymous mapping at an address the kernel picks: it overlaps
+        // nothing of the process. It is owned by the `BackedMemory` and unmapped in its
+        // `Drop`.
+        let base = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                mapped,
+                ProtFlags::empty(),
+                MapFlags::PRIVATE | MapFlags::NORESERVE,
+            )?
+        } as usize;
+        let map = Arc::new(MemoryMap {
+            base,
+            state: Mutex::new(MapState {
+                reserved,
+                size: 0,
+                own: file,
+                extents: BTreeMap::new(),
+            }),
+        });
+        // From here on, dropping `memory` unmaps the reservation.
+        let memory = BackedMemory { map, mapped };
+        memory.map.grow_to(minimum)?;
+        registry().insert(base, Arc::downgrade(&memory.map));
+        Ok(memory)
+    }
+
+    /// The memory's extents.
+    pub fn map(&self) -> &Arc<MemoryMap> {
+        &self.map
+    }
+}
+
+impl Drop for BackedMemory {
+    fn drop(&mut self) {
+        registry().remove(&self.map.base);
+        // A `MemoryMap` still held elsewhere refuses every range from now on: nothing may
+        // be mapped where the reservation was.
+        let extents = {
+            let mut s = self.map.lock();
+            s.size = 0;
+            s.reserved = 0;
+            std::mem::take(&mut s.extents)
+        };
+        // SAFETY: the reservation this memory made in `new` and owns alone: Wasmtime drops
+        // a linear memory only when no instance uses it any more.
+        let _ = unsafe { rustix::mm::munmap(self.map.base as *mut c_void, self.mapped) };
+        for e in extents.into_values() {
+            e.file.release(e.offset, e.len as u64);
+        }
+    }
+}
+
+// SAFETY: `as_ptr` is the base of a reservation of `byte_capacity()` bytes followed by the
+// guard Wasmtime asked for, never moved; `byte_size()` bytes from it are mapped read-write
+// (until the embedder changes protections, as machvm's enforcement does for any memory);
+// fresh pages are zero (new file pages, or punched ones).
+unsafe impl LinearMemory for BackedMemory {
+    fn byte_size(&self) -> usize {
+        self.map.size()
+    }
+
+    fn byte_capacity(&self) -> usize {
+        self.map.lock().reserved
+    }
+
+    fn grow_to(&mut self, new_size: usize) -> wasmtime::Result<()> {
+        self.map
+            .grow_to(new_size)
+            .map_err(|e| wasmtime::format_err!("{e}"))
+    }
+
+    fn as_ptr(&self) -> *mut u8 {
+        self.map.base()
+    }
+}
+
+/// Makes every memory of an engine a [`BackedMemory`]: install it with
+/// `Config::with_host_memory(Arc::new(BackedMemoryCreator))`, with
+/// `Config::memory_init_cow(false)` (Wasmtime copies data segments into custom memories) and
+/// the on-demand allocator (Wasmtime's pooling allocator does not use custom memories).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BackedMemoryCreator;
+
+// SAFETY: each memory is a fresh reservation of `reserved_size_in_bytes` (or the maximum,
+// or the minimum, when Wasmtime gives none) plus `guard_size_in_bytes`, zero-filled, never
+// moved.
+unsafe impl MemoryCreator for BackedMemoryCreator {
+    fn new_memory(
+        &self,
+        _ty: MemoryType,
+        minimum: usize,
+        maximum: Option<usize>,
+        reserved_size_in_bytes: Option<usize>,
+        guard_size_in_bytes: usize,
+    ) -> Result<Box<dyn LinearMemory>, String> {
+        let p = page();
+        let reserved = reserved_size_in_bytes
+            .or(maximum)
+            .unwrap_or(minimum)
+            .max(minimum);
+        let round = |v: usize| v.checked_next_multiple_of(p).ok_or("size overflows");
+        let memory = BackedMemory::new(
+            round(minimum)?,
+            round(reserved)?,
+            round(guard_size_in_bytes)?,
+        )
+        .map_err(|e| format!("machvm: cannot make a backed memory: {e}"))?;
+        Ok(Box::new(memory))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RW: ProtFlags = ProtFlags::READ.union(ProtFlags::WRITE);
+
+    fn bytes(m: &MemoryMap, at: usize, n: usize) -> Vec<u8> {
+        // SAFETY: the tests read only within the memory's accessible, readable size.
+        unsafe { std::slice::from_raw_parts(m.base().add(at), n).to_vec() }
+    }
+
+    fn write(m: &MemoryMap, at: usize, data: &[u8]) {
+        // SAFETY: the tests write only within the memory's accessible, writable size.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), m.base().add(at), data.len()) }
+    }
+
+    #[test]
+    fn an_alias_shows_the_same_bytes_and_survives_the_original() {
+        let p = page();
+        let mem = BackedMemory::with_file(4 * p, 16 * p, p, BackingFile::new().unwrap()).unwrap();
+        let m = mem.map();
+        assert_eq!(m.extents(), 1);
+        write(m, 0, b"first page");
+        m.alias(2 * p, m, 0, p, RW).unwrap();
+        assert_eq!(bytes(m, 2 * p, 10), b"first page");
+        write(m, 2 * p, b"FIRST");
+        assert_eq!(bytes(m, 0, 10), b"FIRST page");
+        let (file, offset) = m.backing_of(0).unwrap();
+        assert_eq!(file.count(offset), 2);
+        // Freeing the original keeps the alias's data; the original reads zero.
+        m.reback(0, p, RW).unwrap();
+        assert_eq!(bytes(m, 0, 10), [0; 10]);
+        assert_eq!(bytes(m, 2 * p, 10), b"FIRST page");
+        assert_eq!(file.count(offset), 1);
+        // And the other way round: the last reference gone, the pages are reused, zero.
+        m.reback(2 * p, p, RW).unwrap();
+        assert_eq!(file.count(offset), 0);
+        assert_eq!(bytes(m, 2 * p, 10), [0; 10]);
+        // The first free range is the one just freed: it is handed out again, without the
+        // file growing, and reads as zero (its memory was given back, data and all).
+        let len = file.len();
+        m.reback(p, p, RW).unwrap();
+        assert_eq!(m.backing_of(p).unwrap().1, offset);
+        assert_eq!(file.len(), len);
+        assert_eq!(bytes(m, p, 10), [0; 10]);
+    }
+
+    #[test]
+    fn aliases_across_memories_and_overlapping_ones() {
+        let p = page();
+        let a = BackedMemory::new(4 * p, 8 * p, p).unwrap();
+        let b = BackedMemory::new(4 * p, 8 * p, p).unwrap();
+        write(a.map(), p, b"shared");
+        b.map().alias(3 * p, a.map(), p, p, RW).unwrap();
+        write(b.map(), 3 * p, b"SHARED");
+        assert_eq!(bytes(a.map(), p, 6), b"SHARED");
+        // Dropping the memory that made the pages keeps them for the other one.
+        drop(a);
+        assert_eq!(bytes(b.map(), 3 * p, 6), b"SHARED");
+        // Within one memory, overlapping ranges: pages 0..2 onto 1..3.
+        let m = b.map();
+        write(m, 0, b"zero");
+        write(m, p, b"one");
+        m.alias(p, m, 0, 2 * p, RW).unwrap();
+        assert_eq!(bytes(m, p, 4), b"zero");
+        assert_eq!(bytes(m, 2 * p, 3), b"one");
+        // Bad ranges change nothing.
+        assert!(m.alias(0, m, 1, p, RW).is_err());
+        assert!(m.alias(0, m, 3 * p, 2 * p, RW).is_err());
+        assert_eq!(bytes(m, 0, 4), b"zero");
+    }
+
+    #[test]
+    fn extents_join_again_and_growth_keeps_the_base() {
+        let p = page();
+        let mut mem =
+            BackedMemory::with_file(4 * p, 8 * p, p, BackingFile::new().unwrap()).unwrap();
+        let m = mem.map().clone();
+        m.alias(3 * p, &m, 0, p, RW).unwrap();
+        assert_eq!(m.extents(), 2);
+        // Page 3's own page was freed; fresh pages reuse it, and the extents join again.
+        m.reback(3 * p, p, RW).unwrap();
+        assert_eq!(m.extents(), 1);
+        let base = mem.as_ptr();
+        mem.grow_to(6 * p).unwrap();
+        assert_eq!((mem.byte_size(), mem.as_ptr()), (6 * p, base));
+        assert_eq!(bytes(&m, 5 * p, 4), [0; 4]);
+        assert!(mem.grow_to(9 * p).is_err());
+        // Dropped, the memory refuses every range to whoever still holds its map.
+        drop(mem);
+        assert!(MemoryMap::of(base).is_none());
+        assert!(m.reback(0, p, RW).is_err());
+    }
+
+    /// Through Wasmtime: a guest's memory is a backed memory, its data segment copied in;
+    /// an alias made on the host is what the guest reads at both addresses.
+    #[test]
+    fn a_guest_memory_is_backed_and_sees_an_alias() {
+        let mut config = wasmtime::Config::new();
+        config
+            .with_host_memory(Arc::new(BackedMemoryCreator))
+            .memory_init_cow(false);
+        crate::configure(&mut config);
+        let engine = wasmtime::Engine::new(&config).unwrap();
+        let module = wasmtime::Module::new(
+            &engine,
+            r#"(module (memory (export "memory") 2 4)
+                (data (i32.const 16) "from the data segment")
+                (func (export "load") (param i32) (result i32) (i32.load8_u (local.get 0)))
+                (func (export "store") (param i32 i32) (i32.store8 (local.get 0) (local.get 1)))
+                (func (export "grow") (result i32) (memory.grow (i32.const 1))))"#,
+        )
+        .unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let memory = instance.get_memory(&mut store, "memory").unwrap();
+        let m = MemoryMap::of(memory.data_ptr(&store)).expect("a backed memory");
+        let load = instance
+            .get_typed_func::<i32, i32>(&mut store, "load")
+            .unwrap();
+        let store8 = instance
+            .get_typed_func::<(i32, i32), ()>(&mut store, "store")
+            .unwrap();
+        assert_eq!(load.call(&mut store, 16).unwrap(), i32::from(b'f'));
+        let p = page();
+        m.alias(p, &m, 0, p, RW).unwrap();
+        assert_eq!(
+            load.call(&mut store, p as i32 + 16).unwrap(),
+            i32::from(b'f')
+        );
+        store8.call(&mut store, (p as i32 + 16, 0x46)).unwrap();
+        assert_eq!(load.call(&mut store, 16).unwrap(), 0x46);
+        let grow = instance
+            .get_typed_func::<(), i32>(&mut store, "grow")
+            .unwrap();
+        assert_eq!(grow.call(&mut store, ()).unwrap(), 2);
+        assert_eq!(memory.data_size(&store), 3 << 16);
+        assert_eq!(load.call(&mut store, (3 << 16) - 1).unwrap(), 0);
+        // Past the accessible size: a trap, as with Wasmtime's own memories.
+        assert!(load.call(&mut store, 3 << 16).is_err());
+    }
+}
