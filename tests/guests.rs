@@ -3,7 +3,9 @@
 //! sizes 4096 and 16384, with page protection enforced (spec §5, where the platform supports
 //! it) and without, and the results `guest/README.md` promises. The modules are read from
 //! the checkout at run time, so these tests need no guest compiler. They run as an embedder
-//! would: engine from `machvm::configure`, modules from `machvm::compile`.
+//! would: engine from `machvm::configure`, modules from `machvm::compile`. One more mode runs
+//! every guest on backed memories (`machvm::share::backing`, pages of a shared memory file:
+//! what spec §8's sharing stands on), which must behave as Wasmtime's own.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,11 +20,13 @@ use wasmtime::{
     WasmParams, WasmResults,
 };
 
-/// A task's settings under test: the page size and whether protections are enforced.
+/// A task's settings under test: the page size, whether protections are enforced, and
+/// whether the memory is a backed one.
 #[derive(Clone, Copy, Debug)]
 struct Mode {
     page: u64,
     enforce: bool,
+    backed: bool,
 }
 
 impl Mode {
@@ -40,7 +44,8 @@ impl fmt::Display for Mode {
         } else {
             "not enforced"
         };
-        write!(f, "[page size {}, {e}]", self.page)
+        let b = if self.backed { ", backed memory" } else { "" };
+        write!(f, "[page size {}, {e}{b}]", self.page)
     }
 }
 
@@ -57,13 +62,20 @@ fn modes() -> Vec<Mode> {
             modes.push(Mode {
                 page,
                 enforce: true,
+                backed: false,
             });
         }
         modes.push(Mode {
             page,
             enforce: false,
+            backed: false,
         });
     }
+    modes.push(Mode {
+        page: 16384,
+        enforce: enforcement(),
+        backed: true,
+    });
     modes
 }
 
@@ -83,34 +95,69 @@ fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| Engine::new(machvm::configure(&mut Config::new())).unwrap())
 }
 
+/// An engine whose memories are backed memories.
+fn backed_engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        machvm::share::configure(machvm::configure(&mut config));
+        Engine::new(&config).unwrap()
+    })
+}
+
+impl Mode {
+    fn engine(self) -> &'static Engine {
+        if self.backed {
+            backed_engine()
+        } else {
+            engine()
+        }
+    }
+}
+
 fn prebuilt_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest/prebuilt")
 }
 
-/// A prebuilt module, compiled once per test.
+/// A prebuilt module, compiled once per test (and once more for the backed engine).
 struct Guest {
     name: &'static str,
     module: machvm::Compiled,
+    backed: machvm::Compiled,
 }
 
 impl Guest {
     fn load(name: &'static str) -> Guest {
         let path = prebuilt_dir().join(name);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let module = machvm::compile(engine(), &bytes)
-            .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-        Guest { name, module }
+        let compile = |engine| {
+            machvm::compile(engine, &bytes).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()))
+        };
+        Guest {
+            name,
+            module: compile(engine()),
+            backed: compile(backed_engine()),
+        }
     }
 
     /// A fresh store (a kernel in `mode`) and instance: one task.
     fn instance(&self, mode: Mode) -> (Store<Kernel>, Instance) {
         let kernel = Kernel::with_config(mode.config()).unwrap();
-        let mut store = Store::new(engine(), kernel);
+        let mut store = Store::new(mode.engine(), kernel);
         machvm::install_handlers(&mut store);
-        let linker = Linker::new(engine());
-        let (instance, _task) = TaskPre::new(&self.module)
+        let linker = Linker::new(mode.engine());
+        let module = if mode.backed {
+            &self.backed
+        } else {
+            &self.module
+        };
+        let (instance, _task) = TaskPre::new(module)
             .and_then(|pre| pre.instantiate(&mut store, &linker))
             .unwrap_or_else(|e| panic!("{} {mode}: {e:#}", self.name));
+        if let Some(memory) = instance.get_memory(&mut store, "memory") {
+            let backed = machvm::share::backing::MemoryMap::of(memory.data_ptr(&store));
+            assert_eq!(backed.is_some(), mode.backed, "{} {mode}", self.name);
+        }
         (store, instance)
     }
 

@@ -83,6 +83,7 @@ fn cross_task_sequence_agrees_with_the_model() {
         memory_limit: None,
         enforce: true,
         copy_in_wasm: true,
+        backed: false,
         tasks: vec![
             TaskSpec {
                 width: Width::W32,

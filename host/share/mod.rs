@@ -8,7 +8,31 @@
 //!
 //! This room is hardware and Wasmtime's custom-memory interface only; the calls of spec §8
 //! (`vm_remap`, memory entries, `vm_map`, `vm_inherit`, `vm_region_recurse_64`) are not
-//! linked yet, and no engine uses these memories unless it is set up with
-//! [`backing::BackedMemoryCreator`].
+//! linked yet, and no engine uses these memories unless it is set up with [`configure`].
 
 pub mod backing;
+
+use std::sync::Arc;
+
+/// Makes every memory of the engine a backed memory ([`backing::BackedMemory`]): installs
+/// [`backing::BackedMemoryCreator`] and turns off copy-on-write data initialisation, which
+/// Wasmtime has only for its own memories. Use it on a [`crate::configure`]d config with the
+/// on-demand allocator (Wasmtime's pooling allocator does not take custom memories).
+/// PERFORMANCE.md has what it costs.
+///
+/// ```
+/// let mut config = wasmtime::Config::new();
+/// machvm::share::configure(machvm::configure(&mut config));
+/// let engine = wasmtime::Engine::new(&config)?;
+/// let module = wasmtime::Module::new(&engine, r#"(module (memory (export "memory") 1))"#)?;
+/// let mut store = wasmtime::Store::new(&engine, ());
+/// let instance = wasmtime::Instance::new(&mut store, &module, &[])?;
+/// let memory = instance.get_memory(&mut store, "memory").unwrap();
+/// assert!(machvm::share::backing::MemoryMap::of(memory.data_ptr(&store)).is_some());
+/// # Ok::<(), wasmtime::Error>(())
+/// ```
+pub fn configure(config: &mut wasmtime::Config) -> &mut wasmtime::Config {
+    config
+        .with_host_memory(Arc::new(backing::BackedMemoryCreator))
+        .memory_init_cow(false)
+}

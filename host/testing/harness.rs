@@ -43,13 +43,20 @@ struct Shared {
     sigs: [Vec<(Vec<ValType>, usize)>; 2],
 }
 
-/// The engine and the compiled forwarders, made once per process.
-fn shared() -> wasmtime::Result<&'static Shared> {
-    static SHARED: OnceLock<Shared> = OnceLock::new();
-    if let Some(s) = SHARED.get() {
+/// The engine and the compiled forwarders, made once per process; with `backed`, an engine
+/// whose memories are backed memories ([`crate::share::configure`]).
+fn shared(backed: bool) -> wasmtime::Result<&'static Shared> {
+    static SHARED: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
+    let slot = &SHARED[usize::from(backed)];
+    if let Some(s) = slot.get() {
         return Ok(s);
     }
-    let engine = Engine::new(crate::configure(&mut Config::new()))?;
+    let mut config = Config::new();
+    crate::configure(&mut config);
+    if backed {
+        crate::share::configure(&mut config);
+    }
+    let engine = Engine::new(&config)?;
     let forward32 = crate::compile(&engine, FORWARD32_WAT.as_bytes())?;
     let forward64 = crate::compile(&engine, FORWARD64_WAT.as_bytes())?;
     let exports: HashMap<String, usize> = forward32
@@ -66,7 +73,7 @@ fn shared() -> wasmtime::Result<&'static Shared> {
             .collect()
     });
     let pre = [TaskPre::new(&forward32)?, TaskPre::new(&forward64)?];
-    Ok(SHARED.get_or_init(|| Shared {
+    Ok(slot.get_or_init(|| Shared {
         engine,
         pre,
         exports,
@@ -109,6 +116,7 @@ pub struct Guest {
 pub struct Harness {
     store: Store<HarnessState>,
     guests: Vec<Guest>,
+    shared: &'static Shared,
 }
 
 impl Harness {
@@ -118,11 +126,22 @@ impl Harness {
     ///
     /// When the settings are not valid or the forwarders do not compile.
     pub fn new(config: KernelConfig) -> wasmtime::Result<Harness> {
-        let shared = shared()?;
+        Harness::with_memories(config, false)
+    }
+
+    /// [`Harness::new`]; with `backed`, its tasks' memories are backed memories
+    /// ([`crate::share::backing`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Harness::new`].
+    pub fn with_memories(config: KernelConfig, backed: bool) -> wasmtime::Result<Harness> {
+        let shared = shared(backed)?;
         let kernel = Kernel::with_config(config)?;
         Ok(Harness {
             store: Store::new(&shared.engine, HarnessState { kernel }),
             guests: Vec::new(),
+            shared,
         })
     }
 
@@ -150,7 +169,7 @@ impl Harness {
         initial: u64,
         maximum: Option<u64>,
     ) -> wasmtime::Result<usize> {
-        let shared = shared()?;
+        let shared = self.shared;
         let ty = match width {
             Width::W32 => MemoryType::new(
                 u32::try_from(initial)?,
@@ -225,7 +244,7 @@ impl Harness {
     /// Calls the forwarder's export `name` of guest `g` with `args` (each truncated to its
     /// parameter's type); its result, if it has one.
     fn invoke(&mut self, g: usize, name: &str, args: &[u64]) -> wasmtime::Result<Option<Val>> {
-        let shared = shared()?;
+        let shared = self.shared;
         let guest = &self.guests[g];
         let found = shared.exports.get(name).and_then(|&i| {
             let f = (*guest.funcs.get(i)?)?;

@@ -40,6 +40,8 @@ pub struct Setup {
     pub enforce: bool,
     /// [`KernelConfig::copy_in_wasm`]: copies inside the windows are served in wasm.
     pub copy_in_wasm: bool,
+    /// The tasks' memories are backed memories ([`crate::share::backing`]), not Wasmtime's.
+    pub backed: bool,
     /// The tasks, guests `0, 1, ...` of the harness and tasks `0, 1, ...` of the model.
     pub tasks: Vec<TaskSpec>,
 }
@@ -53,6 +55,7 @@ impl Setup {
             memory_limit: None,
             enforce: KernelConfig::default().enforce,
             copy_in_wasm: true,
+            backed: false,
             tasks: vec![TaskSpec {
                 width,
                 initial,
@@ -290,7 +293,7 @@ impl Differential {
     ///
     /// When `setup` is one the model refuses (see [`Model::add_task`]).
     pub fn new(setup: &Setup) -> wasmtime::Result<Differential> {
-        let mut harness = Harness::new(setup.kernel_config())?;
+        let mut harness = Harness::with_memories(setup.kernel_config(), setup.backed)?;
         for (i, t) in setup.tasks.iter().enumerate() {
             let g = harness.add_guest(t.width, t.initial, t.maximum)?;
             assert_eq!(g, i, "guest and task indices agree");

@@ -1263,6 +1263,8 @@ pub struct Constraints {
     pub max_tasks: usize,
     /// Most steps.
     pub max_steps: usize,
+    /// Backed memories ([`crate::share::backing`]) or Wasmtime's, or either.
+    pub backed: Option<bool>,
 }
 
 impl Default for Constraints {
@@ -1272,6 +1274,7 @@ impl Default for Constraints {
             width: None,
             max_tasks: 3,
             max_steps: 1000,
+            backed: None,
         }
     }
 }
@@ -1347,12 +1350,17 @@ impl Scenario {
         let enforce = KernelConfig::default().enforce && u.ratio(4, 5)?;
         // Mostly as deployed: copies served in wasm where the windows allow.
         let copy_in_wasm = u.ratio(4, 5)?;
+        let backed = match c.backed {
+            Some(b) => b,
+            None => u.ratio(1, 5)?,
+        };
         let setup = Setup {
             page_size,
             memory64_map_limit,
             memory_limit,
             enforce,
             copy_in_wasm,
+            backed,
             tasks,
         };
         let mut steps = Vec::new();
