@@ -7,7 +7,10 @@
 //!   and copies it into custom ones);
 //! - `grow/*`: 16 `memory.grow`s of one wasm page in a fresh instance;
 //! - `loadstore/*`: a guest loop that stores and loads every 8 bytes of 1 MiB, pages resident;
-//! - `first_touch/*`: the same loop on pages never touched (each one's first fault).
+//! - `first_touch/*`: the same loop on pages never touched (each one's first fault);
+//! - `task_memory`: the process's resident memory with 200 live tasks that each touched
+//!   1 MiB, and once they are dropped (printed, not timed by criterion): a backed memory's
+//!   pages must go back to the kernel when it goes.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -145,9 +148,53 @@ fn share(c: &mut Criterion) {
     group.finish();
 }
 
+/// The process's resident memory, anonymous and shared (`/proc/self/status`), in KiB.
+fn resident() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("RssAnon:"), field("RssShmem:"))
+}
+
+/// Resident memory per live task, and what is left once the tasks are dropped.
+fn task_memory(_: &mut Criterion) {
+    const TASKS: u64 = 200;
+    for backed in [false, true] {
+        let engine = engine(backed);
+        let module = Module::new(&engine, with_data()).unwrap();
+        let before = resident();
+        let mut guests: Vec<Guest> = (0..TASKS).map(|_| guest(&engine, &module)).collect();
+        for g in &mut guests {
+            g.run.call(&mut g.store, MIB as i32).unwrap();
+        }
+        let live = resident();
+        drop(guests);
+        let after = resident();
+        let per_task = |now: (u64, u64)| {
+            (now.0 + now.1).saturating_sub(before.0 + before.1) as f64 / TASKS as f64
+        };
+        eprintln!(
+            "task_memory/{}: {TASKS} tasks that touched 1 MiB each: {:.0} KiB resident per \
+             task (anonymous {} KiB, shared {} KiB in all); dropped: {:.1} KiB per task \
+             left (shared {} KiB in all)",
+            name(backed),
+            per_task(live),
+            live.0.saturating_sub(before.0),
+            live.1.saturating_sub(before.1),
+            per_task(after),
+            after.1.saturating_sub(before.1)
+        );
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
-    targets = share
+    targets = share, task_memory
 }
 criterion_main!(benches);
