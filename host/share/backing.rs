@@ -9,10 +9,10 @@
 //!   pages of some backing file, mapped `MAP_SHARED | MAP_FIXED` into the memory's
 //!   reservation. Its own pages (at first, and as it grows) come from one file the whole
 //!   process shares ([`BackingFile::shared`]: one file descriptor however many memories).
-//! - [`MemoryMap`] is a memory's extents, found from its base address ([`MemoryMap::of`]):
-//!   [`MemoryMap::alias`] maps the pages behind one range at another (of the same memory or
-//!   another one), so a write through either is seen through both; [`MemoryMap::reback`]
-//!   gives a range fresh zero pages, which is what deallocating one
+//! - [`MemoryMap`] is a memory's extents, found from its base address ([`MemoryMap::of`]).
+//!   Inside the crate, `alias` maps the pages behind one range at another (of the same memory
+//!   or another one), so a write through either is seen through both, and `reback` gives a
+//!   range fresh zero pages, which is what deallocating one
 //!   alias does: every other mapping keeps the data.
 //!
 //! Offsets and lengths are in bytes and multiples of the host's page size. Mapping a range
@@ -102,7 +102,7 @@ impl BackingFile {
     /// # Errors
     ///
     /// When the file cannot grow (`ftruncate`).
-    pub fn allocate(&self, len: u64) -> io::Result<u64> {
+    pub(crate) fn allocate(&self, len: u64) -> io::Result<u64> {
         let mut s = self.lock();
         let found = s
             .free
@@ -141,7 +141,7 @@ impl BackingFile {
 
     /// Counts one more reference to `[offset, offset + len)`, every page of which is
     /// referred to already.
-    pub fn retain(&self, offset: u64, len: u64) {
+    pub(crate) fn retain(&self, offset: u64, len: u64) {
         let mut s = self.lock();
         s.split(offset);
         s.split(offset + len);
@@ -164,7 +164,7 @@ impl BackingFile {
 
     /// Counts one reference less to `[offset, offset + len)`; the pages no longer referred
     /// to give their memory back to the kernel and are reused by [`allocate`](Self::allocate).
-    pub fn release(&self, offset: u64, len: u64) {
+    pub(crate) fn release(&self, offset: u64, len: u64) {
         let mut s = self.lock();
         s.split(offset);
         s.split(offset + len);
@@ -368,7 +368,10 @@ impl MemoryMap {
     ///
     /// When a range is not page-aligned or not within its memory's size, or the kernel
     /// refuses the mapping (out of mappings); then nothing changed.
-    pub fn alias(
+    // Crate-only: it changes what backs a task's pages behind its page table, which only
+    // the calls of spec §8 may do (not linked yet; the tests below use it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn alias(
         &self,
         dst: usize,
         from: &MemoryMap,
@@ -400,8 +403,10 @@ impl MemoryMap {
     ///
     /// # Errors
     ///
-    /// As [`alias`](Self::alias).
-    pub fn reback(&self, at: usize, len: usize, prot: ProtFlags) -> io::Result<()> {
+    /// As `alias`.
+    // Crate-only, as `alias`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn reback(&self, at: usize, len: usize, prot: ProtFlags) -> io::Result<()> {
         let own = self.lock().own.clone();
         let offset = own.allocate(len as u64)?;
         let fresh = Extent {
