@@ -198,7 +198,9 @@ interface() {
 check_abi() {
 	local dir="$1" f width imports expected
 	for f in "$dir"/*.wasm; do
-		if interface "$f" | grep -q '^memory .* i64$'; then width=64; else width=32; fi
+		# grep without -q reads to the end: with -q it may exit first, and the
+		# writer's SIGPIPE would fail the pipeline under pipefail.
+		if interface "$f" | grep '^memory .* i64$' >/dev/null; then width=64; else width=32; fi
 		expected="$GUEST/tests/abi$width.expected"
 		imports="$(interface "$f" | grep '^import mach\.' || true)"
 		while IFS= read -r line; do
@@ -236,7 +238,7 @@ ABI_EXPORTS=(x_mach_task_self x_mach_host_self x_host_page_size x_vm_allocate x_
 	x_vm_protect x_vm_copy x_vm_read x_vm_read_overwrite x_vm_write x_vm_region_64
 	x_mach_vm_allocate x_mach_vm_deallocate x_mach_vm_protect x_mach_vm_copy x_mach_vm_read
 	x_mach_vm_read_overwrite x_mach_vm_write x_mach_vm_region x_vm_region x_vm_behavior_set
-	x_mach_vm_behavior_set x_vm_msync x_mach_vm_msync x_vm_wire x_mach_vm_wire
+	x_mach_vm_behavior_set x_vm_inherit x_mach_vm_inherit x_vm_msync x_mach_vm_msync x_vm_wire x_mach_vm_wire
 	x_vm_map_page_query x_mach_vm_page_query x_mach_vm_page_info x_mach_vm_page_range_query
 	x_task_info x_host_statistics64 x_vm_purgable_control x_mach_vm_purgable_control x_load32 x_load64 x_store32 x_store64)
 RINGBUF_EXPORTS=(ringbuf_selftest ringbuf_checksum ringbuf_touch_guard ringbuf_page_size last_kr)

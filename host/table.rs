@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use crate::abi::{PageAttrs, VmProt};
+use crate::abi::{PageAttrs, VmInherit, VmProt};
 
 /// Why a range check failed, at the first failing page in address order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,6 +257,14 @@ impl PageTable {
             self.rewrite(start, end, |a| a.map(|a| PageAttrs { behavior, ..a }));
         }
         Ok(())
+    }
+
+    /// Records `inherit` on every allocated page of `[start, end)`; unallocated pages stay
+    /// so (`vm_inherit` ignores holes).
+    pub(crate) fn set_inherit(&mut self, start: u64, end: u64, inherit: VmInherit) {
+        if start < end {
+            self.rewrite(start, end, |a| a.map(|a| PageAttrs { inherit, ..a }));
+        }
     }
 
     /// True when any page of `[start, end)` is unallocated.

@@ -23,8 +23,13 @@ pub const VM_INHERIT_SHARE: VmInherit = VmInherit(0);
 pub const VM_INHERIT_COPY: VmInherit = VmInherit(1);
 /// Absent from the child task.
 pub const VM_INHERIT_NONE: VmInherit = VmInherit(2);
+/// Copied into the child task and removed from the parent (no longer accepted by
+/// `vm_inherit`).
+pub const VM_INHERIT_DONATE_COPY: VmInherit = VmInherit(3);
 /// The inheritance of new memory.
 pub const VM_INHERIT_DEFAULT: VmInherit = VM_INHERIT_COPY;
+/// The last value `vm_inherit` accepts.
+pub const VM_INHERIT_LAST_VALID: VmInherit = VM_INHERIT_NONE;
 
 /// `vm_allocate` flag: map exactly at the given address.
 pub const VM_FLAGS_FIXED: VmFlags = VmFlags(0);

@@ -8,7 +8,7 @@
  * Exports:
  *   conform_selftest() -> i32   0 when every check passed, else the number
  *                               of the first failing check (the CHECK(n, ...)
- *                               below; 1..112).
+ *                               below; 1..116).
  *   last_kr() -> i32            at a failing check: what the call returned
  *                               (or, for a check on data, -1).
  *   task_self_name() -> i32     mach_task_self(): 0x103 (259) in machvm.
@@ -276,6 +276,13 @@ int conform_selftest(void)
 	ENSURE(110, cnt == HOST_VM_INFO64_COUNT && vs.active_count >= 1 &&
 		vs.internal_page_count == vs.active_count);
 	CHECK(111, host_statistics64(self, HOST_VM_INFO64, (host_info64_t)&vs, &cnt), KERN_INVALID_HOST);
-	CHECK(112, vm_deallocate(self, d, 2 * P), KERN_SUCCESS);
+	/* vm_inherit: the page takes it and vm_region reports it; DONATE_COPY is
+	 * refused. */
+	CHECK(112, vm_inherit(self, d, P, VM_INHERIT_SHARE), KERN_SUCCESS);
+	x = d;
+	CHECK(113, region(&x, &sz, &info, VM_REGION_BASIC_INFO_64, VM_REGION_BASIC_INFO_COUNT_64), KERN_SUCCESS);
+	ENSURE(114, x == d && sz == P && info.inheritance == VM_INHERIT_SHARE);
+	CHECK(115, mach_vm_inherit(self, d, P, VM_INHERIT_DONATE_COPY), KERN_INVALID_ARGUMENT);
+	CHECK(116, vm_deallocate(self, d, 2 * P), KERN_SUCCESS);
 	return 0;
 }

@@ -34,6 +34,8 @@ X(kern_return_t, mach_vm_region, (vm_map_read_t t, mach_vm_address_t *a, mach_vm
 X(kern_return_t, vm_region, (vm_map_read_t t, vm_address_t *a, vm_size_t *s, vm_region_flavor_t f, vm_region_info_t i, mach_msg_type_number_t *c, mach_port_t *o), (t, a, s, f, i, c, o))
 X(kern_return_t, vm_behavior_set, (vm_map_t t, vm_address_t a, vm_size_t s, vm_behavior_t b), (t, a, s, b))
 X(kern_return_t, mach_vm_behavior_set, (vm_map_t t, mach_vm_address_t a, mach_vm_size_t s, vm_behavior_t b), (t, a, s, b))
+X(kern_return_t, vm_inherit, (vm_map_t t, vm_address_t a, vm_size_t s, vm_inherit_t i), (t, a, s, i))
+X(kern_return_t, mach_vm_inherit, (vm_map_t t, mach_vm_address_t a, mach_vm_size_t s, vm_inherit_t i), (t, a, s, i))
 X(kern_return_t, vm_msync, (vm_map_t t, vm_address_t a, vm_size_t s, vm_sync_t f), (t, a, s, f))
 X(kern_return_t, mach_vm_msync, (vm_map_t t, mach_vm_address_t a, mach_vm_size_t s, vm_sync_t f), (t, a, s, f))
 X(kern_return_t, vm_wire, (host_priv_t h, vm_map_t t, vm_address_t a, vm_size_t s, vm_prot_t p), (h, t, a, s, p))

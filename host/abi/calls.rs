@@ -160,6 +160,14 @@ pub enum Call {
         size: u64,
         behavior: u32,
     },
+    /// `vm_inherit(task, address, size, new_inheritance)`.
+    Inherit {
+        form: Form,
+        task: MachPort,
+        addr: u64,
+        size: u64,
+        inheritance: u32,
+    },
     /// `vm_msync(task, address, size, sync_flags)`.
     Msync {
         form: Form,
@@ -245,6 +253,7 @@ impl Call {
             Call::Region { form, .. } => (form, "vm_region_64", "mach_vm_region"),
             Call::VmRegion { .. } => return "vm_region",
             Call::BehaviorSet { form, .. } => (form, "vm_behavior_set", "mach_vm_behavior_set"),
+            Call::Inherit { form, .. } => (form, "vm_inherit", "mach_vm_inherit"),
             Call::Msync { form, .. } => (form, "vm_msync", "mach_vm_msync"),
             Call::Wire { form, .. } => (form, "vm_wire", "mach_vm_wire"),
             Call::PageQuery { form, .. } => (form, "vm_map_page_query", "mach_vm_page_query"),
@@ -275,6 +284,7 @@ impl Call {
             | Call::Write { form, .. }
             | Call::Region { form, .. }
             | Call::BehaviorSet { form, .. }
+            | Call::Inherit { form, .. }
             | Call::Msync { form, .. }
             | Call::Wire { form, .. }
             | Call::PageQuery { form, .. }
@@ -389,6 +399,13 @@ impl Call {
                 behavior,
                 ..
             } => vec![task.into(), addr, size, behavior.into()],
+            Call::Inherit {
+                task,
+                addr,
+                size,
+                inheritance,
+                ..
+            } => vec![task.into(), addr, size, inheritance.into()],
             Call::Msync {
                 task,
                 addr,

@@ -31,6 +31,8 @@ pub enum Import {
     VmRegion,
     /// `vm_behavior_set` / `mach_vm_behavior_set`.
     BehaviorSet(Form),
+    /// `vm_inherit` / `mach_vm_inherit`.
+    Inherit(Form),
     /// `vm_msync` / `mach_vm_msync`.
     Msync(Form),
     /// `vm_wire` / `mach_vm_wire`.
@@ -67,7 +69,7 @@ impl fmt::Display for Ty {
 
 impl Import {
     /// Every import, `vm_*` and `mach_vm_*` forms.
-    pub const ALL: [Import; 34] = {
+    pub const ALL: [Import; 36] = {
         use Form::*;
         use Import::*;
         [
@@ -93,6 +95,8 @@ impl Import {
             VmRegion,
             BehaviorSet(Vm),
             BehaviorSet(MachVm),
+            Inherit(Vm),
+            Inherit(MachVm),
             Msync(Vm),
             Msync(MachVm),
             Wire(Vm),
@@ -135,6 +139,8 @@ impl Import {
             VmRegion => "vm_region",
             BehaviorSet(Vm) => "vm_behavior_set",
             BehaviorSet(MachVm) => "mach_vm_behavior_set",
+            Inherit(Vm) => "vm_inherit",
+            Inherit(MachVm) => "mach_vm_inherit",
             Msync(Vm) => "vm_msync",
             Msync(MachVm) => "mach_vm_msync",
             Wire(Vm) => "vm_wire",
@@ -178,7 +184,7 @@ impl Import {
             ReadOverwrite(f) => vec![i, a(f), a(f), a(f), p],
             Write(f) => vec![i, a(f), word, i],
             Region(_) | VmRegion => vec![i, p, p, i, p, p, p],
-            BehaviorSet(f) | Msync(f) => vec![i, a(f), a(f), i],
+            BehaviorSet(f) | Inherit(f) | Msync(f) => vec![i, a(f), a(f), i],
             Wire(f) => vec![i, i, a(f), a(f), i],
             PageQuery(f) => vec![i, a(f), p, p],
             PageInfo => vec![i, Ty::I64, i, p, p],
@@ -279,6 +285,13 @@ impl Import {
                 addr: a(1),
                 size: a(2),
                 behavior: n(3),
+            },
+            Inherit(form) => Call::Inherit {
+                form,
+                task: port(0),
+                addr: a(1),
+                size: a(2),
+                inheritance: n(3),
             },
             Msync(form) => Call::Msync {
                 form,

@@ -442,6 +442,7 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
         // The calls no program makes in a loop go through one dynamically typed function.
         Import::VmRegion
         | Import::BehaviorSet(_)
+        | Import::Inherit(_)
         | Import::Msync(_)
         | Import::Wire(_)
         | Import::PageQuery(_)

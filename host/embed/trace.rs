@@ -197,6 +197,18 @@ impl fmt::Display for Control {
     }
 }
 
+/// A `vm_inherit_t` as XNU names it (`VM_INHERIT_SHARE`), else its number.
+struct Inheritance(u32);
+
+impl fmt::Display for Inheritance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match crate::abi::VmInherit(self.0).name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
 struct Behavior(u32);
 
 impl fmt::Display for Behavior {
@@ -302,6 +314,7 @@ impl fmt::Display for CallLine<'_> {
         let flavor;
         let set_max;
         let behavior;
+        let inherit;
         let sync;
         let info_args;
         let control;
@@ -425,6 +438,21 @@ impl fmt::Display for CallLine<'_> {
                     Hex("addr", addr),
                     Hex("size", size),
                     Bare(&behavior),
+                ]
+            }
+            Call::Inherit {
+                task,
+                addr,
+                size,
+                inheritance,
+                ..
+            } => {
+                inherit = Inheritance(inheritance);
+                &[
+                    Hex("task", u64::from(task)),
+                    Hex("addr", addr),
+                    Hex("size", size),
+                    Bare(&inherit),
                 ]
             }
             Call::Msync {
@@ -732,6 +760,26 @@ mod tests {
             behavior: 0xFFFF_FFFF,
         };
         assert!(line(c, &[], Outcome::Kr(KernReturn(0))).contains("size=0x0, -1) = KERN_SUCCESS"));
+        let c = Call::Inherit {
+            form: Form::Vm,
+            task: MachPort(0x103),
+            addr: 0x4000,
+            size: 0x2000,
+            inheritance: 0,
+        };
+        assert_eq!(
+            line(c, &[], Outcome::Kr(KernReturn(0))),
+            "vm_inherit(task=0x103, addr=0x4000, size=0x2000, VM_INHERIT_SHARE) = KERN_SUCCESS"
+        );
+        let c = Call::Inherit {
+            form: Form::MachVm,
+            task: MachPort(0x103),
+            addr: 0,
+            size: 1,
+            inheritance: 7,
+        };
+        assert!(line(c, &[], Outcome::Kr(KernReturn(4)))
+            .contains("size=0x1, 7) = KERN_INVALID_ARGUMENT"));
         let c = Call::Msync {
             form: Form::Vm,
             task: MachPort(0x203),

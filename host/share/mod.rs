@@ -7,8 +7,9 @@
 //! mappings, each page of a file counted by the mappings that refer to it.
 //!
 //! This room is hardware and Wasmtime's custom-memory interface only; the calls of spec §8
-//! (`vm_remap`, memory entries, `vm_map`, `vm_inherit`, `vm_region_recurse_64`) are not
+//! that share pages (`vm_remap`, memory entries, `vm_map`, `vm_region_recurse_64`) are not
 //! linked yet, and no engine uses these memories unless it is set up with [`configure`].
+//! (`vm_inherit`, which shares nothing by itself, is linked: `vm/advice.rs`.)
 
 pub mod backing;
 

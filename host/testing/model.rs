@@ -719,6 +719,17 @@ impl Model {
                 let (addr, size) = (aw.truncate(addr), aw.truncate(size));
                 self.behavior_set(caller, aw, task, addr, size, behavior as i32)
             }
+            Call::Inherit {
+                form,
+                task,
+                addr,
+                size,
+                inheritance,
+            } => {
+                let aw = form.address_width(w);
+                let (addr, size) = (aw.truncate(addr), aw.truncate(size));
+                self.inherit(caller, aw, task, addr, size, inheritance)
+            }
             Call::Msync {
                 form,
                 task,
@@ -1333,6 +1344,39 @@ impl Model {
     }
 
     /// vm_behavior_set / mach_vm_behavior_set (spec §9).
+    /// `vm_inherit`: the range's allocated pages take the inheritance; holes and pages past
+    /// the map are passed over (XNU clamps the range to the map and walks its entries).
+    fn inherit(
+        &mut self,
+        caller: usize,
+        aw: Width,
+        task: MachPort,
+        addr: u64,
+        size: u64,
+        inheritance: u32,
+    ) -> Handled {
+        let t = self.resolve(caller, task)?;
+        let end = u128::from(addr) + u128::from(size);
+        if end >= aw.limit() || inheritance > 2 {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        if size == 0 {
+            return Ok(vec![]);
+        }
+        let target = &mut self.tasks[t];
+        let p = u128::from(target.page_size);
+        let first = u128::from(addr) / p;
+        let last = (end.div_ceil(p) * p % aw.limit()) / p;
+        let mut i = first;
+        while i < last && i * p < target.map_limit {
+            if let Some(Some(a)) = target.pages.get_mut(i as usize) {
+                a.inherit = crate::abi::VmInherit(inheritance);
+            }
+            i += 1;
+        }
+        Ok(vec![])
+    }
+
     fn behavior_set(
         &mut self,
         caller: usize,

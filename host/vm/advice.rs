@@ -5,6 +5,41 @@ use super::{kr, sync, At, Env, PortTarget, Ret, Step};
 use crate::abi::*;
 
 /// `vm_behavior_set` / `mach_vm_behavior_set` (spec §9).
+/// `vm_inherit` / `mach_vm_inherit` (spec §8; XNU's `mach_vm_inherit` and
+/// `vm_map_inherit`): an invalid name or the host port as for every call; `addr + size`
+/// wraps in the call's width, or an inheritance past `VM_INHERIT_NONE`,
+/// `KERN_INVALID_ARGUMENT`; `size == 0` `KERN_SUCCESS`; then `[trunc(addr), round(addr +
+/// size))` (the end modulo 2^width), clamped to the map, gets the inheritance on every
+/// allocated page: holes are ignored, and the answer is `KERN_SUCCESS`.
+pub(super) fn inherit<E: Env + ?Sized>(
+    env: &mut E,
+    at: At,
+    task: MachPort,
+    addr: u64,
+    size: u64,
+    inheritance: u32,
+) -> Step<Ret> {
+    let At { caller, w, .. } = at;
+    let t = resolve(env, caller, task)?;
+    if wraps(addr, size, w) || inheritance > VM_INHERIT_LAST_VALID.0 {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    if size == 0 {
+        return Ok(KERN_SUCCESS.into());
+    }
+    sync(env, t);
+    let vm = env.vm(t);
+    let p = u128::from(vm.page_size());
+    let limit = vm.map_limit();
+    // XNU's VM_MAP_RANGE_CHECK: the end clamped to the map, the start to the end.
+    let e = ((u128::from(addr) + u128::from(size)).div_ceil(p) * p % w.limit()).min(limit);
+    let s = (u128::from(addr) / p * p).min(e);
+    let (s, e) = ((s / p) as u64, (e / p) as u64);
+    // Inheritance changes no access: no window, no hardware to touch.
+    vm.table.set_inherit(s, e, VmInherit(inheritance));
+    Ok(KERN_SUCCESS.into())
+}
+
 pub(super) fn behavior_set<E: Env + ?Sized>(
     env: &mut E,
     at: At,

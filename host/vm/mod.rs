@@ -560,6 +560,13 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<Ret> {
             behavior,
             ..
         } => advice::behavior_set(env, at, task, addr, size, behavior),
+        Call::Inherit {
+            task,
+            addr,
+            size,
+            inheritance,
+            ..
+        } => advice::inherit(env, at, task, addr, size, inheritance),
         Call::Msync {
             task,
             addr,

@@ -9,6 +9,7 @@ mod advice;
 mod allocate;
 mod common;
 mod copy;
+mod inherit;
 mod linking;
 mod params;
 mod permanent;

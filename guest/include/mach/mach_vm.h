@@ -49,6 +49,10 @@ kern_return_t mach_vm_behavior_set(vm_map_t target_task,
 	mach_vm_address_t address, mach_vm_size_t size,
 	vm_behavior_t new_behavior) __MACHVM_IMPORT("mach_vm_behavior_set");
 
+kern_return_t mach_vm_inherit(vm_map_t target_task, mach_vm_address_t address,
+	mach_vm_size_t size, vm_inherit_t new_inheritance)
+	__MACHVM_IMPORT("mach_vm_inherit");
+
 kern_return_t mach_vm_msync(vm_map_t target_task, mach_vm_address_t address,
 	mach_vm_size_t size, vm_sync_t sync_flags)
 	__MACHVM_IMPORT("mach_vm_msync");

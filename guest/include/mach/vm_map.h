@@ -75,6 +75,15 @@ kern_return_t vm_behavior_set(vm_map_t target_task, vm_address_t address,
 	vm_size_t size, vm_behavior_t new_behavior)
 	__MACHVM_IMPORT("vm_behavior_set");
 
+/* Records the inheritance (VM_INHERIT_SHARE, COPY or NONE; vm_region reports
+ * it) on the allocated pages of the range: holes are passed over and the range
+ * is clamped to the map, so KERN_SUCCESS unless the range wraps or the value is
+ * past VM_INHERIT_NONE (KERN_INVALID_ARGUMENT). machvm has no fork: nothing
+ * else reads it. */
+kern_return_t vm_inherit(vm_map_t target_task, vm_address_t address,
+	vm_size_t size, vm_inherit_t new_inheritance)
+	__MACHVM_IMPORT("vm_inherit");
+
 /* Anonymous memory has nothing to write back: KERN_SUCCESS, or
  * KERN_INVALID_ADDRESS for a hole with VM_SYNC_CONTIGUOUS; SYNCHRONOUS with
  * ASYNCHRONOUS is KERN_INVALID_ARGUMENT. */

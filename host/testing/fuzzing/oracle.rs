@@ -660,6 +660,7 @@ impl Differential {
             | Call::HostSelf
             | Call::Protect { .. }
             | Call::BehaviorSet { .. }
+            | Call::Inherit { .. }
             | Call::Msync { .. }
             | Call::Wire { .. } => {}
             Call::HostPageSize { size_ptr, .. } => out.push(span(caller, size_ptr, OUT)),
@@ -1040,6 +1041,7 @@ fn task_port(call: &Call) -> Option<MachPort> {
         | Call::Region { task, .. }
         | Call::VmRegion { task, .. }
         | Call::BehaviorSet { task, .. }
+        | Call::Inherit { task, .. }
         | Call::Msync { task, .. }
         | Call::PageQuery { task, .. }
         | Call::PageInfo { task, .. }

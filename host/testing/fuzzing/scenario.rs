@@ -895,6 +895,15 @@ pub enum CallSpec {
         size: SizeSpec,
         behavior: BehaviorSpec,
     },
+    /// `vm_inherit` / `mach_vm_inherit`; `inheritance` is a valid one (0–2) most of the
+    /// time, `VM_INHERIT_DONATE_COPY` (3) or any value otherwise.
+    Inherit {
+        mach: bool,
+        task: PortSpec,
+        addr: Num,
+        size: SizeSpec,
+        inheritance: u8,
+    },
     /// `vm_msync`.
     Msync {
         mach: bool,
@@ -1084,6 +1093,15 @@ impl<'a> Arbitrary<'a> for CallSpec {
                         addr: u.arbitrary()?,
                         size: u.arbitrary()?,
                         behavior: u.arbitrary()?,
+                    })
+                }),
+                (3, |u| {
+                    Ok(CallSpec::Inherit {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        inheritance: u.arbitrary()?,
                     })
                 }),
                 (3, |u| {
@@ -1717,6 +1735,27 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
                 addr: aw.truncate(addr.resolve(&tc)),
                 size: aw.truncate(size.resolve(&tc)),
                 behavior: behavior.value(),
+            }
+        }
+        CallSpec::Inherit {
+            mach,
+            task,
+            addr,
+            size,
+            inheritance,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            Call::Inherit {
+                form: form(mach),
+                task: name,
+                addr: aw.truncate(addr.resolve(&tc)),
+                size: aw.truncate(size.resolve(&tc)),
+                inheritance: match inheritance {
+                    0..=239 => u32::from(inheritance % 3),
+                    240..=251 => 3,
+                    v => u32::from(v) << 24 | u32::from(v),
+                },
             }
         }
         CallSpec::Msync {

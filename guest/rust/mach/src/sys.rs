@@ -483,6 +483,13 @@ extern "C" {
         size: vm_size_t,
         new_behavior: vm_behavior_t,
     ) -> kern_return_t;
+    /// Word-sized `vm_inherit`: the allocated pages of the range take the inheritance.
+    pub fn vm_inherit(
+        target_task: vm_map_t,
+        address: vm_address_t,
+        size: vm_size_t,
+        new_inheritance: vm_inherit_t,
+    ) -> kern_return_t;
     /// Word-sized `vm_msync`.
     pub fn vm_msync(
         target_task: vm_map_t,
@@ -566,6 +573,13 @@ extern "C" {
         address: mach_vm_address_t,
         size: mach_vm_size_t,
         new_behavior: vm_behavior_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_inherit`.
+    pub fn mach_vm_inherit(
+        target_task: vm_map_t,
+        address: mach_vm_address_t,
+        size: mach_vm_size_t,
+        new_inheritance: vm_inherit_t,
     ) -> kern_return_t;
     /// 64-bit `mach_vm_msync`.
     pub fn mach_vm_msync(
