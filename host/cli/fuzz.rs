@@ -246,7 +246,7 @@ fn prepare(opts: &FuzzOptions) -> Result<(Target, Vec<String>), Failure> {
         && compiled
             .heap_functions()
             .is_some_and(|functions| !functions.is_empty());
-    if opts.guard_heap.is_none() && !heap_first && !has_names(&wasm) {
+    if opts.guard_heap.is_none() && !heap_first && might_have_malloc(&wasm) {
         warn_own_malloc();
     }
     let wasi = module.imports().any(|i| i.module() == WASI_MODULE);
@@ -312,26 +312,45 @@ fn prepare(opts: &FuzzOptions) -> Result<(Target, Vec<String>), Failure> {
 }
 
 /// `--no-guard-malloc` on a module whose `malloc` cannot be found (it is stripped of its
-/// names and does not export it): machvm cannot start its heap before it maps the input
+/// names and does not export it) or used (not of C's type, or the names machvm would export
+/// it under are taken): machvm cannot start its heap before it maps the input
 /// ([`heap::export_allocator`]). wasi-libc's malloc up to 2022 (Debian 12's) takes, at its
 /// first call, every page up to the memory's end as heap, the input's pages included; it
 /// then writes its chunk headers into the input's guard page and traps in `dlmalloc`, a
 /// finding that is not the target's.
 fn warn_own_malloc() {
     say(format_args!(
-        "warning: --no-guard-malloc: the module's `malloc` and `free` cannot be found (no \
-         name section, no export), so its heap cannot be started before the input is placed; \
-         if it has a wasi-libc malloc older than 2023 (Debian 12's), its first call takes the \
-         input's pages as heap and traps in dlmalloc, which is not the target's bug (keep the \
-         name section, or export malloc and free)"
+        "warning: --no-guard-malloc: the module's `malloc` cannot be found (no name \
+         section, no export) or used (not of C's type), so its heap cannot be started before \
+         the input is placed; if it has a wasi-libc malloc older than 2023 (Debian 12's), its \
+         first call takes the input's pages as heap and traps in dlmalloc, which is not the \
+         target's bug (keep the name section, or export malloc)"
     ));
 }
 
-/// Whether the module has a name section.
-fn has_names(wasm: &[u8]) -> bool {
-    wasmparser::Parser::new(0)
-        .parse_all(wasm)
-        .any(|p| matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == "name"))
+/// Whether the module may have a `malloc` that [`heap::export_allocator`] did not export:
+/// its name section names no function (a stripped module), or names one `malloc`.
+fn might_have_malloc(wasm: &[u8]) -> bool {
+    let mut named = false;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let Ok(wasmparser::Payload::CustomSection(c)) = payload else {
+            continue;
+        };
+        let wasmparser::KnownCustom::Name(reader) = c.as_known() else {
+            continue;
+        };
+        for sub in reader.into_iter().flatten() {
+            if let wasmparser::Name::Function(map) = sub {
+                for n in map.into_iter().flatten() {
+                    named = true;
+                    if matches!(n.name, "malloc" | "__libc_malloc") {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+    !named
 }
 
 /// The engine: machvm's settings, epochs for `--timeout`, and a pool for one task at a time

@@ -142,7 +142,7 @@ pub struct Redirected {
 /// given back unchanged, with no functions replaced.
 pub fn redirect(wasm: &[u8]) -> wasmtime::Result<Redirected> {
     validate(wasm, "the module")?;
-    let scan = scan(wasm)?;
+    let scan = scan(wasm, false)?;
     if scan.targets.is_empty() && scan.named {
         // The name section names every function and none of them is an allocator: the
         // module has none, and nothing changes.
@@ -161,8 +161,9 @@ pub const OWN_MALLOC_EXPORT: &str = "machvm:heap/malloc";
 /// The export name [`export_allocator`] gives a module's own `free`.
 pub const OWN_FREE_EXPORT: &str = "machvm:heap/free";
 
-/// Rewrites `wasm` so that it exports its own `malloc` and `free` (found as [`redirect`]
-/// finds them) as [`OWN_MALLOC_EXPORT`] and [`OWN_FREE_EXPORT`]; nothing else changes.
+/// Rewrites `wasm` so that it exports its own `malloc` and `free` (found by export or name
+/// section, as [`redirect`] finds them) as [`OWN_MALLOC_EXPORT`] and [`OWN_FREE_EXPORT`];
+/// nothing else changes.
 ///
 /// What for: wasi-libc's `malloc` up to 2022 (Debian 12's) takes, at its first call, every
 /// page from the end of the module's data to the memory's size at that moment as its heap.
@@ -172,32 +173,33 @@ pub const OWN_FREE_EXPORT: &str = "machvm:heap/free";
 /// where the memory ends then; whatever the host maps afterwards lies past it. (The C SDK
 /// does the same from a constructor; a fuzz target built without it needs the host to.)
 ///
-/// `functions` of the result lists the two functions exported. A module in which they
-/// are not both found (it has no allocator, or is stripped of its names) is given back
-/// unchanged, with none.
+/// `functions` of the result lists the functions exported: `malloc`, and `free` when the
+/// module has one (`malloc(1)` alone starts the heap). A module whose `malloc` is not found
+/// (it has none, it is stripped of its names, or its `malloc` has not C's type) or that
+/// exports one of those names itself is given back unchanged, with none. Nothing else of
+/// the allocator's family is looked at.
 ///
 /// # Errors
 ///
-/// When `wasm` is not valid, or a function of an allocator's name does not have the C
-/// function's type.
+/// When `wasm` is not valid.
 pub fn export_allocator(wasm: &[u8]) -> wasmtime::Result<Redirected> {
     validate(wasm, "the module")?;
-    let mut scan = scan(wasm)?;
-    if require_malloc_and_free(&scan).is_err() {
+    let mut scan = scan(wasm, true)?;
+    let malloc = scan
+        .targets
+        .iter()
+        .find(|t| t.1 == AllocFn::Malloc)
+        .cloned();
+    let free = scan.targets.iter().find(|t| t.1 == AllocFn::Free).cloned();
+    let Some(malloc) = malloc.filter(|_| !scan.own_names_taken) else {
         return Ok(Redirected {
             wasm: wasm.to_vec(),
             functions: Vec::new(),
             source_map: SourceMap::identity(),
         });
-    }
-    // One of each, and nothing imported.
-    let mut targets = Vec::new();
-    for f in [AllocFn::Malloc, AllocFn::Free] {
-        if let Some(t) = scan.targets.iter().find(|t| t.1 == f) {
-            targets.push(t.clone());
-        }
-    }
-    scan.targets = targets;
+    };
+    // `malloc` (one, and nothing imported), and `free` when there is one.
+    scan.targets = std::iter::once(malloc).chain(free).collect();
     scan.imports.clear();
     rewrite_allocator(wasm, &scan, Mode::Export)
 }
@@ -265,6 +267,8 @@ struct Scan {
     has_imports: bool,
     /// The module has a name section that names functions.
     named: bool,
+    /// The module exports a name [`export_allocator`] would add.
+    own_names_taken: bool,
 }
 
 impl Scan {
@@ -278,7 +282,9 @@ impl Scan {
     }
 }
 
-fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
+/// With `lenient` (for [`export_allocator`]): only `malloc` and `free` are looked for, and
+/// one whose type is not C's is passed over instead of refused.
+fn scan(wasm: &[u8], lenient: bool) -> wasmtime::Result<Scan> {
     let mut func_imports = 0u32;
     let mut func_types = Vec::new();
     let mut types: Vec<Option<(Vec<ValType>, Vec<ValType>)>> = Vec::new();
@@ -287,6 +293,7 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
     let mut names: Vec<(u32, String)> = Vec::new();
     let mut has_imports = false;
     let mut named = false;
+    let mut own_names_taken = false;
     for payload in Parser::new(0).parse_all(wasm) {
         match payload? {
             Payload::TypeSection(s) => {
@@ -326,6 +333,9 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
             Payload::ExportSection(s) => {
                 for e in s {
                     let e = e?;
+                    if e.name == OWN_MALLOC_EXPORT || e.name == OWN_FREE_EXPORT {
+                        own_names_taken = true;
+                    }
                     if e.kind == wasmparser::ExternalKind::Func {
                         names.push((e.index, e.name.to_string()));
                     }
@@ -352,6 +362,9 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
         let Some(f) = AllocFn::by_name(&name) else {
             continue;
         };
+        if lenient && !matches!(f, AllocFn::Malloc | AllocFn::Free) {
+            continue;
+        }
         // Only a function of the module's own (an imported `malloc` is someone else's).
         let Some(&ty) = index
             .checked_sub(func_imports)
@@ -364,6 +377,9 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
         }
         let want = f.signature(word);
         if types.get(ty as usize).and_then(|t| t.as_ref()) != Some(&want) {
+            if lenient {
+                continue;
+            }
             wasmtime::bail!(
                 "machvm: the guard heap cannot replace function {index} (`{name}`): its type \
                  is not that of C's `{}` ({:?} -> {:?})",
@@ -387,6 +403,7 @@ fn scan(wasm: &[u8]) -> wasmtime::Result<Scan> {
         imports,
         has_imports,
         named,
+        own_names_taken,
     })
 }
 
@@ -1125,11 +1142,26 @@ mod tests {
             exports,
             ["go", "malloc", "free", OWN_MALLOC_EXPORT, OWN_FREE_EXPORT]
         );
-        // Stripped, or with no allocator: unchanged, none exported.
+        // `malloc` alone is enough; the rest of the family is not looked at, even of a
+        // type that is not C's.
+        let lone = wat::parse_str(
+            r#"(module (memory 1) (func $malloc (param i32) (result i32) (i32.const 0))
+                (func $realloc (param i32)))"#,
+        )
+        .unwrap();
+        let r = export_allocator(&lone).unwrap();
+        assert_eq!(r.functions.len(), 1);
+        let module = wasmtime::Module::new(&engine, &r.wasm).unwrap();
+        let exports: Vec<&str> = module.exports().map(|e| e.name()).collect();
+        assert_eq!(exports, [OWN_MALLOC_EXPORT]);
+        // Stripped, with no allocator, a `malloc` not of C's type (a 64-bit memory's is
+        // i64), or a module that exports one of the names itself: unchanged.
         for wasm in [
             r#"(module (memory 1) (func (param i32) (result i32) (i32.const 0)))"#,
             r#"(module (memory 1) (func $f))"#,
-            r#"(module (memory 1) (func $malloc (param i32) (result i32) (i32.const 0)))"#,
+            r#"(module (memory i64 1) (func $malloc (param i32) (result i32) (i32.const 0)))"#,
+            r#"(module (memory 1) (func $malloc (param i32) (result i32) (i32.const 0))
+                (export "machvm:heap/free" (func $malloc)))"#,
         ] {
             let wasm = wat::parse_str(wasm).unwrap();
             let r = export_allocator(&wasm).unwrap();

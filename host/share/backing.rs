@@ -17,8 +17,13 @@
 //!
 //! Offsets and lengths are in bytes and multiples of the host's page size. Mapping a range
 //! anew gives it the protection the caller names: the caller (machvm's enforcement) puts its
-//! table's protection back on it. Each extent is one kernel mapping, which spec §7's budget
-//! counts where the caller takes it.
+//! table's protection back on it. An extent is at least one kernel mapping (more where
+//! protections differ inside it); spec §7's budget is taken by the caller.
+//!
+//! A failed `MAP_FIXED` `mmap` leaves the old mapping in place on Linux 6.12 and later; on
+//! older kernels it may leave the range unmapped, a hole in the reservation. The calls that
+//! will use [`MemoryMap`] have to close that before they are linked (the state here then
+//! still names the old extent).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_void;
@@ -189,15 +194,18 @@ impl BackingFile {
             }
         }
         for (start, end) in dead {
-            // The data is no one's any more: its memory goes back, the offsets are reused
-            // and read as zero. A failed punch only keeps memory longer.
-            let _ = rustix::fs::fallocate(
+            // The data is no one's any more: its memory goes back, and the offsets are
+            // reused, reading as zero. If the punch fails they are never reused (their old
+            // data must not reach another mapping): only memory is lost.
+            let punched = rustix::fs::fallocate(
                 &self.fd,
                 FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
                 start,
                 end - start,
             );
-            s.add_free(start, end);
+            if punched.is_ok() {
+                s.add_free(start, end);
+            }
         }
         s.merge_refs_around(offset, offset + len);
     }
@@ -379,10 +387,9 @@ impl MemoryMap {
         len: usize,
         prot: ProtFlags,
     ) -> io::Result<()> {
-        let pieces = from.pieces(src, len)?;
-        for p in &pieces {
-            p.1.file.retain(p.1.offset, p.1.len as u64);
-        }
+        self.lock().check(dst, len)?;
+        // Counted while `from`'s lock is held: no other thread can free them in between.
+        let pieces = from.pieces_retained(src, len)?;
         let placed = pieces
             .into_iter()
             .map(|(at, e)| (dst + (at - src), e))
@@ -421,8 +428,10 @@ impl MemoryMap {
         Ok(())
     }
 
-    /// The extents over `[src, src + len)`, cut to it: (memory offset, extent).
-    fn pieces(&self, src: usize, len: usize) -> io::Result<Vec<(usize, Extent)>> {
+    /// The extents over `[src, src + len)`, cut to it: (memory offset, extent), each
+    /// counted once more (under this memory's lock, then the file's: the order every path
+    /// takes them in).
+    fn pieces_retained(&self, src: usize, len: usize) -> io::Result<Vec<(usize, Extent)>> {
         let s = self.lock();
         s.check(src, len)?;
         let end = src + len;
@@ -443,11 +452,16 @@ impl MemoryMap {
                 },
             ));
         }
+        for (_, e) in &out {
+            e.file.retain(e.offset, e.len as u64);
+        }
         Ok(out)
     }
 
-    /// Maps `placed` (extents tiling `[at, at + len)`, counted already) there, then drops
-    /// the extents they replace. On failure nothing changed and `placed` is given back.
+    /// Maps `placed` (extents tiling `[at, at + len)`, counted already) there, piece by
+    /// piece, and drops the extents each replaces. The extents always say what is mapped: on
+    /// a failure the pieces before the failing one stay in place (the caller puts its
+    /// protections back over the range), and the rest of `placed` is given back.
     #[allow(clippy::type_complexity)]
     fn place(
         &self,
@@ -460,31 +474,26 @@ impl MemoryMap {
         if let Err(e) = s.check(at, len) {
             return Err((e, placed));
         }
-        // Each piece replaces what is there in one `mmap`; a failure part-way puts back
-        // the old extents' pages over the pieces mapped so far.
-        let old = s.cut(at, len);
-        for (off, e) in &placed {
-            if let Err(err) = self.map_extent(*off, e, prot) {
-                for (o, e) in &old {
-                    // Best effort: the same mapping as before, read-write (the caller
-                    // re-applies its protections on failure too).
-                    let _ = self.map_extent(*o, e, ProtFlags::READ | ProtFlags::WRITE);
-                }
-                for (o, e) in old {
-                    s.extents.insert(o, e);
-                }
-                return Err((err, placed));
+        let mut replaced = Vec::new();
+        let mut failed = None;
+        let mut pieces = placed.into_iter();
+        for (off, e) in pieces.by_ref() {
+            if let Err(err) = self.map_extent(off, &e, prot) {
+                failed = Some((err, off, e));
+                break;
             }
-        }
-        for (off, e) in placed {
+            replaced.extend(s.cut(off, e.len));
             s.extents.insert(off, e);
         }
         s.merge_around(at, at + len);
         drop(s);
-        for (_, e) in old {
+        for (_, e) in replaced {
             e.file.release(e.offset, e.len as u64);
         }
-        Ok(())
+        match failed {
+            None => Ok(()),
+            Some((err, off, e)) => Err((err, std::iter::once((off, e)).chain(pieces).collect())),
+        }
     }
 
     /// `mmap`s extent `e` at offset `at` of the memory.
@@ -492,7 +501,9 @@ impl MemoryMap {
         // SAFETY: `[at, at + e.len)` lies within `[0, size)` of this memory (checked by
         // `check` under the lock the caller holds), so within the reservation this memory
         // owns from `base`; `MAP_FIXED` replaces the pages there in one step, so no other
-        // mapping of the process is touched and the range never becomes unmapped.
+        // mapping of the process is touched (when it fails, see the module documentation:
+        // on Linux before 6.12 the range may be left unmapped, never mapped to something
+        // else by this call).
         // Wasmtime and machvm reach the memory only through raw pointers, which stay valid:
         // the addresses do not change, only the pages behind them.
         unsafe {

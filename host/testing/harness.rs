@@ -117,6 +117,8 @@ pub struct Harness {
     store: Store<HarnessState>,
     guests: Vec<Guest>,
     shared: &'static Shared,
+    /// Its tasks' memories are backed memories.
+    backed: bool,
 }
 
 impl Harness {
@@ -142,6 +144,7 @@ impl Harness {
             store: Store::new(&shared.engine, HarnessState { kernel }),
             guests: Vec::new(),
             shared,
+            backed,
         })
     }
 
@@ -177,7 +180,24 @@ impl Harness {
             ),
             Width::W64 => MemoryType::new64(initial, maximum),
         };
-        let memory = Memory::new(&mut self.store, ty)?;
+        let memory = if self.backed {
+            // `Memory::new` takes no notice of the engine's memory creator: a module's own
+            // memory does.
+            let max = maximum.map_or(String::new(), |m| m.to_string());
+            let i64 = if width == Width::W64 { "i64" } else { "" };
+            let wat = format!(r#"(module (memory (export "memory") {i64} {initial} {max}))"#);
+            let module = wasmtime::Module::new(&shared.engine, wat)?;
+            let instance = wasmtime::Instance::new(&mut self.store, &module, &[])?;
+            let memory = instance
+                .get_memory(&mut self.store, "memory")
+                .ok_or_else(|| wasmtime::format_err!("no memory"))?;
+            if crate::share::backing::MemoryMap::of(memory.data_ptr(&self.store)).is_none() {
+                wasmtime::bail!("machvm: the harness's memory is not a backed memory");
+            }
+            memory
+        } else {
+            Memory::new(&mut self.store, ty)?
+        };
         populate(memory.data_mut(&mut self.store));
         let mut linker = Linker::new(&shared.engine);
         linker.define(&self.store, "env", "memory", memory)?;
