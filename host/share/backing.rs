@@ -148,13 +148,7 @@ impl BackingFile {
     /// referred to already.
     pub(crate) fn retain(&self, offset: u64, len: u64) {
         let mut s = self.lock();
-        s.split(offset);
-        s.split(offset + len);
-        let keys: Vec<u64> = s
-            .refs
-            .range(offset..offset + len)
-            .map(|(&k, _)| k)
-            .collect();
+        let keys = s.ranges_of(offset, len);
         debug_assert_eq!(
             keys.iter().map(|k| s.refs[k].0 - k).sum::<u64>(),
             len,
@@ -171,13 +165,7 @@ impl BackingFile {
     /// to give their memory back to the kernel and are reused by [`allocate`](Self::allocate).
     pub(crate) fn release(&self, offset: u64, len: u64) {
         let mut s = self.lock();
-        s.split(offset);
-        s.split(offset + len);
-        let keys: Vec<u64> = s
-            .refs
-            .range(offset..offset + len)
-            .map(|(&k, _)| k)
-            .collect();
+        let keys = s.ranges_of(offset, len);
         let mut dead: Vec<(u64, u64)> = Vec::new();
         for k in keys {
             let Some(&(end, count)) = s.refs.get(&k) else {
@@ -232,6 +220,17 @@ impl BackingFile {
 }
 
 impl FileState {
+    /// The starts of the counted ranges inside `[offset, offset + len)`, once ranges that
+    /// cross its ends are split there.
+    fn ranges_of(&mut self, offset: u64, len: u64) -> Vec<u64> {
+        self.split(offset);
+        self.split(offset + len);
+        self.refs
+            .range(offset..offset + len)
+            .map(|(&k, _)| k)
+            .collect()
+    }
+
     /// Makes `at` the start of a counted range if a range spans it.
     fn split(&mut self, at: u64) {
         if let Some((&start, &(end, count))) = self.refs.range(..at).next_back() {

@@ -318,6 +318,28 @@ impl T {
         (0..n).map(|i| self.h.page(self.g, i)).collect()
     }
 
+    /// A call's task name is resolved before any other parameter is looked at: names this
+    /// task holds no right to give `MACH_SEND_INVALID_DEST` however bad the rest is
+    /// (`call(name, false)`), and the host port `KERN_INVALID_ARGUMENT` with good ones
+    /// (`call(HOST_SELF_NAME, true)`).
+    pub fn names_resolve_first(&mut self, call: impl Fn(MachPort, bool) -> Call) {
+        for name in [
+            MACH_PORT_NULL,
+            MACH_PORT_DEAD,
+            MachPort(0x303),
+            MachPort(0x12345),
+        ] {
+            assert_eq!(
+                self.ret(call(name, false)),
+                MACH_SEND_INVALID_DEST,
+                "{}",
+                self.ctx()
+            );
+        }
+        let c = call(HOST_SELF_NAME, true);
+        assert_eq!(self.ret(c), KERN_INVALID_ARGUMENT, "{}", self.ctx());
+    }
+
     /// mach_vm_region / vm_region_64 at `addr`: code, (address, size), info words, count, name.
     pub fn region(&mut self, addr: u64) -> (KernReturn, u64, u64, [i32; 3], u32) {
         self.region_with(addr, VM_REGION_BASIC_INFO_64 as u32, 9)
