@@ -20,8 +20,10 @@
 //! table's protection back on it. An extent is at least one kernel mapping (more where
 //! protections differ inside it); spec §7's budget is taken by the caller.
 //!
-//! A failed `MAP_FIXED` `mmap` leaves the old mapping in place on Linux 6.12 and later; on
-//! older kernels it may leave the range unmapped, a hole in the reservation. The calls that
+//! A failed `MAP_FIXED` `mmap` leaves the old mapping in place on Linux 6.12 and later
+//! (`a_mapping_the_kernel_refuses_changes_nothing` runs out of mappings and checks that the
+//! memory is as it was); on older kernels it may leave the range unmapped, a hole in the
+//! reservation. The calls that
 //! will use [`MemoryMap`] have to close that before they are linked (the state here then
 //! still names the old extent).
 
@@ -874,6 +876,94 @@ mod tests {
         drop(mem);
         assert!(MemoryMap::of(base).is_none());
         assert!(m.reback(0, p, RW).is_err());
+    }
+
+    /// When the kernel refuses a mapping (here: the process is out of mappings, so the
+    /// `mmap` that would split the memory's one mapping fails), `alias` answers an error and
+    /// the memory is as it was: its bytes, its extents and the file's counts. In a child
+    /// process: it exhausts the process's mappings.
+    #[test]
+    fn a_mapping_the_kernel_refuses_changes_nothing() {
+        const NAME: &str = "a_mapping_the_kernel_refuses_changes_nothing";
+        if std::env::var_os("MACHVM_CHILD").is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    &format!("share::backing::tests::{NAME}"),
+                    "--nocapture",
+                ])
+                .env("MACHVM_CHILD", NAME)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("refused: done"),
+                "{:?}\n{stdout}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        let p = page();
+        let file = BackingFile::new().unwrap();
+        let mem = BackedMemory::with_file(8 * p, 16 * p, p, file.clone()).unwrap();
+        let m = mem.map();
+        write(m, 0, b"page zero");
+        write(m, 2 * p, b"page two");
+        // Use up the process's mappings: every other page of a scratch region read-only,
+        // until the kernel refuses the next split.
+        let max_map_count: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(65_530);
+        if max_map_count > 4_000_000 {
+            // Exhausting them would take too long; nothing to show here.
+            println!("vm.max_map_count is {max_map_count}: skipped. refused: done");
+            return;
+        }
+        let pages = 2 * max_map_count + 4096;
+        // SAFETY: a fresh anonymous mapping at an address the kernel picks, unmapped below.
+        let scratch = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                pages * p,
+                RW,
+                MapFlags::PRIVATE | MapFlags::NORESERVE,
+            )
+        }
+        .unwrap() as usize;
+        let mut exhausted = false;
+        for i in (1..pages).step_by(2) {
+            // SAFETY: a page of the scratch mapping, which nothing else uses.
+            let r = unsafe {
+                rustix::mm::mprotect(
+                    (scratch + i * p) as *mut c_void,
+                    p,
+                    rustix::mm::MprotectFlags::READ,
+                )
+            };
+            if r.is_err() {
+                exhausted = true;
+                break;
+            }
+        }
+        assert!(exhausted, "the process never ran out of mappings");
+        let refused = m.alias(2 * p, m, 0, p, RW);
+        // SAFETY: the scratch mapping made above.
+        unsafe { rustix::mm::munmap(scratch as *mut c_void, pages * p) }.unwrap();
+        assert!(
+            refused.is_err(),
+            "the alias went through with no mapping left"
+        );
+        assert_eq!(bytes(m, 0, 9), b"page zero");
+        assert_eq!(bytes(m, 2 * p, 8), b"page two");
+        assert_eq!(m.extents(), 1);
+        assert_eq!(file.count(0), 1);
+        // With mappings back, the same alias works.
+        m.alias(2 * p, m, 0, p, RW).unwrap();
+        assert_eq!(bytes(m, 2 * p, 9), b"page zero");
+        assert_eq!(file.count(0), 2);
+        println!("refused: done");
     }
 
     /// Through Wasmtime: a guest's memory is a backed memory, its data segment copied in;
