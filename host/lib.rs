@@ -33,6 +33,8 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+#[cfg(test)]
+mod child;
 mod embed;
 pub mod enforce;
 pub mod fuzz;

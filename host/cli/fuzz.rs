@@ -246,7 +246,7 @@ fn prepare(opts: &FuzzOptions) -> Result<(Target, Vec<String>), Failure> {
         && compiled
             .heap_functions()
             .is_some_and(|functions| !functions.is_empty());
-    if opts.guard_heap.is_none() && !heap_first && might_have_malloc(&wasm) {
+    if opts.guard_heap.is_none() && !heap_first && heap::may_have_malloc(&wasm) {
         warn_own_malloc();
     }
     let wasi = module.imports().any(|i| i.module() == WASI_MODULE);
@@ -326,31 +326,6 @@ fn warn_own_malloc() {
          first call takes the input's pages as heap and traps in dlmalloc, which is not the \
          target's bug (keep the name section, or export malloc)"
     ));
-}
-
-/// Whether the module may have a `malloc` that [`heap::export_allocator`] did not export:
-/// its name section names no function (a stripped module), or names one `malloc`.
-fn might_have_malloc(wasm: &[u8]) -> bool {
-    let mut named = false;
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        let Ok(wasmparser::Payload::CustomSection(c)) = payload else {
-            continue;
-        };
-        let wasmparser::KnownCustom::Name(reader) = c.as_known() else {
-            continue;
-        };
-        for sub in reader.into_iter().flatten() {
-            if let wasmparser::Name::Function(map) = sub {
-                for n in map.into_iter().flatten() {
-                    named = true;
-                    if matches!(n.name, "malloc" | "__libc_malloc") {
-                        return true;
-                    }
-                }
-            }
-        }
-    }
-    !named
 }
 
 /// The engine: machvm's settings, epochs for `--timeout`, and a pool for one task at a time

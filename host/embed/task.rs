@@ -861,26 +861,11 @@ mod tests {
     /// touched the memory would kill it.
     #[test]
     fn a_stopped_task_runs_no_more_guest_code_that_touches_memory() {
-        if std::env::var_os("MACHVM_CHILD").is_none() {
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    &format!(
-                        "{}::a_stopped_task_runs_no_more_guest_code_that_touches_memory",
-                        module_path!().trim_start_matches("machvm::")
-                    ),
-                    "--nocapture",
-                ])
-                .env("MACHVM_CHILD", "1")
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success() && stdout.contains("stopped task: done"),
-                "{:?}\n{stdout}\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
+        let test = format!(
+            "{}::a_stopped_task_runs_no_more_guest_code_that_touches_memory",
+            module_path!().trim_start_matches("machvm::")
+        );
+        if !crate::child::in_child(&test, "stopped task: done") {
             return;
         }
         let engine = Engine::new(crate::configure(&mut Config::new())).unwrap();

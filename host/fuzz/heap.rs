@@ -282,6 +282,43 @@ impl Scan {
     }
 }
 
+/// The functions a name section names (nothing for another custom section; a malformed
+/// name section only loses its names).
+fn function_names(c: &wasmparser::CustomSectionReader<'_>) -> Vec<(u32, String)> {
+    let mut names = Vec::new();
+    if let wasmparser::KnownCustom::Name(reader) = c.as_known() {
+        for sub in reader.into_iter().flatten() {
+            if let wasmparser::Name::Function(map) = sub {
+                names.extend(
+                    map.into_iter()
+                        .flatten()
+                        .map(|n| (n.index, n.name.to_string())),
+                );
+            }
+        }
+    }
+    names
+}
+
+/// Whether `wasm` may have a `malloc` that [`export_allocator`] did not export: its name
+/// section names no function (a stripped module), or names one `malloc`. (A module that
+/// names its functions, none of them `malloc`, has none.)
+pub fn may_have_malloc(wasm: &[u8]) -> bool {
+    let mut named = false;
+    for payload in Parser::new(0).parse_all(wasm) {
+        let Ok(Payload::CustomSection(c)) = payload else {
+            continue;
+        };
+        for (_, name) in function_names(&c) {
+            named = true;
+            if AllocFn::by_name(&name) == Some(AllocFn::Malloc) {
+                return true;
+            }
+        }
+    }
+    !named
+}
+
 /// With `lenient` (for [`export_allocator`]): only `malloc` and `free` are looked for, and
 /// one whose type is not C's is passed over instead of refused.
 fn scan(wasm: &[u8], lenient: bool) -> wasmtime::Result<Scan> {
@@ -342,17 +379,9 @@ fn scan(wasm: &[u8], lenient: bool) -> wasmtime::Result<Scan> {
                 }
             }
             Payload::CustomSection(c) => {
-                if let wasmparser::KnownCustom::Name(reader) = c.as_known() {
-                    // A malformed name section only loses its names.
-                    for sub in reader.into_iter().flatten() {
-                        if let wasmparser::Name::Function(map) = sub {
-                            for n in map.into_iter().flatten() {
-                                named = true;
-                                names.push((n.index, n.name.to_string()));
-                            }
-                        }
-                    }
-                }
+                let found = function_names(&c);
+                named |= !found.is_empty();
+                names.extend(found);
             }
             _ => {}
         }
@@ -1101,7 +1130,7 @@ mod tests {
 
     #[test]
     fn the_own_allocator_is_exported_as_it_is_and_the_code_maps_back() {
-        // Named, no export section: one is added; `__libc_malloc` is the same function.
+        // Named, no export section: one is added.
         let wasm = wat::parse_str(
             r#"(module (import "env" "f" (func $imp)) (memory 1)
                 (func $other)

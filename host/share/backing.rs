@@ -884,24 +884,8 @@ mod tests {
     /// process: it exhausts the process's mappings.
     #[test]
     fn a_mapping_the_kernel_refuses_changes_nothing() {
-        const NAME: &str = "a_mapping_the_kernel_refuses_changes_nothing";
-        if std::env::var_os("MACHVM_CHILD").is_none() {
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    &format!("share::backing::tests::{NAME}"),
-                    "--nocapture",
-                ])
-                .env("MACHVM_CHILD", NAME)
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success() && stdout.contains("refused: done"),
-                "{:?}\n{stdout}\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
+        let test = "share::backing::tests::a_mapping_the_kernel_refuses_changes_nothing";
+        if !crate::child::in_child(test, "refused: done") {
             return;
         }
         let p = page();

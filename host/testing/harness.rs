@@ -173,13 +173,6 @@ impl Harness {
         maximum: Option<u64>,
     ) -> wasmtime::Result<usize> {
         let shared = self.shared;
-        let ty = match width {
-            Width::W32 => MemoryType::new(
-                u32::try_from(initial)?,
-                maximum.map(u32::try_from).transpose()?,
-            ),
-            Width::W64 => MemoryType::new64(initial, maximum),
-        };
         let memory = if self.backed {
             // `Memory::new` takes no notice of the engine's memory creator: a module's own
             // memory does.
@@ -196,6 +189,13 @@ impl Harness {
             }
             memory
         } else {
+            let ty = match width {
+                Width::W32 => MemoryType::new(
+                    u32::try_from(initial)?,
+                    maximum.map(u32::try_from).transpose()?,
+                ),
+                Width::W64 => MemoryType::new64(initial, maximum),
+            };
             Memory::new(&mut self.store, ty)?
         };
         populate(memory.data_mut(&mut self.store));

@@ -4,7 +4,6 @@ use super::params::{check_error_kr, resolve, round_wraps, wraps};
 use super::{kr, sync, At, Env, PortTarget, Ret, Step};
 use crate::abi::*;
 
-/// `vm_behavior_set` / `mach_vm_behavior_set` (spec §9).
 /// `vm_inherit` / `mach_vm_inherit` (spec §8; XNU's `mach_vm_inherit` and
 /// `vm_map_inherit`): an invalid name or the host port as for every call; `addr + size`
 /// wraps in the call's width, or an inheritance past `VM_INHERIT_NONE`,
@@ -40,6 +39,7 @@ pub(super) fn inherit<E: Env + ?Sized>(
     Ok(KERN_SUCCESS.into())
 }
 
+/// `vm_behavior_set` / `mach_vm_behavior_set` (spec §9).
 pub(super) fn behavior_set<E: Env + ?Sized>(
     env: &mut E,
     at: At,
