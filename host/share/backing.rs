@@ -20,12 +20,20 @@
 //! table's protection back on it. An extent is at least one kernel mapping (more where
 //! protections differ inside it); spec §7's budget is taken by the caller.
 //!
-//! A failed `MAP_FIXED` `mmap` leaves the old mapping in place on Linux 6.12 and later
+//! Every extent past a memory's first is a kernel mapping of its own, so a memory takes
+//! `extents - 1` mappings from the process's mapping budget (spec §7, [`crate::enforce::mapping_budget`]),
+//! before it maps anything; an alias or a growth the budget cannot afford is refused
+//! (`PlaceError::Budget`) and changes nothing.
+//!
+//! A placement (`alias`, `reback`) is all or nothing. When the kernel refuses one of its
+//! `MAP_FIXED` `mmap`s (a budget set above what the kernel allows), the pieces mapped before
+//! it get their old pages back and the error is `PlaceError::Refused`. A refused
+//! `MAP_FIXED` leaves the old mapping in place on Linux 6.12 and later
 //! (`a_mapping_the_kernel_refuses_changes_nothing` runs out of mappings and checks that the
-//! memory is as it was); on older kernels it may leave the range unmapped, a hole in the
-//! reservation. The calls that
-//! will use [`MemoryMap`] have to close that before they are linked (the state here then
-//! still names the old extent).
+//! memory is as it was); on older kernels it may leave the range unmapped: the old pages are
+//! then mapped again, and if even that is refused the answer is `PlaceError::Hole`, for
+//! the caller to stop the memory's task (its extents still name the old pages, and nothing
+//! may read or write them).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_void;
@@ -305,6 +313,85 @@ struct MapState {
     own: Arc<BackingFile>,
     /// Offset in the memory → extent; they tile `[0, size)`.
     extents: BTreeMap<usize, Extent>,
+    /// Mappings taken from the process's budget for the extents past the first.
+    charged: usize,
+}
+
+/// Why a placement (`alias`, `reback`) did not happen.
+#[derive(Debug)]
+pub(crate) enum PlaceError {
+    /// A range is not page-aligned or not within its memory: nothing changed.
+    Invalid(io::Error),
+    /// The process's mapping budget cannot afford the extents: nothing changed.
+    Budget,
+    /// The kernel refused a mapping, or the file could not grow: nothing changed but the
+    /// hardware protection of the range, which is the one asked for.
+    Refused(io::Error),
+    /// The kernel refused a mapping, then refused to map the old pages back: part of the
+    /// range may be unmapped, though the extents still name the old pages. Nothing may touch
+    /// the range again (stop the memory's task).
+    Hole(io::Error),
+}
+
+impl std::fmt::Display for PlaceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlaceError::Invalid(e) => write!(f, "{e}"),
+            PlaceError::Budget => f.write_str("machvm: the process's mapping budget is spent"),
+            PlaceError::Refused(e) => write!(f, "machvm: the kernel refused a mapping: {e}"),
+            PlaceError::Hole(e) => write!(
+                f,
+                "machvm: the kernel refused a mapping and left part of the range unmapped: {e}"
+            ),
+        }
+    }
+}
+
+impl MapState {
+    /// Takes `worst` more mappings from the budget for a change of the extents that adds at
+    /// most that many; false (nothing taken) when the budget cannot afford them.
+    fn charge(&mut self, worst: usize) -> bool {
+        let ok = crate::vm::budget::try_take(worst);
+        if ok {
+            self.charged += worst;
+        }
+        ok
+    }
+
+    /// How many extents placing `placed` over `[at, at + len)` would add (0 when it removes
+    /// some): worked out on a copy of the extents around the range.
+    fn added_by(&self, at: usize, len: usize, placed: &[(usize, Extent)]) -> usize {
+        let end = at + len;
+        let from = self.extents.range(..at).next_back().map_or(at, |(&k, _)| k);
+        let around: BTreeMap<usize, Extent> = self
+            .extents
+            .range(from..=end)
+            .map(|(&k, e)| (k, e.clone()))
+            .collect();
+        let before = around.len();
+        let mut copy = MapState {
+            reserved: self.reserved,
+            size: self.size,
+            own: self.own.clone(),
+            extents: around,
+            charged: 0,
+        };
+        copy.cut(at, len);
+        for (off, e) in placed {
+            copy.extents.insert(*off, e.clone());
+        }
+        copy.merge_around(at, end);
+        copy.extents.len().saturating_sub(before)
+    }
+
+    /// Gives back what [`charge`](Self::charge) took beyond the extents there are now.
+    fn settle(&mut self) {
+        let need = self.extents.len().saturating_sub(1);
+        if self.charged > need {
+            crate::vm::budget::give_back(self.charged - need);
+            self.charged = need;
+        }
+    }
 }
 
 impl std::fmt::Debug for MemoryMap {
@@ -387,22 +474,17 @@ impl MemoryMap {
         src: usize,
         len: usize,
         prot: ProtFlags,
-    ) -> io::Result<()> {
-        self.lock().check(dst, len)?;
+    ) -> Result<(), PlaceError> {
+        self.lock().check(dst, len).map_err(PlaceError::Invalid)?;
         // Counted while `from`'s lock is held: no other thread can free them in between.
-        let pieces = from.pieces_retained(src, len)?;
+        let pieces = from
+            .pieces_retained(src, len)
+            .map_err(PlaceError::Invalid)?;
         let placed = pieces
             .into_iter()
             .map(|(at, e)| (dst + (at - src), e))
             .collect();
-        let result = self.place(dst, len, placed, prot);
-        if let Err((e, placed)) = result {
-            for (_, ext) in placed {
-                ext.file.release(ext.offset, ext.len as u64);
-            }
-            return Err(e);
-        }
-        Ok(())
+        self.place(dst, len, placed, prot)
     }
 
     /// Gives `[at, at + len)` fresh zero pages (of the file of the memory's own pages), with protection
@@ -414,19 +496,19 @@ impl MemoryMap {
     /// As `alias`.
     // Crate-only, as `alias`.
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn reback(&self, at: usize, len: usize, prot: ProtFlags) -> io::Result<()> {
-        let own = self.lock().own.clone();
-        let offset = own.allocate(len as u64)?;
+    pub(crate) fn reback(&self, at: usize, len: usize, prot: ProtFlags) -> Result<(), PlaceError> {
+        let own = {
+            let s = self.lock();
+            s.check(at, len).map_err(PlaceError::Invalid)?;
+            s.own.clone()
+        };
+        let offset = own.allocate(len as u64).map_err(PlaceError::Refused)?;
         let fresh = Extent {
             len,
-            file: own.clone(),
+            file: own,
             offset,
         };
-        if let Err((e, _)) = self.place(at, len, vec![(at, fresh)], prot) {
-            own.release(offset, len as u64);
-            return Err(e);
-        }
-        Ok(())
+        self.place(at, len, vec![(at, fresh)], prot)
     }
 
     /// The extents over `[src, src + len)`, cut to it: (memory offset, extent), each
@@ -435,24 +517,7 @@ impl MemoryMap {
     fn pieces_retained(&self, src: usize, len: usize) -> io::Result<Vec<(usize, Extent)>> {
         let s = self.lock();
         s.check(src, len)?;
-        let end = src + len;
-        let first = s.extents.range(..=src).next_back().map_or(src, |(&k, _)| k);
-        let mut out = Vec::new();
-        for (&at, e) in s.extents.range(first..end) {
-            let lo = at.max(src);
-            let hi = (at + e.len).min(end);
-            if lo >= hi {
-                continue;
-            }
-            out.push((
-                lo,
-                Extent {
-                    len: hi - lo,
-                    file: e.file.clone(),
-                    offset: e.offset + (lo - at) as u64,
-                },
-            ));
-        }
+        let out = s.pieces(src, len);
         for (_, e) in &out {
             e.file.retain(e.offset, e.len as u64);
         }
@@ -460,41 +525,94 @@ impl MemoryMap {
     }
 
     /// Maps `placed` (extents tiling `[at, at + len)`, counted already) there, piece by
-    /// piece, and drops the extents each replaces. The extents always say what is mapped: on
-    /// a failure the pieces before the failing one stay in place (the caller puts its
-    /// protections back over the range), and the rest of `placed` is given back.
-    #[allow(clippy::type_complexity)]
+    /// piece, and drops the extents each replaces; all or nothing (see the module
+    /// documentation). On any error the references of `placed` are given back.
     fn place(
         &self,
         at: usize,
         len: usize,
         placed: Vec<(usize, Extent)>,
         prot: ProtFlags,
-    ) -> Result<(), (io::Error, Vec<(usize, Extent)>)> {
+    ) -> Result<(), PlaceError> {
+        let release = |placed: &[(usize, Extent)]| {
+            for (_, e) in placed {
+                e.file.release(e.offset, e.len as u64);
+            }
+        };
         let mut s = self.lock();
         if let Err(e) = s.check(at, len) {
-            return Err((e, placed));
+            drop(s);
+            release(&placed);
+            return Err(PlaceError::Invalid(e));
         }
-        let mut replaced = Vec::new();
+        let added = s.added_by(at, len, &placed);
+        if !s.charge(added) {
+            drop(s);
+            release(&placed);
+            return Err(PlaceError::Budget);
+        }
+        let mut mapped = 0;
         let mut failed = None;
-        let mut pieces = placed.into_iter();
-        for (off, e) in pieces.by_ref() {
-            if let Err(err) = self.map_extent(off, &e, prot) {
-                failed = Some((err, off, e));
+        for (off, e) in &placed {
+            if let Err(err) = self.map_extent(*off, e, prot) {
+                failed = Some(err);
                 break;
             }
-            replaced.extend(s.cut(off, e.len));
-            s.extents.insert(off, e);
+            mapped += 1;
         }
-        s.merge_around(at, at + len);
+        let Some(err) = failed else {
+            let replaced = s.cut(at, len);
+            for (off, e) in placed {
+                s.extents.insert(off, e);
+            }
+            s.merge_around(at, at + len);
+            s.settle();
+            drop(s);
+            release(&replaced);
+            return Ok(());
+        };
+        // Put the old pages back where pieces went, and where the failing one left the
+        // range unmapped.
+        let (fail_at, fail_len) = (placed[mapped].0, placed[mapped].1.len);
+        let mut back = Vec::new();
+        for (off, e) in &placed[..mapped] {
+            back.push((*off, e.len));
+        }
+        if !self.is_mapped(fail_at, fail_len) {
+            back.push((fail_at, fail_len));
+        }
+        let mut whole = true;
+        for (off, n) in back {
+            let old = s.pieces(off, n);
+            whole &= old
+                .iter()
+                .all(|(o, e)| self.map_extent(*o, e, prot).is_ok());
+        }
+        s.settle();
         drop(s);
-        for (_, e) in replaced {
-            e.file.release(e.offset, e.len as u64);
+        release(&placed);
+        if whole {
+            Err(PlaceError::Refused(err))
+        } else {
+            tracing::error!(
+                target: "machvm::share",
+                "the kernel refused a mapping and then the old pages: memory {:#x}, \
+                 bytes {at:#x}..{:#x} may be unmapped",
+                self.base,
+                at + len
+            );
+            Err(PlaceError::Hole(err))
         }
-        match failed {
-            None => Ok(()),
-            Some((err, off, e)) => Err((err, std::iter::once((off, e)).chain(pieces).collect())),
-        }
+    }
+
+    /// True when every page of `[at, at + len)` of the memory is mapped (`mincore` fails
+    /// with `ENOMEM` on an unmapped page).
+    fn is_mapped(&self, at: usize, len: usize) -> bool {
+        let mut vec = vec![0u8; len.div_ceil(page())];
+        // SAFETY: `mincore` only reads the kernel's page tables for the range, which lies
+        // within this memory's reservation (the caller's range was checked), and writes one
+        // byte per page into `vec`, which has that many.
+        unsafe { libc::mincore((self.base + at) as *mut c_void, len, vec.as_mut_ptr()) == 0 }
     }
 
     /// `mmap`s extent `e` at offset `at` of the memory.
@@ -532,7 +650,16 @@ impl MemoryMap {
             ));
         }
         let len = new_size - s.size;
-        let offset = s.own.allocate(len as u64)?;
+        if !s.charge(1) {
+            return Err(io::Error::other(PlaceError::Budget.to_string()));
+        }
+        let offset = match s.own.allocate(len as u64) {
+            Ok(offset) => offset,
+            Err(err) => {
+                s.settle();
+                return Err(err);
+            }
+        };
         let e = Extent {
             len,
             file: s.own.clone(),
@@ -540,17 +667,41 @@ impl MemoryMap {
         };
         let at = s.size;
         if let Err(err) = self.map_extent(at, &e, ProtFlags::READ | ProtFlags::WRITE) {
+            s.settle();
             s.own.release(offset, len as u64);
             return Err(err);
         }
         s.extents.insert(at, e);
         s.size = new_size;
         s.merge_around(at, new_size);
+        s.settle();
         Ok(())
     }
 }
 
 impl MapState {
+    /// The extents over `[at, at + len)` (inside the memory), cut to it: (memory offset,
+    /// extent), not counted.
+    fn pieces(&self, at: usize, len: usize) -> Vec<(usize, Extent)> {
+        let end = at + len;
+        let first = self
+            .extents
+            .range(..=at)
+            .next_back()
+            .map_or(at, |(&k, _)| k);
+        let mut out = Vec::new();
+        for (&k, e) in self.extents.range(first..end) {
+            let lo = k.max(at);
+            let hi = (k + e.len).min(end);
+            if lo < hi {
+                let offset = e.offset + (lo - k) as u64;
+                let (len, file) = (hi - lo, e.file.clone());
+                out.push((lo, Extent { len, file, offset }));
+            }
+        }
+        out
+    }
+
     fn check(&self, at: usize, len: usize) -> io::Result<()> {
         let p = page();
         match at.checked_add(len) {
@@ -690,6 +841,7 @@ impl BackedMemory {
                 size: 0,
                 own: file,
                 extents: BTreeMap::new(),
+                charged: 0,
             }),
         });
         // From here on, dropping `memory` unmaps the reservation.
@@ -714,6 +866,7 @@ impl Drop for BackedMemory {
             let mut s = self.map.lock();
             s.size = 0;
             s.reserved = 0;
+            crate::vm::budget::give_back(std::mem::take(&mut s.charged));
             std::mem::take(&mut s.extents)
         };
         // SAFETY: the reservation this memory made in `new` and owns alone: Wasmtime drops
@@ -948,6 +1101,41 @@ mod tests {
         assert_eq!(bytes(m, 2 * p, 9), b"page zero");
         assert_eq!(file.count(0), 2);
         println!("refused: done");
+    }
+
+    /// Extents past a memory's first take mappings from the process's budget before
+    /// anything is mapped: with none left an alias is refused and changes nothing, and the
+    /// memory gives its mappings back when it goes. In a child process: the budget is the
+    /// process's.
+    #[test]
+    fn extents_take_the_mapping_budget_first() {
+        let test = "share::backing::tests::extents_take_the_mapping_budget_first";
+        if !crate::child::in_child(test, "budget: done") {
+            return;
+        }
+        use crate::vm::budget::{mappings_in_use, set_mapping_budget};
+        let p = page();
+        let file = BackingFile::new().unwrap();
+        let mem = BackedMemory::with_file(8 * p, 16 * p, p, file.clone()).unwrap();
+        let m = mem.map();
+        write(m, 0, b"page zero");
+        write(m, 2 * p, b"page two");
+        let before = mappings_in_use();
+        m.alias(2 * p, m, 0, p, RW).unwrap();
+        // Three extents: two mappings past the first.
+        assert_eq!((m.extents(), mappings_in_use()), (3, before + 2));
+        set_mapping_budget(mappings_in_use());
+        let refused = m.alias(5 * p, m, 0, p, RW);
+        assert!(matches!(refused, Err(PlaceError::Budget)), "{refused:?}");
+        assert_eq!(bytes(m, 5 * p, 4), [0; 4]);
+        assert_eq!((m.extents(), file.count(0)), (3, 2));
+        // A change that joins extents needs no more than it gives back.
+        m.reback(2 * p, p, RW).unwrap();
+        assert_eq!(m.extents(), 1);
+        assert_eq!(mappings_in_use(), before);
+        drop(mem);
+        assert_eq!(mappings_in_use(), before);
+        println!("budget: done");
     }
 
     /// Through Wasmtime: a guest's memory is a backed memory, its data segment copied in;

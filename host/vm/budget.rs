@@ -3,7 +3,9 @@
 //! Every hardware protection boundary inside an enforced linear memory splits a kernel
 //! mapping, and Linux allows a process `vm.max_map_count` of them. machvm counts, per
 //! enforced task, the boundaries its protections create (see [`crate::vm`]'s `change`), and
-//! keeps the sum across every kernel of the process under a budget: a table change that
+//! keeps the sum across every kernel of the process under a budget, with the mappings that
+//! backed memories' extents add (`crate::share::backing`: an alias or a fresh range is a
+//! mapping of its own): a table change that
 //! would pass it answers `KERN_RESOURCE_SHORTAGE` and changes nothing, before `mprotect`
 //! could run out and leave the rest of the process (Wasmtime, WASI, the allocator, threads)
 //! without mappings. See `docs/enforcement.md` for the default.
