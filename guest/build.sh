@@ -238,7 +238,7 @@ ABI_EXPORTS=(x_mach_task_self x_mach_host_self x_host_page_size x_vm_allocate x_
 	x_vm_protect x_vm_copy x_vm_read x_vm_read_overwrite x_vm_write x_vm_region_64
 	x_mach_vm_allocate x_mach_vm_deallocate x_mach_vm_protect x_mach_vm_copy x_mach_vm_read
 	x_mach_vm_read_overwrite x_mach_vm_write x_mach_vm_region x_vm_region x_vm_behavior_set
-	x_mach_vm_behavior_set x_vm_inherit x_mach_vm_inherit x_vm_msync x_mach_vm_msync x_vm_wire x_mach_vm_wire
+	x_mach_vm_behavior_set x_vm_inherit x_mach_vm_inherit x_vm_remap x_mach_vm_remap x_vm_msync x_mach_vm_msync x_vm_wire x_mach_vm_wire
 	x_vm_map_page_query x_mach_vm_page_query x_mach_vm_page_info x_mach_vm_page_range_query
 	x_task_info x_host_statistics64 x_vm_purgable_control x_mach_vm_purgable_control x_load32 x_load64 x_store32 x_store64)
 RINGBUF_EXPORTS=(ringbuf_selftest ringbuf_checksum ringbuf_touch_guard ringbuf_page_size last_kr)
@@ -261,6 +261,7 @@ build_all() {
 	build_c "$out" purgecache.wasm wasm32 examples/purgecache.c "${PURGECACHE_EXPORTS[@]}"
 	build_c "$out" purgecache64.wasm wasm64 examples/purgecache.c "${PURGECACHE_EXPORTS[@]}"
 	build_wasi "$out" regions.wasm examples/regions.c
+	build_wasi "$out" magicring.wasm examples/magicring.c
 	build_wasi "$out" heap.wasm tests/heap.c
 	build_wasi_cxx "$out" heapxx.wasm tests/heap.c
 	build_wasi "$out" sdk.wasm tests/sdk.c

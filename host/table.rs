@@ -189,19 +189,31 @@ impl PageTable {
     /// run found last) inlined into the caller.
     #[inline]
     pub fn allows(&self, start: u64, end: u64, prot: VmProt) -> bool {
-        if let Some(r) = self.last.get() {
-            if r.start <= start && start < end && end <= r.end {
-                return r.attrs.cur & prot == prot;
-            }
-        }
-        self.check_access(start, end, prot).is_ok()
+        self.allows_where(start, end, |a| a.cur & prot == prot)
     }
 
-    /// The widest range of consecutive pages around `page` that are all allocated with all
-    /// of `prot` in their current protection, looking at most `max_runs` runs past
-    /// `page`'s own on each side; `None` when `page` itself is not such a page.
-    pub fn span_allowing(&self, page: u64, prot: VmProt, max_runs: usize) -> Option<Range<u64>> {
-        let ok = |attrs: PageAttrs| attrs.cur & prot == prot;
+    /// True when every page of `[start, end)` is allocated and `ok` accepts its attributes:
+    /// `check(..).is_ok()`, with the common case (the range lies in the run found last)
+    /// inlined into the caller.
+    #[inline]
+    pub fn allows_where(&self, start: u64, end: u64, ok: impl Fn(PageAttrs) -> bool) -> bool {
+        if let Some(r) = self.last.get() {
+            if r.start <= start && start < end && end <= r.end {
+                return ok(r.attrs);
+            }
+        }
+        self.check(start, end, ok).is_ok()
+    }
+
+    /// The widest range of consecutive pages around `page` that are all allocated with
+    /// attributes `ok` accepts, looking at most `max_runs` runs past `page`'s own on each
+    /// side; `None` when `page` itself is not such a page.
+    pub fn span_where(
+        &self,
+        page: u64,
+        ok: impl Fn(PageAttrs) -> bool,
+        max_runs: usize,
+    ) -> Option<Range<u64>> {
         let run = self.run_at(page).filter(|r| ok(r.attrs))?;
         let (mut start, mut end) = (run.start, run.end);
         for (&s, &(e, attrs)) in self.runs.range(..run.start).rev().take(max_runs) {
@@ -310,6 +322,33 @@ impl PageTable {
             }
         }
         (limit - pos >= n).then_some(pos)
+    }
+
+    /// The lowest run of `n` unallocated pages ending at or below page `below` (and inside
+    /// the map) whose first page has no bit of `mask` set (`mask` in pages; 0: any page).
+    /// Each gap is tried at its first page so aligned (`(page + mask) & !mask`, as XNU's
+    /// address search aligns), so for a mask that is not one less than a power of two, a
+    /// run further into a gap may be passed over.
+    pub fn find_free_aligned(&self, n: u64, below: u64, mask: u64) -> Option<u64> {
+        let limit = below.min(self.limit);
+        if n == 0 || n > limit {
+            return None;
+        }
+        let fits = |gap_start: u64, gap_end: u64| {
+            let s = (u128::from(gap_start) + u128::from(mask)) & !u128::from(mask);
+            (s + u128::from(n) <= u128::from(gap_end.min(limit))).then_some(s as u64)
+        };
+        let mut pos = 0u64;
+        for (&start, &(end, _)) in &self.runs {
+            if let Some(s) = fits(pos, start) {
+                return Some(s);
+            }
+            pos = end;
+            if pos >= limit {
+                return None;
+            }
+        }
+        fits(pos, limit)
     }
 
     /// vm_protect's table step (spec §4 rows 4-6) over the pages `[start, end)`: checks the
@@ -511,13 +550,21 @@ pub(crate) fn deallocated(a: Option<PageAttrs>) -> Option<PageAttrs> {
 /// [`PageTable::protect`]'s check.
 pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: VmProt, copy: bool) -> PageAttrs {
     // VM_PROT_COPY makes the range a private copy: new memory of its own, not the
-    // purgeable object it was.
-    let object = if copy { 0 } else { a.object };
+    // purgeable object or the shared object it was.
+    let a = if copy {
+        PageAttrs {
+            object: 0,
+            share: 0,
+            share_offset: 0,
+            ..a
+        }
+    } else {
+        a
+    };
     if set_max {
         PageAttrs {
             cur: a.cur & prot,
             max: prot,
-            object,
             ..a
         }
     } else {
@@ -529,7 +576,6 @@ pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: VmProt, copy: bool) -
         PageAttrs {
             cur: prot,
             max: a.max | extra,
-            object,
             ..a
         }
     }
@@ -547,7 +593,7 @@ mod tests {
         inherit: VM_INHERIT_COPY,
         permanent: false,
         behavior: VM_BEHAVIOR_DEFAULT,
-        object: 0,
+        ..PageAttrs::DEFAULT
     };
 
     /// Page-by-page reference of the table, to compare after each operation.
@@ -629,7 +675,7 @@ mod tests {
                 inherit: VM_INHERIT_COPY,
                 permanent: false,
                 behavior: 0,
-                object: 0
+                ..PageAttrs::DEFAULT
             })
         );
         // Raising max fails, without change.
@@ -647,7 +693,7 @@ mod tests {
                 inherit: VM_INHERIT_COPY,
                 permanent: false,
                 behavior: 0,
-                object: 0
+                ..PageAttrs::DEFAULT
             })
         );
         assert_canonical(&t);

@@ -445,6 +445,31 @@ START              END                SIZE     PRT/MAX  INHERIT
     }
 }
 
+/// The magic ring buffer (guest/examples/magicring.c), written as macOS code writes it and
+/// compiled against the SDK, runs under `machvm run` at both page sizes: `vm_remap` shares
+/// the lower half at the upper one, so that the stream of bytes it carries reads back whole
+/// across the end (the same sequence and checksum as ringbuf.wasm's).
+#[test]
+fn the_magic_ring_buffer_runs_under_the_runner() {
+    for (page, len) in [("4096", 12288), ("16384", 49152)] {
+        let args = ["run", "--page-size", page, "guest/prebuilt/magicring.wasm"];
+        let Some(o) = machvm(&args) else {
+            eprintln!("no machvm binary (the `cli` feature is off)");
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "page size {page}: {stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            format!(
+                "magicring: {len} bytes, cur 3 max 7, both halves shared; 1000000 bytes \
+                 through, FNV-1a 0x4362a77b\n"
+            ),
+            "page size {page}"
+        );
+    }
+}
+
 /// The runner calls a guest's exports (as guest/README.md shows) and exits with 1 and the
 /// faulting address when the guest touches its guard page.
 #[test]

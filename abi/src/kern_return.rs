@@ -76,10 +76,22 @@ kern_returns! {
     /// Also what `mach_vm_page_range_query` answers when it cannot store the dispositions:
     /// XNU's `copyout` error (`EFAULT`, 14) returned as a `kern_return_t`.
     ABORTED KERN_ABORTED = 14, "(os/kern) aborted";
+    /// The name denotes no right in the caller's namespace (`mach_port_deallocate`).
+    INVALID_NAME KERN_INVALID_NAME = 15, "(os/kern) invalid name";
     /// The port is not a task port (`vm_msync` given the host port).
     INVALID_TASK KERN_INVALID_TASK = 16, "(os/kern) invalid task";
+    /// The name denotes a right the call cannot take (`mach_port_deallocate` of the task's
+    /// own port; `vm_map` asking for more than a memory entry allows).
+    INVALID_RIGHT KERN_INVALID_RIGHT = 17, "(os/kern) invalid right";
+    /// A flag or value the call does not accept (`mach_make_memory_entry_64`'s flags).
+    INVALID_VALUE KERN_INVALID_VALUE = 18, "(os/kern) invalid value";
     /// The port is not the host-privileged port (`vm_wire`: no guest holds it).
     INVALID_HOST KERN_INVALID_HOST = 22, "(os/kern) invalid host";
+    /// The port is neither null nor a memory entry (`vm_map`'s `object`).
+    INVALID_OBJECT KERN_INVALID_OBJECT = 29, "(os/kern) invalid object";
+    /// The task's memory cannot do what the call asks: sharing pages (`vm_remap`) on a
+    /// memory that is not backed by shared memory files (spec §8).
+    NOT_SUPPORTED KERN_NOT_SUPPORTED = 46, "(os/kern) service not supported";
     /// The port name does not denote a send right in the caller's namespace.
     SEND_INVALID_DEST MACH_SEND_INVALID_DEST = 0x1000_0003, "(ipc/send) invalid destination port";
     /// A port argument other than the destination names no right in the caller's namespace.

@@ -8,7 +8,7 @@
  * Exports:
  *   conform_selftest() -> i32   0 when every check passed, else the number
  *                               of the first failing check (the CHECK(n, ...)
- *                               below; 1..116).
+ *                               below; 1..121).
  *   last_kr() -> i32            at a failing check: what the call returned
  *                               (or, for a check on data, -1).
  *   task_self_name() -> i32     mach_task_self(): 0x103 (259) in machvm.
@@ -283,6 +283,20 @@ int conform_selftest(void)
 	CHECK(113, region(&x, &sz, &info, VM_REGION_BASIC_INFO_64, VM_REGION_BASIC_INFO_COUNT_64), KERN_SUCCESS);
 	ENSURE(114, x == d && sz == P && info.inheritance == VM_INHERIT_SHARE);
 	CHECK(115, mach_vm_inherit(self, d, P, VM_INHERIT_DONATE_COPY), KERN_INVALID_ARGUMENT);
-	CHECK(116, vm_deallocate(self, d, 2 * P), KERN_SUCCESS);
+	/* vm_remap's checks before it looks for a memory that can share: an
+	 * inheritance past NONE, a tag in the flags, a hole in the source (before
+	 * the target, which is taken: FIXED on d). Nothing is stored. */
+	vm_prot_t cur = 77, max = 77;
+	x = d;
+	CHECK(116, vm_remap(self, &x, P, 0, VM_FLAGS_ANYWHERE, self, d, FALSE, &cur, &max,
+		VM_INHERIT_DONATE_COPY), KERN_INVALID_ARGUMENT);
+	CHECK(117, vm_remap(self, &x, P, 0, VM_FLAGS_ANYWHERE | VM_MAKE_TAG(1), self, d, FALSE,
+		&cur, &max, VM_INHERIT_DEFAULT), KERN_INVALID_ARGUMENT);
+	CHECK(118, vm_deallocate(self, d + P, P), KERN_SUCCESS);
+	mach_vm_address_t mx = d;
+	CHECK(119, mach_vm_remap(self, &mx, 2 * P, 0, VM_FLAGS_FIXED, self, d, TRUE, &cur, &max,
+		VM_INHERIT_DEFAULT), KERN_INVALID_ADDRESS);
+	ENSURE(120, x == d && mx == d && cur == 77 && max == 77);
+	CHECK(121, vm_deallocate(self, d, 2 * P), KERN_SUCCESS);
 	return 0;
 }

@@ -36,6 +36,8 @@ X(kern_return_t, vm_behavior_set, (vm_map_t t, vm_address_t a, vm_size_t s, vm_b
 X(kern_return_t, mach_vm_behavior_set, (vm_map_t t, mach_vm_address_t a, mach_vm_size_t s, vm_behavior_t b), (t, a, s, b))
 X(kern_return_t, vm_inherit, (vm_map_t t, vm_address_t a, vm_size_t s, vm_inherit_t i), (t, a, s, i))
 X(kern_return_t, mach_vm_inherit, (vm_map_t t, mach_vm_address_t a, mach_vm_size_t s, vm_inherit_t i), (t, a, s, i))
+X(kern_return_t, vm_remap, (vm_map_t t, vm_address_t *a, vm_size_t s, vm_address_t m, int f, vm_map_t st, vm_address_t sa, boolean_t c, vm_prot_t *cur, vm_prot_t *max, vm_inherit_t i), (t, a, s, m, f, st, sa, c, cur, max, i))
+X(kern_return_t, mach_vm_remap, (vm_map_t t, mach_vm_address_t *a, mach_vm_size_t s, mach_vm_offset_t m, int f, vm_map_t st, mach_vm_address_t sa, boolean_t c, vm_prot_t *cur, vm_prot_t *max, vm_inherit_t i), (t, a, s, m, f, st, sa, c, cur, max, i))
 X(kern_return_t, vm_msync, (vm_map_t t, vm_address_t a, vm_size_t s, vm_sync_t f), (t, a, s, f))
 X(kern_return_t, mach_vm_msync, (vm_map_t t, mach_vm_address_t a, mach_vm_size_t s, vm_sync_t f), (t, a, s, f))
 X(kern_return_t, vm_wire, (host_priv_t h, vm_map_t t, vm_address_t a, vm_size_t s, vm_prot_t p), (h, t, a, s, p))

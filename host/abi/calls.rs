@@ -168,6 +168,22 @@ pub enum Call {
         size: u64,
         inheritance: u32,
     },
+    /// `vm_remap(target_task, *target_address, size, mask, flags, src_task, src_address,
+    /// copy, *cur_protection, *max_protection, inheritance)`.
+    Remap {
+        form: Form,
+        target_task: MachPort,
+        addr_ptr: u64,
+        size: u64,
+        mask: u64,
+        flags: u32,
+        src_task: MachPort,
+        src_addr: u64,
+        copy: u32,
+        cur_ptr: u64,
+        max_ptr: u64,
+        inheritance: u32,
+    },
     /// `vm_msync(task, address, size, sync_flags)`.
     Msync {
         form: Form,
@@ -254,6 +270,7 @@ impl Call {
             Call::VmRegion { .. } => return "vm_region",
             Call::BehaviorSet { form, .. } => (form, "vm_behavior_set", "mach_vm_behavior_set"),
             Call::Inherit { form, .. } => (form, "vm_inherit", "mach_vm_inherit"),
+            Call::Remap { form, .. } => (form, "vm_remap", "mach_vm_remap"),
             Call::Msync { form, .. } => (form, "vm_msync", "mach_vm_msync"),
             Call::Wire { form, .. } => (form, "vm_wire", "mach_vm_wire"),
             Call::PageQuery { form, .. } => (form, "vm_map_page_query", "mach_vm_page_query"),
@@ -285,6 +302,7 @@ impl Call {
             | Call::Region { form, .. }
             | Call::BehaviorSet { form, .. }
             | Call::Inherit { form, .. }
+            | Call::Remap { form, .. }
             | Call::Msync { form, .. }
             | Call::Wire { form, .. }
             | Call::PageQuery { form, .. }
@@ -406,6 +424,32 @@ impl Call {
                 inheritance,
                 ..
             } => vec![task.into(), addr, size, inheritance.into()],
+            Call::Remap {
+                target_task,
+                addr_ptr,
+                size,
+                mask,
+                flags,
+                src_task,
+                src_addr,
+                copy,
+                cur_ptr,
+                max_ptr,
+                inheritance,
+                ..
+            } => vec![
+                target_task.into(),
+                addr_ptr,
+                size,
+                mask,
+                flags.into(),
+                src_task.into(),
+                src_addr,
+                copy.into(),
+                cur_ptr,
+                max_ptr,
+                inheritance.into(),
+            ],
             Call::Msync {
                 task,
                 addr,
@@ -566,6 +610,16 @@ pub struct PageAttrs {
     /// makes one per call; see [`crate::vm::TaskVm::purgeable_state`]); 0 for memory that is
     /// not purgeable.
     pub object: u32,
+    /// The shared object the page belongs to (spec §8): 0 for the task's private memory,
+    /// else an id unique in the kernel, given when private pages are first shared
+    /// (`vm_remap` without copy). Pages keep it while they stay mapped, whoever else still
+    /// maps the object (XNU never clears an entry's `is_shared`); `vm_region` reports
+    /// `shared` for them.
+    pub share: u32,
+    /// Where the page lies in its shared object: the page at address `a` is the object's
+    /// bytes at `a + share_offset` (wrapping), so that pages at consecutive offsets of one
+    /// object have equal attributes and form one region. 0 for private memory.
+    pub share_offset: u64,
 }
 
 impl PageAttrs {
@@ -578,5 +632,17 @@ impl PageAttrs {
         permanent: false,
         behavior: crate::abi::VM_BEHAVIOR_DEFAULT,
         object: 0,
+        share: 0,
+        share_offset: 0,
     };
+
+    /// The object offset of the page at address `addr` when it has these attributes: the
+    /// shared object's offset, or 0 for private memory.
+    pub fn object_offset(&self, addr: u64) -> u64 {
+        if self.share == 0 {
+            0
+        } else {
+            addr.wrapping_add(self.share_offset)
+        }
+    }
 }

@@ -33,6 +33,8 @@ pub enum Import {
     BehaviorSet(Form),
     /// `vm_inherit` / `mach_vm_inherit`.
     Inherit(Form),
+    /// `vm_remap` / `mach_vm_remap`.
+    Remap(Form),
     /// `vm_msync` / `mach_vm_msync`.
     Msync(Form),
     /// `vm_wire` / `mach_vm_wire`.
@@ -69,7 +71,7 @@ impl fmt::Display for Ty {
 
 impl Import {
     /// Every import, `vm_*` and `mach_vm_*` forms.
-    pub const ALL: [Import; 36] = {
+    pub const ALL: [Import; 38] = {
         use Form::*;
         use Import::*;
         [
@@ -97,6 +99,8 @@ impl Import {
             BehaviorSet(MachVm),
             Inherit(Vm),
             Inherit(MachVm),
+            Remap(Vm),
+            Remap(MachVm),
             Msync(Vm),
             Msync(MachVm),
             Wire(Vm),
@@ -141,6 +145,8 @@ impl Import {
             BehaviorSet(MachVm) => "mach_vm_behavior_set",
             Inherit(Vm) => "vm_inherit",
             Inherit(MachVm) => "mach_vm_inherit",
+            Remap(Vm) => "vm_remap",
+            Remap(MachVm) => "mach_vm_remap",
             Msync(Vm) => "vm_msync",
             Msync(MachVm) => "mach_vm_msync",
             Wire(Vm) => "vm_wire",
@@ -186,6 +192,7 @@ impl Import {
             Region(_) | VmRegion => vec![i, p, p, i, p, p, p],
             BehaviorSet(f) | Inherit(f) | Msync(f) => vec![i, a(f), a(f), i],
             Wire(f) => vec![i, i, a(f), a(f), i],
+            Remap(f) => vec![i, p, a(f), a(f), i, i, a(f), i, p, p, i],
             PageQuery(f) => vec![i, a(f), p, p],
             PageInfo => vec![i, Ty::I64, i, p, p],
             PageRangeQuery => vec![i, Ty::I64, Ty::I64, Ty::I64, p],
@@ -292,6 +299,20 @@ impl Import {
                 addr: a(1),
                 size: a(2),
                 inheritance: n(3),
+            },
+            Remap(form) => Call::Remap {
+                form,
+                target_task: port(0),
+                addr_ptr: a(1),
+                size: a(2),
+                mask: a(3),
+                flags: n(4),
+                src_task: port(5),
+                src_addr: a(6),
+                copy: n(7),
+                cur_ptr: a(8),
+                max_ptr: a(9),
+                inheritance: n(10),
             },
             Msync(form) => Call::Msync {
                 form,

@@ -140,7 +140,8 @@ pub fn run(opts: &Options) -> Result<i32, Failure> {
         install_trace_output();
     }
     let mut config = Config::new();
-    machvm::configure(&mut config);
+    // Memories that can share pages (spec §8: vm_remap), which the runner's guests may use.
+    machvm::share::configure(machvm::configure(&mut config));
     config.consume_fuel(opts.fuel.is_some());
     config.epoch_interruption(opts.timeout.is_some());
     let engine = Engine::new(&config)

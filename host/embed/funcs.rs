@@ -443,6 +443,7 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
         Import::VmRegion
         | Import::BehaviorSet(_)
         | Import::Inherit(_)
+        | Import::Remap(_)
         | Import::Msync(_)
         | Import::Wire(_)
         | Import::PageQuery(_)

@@ -161,6 +161,8 @@ pub struct Kernel {
     config: KernelConfig,
     /// What the store's signal handler shares with machvm, once `install_handlers` ran.
     pub(crate) fault: Option<Arc<FaultRecord>>,
+    /// The last shared object id given to its tasks' pages (spec §8).
+    pub(crate) last_share: u32,
 }
 
 impl Kernel {
@@ -194,6 +196,7 @@ impl Kernel {
             tasks: Vec::new(),
             config,
             fault: None,
+            last_share: 0,
         })
     }
 

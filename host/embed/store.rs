@@ -2,6 +2,9 @@
 //! Wasmtime store, with the unsafe code that reads and writes a task's memory.
 
 use std::ptr;
+use std::sync::Arc;
+
+use rustix::mm::ProtFlags;
 
 use wasmtime::{AsContextMut, Memory, StoreContextMut};
 
@@ -9,6 +12,7 @@ use super::funcs::publish_windows;
 use super::GetKernel;
 #[cfg(feature = "wasi")]
 use super::{funcs::task_stopped, task::find_task};
+use crate::share::backing::{MemoryMap, PlaceError, Source};
 use crate::trace::ParamLog;
 use crate::vm::{self, Env, TaskId, TaskVm, WASM_PAGE};
 /// [`Env`] over a store: the tasks' state in the kernel, their bytes in their memories.
@@ -60,6 +64,13 @@ impl<'a, T: 'static, G: GetKernel<T>> StoreEnv<'a, T, G> {
         let slot = if self.cache[0].is_none() { 0 } else { 1 };
         self.cache[slot] = Some((t, base, size));
         Some((base, size))
+    }
+
+    /// The extents of task `t`'s memory, when it is a backed memory (spec §8) and the task
+    /// runs.
+    fn backed(&mut self, t: TaskId) -> Option<Arc<MemoryMap>> {
+        let (base, _) = self.raw(t)?;
+        MemoryMap::of(base)
     }
 
     /// The pointer to `[addr, addr + len)` of task `t`'s memory, when it lies inside.
@@ -241,6 +252,64 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
         // SAFETY: as in `zero`; `bytes` is host memory, disjoint from the guest's.
         unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
         true
+    }
+
+    fn can_share(&mut self, t: TaskId) -> bool {
+        self.backed(t).is_some()
+    }
+
+    fn new_share(&mut self) -> u32 {
+        let kernel = (self.get)(self.cx.data_mut());
+        kernel.last_share = kernel.last_share.checked_add(1).unwrap_or(1);
+        kernel.last_share
+    }
+
+    fn back(&mut self, t: TaskId, addr: u64, plan: &[(u64, vm::Fill)]) -> vm::Backed {
+        let Some(map) = self.backed(t) else {
+            return vm::Backed::Refused;
+        };
+        let shift = self.vm(t).page_shift();
+        let mut maps = Vec::new();
+        for &(_, fill) in plan {
+            if let vm::Fill::Share { task, .. } | vm::Fill::Copy { task, .. } = fill {
+                match self.backed(task) {
+                    Some(m) => maps.push(m),
+                    None => return vm::Backed::Refused,
+                }
+            }
+        }
+        let mut from = maps.iter();
+        let mut parts = Vec::with_capacity(plan.len());
+        for &(pages, fill) in plan {
+            let len = (pages << shift) as usize;
+            let source = match fill {
+                vm::Fill::Fresh => Source::Fresh,
+                vm::Fill::Keep => Source::Keep,
+                vm::Fill::Share { addr, .. } => match from.next() {
+                    Some(m) => Source::Share(m, addr as usize),
+                    None => return vm::Backed::Refused,
+                },
+                vm::Fill::Copy { addr, .. } => match from.next() {
+                    Some(m) => Source::Copy(m, addr as usize),
+                    None => return vm::Backed::Refused,
+                },
+            };
+            parts.push((len, source));
+        }
+        // An enforced task's pages stay inaccessible until its table is mirrored over them.
+        let prot = if self.enforcing(t) {
+            ProtFlags::empty()
+        } else {
+            ProtFlags::READ | ProtFlags::WRITE
+        };
+        match map.replace(addr as usize, &parts, prot) {
+            Ok(()) => vm::Backed::Done,
+            Err(PlaceError::Hole(_)) => vm::Backed::Hole,
+            Err(e) => {
+                tracing::debug!(target: "machvm::share", "task {t:?}: {e}");
+                vm::Backed::Refused
+            }
+        }
     }
 
     #[inline]

@@ -265,6 +265,34 @@ impl fmt::Display for SyncFlags {
     }
 }
 
+/// `vm_remap`'s flags: `FIXED` or `ANYWHERE`, then the other bits of
+/// `VM_FLAGS_USER_REMAP` by name, others in hex.
+struct RemapFlags(u32);
+
+impl fmt::Display for RemapFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0 & 1 != 0 { "ANYWHERE" } else { "FIXED" })?;
+        const NAMED: [(u32, &str); 5] = [
+            (0x8, "RANDOM_ADDR"),
+            (0x20, "RESILIENT_CODESIGN"),
+            (0x40, "RESILIENT_MEDIA"),
+            (0x4000, "OVERWRITE"),
+            (0x10_0000, "RETURN_DATA_ADDR"),
+        ];
+        let mut rest = self.0 & !1;
+        for (bit, name) in NAMED {
+            if rest & bit != 0 {
+                write!(f, "|{name}")?;
+                rest &= !bit;
+            }
+        }
+        if rest != 0 {
+            write!(f, "|{rest:#x}")?;
+        }
+        Ok(())
+    }
+}
+
 struct Bool(u32);
 
 impl fmt::Display for Bool {
@@ -315,6 +343,8 @@ impl fmt::Display for CallLine<'_> {
         let set_max;
         let behavior;
         let inherit;
+        let remap_flags;
+        let copy_arg;
         let sync;
         let info_args;
         let control;
@@ -452,6 +482,34 @@ impl fmt::Display for CallLine<'_> {
                     Hex("task", u64::from(task)),
                     Hex("addr", addr),
                     Hex("size", size),
+                    Bare(&inherit),
+                ]
+            }
+            Call::Remap {
+                target_task,
+                size,
+                mask,
+                flags: fl,
+                src_task,
+                src_addr,
+                copy,
+                inheritance,
+                ..
+            } => {
+                remap_flags = RemapFlags(fl);
+                copy_arg = Bool(copy);
+                inherit = Inheritance(inheritance);
+                &[
+                    Hex("target_task", u64::from(target_task)),
+                    InOut("target_addr", "target_address", true),
+                    Hex("size", size),
+                    Hex("mask", mask),
+                    Bare(&remap_flags),
+                    Hex("src_task", u64::from(src_task)),
+                    Hex("src_addr", src_addr),
+                    Text("copy", &copy_arg),
+                    Out("cur", "cur_protection", false),
+                    Out("max", "max_protection", false),
                     Bare(&inherit),
                 ]
             }

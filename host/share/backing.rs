@@ -10,22 +10,22 @@
 //!   reservation. Its own pages (at first, and as it grows) come from one file the whole
 //!   process shares ([`BackingFile::shared`]: one file descriptor however many memories).
 //! - [`MemoryMap`] is a memory's extents, found from its base address ([`MemoryMap::of`]).
-//!   Inside the crate, `alias` maps the pages behind one range at another (of the same memory
-//!   or another one), so a write through either is seen through both, and `reback` gives a
-//!   range fresh zero pages, which is what deallocating one
-//!   alias does: every other mapping keeps the data.
+//!   Inside the crate, `replace` changes what backs a range, part by part: the pages behind
+//!   a range of the same memory or another one (so a write through either is seen through
+//!   both: `vm_remap`), fresh zero pages (what freeing one mapping of shared pages gives it:
+//!   every other mapping keeps the data), a private copy (`VM_PROT_COPY`), or what is there.
 //!
 //! Offsets and lengths are in bytes and multiples of the host's page size. Mapping a range
 //! anew gives it the protection the caller names: the caller (machvm's enforcement) puts its
 //! table's protection back on it. An extent is at least one kernel mapping (more where
-//! protections differ inside it); spec §7's budget is taken by the caller.
+//! protections differ inside it).
 //!
 //! Every extent past a memory's first is a kernel mapping of its own, so a memory takes
-//! `extents - 1` mappings from the process's mapping budget (spec §7, [`crate::enforce::mapping_budget`]),
-//! before it maps anything; an alias or a growth the budget cannot afford is refused
-//! (`PlaceError::Budget`) and changes nothing.
+//! `extents - 1` mappings from the process's mapping budget (spec §7,
+//! [`crate::enforce::mapping_budget`]), before it maps anything; a replacement or a growth
+//! the budget cannot afford is refused (`PlaceError::Budget`) and changes nothing.
 //!
-//! A placement (`alias`, `reback`) is all or nothing. When the kernel refuses one of its
+//! A replacement is all or nothing. When the kernel refuses one of its
 //! `MAP_FIXED` `mmap`s (a budget set above what the kernel allows), the pieces mapped before
 //! it get their old pages back and the error is `PlaceError::Refused`. A refused
 //! `MAP_FIXED` leaves the old mapping in place on Linux 6.12 and later
@@ -317,7 +317,52 @@ struct MapState {
     charged: usize,
 }
 
-/// Why a placement (`alias`, `reback`) did not happen.
+/// What backs one part of a range after [`MemoryMap::replace`].
+pub(crate) enum Source<'a> {
+    /// Fresh pages of the memory's own file, reading zero.
+    Fresh,
+    /// What backs the part now.
+    Keep,
+    /// The pages behind that memory's bytes from that offset on: both then show the same
+    /// bytes.
+    Share(&'a MemoryMap, usize),
+    /// Fresh pages holding a copy of that memory's bytes from that offset on.
+    Copy(&'a MemoryMap, usize),
+}
+
+/// Reads `buf.len()` bytes of `file` at `offset`.
+fn read_exact_at(file: &BackingFile, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        match rustix::io::pread(&file.fd, &mut buf[done..], offset + done as u64) {
+            Ok(0) => {
+                // Past the file's end: reads as zero (the file only grows).
+                buf[done..].fill(0);
+                return Ok(());
+            }
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `buf` to `file` at `offset`.
+fn write_all_at(file: &BackingFile, buf: &[u8], offset: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        match rustix::io::pwrite(&file.fd, &buf[done..], offset + done as u64) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Why a replacement ([`MemoryMap::replace`]) did not happen.
 #[derive(Debug)]
 pub(crate) enum PlaceError {
     /// A range is not page-aligned or not within its memory: nothing changed.
@@ -459,14 +504,13 @@ impl MemoryMap {
     /// memory, with protection `prot`: afterwards a write through either range is seen
     /// through both, and the pages that were at `dst` lose this reference. `from` may be
     /// this memory (the ranges may then overlap: the source's pages are taken first).
+    /// [`replace`](Self::replace) with one `Share` part; for the tests.
     ///
     /// # Errors
     ///
-    /// When a range is not page-aligned or not within its memory's size, or the kernel
-    /// refuses the mapping (out of mappings); then nothing changed.
-    // Crate-only: it changes what backs a task's pages behind its page table, which only
-    // the calls of spec §8 may do (not linked yet; the tests below use it).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// When a range is not page-aligned or not within its memory's size, the budget or the
+    /// kernel refuses the mapping; then nothing changed (see `PlaceError`).
+    #[cfg(test)]
     pub(crate) fn alias(
         &self,
         dst: usize,
@@ -475,40 +519,127 @@ impl MemoryMap {
         len: usize,
         prot: ProtFlags,
     ) -> Result<(), PlaceError> {
-        self.lock().check(dst, len).map_err(PlaceError::Invalid)?;
-        // Counted while `from`'s lock is held: no other thread can free them in between.
-        let pieces = from
-            .pieces_retained(src, len)
-            .map_err(PlaceError::Invalid)?;
-        let placed = pieces
-            .into_iter()
-            .map(|(at, e)| (dst + (at - src), e))
-            .collect();
-        self.place(dst, len, placed, prot)
+        self.replace(dst, &[(len, Source::Share(from, src))], prot)
     }
 
-    /// Gives `[at, at + len)` fresh zero pages (of the file of the memory's own pages), with protection
-    /// `prot`; the pages that were there lose this reference (another mapping of them keeps
-    /// their data).
+    /// Gives `[at, at + len)` fresh zero pages (of the file of the memory's own pages),
+    /// with protection `prot`; the pages that were there lose this reference (another
+    /// mapping of them keeps their data). [`replace`](Self::replace) with one `Fresh` part;
+    /// for the tests.
     ///
     /// # Errors
     ///
     /// As `alias`.
-    // Crate-only, as `alias`.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg(test)]
     pub(crate) fn reback(&self, at: usize, len: usize, prot: ProtFlags) -> Result<(), PlaceError> {
-        let own = {
-            let s = self.lock();
-            s.check(at, len).map_err(PlaceError::Invalid)?;
-            s.own.clone()
+        self.replace(at, &[(len, Source::Fresh)], prot)
+    }
+
+    /// Replaces what backs `[at, at + Σ len)` with `plan`'s parts in order, each `(len,
+    /// source)` (see [`Source`]), in one placement: all or nothing, the new pages with
+    /// protection `prot`. The pages of `Share` and `Copy` sources are taken (counted, or
+    /// copied) before anything is replaced, so a source may overlap the range.
+    ///
+    /// # Errors
+    ///
+    /// As `alias`; `Refused` also when the file cannot grow or a copy cannot be read or
+    /// written.
+    pub(crate) fn replace(
+        &self,
+        at: usize,
+        plan: &[(usize, Source<'_>)],
+        prot: ProtFlags,
+    ) -> Result<(), PlaceError> {
+        let mut placed: Vec<(usize, Extent)> = Vec::new();
+        let give_back = |placed: &[(usize, Extent)]| {
+            for (_, e) in placed {
+                e.file.release(e.offset, e.len as u64);
+            }
         };
+        let own = self.lock().own.clone();
+        let mut pos = at;
+        for &(len, ref source) in plan {
+            let got = match *source {
+                Source::Keep => self.pieces_retained(pos, len).map_err(PlaceError::Invalid),
+                Source::Share(from, src) => {
+                    from.pieces_retained(src, len).map_err(PlaceError::Invalid)
+                }
+                Source::Fresh => own
+                    .allocate(len as u64)
+                    .map(|offset| {
+                        let file = own.clone();
+                        vec![(pos, Extent { len, file, offset })]
+                    })
+                    .map_err(PlaceError::Refused),
+                Source::Copy(from, src) => from.copied_into(&own, src, len).map(|e| vec![(pos, e)]),
+            };
+            match got {
+                Ok(pieces) => {
+                    let shift = pos as isize - pieces.first().map_or(pos, |p| p.0) as isize;
+                    placed.extend(
+                        pieces
+                            .into_iter()
+                            .map(|(o, e)| ((o as isize + shift) as usize, e)),
+                    );
+                }
+                Err(e) => {
+                    give_back(&placed);
+                    return Err(e);
+                }
+            }
+            pos += len;
+        }
+        self.place(at, pos - at, placed, prot)
+    }
+
+    /// Fresh pages of `own` holding a copy of `[src, src + len)` of this memory, read
+    /// through the files (whatever the pages' protection), counted once.
+    fn copied_into(
+        &self,
+        own: &Arc<BackingFile>,
+        src: usize,
+        len: usize,
+    ) -> Result<Extent, PlaceError> {
         let offset = own.allocate(len as u64).map_err(PlaceError::Refused)?;
         let fresh = Extent {
             len,
-            file: own,
+            file: own.clone(),
             offset,
         };
-        self.place(at, len, vec![(at, fresh)], prot)
+        let pieces = {
+            let s = self.lock();
+            if let Err(e) = s.check(src, len) {
+                drop(s);
+                own.release(offset, len as u64);
+                return Err(PlaceError::Invalid(e));
+            }
+            s.pieces(src, len)
+        };
+        let mut buf = vec![0u8; (1 << 20).min(len)];
+        let mut to = offset;
+        for (_, e) in pieces {
+            let mut done = 0;
+            while done < e.len {
+                let n = buf.len().min(e.len - done);
+                let chunk = &mut buf[..n];
+                let read = read_exact_at(&e.file, chunk, e.offset + done as u64);
+                // A run of zeroes stays a hole of the fresh range, which reads as zero.
+                let wrote = read.and_then(|()| {
+                    if chunk.iter().all(|&b| b == 0) {
+                        Ok(())
+                    } else {
+                        write_all_at(own, chunk, to)
+                    }
+                });
+                if let Err(err) = wrote {
+                    own.release(offset, len as u64);
+                    return Err(PlaceError::Refused(err));
+                }
+                done += n;
+                to += n as u64;
+            }
+        }
+        Ok(fresh)
     }
 
     /// The extents over `[src, src + len)`, cut to it: (memory offset, extent), each

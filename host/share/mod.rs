@@ -6,10 +6,12 @@
 //! shared memory files (`memfd`), mapped into the memory's reservation with fixed shared
 //! mappings, each page of a file counted by the mappings that refer to it.
 //!
-//! This room is hardware and Wasmtime's custom-memory interface only; the calls of spec §8
-//! that share pages (`vm_remap`, memory entries, `vm_map`, `vm_region_recurse_64`) are not
-//! linked yet, and no engine uses these memories unless it is set up with [`configure`].
-//! (`vm_inherit`, which shares nothing by itself, is linked: `vm/advice.rs`.)
+//! This room is hardware and Wasmtime's custom-memory interface only. The calls of spec §8
+//! that share pages (`vm_remap`: `vm/share.rs`) change what backs a task's pages through
+//! `vm::Env::back`, which the store's environment carries out here. Only engines set up
+//! with [`configure`] have these memories: the runner's does; `machvm fuzz`'s pooling engine
+//! does not (Wasmtime's pooling allocator takes no custom memories), and there `vm_remap`
+//! answers `KERN_NOT_SUPPORTED`.
 
 pub mod backing;
 

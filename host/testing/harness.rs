@@ -273,7 +273,7 @@ impl Harness {
         let Some((f, (params, results))) = found else {
             wasmtime::bail!("the forwarder has no function `{name}`");
         };
-        let mut vals = [Val::I32(0); 8];
+        let mut vals = [Val::I32(0); 12];
         if params.len() != args.len() || args.len() > vals.len() || *results > 1 {
             wasmtime::bail!("`{name}` takes {} arguments", params.len());
         }
@@ -320,6 +320,29 @@ impl Harness {
             Some(Val::I64(v)) => Some(v as u64),
             _ => None,
         })
+    }
+
+    /// The guest's own `i32.load8_u` at `addr`: the byte, or the trap (a page the table
+    /// does not let it read).
+    ///
+    /// # Errors
+    ///
+    /// The trap.
+    pub fn load8(&mut self, g: usize, addr: u64) -> wasmtime::Result<u8> {
+        match self.invoke(g, "load8", &[addr])? {
+            Some(Val::I32(v)) => Ok(v as u8),
+            other => wasmtime::bail!("unexpected result {other:?}"),
+        }
+    }
+
+    /// The guest's own `i32.store8` of `value` at `addr`.
+    ///
+    /// # Errors
+    ///
+    /// The trap (a page the table does not let it write).
+    pub fn store8(&mut self, g: usize, addr: u64, value: u8) -> wasmtime::Result<()> {
+        self.invoke(g, "store8", &[addr, u64::from(value)])?;
+        Ok(())
     }
 
     /// Whether each page of guest `g`'s memory is resident in the host's memory (`mincore`),

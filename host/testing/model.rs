@@ -44,6 +44,7 @@
 
 use std::fmt;
 
+use crate::abi::KERN_NOT_SUPPORTED;
 use crate::abi::{
     region_flavor, KernReturn, VmProt, HOST_SELF_NAME, KERN_INVALID_ADDRESS, KERN_INVALID_ARGUMENT,
     KERN_NO_SPACE, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE, KERN_SUCCESS, MACH_PORT_DEAD,
@@ -51,7 +52,7 @@ use crate::abi::{
     VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_FLAGS_USER_ALLOCATE, VM_PROT_ALL, VM_PROT_COPY,
     VM_PROT_NONE, VM_PROT_READ, VM_PROT_WRITE,
 };
-use crate::abi::{Call, MachPort, Outcome, PageAttrs, ParamFault, VmFlags, Width};
+use crate::abi::{Call, MachPort, Outcome, PageAttrs, ParamFault, VmFlags, VmInherit, Width};
 use crate::abi::{
     KERN_FAILURE, KERN_INVALID_HOST, KERN_INVALID_TASK, MACH_SEND_INVALID_RIGHT,
     VM_BEHAVIOR_CAN_REUSE, VM_BEHAVIOR_DEFAULT, VM_BEHAVIOR_DONTNEED, VM_BEHAVIOR_FREE,
@@ -162,6 +163,11 @@ struct Task {
     last_object: u32,
     /// Pages of purgeable objects emptied so far.
     purged: u64,
+    /// The memory can share pages (spec §8); not state.
+    can_share: bool,
+    /// Byte ranges zeroed by emptying purgeable objects during the running call, for the
+    /// model to show through every other mapping of their shared objects; not state.
+    zeroed: Vec<(usize, usize)>,
 }
 
 /// Tasks are equal when their state is: what was written since when is not state.
@@ -259,6 +265,7 @@ impl Task {
             if self.pages[i].is_some_and(|a| a.object == object) {
                 self.memory[i * p..(i + 1) * p].fill(0);
                 self.wrote(i * p, (i + 1) * p);
+                self.zeroed.push((i * p, (i + 1) * p));
                 pages += 1;
             }
         }
@@ -436,12 +443,28 @@ impl fmt::Debug for Task {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Model {
     tasks: Vec<Task>,
+    /// The last shared object id given (spec §8): ids count up from 1 across the tasks.
+    last_share: u32,
 }
 
 impl Model {
     /// A model with no task.
     pub fn new() -> Model {
-        Model { tasks: Vec::new() }
+        Model {
+            tasks: Vec::new(),
+            last_share: 0,
+        }
+    }
+
+    /// Says whether `task`'s memory can share pages (a backed memory, spec §8): `vm_remap`
+    /// answers `KERN_NOT_SUPPORTED` when the target's or the source's cannot. Tasks are made
+    /// unable to.
+    ///
+    /// # Panics
+    ///
+    /// When `task` is not a task of this model.
+    pub fn set_can_share(&mut self, task: usize, can: bool) {
+        self.tasks[task].can_share = can;
     }
 
     /// Adds a task whose memory has `initial_bytes` (a multiple of 65536) allocated with
@@ -487,6 +510,8 @@ impl Model {
             objects: std::collections::BTreeMap::new(),
             last_object: 0,
             purged: 0,
+            can_share: false,
+            zeroed: Vec::new(),
         });
         self.tasks.len() - 1
     }
@@ -730,6 +755,34 @@ impl Model {
                 let (addr, size) = (aw.truncate(addr), aw.truncate(size));
                 self.inherit(caller, aw, task, addr, size, inheritance)
             }
+            Call::Remap {
+                form,
+                target_task,
+                addr_ptr,
+                size,
+                mask,
+                flags,
+                src_task,
+                src_addr,
+                copy,
+                cur_ptr,
+                max_ptr,
+                inheritance,
+            } => {
+                let aw = form.address_width(w);
+                let ptrs = [addr_ptr, cur_ptr, max_ptr].map(|p| w.truncate(p));
+                let (size, mask, src) =
+                    (aw.truncate(size), aw.truncate(mask), aw.truncate(src_addr));
+                self.remap(
+                    caller,
+                    name,
+                    aw,
+                    (target_task, src_task),
+                    ptrs,
+                    [size, mask, src],
+                    [flags, copy, inheritance],
+                )
+            }
             Call::Msync {
                 form,
                 task,
@@ -823,10 +876,20 @@ impl Model {
                 }
             }
         };
-        match handled {
+        let outcome = match handled {
             Err(outcome) => outcome,
             Ok(stores) => self.store(caller, name, stores),
+        };
+        // Purgeable pages emptied on the way are empty through every mapping.
+        for t in 0..self.tasks.len() {
+            for (a, b) in std::mem::take(&mut self.tasks[t].zeroed) {
+                let p = self.tasks[t].page_size as usize;
+                for page in (a / p)..b.div_ceil(p) {
+                    self.show_through(t, page * p, p);
+                }
+            }
         }
+        outcome
     }
 
     /// The bytes of `task`'s memory (its current size).
@@ -857,9 +920,7 @@ impl Model {
     ///
     /// When `task` is not a task of this model or the bytes are not all inside its memory.
     pub fn poke(&mut self, task: usize, addr: usize, bytes: &[u8]) {
-        let t = &mut self.tasks[task];
-        t.memory[addr..addr + bytes.len()].copy_from_slice(bytes);
-        t.wrote(addr, addr + bytes.len());
+        self.copy_in(task, addr as u64, bytes);
     }
 
     /// A range of `task`'s memory that holds every byte written since the task was made or
@@ -895,6 +956,14 @@ impl Model {
     /// When `task` is not a task of this model.
     pub fn page(&self, task: usize, page_index: u64) -> Option<PageAttrs> {
         self.tasks[task].attrs(u128::from(page_index))
+    }
+
+    /// True when a page of any task belongs to a shared object (spec §8): a write through
+    /// it shows through every other mapping of the object, in any task.
+    pub fn any_shared(&self) -> bool {
+        self.tasks
+            .iter()
+            .any(|t| t.pages.iter().any(|p| p.is_some_and(|a| a.share != 0)))
     }
 
     /// The page size of `task` (what `host_page_size` returns to it).
@@ -969,8 +1038,8 @@ impl Model {
     /// Stores the out-parameters of a successful call in order; the first that cannot be
     /// stored traps, the ones before it stay stored.
     fn store(&mut self, caller: usize, call: &'static str, stores: Vec<Store>) -> Outcome {
-        let t = &mut self.tasks[caller];
         for s in stores {
+            let t = &self.tasks[caller];
             if let Err(reason) = t.scalar_ok(s.ptr, s.bytes.len() as u64, VM_PROT_WRITE) {
                 return Outcome::Trap(ParamFault {
                     call,
@@ -980,27 +1049,66 @@ impl Model {
                     reason,
                 });
             }
-            let p = s.ptr as usize;
-            t.memory[p..p + s.bytes.len()].copy_from_slice(&s.bytes);
-            t.wrote(p, p + s.bytes.len());
+            self.copy_in(caller, s.ptr, &s.bytes);
         }
         Outcome::Kr(KERN_SUCCESS)
     }
 
-    /// Copies `n` bytes from `from`'s `src` to `to`'s `dst`, as memmove; both ranges were
-    /// checked to be in allocated pages.
+    /// Copies `n` bytes from `from`'s `src` to `to`'s `dst`: the whole source read first,
+    /// then written ([`Model::copy_in`]); both ranges were checked to be in allocated pages.
     fn copy_bytes(&mut self, from: usize, src: u64, to: usize, dst: u64, n: u64) {
-        let (src, dst, n) = (src as usize, dst as usize, n as usize);
+        let (src, n) = (src as usize, n as usize);
         let bytes = self.tasks[from].memory[src..src + n].to_vec();
-        self.tasks[to].memory[dst..dst + n].copy_from_slice(&bytes);
-        self.tasks[to].wrote(dst, dst + n);
+        self.copy_in(to, dst, &bytes);
     }
 
-    /// Writes `bytes` at `dst` of task `to` (inside its memory), as a copyout does.
+    /// Writes `bytes` at `dst` of task `to` (inside its memory), as a copyout does: page by
+    /// page in address order, each page's part shown at once through every other mapping
+    /// of its shared object (so where two pages of the range map one object page, the
+    /// later one's bytes are what every mapping reads).
     fn copy_in(&mut self, to: usize, dst: u64, bytes: &[u8]) {
+        let p = self.tasks[to].page_size as usize;
         let dst = dst as usize;
-        self.tasks[to].memory[dst..dst + bytes.len()].copy_from_slice(bytes);
-        self.tasks[to].wrote(dst, dst + bytes.len());
+        let mut done = 0;
+        while done < bytes.len() {
+            let at = dst + done;
+            let n = (p - at % p).min(bytes.len() - done);
+            self.tasks[to].memory[at..at + n].copy_from_slice(&bytes[done..done + n]);
+            self.tasks[to].wrote(at, at + n);
+            self.show_through(to, at, n);
+            done += n;
+        }
+    }
+
+    /// Copies task `t`'s bytes `[at, at + n)` (inside one page) to the same place of every
+    /// other page, in any task, that maps the same offsets of the same shared object.
+    fn show_through(&mut self, t: usize, at: usize, n: usize) {
+        let p = self.tasks[t].page_size as usize;
+        let page = at / p;
+        let Some(a) = self.tasks[t].pages.get(page).copied().flatten() else {
+            return;
+        };
+        if a.share == 0 {
+            return;
+        }
+        let offset = (page as u64 * p as u64).wrapping_add(a.share_offset);
+        let bytes = self.tasks[t].memory[at..at + n].to_vec();
+        let within = at % p;
+        for (u, task) in self.tasks.iter_mut().enumerate() {
+            if task.page_size as usize != p {
+                continue;
+            }
+            for j in 0..task.pages.len() {
+                let Some(b) = task.pages[j] else { continue };
+                let same = b.share == a.share
+                    && (j as u64 * p as u64).wrapping_add(b.share_offset) == offset;
+                if same && (u, j) != (t, page) {
+                    let start = j * p + within;
+                    task.memory[start..start + n].copy_from_slice(&bytes);
+                    task.wrote(start, start + n);
+                }
+            }
+        }
     }
 
     // ---- the calls (spec §4) ----
@@ -1143,8 +1251,10 @@ impl Model {
             let x = target.pages[i as usize].as_mut().expect("checked above");
             x.max = max_of(*x);
             if copy {
-                // A private copy: not the purgeable object any more.
+                // A private copy: not the purgeable object, nor the shared object, any more.
                 x.object = 0;
+                x.share = 0;
+                x.share_offset = 0;
             }
             if set_max != 0 {
                 x.max = prot;
@@ -1322,11 +1432,20 @@ impl Model {
         info[0..4].copy_from_slice(&attrs.cur.0.to_le_bytes());
         info[4..8].copy_from_slice(&attrs.max.0.to_le_bytes());
         info[8..12].copy_from_slice(&attrs.inherit.0.to_le_bytes());
-        // Behavior follows the offset (8 bytes in flavor 9, 4 in flavor 10); the rest is 0:
-        // shared @12, reserved @16, offset @20, user_wired_count (@32, @28).
+        // shared @12: the region's pages belong to a shared object; reserved @16 is 0; the
+        // offset @20 is the first page's place in that object (0 without one), 8 bytes in
+        // flavor 9 and 4 in flavor 10, and the behavior follows it; user_wired_count is 0.
+        info[12] = u8::from(attrs.share != 0);
+        let offset = if attrs.share == 0 {
+            0
+        } else {
+            (start as u64).wrapping_add(attrs.share_offset)
+        };
         let behavior_at = if flavor as i32 == VM_REGION_BASIC_INFO_64 {
+            info[20..28].copy_from_slice(&offset.to_le_bytes());
             28
         } else {
+            info[20..24].copy_from_slice(&(offset as u32).to_le_bytes());
             24
         };
         info[behavior_at..behavior_at + 4].copy_from_slice(&attrs.behavior.to_le_bytes());
@@ -1344,6 +1463,178 @@ impl Model {
     }
 
     /// vm_behavior_set / mach_vm_behavior_set (spec §9).
+    /// `vm_remap` / `mach_vm_remap` (spec §8, the notes' remap table in 10002's legacy
+    /// mode), page by page: `ptrs` are `target_address`, `cur_protection` and
+    /// `max_protection`; `values` the size, mask and source address; `words` the flags,
+    /// `copy` and the inheritance.
+    #[allow(clippy::too_many_arguments)]
+    fn remap(
+        &mut self,
+        caller: usize,
+        call: &'static str,
+        aw: Width,
+        (target_task, src_task): (MachPort, MachPort),
+        [addr_ptr, cur_ptr, max_ptr]: [u64; 3],
+        [size, mask, addr]: [u64; 3],
+        [flags, copy, inheritance]: [u32; 3],
+    ) -> Handled {
+        let hint = self.read_param(caller, call, "target_address", addr_ptr, aw.bytes())?;
+        let t = self.resolve(caller, target_task)?;
+        // The source travels in the body: a name not held fails the send; null, dead and
+        // the host port are no map.
+        let src = if [MACH_PORT_NULL, MACH_PORT_DEAD, HOST_SELF_NAME].contains(&src_task) {
+            None
+        } else if self.holds(caller, src_task) {
+            self.resolve(caller, src_task).ok()
+        } else {
+            return fail(MACH_SEND_INVALID_RIGHT);
+        };
+        let Some(s) = src else {
+            return fail(KERN_INVALID_ARGUMENT);
+        };
+        // VM_FLAGS_USER_REMAP: ANYWHERE, RANDOM_ADDR, RESILIENT_CODESIGN, RESILIENT_MEDIA,
+        // OVERWRITE, RETURN_DATA_ADDR.
+        if flags & !(1 | 8 | 0x20 | 0x40 | 0x4000 | 0x10_0000) != 0 {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        let p = self.tasks[s].page_size;
+        let end = u128::from(addr) + u128::from(size);
+        if size != 0 && round(end, p) > u128::from(u64::MAX) {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        if inheritance > 2 || size == 0 {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        if flags & 0x40 != 0 && copy == 0 {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        if self.tasks[t].page_size != p {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        let pp = u128::from(p);
+        let (first, last) = (trunc(u128::from(addr), p) / pp, round(end, p) / pp);
+        let n = last - first;
+        if (first..last)
+            .any(|i| i * pp >= self.tasks[s].map_limit || self.tasks[s].attrs(i).is_none())
+        {
+            return fail(KERN_INVALID_ADDRESS);
+        }
+        // The target.
+        let target = &self.tasks[t];
+        let to = if flags & 1 != 0 {
+            // Each gap of free pages tried at its first page with no bit of the mask.
+            let limit = target.map_limit.min(aw.limit()) / pp;
+            let m = u128::from(mask) / pp;
+            let mut found = None;
+            let mut gap = 0u128;
+            let mut i = 0u128;
+            while found.is_none() && i <= limit {
+                let free = i < limit && target.attrs(i).is_none();
+                if !free {
+                    let start = (gap + m) & !m;
+                    if start + n <= i {
+                        found = Some(start);
+                    }
+                    gap = i + 1;
+                }
+                i += 1;
+            }
+            match found {
+                Some(f) => f,
+                None => return fail(KERN_NO_SPACE),
+            }
+        } else {
+            let start = trunc(u128::from(hint), p);
+            if start & u128::from(mask) != 0 {
+                return fail(KERN_NO_SPACE);
+            }
+            let e = start + n * pp;
+            if e >= aw.limit() || e > target.map_limit {
+                return fail(KERN_INVALID_ADDRESS);
+            }
+            let f = start / pp;
+            let blocked = |x: PageAttrs| flags & 0x4000 == 0 || x.permanent;
+            if (f..f + n).any(|i| target.attrs(i).is_some_and(blocked)) {
+                return fail(KERN_NO_SPACE);
+            }
+            f
+        };
+        if !self.tasks[t].can_share || !self.tasks[s].can_share {
+            return fail(KERN_NOT_SUPPORTED);
+        }
+        let copy = copy != 0;
+        let (mut cur, mut max) = (VM_PROT_ALL, VM_PROT_ALL);
+        for i in first..last {
+            let a = self.tasks[s].pages[i as usize].expect("allocated");
+            cur &= a.cur;
+            max &= a.max;
+        }
+        // Sharing gives the source's private pages one new object, whose offset 0 is the
+        // first page of the range.
+        if !copy
+            && (first..last).any(|i| self.tasks[s].pages[i as usize].is_some_and(|a| a.share == 0))
+        {
+            self.last_share = self.last_share.checked_add(1).unwrap_or(1);
+            let base = (first * pp) as u64;
+            for i in first..last {
+                let a = self.tasks[s].pages[i as usize].as_mut().expect("allocated");
+                if a.share == 0 {
+                    a.share = self.last_share;
+                    a.share_offset = 0u64.wrapping_sub(base);
+                }
+            }
+        }
+        // The source's pages were given a new backing too (see `Model::written`).
+        self.tasks[s].wrote((first * pp) as usize, (last * pp) as usize);
+        // Grow the target, then read the source (a refused growth may have emptied some).
+        let e = (to + n) * pp;
+        if e > self.tasks[t].memory.len() as u128 {
+            let target = &mut self.tasks[t];
+            let grow = round(e, WASM_PAGE as u64);
+            let grown = target.grow_to(grow).is_ok()
+                || (target.empty_volatile() > 0 && target.grow_to(grow).is_ok());
+            if !grown {
+                return fail(KERN_RESOURCE_SHORTAGE);
+            }
+        }
+        let (sa, ta, len) = ((first * pp) as usize, (to * pp) as usize, (n * pp) as usize);
+        let bytes = self.tasks[s].memory[sa..sa + len].to_vec();
+        let olds: Vec<PageAttrs> = (first..last)
+            .map(|i| self.tasks[s].pages[i as usize].expect("allocated"))
+            .collect();
+        // RESILIENT_CODESIGN: read-only pages, and read-only answered.
+        let codesign = flags & 0x20 != 0;
+        if codesign {
+            (cur, max) = (VM_PROT_READ, VM_PROT_READ);
+        }
+        let target = &mut self.tasks[t];
+        for (k, x) in olds.into_iter().enumerate() {
+            let moved = ((first * pp) as u64).wrapping_sub((to * pp) as u64);
+            target.pages[(to as usize) + k] = Some(PageAttrs {
+                cur: if codesign { VM_PROT_READ } else { x.cur },
+                max: if codesign { VM_PROT_READ } else { x.max },
+                inherit: VmInherit(inheritance),
+                permanent: false,
+                behavior: x.behavior,
+                object: if !copy && s == t { x.object } else { 0 },
+                share: if copy { 0 } else { x.share },
+                share_offset: if copy {
+                    0
+                } else {
+                    x.share_offset.wrapping_add(moved)
+                },
+            });
+        }
+        target.memory[ta..ta + len].copy_from_slice(&bytes);
+        target.wrote(ta, ta + len);
+        let out = (to * pp) as u64 + (addr & (p - 1));
+        Ok(vec![
+            Store::word("target_address", addr_ptr, out, aw.bytes()),
+            Store::word("cur_protection", cur_ptr, cur.0 as u32 as u64, 4),
+            Store::word("max_protection", max_ptr, max.0 as u32 as u64, 4),
+        ])
+    }
+
     /// `vm_inherit`: the range's allocated pages take the inheritance; holes and pages past
     /// the map are passed over (XNU clamps the range to the map and walks its entries).
     fn inherit(
@@ -1923,7 +2214,7 @@ mod tests {
             inherit: VM_INHERIT_COPY,
             permanent: false,
             behavior: 0,
-            object: 0,
+            ..PageAttrs::DEFAULT
         })
     }
 

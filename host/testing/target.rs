@@ -86,6 +86,8 @@ pub struct ModelTarget {
     /// The model.
     pub model: Model,
     page_size: u64,
+    /// Its tasks' memories can share pages (spec §8), as machvm's backed memories do.
+    can_share: bool,
 }
 
 impl ModelTarget {
@@ -94,6 +96,16 @@ impl ModelTarget {
         ModelTarget {
             model: Model::new(),
             page_size,
+            can_share: false,
+        }
+    }
+
+    /// A model whose tasks' memories can share pages, as machvm's backed memories
+    /// ([`Harness::with_memories`]) do.
+    pub fn sharing(page_size: u64) -> ModelTarget {
+        ModelTarget {
+            can_share: true,
+            ..ModelTarget::new(page_size)
         }
     }
 }
@@ -117,6 +129,7 @@ impl Target for ModelTarget {
         // The harness's memories are populated: every page is resident.
         let pages = (initial * WASM_PAGE / self.page_size) as usize;
         self.model.set_resident(task, vec![true; pages]);
+        self.model.set_can_share(task, self.can_share);
         task
     }
 
@@ -130,8 +143,8 @@ impl Target for ModelTarget {
     }
 
     fn write(&mut self, task: usize, addr: u64, bytes: &[u8]) {
-        let a = addr as usize;
-        self.model.memory_mut(task)[a..a + bytes.len()].copy_from_slice(bytes);
+        // A guest's store: seen through every mapping of a shared page.
+        self.model.poke(task, addr as usize, bytes);
     }
 
     fn memory_size(&self, task: usize) -> u64 {

@@ -5,7 +5,7 @@
 use super::params::check_error_kr;
 use super::purgeable::empty_volatile;
 use super::windows::close_windows;
-use super::{kr, sync, Env, Step, TaskId, TaskVm, WASM_PAGE};
+use super::{kr, sync, Backed, Env, Fill, Step, TaskId, TaskVm, WASM_PAGE};
 use crate::abi::*;
 use crate::table::{CheckError, PageTable};
 
@@ -79,11 +79,14 @@ pub(super) fn boundaries_around(
             if piece[0] >= piece[1] {
                 continue;
             }
-            let new = match edit {
-                Some((_, _, edit)) if i == 1 => edit.attrs(attrs),
-                _ => attrs,
-            };
-            after.push(hw_prot(new));
+            match edit {
+                Some((es, _, edit)) if i == 1 => {
+                    edit.each_part(es, piece[0], piece[1], attrs, |new| {
+                        after.push(hw_prot(new))
+                    })
+                }
+                _ => after.push(hw_prot(attrs)),
+            }
             if piece[0] < bound {
                 before.push(hw_prot(attrs));
             }
@@ -133,10 +136,14 @@ pub(crate) enum Edit {
         /// `VM_PROT_COPY` was asked for.
         copy: bool,
     },
+    /// The pages become allocated with these attributes, in order: `(pages, attrs)` tiling
+    /// the range (`vm_remap`'s new mapping, or its source's pages given an object).
+    Segments(Vec<(u64, PageAttrs)>),
 }
 
 impl Edit {
-    /// What the change makes of a page whose attributes are `a`.
+    /// What the change makes of a page whose attributes are `a` (for [`Edit::Segments`],
+    /// which depends on the page: see [`Edit::each_part`]).
     fn attrs(&self, a: Option<PageAttrs>) -> Option<PageAttrs> {
         match *self {
             Edit::Set(attrs) => Some(attrs),
@@ -146,6 +153,34 @@ impl Edit {
                 prot,
                 copy,
             } => a.map(|a| crate::table::protected(a, set_max, prot, copy)),
+            Edit::Segments(_) => a,
+        }
+    }
+
+    /// Calls `f` with what the change, made from page `start` on, makes of the pages
+    /// `[a, b)` (inside its range) whose attributes are `old`, part by part in address
+    /// order (one part unless the edit is [`Edit::Segments`]).
+    fn each_part(
+        &self,
+        start: u64,
+        a: u64,
+        b: u64,
+        old: Option<PageAttrs>,
+        mut f: impl FnMut(Option<PageAttrs>),
+    ) {
+        let Edit::Segments(segments) = self else {
+            return f(self.attrs(old));
+        };
+        let mut pos = start;
+        for &(n, attrs) in segments {
+            let end = pos + n;
+            if end > a && pos < b {
+                f(Some(attrs));
+            }
+            pos = end;
+            if pos >= b {
+                break;
+            }
         }
     }
 
@@ -156,7 +191,7 @@ impl Edit {
                 let extra = if copy { VM_PROT_WRITE } else { VM_PROT_NONE };
                 table.check(start, end, |a| (a.max | extra) & prot == prot)
             }
-            Edit::Set(_) | Edit::Deallocate => Ok(()),
+            Edit::Set(_) | Edit::Deallocate | Edit::Segments(_) => Ok(()),
         }
     }
 
@@ -164,6 +199,13 @@ impl Edit {
     fn apply(&self, table: &mut PageTable, start: u64, end: u64) -> Result<(), CheckError> {
         match *self {
             Edit::Set(attrs) => table.set(start, end, attrs),
+            Edit::Segments(ref segments) => {
+                let mut pos = start;
+                for &(n, attrs) in segments {
+                    table.set(pos, (pos + n).min(end), attrs);
+                    pos += n;
+                }
+            }
             Edit::Deallocate => {
                 table.deallocate(start, end);
             }
@@ -177,6 +219,53 @@ impl Edit {
     }
 }
 
+/// What backs a range of a task's pages after a change, part by part: `(pages, fill)`
+/// in address order (see [`Env::back`]).
+pub(crate) type Plan = Vec<(u64, Fill)>;
+
+/// The plan a change of task `t`'s pages `[start, end)` with `edit` needs of its own: the
+/// shared pages it turns into private memory (spec §8) get fresh pages (deallocated or
+/// replaced) or a private copy (`VM_PROT_COPY`), so that every other mapping of their object
+/// keeps its data. `None` when no page of the range is shared (always, on a memory that
+/// cannot share). The plan runs from the first such page to the last; the pages between
+/// them keep what backs them.
+fn unshare_plan(
+    table: &PageTable,
+    t: TaskId,
+    shift: u32,
+    start: u64,
+    end: u64,
+    edit: &Edit,
+) -> Option<(u64, Plan)> {
+    let mut plan: Plan = Vec::new();
+    let mut first = None;
+    let mut kept = 0;
+    for (a, b, attrs) in table.segments_iter(start, end) {
+        let fill = match (attrs, edit) {
+            (Some(x), Edit::Deallocate) if x.share != 0 && !x.permanent => Some(Fill::Fresh),
+            (Some(x), Edit::Set(_)) if x.share != 0 => Some(Fill::Fresh),
+            (Some(x), Edit::Protect { copy: true, .. }) if x.share != 0 => Some(Fill::Copy {
+                task: t,
+                addr: a << shift,
+            }),
+            _ => None,
+        };
+        match fill {
+            None if first.is_some() => kept += b - a,
+            None => {}
+            Some(fill) => {
+                first.get_or_insert(a);
+                if kept > 0 {
+                    plan.push((kept, Fill::Keep));
+                    kept = 0;
+                }
+                plan.push((b - a, fill));
+            }
+        }
+    }
+    first.map(|f| (f, plan))
+}
+
 /// Changes task `t`'s table over the pages `[start, end)` with `edit`, first growing its
 /// memory to `grow_to` bytes if given, then mirrors the change in hardware.
 ///
@@ -188,6 +277,9 @@ impl Edit {
 /// kernel allows), the table (and, as far as it can, the hardware) is put back and the call
 /// answers `KERN_RESOURCE_SHORTAGE`: the table and the hardware never disagree. (The memory
 /// stays grown then: a wasm memory cannot shrink.)
+///
+/// Shared pages (spec §8) that the change makes private are given fresh pages or a private
+/// copy first ([`unshare_plan`]); see [`change_backed`].
 pub(super) fn change<E: Env + ?Sized>(
     env: &mut E,
     t: TaskId,
@@ -196,22 +288,39 @@ pub(super) fn change<E: Env + ?Sized>(
     edit: Edit,
     grow_to: Option<u64>,
 ) -> Step {
+    change_backed(env, t, start, end, edit, grow_to, None)
+}
+
+/// [`change`], with what backs the pages from page `plan.0` on replaced by `plan.1` (see
+/// [`Env::back`]) once the table is changed and before the hardware protections follow it
+/// (the new pages are inaccessible until then). When the plan cannot be carried out (the
+/// mapping budget, or the kernel), the table is put back as for a failed `mprotect` and the
+/// call answers `KERN_RESOURCE_SHORTAGE`; if the kernel left part of the range unmapped, the
+/// task is stopped ([`Env::out_of_line`]).
+pub(super) fn change_backed<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    start: u64,
+    end: u64,
+    edit: Edit,
+    grow_to: Option<u64>,
+    plan: Option<(u64, Plan)>,
+) -> Step {
     close_windows(env, t, start, end);
     let enforcing = env.enforcing(t);
+    let vm = env.vm(t);
+    let shift = vm.page_shift;
+    let plan = plan.or_else(|| unshare_plan(&vm.table, t, shift, start, end, &edit));
     if !enforcing && grow_to.is_none() {
         // Nothing to count, nothing to grow: `apply` checks, then changes.
-        return edit
-            .apply(&mut env.vm(t).table, start, end)
-            .or_else(|err| kr(check_error_kr(err)));
+        return apply_unmirrored(env, t, start, end, &edit, plan);
     }
-    let vm = env.vm(t);
     let end = match edit {
-        Edit::Set(_) => end.min(vm.table.limit()).max(start),
+        Edit::Set(_) | Edit::Segments(_) => end.min(vm.table.limit()).max(start),
         _ => end,
     };
     edit.check(&vm.table, start, end)
         .or_else(|err| kr(check_error_kr(err)))?;
-    let shift = vm.page_shift;
     let k = vm.known_size >> shift;
     let k2 = grow_to.map_or(k, |size| (size >> shift).max(k));
     // The pages whose hardware state changes: the changed ones, and any grown pages.
@@ -250,25 +359,55 @@ pub(super) fn change<E: Env + ?Sized>(
         env.vm(t).known_size = k2 << shift;
     }
     let Some((_, after)) = counts else {
-        return edit
-            .apply(&mut env.vm(t).table, start, end)
-            .or_else(|err| kr(check_error_kr(err)));
+        return apply_unmirrored(env, t, start, end, &edit, plan);
     };
     let vm = env.vm(t);
     let saved = vm.table.segments(lo, hi);
     edit.apply(&mut vm.table, start, end)
         .or_else(|err| kr(check_error_kr(err)))?;
-    if !env.mirror(t, lo, hi) {
+    let backed = match plan {
+        Some((at, plan)) => env.back(t, at << shift, &plan),
+        None => Backed::Done,
+    };
+    if backed != Backed::Done || !env.mirror(t, lo, hi) {
         let vm = env.vm(t);
         vm.table.restore(&saved);
         let now = hw_boundaries(&vm.table, vm.write_only_faults, k2, lo, hi);
         recount(vm, after, now);
-        if !env.mirror(t, lo, hi) {
+        if backed == Backed::Hole || !env.mirror(t, lo, hi) {
             tracing::error!(
                 target: "machvm::enforce",
-                "could not restore the hardware protection of pages {lo:#x}..{hi:#x}: \
-                 the task is stopped"
+                "could not restore the hardware of pages {lo:#x}..{hi:#x}: the task is stopped"
             );
+            env.out_of_line(t);
+        }
+        return kr(KERN_RESOURCE_SHORTAGE);
+    }
+    Ok(())
+}
+
+/// The end of [`change_backed`] for a task whose table is not mirrored in hardware:
+/// applies `edit`, then carries out `plan`, putting the table back if it cannot be.
+fn apply_unmirrored<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    start: u64,
+    end: u64,
+    edit: &Edit,
+    plan: Option<(u64, Plan)>,
+) -> Step {
+    let vm = env.vm(t);
+    let shift = vm.page_shift;
+    let saved = plan.as_ref().map(|_| vm.table.segments(start, end));
+    edit.apply(&mut vm.table, start, end)
+        .or_else(|err| kr(check_error_kr(err)))?;
+    let (Some((at, plan)), Some(saved)) = (plan, saved) else {
+        return Ok(());
+    };
+    let backed = env.back(t, at << shift, &plan);
+    if backed != Backed::Done {
+        env.vm(t).table.restore(&saved);
+        if backed == Backed::Hole {
             env.out_of_line(t);
         }
         return kr(KERN_RESOURCE_SHORTAGE);

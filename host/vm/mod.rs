@@ -21,6 +21,7 @@ mod memory;
 mod params;
 mod purgeable;
 mod query;
+mod share;
 #[cfg(test)]
 mod tests;
 mod transfer;
@@ -287,6 +288,45 @@ impl TaskVm {
     }
 }
 
+/// What backs part of a range of a task's pages after a change (see [`Env::back`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// Fresh pages, reading zero: what a freed or replaced mapping of a shared object gets,
+    /// so that the object's other mappings keep their data.
+    Fresh,
+    /// What backs the pages now (they are not part of the change).
+    Keep,
+    /// The pages behind task `task`'s bytes from `addr` on: both ranges then show the same
+    /// bytes (`vm_remap` without copy). Taken before anything is replaced, so the ranges may
+    /// overlap.
+    Share {
+        /// The task whose pages are shared.
+        task: TaskId,
+        /// Where they start in its memory (bytes, page-aligned).
+        addr: u64,
+    },
+    /// Fresh pages holding a copy of task `task`'s bytes from `addr` on, read whatever their
+    /// protection and before anything is replaced (`vm_remap` with copy, `VM_PROT_COPY`).
+    Copy {
+        /// The task whose bytes are copied.
+        task: TaskId,
+        /// Where they start in its memory (bytes, page-aligned).
+        addr: u64,
+    },
+}
+
+/// How [`Env::back`] went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backed {
+    /// The range is backed as asked.
+    Done,
+    /// Nothing changed (the memory cannot share pages, the mapping budget or the kernel
+    /// refused); the range's hardware protection may have changed.
+    Refused,
+    /// The kernel refused, and part of the range may be left unmapped: the task must stop.
+    Hole,
+}
+
 /// Access to the tasks' state and memory bytes, for [`call`].
 ///
 /// The byte methods are only called on ranges that the table has allocated, which lie
@@ -349,6 +389,24 @@ pub trait Env {
     /// its table (a change failed to mirror, and so did putting it back): the task must run
     /// no guest code again. The default does nothing.
     fn out_of_line(&mut self, _t: TaskId) {}
+    /// True when task `t`'s memory can share pages with other mappings (a memory backed by
+    /// shared memory files: spec §8). The default: false.
+    fn can_share(&mut self, _t: TaskId) -> bool {
+        false
+    }
+    /// A shared object id that no object of the kernel has had yet (never 0; after 2^32 - 1
+    /// objects, ids are given again from 1). The default: always 1.
+    fn new_share(&mut self) -> u32 {
+        1
+    }
+    /// Replaces what backs task `t`'s bytes from `addr` on (page-aligned, inside its memory)
+    /// with `plan`'s parts in order, each `(pages, fill)` in the task's pages. The range is
+    /// left inaccessible in hardware when the task is enforced (the caller mirrors its table
+    /// over it next), read-write otherwise. Only called on memories that can share
+    /// ([`Env::can_share`]). The default refuses.
+    fn back(&mut self, _t: TaskId, _addr: u64, _plan: &[(u64, Fill)]) -> Backed {
+        Backed::Refused
+    }
     /// Called for each scalar parameter value the call read (`write == false`, the value
     /// loaded) or stored (`write == true`, the value stored; for `info`, 0), for traces.
     /// The default does nothing.
@@ -567,6 +625,34 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<Ret> {
             inheritance,
             ..
         } => advice::inherit(env, at, task, addr, size, inheritance),
+        Call::Remap {
+            target_task,
+            addr_ptr,
+            size,
+            mask,
+            flags,
+            src_task,
+            src_addr,
+            copy,
+            cur_ptr,
+            max_ptr,
+            inheritance,
+            ..
+        } => {
+            let target = share::Target {
+                task: target_task,
+                addr_ptr,
+                mask,
+                flags,
+            };
+            let source = share::Source {
+                task: src_task,
+                addr: src_addr,
+                size,
+                copy: copy != 0,
+            };
+            share::remap(env, at, target, source, [cur_ptr, max_ptr], inheritance)
+        }
         Call::Msync {
             task,
             addr,

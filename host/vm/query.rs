@@ -38,19 +38,24 @@ pub(super) fn region<E: Env + ?Sized>(
     if w == Width::W32 && u128::from(start) + u128::from(len) >= w.limit() {
         return kr(KERN_INVALID_ADDRESS);
     }
-    // protection, max_protection, inheritance; shared, reserved and offset 0; then behavior
-    // (at 28 in the 64-bit struct, after its 8-byte offset; at 24 in the 32-bit one) and
-    // user_wired_count 0.
+    // protection, max_protection, inheritance, shared (a page of a shared object, spec §8),
+    // reserved 0, offset (in the shared object, else 0: 8 bytes in the 64-bit struct, 4 in
+    // the 32-bit one), then behavior and user_wired_count 0.
     let mut info = [0u8; VM_REGION_BASIC_INFO_SIZE];
-    info[0..4].copy_from_slice(&run.attrs.cur.0.to_le_bytes());
-    info[4..8].copy_from_slice(&run.attrs.max.0.to_le_bytes());
-    info[8..12].copy_from_slice(&run.attrs.inherit.0.to_le_bytes());
+    let a = run.attrs;
+    info[0..4].copy_from_slice(&a.cur.0.to_le_bytes());
+    info[4..8].copy_from_slice(&a.max.0.to_le_bytes());
+    info[8..12].copy_from_slice(&a.inherit.0.to_le_bytes());
+    info[12..16].copy_from_slice(&u32::from(a.share != 0).to_le_bytes());
+    let offset = a.object_offset(start);
     let at = if info_len == VM_REGION_BASIC_INFO_SIZE {
+        info[20..28].copy_from_slice(&offset.to_le_bytes());
         28
     } else {
+        info[20..24].copy_from_slice(&(offset as u32).to_le_bytes());
         24
     };
-    info[at..at + 4].copy_from_slice(&run.attrs.behavior.to_le_bytes());
+    info[at..at + 4].copy_from_slice(&a.behavior.to_le_bytes());
     store_param(env, caller, name, "address", addr_ptr, start, w.bytes())?;
     store_param(env, caller, name, "size", size_ptr, len, w.bytes())?;
     store_bytes(env, caller, name, "info", info_ptr, &info[..info_len])?;

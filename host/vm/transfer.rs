@@ -2,7 +2,7 @@
 
 use super::change::map_new;
 use super::params::{access, check_range, resolve, store_param, wraps};
-use super::{kr, sync, At, Env, Ret, Step};
+use super::{kr, sync, At, Env, Ret, Step, TaskId};
 use crate::abi::*;
 
 /// `vm_copy` / `mach_vm_copy` (spec §4).
@@ -24,7 +24,7 @@ pub(super) fn copy<E: Env + ?Sized>(
     if !env.prepare_write(t, dst, size) {
         return kr(KERN_RESOURCE_SHORTAGE);
     }
-    if !env.copy(t, src, t, dst, size) {
+    if !move_bytes(env, t, src, t, dst, size) {
         return kr(KERN_FAILURE);
     }
     Ok(KERN_SUCCESS.into())
@@ -50,7 +50,7 @@ pub(super) fn read_overwrite<E: Env + ?Sized>(
         if !env.prepare_write(caller, data, size) {
             return kr(KERN_RESOURCE_SHORTAGE);
         }
-        if !env.copy(t, addr, caller, data, size) {
+        if !move_bytes(env, t, addr, caller, data, size) {
             return kr(KERN_FAILURE);
         }
     }
@@ -132,8 +132,51 @@ pub(super) fn write<E: Env + ?Sized>(
     if !env.prepare_write(t, addr, size) {
         return kr(KERN_RESOURCE_SHORTAGE);
     }
-    if !env.copy(caller, data, t, addr, size) {
+    if !move_bytes(env, caller, data, t, addr, size) {
         return kr(KERN_FAILURE);
     }
     Ok(KERN_SUCCESS.into())
+}
+
+/// Copies `len` bytes from task `st`'s `src` to task `dt`'s `dst`, both checked allocated,
+/// readable and writable. Into private pages, a `memmove`. Into pages of shared objects
+/// (spec §8), which the source may alias and may alias each other: the whole source is read
+/// first, then written page by page in address order (so where two destination pages map
+/// one object page, the later one's bytes are what every mapping reads), never a `memmove`
+/// over addresses that alias.
+fn move_bytes<E: Env + ?Sized>(
+    env: &mut E,
+    st: TaskId,
+    src: u64,
+    dt: TaskId,
+    dst: u64,
+    len: u64,
+) -> bool {
+    let vm = env.vm(dt);
+    let (s, e) = vm.pages(dst, len);
+    if vm.table.check(s, e, |a| a.share == 0).is_ok() {
+        return env.copy(st, src, dt, dst, len);
+    }
+    let Ok(n) = usize::try_from(len) else {
+        return false;
+    };
+    let mut bytes = Vec::new();
+    if bytes.try_reserve_exact(n).is_err() {
+        return false;
+    }
+    bytes.resize(n, 0);
+    if !env.load(st, src, &mut bytes) {
+        return false;
+    }
+    let page = env.vm(dt).page_size();
+    let mut done = 0usize;
+    while done < n {
+        let at = dst + done as u64;
+        let k = ((page - (at & (page - 1))) as usize).min(n - done);
+        if !env.store(dt, at, &bytes[done..done + k]) {
+            return false;
+        }
+        done += k;
+    }
+    true
 }

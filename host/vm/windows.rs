@@ -14,6 +14,18 @@ use crate::abi::*;
 /// ending inside it cannot wrap, and its rounded end is inside it too.
 #[inline]
 fn fast_range(vm: &TaskVm, addr: u64, size: u64, w: Width, prot: VmProt) -> bool {
+    fast_range_where(vm, addr, size, w, |a| a.cur & prot == prot)
+}
+
+/// [`fast_range`] with the pages' test `ok`.
+#[inline]
+fn fast_range_where(
+    vm: &TaskVm,
+    addr: u64,
+    size: u64,
+    w: Width,
+    ok: impl Fn(PageAttrs) -> bool,
+) -> bool {
     let Some(end) = addr.checked_add(size) else {
         return false;
     };
@@ -22,7 +34,16 @@ fn fast_range(vm: &TaskVm, addr: u64, size: u64, w: Width, prot: VmProt) -> bool
         Width::W64 => true,
     };
     let (s, e) = vm.pages(addr, size);
-    below_limit && end <= vm.known_size && vm.table.allows(s, e, prot)
+    below_limit && end <= vm.known_size && vm.table.allows_where(s, e, ok)
+}
+
+/// What a page must be to be written by a copy served without the full path: readable and
+/// writable ([`FAST_WRITE`]) and private. A page of a shared object may alias other pages of
+/// the destination or the source, which only the full path's write, page by page after a
+/// whole read, gets right (spec §8).
+#[inline]
+fn fast_write(a: PageAttrs) -> bool {
+    a.cur & FAST_WRITE == FAST_WRITE && a.share == 0
 }
 
 /// The fast path of `vm_copy` / `mach_vm_copy` (address width `w`) on the caller's own task,
@@ -38,7 +59,7 @@ pub fn copy_succeeds(vm: &TaskVm, port: MachPort, src: u64, size: u64, dst: u64,
     port == TASK_SELF_NAME
         && (size == 0
             || (fast_range(vm, src, size, w, VM_PROT_READ)
-                && fast_range(vm, dst, size, w, FAST_WRITE)))
+                && fast_range_where(vm, dst, size, w, fast_write)))
 }
 
 /// What the fast paths and the copy windows need of a page to write it without the full
@@ -65,7 +86,10 @@ const WINDOW_RUNS: usize = 16;
 /// range inside wraps or rounds up to `2^32`). `None` when the range is not inside one.
 pub fn window(vm: &TaskVm, addr: u64, size: u64, prot: VmProt) -> Option<(u64, u64)> {
     let shift = vm.page_shift;
-    let span = vm.table.span_allowing(addr >> shift, prot, WINDOW_RUNS)?;
+    // A window that writes holds only private pages (see `fast_write`).
+    let ok =
+        |a: PageAttrs| a.cur & prot == prot && (!prot.intersects(VM_PROT_WRITE) || a.share == 0);
+    let span = vm.table.span_where(addr >> shift, ok, WINDOW_RUNS)?;
     let mut end = span.end.min(vm.known_size >> shift);
     if vm.width == Width::W32 {
         end = end.min((1u64 << (32 - shift)) - 1);

@@ -470,14 +470,6 @@ impl T {
         )
     }
 
-    /// An allocation of `pages` pages that grows the memory: its pages were never touched.
-    fn fresh(&mut self, pages: u64) -> u64 {
-        let size = self.memory_size();
-        let (r, a) = self.allocate(size, pages * self.p, VM_FLAGS_FIXED);
-        assert_eq!((r, a), (KERN_SUCCESS, size), "{}", self.ctx());
-        a
-    }
-
     /// `task_info` with `*count = count`: the code, the info's bytes (0xAA where not
     /// written) and the count read back.
     fn task_info(&mut self, flavor: i32, count: u32) -> (KernReturn, Vec<u8>, u32) {

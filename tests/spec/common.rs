@@ -48,6 +48,18 @@ impl K {
             On::Model => K::Model(ModelTarget::new(p)),
         }
     }
+
+    /// As [`K::new`], with memories that can share pages (spec §8): machvm's backed
+    /// memories.
+    pub fn sharing(on: On, p: u64) -> K {
+        match on {
+            On::Machvm => {
+                let config = machvm::KernelConfig::default().page_size(p);
+                K::Machvm(Harness::with_memories(config, true).unwrap())
+            }
+            On::Model => K::Model(ModelTarget::sharing(p)),
+        }
+    }
 }
 
 impl std::ops::Deref for K {
@@ -99,7 +111,16 @@ pub fn each_machvm(f: impl Fn(&mut T)) {
     each_on(&[On::Machvm], 4, Some(64), f)
 }
 
+/// As [`each`], on memories that can share pages (spec §8).
+pub fn each_sharing(f: impl Fn(&mut T)) {
+    each_in(&BOTH, true, 4, Some(64), f)
+}
+
 fn each_on(targets: &[On], initial: u64, maximum: Option<u64>, f: impl Fn(&mut T)) {
+    each_in(targets, false, initial, maximum, f)
+}
+
+fn each_in(targets: &[On], sharing: bool, initial: u64, maximum: Option<u64>, f: impl Fn(&mut T)) {
     for &on in targets {
         for (w, p) in CONFIGS {
             for form in FORMS {
@@ -107,7 +128,7 @@ fn each_on(targets: &[On], initial: u64, maximum: Option<u64>, f: impl Fn(&mut T
                     if windows && on == On::Model {
                         continue;
                     }
-                    let mut t = T::on(on, w, p, form, initial, maximum);
+                    let mut t = T::with(on, sharing, w, p, form, initial, maximum);
                     if windows {
                         t.open_windows();
                     }
@@ -126,7 +147,24 @@ impl T {
 
     /// A task on target `on`.
     pub fn on(on: On, w: Width, p: u64, form: Form, initial: u64, maximum: Option<u64>) -> T {
-        let mut h = K::new(on, p);
+        T::with(on, false, w, p, form, initial, maximum)
+    }
+
+    /// A task on target `on`, whose memory can share pages when `sharing`.
+    pub fn with(
+        on: On,
+        sharing: bool,
+        w: Width,
+        p: u64,
+        form: Form,
+        initial: u64,
+        maximum: Option<u64>,
+    ) -> T {
+        let mut h = if sharing {
+            K::sharing(on, p)
+        } else {
+            K::new(on, p)
+        };
         let g = h.add_task(w, initial, maximum);
         T {
             h,
@@ -273,6 +311,14 @@ impl T {
             flags,
         });
         (r, self.get_uint(PTR, n))
+    }
+
+    /// An allocation of `pages` pages that grows the memory: its pages were never touched.
+    pub fn fresh(&mut self, pages: u64) -> u64 {
+        let size = self.memory_size();
+        let (r, a) = self.allocate(size, pages * self.p, VM_FLAGS_FIXED);
+        assert_eq!((r, a), (KERN_SUCCESS, size), "{}", self.ctx());
+        a
     }
 
     pub fn put(&mut self, addr: u64, bytes: &[u8]) {

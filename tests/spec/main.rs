@@ -15,4 +15,5 @@ mod params;
 mod permanent;
 mod ports;
 mod protect;
+mod remap;
 mod transfer;

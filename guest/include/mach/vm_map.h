@@ -84,6 +84,26 @@ kern_return_t vm_inherit(vm_map_t target_task, vm_address_t address,
 	vm_size_t size, vm_inherit_t new_inheritance)
 	__MACHVM_IMPORT("vm_inherit");
 
+/* Maps the pages of [trunc(src_address), round(src_address + size)) of
+ * src_task (this task, or another through a send right) at *target_address
+ * of target_task: the same pages, so that a write through either range is
+ * seen through both (copy FALSE), or a private copy (copy TRUE). The new pages
+ * keep each source page's protections and take `inheritance`; *cur_protection
+ * and *max_protection answer the AND of the source pages' own. On success
+ * *target_address is trunc(address) + (src_address & (page size - 1)).
+ * Checks, in order: flags outside VM_FLAGS_USER_REMAP, an inheritance past
+ * VM_INHERIT_NONE or size 0 KERN_INVALID_ARGUMENT; a hole in the source
+ * KERN_INVALID_ADDRESS; then the target as vm_allocate places it (`mask`: the
+ * address's bits that must be 0; KERN_NO_SPACE, KERN_INVALID_ADDRESS). A
+ * memory that cannot share pages (machvm's memories are backed by shared
+ * memory files unless the embedder chose otherwise) answers
+ * KERN_NOT_SUPPORTED. On failure nothing changes and nothing is stored. */
+kern_return_t vm_remap(vm_map_t target_task, vm_address_t *target_address,
+	vm_size_t size, vm_address_t mask, int flags, vm_map_t src_task,
+	vm_address_t src_address, boolean_t copy, vm_prot_t *cur_protection,
+	vm_prot_t *max_protection, vm_inherit_t inheritance)
+	__MACHVM_IMPORT("vm_remap");
+
 /* Anonymous memory has nothing to write back: KERN_SUCCESS, or
  * KERN_INVALID_ADDRESS for a hole with VM_SYNC_CONTIGUOUS; SYNCHRONOUS with
  * ASYNCHRONOUS is KERN_INVALID_ARGUMENT. */

@@ -25,10 +25,10 @@ typedef int vm_region_info_data_t[1024];
 struct vm_region_basic_info_64 {
 	vm_prot_t protection;            /* @0  current protection */
 	vm_prot_t max_protection;        /* @4  maximum protection */
-	vm_inherit_t inheritance;        /* @8  always VM_INHERIT_COPY in machvm */
-	boolean_t shared;                /* @12 0 */
+	vm_inherit_t inheritance;        /* @8  as vm_inherit left it */
+	boolean_t shared;                /* @12 pages of a shared object (vm_remap) */
 	boolean_t reserved;              /* @16 0 */
-	memory_object_offset_t offset;   /* @20 0 */
+	memory_object_offset_t offset;   /* @20 in that object, else 0 */
 	vm_behavior_t behavior;          /* @28 as vm_behavior_set left it */
 	unsigned short user_wired_count; /* @32 0 */
 };
@@ -38,9 +38,9 @@ struct vm_region_basic_info {
 	vm_prot_t protection;            /* @0 */
 	vm_prot_t max_protection;        /* @4 */
 	vm_inherit_t inheritance;        /* @8 */
-	boolean_t shared;                /* @12 0 */
+	boolean_t shared;                /* @12 */
 	boolean_t reserved;              /* @16 0 */
-	uint32_t offset;                 /* @20 0 */
+	uint32_t offset;                 /* @20 */
 	vm_behavior_t behavior;          /* @24 as vm_behavior_set left it */
 	unsigned short user_wired_count; /* @28 0 */
 };

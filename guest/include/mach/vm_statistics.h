@@ -91,6 +91,22 @@ __MACHVM_LAYOUT(__builtin_offsetof(struct vm_statistics64, internal_page_count) 
 	 VM_FLAGS_PERMANENT | VM_FLAGS_OVERWRITE | VM_FLAGS_SUPERPAGE_MASK | \
 	 VM_FLAGS_TPRO | VM_FLAGS_ALIAS_MASK)
 
+/* vm_remap's flags besides ANYWHERE, RANDOM_ADDR and OVERWRITE. */
+#define VM_FLAGS_RESILIENT_CODESIGN 0x00000020
+#define VM_FLAGS_RESILIENT_MEDIA    0x00000040
+#define VM_FLAGS_RETURN_DATA_ADDR   0x00100000
+
+/*
+ * The bits a user may pass to vm_remap; any other bit (the tag byte too) gives
+ * KERN_INVALID_ARGUMENT. machvm honours ANYWHERE and OVERWRITE; the returned
+ * address always keeps the source's offset in its page, as if
+ * RETURN_DATA_ADDR were set (XNU 10002's vm_remap does the same).
+ */
+#define VM_FLAGS_USER_REMAP \
+	(VM_FLAGS_FIXED | VM_FLAGS_ANYWHERE | VM_FLAGS_RANDOM_ADDR | \
+	 VM_FLAGS_OVERWRITE | VM_FLAGS_RETURN_DATA_ADDR | \
+	 VM_FLAGS_RESILIENT_CODESIGN | VM_FLAGS_RESILIENT_MEDIA)
+
 /* The memory tag in the top byte of the flags (accepted, ignored). */
 #define VM_MAKE_TAG(tag) ((int)((unsigned int)(tag) << 24))
 #define VM_GET_FLAGS_ALIAS(flags, alias) \

@@ -335,6 +335,7 @@ impl Differential {
             });
             // The pattern is the starting state: nothing written yet.
             model.restart(m);
+            model.set_can_share(m, setup.backed);
         }
         self.model = model;
     }
@@ -520,6 +521,11 @@ impl Differential {
     ///
     /// The first difference found.
     pub fn step(&mut self, op: &Op) -> Result<(), Divergence> {
+        // A write through a shared page shows in every other task that maps its object:
+        // while any page is shared, every step compares everything.
+        if self.model.any_shared() {
+            return self.apply(op);
+        }
         let ranges = self.touched(op);
         let grown_from = match *op {
             Op::Grow { task, .. } => self.model.memory(task).len() as u64,
@@ -537,6 +543,9 @@ impl Differential {
             self.compare_bytes(t, s, e, "before the step")?;
         }
         self.run_step(op)?;
+        if self.model.any_shared() {
+            return self.check_state();
+        }
         for t in involved.into_iter().flatten() {
             self.check_task_pages(t)?;
         }
@@ -717,6 +726,21 @@ impl Differential {
             } => {
                 out.push(span(caller, info_ptr, 4 * u64::from(TASK_VM_INFO_COUNT)));
                 out.push(span(caller, count_ptr, OUT));
+            }
+            Call::Remap {
+                target_task,
+                addr_ptr,
+                cur_ptr,
+                max_ptr,
+                ..
+            } => {
+                for ptr in [addr_ptr, cur_ptr, max_ptr] {
+                    out.push(span(caller, ptr, OUT));
+                }
+                // Anywhere in the target (the address may be found, or overwrite).
+                if let Some(t) = target(target_task) {
+                    out.push((t, 0, u64::MAX));
+                }
             }
             Call::Allocate {
                 form,
@@ -1042,6 +1066,9 @@ fn task_port(call: &Call) -> Option<MachPort> {
         | Call::VmRegion { task, .. }
         | Call::BehaviorSet { task, .. }
         | Call::Inherit { task, .. }
+        | Call::Remap {
+            target_task: task, ..
+        }
         | Call::Msync { task, .. }
         | Call::PageQuery { task, .. }
         | Call::PageInfo { task, .. }

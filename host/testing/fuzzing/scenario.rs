@@ -904,6 +904,25 @@ pub enum CallSpec {
         size: SizeSpec,
         inheritance: u8,
     },
+    /// `vm_remap` / `mach_vm_remap`; `hint` is stored at `*target_address` first. `flags`
+    /// picks FIXED, ANYWHERE, FIXED|OVERWRITE most, then any `VM_FLAGS_USER_REMAP` bits or
+    /// any bits; `mask` is 0 most, else a power of two less one or any value; `copy` is
+    /// FALSE (share) most; `inheritance` as for `Inherit`.
+    Remap {
+        mach: bool,
+        target: PortSpec,
+        addr_ptr: PtrSpec,
+        hint: Num,
+        size: SizeSpec,
+        mask: u8,
+        flags: u16,
+        source: PortSpec,
+        src_addr: Num,
+        copy: u8,
+        cur_ptr: PtrSpec,
+        max_ptr: PtrSpec,
+        inheritance: u8,
+    },
     /// `vm_msync`.
     Msync {
         mach: bool,
@@ -1101,6 +1120,23 @@ impl<'a> Arbitrary<'a> for CallSpec {
                         task: u.arbitrary()?,
                         addr: u.arbitrary()?,
                         size: u.arbitrary()?,
+                        inheritance: u.arbitrary()?,
+                    })
+                }),
+                (8, |u| {
+                    Ok(CallSpec::Remap {
+                        mach: u.arbitrary()?,
+                        target: u.arbitrary()?,
+                        addr_ptr: u.arbitrary()?,
+                        hint: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        mask: u.arbitrary()?,
+                        flags: u.arbitrary()?,
+                        source: u.arbitrary()?,
+                        src_addr: u.arbitrary()?,
+                        copy: u.arbitrary()?,
+                        cur_ptr: u.arbitrary()?,
+                        max_ptr: u.arbitrary()?,
                         inheritance: u.arbitrary()?,
                     })
                 }),
@@ -1751,6 +1787,68 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
                 task: name,
                 addr: aw.truncate(addr.resolve(&tc)),
                 size: aw.truncate(size.resolve(&tc)),
+                inheritance: match inheritance {
+                    0..=239 => u32::from(inheritance % 3),
+                    240..=251 => 3,
+                    v => u32::from(v) << 24 | u32::from(v),
+                },
+            }
+        }
+        CallSpec::Remap {
+            mach,
+            target: to,
+            addr_ptr,
+            hint,
+            size,
+            mask,
+            flags,
+            source,
+            src_addr,
+            copy,
+            cur_ptr,
+            max_ptr,
+            inheritance,
+        } => {
+            let (name, t) = target(to);
+            let (src_name, st) = target(source);
+            let (tc, sc, aw) = (ctx(d, t), ctx(d, st), form(mach).address_width(gw));
+            let addr_ptr = ptr(addr_ptr);
+            ops.push(poke(
+                caller,
+                addr_ptr,
+                aw.truncate(hint.resolve(&tc)),
+                aw.bytes(),
+            ));
+            // FIXED, ANYWHERE, FIXED|OVERWRITE; any VM_FLAGS_USER_REMAP bits; any bits.
+            let flags = match flags % 16 {
+                0..=4 => 0,
+                5..=9 => 1,
+                10..=12 => 0x4000,
+                13 | 14 => u32::from(flags >> 4) & (0x1 | 0x8 | 0x20 | 0x40 | 0x4000),
+                _ => u32::from(flags) << 8 | u32::from(flags >> 8),
+            };
+            let page = d.model().page_size(t);
+            let mask = match mask {
+                0..=191 => 0,
+                192..=239 => (page << (mask % 4)) - 1,
+                m => u64::from(m) * 0x1001,
+            };
+            Call::Remap {
+                form: form(mach),
+                target_task: name,
+                addr_ptr,
+                size: aw.truncate(size.resolve(&sc)),
+                mask: aw.truncate(mask),
+                flags,
+                src_task: src_name,
+                src_addr: aw.truncate(src_addr.resolve(&sc)),
+                copy: match copy {
+                    0..=169 => 0,
+                    170..=249 => 1,
+                    c => u32::from(c),
+                },
+                cur_ptr: ptr(cur_ptr),
+                max_ptr: ptr(max_ptr),
                 inheritance: match inheritance {
                     0..=239 => u32::from(inheritance % 3),
                     240..=251 => 3,

@@ -39,6 +39,7 @@ impl AttrsSpec {
             permanent: false,
             behavior: i32::from(self.behavior % 4),
             object: if self.object { 7 } else { 0 },
+            ..PageAttrs::DEFAULT
         }
     }
 }
@@ -84,7 +85,7 @@ pub enum TableOp {
         len: u16,
         attrs: Option<AttrsSpec>,
     },
-    /// [`PageTable::span_allowing`] for read, write or both (`prot % 3`), unbounded and
+    /// [`PageTable::span_where`] for read, write or both (`prot % 3`), unbounded and
     /// bounded to `max_runs % 4` runs.
     SpanAllowing { page: u16, prot: u8, max_runs: u8 },
 }
@@ -348,13 +349,17 @@ pub fn run_table(case: &TableCase) -> std::result::Result<TableRun, String> {
                     let hi = (i..WINDOW).take_while(|&p| has(p)).last().unwrap_or(i) + 1;
                     base + lo..base + hi
                 });
-                let got = table.span_allowing(base + i, prot, usize::MAX);
+                let got = table.span_where(base + i, |a| a.cur & prot == prot, usize::MAX);
                 if got != want {
                     return fail(format!(
                         "page {i:#x} prot {prot}: table {got:?}, reference {want:?}"
                     ));
                 }
-                let near = table.span_allowing(base + i, prot, usize::from(max_runs) % 4);
+                let near = table.span_where(
+                    base + i,
+                    |a| a.cur & prot == prot,
+                    usize::from(max_runs) % 4,
+                );
                 let nested = match (&near, &want) {
                     (None, None) => true,
                     (Some(n), Some(w)) => {

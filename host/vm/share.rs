@@ -1,0 +1,279 @@
+//! The calls that make two addresses show the same bytes (spec §8): `vm_remap`.
+//!
+//! A page's shared object is in its attributes ([`PageAttrs::share`], with
+//! [`PageAttrs::share_offset`] for where it lies in the object); the pages behind the table
+//! are replaced through [`Env::back`], inside the table-change transaction
+//! ([`change_backed`]).
+
+use super::change::{change, change_backed, Edit, Plan};
+use super::params::{load_param, resolve, store_param};
+use super::{kr, sync, At, Env, Fill, PortTarget, Ret, Step, TaskId, WASM_PAGE};
+use crate::abi::*;
+
+/// The flags `vm_remap` accepts (`VM_FLAGS_USER_REMAP`): `ANYWHERE`, `RANDOM_ADDR`,
+/// `OVERWRITE`, `RETURN_DATA_ADDR`, `RESILIENT_CODESIGN` and `RESILIENT_MEDIA`.
+const USER_REMAP: u32 = 0x1 | 0x8 | 0x4000 | 0x10_0000 | 0x20 | 0x40;
+/// `VM_FLAGS_RESILIENT_MEDIA`.
+const RESILIENT_MEDIA: u32 = 0x40;
+/// `VM_FLAGS_RESILIENT_CODESIGN`: the new pages, and the protections answered, are
+/// read-only.
+const RESILIENT_CODESIGN: u32 = 0x20;
+
+/// Where `vm_remap` maps: the target task, the in-out address, the mask and the flags.
+pub(super) struct Target {
+    pub(super) task: MachPort,
+    pub(super) addr_ptr: u64,
+    pub(super) mask: u64,
+    pub(super) flags: u32,
+}
+
+/// What `vm_remap` maps: the source task (a port in the message body), its range, and
+/// whether the new pages are a copy.
+pub(super) struct Source {
+    pub(super) task: MachPort,
+    pub(super) addr: u64,
+    pub(super) size: u64,
+    pub(super) copy: bool,
+}
+
+/// A port passed in a message's body, as the kernel converts it to a map: a name the
+/// namespace does not hold fails the send (`MACH_SEND_INVALID_RIGHT`, after the
+/// destination); null, dead and non-task ports give no map (`KERN_INVALID_ARGUMENT`).
+fn body_task<E: Env + ?Sized>(env: &mut E, caller: TaskId, name: MachPort) -> Step<Option<TaskId>> {
+    if name == MACH_PORT_NULL || name == MACH_PORT_DEAD {
+        return Ok(None);
+    }
+    match env.vm(caller).lookup_port(name) {
+        None => kr(MACH_SEND_INVALID_RIGHT),
+        Some(PortTarget::Host) => Ok(None),
+        Some(PortTarget::Task(t)) => Ok(Some(t)),
+    }
+}
+
+/// `vm_remap` / `mach_vm_remap` (spec §8; the notes' remap table, legacy mode): maps the
+/// source's pages `[trunc(src), round(src + size))` at the target, shared or copied, and
+/// answers the address (keeping the source's offset in its page), and the AND of the source
+/// pages' current and maximum protections. `prot_ptrs` are `cur_protection` and
+/// `max_protection`.
+pub(super) fn remap<E: Env + ?Sized>(
+    env: &mut E,
+    at: At,
+    target: Target,
+    source: Source,
+    prot_ptrs: [u64; 2],
+    inheritance: u32,
+) -> Step<Ret> {
+    let At {
+        caller, name, w, ..
+    } = at;
+    // The in-out address is read to build the message; then the destination port, then
+    // the ports of the body.
+    let hint = load_param(
+        env,
+        caller,
+        name,
+        "target_address",
+        target.addr_ptr,
+        w.bytes(),
+    )?;
+    let t = resolve(env, caller, target.task)?;
+    let Some(src) = body_task(env, caller, source.task)? else {
+        return kr(KERN_INVALID_ARGUMENT);
+    };
+    sync(env, t);
+    sync(env, src);
+    if target.flags & !USER_REMAP != 0 {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    let Source {
+        addr, size, copy, ..
+    } = source;
+    // The range in 64 bits (a word-sized call's values are zero-extended): `addr + size`
+    // must not overflow, nor its rounded end wrap to 0 (only when size is not 0).
+    let p = env.vm(src).page_size();
+    let end = u128::from(addr) + u128::from(size);
+    if size != 0 && (end > u128::from(u64::MAX) || (end + u128::from(p - 1)) >> 64 != 0) {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    if inheritance > VM_INHERIT_NONE.0 || size == 0 {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    if target.flags & RESILIENT_MEDIA != 0 && !copy {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    // machvm's rule: the two tasks' pages must be the same size.
+    if env.vm(t).page_size() != p {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    // The source: every page allocated, whatever its protection.
+    let vm = env.vm(src);
+    let shift = vm.page_shift();
+    let (ss, se) = vm.pages(addr, size);
+    if vm.table.any_unallocated(ss, se) {
+        return kr(KERN_INVALID_ADDRESS);
+    }
+    let n = se - ss;
+    // The target, in its own map.
+    let ts = place(env, t, w, hint, n, target.mask, target.flags)?;
+    if !env.can_share(t) || !env.can_share(src) {
+        return kr(KERN_NOT_SUPPORTED);
+    }
+    // The source pages, given an object first where they have none (copy = FALSE).
+    let mut segments = env.vm(src).table.segments(ss, se);
+    let (mut cur, mut max) = (VM_PROT_ALL, VM_PROT_ALL);
+    for (_, _, a) in &segments {
+        let a = a.unwrap_or(PageAttrs::DEFAULT);
+        cur &= a.cur;
+        max &= a.max;
+    }
+    if !copy
+        && segments
+            .iter()
+            .any(|(_, _, a)| a.is_some_and(|a| a.share == 0))
+    {
+        let id = env.new_share();
+        let offset = 0u64.wrapping_sub(ss << shift);
+        for (_, _, a) in &mut segments {
+            if let Some(a) = a.as_mut().filter(|a| a.share == 0) {
+                a.share = id;
+                a.share_offset = offset;
+            }
+        }
+        let given = segments
+            .iter()
+            .map(|&(a, b, x)| (b - a, x.unwrap_or(PageAttrs::DEFAULT)))
+            .collect();
+        change(env, src, ss, se, Edit::Segments(given), None)?;
+    }
+    if target.flags & RESILIENT_CODESIGN != 0 {
+        (cur, max) = (VM_PROT_READ, VM_PROT_READ);
+    }
+    // The new pages: each source page's protections (read-only with RESILIENT_CODESIGN)
+    // and behavior, the inheritance asked.
+    let codesign = target.flags & RESILIENT_CODESIGN != 0;
+    let delta = (ss << shift).wrapping_sub(ts << shift);
+    let new: Vec<(u64, PageAttrs)> = segments
+        .iter()
+        .map(|&(a, b, x)| {
+            let x = x.unwrap_or(PageAttrs::DEFAULT);
+            let (cur, max) = if codesign {
+                (VM_PROT_READ, VM_PROT_READ)
+            } else {
+                (x.cur, x.max)
+            };
+            let attrs = PageAttrs {
+                cur,
+                max,
+                inherit: VmInherit(inheritance),
+                permanent: false,
+                behavior: x.behavior,
+                object: if !copy && src == t { x.object } else { 0 },
+                share: if copy { 0 } else { x.share },
+                share_offset: if copy {
+                    0
+                } else {
+                    x.share_offset.wrapping_add(delta)
+                },
+            };
+            (b - a, attrs)
+        })
+        .collect();
+    let from = ss << shift;
+    let fill = if copy {
+        Fill::Copy {
+            task: src,
+            addr: from,
+        }
+    } else {
+        Fill::Share {
+            task: src,
+            addr: from,
+        }
+    };
+    let plan: Plan = vec![(n, fill)];
+    let size_now = env.memory_size(t);
+    let end = (ts + n) << shift;
+    let grow_to = (end > size_now).then(|| end.div_ceil(WASM_PAGE) * WASM_PAGE);
+    change_backed(
+        env,
+        t,
+        ts,
+        ts + n,
+        Edit::Segments(new),
+        grow_to,
+        Some((ts, plan)),
+    )?;
+    let out = (ts << shift) + (addr & (p - 1));
+    store_param(
+        env,
+        caller,
+        name,
+        "target_address",
+        target.addr_ptr,
+        out,
+        w.bytes(),
+    )?;
+    let [cur_ptr, max_ptr] = prot_ptrs;
+    store_param(
+        env,
+        caller,
+        name,
+        "cur_protection",
+        cur_ptr,
+        cur.0 as u32 as u64,
+        4,
+    )?;
+    store_param(
+        env,
+        caller,
+        name,
+        "max_protection",
+        max_ptr,
+        max.0 as u32 as u64,
+        4,
+    )?;
+    Ok(KERN_SUCCESS.into())
+}
+
+/// The target range of `n` pages of task `t` for address `hint`, `mask` and `flags` (the
+/// notes' remap rows 11-15, as `vm_map_remap_range_allocate`): its first page.
+fn place<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    w: Width,
+    hint: u64,
+    n: u64,
+    mask: u64,
+    flags: u32,
+) -> Step<u64> {
+    let vm = env.vm(t);
+    let shift = vm.page_shift();
+    if flags & VM_FLAGS_ANYWHERE.0 != 0 {
+        // The lowest free range whose start has no bit of `mask` (bits below the page are
+        // zero in any page's address) and whose end fits the out-parameter.
+        let below = (w.limit() >> shift).min(u128::from(u64::MAX)) as u64;
+        return match vm.table.find_free_aligned(n, below, mask >> shift) {
+            Some(s) => Ok(s),
+            None => kr(KERN_NO_SPACE),
+        };
+    }
+    let start = hint & !(vm.page_size() - 1);
+    if start & mask != 0 {
+        return kr(KERN_NO_SPACE);
+    }
+    let s = start >> shift;
+    let end = u128::from(start) + (u128::from(n) << shift);
+    if end >= w.limit() || s + n > vm.table.limit() {
+        return kr(KERN_INVALID_ADDRESS);
+    }
+    let taken = if flags & VM_FLAGS_OVERWRITE.0 != 0 {
+        // An overwrite cannot remove a permanent page.
+        vm.table.any_permanent(s, s + n)
+    } else {
+        vm.table.any_allocated(s, s + n)
+    };
+    if taken {
+        return kr(KERN_NO_SPACE);
+    }
+    Ok(s)
+}
