@@ -344,6 +344,15 @@ mod tests {
         assert!(VM_FLAGS_USER_ALLOCATE.contains(VM_FLAGS_ANYWHERE | VM_FLAGS_OVERWRITE));
         assert!(!VM_FLAGS_USER_ALLOCATE.contains(VmFlags(0x20)));
         assert_eq!(
+            VM_FLAGS_USER_REMAP,
+            VM_FLAGS_ANYWHERE
+                | VM_FLAGS_RANDOM_ADDR
+                | VM_FLAGS_RESILIENT_CODESIGN
+                | VM_FLAGS_RESILIENT_MEDIA
+                | VM_FLAGS_OVERWRITE
+                | VM_FLAGS_RETURN_DATA_ADDR
+        );
+        assert_eq!(
             (VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE).without(VM_FLAGS_ANYWHERE),
             VM_FLAGS_PURGABLE
         );

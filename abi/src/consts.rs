@@ -41,6 +41,18 @@ pub const VM_FLAGS_PURGABLE: VmFlags = VmFlags(0x2);
 pub const VM_FLAGS_OVERWRITE: VmFlags = VmFlags(0x4000);
 /// Every flag bit a user may pass to `vm_allocate`; others give `KERN_INVALID_ARGUMENT`.
 pub const VM_FLAGS_USER_ALLOCATE: VmFlags = VmFlags(0xFF07_509F);
+/// `vm_allocate` / `vm_remap` flag: a random address (accepted, ignored).
+pub const VM_FLAGS_RANDOM_ADDR: VmFlags = VmFlags(0x8);
+/// `vm_remap` flag: the new pages, and the protections answered, are read-only.
+pub const VM_FLAGS_RESILIENT_CODESIGN: VmFlags = VmFlags(0x20);
+/// `vm_remap` flag: only with a copy.
+pub const VM_FLAGS_RESILIENT_MEDIA: VmFlags = VmFlags(0x40);
+/// `vm_remap` flag: the address answered keeps the source's offset in its page (XNU
+/// 10002's `vm_remap` acts as if it were always set).
+pub const VM_FLAGS_RETURN_DATA_ADDR: VmFlags = VmFlags(0x10_0000);
+/// Every flag bit a user may pass to `vm_remap` (the tag byte is not among them); others
+/// give `KERN_INVALID_ARGUMENT`.
+pub const VM_FLAGS_USER_REMAP: VmFlags = VmFlags(0x0010_4069);
 
 /// `vm_region` flavor: `vm_region_basic_info_64`.
 pub const VM_REGION_BASIC_INFO_64: i32 = 9;

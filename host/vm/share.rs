@@ -10,15 +10,6 @@ use super::params::{load_param, resolve, store_param};
 use super::{kr, sync, At, Env, Fill, PortTarget, Ret, Step, TaskId, WASM_PAGE};
 use crate::abi::*;
 
-/// The flags `vm_remap` accepts (`VM_FLAGS_USER_REMAP`): `ANYWHERE`, `RANDOM_ADDR`,
-/// `OVERWRITE`, `RETURN_DATA_ADDR`, `RESILIENT_CODESIGN` and `RESILIENT_MEDIA`.
-const USER_REMAP: u32 = 0x1 | 0x8 | 0x4000 | 0x10_0000 | 0x20 | 0x40;
-/// `VM_FLAGS_RESILIENT_MEDIA`.
-const RESILIENT_MEDIA: u32 = 0x40;
-/// `VM_FLAGS_RESILIENT_CODESIGN`: the new pages, and the protections answered, are
-/// read-only.
-const RESILIENT_CODESIGN: u32 = 0x20;
-
 /// Where `vm_remap` maps: the target task, the in-out address, the mask and the flags.
 pub(super) struct Target {
     pub(super) task: MachPort,
@@ -82,7 +73,7 @@ pub(super) fn remap<E: Env + ?Sized>(
     };
     sync(env, t);
     sync(env, src);
-    if target.flags & !USER_REMAP != 0 {
+    if !VM_FLAGS_USER_REMAP.contains(VmFlags(target.flags)) {
         return kr(KERN_INVALID_ARGUMENT);
     }
     let Source {
@@ -98,7 +89,7 @@ pub(super) fn remap<E: Env + ?Sized>(
     if inheritance > VM_INHERIT_NONE.0 || size == 0 {
         return kr(KERN_INVALID_ARGUMENT);
     }
-    if target.flags & RESILIENT_MEDIA != 0 && !copy {
+    if VmFlags(target.flags).intersects(VM_FLAGS_RESILIENT_MEDIA) && !copy {
         return kr(KERN_INVALID_ARGUMENT);
     }
     // machvm's rule: the two tasks' pages must be the same size.
@@ -145,12 +136,12 @@ pub(super) fn remap<E: Env + ?Sized>(
             .collect();
         change(env, src, ss, se, Edit::Segments(given), None)?;
     }
-    if target.flags & RESILIENT_CODESIGN != 0 {
+    let codesign = VmFlags(target.flags).intersects(VM_FLAGS_RESILIENT_CODESIGN);
+    if codesign {
         (cur, max) = (VM_PROT_READ, VM_PROT_READ);
     }
     // The new pages: each source page's protections (read-only with RESILIENT_CODESIGN)
     // and behavior, the inheritance asked.
-    let codesign = target.flags & RESILIENT_CODESIGN != 0;
     let delta = (ss << shift).wrapping_sub(ts << shift);
     let new: Vec<(u64, PageAttrs)> = segments
         .iter()

@@ -73,6 +73,9 @@ pub const KERN_RESOURCE_SHORTAGE: kern_return_t = machvm_abi::KERN_RESOURCE_SHOR
 pub const KERN_INVALID_TASK: kern_return_t = machvm_abi::KERN_INVALID_TASK.0;
 /// The port is not the host-privileged port (`vm_wire`).
 pub const KERN_INVALID_HOST: kern_return_t = machvm_abi::KERN_INVALID_HOST.0;
+/// The memory cannot share pages (`vm_remap` on a memory that is not backed by shared
+/// memory files).
+pub const KERN_NOT_SUPPORTED: kern_return_t = machvm_abi::KERN_NOT_SUPPORTED.0;
 /// The port name is not a send right in the caller's namespace.
 pub const MACH_SEND_INVALID_DEST: kern_return_t = machvm_abi::MACH_SEND_INVALID_DEST.0;
 /// A port in the message body (`vm_wire`'s task) names no right of the caller.
@@ -157,6 +160,16 @@ pub const VM_FLAGS_ANYWHERE: i32 = machvm_abi::VM_FLAGS_ANYWHERE.0 as i32;
 pub const VM_FLAGS_OVERWRITE: i32 = machvm_abi::VM_FLAGS_OVERWRITE.0 as i32;
 /// Every flag a user may pass to `vm_allocate` (others: `KERN_INVALID_ARGUMENT`).
 pub const VM_FLAGS_USER_ALLOCATE: u32 = machvm_abi::VM_FLAGS_USER_ALLOCATE.0;
+/// `vm_allocate` / `vm_remap`: a random address (accepted, ignored).
+pub const VM_FLAGS_RANDOM_ADDR: i32 = machvm_abi::VM_FLAGS_RANDOM_ADDR.0 as i32;
+/// `vm_remap`: the new pages and the answered protections are read-only.
+pub const VM_FLAGS_RESILIENT_CODESIGN: i32 = machvm_abi::VM_FLAGS_RESILIENT_CODESIGN.0 as i32;
+/// `vm_remap`: accepted only with a copy.
+pub const VM_FLAGS_RESILIENT_MEDIA: i32 = machvm_abi::VM_FLAGS_RESILIENT_MEDIA.0 as i32;
+/// `vm_remap`: the answered address keeps the source's offset in its page (always so).
+pub const VM_FLAGS_RETURN_DATA_ADDR: i32 = machvm_abi::VM_FLAGS_RETURN_DATA_ADDR.0 as i32;
+/// Every flag a user may pass to `vm_remap` (others: `KERN_INVALID_ARGUMENT`).
+pub const VM_FLAGS_USER_REMAP: u32 = machvm_abi::VM_FLAGS_USER_REMAP.0;
 
 /// Region flavor: [`vm_region_basic_info_64`].
 pub const VM_REGION_BASIC_INFO_64: vm_region_flavor_t = machvm_abi::VM_REGION_BASIC_INFO_64;
@@ -180,11 +193,11 @@ pub struct vm_region_basic_info_64 {
     pub max_protection: vm_prot_t,
     /// Inheritance.
     pub inheritance: vm_inherit_t,
-    /// 0 in machvm.
+    /// The pages belong to a shared object (`vm_remap`).
     pub shared: boolean_t,
     /// 0 in machvm.
     pub reserved: boolean_t,
-    /// 0 in machvm.
+    /// The region's place in its shared object; 0 for private memory.
     pub offset: memory_object_offset_t,
     /// What `vm_behavior_set` recorded (`VM_BEHAVIOR_DEFAULT` for new memory).
     pub behavior: vm_behavior_t,
@@ -206,11 +219,11 @@ pub struct vm_region_basic_info {
     pub max_protection: vm_prot_t,
     /// Inheritance.
     pub inheritance: vm_inherit_t,
-    /// 0 in machvm.
+    /// The pages belong to a shared object (`vm_remap`).
     pub shared: boolean_t,
     /// 0 in machvm.
     pub reserved: boolean_t,
-    /// 0 in machvm.
+    /// The region's place in its shared object (32 bits); 0 for private memory.
     pub offset: u32,
     /// `VM_BEHAVIOR_DEFAULT` in machvm.
     pub behavior: vm_behavior_t,
@@ -490,6 +503,22 @@ extern "C" {
         size: vm_size_t,
         new_inheritance: vm_inherit_t,
     ) -> kern_return_t;
+    /// Word-sized `vm_remap`: maps the source's pages (shared, or a private copy with
+    /// `copy`) at `*target_address`, which then keeps the source's offset in its page;
+    /// `*cur_protection` / `*max_protection` the AND of the source pages' own.
+    pub fn vm_remap(
+        target_task: vm_map_t,
+        target_address: *mut vm_address_t,
+        size: vm_size_t,
+        mask: vm_address_t,
+        flags: i32,
+        src_task: vm_map_t,
+        src_address: vm_address_t,
+        copy: boolean_t,
+        cur_protection: *mut vm_prot_t,
+        max_protection: *mut vm_prot_t,
+        inheritance: vm_inherit_t,
+    ) -> kern_return_t;
     /// Word-sized `vm_msync`.
     pub fn vm_msync(
         target_task: vm_map_t,
@@ -580,6 +609,20 @@ extern "C" {
         address: mach_vm_address_t,
         size: mach_vm_size_t,
         new_inheritance: vm_inherit_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_remap`.
+    pub fn mach_vm_remap(
+        target_task: vm_map_t,
+        target_address: *mut mach_vm_address_t,
+        size: mach_vm_size_t,
+        mask: mach_vm_offset_t,
+        flags: i32,
+        src_task: vm_map_t,
+        src_address: mach_vm_address_t,
+        copy: boolean_t,
+        cur_protection: *mut vm_prot_t,
+        max_protection: *mut vm_prot_t,
+        inheritance: vm_inherit_t,
     ) -> kern_return_t;
     /// 64-bit `mach_vm_msync`.
     pub fn mach_vm_msync(
