@@ -8,6 +8,10 @@
 //! - `grow/*`: 16 `memory.grow`s of one wasm page in a fresh instance;
 //! - `loadstore/*`: a guest loop that stores and loads every 8 bytes of 1 MiB, pages resident;
 //! - `first_touch/*`: the same loop on pages never touched (each one's first fault);
+//! - `remap/*`: `mach_vm_remap` (shared, ANYWHERE) of 1 page and of 1 GiB of a task's
+//!   memory, each followed by the `mach_vm_deallocate` of the new mapping, against a
+//!   `mach_vm_allocate`/`mach_vm_deallocate` pair of 1 page: the cost must follow the runs
+//!   of the range, not its pages;
 //! - `task_memory`: the process's resident memory with 200 live tasks that each touched
 //!   1 MiB, and once they are dropped (printed, not timed by criterion): a backed memory's
 //!   pages must go back to the kernel when it goes.
@@ -17,6 +21,8 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use machvm::share::backing::BackedMemoryCreator;
+
+mod common;
 use wasmtime::{Config, Engine, Instance, Module, Store, TypedFunc};
 
 const LOOP: &str = r#"
@@ -148,6 +154,67 @@ fn share(c: &mut Criterion) {
     group.finish();
 }
 
+/// The bench guest (`wat/bench.wat`) as a task of a backed engine, grown to 1 GiB + 64 KiB
+/// (all of it allocated, never touched), and the calls of `remap/*`.
+fn remaps(c: &mut Criterion) {
+    use machvm::abi::{KERN_SUCCESS, TASK_SELF_NAME, VM_FLAGS_ANYWHERE};
+    use machvm::{Call, Form, KernelConfig};
+    const GIB: u64 = 1 << 30;
+    let mut config = Config::new();
+    machvm::share::configure(machvm::configure(&mut config));
+    let engine = Engine::new(&config).unwrap();
+    let mut g = common::guest_with(&engine, KernelConfig::default());
+    let memory = g.instance.get_memory(&mut g.store, "memory").unwrap();
+    let pages = memory.size(&g.store);
+    memory.grow(&mut g.store, (GIB >> 16) + 1 - pages).unwrap();
+    // The out-parameters, in the first page (part of every source range).
+    let (addr_ptr, cur_ptr, max_ptr) = (0x100, 0x108, 0x10c);
+    let pair = |g: &mut common::Guest, first: Call, size: u64| {
+        assert_eq!(g.call(first), KERN_SUCCESS);
+        let bytes = &memory.data(&g.store)[addr_ptr as usize..addr_ptr as usize + 8];
+        let addr = u64::from_le_bytes(bytes.try_into().unwrap());
+        let task = TASK_SELF_NAME;
+        let free = Call::Deallocate {
+            form: Form::MachVm,
+            task,
+            addr,
+            size,
+        };
+        assert_eq!(g.call(free), KERN_SUCCESS);
+    };
+    let mut group = c.benchmark_group("remap");
+    for (size, what) in [(0x1000, "1page"), (GIB, "1GiB")] {
+        let remap = Call::Remap {
+            form: Form::MachVm,
+            target_task: TASK_SELF_NAME,
+            addr_ptr,
+            size,
+            mask: 0,
+            flags: VM_FLAGS_ANYWHERE.0,
+            src_task: TASK_SELF_NAME,
+            src_addr: 0,
+            copy: 0,
+            cur_ptr,
+            max_ptr,
+            inheritance: 1,
+        };
+        group.bench_function(BenchmarkId::new("remap+deallocate", what), |b| {
+            b.iter(|| pair(&mut g, remap.clone(), size))
+        });
+    }
+    let allocate = Call::Allocate {
+        form: Form::MachVm,
+        task: TASK_SELF_NAME,
+        addr_ptr,
+        size: 0x1000,
+        flags: VM_FLAGS_ANYWHERE,
+    };
+    group.bench_function(BenchmarkId::new("allocate+deallocate", "1page"), |b| {
+        b.iter(|| pair(&mut g, allocate.clone(), 0x1000))
+    });
+    group.finish();
+}
+
 /// The process's resident memory, anonymous and shared (`/proc/self/status`), in KiB.
 fn resident() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -195,6 +262,6 @@ fn task_memory(_: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
-    targets = share, task_memory
+    targets = share, remaps, task_memory
 }
 criterion_main!(benches);
