@@ -1,0 +1,24 @@
+//! Call sequences on memories that can share pages (spec §8) through the real wasm
+//! boundary against the reference model: `vm_remap` succeeds there, so writes through
+//! aliases, freed and overwritten mappings, `VM_PROT_COPY` and copies between aliases are
+//! compared page by page with the model's objects. Any divergence is a finding.
+#![no_main]
+
+use arbitrary::Unstructured;
+use libfuzzer_sys::fuzz_target;
+use machvm::testing::fuzzing::{minimize, run_ops, Constraints, Scenario};
+
+fuzz_target!(|data: &[u8]| {
+    let constraints = Constraints {
+        backed: Some(true),
+        ..Constraints::default()
+    };
+    let Ok(scenario) = Scenario::generate(&mut Unstructured::new(data), &constraints) else {
+        return;
+    };
+    if let Err(d) = scenario.run() {
+        let ops = minimize(&d.setup, &d.ops);
+        let short = run_ops(&d.setup, &ops).err().map(|d| d.to_string());
+        panic!("{d}\nminimised:\n{}", short.unwrap_or_default());
+    }
+});
