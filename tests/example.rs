@@ -1,8 +1,13 @@
-//! The embedding example (`examples/two_tasks.rs`), run as a test.
+//! The embedding examples (`examples/two_tasks.rs`, `examples/shared_pages.rs`), run as
+//! tests.
 
 #[allow(dead_code)] // its `main` is the example's, not the test's
 #[path = "../examples/two_tasks.rs"]
 mod two_tasks;
+
+#[allow(dead_code)]
+#[path = "../examples/shared_pages.rs"]
+mod shared_pages;
 
 use machvm::abi::*;
 
@@ -24,4 +29,16 @@ fn one_task_copies_memory_out_of_the_other() {
             "0x4000-0x10000 rw-/rwx"
         ]
     );
+}
+
+#[test]
+fn two_guests_write_and_read_each_others_bytes() {
+    let r = shared_pages::run().expect("the example runs");
+    assert_eq!((r.port, r.remap), (MachPort(0x303), KERN_SUCCESS));
+    // The page went where the subscriber's memory had room: past its first wasm page.
+    assert_eq!(r.mapped, 0x10000);
+    assert_eq!(r.greeting, shared_pages::GREETING);
+    assert_eq!(r.reply, shared_pages::REPLY);
+    assert_eq!(r.answer, shared_pages::ANSWER);
+    assert_eq!(r.shared, [true, true]);
 }

@@ -64,6 +64,11 @@ pub struct Region {
     pub max_protection: VmProt,
     /// The inheritance (`VM_INHERIT_*`).
     pub inheritance: VmInherit,
+    /// The pages belong to a shared object (spec §8): `vm_region`'s `shared`.
+    pub shared: bool,
+    /// The region's place in its shared object, 0 for private memory: `vm_region`'s
+    /// `offset`.
+    pub offset: u64,
 }
 
 impl Region {
@@ -79,12 +84,15 @@ impl Region {
             protection: run.attrs.cur,
             max_protection: run.attrs.max,
             inheritance: run.attrs.inherit,
+            shared: run.attrs.share != 0,
+            offset: run.attrs.object_offset(run.start * page_size),
         }
     }
 }
 
 impl fmt::Display for Region {
-    /// `0x2000-0x3000 r--/rwx`, as `vmmap` shows a region.
+    /// `0x2000-0x3000 r--/rwx`, as `vmmap` shows a region, then ` SHM` for pages of a
+    /// shared object (as `vmmap`'s share mode column has it).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -93,7 +101,11 @@ impl fmt::Display for Region {
             self.end(),
             self.protection,
             self.max_protection
-        )
+        )?;
+        if self.shared {
+            f.write_str(" SHM")?;
+        }
+        Ok(())
     }
 }
 
@@ -636,7 +648,9 @@ mod tests {
                 size: 0x10000,
                 protection: VM_PROT_DEFAULT,
                 max_protection: VM_PROT_ALL,
-                inheritance: VM_INHERIT_COPY
+                inheritance: VM_INHERIT_COPY,
+                shared: false,
+                offset: 0,
             }]
         );
         protect(&mut store, t, 0x3000, 0x1000, true, VM_PROT_READ).unwrap();
