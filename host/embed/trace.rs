@@ -963,6 +963,45 @@ mod tests {
     }
 
     #[test]
+    fn remap_shows_its_in_out_address_protections_and_flags() {
+        let c = Call::Remap {
+            form: Form::MachVm,
+            target_task: MachPort(0x103),
+            addr_ptr: 0,
+            size: 0x3000,
+            mask: 0xfff,
+            flags: 0x1 | 0x4000 | 0x10_0000 | 0x20 | 0x40 | 0x8 | 0x200,
+            src_task: MachPort(0x303),
+            src_addr: 0x4123,
+            copy: 1,
+            cur_ptr: 8,
+            max_ptr: 12,
+            inheritance: 2,
+        };
+        let params = [
+            ("target_address", false, 0x8000),
+            ("target_address", true, 0x10123),
+            ("cur_protection", true, 3),
+            ("max_protection", true, 7),
+        ];
+        assert_eq!(
+            line(c.clone(), &params, Outcome::Kr(KernReturn(0))),
+            "mach_vm_remap(target_task=0x103, *target_addr=0x8000 -> 0x10123, size=0x3000, \
+             mask=0xfff, ANYWHERE|RANDOM_ADDR|RESILIENT_CODESIGN|RESILIENT_MEDIA|OVERWRITE|\
+             RETURN_DATA_ADDR|0x200, src_task=0x303, src_addr=0x4123, copy=true, *cur -> 3, \
+             *max -> 7, VM_INHERIT_NONE) = KERN_SUCCESS"
+        );
+        // A failure stores nothing: the out-parameters show no value.
+        assert_eq!(
+            line(c, &params[..1], Outcome::Kr(KernReturn(4))),
+            "mach_vm_remap(target_task=0x103, *target_addr=0x8000, size=0x3000, mask=0xfff, \
+             ANYWHERE|RANDOM_ADDR|RESILIENT_CODESIGN|RESILIENT_MEDIA|OVERWRITE|\
+             RETURN_DATA_ADDR|0x200, src_task=0x303, src_addr=0x4123, copy=true, *cur, *max, \
+             VM_INHERIT_NONE) = KERN_INVALID_ARGUMENT"
+        );
+    }
+
+    #[test]
     fn the_log_never_overflows() {
         let mut log = ParamLog::new();
         for i in 0..20 {
