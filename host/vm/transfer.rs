@@ -139,11 +139,14 @@ pub(super) fn write<E: Env + ?Sized>(
 }
 
 /// Copies `len` bytes from task `st`'s `src` to task `dt`'s `dst`, both checked allocated,
-/// readable and writable. Into private pages, a `memmove`. Into pages of shared objects
-/// (spec §8), which the source may alias and may alias each other: the whole source is read
-/// first, then written page by page in address order (so where two destination pages map
-/// one object page, the later one's bytes are what every mapping reads), never a `memmove`
-/// over addresses that alias.
+/// readable and writable; false when the host could not (its memory, for a copy that must
+/// be read whole first). Into private pages, a `memmove`. Into pages of shared objects
+/// (spec §8), which may alias each other, the destination is written page by page in
+/// address order (so where two destination pages map one object page, the later one's
+/// bytes are what every mapping reads), never with a `memmove` over addresses that alias:
+/// straight from the source when it cannot alias the destination (its pages are private,
+/// mapped nowhere else, and the two ranges do not overlap), else from a copy of the whole
+/// source read first.
 fn move_bytes<E: Env + ?Sized>(
     env: &mut E,
     st: TaskId,
@@ -152,28 +155,42 @@ fn move_bytes<E: Env + ?Sized>(
     dst: u64,
     len: u64,
 ) -> bool {
-    let vm = env.vm(dt);
-    let (s, e) = vm.pages(dst, len);
-    if vm.table.check(s, e, |a| a.share == 0).is_ok() {
+    let private = |env: &mut E, t: TaskId, addr: u64| {
+        let vm = env.vm(t);
+        let (s, e) = vm.pages(addr, len);
+        vm.table.check(s, e, |a| a.share == 0).is_ok()
+    };
+    if private(env, dt, dst) {
         return env.copy(st, src, dt, dst, len);
     }
-    let Ok(n) = usize::try_from(len) else {
-        return false;
+    // Compared as addresses even across tasks: two tasks may be made of one memory.
+    let apart = src.saturating_add(len) <= dst || dst.saturating_add(len) <= src;
+    let snapshot = if apart && private(env, st, src) {
+        None
+    } else {
+        let Ok(n) = usize::try_from(len) else {
+            return false;
+        };
+        let mut bytes = Vec::new();
+        if bytes.try_reserve_exact(n).is_err() {
+            return false;
+        }
+        bytes.resize(n, 0);
+        if !env.load(st, src, &mut bytes) {
+            return false;
+        }
+        Some(bytes)
     };
-    let mut bytes = Vec::new();
-    if bytes.try_reserve_exact(n).is_err() {
-        return false;
-    }
-    bytes.resize(n, 0);
-    if !env.load(st, src, &mut bytes) {
-        return false;
-    }
     let page = env.vm(dt).page_size();
-    let mut done = 0usize;
-    while done < n {
-        let at = dst + done as u64;
-        let k = ((page - (at & (page - 1))) as usize).min(n - done);
-        if !env.store(dt, at, &bytes[done..done + k]) {
+    let mut done = 0u64;
+    while done < len {
+        let at = dst + done;
+        let k = (page - (at & (page - 1))).min(len - done);
+        let ok = match &snapshot {
+            Some(bytes) => env.store(dt, at, &bytes[done as usize..(done + k) as usize]),
+            None => env.copy(st, src + done, dt, at, k),
+        };
+        if !ok {
             return false;
         }
         done += k;
