@@ -73,6 +73,37 @@ impl<'a, T: 'static, G: GetKernel<T>> StoreEnv<'a, T, G> {
         MemoryMap::of(base)
     }
 
+    /// `f` over task `t`'s extents and `plan` in bytes and memories (what
+    /// [`MemoryMap::replace`] takes); `None` when a task's memory is not backed.
+    fn with_parts<R>(
+        &mut self,
+        t: TaskId,
+        plan: &[(u64, vm::Fill)],
+        f: impl FnOnce(&MemoryMap, &[(usize, Source<'_>)]) -> R,
+    ) -> Option<R> {
+        let map = self.backed(t)?;
+        let shift = self.vm(t).page_shift();
+        let mut maps = Vec::new();
+        for &(_, fill) in plan {
+            if let vm::Fill::Share { task, .. } | vm::Fill::Copy { task, .. } = fill {
+                maps.push(self.backed(task)?);
+            }
+        }
+        let mut from = maps.iter();
+        let mut parts = Vec::with_capacity(plan.len());
+        for &(pages, fill) in plan {
+            let len = (pages << shift) as usize;
+            let source = match fill {
+                vm::Fill::Fresh => Source::Fresh,
+                vm::Fill::Keep => Source::Keep,
+                vm::Fill::Share { addr, .. } => Source::Share(from.next()?, addr as usize),
+                vm::Fill::Copy { addr, .. } => Source::Copy(from.next()?, addr as usize),
+            };
+            parts.push((len, source));
+        }
+        Some(f(&map, &parts))
+    }
+
     /// The pointer to `[addr, addr + len)` of task `t`'s memory, when it lies inside.
     fn range(&mut self, t: TaskId, addr: u64, len: usize) -> Option<*mut u8> {
         let (base, size) = self.raw(t)?;
@@ -260,55 +291,50 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
 
     fn new_share(&mut self) -> u32 {
         let kernel = (self.get)(self.cx.data_mut());
-        kernel.last_share = kernel.last_share.checked_add(1).unwrap_or(1);
+        kernel.last_share = match kernel.last_share.checked_add(1) {
+            Some(id) => id,
+            // After 2^32 - 1 objects: the lowest id no page of the kernel's tasks has.
+            None => {
+                let used: std::collections::BTreeSet<u32> = kernel
+                    .tasks
+                    .iter()
+                    .flat_map(|t| t.vm.table().runs().map(|r| r.attrs.share))
+                    .collect();
+                (1..=u32::MAX).find(|id| !used.contains(id)).unwrap_or(1)
+            }
+        };
         kernel.last_share
     }
 
     fn back(&mut self, t: TaskId, addr: u64, plan: &[(u64, vm::Fill)]) -> vm::Backed {
-        let Some(map) = self.backed(t) else {
-            return vm::Backed::Refused;
-        };
-        let shift = self.vm(t).page_shift();
-        let mut maps = Vec::new();
-        for &(_, fill) in plan {
-            if let vm::Fill::Share { task, .. } | vm::Fill::Copy { task, .. } = fill {
-                match self.backed(task) {
-                    Some(m) => maps.push(m),
-                    None => return vm::Backed::Refused,
-                }
-            }
-        }
-        let mut from = maps.iter();
-        let mut parts = Vec::with_capacity(plan.len());
-        for &(pages, fill) in plan {
-            let len = (pages << shift) as usize;
-            let source = match fill {
-                vm::Fill::Fresh => Source::Fresh,
-                vm::Fill::Keep => Source::Keep,
-                vm::Fill::Share { addr, .. } => match from.next() {
-                    Some(m) => Source::Share(m, addr as usize),
-                    None => return vm::Backed::Refused,
-                },
-                vm::Fill::Copy { addr, .. } => match from.next() {
-                    Some(m) => Source::Copy(m, addr as usize),
-                    None => return vm::Backed::Refused,
-                },
-            };
-            parts.push((len, source));
-        }
         // An enforced task's pages stay inaccessible until its table is mirrored over them.
         let prot = if self.enforcing(t) {
             ProtFlags::empty()
         } else {
             ProtFlags::READ | ProtFlags::WRITE
         };
-        match map.replace(addr as usize, &parts, prot) {
-            Ok(()) => vm::Backed::Done,
-            Err(PlaceError::Hole(_)) => vm::Backed::Hole,
-            Err(e) => {
+        let placed = self.with_parts(t, plan, |map, parts| {
+            map.replace(addr as usize, parts, prot)
+        });
+        match placed {
+            Some(Ok(())) => vm::Backed::Done,
+            Some(Err(PlaceError::Hole(_))) => vm::Backed::Hole,
+            Some(Err(e)) => {
                 tracing::debug!(target: "machvm::share", "task {t:?}: {e}");
                 vm::Backed::Refused
             }
+            None => vm::Backed::Refused,
+        }
+    }
+
+    fn prepay(&mut self, t: TaskId, addr: u64, plan: &[(u64, vm::Fill)]) -> bool {
+        self.with_parts(t, plan, |map, parts| map.prepay(addr as usize, parts))
+            .unwrap_or(false)
+    }
+
+    fn unprepay(&mut self, t: TaskId) {
+        if let Some(map) = self.backed(t) {
+            map.unprepay();
         }
     }
 

@@ -315,6 +315,9 @@ struct MapState {
     extents: BTreeMap<usize, Extent>,
     /// Mappings taken from the process's budget for the extents past the first.
     charged: usize,
+    /// Mappings taken from the budget ahead of a change (`prepay`), which its charges use
+    /// first.
+    prepaid: usize,
 }
 
 /// What backs one part of a range after [`MemoryMap::replace`].
@@ -396,11 +399,13 @@ impl MapState {
     /// Takes `worst` more mappings from the budget for a change of the extents that adds at
     /// most that many; false (nothing taken) when the budget cannot afford them.
     fn charge(&mut self, worst: usize) -> bool {
-        let ok = crate::vm::budget::try_take(worst);
-        if ok {
-            self.charged += worst;
+        let prepaid = worst.min(self.prepaid);
+        if worst > prepaid && !crate::vm::budget::try_take(worst - prepaid) {
+            return false;
         }
-        ok
+        self.prepaid -= prepaid;
+        self.charged += worst;
+        true
     }
 
     /// How many extents placing `placed` over `[at, at + len)` would add (0 when it removes
@@ -420,6 +425,7 @@ impl MapState {
             own: self.own.clone(),
             extents: around,
             charged: 0,
+            prepaid: 0,
         };
         copy.cut(at, len);
         for (off, e) in placed {
@@ -533,6 +539,35 @@ impl MemoryMap {
     #[cfg(test)]
     pub(crate) fn reback(&self, at: usize, len: usize, prot: ProtFlags) -> Result<(), PlaceError> {
         self.replace(at, &[(len, Source::Fresh)], prot)
+    }
+
+    /// Takes from the process's mapping budget, ahead of a change, as many mappings as a
+    /// growth of the memory and then [`replace`](Self::replace) with `plan` at `at` could
+    /// add (an upper bound), for the change to use before it takes any more: so that the
+    /// growth, which cannot be undone, happens only when the replacement can be afforded.
+    /// False (nothing taken) when the budget cannot afford them. [`unprepay`](Self::unprepay)
+    /// gives back what the change did not use.
+    pub(crate) fn prepay(&self, at: usize, plan: &[(usize, Source<'_>)]) -> bool {
+        let mut worst = 2;
+        let mut pos = at;
+        for &(len, ref source) in plan {
+            worst += match *source {
+                Source::Fresh | Source::Copy(..) => 1,
+                Source::Keep => self.lock().pieces_within(pos, len).max(1),
+                Source::Share(from, src) => from.lock().pieces_within(src, len).max(1),
+            };
+            pos += len;
+        }
+        if !crate::vm::budget::try_take(worst) {
+            return false;
+        }
+        self.lock().prepaid += worst;
+        true
+    }
+
+    /// Gives back what [`prepay`](Self::prepay) took and no change used.
+    pub(crate) fn unprepay(&self) {
+        crate::vm::budget::give_back(std::mem::take(&mut self.lock().prepaid));
     }
 
     /// Replaces what backs `[at, at + Σ len)` with `plan`'s parts in order, each `(len,
@@ -721,10 +756,12 @@ impl MemoryMap {
         }
         s.settle();
         drop(s);
-        release(&placed);
         if whole {
+            release(&placed);
             Err(PlaceError::Refused(err))
         } else {
+            // Some of the new pages may still be mapped where the hole is not: they are
+            // never given back (their offsets must not reach another memory).
             tracing::error!(
                 target: "machvm::share",
                 "the kernel refused a mapping and then the old pages: memory {:#x}, \
@@ -734,6 +771,22 @@ impl MemoryMap {
             );
             Err(PlaceError::Hole(err))
         }
+    }
+
+    /// Maps `[at, at + len)` of the memory as reservation again (inaccessible, reserving no
+    /// memory); false when the kernel refuses.
+    fn reserve_again(&self, at: usize, len: usize) -> bool {
+        // SAFETY: the range lies within this memory's reservation (the caller's range was
+        // checked against it), which the memory owns; `MAP_FIXED` replaces only that.
+        unsafe {
+            rustix::mm::mmap_anonymous(
+                (self.base + at) as *mut c_void,
+                len,
+                ProtFlags::empty(),
+                MapFlags::PRIVATE | MapFlags::NORESERVE | MapFlags::FIXED,
+            )
+        }
+        .is_ok()
     }
 
     /// True when every page of `[at, at + len)` of the memory is mapped (`mincore` fails
@@ -781,7 +834,9 @@ impl MemoryMap {
             ));
         }
         let len = new_size - s.size;
-        if !s.charge(1) {
+        // A memory's first extent is no mapping of its own beyond its reservation.
+        let extra = usize::from(!s.extents.is_empty());
+        if !s.charge(extra) {
             return Err(io::Error::other(PlaceError::Budget.to_string()));
         }
         let offset = match s.own.allocate(len as u64) {
@@ -799,7 +854,11 @@ impl MemoryMap {
         let at = s.size;
         if let Err(err) = self.map_extent(at, &e, ProtFlags::READ | ProtFlags::WRITE) {
             s.settle();
-            s.own.release(offset, len as u64);
+            // A kernel before 6.12 may have left the range unmapped: the reservation is
+            // made again there, so that nothing else of the process is mapped inside it.
+            if self.is_mapped(at, len) || self.reserve_again(at, len) {
+                s.own.release(offset, len as u64);
+            }
             return Err(err);
         }
         s.extents.insert(at, e);
@@ -831,6 +890,15 @@ impl MapState {
             }
         }
         out
+    }
+
+    /// How many extents overlap `[at, at + len)` (0 past the memory's size).
+    fn pieces_within(&self, at: usize, len: usize) -> usize {
+        let end = at.saturating_add(len).min(self.size);
+        if at >= end {
+            return 0;
+        }
+        self.pieces(at, end - at).len()
     }
 
     fn check(&self, at: usize, len: usize) -> io::Result<()> {
@@ -973,6 +1041,7 @@ impl BackedMemory {
                 own: file,
                 extents: BTreeMap::new(),
                 charged: 0,
+                prepaid: 0,
             }),
         });
         // From here on, dropping `memory` unmaps the reservation.
@@ -998,6 +1067,7 @@ impl Drop for BackedMemory {
             s.size = 0;
             s.reserved = 0;
             crate::vm::budget::give_back(std::mem::take(&mut s.charged));
+            crate::vm::budget::give_back(std::mem::take(&mut s.prepaid));
             std::mem::take(&mut s.extents)
         };
         // SAFETY: the reservation this memory made in `new` and owns alone: Wasmtime drops

@@ -1574,7 +1574,17 @@ impl Model {
         if !copy
             && (first..last).any(|i| self.tasks[s].pages[i as usize].is_some_and(|a| a.share == 0))
         {
-            self.last_share = self.last_share.checked_add(1).unwrap_or(1);
+            self.last_share = match self.last_share.checked_add(1) {
+                Some(id) => id,
+                None => (1..=u32::MAX)
+                    .find(|&id| {
+                        !self
+                            .tasks
+                            .iter()
+                            .any(|t| t.pages.iter().any(|p| p.is_some_and(|a| a.share == id)))
+                    })
+                    .unwrap_or(1),
+            };
             let base = (first * pp) as u64;
             for i in first..last {
                 let a = self.tasks[s].pages[i as usize].as_mut().expect("allocated");
@@ -1602,19 +1612,22 @@ impl Model {
         let olds: Vec<PageAttrs> = (first..last)
             .map(|i| self.tasks[s].pages[i as usize].expect("allocated"))
             .collect();
-        // RESILIENT_CODESIGN: read-only pages, and read-only answered.
-        let codesign = flags & 0x20 != 0;
-        if codesign {
-            (cur, max) = (VM_PROT_READ, VM_PROT_READ);
-        }
+        // RESILIENT_CODESIGN: at most read, in the pages and the answer.
+        let limit = if flags & 0x20 != 0 {
+            VM_PROT_READ
+        } else {
+            VM_PROT_ALL
+        };
+        (cur, max) = (cur & limit, max & limit);
         let target = &mut self.tasks[t];
         for (k, x) in olds.into_iter().enumerate() {
             let moved = ((first * pp) as u64).wrapping_sub((to * pp) as u64);
             target.pages[(to as usize) + k] = Some(PageAttrs {
-                cur: if codesign { VM_PROT_READ } else { x.cur },
-                max: if codesign { VM_PROT_READ } else { x.max },
+                cur: x.cur & limit,
+                max: x.max & limit,
                 inherit: VmInherit(inheritance),
-                permanent: false,
+                // An alias of a permanent page is permanent; a copy is not.
+                permanent: x.permanent && !copy,
                 behavior: x.behavior,
                 object: if !copy && s == t { x.object } else { 0 },
                 share: if copy { 0 } else { x.share },

@@ -136,8 +136,9 @@ pub(crate) enum Edit {
         /// `VM_PROT_COPY` was asked for.
         copy: bool,
     },
-    /// The pages become allocated with these attributes, in order: `(pages, attrs)` tiling
-    /// the range (`vm_remap`'s new mapping, or its source's pages given an object).
+    /// The pages become allocated with these attributes, in order: `(end, attrs)` tiling
+    /// the range, each `end` the page its part ends at, counted from the range's start
+    /// (`vm_remap`'s new mapping, or its source's pages given an object).
     Segments(Vec<(u64, PageAttrs)>),
 }
 
@@ -171,14 +172,11 @@ impl Edit {
         let Edit::Segments(segments) = self else {
             return f(self.attrs(old));
         };
-        let mut pos = start;
-        for &(n, attrs) in segments {
-            let end = pos + n;
-            if end > a && pos < b {
-                f(Some(attrs));
-            }
-            pos = end;
-            if pos >= b {
+        // The first part that ends past `a`, found by its end (the parts are in order).
+        let first = segments.partition_point(|&(end, _)| start + end <= a);
+        for &(end, attrs) in &segments[first..] {
+            f(Some(attrs));
+            if start + end >= b {
                 break;
             }
         }
@@ -201,9 +199,10 @@ impl Edit {
             Edit::Set(attrs) => table.set(start, end, attrs),
             Edit::Segments(ref segments) => {
                 let mut pos = start;
-                for &(n, attrs) in segments {
-                    table.set(pos, (pos + n).min(end), attrs);
-                    pos += n;
+                for &(part_end, attrs) in segments {
+                    let e = (start + part_end).min(end);
+                    table.set(pos, e, attrs);
+                    pos = e;
                 }
             }
             Edit::Deallocate => {
@@ -306,11 +305,40 @@ pub(super) fn change_backed<E: Env + ?Sized>(
     grow_to: Option<u64>,
     plan: Option<(u64, Plan)>,
 ) -> Step {
+    let vm = env.vm(t);
+    let shift = vm.page_shift;
+    let plan = plan.or_else(|| unshare_plan(&vm.table, t, shift, start, end, &edit));
+    // A growth cannot be undone: the plan's mappings are taken from the budget first.
+    let prepaid = match (&plan, grow_to) {
+        (Some((at, parts)), Some(_)) => {
+            if !env.prepay(t, at << shift, parts) {
+                return kr(KERN_RESOURCE_SHORTAGE);
+            }
+            true
+        }
+        _ => false,
+    };
+    let done = change_planned(env, t, start, end, edit, grow_to, plan);
+    if prepaid {
+        env.unprepay(t);
+    }
+    done
+}
+
+/// [`change_backed`] once the plan is known (and, for a growth, paid for).
+fn change_planned<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    start: u64,
+    end: u64,
+    edit: Edit,
+    grow_to: Option<u64>,
+    plan: Option<(u64, Plan)>,
+) -> Step {
     close_windows(env, t, start, end);
     let enforcing = env.enforcing(t);
     let vm = env.vm(t);
     let shift = vm.page_shift;
-    let plan = plan.or_else(|| unshare_plan(&vm.table, t, shift, start, end, &edit));
     if !enforcing && grow_to.is_none() {
         // Nothing to count, nothing to grow: `apply` checks, then changes.
         return apply_unmirrored(env, t, start, end, &edit, plan);
@@ -365,16 +393,20 @@ pub(super) fn change_backed<E: Env + ?Sized>(
     let saved = vm.table.segments(lo, hi);
     edit.apply(&mut vm.table, start, end)
         .or_else(|err| kr(check_error_kr(err)))?;
+    let saved_plan = plan.is_some();
     let backed = match plan {
         Some((at, plan)) => env.back(t, at << shift, &plan),
         None => Backed::Done,
     };
+    let planned = backed == Backed::Done && saved_plan;
     if backed != Backed::Done || !env.mirror(t, lo, hi) {
         let vm = env.vm(t);
         vm.table.restore(&saved);
         let now = hw_boundaries(&vm.table, vm.write_only_faults, k2, lo, hi);
         recount(vm, after, now);
-        if backed == Backed::Hole || !env.mirror(t, lo, hi) {
+        // What backs the pages changed and cannot be put back: the table no longer
+        // describes them, so the task stops, as when the hardware cannot be put back.
+        if backed == Backed::Hole || planned || !env.mirror(t, lo, hi) {
             tracing::error!(
                 target: "machvm::enforce",
                 "could not restore the hardware of pages {lo:#x}..{hi:#x}: the task is stopped"
@@ -428,15 +460,35 @@ pub(super) fn map_new<E: Env + ?Sized>(
     sync(env, t);
     let size = env.memory_size(t);
     let shift = env.vm(t).page_shift;
-    let end = e << shift;
-    let grow_to = (end > size).then(|| end.div_ceil(WASM_PAGE) * WASM_PAGE);
+    let grow_to = growth_for(env, t, e)?;
     change(env, t, s, e, Edit::Set(attrs), grow_to)?;
     // Zero after the pages became writable; grown pages are zero already.
     let start = s << shift;
-    if start < size && !env.zero(t, start, end.min(size) - start) {
+    let stop = (u128::from(e) << shift).min(u128::from(size)) as u64;
+    if start < stop && !env.zero(t, start, stop - start) {
         return kr(KERN_FAILURE);
     }
     Ok(())
+}
+
+/// The size task `t`'s memory must grow to for its pages to reach page `e`: `None` when they
+/// lie inside it already. When no memory can be that large (the end rounded up to whole wasm
+/// pages passes 2^64), the growth is refused as any other: the task's volatile memory is
+/// emptied (spec §9) and the answer is `KERN_RESOURCE_SHORTAGE`.
+pub(super) fn growth_for<E: Env + ?Sized>(env: &mut E, t: TaskId, e: u64) -> Step<Option<u64>> {
+    let size = env.memory_size(t);
+    let end = u128::from(e) << env.vm(t).page_shift;
+    if end <= u128::from(size) {
+        return Ok(None);
+    }
+    let wasm = u128::from(WASM_PAGE);
+    match u64::try_from(end.div_ceil(wasm) * wasm) {
+        Ok(to) => Ok(Some(to)),
+        Err(_) => {
+            empty_volatile(env, &[t]);
+            kr(KERN_RESOURCE_SHORTAGE)
+        }
+    }
 }
 
 /// Puts task `t` back as it is when made over a memory of its current size: every page of

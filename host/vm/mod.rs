@@ -395,7 +395,8 @@ pub trait Env {
         false
     }
     /// A shared object id that no object of the kernel has had yet (never 0; after 2^32 - 1
-    /// objects, ids are given again from 1). The default: always 1.
+    /// objects, the lowest id no page of the kernel's tasks has). The default: always 1
+    /// (only asked for on memories that can share, [`Env::can_share`]).
     fn new_share(&mut self) -> u32 {
         1
     }
@@ -407,6 +408,17 @@ pub trait Env {
     fn back(&mut self, _t: TaskId, _addr: u64, _plan: &[(u64, Fill)]) -> Backed {
         Backed::Refused
     }
+    /// Takes from the process's mapping budget, before task `t`'s memory grows for a
+    /// change whose [`Env::back`] is `plan` at `addr`, what that growth and `plan` could take
+    /// at most, so that the memory grows only when `plan` can be afforded; false when the
+    /// budget cannot afford it. [`Env::unprepay`] follows, whatever happened. The default
+    /// succeeds.
+    fn prepay(&mut self, _t: TaskId, _addr: u64, _plan: &[(u64, Fill)]) -> bool {
+        true
+    }
+    /// Gives back what [`Env::prepay`] took and the change did not use. The default does
+    /// nothing.
+    fn unprepay(&mut self, _t: TaskId) {}
     /// Called for each scalar parameter value the call read (`write == false`, the value
     /// loaded) or stored (`write == true`, the value stored; for `info`, 0), for traces.
     /// The default does nothing.

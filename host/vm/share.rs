@@ -5,9 +5,9 @@
 //! are replaced through [`Env::back`], inside the table-change transaction
 //! ([`change_backed`]).
 
-use super::change::{change, change_backed, Edit, Plan};
+use super::change::{change, change_backed, growth_for, Edit, Plan};
 use super::params::{load_param, resolve, store_param};
-use super::{kr, sync, At, Env, Fill, PortTarget, Ret, Step, TaskId, WASM_PAGE};
+use super::{kr, sync, At, Env, Fill, PortTarget, Ret, Step, TaskId};
 use crate::abi::*;
 
 /// Where `vm_remap` maps: the target task, the in-out address, the mask and the flags.
@@ -132,31 +132,31 @@ pub(super) fn remap<E: Env + ?Sized>(
         }
         let given = segments
             .iter()
-            .map(|&(a, b, x)| (b - a, x.unwrap_or(PageAttrs::DEFAULT)))
+            .map(|&(_, b, x)| (b - ss, x.unwrap_or(PageAttrs::DEFAULT)))
             .collect();
         change(env, src, ss, se, Edit::Segments(given), None)?;
     }
-    let codesign = VmFlags(target.flags).intersects(VM_FLAGS_RESILIENT_CODESIGN);
-    if codesign {
-        (cur, max) = (VM_PROT_READ, VM_PROT_READ);
-    }
-    // The new pages: each source page's protections (read-only with RESILIENT_CODESIGN)
-    // and behavior, the inheritance asked.
+    // RESILIENT_CODESIGN: read-only, as XNU makes it, but never more than the source
+    // allows (machvm: no page gains an access).
+    let limit = if VmFlags(target.flags).intersects(VM_FLAGS_RESILIENT_CODESIGN) {
+        VM_PROT_READ
+    } else {
+        VM_PROT_ALL
+    };
+    (cur, max) = (cur & limit, max & limit);
+    // The new pages: each source page's protections and behavior, the inheritance asked;
+    // an alias of a permanent page is permanent too (machvm: what no guest call may remove
+    // stays so through every mapping of it).
     let delta = (ss << shift).wrapping_sub(ts << shift);
     let new: Vec<(u64, PageAttrs)> = segments
         .iter()
-        .map(|&(a, b, x)| {
+        .map(|&(_, b, x)| {
             let x = x.unwrap_or(PageAttrs::DEFAULT);
-            let (cur, max) = if codesign {
-                (VM_PROT_READ, VM_PROT_READ)
-            } else {
-                (x.cur, x.max)
-            };
             let attrs = PageAttrs {
-                cur,
-                max,
+                cur: x.cur & limit,
+                max: x.max & limit,
                 inherit: VmInherit(inheritance),
-                permanent: false,
+                permanent: x.permanent && !copy,
                 behavior: x.behavior,
                 object: if !copy && src == t { x.object } else { 0 },
                 share: if copy { 0 } else { x.share },
@@ -166,7 +166,7 @@ pub(super) fn remap<E: Env + ?Sized>(
                     x.share_offset.wrapping_add(delta)
                 },
             };
-            (b - a, attrs)
+            (b - ss, attrs)
         })
         .collect();
     let from = ss << shift;
@@ -182,9 +182,7 @@ pub(super) fn remap<E: Env + ?Sized>(
         }
     };
     let plan: Plan = vec![(n, fill)];
-    let size_now = env.memory_size(t);
-    let end = (ts + n) << shift;
-    let grow_to = (end > size_now).then(|| end.div_ceil(WASM_PAGE) * WASM_PAGE);
+    let grow_to = growth_for(env, t, ts + n)?;
     change_backed(
         env,
         t,

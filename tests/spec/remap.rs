@@ -298,6 +298,22 @@ fn remap_row16_the_address_keeps_the_source_offset_and_the_protections_are_anded
         });
         assert_eq!((code, cur, max), (KERN_SUCCESS, 1, 1), "{}", t.ctx());
         assert_eq!(t.page_prot(at), Some((R, R)), "{}", t.ctx());
+        // ... never more than the source allows: a no-access page stays so.
+        let none = t.fresh(1);
+        assert_eq!(t.protect(none, p, true, VM_PROT_NONE), KERN_SUCCESS);
+        let (code, at, cur, max) = t.remap(Remap {
+            flags: ANYWHERE | RESILIENT_CODESIGN,
+            ..Remap::share(none, p, 0)
+        });
+        assert_eq!((code, cur, max), (KERN_SUCCESS, 0, 0), "{}", t.ctx());
+        let no_access = Some((VM_PROT_NONE, VM_PROT_NONE));
+        assert_eq!(t.page_prot(at), no_access, "{}", t.ctx());
+        // Without RETURN_DATA_ADDR too (10002's remap acts as if it were set).
+        let (code, at, ..) = t.remap(Remap {
+            flags: ANYWHERE,
+            ..Remap::share(src + 0x45, 8, 0)
+        });
+        assert_eq!((code, at % p), (KERN_SUCCESS, 0x45), "{}", t.ctx());
         // After vm_allocate: cur RW, max ALL (the notes' example).
         let other = t.fresh(1);
         let (code, _, cur, max) = t.remap(Remap {
@@ -415,6 +431,34 @@ fn vm_copy_between_aliases_reads_the_whole_source_before_it_writes() {
         let mut want = bytes.clone();
         want[1..].copy_from_slice(&bytes[..p as usize - 1]);
         assert_eq!(t.get(a, p as usize), want, "{}", t.ctx());
+        assert_eq!(t.get(b, p as usize), want, "{}", t.ctx());
+        // Once more: the copy windows opened by the first copy never serve one into shared
+        // pages.
+        t.put(a, &bytes);
+        assert_eq!(t.copy(a, p - 1, b + 1), KERN_SUCCESS, "{}", t.ctx());
+        assert_eq!(t.get(b, p as usize), want, "{}", t.ctx());
+        // vm_write from one alias into the other, and vm_read_overwrite: the same.
+        t.put(a, &bytes);
+        let form = t.form;
+        let write = Call::Write {
+            form,
+            task: TASK_SELF_NAME,
+            addr: b + 1,
+            data: a,
+            count: (p - 1) as u32,
+        };
+        assert_eq!(t.ret(write), KERN_SUCCESS, "{}", t.ctx());
+        assert_eq!(t.get(a, p as usize), want, "{}", t.ctx());
+        t.put(a, &bytes);
+        let read = Call::ReadOverwrite {
+            form,
+            task: TASK_SELF_NAME,
+            addr: a,
+            size: p - 1,
+            data: b + 1,
+            outsize_ptr: PTR,
+        };
+        assert_eq!(t.ret(read), KERN_SUCCESS, "{}", t.ctx());
         assert_eq!(t.get(b, p as usize), want, "{}", t.ctx());
         // Two destination pages mapping one object page (both aliases of `a`): the later
         // one's bytes are what every mapping reads.
@@ -576,5 +620,138 @@ fn each_mapping_has_its_own_hardware_protection() {
             "a load through the inaccessible source"
         );
         assert_eq!(h.load8(g, dst).unwrap(), 43);
+    });
+}
+
+#[test]
+fn purgeable_aliases_are_emptied_together() {
+    each_sharing(|t| {
+        let p = t.p;
+        let (code, obj) = t.allocate(0, p, VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE);
+        assert_eq!(code, KERN_SUCCESS, "{}", t.ctx());
+        t.put(obj, b"cached");
+        let (code, alias, ..) = t.remap(Remap {
+            flags: ANYWHERE,
+            ..Remap::share(obj, p, 0)
+        });
+        assert_eq!(code, KERN_SUCCESS, "{}", t.ctx());
+        // Same task: the alias is the same purgeable object.
+        assert_eq!(t.page(alias).unwrap().object, t.page(obj).unwrap().object);
+        let form = t.form;
+        let control = |addr, control| Call::PurgableControl {
+            form,
+            task: TASK_SELF_NAME,
+            addr,
+            control,
+            state_ptr: PTR,
+        };
+        t.put(PTR, &VM_PURGABLE_VOLATILE.to_le_bytes());
+        let set = control(alias, VM_PURGABLE_SET_STATE as u32);
+        assert_eq!(t.ret(set), KERN_SUCCESS, "{}", t.ctx());
+        let purge = control(obj, VM_PURGABLE_PURGE_ALL as u32);
+        assert_eq!(t.ret(purge), KERN_SUCCESS, "{}", t.ctx());
+        assert_eq!(t.get(obj, 6), [0; 6], "{}", t.ctx());
+        assert_eq!(t.get(alias, 6), [0; 6], "{}", t.ctx());
+    });
+}
+
+#[test]
+fn an_alias_of_a_permanent_page_is_permanent_and_a_copy_is_not() {
+    each_sharing(|t| {
+        if !t.on_machvm() {
+            return;
+        }
+        let p = t.p;
+        let page = t.fresh(1);
+        t.put(page, b"embedder's");
+        let g = t.g;
+        let task = t.harness().task(g);
+        machvm::host::make_permanent(t.harness().store(), task, page, p).unwrap();
+        let (code, alias, ..) = t.remap(Remap {
+            flags: ANYWHERE,
+            ..Remap::share(page, p, 0)
+        });
+        assert_eq!(code, KERN_SUCCESS, "{}", t.ctx());
+        assert!(t.page(alias).unwrap().permanent, "{}", t.ctx());
+        // No guest call removes, replaces or copies it in place.
+        assert_eq!(t.protect(alias, p, false, RW | VM_PROT_COPY), KERN_NO_SPACE);
+        let (code, _) = t.allocate(alias, p, VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE);
+        assert_eq!(code, KERN_NO_SPACE, "{}", t.ctx());
+        assert_eq!(t.deallocate(alias, p), KERN_SUCCESS);
+        assert_eq!(t.page_prot(alias), Some((VM_PROT_NONE, VM_PROT_NONE)));
+        let (code, copy, ..) = t.remap(Remap {
+            flags: ANYWHERE,
+            copy: true,
+            ..Remap::share(page, p, 0)
+        });
+        assert_eq!(code, KERN_SUCCESS, "{}", t.ctx());
+        assert!(!t.page(copy).unwrap().permanent, "{}", t.ctx());
+        assert_eq!(t.get(copy, 10), b"embedder's", "{}", t.ctx());
+    });
+}
+
+#[allow(dead_code)] // the scenario dispatch of tests/enforce.rs is not used here
+#[path = "../common/child.rs"]
+mod child;
+
+/// A remap the mapping budget cannot afford answers `KERN_RESOURCE_SHORTAGE` and maps
+/// nothing: the memory does not grow (its growth is paid for first), the target stays as it
+/// was, and the source keeps the object it was given (as XNU's source entry stays shared). In
+/// a child process: the budget is the process's.
+#[test]
+fn a_remap_the_budget_refuses_grows_nothing() {
+    child::in_child("remap::a_remap_the_budget_refuses_grows_nothing", || {
+        use machvm::enforce::{mappings_in_use, set_mapping_budget};
+        let mut t = T::with(
+            On::Machvm,
+            true,
+            machvm::Width::W32,
+            4096,
+            machvm::Form::Vm,
+            4,
+            Some(64),
+        );
+        let p = t.p;
+        let src = t.fresh(1);
+        t.put(src, b"source");
+        // A hole inside the memory, and the memory's end.
+        let hole = t.fresh(2);
+        assert_eq!(t.deallocate(hole, 2 * p), KERN_SUCCESS);
+        let size = t.memory_size();
+        set_mapping_budget(mappings_in_use());
+        let before = t.pages();
+        for at in [hole, size] {
+            let (code, ..) = t.remap(Remap::share(src, p, at));
+            assert_eq!(code, KERN_RESOURCE_SHORTAGE, "at {at:#x}");
+            assert_eq!(t.memory_size(), size, "a refused remap grew the memory");
+            assert!(t.page(at).is_none(), "at {at:#x}");
+        }
+        // The source was given its object before the target failed.
+        let changed: Vec<u64> = (0..before.len() as u64)
+            .filter(|&i| t.page(i * p) != before[i as usize])
+            .collect();
+        assert_eq!(changed, [src / p]);
+        assert_ne!(t.page(src).unwrap().share, 0);
+        assert_eq!(t.get(src, 6), b"source");
+        // With a few mappings to spare, a growth alone could be afforded and the mapping
+        // after it not: each refusal leaves the memory as it was.
+        let mut refused = 0;
+        for spare in 0..8 {
+            set_mapping_budget(mappings_in_use() + spare);
+            let (code, got, ..) = t.remap(Remap::share(src, p, size));
+            if code == KERN_SUCCESS {
+                assert_eq!(got, size);
+                break;
+            }
+            assert_eq!(code, KERN_RESOURCE_SHORTAGE, "{spare} spare");
+            assert_eq!(t.memory_size(), size, "a refused remap grew the memory");
+            refused += 1;
+        }
+        assert!(refused >= 2 && t.page(size).is_some(), "{refused} refusals");
+        assert_eq!(t.get(size, 6), b"source");
+        set_mapping_budget(usize::MAX);
+        let (code, got, ..) = t.remap(Remap::share(src, p, hole));
+        assert_eq!((code, got), (KERN_SUCCESS, hole));
+        assert_eq!(t.get(hole, 6), b"source");
     });
 }
