@@ -1529,6 +1529,10 @@ impl Model {
             let mut gap = 0u128;
             let mut i = 0u128;
             while found.is_none() && i <= limit {
+                // Past the table every page is free: the last gap runs to the limit.
+                if i >= target.pages.len() as u128 && i < limit {
+                    i = limit;
+                }
                 let free = i < limit && target.attrs(i).is_none();
                 if !free {
                     let start = (gap + m) & !m;
