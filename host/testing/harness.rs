@@ -231,6 +231,21 @@ impl Harness {
         crate::embed::reset_task(self.store.as_context_mut(), crate::embed::view, task)
     }
 
+    /// Counts shared object ids from 1 again (spec §8), as a new kernel does, once no page
+    /// of any guest belongs to a shared object (after every guest was reset); false, changing
+    /// nothing, while one does.
+    pub fn restart_share_ids(&mut self) -> bool {
+        let kernel = &mut self.store.data_mut().kernel;
+        let shared = kernel
+            .tasks
+            .iter()
+            .any(|t| t.vm.table().runs().any(|r| r.attrs.share != 0));
+        if !shared {
+            kernel.last_share = 0;
+        }
+        !shared
+    }
+
     /// The store.
     pub fn store(&mut self) -> &mut Store<HarnessState> {
         &mut self.store

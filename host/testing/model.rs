@@ -958,6 +958,14 @@ impl Model {
         self.tasks[task].attrs(u128::from(page_index))
     }
 
+    /// Counts shared object ids from 1 again, as a new model does, once no page of any task
+    /// belongs to a shared object (after every task was [restarted](Model::restart)).
+    pub fn restart_share_ids(&mut self) {
+        if !self.any_shared() {
+            self.last_share = 0;
+        }
+    }
+
     /// True when a page of any task belongs to a shared object (spec §8): a write through
     /// it shows through every other mapping of the object, in any task.
     pub fn any_shared(&self) -> bool {

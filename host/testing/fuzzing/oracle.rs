@@ -404,6 +404,9 @@ impl Differential {
                 let last = (0..size / p).rev().find(unallocated).unwrap_or(first) + 1;
                 back = crate::testing::model::cover(back, first * p..last * p);
             }
+            // The task's pages lose their shared objects first (as the real reset gave
+            // them fresh pages), so that the pattern written below shows through nothing.
+            self.model.restart(g);
             if !back.is_empty() {
                 let (model, harness) = (&mut self.model, &mut self.harness);
                 patterned(g, size, |bytes| {
@@ -413,6 +416,11 @@ impl Differential {
             }
             self.model.restart(g);
         }
+        // Shared object ids count from 1 again on both sides, as in a new harness.
+        if !self.harness.restart_share_ids() {
+            return Ok(false);
+        }
+        self.model.restart_share_ids();
         self.rights.iter_mut().for_each(Vec::clear);
         self.pending.iter_mut().for_each(Vec::clear);
         self.ops.clear();
@@ -1312,6 +1320,86 @@ mod tests {
     fn a_recycled_differential_starts_as_a_new_one() {
         recycled_is_new(true);
         recycled_is_new(false);
+    }
+
+    /// With shared pages (spec §8): the reset gives every task's shared pages fresh ones,
+    /// the model's pattern then shows through nothing, and object ids count from 1 again.
+    #[test]
+    fn a_recycled_differential_with_shared_pages_starts_as_a_new_one() {
+        use crate::abi::Form::Vm;
+        let task = TaskSpec {
+            width: Width::W32,
+            initial: 2,
+            maximum: Some(4),
+        };
+        let setup = Setup {
+            tasks: vec![task.clone(), task],
+            backed: true,
+            ..Setup::single(4096, Width::W32, 2, Some(4))
+        };
+        let fresh = observe(&mut Differential::new(&setup).expect("sets up"));
+        let (mut d, _) = Differential::reused(&setup).expect("sets up");
+        let remap = |src_task, src_addr, flags| Call::Remap {
+            form: Vm,
+            target_task: TASK_SELF_NAME,
+            addr_ptr: 0x100,
+            size: 0x2000,
+            mask: 0,
+            flags,
+            src_task: MachPort(src_task),
+            src_addr,
+            copy: 0,
+            cur_ptr: 0x108,
+            max_ptr: 0x10c,
+            inheritance: 1,
+        };
+        let ops = [
+            Op::Right { from: 0, to: 1 },
+            // Task 1's pages anywhere in task 0 (in a hole, so that no memory grows), then
+            // task 0's first pages over its own 0x8000 (the hint written at 0x100 first).
+            call(
+                0,
+                Call::Deallocate {
+                    form: Vm,
+                    task: TASK_SELF_NAME,
+                    addr: 0x10000,
+                    size: 0x2000,
+                },
+            ),
+            call(0, remap(0x303, 0x4000, 1)),
+            Op::Poke {
+                task: 0,
+                addr: 0x100,
+                bytes: 0x8000u32.to_le_bytes().to_vec(),
+            },
+            call(0, remap(0x103, 0, 0x4000)),
+            Op::Poke {
+                task: 0,
+                addr: 0x8010,
+                bytes: vec![7; 64],
+            },
+        ];
+        for op in &ops {
+            d.apply(op).expect("no divergence");
+        }
+        assert!(
+            d.outcomes
+                .iter()
+                .flatten()
+                .filter(|o| **o == Outcome::Kr(crate::abi::KERN_SUCCESS))
+                .count()
+                == 3,
+            "{:?}",
+            d.outcomes
+        );
+        assert!(d.model.any_shared());
+        assert!(d.recycle().expect("the reset agrees with the model"));
+        let (mut d, reused) = Differential::reused(&setup).expect("sets up");
+        assert!(reused, "the recycled one is reused");
+        assert_eq!(observe(&mut d), fresh);
+        for op in &ops {
+            d.apply(op).expect("no divergence after reuse");
+        }
     }
 
     fn recycled_is_new(enforce: bool) {
