@@ -122,6 +122,46 @@ proptest! {
     }
 }
 
+/// On backed memories the generator shares pages (spec §8): `vm_remap` without copy
+/// succeeds, within a task and through a send right, and calls then write through aliases —
+/// which `calls_on_backed_memories` compares with the model's objects.
+#[test]
+fn backed_scenarios_share_pages() {
+    use machvm::testing::fuzzing::Op;
+    use machvm::{Call, Outcome};
+    let (mut shared, mut across, mut copies, mut after) = (0, 0, 0, 0);
+    for seed in 0..8u64 {
+        let bytes = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1).bytes(8192);
+        let c = Constraints {
+            backed: Some(true),
+            ..Constraints::default()
+        };
+        let s = Scenario::generate(&mut Unstructured::new(&bytes), &c).expect("enough data");
+        let mut sharing = false;
+        for (op, outcome) in &s.ops() {
+            let Op::Call { call, .. } = op else { continue };
+            let ok = outcome == &Some(Outcome::Kr(KernReturn::SUCCESS));
+            match *call {
+                Call::Remap { copy, src_task, .. } if ok => {
+                    if copy == 0 {
+                        shared += 1;
+                        sharing = true;
+                        across += usize::from(src_task.0 != 0x103);
+                    } else {
+                        copies += 1;
+                    }
+                }
+                Call::Copy { .. } | Call::Write { .. } | Call::Deallocate { .. } if ok => {
+                    after += usize::from(sharing);
+                }
+                _ => {}
+            }
+        }
+    }
+    eprintln!("{shared} shared remaps ({across} from another task), {copies} copies, {after} later writes or frees");
+    assert!(shared > 0 && across > 0 && copies > 0 && after > 0);
+}
+
 /// The generator gives what the tests claim: hundreds of steps, every call of spec §3 both
 /// succeeding and failing, traps on out-parameters, cross-task calls, send rights and the
 /// guest's own memory.grow — measured on the steps actually run.
