@@ -430,19 +430,24 @@ START              END                SIZE     PRT/MAX  INHERIT
 4 regions
 ";
     for (page, expected) in [("4096", expected_4k), ("16384", expected_16k)] {
-        let Some(o) = machvm(&["run", "--page-size", page, "guest/prebuilt/regions.wasm"]) else {
-            eprintln!("no machvm binary (the `cli` feature is off)");
+        let Some(stdout) = run_at_page_size(page, "guest/prebuilt/regions.wasm") else {
             return;
         };
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(0), "page size {page}: {stderr}");
-        assert_eq!(
-            String::from_utf8_lossy(&o.stdout),
-            expected,
-            "page size {page}"
-        );
-        assert!(stderr.is_empty(), "page size {page}: {stderr}");
+        assert_eq!(stdout, expected, "page size {page}");
     }
+}
+
+/// `machvm run --page-size page module`: its stdout, once it exited 0 with nothing on
+/// stderr; `None` without the runner (the `cli` feature off).
+fn run_at_page_size(page: &str, module: &str) -> Option<String> {
+    let Some(o) = machvm(&["run", "--page-size", page, module]) else {
+        eprintln!("no machvm binary (the `cli` feature is off)");
+        return None;
+    };
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "page size {page}: {stderr}");
+    assert!(stderr.is_empty(), "page size {page}: {stderr}");
+    Some(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 /// The magic ring buffer (guest/examples/magicring.c), written as macOS code writes it and
@@ -452,15 +457,11 @@ START              END                SIZE     PRT/MAX  INHERIT
 #[test]
 fn the_magic_ring_buffer_runs_under_the_runner() {
     for (page, len) in [("4096", 12288), ("16384", 49152)] {
-        let args = ["run", "--page-size", page, "guest/prebuilt/magicring.wasm"];
-        let Some(o) = machvm(&args) else {
-            eprintln!("no machvm binary (the `cli` feature is off)");
+        let Some(stdout) = run_at_page_size(page, "guest/prebuilt/magicring.wasm") else {
             return;
         };
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(0), "page size {page}: {stderr}");
         assert_eq!(
-            String::from_utf8_lossy(&o.stdout),
+            stdout,
             format!(
                 "magicring: {len} bytes, cur 3 max 7, both halves shared; 1000000 bytes \
                  through, FNV-1a 0x4362a77b\n"

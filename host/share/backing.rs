@@ -1154,6 +1154,17 @@ mod tests {
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), m.base().add(at), data.len()) }
     }
 
+    /// A memory of 8 pages (of 16 reserved) with a file of its own, "page zero" and "page
+    /// two" written at the start of those pages.
+    fn two_pages() -> (Arc<BackingFile>, BackedMemory) {
+        let p = page();
+        let file = BackingFile::new().unwrap();
+        let mem = BackedMemory::with_file(8 * p, 16 * p, p, file.clone()).unwrap();
+        write(mem.map(), 0, b"page zero");
+        write(mem.map(), 2 * p, b"page two");
+        (file, mem)
+    }
+
     #[test]
     fn an_alias_shows_the_same_bytes_and_survives_the_original() {
         let p = page();
@@ -1243,11 +1254,8 @@ mod tests {
             return;
         }
         let p = page();
-        let file = BackingFile::new().unwrap();
-        let mem = BackedMemory::with_file(8 * p, 16 * p, p, file.clone()).unwrap();
+        let (file, mem) = two_pages();
         let m = mem.map();
-        write(m, 0, b"page zero");
-        write(m, 2 * p, b"page two");
         // Use up the process's mappings: every other page of a scratch region read-only,
         // until the kernel refuses the next split.
         let max_map_count: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
@@ -1316,11 +1324,8 @@ mod tests {
         }
         use crate::vm::budget::{mappings_in_use, set_mapping_budget};
         let p = page();
-        let file = BackingFile::new().unwrap();
-        let mem = BackedMemory::with_file(8 * p, 16 * p, p, file.clone()).unwrap();
+        let (file, mem) = two_pages();
         let m = mem.map();
-        write(m, 0, b"page zero");
-        write(m, 2 * p, b"page two");
         let before = mappings_in_use();
         m.alias(2 * p, m, 0, p, RW).unwrap();
         // Three extents: two mappings past the first.

@@ -1521,6 +1521,13 @@ fn poke(task: usize, addr: u64, value: u64, nbytes: u64) -> Op {
     }
 }
 
+/// Stores `hint`, truncated to the form's width `aw`, at `ptr` in `caller` before the call
+/// that reads it as an in-out address; returns `ptr`.
+fn hint_at(ops: &mut Vec<Op>, caller: usize, ptr: u64, hint: u64, aw: Width) -> u64 {
+    ops.push(poke(caller, ptr, aw.truncate(hint), aw.bytes()));
+    ptr
+}
+
 /// The concrete steps of `step` in the current state of `d`.
 fn resolve(d: &Differential, step: &StepSpec) -> Vec<Op> {
     let n = d.setup().tasks.len();
@@ -1582,13 +1589,7 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
         } => {
             let (name, t) = target(task);
             let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
-            let addr_ptr = ptr(addr_ptr);
-            ops.push(poke(
-                caller,
-                addr_ptr,
-                aw.truncate(hint.resolve(&tc)),
-                aw.bytes(),
-            ));
+            let addr_ptr = hint_at(&mut ops, caller, ptr(addr_ptr), hint.resolve(&tc), aw);
             Call::Allocate {
                 form: form(mach),
                 task: name,
@@ -1812,13 +1813,7 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
             let (name, t) = target(to);
             let (src_name, st) = target(source);
             let (tc, sc, aw) = (ctx(d, t), ctx(d, st), form(mach).address_width(gw));
-            let addr_ptr = ptr(addr_ptr);
-            ops.push(poke(
-                caller,
-                addr_ptr,
-                aw.truncate(hint.resolve(&tc)),
-                aw.bytes(),
-            ));
+            let addr_ptr = hint_at(&mut ops, caller, ptr(addr_ptr), hint.resolve(&tc), aw);
             // FIXED, ANYWHERE, FIXED|OVERWRITE; any VM_FLAGS_USER_REMAP bits; any bits.
             let flags = match flags % 16 {
                 0..=4 => 0,
