@@ -309,6 +309,11 @@ pub fn protect<T: KernelView>(
 /// (`protect(.., set_max: true, VM_PROT_READ)`) for a range that stays read-only whatever
 /// the guest does. It lasts as long as the task.
 ///
+/// Like every protection, permanence belongs to the mapping it is given to: pages of the
+/// range that the guest already shared elsewhere (`vm_remap`, spec §8; [`regions`] reports
+/// `shared`) keep their other mappings' protections. Make the range permanent before the
+/// guest runs, or protect every mapping.
+///
 /// ```
 /// use machvm::{abi::*, host, Kernel};
 /// use wasmtime::{Engine, MemoryType, Store};

@@ -163,6 +163,8 @@ pub struct Kernel {
     pub(crate) fault: Option<Arc<FaultRecord>>,
     /// The last shared object id given to its tasks' pages (spec §8).
     pub(crate) last_share: u32,
+    /// Every id was given once: new ones are the lowest no page has.
+    pub(crate) shares_wrapped: bool,
 }
 
 impl Kernel {
@@ -197,6 +199,7 @@ impl Kernel {
             config,
             fault: None,
             last_share: 0,
+            shares_wrapped: false,
         })
     }
 

@@ -291,18 +291,20 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
 
     fn new_share(&mut self) -> u32 {
         let kernel = (self.get)(self.cx.data_mut());
-        kernel.last_share = match kernel.last_share.checked_add(1) {
-            Some(id) => id,
-            // After 2^32 - 1 objects: the lowest id no page of the kernel's tasks has.
-            None => {
+        match kernel.last_share.checked_add(1) {
+            Some(id) if !kernel.shares_wrapped => kernel.last_share = id,
+            // After 2^32 - 1 objects: each time the lowest id no page of the kernel's tasks
+            // has.
+            _ => {
+                kernel.shares_wrapped = true;
                 let used: std::collections::BTreeSet<u32> = kernel
                     .tasks
                     .iter()
                     .flat_map(|t| t.vm.table().runs().map(|r| r.attrs.share))
                     .collect();
-                (1..=u32::MAX).find(|id| !used.contains(id)).unwrap_or(1)
+                kernel.last_share = (1..=u32::MAX).find(|id| !used.contains(id)).unwrap_or(1);
             }
-        };
+        }
         kernel.last_share
     }
 
@@ -333,7 +335,11 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
     }
 
     fn unprepay(&mut self, t: TaskId) {
-        if let Some(map) = self.backed(t) {
+        // Even when the change stopped the task: what it prepaid goes back all the same.
+        let map = self
+            .memory(t)
+            .and_then(|m| MemoryMap::of(m.data_ptr(&self.cx)));
+        if let Some(map) = map {
             map.unprepay();
         }
     }

@@ -858,6 +858,9 @@ impl MemoryMap {
             // made again there, so that nothing else of the process is mapped inside it.
             if self.is_mapped(at, len) || self.reserve_again(at, len) {
                 s.own.release(offset, len as u64);
+            } else {
+                // A hole in the reservation: the memory never grows into it.
+                s.reserved = at;
             }
             return Err(err);
         }

@@ -242,6 +242,7 @@ impl Harness {
             .any(|t| t.vm.table().runs().any(|r| r.attrs.share != 0));
         if !shared {
             kernel.last_share = 0;
+            kernel.shares_wrapped = false;
         }
         !shared
     }
@@ -454,5 +455,56 @@ impl Harness {
         self.kernel()
             .task(self.guests[g].task)
             .and_then(|t| t.table().get(page))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{KERN_SUCCESS, TASK_SELF_NAME};
+    use crate::Form;
+
+    /// Once every shared object id was given, each new one is the lowest no page has: never
+    /// one a live object still has.
+    #[test]
+    fn object_ids_after_the_last_are_the_lowest_unused() {
+        let mut h = Harness::with_memories(KernelConfig::default(), true).unwrap();
+        let g = h.add_guest(Width::W32, 2, Some(4)).unwrap();
+        h.store.data_mut().kernel.last_share = u32::MAX - 1;
+        // Shares page 8 + i at page 16 + i, FIXED|OVERWRITE: its object's id.
+        let share = |h: &mut Harness, i: u64| {
+            h.memory_mut(g)[0x100..0x104].copy_from_slice(&((16 + i) * 0x1000).to_le_bytes()[..4]);
+            let remap = Call::Remap {
+                form: Form::Vm,
+                target_task: TASK_SELF_NAME,
+                addr_ptr: 0x100,
+                size: 0x1000,
+                mask: 0,
+                flags: 0x4000,
+                src_task: TASK_SELF_NAME,
+                src_addr: (8 + i) * 0x1000,
+                copy: 0,
+                cur_ptr: 0x108,
+                max_ptr: 0x10c,
+                inheritance: 1,
+            };
+            assert_eq!(h.call(g, &remap).unwrap(), Outcome::Kr(KERN_SUCCESS));
+            h.page(g, 16 + i).unwrap().share
+        };
+        assert_eq!(share(&mut h, 0), u32::MAX);
+        assert_eq!(share(&mut h, 1), 1);
+        assert_eq!(share(&mut h, 2), 2);
+        // Id 1's pages go: it is the lowest unused again.
+        for page in [9, 17] {
+            let free = Call::Deallocate {
+                form: Form::Vm,
+                task: TASK_SELF_NAME,
+                addr: page * 0x1000,
+                size: 0x1000,
+            };
+            assert_eq!(h.call(g, &free).unwrap(), Outcome::Kr(KERN_SUCCESS));
+        }
+        assert_eq!(share(&mut h, 3), 1);
+        assert_eq!(share(&mut h, 4), 3);
     }
 }

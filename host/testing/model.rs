@@ -445,6 +445,8 @@ pub struct Model {
     tasks: Vec<Task>,
     /// The last shared object id given (spec §8): ids count up from 1 across the tasks.
     last_share: u32,
+    /// Every id was given once: new ones are the lowest no page has.
+    shares_wrapped: bool,
 }
 
 impl Model {
@@ -453,6 +455,7 @@ impl Model {
         Model {
             tasks: Vec::new(),
             last_share: 0,
+            shares_wrapped: false,
         }
     }
 
@@ -963,6 +966,7 @@ impl Model {
     pub fn restart_share_ids(&mut self) {
         if !self.any_shared() {
             self.last_share = 0;
+            self.shares_wrapped = false;
         }
     }
 
@@ -1587,15 +1591,15 @@ impl Model {
             && (first..last).any(|i| self.tasks[s].pages[i as usize].is_some_and(|a| a.share == 0))
         {
             self.last_share = match self.last_share.checked_add(1) {
-                Some(id) => id,
-                None => (1..=u32::MAX)
-                    .find(|&id| {
-                        !self
-                            .tasks
-                            .iter()
-                            .any(|t| t.pages.iter().any(|p| p.is_some_and(|a| a.share == id)))
-                    })
-                    .unwrap_or(1),
+                Some(id) if !self.shares_wrapped => id,
+                _ => {
+                    self.shares_wrapped = true;
+                    let used = |id: u32| {
+                        let of = |p: &Option<PageAttrs>| p.is_some_and(|a| a.share == id);
+                        self.tasks.iter().any(|t| t.pages.iter().any(of))
+                    };
+                    (1..=u32::MAX).find(|&id| !used(id)).unwrap_or(1)
+                }
             };
             let base = (first * pp) as u64;
             for i in first..last {
