@@ -305,23 +305,7 @@ impl PageTable {
     /// The lowest run of `n` unallocated pages ending at or below page `below` (and inside
     /// the map).
     pub fn find_free_below(&self, n: u64, below: u64) -> Option<u64> {
-        let limit = below.min(self.limit);
-        if n == 0 || n > limit {
-            return None;
-        }
-        let mut pos = 0u64;
-        for (&start, &(end, _)) in &self.runs {
-            // The gap [pos, start), clipped to the bound.
-            let gap_end = start.min(limit);
-            if gap_end >= pos && gap_end - pos >= n {
-                return Some(pos);
-            }
-            pos = end;
-            if pos >= limit {
-                return None;
-            }
-        }
-        (limit - pos >= n).then_some(pos)
+        self.find_free_aligned(n, below, 0)
     }
 
     /// The lowest run of `n` unallocated pages ending at or below page `below` (and inside

@@ -354,21 +354,26 @@ impl Task {
         Ok(())
     }
 
-    /// The lowest run of `n >= 1` free pages whose end is at most `limit` bytes: its first page.
-    fn find_free(&self, n: u128, limit: u128) -> Option<u128> {
+    /// The lowest run of `n >= 1` free pages whose end is at most `limit` bytes and whose
+    /// first page has no bit of `mask` (in pages): its first page. Each run of free pages
+    /// is tried at its first page so aligned, `(start + mask) & !mask`.
+    fn find_free(&self, n: u128, limit: u128, mask: u128) -> Option<u128> {
         let limit_pages = limit / u128::from(self.page_size);
-        // The start of the current run of free pages; every page past the table is free, so
-        // if no run of `n` is found inside the table, the last run continues past its end.
+        let fits = |start: u128, end: u128| {
+            let aligned = (start + mask) & !mask;
+            (aligned + n <= end.min(limit_pages)).then_some(aligned)
+        };
+        // Every page past the table is free: the last run of free pages goes on to the limit.
         let mut run_start = 0u128;
         for (i, page) in self.pages.iter().enumerate() {
-            let i = i as u128;
             if page.is_some() {
-                run_start = i + 1;
-            } else if i + 1 - run_start == n {
-                break;
+                if let Some(found) = fits(run_start, i as u128) {
+                    return Some(found);
+                }
+                run_start = i as u128 + 1;
             }
         }
-        (run_start + n <= limit_pages).then_some(run_start)
+        fits(run_start, limit_pages)
     }
 
     /// Maps the pages `[first, first + n)` (inside the map) as new memory: zero, DEFAULT
@@ -1154,7 +1159,7 @@ impl Model {
         }
         let n = rsize / u128::from(p);
         let first = if flags & VM_FLAGS_ANYWHERE.0 != 0 {
-            match target.find_free(n, target.map_limit.min(aw.limit())) {
+            match target.find_free(n, target.map_limit.min(aw.limit()), 0) {
                 Some(first) => first,
                 None => return fail(KERN_NO_SPACE),
             }
@@ -1332,7 +1337,7 @@ impl Model {
         let c = &self.tasks[caller];
         let pc = c.page_size;
         let n = round(len, pc) / u128::from(pc);
-        let first = match c.find_free(n, c.map_limit.min(word.limit())) {
+        let first = match c.find_free(n, c.map_limit.min(word.limit()), 0) {
             Some(first) => first,
             None => return fail(KERN_NO_SPACE),
         };
@@ -1534,28 +1539,7 @@ impl Model {
         // The target.
         let target = &self.tasks[t];
         let to = if flags & 1 != 0 {
-            // Each gap of free pages tried at its first page with no bit of the mask.
-            let limit = target.map_limit.min(aw.limit()) / pp;
-            let m = u128::from(mask) / pp;
-            let mut found = None;
-            let mut gap = 0u128;
-            let mut i = 0u128;
-            while found.is_none() && i <= limit {
-                // Past the table every page is free: the last gap runs to the limit.
-                if i >= target.pages.len() as u128 && i < limit {
-                    i = limit;
-                }
-                let free = i < limit && target.attrs(i).is_none();
-                if !free {
-                    let start = (gap + m) & !m;
-                    if start + n <= i {
-                        found = Some(start);
-                    }
-                    gap = i + 1;
-                }
-                i += 1;
-            }
-            match found {
+            match target.find_free(n, target.map_limit.min(aw.limit()), u128::from(mask) / pp) {
                 Some(f) => f,
                 None => return fail(KERN_NO_SPACE),
             }

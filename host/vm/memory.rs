@@ -2,8 +2,8 @@
 //! and `vm_wire`, which is refused.
 
 use super::change::{change, map_new, Edit};
-use super::params::{load_param, resolve, round_wraps, store_param, wraps};
-use super::{kr, sync, At, Env, Purgeable, Ret, Step, TaskId};
+use super::params::{body_task, load_param, resolve, round_wraps, store_param, wraps};
+use super::{kr, sync, At, Env, Purgeable, Ret, Step, TaskId, TaskVm};
 use crate::abi::*;
 
 /// `vm_allocate` / `mach_vm_allocate` (spec §4).
@@ -49,28 +49,7 @@ pub(super) fn allocate_in<E: Env + ?Sized>(
             return kr(KERN_INVALID_ARGUMENT);
         }
         let n = vm.round_page(u128::from(size));
-        let s = if flags.intersects(VM_FLAGS_ANYWHERE) {
-            // The address must fit the out-parameter: search below 2^width.
-            let below = (w.limit() >> vm.page_shift).min(u128::from(u64::MAX)) as u64;
-            match vm.table.find_free_below(n, below) {
-                Some(s) => s,
-                None => return kr(KERN_NO_SPACE),
-            }
-        } else {
-            let s = vm.trunc_page(hint);
-            let end = (u128::from(s) << vm.page_shift) + (u128::from(n) << vm.page_shift);
-            if end >= w.limit() || s + n > vm.table.limit() {
-                return kr(KERN_INVALID_ADDRESS);
-            }
-            if !flags.intersects(VM_FLAGS_OVERWRITE) && vm.table.any_allocated(s, s + n) {
-                return kr(KERN_NO_SPACE);
-            }
-            // An overwrite cannot remove a permanent page (XNU's permanent entries).
-            if vm.table.any_permanent(s, s + n) {
-                return kr(KERN_NO_SPACE);
-            }
-            s
-        };
+        let s = place(vm, w, hint, n, 0, flags)?;
         // A purgeable allocation is an object of its own, nonvolatile.
         let purgeable = flags.intersects(VM_FLAGS_PURGABLE);
         let object = if purgeable {
@@ -101,6 +80,51 @@ pub(super) fn allocate_in<E: Env + ?Sized>(
         s << env.vm(t).page_shift
     };
     Ok(addr)
+}
+
+/// Where `n` new pages of task `vm` go for address `hint`, `mask` (bytes; the bits that must
+/// be clear in the start) and `flags`, as `vm_allocate` and `vm_remap` place them: with
+/// `VM_FLAGS_ANYWHERE`, the lowest free range whose start has no bit of `mask` and whose
+/// end fits width `w` (`KERN_NO_SPACE` when none); else at `trunc(hint)`, a bit of `mask`
+/// in it `KERN_NO_SPACE`, past `2^w` or the map `KERN_INVALID_ADDRESS`, then a page taken
+/// `KERN_NO_SPACE` (with `VM_FLAGS_OVERWRITE`: a permanent page, which no overwrite
+/// removes). The first page.
+pub(super) fn place(
+    vm: &TaskVm,
+    w: Width,
+    hint: u64,
+    n: u64,
+    mask: u64,
+    flags: VmFlags,
+) -> Step<u64> {
+    let shift = vm.page_shift();
+    if flags.intersects(VM_FLAGS_ANYWHERE) {
+        // The address must fit the out-parameter: search below 2^width. Bits of the mask
+        // below the page are clear in any page's address.
+        let below = (w.limit() >> shift).min(u128::from(u64::MAX)) as u64;
+        return match vm.table.find_free_aligned(n, below, mask >> shift) {
+            Some(s) => Ok(s),
+            None => kr(KERN_NO_SPACE),
+        };
+    }
+    let start = hint & !(vm.page_size() - 1);
+    if start & mask != 0 {
+        return kr(KERN_NO_SPACE);
+    }
+    let s = start >> shift;
+    let end = u128::from(start) + (u128::from(n) << shift);
+    if end >= w.limit() || s + n > vm.table.limit() {
+        return kr(KERN_INVALID_ADDRESS);
+    }
+    let taken = if flags.intersects(VM_FLAGS_OVERWRITE) {
+        vm.table.any_permanent(s, s + n)
+    } else {
+        vm.table.any_allocated(s, s + n)
+    };
+    if taken {
+        return kr(KERN_NO_SPACE);
+    }
+    Ok(s)
 }
 
 /// `vm_deallocate` / `mach_vm_deallocate` (spec §4).
@@ -204,14 +228,6 @@ pub(super) fn wire<E: Env + ?Sized>(
     }
     // The task travels as a port in the message body: a name that is not null, not
     // dead and not in the namespace fails the send.
-    if task != MACH_PORT_NULL && task != MACH_PORT_DEAD && vm.lookup_port(task).is_none() {
-        tracing::warn!(
-            target: "machvm::guard",
-            call = name,
-            name = format_args!("{task:#x}"),
-            "guard exception: the message names a port right the task does not hold"
-        );
-        return kr(MACH_SEND_INVALID_RIGHT);
-    }
+    body_task(env, caller, name, task)?;
     kr(KERN_INVALID_HOST)
 }

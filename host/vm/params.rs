@@ -71,6 +71,34 @@ pub(super) fn resolve<E: Env + ?Sized>(
     }
 }
 
+/// A task port passed in a message's body (not its destination) by call `name`: a name
+/// that is not null, not dead and not in the caller's namespace fails the send
+/// (`MACH_SEND_INVALID_RIGHT`, with XNU's guard exception); otherwise the task it names,
+/// `None` for null, dead and the host port (no task).
+pub(super) fn body_task<E: Env + ?Sized>(
+    env: &mut E,
+    caller: TaskId,
+    name: &'static str,
+    port: MachPort,
+) -> Step<Option<TaskId>> {
+    if port == MACH_PORT_NULL || port == MACH_PORT_DEAD {
+        return Ok(None);
+    }
+    match env.vm(caller).lookup_port(port) {
+        None => {
+            tracing::warn!(
+                target: "machvm::guard",
+                call = name,
+                name = format_args!("{port:#x}"),
+                "guard exception: the message names a port right the task does not hold"
+            );
+            kr(MACH_SEND_INVALID_RIGHT)
+        }
+        Some(PortTarget::Host) => Ok(None),
+        Some(PortTarget::Task(t)) => Ok(Some(t)),
+    }
+}
+
 /// Checks a scalar parameter `[ptr, ptr+len)` of the caller for a load (`write == false`,
 /// needs READ) or a store (needs WRITE).
 fn check_param<E: Env + ?Sized>(

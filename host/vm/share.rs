@@ -6,8 +6,9 @@
 //! ([`change_backed`]).
 
 use super::change::{change, change_backed, growth_for, Edit, Plan};
-use super::params::{load_param, resolve, store_param};
-use super::{kr, sync, At, Env, Fill, PortTarget, Ret, Step, TaskId};
+use super::memory::place;
+use super::params::{body_task, load_param, resolve, store_param};
+use super::{kr, sync, At, Env, Fill, Ret, Step};
 use crate::abi::*;
 
 /// Where `vm_remap` maps: the target task, the in-out address, the mask and the flags.
@@ -25,20 +26,6 @@ pub(super) struct Source {
     pub(super) addr: u64,
     pub(super) size: u64,
     pub(super) copy: bool,
-}
-
-/// A port passed in a message's body, as the kernel converts it to a map: a name the
-/// namespace does not hold fails the send (`MACH_SEND_INVALID_RIGHT`, after the
-/// destination); null, dead and non-task ports give no map (`KERN_INVALID_ARGUMENT`).
-fn body_task<E: Env + ?Sized>(env: &mut E, caller: TaskId, name: MachPort) -> Step<Option<TaskId>> {
-    if name == MACH_PORT_NULL || name == MACH_PORT_DEAD {
-        return Ok(None);
-    }
-    match env.vm(caller).lookup_port(name) {
-        None => kr(MACH_SEND_INVALID_RIGHT),
-        Some(PortTarget::Host) => Ok(None),
-        Some(PortTarget::Task(t)) => Ok(Some(t)),
-    }
 }
 
 /// `vm_remap` / `mach_vm_remap` (spec §8; the notes' remap table, legacy mode): maps the
@@ -68,7 +55,7 @@ pub(super) fn remap<E: Env + ?Sized>(
         w.bytes(),
     )?;
     let t = resolve(env, caller, target.task)?;
-    let Some(src) = body_task(env, caller, source.task)? else {
+    let Some(src) = body_task(env, caller, name, source.task)? else {
         return kr(KERN_INVALID_ARGUMENT);
     };
     sync(env, t);
@@ -105,7 +92,7 @@ pub(super) fn remap<E: Env + ?Sized>(
     }
     let n = se - ss;
     // The target, in its own map.
-    let ts = place(env, t, w, hint, n, target.mask, target.flags)?;
+    let ts = place(env.vm(t), w, hint, n, target.mask, VmFlags(target.flags))?;
     if !env.can_share(t) || !env.can_share(src) {
         return kr(KERN_NOT_SUPPORTED);
     }
@@ -222,47 +209,4 @@ pub(super) fn remap<E: Env + ?Sized>(
         4,
     )?;
     Ok(KERN_SUCCESS.into())
-}
-
-/// The target range of `n` pages of task `t` for address `hint`, `mask` and `flags` (the
-/// notes' remap rows 11-15, as `vm_map_remap_range_allocate`): its first page.
-fn place<E: Env + ?Sized>(
-    env: &mut E,
-    t: TaskId,
-    w: Width,
-    hint: u64,
-    n: u64,
-    mask: u64,
-    flags: u32,
-) -> Step<u64> {
-    let vm = env.vm(t);
-    let shift = vm.page_shift();
-    if flags & VM_FLAGS_ANYWHERE.0 != 0 {
-        // The lowest free range whose start has no bit of `mask` (bits below the page are
-        // zero in any page's address) and whose end fits the out-parameter.
-        let below = (w.limit() >> shift).min(u128::from(u64::MAX)) as u64;
-        return match vm.table.find_free_aligned(n, below, mask >> shift) {
-            Some(s) => Ok(s),
-            None => kr(KERN_NO_SPACE),
-        };
-    }
-    let start = hint & !(vm.page_size() - 1);
-    if start & mask != 0 {
-        return kr(KERN_NO_SPACE);
-    }
-    let s = start >> shift;
-    let end = u128::from(start) + (u128::from(n) << shift);
-    if end >= w.limit() || s + n > vm.table.limit() {
-        return kr(KERN_INVALID_ADDRESS);
-    }
-    let taken = if flags & VM_FLAGS_OVERWRITE.0 != 0 {
-        // An overwrite cannot remove a permanent page.
-        vm.table.any_permanent(s, s + n)
-    } else {
-        vm.table.any_allocated(s, s + n)
-    };
-    if taken {
-        return kr(KERN_NO_SPACE);
-    }
-    Ok(s)
 }

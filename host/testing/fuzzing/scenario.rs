@@ -1521,6 +1521,16 @@ fn poke(task: usize, addr: u64, value: u64, nbytes: u64) -> Op {
     }
 }
 
+/// An inheritance drawn from `v`: a valid one (0–2) most of the time,
+/// `VM_INHERIT_DONATE_COPY` (3) or any value otherwise.
+fn inheritance_value(v: u8) -> u32 {
+    match v {
+        0..=239 => u32::from(v % 3),
+        240..=251 => 3,
+        v => u32::from(v) << 24 | u32::from(v),
+    }
+}
+
 /// Stores `hint`, truncated to the form's width `aw`, at `ptr` in `caller` before the call
 /// that reads it as an in-out address; returns `ptr`.
 fn hint_at(ops: &mut Vec<Op>, caller: usize, ptr: u64, hint: u64, aw: Width) -> u64 {
@@ -1788,11 +1798,7 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
                 task: name,
                 addr: aw.truncate(addr.resolve(&tc)),
                 size: aw.truncate(size.resolve(&tc)),
-                inheritance: match inheritance {
-                    0..=239 => u32::from(inheritance % 3),
-                    240..=251 => 3,
-                    v => u32::from(v) << 24 | u32::from(v),
-                },
+                inheritance: inheritance_value(inheritance),
             }
         }
         CallSpec::Remap {
@@ -1844,11 +1850,7 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
                 },
                 cur_ptr: ptr(cur_ptr),
                 max_ptr: ptr(max_ptr),
-                inheritance: match inheritance {
-                    0..=239 => u32::from(inheritance % 3),
-                    240..=251 => 3,
-                    v => u32::from(v) << 24 | u32::from(v),
-                },
+                inheritance: inheritance_value(inheritance),
             }
         }
         CallSpec::Msync {
