@@ -97,7 +97,7 @@ impl PageTable {
     }
 
     /// The run containing `page`.
-    fn run_at(&self, page: u64) -> Option<Run> {
+    pub(crate) fn run_at(&self, page: u64) -> Option<Run> {
         if let Some(r) = self.last.get() {
             if r.start <= page && page < r.end {
                 return Some(r);
@@ -540,6 +540,7 @@ pub(crate) fn protected(a: PageAttrs, set_max: bool, prot: VmProt, copy: bool) -
             object: 0,
             share: 0,
             share_offset: 0,
+            shared: false,
             ..a
         }
     } else {

@@ -1,5 +1,5 @@
-//! The embedding examples (`examples/two_tasks.rs`, `examples/shared_pages.rs`), run as
-//! tests.
+//! The embedding examples (`examples/two_tasks.rs`, `examples/shared_pages.rs`,
+//! `examples/memory_entry.rs`), run as tests.
 
 #[allow(dead_code)] // its `main` is the example's, not the test's
 #[path = "../examples/two_tasks.rs"]
@@ -8,6 +8,10 @@ mod two_tasks;
 #[allow(dead_code)]
 #[path = "../examples/shared_pages.rs"]
 mod shared_pages;
+
+#[allow(dead_code)]
+#[path = "../examples/memory_entry.rs"]
+mod memory_entry;
 
 use machvm::abi::*;
 
@@ -41,4 +45,18 @@ fn two_guests_write_and_read_each_others_bytes() {
     assert_eq!(r.reply, shared_pages::REPLY);
     assert_eq!(r.answer, shared_pages::ANSWER);
     assert_eq!(r.shared, [true, true]);
+}
+
+#[test]
+fn two_guests_share_a_page_through_a_memory_entry_the_host_moves() {
+    let r = memory_entry::run().expect("the example runs");
+    // The maker's first name of its own, then the mapper's.
+    assert_eq!(r.make, (KERN_SUCCESS, MachPort(0x303)));
+    assert_eq!(r.moved, MachPort(0x303));
+    assert!(!r.maker_keeps_it, "a move leaves no name behind");
+    assert_eq!(r.map, (KERN_SUCCESS, 0x10000));
+    assert_eq!(r.message, memory_entry::MESSAGE);
+    assert_eq!(r.reply, memory_entry::REPLY);
+    // The reply went to 0x100 of the page; its first bytes are the maker's still.
+    assert_eq!(r.after_free, memory_entry::MESSAGE);
 }

@@ -16,6 +16,9 @@ pub const VM_PROT_DEFAULT: VmProt = VmProt(3);
 pub const VM_PROT_ALL: VmProt = VmProt(7);
 /// `vm_protect` only: make the range a private copy whose maximum gains write.
 pub const VM_PROT_COPY: VmProt = VmProt(0x10);
+/// `mach_make_memory_entry_64` and `vm_map`: take whatever of the asked protections the
+/// memory allows, instead of failing without them.
+pub const VM_PROT_IS_MASK: VmProt = VmProt(0x40);
 
 /// Shared with the child task.
 pub const VM_INHERIT_SHARE: VmInherit = VmInherit(0);
@@ -53,6 +56,39 @@ pub const VM_FLAGS_RETURN_DATA_ADDR: VmFlags = VmFlags(0x10_0000);
 /// Every flag bit a user may pass to `vm_remap` (the tag byte is not among them); others
 /// give `KERN_INVALID_ARGUMENT`.
 pub const VM_FLAGS_USER_REMAP: VmFlags = VmFlags(0x0010_4069);
+/// `vm_map` flag: as `VM_FLAGS_RETURN_DATA_ADDR`, the offset kept in 4 KiB units.
+pub const VM_FLAGS_RETURN_4K_DATA_ADDR: VmFlags = VmFlags(0x80_0000);
+/// Every flag bit a user may pass to `vm_map` (`VM_FLAGS_USER_ALLOCATE` and the two
+/// data-address flags); others give `KERN_INVALID_ARGUMENT`.
+pub const VM_FLAGS_USER_MAP: VmFlags = VmFlags(0xFF97_509F);
+
+/// `mach_make_memory_entry_64` permission flag: the entry's object is accounted to a ledger
+/// (accepted, no effect).
+pub const MAP_MEM_LEDGER_TAGGED: u32 = 0x2000;
+/// Permission flag: only the kernel may make the object volatile (accepted, no effect).
+pub const MAP_MEM_PURGABLE_KERNEL_ONLY: u32 = 0x4000;
+/// Permission flag: the object may take secluded pages (accepted, no effect).
+pub const MAP_MEM_GRAB_SECLUDED: u32 = 0x8000;
+/// Permission flag: change the parent entry's cache mode only; no entry is made.
+pub const MAP_MEM_ONLY: u32 = 0x1_0000;
+/// Permission flag: a new object of fresh zero pages.
+pub const MAP_MEM_NAMED_CREATE: u32 = 0x2_0000;
+/// Permission flag: with `MAP_MEM_NAMED_CREATE`, a purgeable object (needs write).
+pub const MAP_MEM_PURGABLE: u32 = 0x4_0000;
+/// Permission flag: answer the parent entry itself when the new one would equal it.
+pub const MAP_MEM_NAMED_REUSE: u32 = 0x8_0000;
+/// Permission flag: the entry keeps the offset's place in its page (its data offset).
+pub const MAP_MEM_USE_DATA_ADDR: u32 = 0x10_0000;
+/// Permission flag: the entry holds a copy of the range, taken now.
+pub const MAP_MEM_VM_COPY: u32 = 0x20_0000;
+/// Permission flag: the entry shares the whole range (every region of it).
+pub const MAP_MEM_VM_SHARE: u32 = 0x40_0000;
+/// Permission flag: as `MAP_MEM_USE_DATA_ADDR`, in 4 KiB units.
+pub const MAP_MEM_4K_DATA_ADDR: u32 = 0x80_0000;
+/// The bits of the permission word that hold `MAP_MEM_*` flags.
+pub const MAP_MEM_FLAGS_MASK: u32 = 0x00FF_FF00;
+/// Every `MAP_MEM_*` flag a user may pass; others give `KERN_INVALID_VALUE`.
+pub const MAP_MEM_FLAGS_USER: u32 = 0x00FF_E000;
 
 /// `vm_region` flavor: `vm_region_basic_info_64`.
 pub const VM_REGION_BASIC_INFO_64: i32 = 9;

@@ -184,6 +184,35 @@ pub enum Call {
         max_ptr: u64,
         inheritance: u32,
     },
+    /// `mach_make_memory_entry_64(target_task, *size, offset, permission, *object_handle,
+    /// parent_entry)` and the word-sized `mach_make_memory_entry` ([`Form::Vm`]).
+    MakeEntry {
+        form: Form,
+        task: MachPort,
+        size_ptr: u64,
+        offset: u64,
+        permission: u32,
+        handle_ptr: u64,
+        parent: MachPort,
+    },
+    /// `vm_map(target_task, *address, size, mask, flags, object, offset, copy,
+    /// cur_protection, max_protection, inheritance)`.
+    Map {
+        form: Form,
+        task: MachPort,
+        addr_ptr: u64,
+        size: u64,
+        mask: u64,
+        flags: u32,
+        object: MachPort,
+        offset: u64,
+        copy: u32,
+        cur: VmProt,
+        max: VmProt,
+        inheritance: u32,
+    },
+    /// `mach_port_deallocate(task, name)`.
+    PortDeallocate { task: MachPort, name: MachPort },
     /// `vm_msync(task, address, size, sync_flags)`.
     Msync {
         form: Form,
@@ -271,6 +300,11 @@ impl Call {
             Call::BehaviorSet { form, .. } => (form, "vm_behavior_set", "mach_vm_behavior_set"),
             Call::Inherit { form, .. } => (form, "vm_inherit", "mach_vm_inherit"),
             Call::Remap { form, .. } => (form, "vm_remap", "mach_vm_remap"),
+            Call::MakeEntry { form, .. } => {
+                (form, "mach_make_memory_entry", "mach_make_memory_entry_64")
+            }
+            Call::Map { form, .. } => (form, "vm_map", "mach_vm_map"),
+            Call::PortDeallocate { .. } => return "mach_port_deallocate",
             Call::Msync { form, .. } => (form, "vm_msync", "mach_vm_msync"),
             Call::Wire { form, .. } => (form, "vm_wire", "mach_vm_wire"),
             Call::PageQuery { form, .. } => (form, "vm_map_page_query", "mach_vm_page_query"),
@@ -303,6 +337,8 @@ impl Call {
             | Call::BehaviorSet { form, .. }
             | Call::Inherit { form, .. }
             | Call::Remap { form, .. }
+            | Call::MakeEntry { form, .. }
+            | Call::Map { form, .. }
             | Call::Msync { form, .. }
             | Call::Wire { form, .. }
             | Call::PageQuery { form, .. }
@@ -311,6 +347,7 @@ impl Call {
             | Call::HostSelf
             | Call::HostPageSize { .. }
             | Call::VmRegion { .. }
+            | Call::PortDeallocate { .. }
             | Call::PageInfo { .. }
             | Call::PageRangeQuery { .. }
             | Call::TaskInfo { .. }
@@ -450,6 +487,49 @@ impl Call {
                 max_ptr,
                 inheritance.into(),
             ],
+            Call::MakeEntry {
+                task,
+                size_ptr,
+                offset,
+                permission,
+                handle_ptr,
+                parent,
+                ..
+            } => vec![
+                task.into(),
+                size_ptr,
+                offset,
+                permission.into(),
+                handle_ptr,
+                parent.into(),
+            ],
+            Call::Map {
+                task,
+                addr_ptr,
+                size,
+                mask,
+                flags,
+                object,
+                offset,
+                copy,
+                cur,
+                max,
+                inheritance,
+                ..
+            } => vec![
+                task.into(),
+                addr_ptr,
+                size,
+                mask,
+                flags.into(),
+                object.into(),
+                offset,
+                copy.into(),
+                cur.into(),
+                max.into(),
+                inheritance.into(),
+            ],
+            Call::PortDeallocate { task, name } => vec![task.into(), name.into()],
             Call::Msync {
                 task,
                 addr,
@@ -620,6 +700,11 @@ pub struct PageAttrs {
     /// bytes at `a + share_offset` (wrapping), so that pages at consecutive offsets of one
     /// object have equal attributes and form one region. 0 for private memory.
     pub share_offset: u64,
+    /// XNU's `is_shared` of the page's map entry, which `vm_region` reports as `shared`:
+    /// set on both sides of a `vm_remap` without copy and on the source of a memory entry
+    /// that shares pages (spec §8), never cleared while the page stays mapped; a mapping
+    /// of a memory entry made by `vm_map` shares the entry's object without it, as XNU's.
+    pub shared: bool,
 }
 
 impl PageAttrs {
@@ -634,6 +719,7 @@ impl PageAttrs {
         object: 0,
         share: 0,
         share_offset: 0,
+        shared: false,
     };
 
     /// The object offset of the page at address `addr` when it has these attributes: the

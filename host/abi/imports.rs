@@ -35,6 +35,12 @@ pub enum Import {
     Inherit(Form),
     /// `vm_remap` / `mach_vm_remap`.
     Remap(Form),
+    /// `mach_make_memory_entry` / `mach_make_memory_entry_64`.
+    MakeEntry(Form),
+    /// `vm_map` / `mach_vm_map`.
+    Map(Form),
+    /// `mach_port_deallocate`.
+    PortDeallocate,
     /// `vm_msync` / `mach_vm_msync`.
     Msync(Form),
     /// `vm_wire` / `mach_vm_wire`.
@@ -71,7 +77,7 @@ impl fmt::Display for Ty {
 
 impl Import {
     /// Every import, `vm_*` and `mach_vm_*` forms.
-    pub const ALL: [Import; 38] = {
+    pub const ALL: [Import; 43] = {
         use Form::*;
         use Import::*;
         [
@@ -101,6 +107,11 @@ impl Import {
             Inherit(MachVm),
             Remap(Vm),
             Remap(MachVm),
+            MakeEntry(Vm),
+            MakeEntry(MachVm),
+            Map(Vm),
+            Map(MachVm),
+            PortDeallocate,
             Msync(Vm),
             Msync(MachVm),
             Wire(Vm),
@@ -147,6 +158,11 @@ impl Import {
             Inherit(MachVm) => "mach_vm_inherit",
             Remap(Vm) => "vm_remap",
             Remap(MachVm) => "mach_vm_remap",
+            MakeEntry(Vm) => "mach_make_memory_entry",
+            MakeEntry(MachVm) => "mach_make_memory_entry_64",
+            Map(Vm) => "vm_map",
+            Map(MachVm) => "mach_vm_map",
+            PortDeallocate => "mach_port_deallocate",
             Msync(Vm) => "vm_msync",
             Msync(MachVm) => "mach_vm_msync",
             Wire(Vm) => "vm_wire",
@@ -193,6 +209,9 @@ impl Import {
             BehaviorSet(f) | Inherit(f) | Msync(f) => vec![i, a(f), a(f), i],
             Wire(f) => vec![i, i, a(f), a(f), i],
             Remap(f) => vec![i, p, a(f), a(f), i, i, a(f), i, p, p, i],
+            MakeEntry(f) => vec![i, p, a(f), i, p, i],
+            Map(f) => vec![i, p, a(f), a(f), i, i, a(f), i, i, i, i],
+            PortDeallocate => vec![i, i],
             PageQuery(f) => vec![i, a(f), p, p],
             PageInfo => vec![i, Ty::I64, i, p, p],
             PageRangeQuery => vec![i, Ty::I64, Ty::I64, Ty::I64, p],
@@ -313,6 +332,33 @@ impl Import {
                 cur_ptr: a(8),
                 max_ptr: a(9),
                 inheritance: n(10),
+            },
+            MakeEntry(form) => Call::MakeEntry {
+                form,
+                task: port(0),
+                size_ptr: a(1),
+                offset: a(2),
+                permission: n(3),
+                handle_ptr: a(4),
+                parent: port(5),
+            },
+            Map(form) => Call::Map {
+                form,
+                task: port(0),
+                addr_ptr: a(1),
+                size: a(2),
+                mask: a(3),
+                flags: n(4),
+                object: port(5),
+                offset: a(6),
+                copy: n(7),
+                cur: VmProt(n(8) as i32),
+                max: VmProt(n(9) as i32),
+                inheritance: n(10),
+            },
+            PortDeallocate => Call::PortDeallocate {
+                task: port(0),
+                name: port(1),
             },
             Msync(form) => Call::Msync {
                 form,

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::abi::Width;
+use crate::abi::{MachPort, Width};
 use crate::vm::TaskId;
 
 /// Why a module cannot become a task ([`TaskPre::new`](crate::TaskPre::new),
@@ -213,6 +213,10 @@ pub enum TaskError {
     Stopped(TaskId),
     /// The kernel was moved out of the store data its tasks were made in.
     KernelMoved,
+    /// The task's namespace holds no right under that name.
+    NoSuchName(TaskId, MachPort),
+    /// The task's namespace holds as many names as it may ([`crate::vm::MAX_NAMES`]).
+    NamespaceFull(TaskId),
 }
 
 impl fmt::Display for TaskError {
@@ -227,6 +231,15 @@ impl fmt::Display for TaskError {
             TaskError::KernelMoved => f.write_str(
                 "machvm: this kernel was moved out of the store data its tasks were made in \
                  (keep it in place once it has tasks: box it if its container moves)",
+            ),
+            TaskError::NoSuchName(t, name) => write!(
+                f,
+                "machvm: the namespace of {t:?} holds no right named {name:#x}"
+            ),
+            TaskError::NamespaceFull(t) => write!(
+                f,
+                "machvm: the namespace of {t:?} holds {} names already, the most it may",
+                crate::vm::MAX_NAMES
             ),
         }
     }

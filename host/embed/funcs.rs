@@ -444,6 +444,9 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
         | Import::BehaviorSet(_)
         | Import::Inherit(_)
         | Import::Remap(_)
+        | Import::MakeEntry(_)
+        | Import::Map(_)
+        | Import::PortDeallocate
         | Import::Msync(_)
         | Import::Wire(_)
         | Import::PageQuery(_)

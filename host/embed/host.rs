@@ -84,7 +84,7 @@ impl Region {
             protection: run.attrs.cur,
             max_protection: run.attrs.max,
             inheritance: run.attrs.inherit,
-            shared: run.attrs.share != 0,
+            shared: run.attrs.shared,
             offset: run.attrs.object_offset(run.start * page_size),
         }
     }

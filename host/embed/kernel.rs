@@ -9,7 +9,8 @@ use super::state::Task;
 use crate::abi::{MachPort, Width};
 use crate::embed::{ConfigError, LinkError, TaskError};
 use crate::enforce::{FaultRecord, Protected};
-use crate::vm::{TaskId, TaskVm, WASM_PAGE};
+use crate::share::backing::Held;
+use crate::vm::{EntryId, PortTarget, Right, TaskId, TaskVm, WASM_PAGE};
 
 /// Settings of a [`Kernel`], applied to the tasks it creates: start from `default()` and
 /// set what differs; [`Kernel::with_config`] checks them ([`KernelConfig::validate`]).
@@ -49,6 +50,11 @@ pub struct KernelConfig {
     /// [`crate::trace::CALL_TARGET`] events, and a task's windows close at its next
     /// `"mach"` call once one does.
     pub copy_in_wasm: bool,
+    /// The most bytes the kernel's memory entries (spec §8) may hold together (default
+    /// 4 GiB): a `mach_make_memory_entry_64` past it answers `KERN_RESOURCE_SHORTAGE`.
+    /// An entry keeps its pages alive after every mapping of them is gone, so this bounds
+    /// what guests can keep that no memory accounts for.
+    pub entry_limit: u64,
 }
 
 impl Default for KernelConfig {
@@ -59,6 +65,7 @@ impl Default for KernelConfig {
             memory_limit: None,
             enforce: cfg!(target_os = "linux"),
             copy_in_wasm: true,
+            entry_limit: 4 << 30,
         }
     }
 }
@@ -91,6 +98,12 @@ impl KernelConfig {
     /// Sets [`copy_in_wasm`](Self::copy_in_wasm).
     pub fn copy_in_wasm(mut self, copy_in_wasm: bool) -> Self {
         self.copy_in_wasm = copy_in_wasm;
+        self
+    }
+
+    /// Sets [`entry_limit`](Self::entry_limit).
+    pub fn entry_limit(mut self, limit: u64) -> Self {
+        self.entry_limit = limit;
         self
     }
 
@@ -165,6 +178,10 @@ pub struct Kernel {
     pub(crate) last_share: u32,
     /// Every id was given once: new ones are the lowest no page has.
     pub(crate) shares_wrapped: bool,
+    /// The memory entries its tasks' namespaces name (spec §8).
+    pub(crate) entries: crate::vm::Entries,
+    /// The pages each entry holds, by entry id.
+    pub(crate) held: std::collections::HashMap<EntryId, Arc<Held>>,
 }
 
 impl Kernel {
@@ -190,6 +207,7 @@ impl Kernel {
         let id = NEXT
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
             .map_err(|_| ConfigError::TooManyKernels)?;
+        let entry_limit = config.entry_limit;
         Ok(Kernel {
             id,
             home: 0,
@@ -200,6 +218,8 @@ impl Kernel {
             fault: None,
             last_share: 0,
             shares_wrapped: false,
+            entries: crate::vm::Entries::new(entry_limit),
+            held: std::collections::HashMap::new(),
         })
     }
 
@@ -293,7 +313,84 @@ impl Kernel {
     pub fn insert_send_right(&mut self, into: TaskId, to: TaskId) -> wasmtime::Result<MachPort> {
         self.check_task(to)?;
         self.check_task(into)?;
-        Ok(self.tasks[into.index()].vm.insert_right(to))
+        match self.tasks[into.index()].vm.insert_right(to) {
+            Some(name) => Ok(name),
+            None => Err(TaskError::NamespaceFull(into).into()),
+        }
+    }
+
+    /// Copies the send right that `from`'s namespace names `name` (a task port, or a memory
+    /// entry made by `mach_make_memory_entry_64`, spec §8) into `into`'s namespace, and
+    /// returns its name there: the name `into` has for that port already, with one more
+    /// user reference, or a new one. This is how a memory entry made by one guest reaches
+    /// another without IPC: `into`'s guest maps it with `vm_map`.
+    ///
+    /// # Errors
+    ///
+    /// When either id is not a task of this kernel, `from` holds no right named `name`
+    /// (the host port included: it is every task's already), or `into`'s namespace is full.
+    pub fn copy_send_right(
+        &mut self,
+        from: TaskId,
+        name: MachPort,
+        into: TaskId,
+    ) -> wasmtime::Result<MachPort> {
+        self.check_task(from)?;
+        self.check_task(into)?;
+        let right = match self.tasks[from.index()].vm.lookup_port(name) {
+            Some(PortTarget::Task(t)) => Right::Task(t),
+            Some(PortTarget::Entry(e)) => Right::Entry(e),
+            Some(PortTarget::Host) | None => return Err(TaskError::NoSuchName(from, name).into()),
+        };
+        let vm = &mut self.tasks[into.index()].vm;
+        let had = vm.rights().any(|(_, r)| r == right);
+        let inserted = match right {
+            Right::Task(t) => vm.insert_right(t),
+            Right::Entry(_) => vm.insert(right),
+        };
+        let Some(new) = inserted else {
+            return Err(TaskError::NamespaceFull(into).into());
+        };
+        if let (Right::Entry(e), false) = (right, had) {
+            self.entries.named(e);
+        }
+        Ok(new)
+    }
+
+    /// Moves the send right that `from`'s namespace names `name` into `into`'s namespace
+    /// ([`copy_send_right`](Self::copy_send_right), then one user reference of `name`
+    /// dropped in `from`: the name goes when that was its last) and returns its name there.
+    ///
+    /// # Errors
+    ///
+    /// As [`copy_send_right`](Self::copy_send_right); also for the task's own port, which a
+    /// namespace cannot give away.
+    pub fn move_send_right(
+        &mut self,
+        from: TaskId,
+        name: MachPort,
+        into: TaskId,
+    ) -> wasmtime::Result<MachPort> {
+        if name == crate::abi::TASK_SELF_NAME {
+            return Err(TaskError::NoSuchName(from, name).into());
+        }
+        let new = self.copy_send_right(from, name, into)?;
+        if let Ok(Some(Right::Entry(e))) = self.tasks[from.index()].vm.drop_name(name) {
+            self.entry_unnamed(e);
+        }
+        Ok(new)
+    }
+
+    /// Counts one name less for entry `e`, and gives back its pages when that was its last.
+    pub(crate) fn entry_unnamed(&mut self, e: EntryId) {
+        if self.entries.unnamed(e) {
+            self.held.remove(&e);
+        }
+    }
+
+    /// The memory entries the kernel's namespaces name (spec §8).
+    pub fn entries(&self) -> &crate::vm::Entries {
+        &self.entries
     }
 
     /// Checks that `task` belongs to this kernel.

@@ -12,7 +12,7 @@ use super::funcs::publish_windows;
 use super::GetKernel;
 #[cfg(feature = "wasi")]
 use super::{funcs::task_stopped, task::find_task};
-use crate::share::backing::{MemoryMap, PlaceError, Source};
+use crate::share::backing::{Held, MemoryMap, PlaceError, Source};
 use crate::trace::ParamLog;
 use crate::vm::{self, Env, TaskId, TaskVm, WASM_PAGE};
 /// [`Env`] over a store: the tasks' state in the kernel, their bytes in their memories.
@@ -84,12 +84,20 @@ impl<'a, T: 'static, G: GetKernel<T>> StoreEnv<'a, T, G> {
         let map = self.backed(t)?;
         let shift = self.vm(t).page_shift();
         let mut maps = Vec::new();
+        let mut helds = Vec::new();
         for &(_, fill) in plan {
-            if let vm::Fill::Share { task, .. } | vm::Fill::Copy { task, .. } = fill {
-                maps.push(self.backed(task)?);
+            match fill {
+                vm::Fill::Share { task, .. } | vm::Fill::Copy { task, .. } => {
+                    maps.push(self.backed(task)?);
+                }
+                vm::Fill::Entry { entry, .. } | vm::Fill::EntryCopy { entry, .. } => {
+                    let kernel = (self.get)(self.cx.data_mut());
+                    helds.push(kernel.held.get(&entry)?.clone());
+                }
+                vm::Fill::Fresh | vm::Fill::Keep => {}
             }
         }
-        let mut from = maps.iter();
+        let (mut from, mut held) = (maps.iter(), helds.iter());
         let mut parts = Vec::with_capacity(plan.len());
         for &(pages, fill) in plan {
             let len = (pages << shift) as usize;
@@ -98,6 +106,10 @@ impl<'a, T: 'static, G: GetKernel<T>> StoreEnv<'a, T, G> {
                 vm::Fill::Keep => Source::Keep,
                 vm::Fill::Share { addr, .. } => Source::Share(from.next()?, addr as usize),
                 vm::Fill::Copy { addr, .. } => Source::Copy(from.next()?, addr as usize),
+                vm::Fill::Entry { offset, .. } => Source::Held(held.next()?, offset as usize),
+                vm::Fill::EntryCopy { offset, .. } => {
+                    Source::HeldCopy(held.next()?, offset as usize)
+                }
             };
             parts.push((len, source));
         }
@@ -297,15 +309,59 @@ impl<T: 'static, G: GetKernel<T>> Env for StoreEnv<'_, T, G> {
             // has.
             _ => {
                 kernel.shares_wrapped = true;
+                // The objects of live memory entries are in use too.
                 let used: std::collections::BTreeSet<u32> = kernel
                     .tasks
                     .iter()
                     .flat_map(|t| t.vm.table().runs().map(|r| r.attrs.share))
+                    .chain(kernel.entries.shares())
                     .collect();
                 kernel.last_share = (1..=u32::MAX).find(|id| !used.contains(id)).unwrap_or(1);
             }
         }
         kernel.last_share
+    }
+
+    fn entries(&mut self) -> Option<&mut vm::Entries> {
+        Some(&mut (self.get)(self.cx.data_mut()).entries)
+    }
+
+    fn hold(&mut self, e: vm::EntryId, how: vm::Hold) -> bool {
+        let held = match how {
+            vm::Hold::Fresh { len } => usize::try_from(len)
+                .map_err(|_| ())
+                .and_then(|len| Held::fresh(len).map_err(|_| ())),
+            vm::Hold::Share { task, addr, len } | vm::Hold::Copy { task, addr, len } => {
+                let Some(map) = self.backed(task) else {
+                    return false;
+                };
+                let (at, len) = (addr as usize, len as usize);
+                if matches!(how, vm::Hold::Share { .. }) {
+                    map.hold(at, len).map_err(|_| ())
+                } else {
+                    map.hold_copy(at, len).map_err(|_| ())
+                }
+            }
+            vm::Hold::Part { entry, offset, len } => {
+                let kernel = (self.get)(self.cx.data_mut());
+                match kernel.held.get(&entry) {
+                    Some(parent) => parent.part(offset as usize, len as usize).map_err(|_| ()),
+                    None => Err(()),
+                }
+            }
+        };
+        match held {
+            Ok(held) => {
+                let kernel = (self.get)(self.cx.data_mut());
+                kernel.held.insert(e, Arc::new(held));
+                true
+            }
+            Err(()) => false,
+        }
+    }
+
+    fn release_entry(&mut self, e: vm::EntryId) {
+        (self.get)(self.cx.data_mut()).held.remove(&e);
     }
 
     fn back(&mut self, t: TaskId, addr: u64, plan: &[(u64, vm::Fill)]) -> vm::Backed {

@@ -39,7 +39,7 @@
 
 use std::fmt;
 
-use crate::abi::{Call, Outcome};
+use crate::abi::{Call, Outcome, VmFlags};
 use crate::abi::{
     KernReturn, VmProt, HOST_VM_INFO64, MACH_TASK_BASIC_INFO, TASK_VM_INFO, TASK_VM_INFO_PURGEABLE,
     VM_PAGE_INFO_BASIC, VM_PROT_ALL, VM_PROT_COPY, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64,
@@ -293,6 +293,45 @@ impl fmt::Display for RemapFlags {
     }
 }
 
+/// `mach_make_memory_entry_64`'s permission: its protection, then its `MAP_MEM_*` flags by
+/// name and its cache mode.
+struct Permission(u32);
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", VmProt((self.0 & 7) as i32))?;
+        use crate::abi::*;
+        const NAMED: [(u32, &str); 12] = [
+            (0x40, "IS_MASK"),
+            (MAP_MEM_LEDGER_TAGGED, "LEDGER_TAGGED"),
+            (MAP_MEM_PURGABLE_KERNEL_ONLY, "PURGABLE_KERNEL_ONLY"),
+            (MAP_MEM_GRAB_SECLUDED, "GRAB_SECLUDED"),
+            (MAP_MEM_ONLY, "ONLY"),
+            (MAP_MEM_NAMED_CREATE, "NAMED_CREATE"),
+            (MAP_MEM_PURGABLE, "PURGABLE"),
+            (MAP_MEM_NAMED_REUSE, "NAMED_REUSE"),
+            (MAP_MEM_USE_DATA_ADDR, "USE_DATA_ADDR"),
+            (MAP_MEM_VM_COPY, "VM_COPY"),
+            (MAP_MEM_VM_SHARE, "VM_SHARE"),
+            (MAP_MEM_4K_DATA_ADDR, "4K_DATA_ADDR"),
+        ];
+        let mut rest = self.0 & 0x00FF_FFF8;
+        for (bit, name) in NAMED {
+            if rest & bit != 0 {
+                write!(f, "|{name}")?;
+                rest &= !bit;
+            }
+        }
+        if rest != 0 {
+            write!(f, "|{rest:#x}")?;
+        }
+        if self.0 >> 24 != 0 {
+            write!(f, " cache={}", self.0 >> 24)?;
+        }
+        Ok(())
+    }
+}
+
 struct Bool(u32);
 
 impl fmt::Display for Bool {
@@ -344,6 +383,8 @@ impl fmt::Display for CallLine<'_> {
         let behavior;
         let inherit;
         let remap_flags;
+        let permission;
+        let cur;
         let copy_arg;
         let sync;
         let info_args;
@@ -512,6 +553,58 @@ impl fmt::Display for CallLine<'_> {
                     Out("max", "max_protection", false),
                     Bare(&inherit),
                 ]
+            }
+            Call::MakeEntry {
+                task,
+                offset,
+                permission: p,
+                parent,
+                ..
+            } => {
+                permission = Permission(p);
+                &[
+                    Hex("task", u64::from(task)),
+                    InOut("size", "size", true),
+                    Hex("offset", offset),
+                    Text("permission", &permission),
+                    Out("handle", "object_handle", true),
+                    Hex("parent", u64::from(parent)),
+                ]
+            }
+            Call::Map {
+                task,
+                size,
+                mask,
+                flags: fl,
+                object,
+                offset,
+                copy,
+                cur: c,
+                max: m,
+                inheritance,
+                ..
+            } => {
+                flags = VmFlags(fl);
+                copy_arg = Bool(copy);
+                cur = Prot(c);
+                prot = Prot(m);
+                inherit = Inheritance(inheritance);
+                &[
+                    Hex("task", u64::from(task)),
+                    InOut("addr", "address", true),
+                    Hex("size", size),
+                    Hex("mask", mask),
+                    Bare(&flags),
+                    Hex("object", u64::from(object)),
+                    Hex("offset", offset),
+                    Text("copy", &copy_arg),
+                    Text("cur", &cur),
+                    Text("max", &prot),
+                    Bare(&inherit),
+                ]
+            }
+            Call::PortDeallocate { task, name } => {
+                &[Hex("task", u64::from(task)), Hex("name", u64::from(name))]
             }
             Call::Msync {
                 task,
@@ -998,6 +1091,59 @@ mod tests {
              ANYWHERE|RANDOM_ADDR|RESILIENT_CODESIGN|RESILIENT_MEDIA|OVERWRITE|\
              RETURN_DATA_ADDR|0x200, src_task=0x303, src_addr=0x4123, copy=true, *cur, *max, \
              VM_INHERIT_NONE) = KERN_INVALID_ARGUMENT"
+        );
+    }
+
+    #[test]
+    fn memory_entries_show_their_permission_handle_and_mapping() {
+        let c = Call::MakeEntry {
+            form: Form::MachVm,
+            task: MachPort(0x103),
+            size_ptr: 0,
+            offset: 0x2001,
+            permission: 0x40_0043 | 0x300_0000,
+            handle_ptr: 8,
+            parent: MachPort(0),
+        };
+        let params = [
+            ("size", false, 0x1000),
+            ("size", true, 0x2000),
+            ("object_handle", true, 0x303),
+        ];
+        assert_eq!(
+            line(c, &params, Outcome::Kr(KernReturn(0))),
+            "mach_make_memory_entry_64(task=0x103, *size=0x1000 -> 0x2000, offset=0x2001, \
+             permission=rw-|IS_MASK|VM_SHARE cache=3, \
+             *handle -> 0x303, parent=0x0) = KERN_SUCCESS"
+        );
+        let c = Call::Map {
+            form: Form::Vm,
+            task: MachPort(0x103),
+            addr_ptr: 0,
+            size: 0x1000,
+            mask: 0,
+            flags: 1,
+            object: MachPort(0x303),
+            offset: 0,
+            copy: 0,
+            cur: VmProt(1),
+            max: VmProt(3),
+            inheritance: 0,
+        };
+        let params = [("address", false, 0), ("address", true, 0x10000)];
+        assert_eq!(
+            line(c, &params, Outcome::Kr(KernReturn(0))),
+            "vm_map(task=0x103, *addr=0x0 -> 0x10000, size=0x1000, mask=0x0, \
+             ANYWHERE, object=0x303, offset=0x0, copy=false, cur=r--, max=rw-, \
+             VM_INHERIT_SHARE) = KERN_SUCCESS"
+        );
+        let c = Call::PortDeallocate {
+            task: MachPort(0x103),
+            name: MachPort(0x303),
+        };
+        assert_eq!(
+            line(c, &[], Outcome::Kr(KernReturn(15))),
+            "mach_port_deallocate(task=0x103, name=0x303) = KERN_INVALID_NAME"
         );
     }
 

@@ -331,6 +331,147 @@ pub(crate) enum Source<'a> {
     Share(&'a MemoryMap, usize),
     /// Fresh pages holding a copy of that memory's bytes from that offset on.
     Copy(&'a MemoryMap, usize),
+    /// The pages held there from that offset on: the memory then shows them.
+    Held(&'a Held, usize),
+    /// Fresh pages holding a copy of the pages held there from that offset on.
+    HeldCopy(&'a Held, usize),
+}
+
+/// Pages of backing files held by something other than a memory (a memory entry, spec §8):
+/// each counted once, given back when it is dropped.
+pub struct Held {
+    /// (offset in the held range, extent), tiling `[0, len)`.
+    pieces: Vec<(usize, Extent)>,
+    len: usize,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("len", &self.len)
+            .field("pieces", &self.pieces.len())
+            .finish()
+    }
+}
+
+impl Held {
+    /// `len` bytes of fresh zero pages of the process's backing file.
+    ///
+    /// # Errors
+    ///
+    /// When `len` is not whole pages, or the file cannot grow.
+    pub(crate) fn fresh(len: usize) -> io::Result<Held> {
+        if !len.is_multiple_of(page()) {
+            return Err(invalid("machvm: held pages must be whole pages"));
+        }
+        let file = BackingFile::shared()?;
+        let offset = file.allocate(len as u64)?;
+        let pieces = if len == 0 {
+            Vec::new()
+        } else {
+            vec![(0, Extent { len, file, offset })]
+        };
+        Ok(Held { pieces, len })
+    }
+
+    /// How many bytes it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Its pieces over `[at, at + len)`, cut to it, not counted; an error when the range is
+    /// not whole pages within it.
+    fn pieces(&self, at: usize, len: usize) -> io::Result<Vec<(usize, Extent)>> {
+        let p = page();
+        match at.checked_add(len) {
+            Some(end) if at.is_multiple_of(p) && len.is_multiple_of(p) && end <= self.len => {}
+            _ => {
+                return Err(invalid(
+                    "machvm: a held range must be whole pages within it",
+                ))
+            }
+        }
+        let end = at + len;
+        let mut out = Vec::new();
+        for (k, e) in &self.pieces {
+            let (lo, hi) = ((*k).max(at), (k + e.len).min(end));
+            if lo < hi {
+                let offset = e.offset + (lo - k) as u64;
+                let (len, file) = (hi - lo, e.file.clone());
+                out.push((lo, Extent { len, file, offset }));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Its pieces over `[at, at + len)`, each counted once more.
+    fn retained(&self, at: usize, len: usize) -> io::Result<Vec<(usize, Extent)>> {
+        let out = self.pieces(at, len)?;
+        for (_, e) in &out {
+            e.file.retain(e.offset, e.len as u64);
+        }
+        Ok(out)
+    }
+
+    /// The pages `[at, at + len)` of it, held once more (a part of a memory entry).
+    ///
+    /// # Errors
+    ///
+    /// When the range is not whole pages within it.
+    pub(crate) fn part(&self, at: usize, len: usize) -> io::Result<Held> {
+        let pieces = self.retained(at, len)?;
+        let pieces = pieces.into_iter().map(|(o, e)| (o - at, e)).collect();
+        Ok(Held { pieces, len })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        for (_, e) in &self.pieces {
+            e.file.release(e.offset, e.len as u64);
+        }
+    }
+}
+
+/// Fresh pages of `own` holding a copy of `pieces` (extents tiling `len` bytes), read
+/// through their files, counted once.
+fn copy_pieces(
+    own: &Arc<BackingFile>,
+    pieces: &[(usize, Extent)],
+    len: usize,
+) -> Result<Extent, PlaceError> {
+    let offset = own.allocate(len as u64).map_err(PlaceError::Refused)?;
+    let mut buf = vec![0u8; (1 << 20).min(len)];
+    let mut to = offset;
+    for (_, e) in pieces {
+        let mut done = 0;
+        while done < e.len {
+            let n = buf.len().min(e.len - done);
+            let chunk = &mut buf[..n];
+            let read = read_exact_at(&e.file, chunk, e.offset + done as u64);
+            // A run of zeroes stays a hole of the fresh range, which reads as zero.
+            let wrote = read.and_then(|()| {
+                if chunk.iter().all(|&b| b == 0) {
+                    Ok(())
+                } else {
+                    write_all_at(own, chunk, to)
+                }
+            });
+            if let Err(err) = wrote {
+                own.release(offset, len as u64);
+                return Err(PlaceError::Refused(err));
+            }
+            done += n;
+            to += n as u64;
+        }
+    }
+    let file = own.clone();
+    Ok(Extent { len, file, offset })
 }
 
 /// Reads `buf.len()` bytes of `file` at `offset`.
@@ -555,6 +696,8 @@ impl MemoryMap {
                 Source::Fresh | Source::Copy(..) => 1,
                 Source::Keep => self.lock().pieces_within(pos, len).max(1),
                 Source::Share(from, src) => from.lock().pieces_within(src, len).max(1),
+                Source::Held(held, src) => held.pieces(src, len).map_or(1, |p| p.len().max(1)),
+                Source::HeldCopy(..) => 1,
             };
             pos += len;
         }
@@ -607,6 +750,12 @@ impl MemoryMap {
                     })
                     .map_err(PlaceError::Refused),
                 Source::Copy(from, src) => from.copied_into(&own, src, len).map(|e| vec![(pos, e)]),
+                Source::Held(held, src) => held.retained(src, len).map_err(PlaceError::Invalid),
+                Source::HeldCopy(held, src) => held
+                    .pieces(src, len)
+                    .map_err(PlaceError::Invalid)
+                    .and_then(|pieces| copy_pieces(&own, &pieces, len))
+                    .map(|e| vec![(pos, e)]),
             };
             match got {
                 Ok(pieces) => {
@@ -635,46 +784,38 @@ impl MemoryMap {
         src: usize,
         len: usize,
     ) -> Result<Extent, PlaceError> {
-        let offset = own.allocate(len as u64).map_err(PlaceError::Refused)?;
-        let fresh = Extent {
-            len,
-            file: own.clone(),
-            offset,
-        };
         let pieces = {
             let s = self.lock();
-            if let Err(e) = s.check(src, len) {
-                drop(s);
-                own.release(offset, len as u64);
-                return Err(PlaceError::Invalid(e));
-            }
+            s.check(src, len).map_err(PlaceError::Invalid)?;
             s.pieces(src, len)
         };
-        let mut buf = vec![0u8; (1 << 20).min(len)];
-        let mut to = offset;
-        for (_, e) in pieces {
-            let mut done = 0;
-            while done < e.len {
-                let n = buf.len().min(e.len - done);
-                let chunk = &mut buf[..n];
-                let read = read_exact_at(&e.file, chunk, e.offset + done as u64);
-                // A run of zeroes stays a hole of the fresh range, which reads as zero.
-                let wrote = read.and_then(|()| {
-                    if chunk.iter().all(|&b| b == 0) {
-                        Ok(())
-                    } else {
-                        write_all_at(own, chunk, to)
-                    }
-                });
-                if let Err(err) = wrote {
-                    own.release(offset, len as u64);
-                    return Err(PlaceError::Refused(err));
-                }
-                done += n;
-                to += n as u64;
-            }
-        }
-        Ok(fresh)
+        copy_pieces(own, &pieces, len)
+    }
+
+    /// The pages behind `[at, at + len)` of this memory, held (see [`Held`]).
+    ///
+    /// # Errors
+    ///
+    /// When the range is not whole pages within the memory.
+    pub(crate) fn hold(&self, at: usize, len: usize) -> io::Result<Held> {
+        let pieces = self.pieces_retained(at, len)?;
+        let pieces = pieces.into_iter().map(|(o, e)| (o - at, e)).collect();
+        Ok(Held { pieces, len })
+    }
+
+    /// Fresh pages of the memory's own file holding a copy of its bytes `[at, at + len)`,
+    /// held (see [`Held`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`hold`](Self::hold); also when the file cannot grow or be read or written.
+    pub(crate) fn hold_copy(&self, at: usize, len: usize) -> Result<Held, PlaceError> {
+        let own = self.lock().own.clone();
+        let e = self.copied_into(&own, at, len)?;
+        Ok(Held {
+            pieces: vec![(0, e)],
+            len,
+        })
     }
 
     /// The extents over `[src, src + len)`, cut to it: (memory offset, extent), each

@@ -232,14 +232,15 @@ impl Harness {
     }
 
     /// Counts shared object ids from 1 again (spec §8), as a new kernel does, once no page
-    /// of any guest belongs to a shared object (after every guest was reset); false, changing
-    /// nothing, while one does.
+    /// of any guest belongs to a shared object and no memory entry lives (after every guest
+    /// was reset); false, changing nothing, while one does.
     pub fn restart_share_ids(&mut self) -> bool {
         let kernel = &mut self.store.data_mut().kernel;
         let shared = kernel
             .tasks
             .iter()
-            .any(|t| t.vm.table().runs().any(|r| r.attrs.share != 0));
+            .any(|t| t.vm.table().runs().any(|r| r.attrs.share != 0))
+            || kernel.entries.iter().next().is_some();
         if !shared {
             kernel.last_share = 0;
             kernel.shares_wrapped = false;
@@ -275,6 +276,22 @@ impl Harness {
     pub fn insert_send_right(&mut self, from: usize, to: usize) -> wasmtime::Result<MachPort> {
         let (f, t) = (self.guests[from].task, self.guests[to].task);
         self.store.data_mut().kernel.insert_send_right(f, t)
+    }
+
+    /// Copies the send right guest `from` names `name` into guest `into`'s namespace (see
+    /// [`Kernel::copy_send_right`](crate::Kernel::copy_send_right)).
+    ///
+    /// # Errors
+    ///
+    /// When `from` holds no right of that name, or `into`'s namespace is full.
+    pub fn copy_send_right(
+        &mut self,
+        from: usize,
+        name: MachPort,
+        into: usize,
+    ) -> wasmtime::Result<MachPort> {
+        let (f, t) = (self.guests[from].task, self.guests[into].task);
+        self.store.data_mut().kernel.copy_send_right(f, name, t)
     }
 
     /// Calls the forwarder's export `name` of guest `g` with `args` (each truncated to its

@@ -42,6 +42,8 @@
 //! [`Form::MachVm`]: crate::abi::Form::MachVm
 //! [`Form::address_width`]: crate::abi::Form::address_width
 
+mod entries;
+
 use std::fmt;
 
 use crate::abi::KERN_NOT_SUPPORTED;
@@ -144,8 +146,9 @@ struct Task {
     memory: Vec<u8>,
     /// One entry per page of the current memory size.
     pages: Vec<Option<PageAttrs>>,
-    /// The tasks named `0x303`, `0x403`, ... in this namespace, in insertion order.
-    rights: Vec<usize>,
+    /// The namespace's own names (`0x303`, `0x403`, ... as slots are taken): send rights
+    /// to tasks and memory entries.
+    rights: Vec<entries::Slot>,
     /// A range of bytes holding every byte of `memory` written since the task was made or
     /// restarted (empty: none).
     written: std::ops::Range<usize>,
@@ -448,6 +451,11 @@ impl fmt::Debug for Task {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Model {
     tasks: Vec<Task>,
+    /// The memory entries (spec §8) by id, `None` once their last name went.
+    entries: Vec<Option<entries::Entry>>,
+    /// The bytes the live entries hold, and the most they may (the kernel's `entry_limit`).
+    entry_bytes: u64,
+    entry_limit: u64,
     /// The last shared object id given (spec §8): ids count up from 1 across the tasks.
     last_share: u32,
     /// Every id was given once: new ones are the lowest no page has.
@@ -459,6 +467,9 @@ impl Model {
     pub fn new() -> Model {
         Model {
             tasks: Vec::new(),
+            entries: Vec::new(),
+            entry_bytes: 0,
+            entry_limit: 4 << 30,
             last_share: 0,
             shares_wrapped: false,
         }
@@ -547,15 +558,25 @@ impl Model {
         if from == to {
             return TASK_SELF_NAME;
         }
-        let rights = &mut self.tasks[from].rights;
-        let index = match rights.iter().position(|&t| t == to) {
-            Some(i) => i,
-            None => {
-                rights.push(to);
-                rights.len() - 1
-            }
-        };
-        MachPort(((index as u32 + 3) << 8) | 3)
+        self.insert(from, entries::Held::Task(to))
+            .expect("a namespace holds 65536 names")
+    }
+
+    /// Copies the send right task `from` names `name` into task `into`'s namespace (as the
+    /// kernel's `copy_send_right`): its name there, `None` when `from` holds no such right.
+    pub fn copy_send_right(
+        &mut self,
+        from: usize,
+        name: MachPort,
+        into: usize,
+    ) -> Option<MachPort> {
+        match name {
+            TASK_SELF_NAME => Some(self.insert_send_right(into, from)),
+            _ => match self.named(from, name)? {
+                entries::Held::Task(to) if to == into => Some(TASK_SELF_NAME),
+                held => self.insert(into, held),
+            },
+        }
     }
 
     /// The guest's own `memory.grow` by `delta` wasm pages: returns the old size in wasm
@@ -763,6 +784,50 @@ impl Model {
                 let (addr, size) = (aw.truncate(addr), aw.truncate(size));
                 self.inherit(caller, aw, task, addr, size, inheritance)
             }
+            Call::MakeEntry {
+                form,
+                task,
+                size_ptr,
+                offset,
+                permission,
+                handle_ptr,
+                parent,
+            } => {
+                let aw = form.address_width(w);
+                let ptrs = [size_ptr, handle_ptr].map(|p| w.truncate(p));
+                let offset = aw.truncate(offset);
+                self.make_entry(caller, name, aw, task, ptrs, offset, permission, parent)
+            }
+            Call::Map {
+                form,
+                task,
+                addr_ptr,
+                size,
+                mask,
+                flags,
+                object,
+                offset,
+                copy,
+                cur,
+                max,
+                inheritance,
+            } => {
+                let aw = form.address_width(w);
+                let values = [size, mask, offset].map(|v| aw.truncate(v));
+                let words = [flags, copy, inheritance];
+                let ptr = w.truncate(addr_ptr);
+                self.map(
+                    caller,
+                    name,
+                    aw,
+                    (task, object),
+                    ptr,
+                    values,
+                    words,
+                    [cur, max],
+                )
+            }
+            Call::PortDeallocate { task, name: port } => self.port_deallocate(caller, task, port),
             Call::Remap {
                 form,
                 target_task,
@@ -950,9 +1015,9 @@ impl Model {
     ///
     /// When `task` is not a task of this model.
     pub fn restart(&mut self, task: usize) {
+        self.drop_names(task);
         let t = &mut self.tasks[task];
         t.pages.fill(Some(PageAttrs::DEFAULT));
-        t.rights.clear();
         t.written = 0..0;
     }
 
@@ -969,7 +1034,7 @@ impl Model {
     /// Counts shared object ids from 1 again, as a new model does, once no page of any task
     /// belongs to a shared object (after every task was [restarted](Model::restart)).
     pub fn restart_share_ids(&mut self) {
-        if !self.any_shared() {
+        if !self.any_shared() && !self.any_entry() {
             self.last_share = 0;
             self.shares_wrapped = false;
         }
@@ -1012,18 +1077,36 @@ impl Model {
         if port == HOST_SELF_NAME {
             return fail(KERN_INVALID_ARGUMENT);
         }
-        let index = (name >> 8) as usize;
-        if name & 0xFF == 3 && index >= 3 {
-            if let Some(&t) = self.tasks[caller].rights.get(index - 3) {
-                return Ok(t);
-            }
+        let _ = name;
+        match self.named(caller, port) {
+            Some(entries::Held::Task(t)) => Ok(t),
+            // A memory entry is no task, as the host port is not.
+            Some(entries::Held::Entry(_)) => fail(KERN_INVALID_ARGUMENT),
+            None => fail(MACH_SEND_INVALID_DEST),
         }
-        fail(MACH_SEND_INVALID_DEST)
     }
 
-    /// True when `name` names a send right in `caller`'s namespace (a task's or the host's).
+    /// True when `name` names a send right in `caller`'s namespace (a task's, an entry's
+    /// or the host's).
     fn holds(&self, caller: usize, name: MachPort) -> bool {
-        name == HOST_SELF_NAME || self.resolve(caller, name).is_ok()
+        name == HOST_SELF_NAME || name == TASK_SELF_NAME || self.named(caller, name).is_some()
+    }
+
+    /// A shared object id no object has had yet; after 2^32 - 1 of them, the lowest id no
+    /// page of any task and no live memory entry has.
+    fn new_share(&mut self) -> u32 {
+        self.last_share = match self.last_share.checked_add(1) {
+            Some(id) if !self.shares_wrapped => id,
+            _ => {
+                self.shares_wrapped = true;
+                let used = |id: u32| {
+                    let of = |p: &Option<PageAttrs>| p.is_some_and(|a| a.share == id);
+                    self.tasks.iter().any(|t| t.pages.iter().any(of)) || self.entry_names_share(id)
+                };
+                (1..=u32::MAX).find(|&id| !used(id)).unwrap_or(1)
+            }
+        };
+        self.last_share
     }
 
     /// Reads the `nbytes`-byte (4 or 8) little-endian in-out parameter `param` at `ptr` in
@@ -1111,6 +1194,7 @@ impl Model {
         let offset = (page as u64 * p as u64).wrapping_add(a.share_offset);
         let bytes = self.tasks[t].memory[at..at + n].to_vec();
         let within = at % p;
+        self.show_in_entries(a.share, offset, p as u64, within, &bytes);
         for (u, task) in self.tasks.iter_mut().enumerate() {
             if task.page_size as usize != p {
                 continue;
@@ -1178,16 +1262,28 @@ impl Model {
             }
             first
         };
+        self.fresh_memory(t, first, n, flags & 2 != 0)?; // VM_FLAGS_PURGABLE
+        let start = (first * u128::from(p)) as u64;
+        Ok(vec![Store::word("address", addr_ptr, start, aw.bytes())])
+    }
+
+    /// Maps `t`'s pages `[first, first + n)` as new zero memory (see `Task::map_new`), a
+    /// purgeable object of its own, nonvolatile, when `purgeable`.
+    fn fresh_memory(
+        &mut self,
+        t: usize,
+        first: u128,
+        n: u128,
+        purgeable: bool,
+    ) -> Result<(), Outcome> {
         let target = &mut self.tasks[t];
-        let purgeable = flags & 2 != 0; // VM_FLAGS_PURGABLE
         let object = if purgeable { target.last_object + 1 } else { 0 };
         target.map_new(first, n, object)?;
         if purgeable {
             target.last_object = object;
             target.objects.insert(object, (0, false));
         }
-        let start = (first * u128::from(p)) as u64;
-        Ok(vec![Store::word("address", addr_ptr, start, aw.bytes())])
+        Ok(())
     }
 
     /// vm_deallocate / mach_vm_deallocate.
@@ -1272,6 +1368,7 @@ impl Model {
                 x.object = 0;
                 x.share = 0;
                 x.share_offset = 0;
+                x.shared = false;
             }
             if set_max != 0 {
                 x.max = prot;
@@ -1452,7 +1549,7 @@ impl Model {
         // shared @12: the region's pages belong to a shared object; reserved @16 is 0; the
         // offset @20 is the first page's place in that object (0 without one), 8 bytes in
         // flavor 9 and 4 in flavor 10, and the behavior follows it; user_wired_count is 0.
-        info[12] = u8::from(attrs.share != 0);
+        info[12] = u8::from(attrs.shared);
         let offset = if attrs.share == 0 {
             0
         } else {
@@ -1574,17 +1671,7 @@ impl Model {
         if !copy
             && (first..last).any(|i| self.tasks[s].pages[i as usize].is_some_and(|a| a.share == 0))
         {
-            self.last_share = match self.last_share.checked_add(1) {
-                Some(id) if !self.shares_wrapped => id,
-                _ => {
-                    self.shares_wrapped = true;
-                    let used = |id: u32| {
-                        let of = |p: &Option<PageAttrs>| p.is_some_and(|a| a.share == id);
-                        self.tasks.iter().any(|t| t.pages.iter().any(of))
-                    };
-                    (1..=u32::MAX).find(|&id| !used(id)).unwrap_or(1)
-                }
-            };
+            self.new_share();
             let base = (first * pp) as u64;
             for i in first..last {
                 let a = self.tasks[s].pages[i as usize].as_mut().expect("allocated");
@@ -1592,6 +1679,12 @@ impl Model {
                     a.share = self.last_share;
                     a.share_offset = 0u64.wrapping_sub(base);
                 }
+            }
+        }
+        if !copy {
+            for i in first..last {
+                let a = self.tasks[s].pages[i as usize].as_mut().expect("allocated");
+                a.shared = true;
             }
         }
         // The source's pages were given a new backing too (see `Model::written`).
@@ -1636,6 +1729,7 @@ impl Model {
                 } else {
                     x.share_offset.wrapping_add(moved)
                 },
+                shared: !copy,
             });
         }
         target.memory[ta..ta + len].copy_from_slice(&bytes);
@@ -2106,7 +2200,9 @@ impl Model {
         size: u64,
         flags: u32,
     ) -> Handled {
-        if task == HOST_SELF_NAME {
+        if task == HOST_SELF_NAME
+            || matches!(self.named(caller, task), Some(entries::Held::Entry(_)))
+        {
             return fail(KERN_INVALID_TASK);
         }
         let t = self.resolve(caller, task)?;

@@ -36,6 +36,10 @@ pub trait Target {
     fn grow(&mut self, task: usize, delta: u64) -> Option<u64>;
     /// Inserts into task `from`'s namespace a send right to task `to`; returns its name.
     fn insert_send_right(&mut self, from: usize, to: usize) -> MachPort;
+    /// Copies the send right task `from` names `name` into task `into`'s namespace (as
+    /// [`machvm::Kernel::copy_send_right`](crate::Kernel::copy_send_right)); its name
+    /// there, `None` when refused.
+    fn copy_send_right(&mut self, from: usize, name: MachPort, into: usize) -> Option<MachPort>;
 }
 
 impl Target for Harness {
@@ -76,6 +80,10 @@ impl Target for Harness {
 
     fn insert_send_right(&mut self, from: usize, to: usize) -> MachPort {
         Harness::insert_send_right(self, from, to).expect("both tasks exist")
+    }
+
+    fn copy_send_right(&mut self, from: usize, name: MachPort, into: usize) -> Option<MachPort> {
+        Harness::copy_send_right(self, from, name, into).ok()
     }
 }
 
@@ -161,5 +169,9 @@ impl Target for ModelTarget {
 
     fn insert_send_right(&mut self, from: usize, to: usize) -> MachPort {
         self.model.insert_send_right(from, to)
+    }
+
+    fn copy_send_right(&mut self, from: usize, name: MachPort, into: usize) -> Option<MachPort> {
+        self.model.copy_send_right(from, name, into)
     }
 }

@@ -125,7 +125,7 @@ pub(super) fn msync<E: Env + ?Sized>(
     let At { caller, w, .. } = at;
     let t = match env.vm(caller).lookup_port(task) {
         None => return kr(MACH_SEND_INVALID_DEST),
-        Some(PortTarget::Host) => return kr(KERN_INVALID_TASK),
+        Some(PortTarget::Host | PortTarget::Entry(_)) => return kr(KERN_INVALID_TASK),
         Some(PortTarget::Task(t)) => t,
     };
     if flags & VM_SYNC_ASYNCHRONOUS != 0 && flags & VM_SYNC_SYNCHRONOUS != 0 {

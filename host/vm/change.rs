@@ -462,10 +462,19 @@ pub(super) fn map_new<E: Env + ?Sized>(
     let shift = env.vm(t).page_shift;
     let grow_to = growth_for(env, t, e)?;
     change(env, t, s, e, Edit::Set(attrs), grow_to)?;
-    // Zero after the pages became writable; grown pages are zero already.
+    // Zero once the pages are mapped; grown pages are zero already. Pages the new
+    // protection does not let the host write as it is (`vm_map` asks for any) are zeroed
+    // whatever their hardware protection.
     let start = s << shift;
     let stop = (u128::from(e) << shift).min(u128::from(size)) as u64;
-    if start < stop && !env.zero(t, start, stop - start) {
+    let writable = attrs.cur.contains(VM_PROT_DEFAULT);
+    let zeroed = start >= stop
+        || if writable {
+            env.zero(t, start, stop - start)
+        } else {
+            env.purge_zero(t, start, stop - start)
+        };
+    if !zeroed {
         return kr(KERN_FAILURE);
     }
     Ok(())
@@ -506,7 +515,8 @@ pub(crate) fn reset<E: Env + ?Sized>(env: &mut E, t: TaskId) -> bool {
     if vm.table.any_allocated(k, limit.max(k)) || vm.table.any_permanent(0, k) {
         return false;
     }
-    vm.rights.clear();
+    let dropped = vm.drop_names();
+    super::entry::rights_dropped(env, &dropped);
     if change(env, t, 0, k, Edit::Set(PageAttrs::DEFAULT), None).is_err() {
         return false;
     }

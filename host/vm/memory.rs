@@ -50,36 +50,40 @@ pub(super) fn allocate_in<E: Env + ?Sized>(
         }
         let n = vm.round_page(u128::from(size));
         let s = place(vm, w, hint, n, 0, flags)?;
-        // A purgeable allocation is an object of its own, nonvolatile.
         let purgeable = flags.intersects(VM_FLAGS_PURGABLE);
-        let object = if purgeable {
-            env.vm(t).next_object()
-        } else {
-            0
-        };
-        map_new(
-            env,
-            t,
-            s,
-            s + n,
-            PageAttrs {
-                object,
-                ..PageAttrs::DEFAULT
-            },
-        )?;
-        if purgeable {
-            let vm = env.vm(t);
-            // Once the ids ran out, every later one is searched for too.
-            vm.last_object = vm.last_object.max(object);
-            let fresh = Purgeable {
-                state: VM_PURGABLE_NONVOLATILE,
-                volatile_empty: false,
-            };
-            vm.objects.insert(object, fresh);
-        }
+        map_fresh(env, t, s, s + n, PageAttrs::DEFAULT, purgeable)?;
         s << env.vm(t).page_shift
     };
     Ok(addr)
+}
+
+/// Maps task `t`'s pages `[s, e)` as new zero memory with `attrs` (see [`map_new`]); with
+/// `purgeable`, a purgeable object of its own, nonvolatile (`VM_FLAGS_PURGABLE`).
+pub(super) fn map_fresh<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    s: u64,
+    e: u64,
+    attrs: PageAttrs,
+    purgeable: bool,
+) -> Step {
+    let object = if purgeable {
+        env.vm(t).next_object()
+    } else {
+        0
+    };
+    map_new(env, t, s, e, PageAttrs { object, ..attrs })?;
+    if purgeable {
+        let vm = env.vm(t);
+        // Once the ids ran out, every later one is searched for too.
+        vm.last_object = vm.last_object.max(object);
+        let fresh = Purgeable {
+            state: VM_PURGABLE_NONVOLATILE,
+            volatile_empty: false,
+        };
+        vm.objects.insert(object, fresh);
+    }
+    Ok(())
 }
 
 /// Where `n` new pages of task `vm` go for address `hint`, `mask` (bytes; the bits that must

@@ -17,6 +17,7 @@ use crate::abi::*;
 mod advice;
 pub mod budget;
 mod change;
+mod entry;
 mod memory;
 mod params;
 mod purgeable;
@@ -34,6 +35,7 @@ use params::store_param;
 pub(crate) use change::release_mappings;
 #[cfg(feature = "testing")]
 pub(crate) use change::reset;
+pub use entry::{Entries, Entry, EntryPart};
 pub use purgeable::purge_volatile;
 pub use windows::{
     allows_fast, close_windows, copy_succeeds, open_windows, window, windows_hold, FAST_WRITE,
@@ -73,6 +75,11 @@ impl std::fmt::Debug for TaskId {
     }
 }
 
+/// A memory entry of a kernel (spec §8): a port that names pages of objects, made by
+/// `mach_make_memory_entry_64` and mapped by `vm_map`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryId(pub(crate) u32);
+
 /// What a port name in a namespace denotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PortTarget {
@@ -80,6 +87,33 @@ pub enum PortTarget {
     Task(TaskId),
     /// The host port (`mach_host_self`): not a task.
     Host,
+    /// A memory entry (a send right to it): not a task.
+    Entry(EntryId),
+}
+
+/// A send right a namespace holds under a name of its own (the task's own port and the
+/// host port have fixed names and are not among them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Right {
+    /// A send right to a task's port.
+    Task(TaskId),
+    /// A send right to a memory entry.
+    Entry(EntryId),
+}
+
+/// The most names a namespace holds besides its two fixed ones; a call that would add one
+/// more answers `KERN_RESOURCE_SHORTAGE` (machvm's bound on a guest's port space).
+pub const MAX_NAMES: usize = 1 << 16;
+
+/// The most user references one name holds (XNU's `MACH_PORT_UREFS_MAX`); past it they stay.
+const MAX_UREFS: u32 = 0xFFFF;
+
+/// One slot of a namespace: its generation (the name's low byte) and the right it holds
+/// with its user references, `None` once the name is deallocated.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    gen: u8,
+    held: Option<(Right, u32)>,
 }
 
 /// The VM state of one task that is not its memory bytes: page table, page size, map limit,
@@ -91,8 +125,10 @@ pub struct TaskVm {
     width: Width,
     /// Bytes of memory the table has been synchronised with (see [`sync`]).
     known_size: u64,
-    /// Inserted send rights, in insertion order: the i-th has name `(i + 3) << 8 | 3`.
-    rights: Vec<TaskId>,
+    /// Send rights under names of their own: slot `i` has name `(i + 3) << 8 | gen`, the
+    /// generation 3 at first and 4 more each time the slot is used again (so a name once
+    /// deallocated names nothing until its slot has gone round 64 times).
+    rights: Vec<Slot>,
     me: TaskId,
     /// The copy windows (see [`open_windows`]): read, write, as byte ranges `[lo, hi)`;
     /// `lo == hi` when closed.
@@ -234,32 +270,107 @@ impl TaskVm {
 
     /// Resolves a port name of this task's namespace.
     pub fn lookup_port(&self, name: MachPort) -> Option<PortTarget> {
-        let MachPort(n) = name;
         match name {
             TASK_SELF_NAME => Some(PortTarget::Task(self.me)),
             HOST_SELF_NAME => Some(PortTarget::Host),
-            _ if n & 0xFF == 3 => {
-                let i = (n >> 8).checked_sub(3)? as usize;
-                self.rights.get(i).map(|&t| PortTarget::Task(t))
-            }
-            _ => None,
+            _ => match self.rights[self.slot_of(name)?].held? {
+                (Right::Task(t), _) => Some(PortTarget::Task(t)),
+                (Right::Entry(e), _) => Some(PortTarget::Entry(e)),
+            },
         }
     }
 
-    /// Inserts a send right to `to` into this namespace and returns its name (the existing
-    /// name when the namespace already holds one).
-    pub fn insert_right(&mut self, to: TaskId) -> MachPort {
+    /// The slot a name of its own denotes, while it holds a right.
+    fn slot_of(&self, MachPort(n): MachPort) -> Option<usize> {
+        let i = (n >> 8).checked_sub(3)? as usize;
+        let slot = self.rights.get(i)?;
+        (slot.held.is_some() && u32::from(slot.gen) == n & 0xFF).then_some(i)
+    }
+
+    /// The rights this namespace holds under names of its own, with their names, in slot
+    /// order.
+    pub fn rights(&self) -> impl Iterator<Item = (MachPort, Right)> + '_ {
+        self.rights.iter().enumerate().filter_map(|(i, slot)| {
+            let (right, _) = slot.held?;
+            Some((
+                MachPort((((i as u32) + 3) << 8) | u32::from(slot.gen)),
+                right,
+            ))
+        })
+    }
+
+    /// Inserts a send right to `to` into this namespace and returns its name: the name the
+    /// namespace already has for it, with one more user reference (the task's own port
+    /// keeps its fixed name), else a new one. `None` when the namespace holds
+    /// [`MAX_NAMES`] names already.
+    pub fn insert_right(&mut self, to: TaskId) -> Option<MachPort> {
         if to == self.me {
-            return TASK_SELF_NAME;
+            return Some(TASK_SELF_NAME);
         }
-        let i = match self.rights.iter().position(|&t| t == to) {
-            Some(i) => i,
-            None => {
-                self.rights.push(to);
+        self.insert(Right::Task(to))
+    }
+
+    /// Inserts a send right (see [`TaskVm::insert_right`]).
+    pub(crate) fn insert(&mut self, right: Right) -> Option<MachPort> {
+        let name = |i: usize, gen: u8| MachPort((((i as u32) + 3) << 8) | u32::from(gen));
+        if let Some(i) = self
+            .rights
+            .iter()
+            .position(|s| s.held.is_some_and(|(r, _)| r == right))
+        {
+            let slot = &mut self.rights[i];
+            if let Some((_, urefs)) = &mut slot.held {
+                *urefs = (*urefs + 1).min(MAX_UREFS);
+            }
+            return Some(name(i, slot.gen));
+        }
+        let i = match self.rights.iter().position(|s| s.held.is_none()) {
+            Some(i) => {
+                let slot = &mut self.rights[i];
+                slot.gen = slot.gen.wrapping_add(4);
+                i
+            }
+            None if self.rights.len() < MAX_NAMES => {
+                self.rights.push(Slot { gen: 3, held: None });
                 self.rights.len() - 1
             }
+            None => return None,
         };
-        MachPort(((i as u32 + 3) << 8) | 3)
+        self.rights[i].held = Some((right, 1));
+        Some(name(i, self.rights[i].gen))
+    }
+
+    /// True when a new name would fit (see [`MAX_NAMES`]).
+    pub(crate) fn has_room(&self) -> bool {
+        self.rights.len() < MAX_NAMES || self.rights.iter().any(|s| s.held.is_none())
+    }
+
+    /// Drops one user reference of `name`'s right: the right it held when that was its
+    /// last (the name then names nothing), else `None`. `Err(())` when the name holds no
+    /// right (not one of the namespace's own names).
+    pub(crate) fn drop_name(&mut self, name: MachPort) -> Result<Option<Right>, ()> {
+        let i = self.slot_of(name).ok_or(())?;
+        let slot = &mut self.rights[i];
+        match slot.held {
+            Some((right, 1)) => {
+                slot.held = None;
+                Ok(Some(right))
+            }
+            Some((right, urefs)) => {
+                slot.held = Some((right, urefs - 1));
+                Ok(None)
+            }
+            None => Err(()),
+        }
+    }
+
+    /// Drops every name of its own; the rights they held.
+    #[cfg(feature = "testing")]
+    pub(crate) fn drop_names(&mut self) -> Vec<Right> {
+        let dropped = self.rights.iter().filter_map(|s| s.held).map(|(r, _)| r);
+        let dropped = dropped.collect();
+        self.rights.clear();
+        dropped
     }
 
     #[inline]
@@ -312,6 +423,60 @@ pub enum Fill {
         task: TaskId,
         /// Where they start in its memory (bytes, page-aligned).
         addr: u64,
+    },
+    /// The pages memory entry `entry` holds, from byte `offset` of it on (`vm_map` without
+    /// copy).
+    Entry {
+        /// The entry.
+        entry: EntryId,
+        /// Where in it (bytes, page-aligned).
+        offset: u64,
+    },
+    /// Fresh pages holding a copy of what memory entry `entry` holds from byte `offset` on
+    /// (`vm_map` with copy).
+    EntryCopy {
+        /// The entry.
+        entry: EntryId,
+        /// Where in it (bytes, page-aligned).
+        offset: u64,
+    },
+}
+
+/// The pages a new memory entry holds (see [`Env::hold`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// The pages behind task `task`'s bytes `[addr, addr + len)`: the entry shares them.
+    Share {
+        /// The task.
+        task: TaskId,
+        /// Where they start (bytes, page-aligned).
+        addr: u64,
+        /// How many bytes (whole pages).
+        len: u64,
+    },
+    /// Fresh pages holding a copy of task `task`'s bytes `[addr, addr + len)`, read
+    /// whatever their protection.
+    Copy {
+        /// The task.
+        task: TaskId,
+        /// Where they start (bytes, page-aligned).
+        addr: u64,
+        /// How many bytes (whole pages).
+        len: u64,
+    },
+    /// `len` bytes of fresh zero pages.
+    Fresh {
+        /// How many bytes (whole pages).
+        len: u64,
+    },
+    /// The pages entry `entry` holds, `[offset, offset + len)` of them.
+    Part {
+        /// The parent entry.
+        entry: EntryId,
+        /// Where in it (bytes, page-aligned).
+        offset: u64,
+        /// How many bytes (whole pages).
+        len: u64,
     },
 }
 
@@ -419,6 +584,20 @@ pub trait Env {
     /// Gives back what [`Env::prepay`] took and the change did not use. The default does
     /// nothing.
     fn unprepay(&mut self, _t: TaskId) {}
+    /// The kernel's memory entries (spec §8); `None` when this environment has none (the
+    /// default): the calls that make and map them answer `KERN_NOT_SUPPORTED`.
+    fn entries(&mut self) -> Option<&mut Entries> {
+        None
+    }
+    /// Makes the host keep the pages `how` names for entry `e` (just added to
+    /// [`Env::entries`]) until [`Env::release_entry`]; false when it cannot (the memory
+    /// cannot share, the backing file cannot grow). The default refuses.
+    fn hold(&mut self, _e: EntryId, _how: Hold) -> bool {
+        false
+    }
+    /// Gives back the pages entry `e` held: its last name is gone. The default does
+    /// nothing.
+    fn release_entry(&mut self, _e: EntryId) {}
     /// Called for each scalar parameter value the call read (`write == false`, the value
     /// loaded) or stored (`write == true`, the value stored; for `info`, 0), for traces.
     /// The default does nothing.
@@ -665,6 +844,50 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<Ret> {
             };
             share::remap(env, at, target, source, [cur_ptr, max_ptr], inheritance)
         }
+        Call::MakeEntry {
+            task,
+            size_ptr,
+            offset,
+            permission,
+            handle_ptr,
+            parent,
+            ..
+        } => entry::make_entry(
+            env, at, task, size_ptr, offset, permission, handle_ptr, parent,
+        ),
+        Call::Map {
+            task,
+            addr_ptr,
+            size,
+            mask,
+            flags,
+            object,
+            offset,
+            copy,
+            cur,
+            max,
+            inheritance,
+            ..
+        } => {
+            let object = entry::Object {
+                port: object,
+                offset,
+                copy: copy != 0,
+            };
+            entry::map(
+                env,
+                at,
+                task,
+                addr_ptr,
+                size,
+                mask,
+                flags,
+                object,
+                [cur, max],
+                inheritance,
+            )
+        }
+        Call::PortDeallocate { task, name } => entry::port_deallocate(env, at, task, name),
         Call::Msync {
             task,
             addr,

@@ -66,7 +66,7 @@ pub(super) fn resolve<E: Env + ?Sized>(
 ) -> Step<TaskId> {
     match env.vm(caller).lookup_port(name) {
         None => kr(MACH_SEND_INVALID_DEST),
-        Some(PortTarget::Host) => kr(KERN_INVALID_ARGUMENT),
+        Some(PortTarget::Host | PortTarget::Entry(_)) => kr(KERN_INVALID_ARGUMENT),
         Some(PortTarget::Task(t)) => Ok(t),
     }
 }
@@ -86,17 +86,23 @@ pub(super) fn body_task<E: Env + ?Sized>(
     }
     match env.vm(caller).lookup_port(port) {
         None => {
-            tracing::warn!(
-                target: "machvm::guard",
-                call = name,
-                name = format_args!("{port:#x}"),
-                "guard exception: the message names a port right the task does not hold"
-            );
+            guard_invalid_right(name, port);
             kr(MACH_SEND_INVALID_RIGHT)
         }
-        Some(PortTarget::Host) => Ok(None),
+        Some(PortTarget::Host | PortTarget::Entry(_)) => Ok(None),
         Some(PortTarget::Task(t)) => Ok(Some(t)),
     }
+}
+
+/// Logs XNU's guard exception for a message of call `name` that names a port right, `port`,
+/// the task does not hold (the send fails with `MACH_SEND_INVALID_RIGHT`).
+pub(super) fn guard_invalid_right(name: &'static str, port: MachPort) {
+    tracing::warn!(
+        target: "machvm::guard",
+        call = name,
+        name = format_args!("{port:#x}"),
+        "guard exception: the message names a port right the task does not hold"
+    );
 }
 
 /// Checks a scalar parameter `[ptr, ptr+len)` of the caller for a load (`write == false`,

@@ -46,7 +46,7 @@ pub(super) fn region<E: Env + ?Sized>(
     info[0..4].copy_from_slice(&a.cur.0.to_le_bytes());
     info[4..8].copy_from_slice(&a.max.0.to_le_bytes());
     info[8..12].copy_from_slice(&a.inherit.0.to_le_bytes());
-    info[12..16].copy_from_slice(&u32::from(a.share != 0).to_le_bytes());
+    info[12..16].copy_from_slice(&u32::from(a.shared).to_le_bytes());
     let offset = a.object_offset(start);
     let at = if info_len == VM_REGION_BASIC_INFO_SIZE {
         info[20..28].copy_from_slice(&offset.to_le_bytes());
@@ -242,7 +242,7 @@ pub(super) fn host_statistics64<E: Env + ?Sized>(
     let count = load_param(env, caller, name, "count", count_ptr, 4)?;
     match env.vm(caller).lookup_port(host) {
         None => return kr(MACH_SEND_INVALID_DEST),
-        Some(PortTarget::Task(_)) => return kr(KERN_INVALID_HOST),
+        Some(PortTarget::Task(_) | PortTarget::Entry(_)) => return kr(KERN_INVALID_HOST),
         Some(PortTarget::Host) => {}
     }
     if flavor as i32 != HOST_VM_INFO64 {

@@ -8,7 +8,7 @@
 use super::change::{change, change_backed, growth_for, Edit, Plan};
 use super::memory::place;
 use super::params::{body_task, load_param, resolve, store_param};
-use super::{kr, sync, At, Env, Fill, Ret, Step};
+use super::{kr, sync, At, Env, Fill, Ret, Step, TaskId, TaskVm};
 use crate::abi::*;
 
 /// Where `vm_remap` maps: the target task, the in-out address, the mask and the flags.
@@ -97,31 +97,15 @@ pub(super) fn remap<E: Env + ?Sized>(
         return kr(KERN_NOT_SUPPORTED);
     }
     // The source pages, given an object first where they have none (copy = FALSE).
-    let mut segments = env.vm(src).table.segments(ss, se);
+    let segments = if copy {
+        allocated_segments(env.vm(src), ss, se)
+    } else {
+        give_objects(env, src, ss, se)?
+    };
     let (mut cur, mut max) = (VM_PROT_ALL, VM_PROT_ALL);
     for (_, _, a) in &segments {
-        let a = a.unwrap_or(PageAttrs::DEFAULT);
         cur &= a.cur;
         max &= a.max;
-    }
-    if !copy
-        && segments
-            .iter()
-            .any(|(_, _, a)| a.is_some_and(|a| a.share == 0))
-    {
-        let id = env.new_share();
-        let offset = 0u64.wrapping_sub(ss << shift);
-        for (_, _, a) in &mut segments {
-            if let Some(a) = a.as_mut().filter(|a| a.share == 0) {
-                a.share = id;
-                a.share_offset = offset;
-            }
-        }
-        let given = segments
-            .iter()
-            .map(|&(_, b, x)| (b - ss, x.unwrap_or(PageAttrs::DEFAULT)))
-            .collect();
-        change(env, src, ss, se, Edit::Segments(given), None)?;
     }
     // RESILIENT_CODESIGN: read-only, as XNU makes it, but never more than the source
     // allows (machvm: no page gains an access).
@@ -138,7 +122,6 @@ pub(super) fn remap<E: Env + ?Sized>(
     let new: Vec<(u64, PageAttrs)> = segments
         .iter()
         .map(|&(_, b, x)| {
-            let x = x.unwrap_or(PageAttrs::DEFAULT);
             let attrs = PageAttrs {
                 cur: x.cur & limit,
                 max: x.max & limit,
@@ -152,6 +135,7 @@ pub(super) fn remap<E: Env + ?Sized>(
                 } else {
                     x.share_offset.wrapping_add(delta)
                 },
+                shared: !copy,
             };
             (b - ss, attrs)
         })
@@ -209,4 +193,46 @@ pub(super) fn remap<E: Env + ?Sized>(
         4,
     )?;
     Ok(KERN_SUCCESS.into())
+}
+
+/// The segments of task `vm`'s pages `[ss, se)`, every one allocated: `(start, end, attrs)`.
+pub(super) fn allocated_segments(vm: &TaskVm, ss: u64, se: u64) -> Vec<(u64, u64, PageAttrs)> {
+    let segments = vm.table.segments_iter(ss, se);
+    segments
+        .map(|(a, b, x)| (a, b, x.unwrap_or(PageAttrs::DEFAULT)))
+        .collect()
+}
+
+/// What sharing task `t`'s pages `[ss, se)` (every one allocated) needs first, as XNU's
+/// extraction of them without copy does: its private pages become one new shared object,
+/// whose offset 0 is page `ss`, and every page is marked shared ([`PageAttrs::shared`]). The
+/// range's segments afterwards: `(start, end, attrs)`.
+pub(super) fn give_objects<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    ss: u64,
+    se: u64,
+) -> Step<Vec<(u64, u64, PageAttrs)>> {
+    let vm = env.vm(t);
+    let shift = vm.page_shift();
+    let mut segments = allocated_segments(vm, ss, se);
+    if segments.iter().all(|(_, _, a)| a.share != 0 && a.shared) {
+        return Ok(segments);
+    }
+    let id = if segments.iter().any(|(_, _, a)| a.share == 0) {
+        env.new_share()
+    } else {
+        0
+    };
+    let offset = 0u64.wrapping_sub(ss << shift);
+    for (_, _, a) in &mut segments {
+        if a.share == 0 {
+            a.share = id;
+            a.share_offset = offset;
+        }
+        a.shared = true;
+    }
+    let given = segments.iter().map(|&(_, b, x)| (b - ss, x)).collect();
+    change(env, t, ss, se, Edit::Segments(given), None)?;
+    Ok(segments)
 }

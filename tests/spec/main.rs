@@ -9,6 +9,7 @@ mod advice;
 mod allocate;
 mod common;
 mod copy;
+mod entries;
 mod inherit;
 mod linking;
 mod params;

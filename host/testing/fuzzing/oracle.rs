@@ -4,8 +4,7 @@ use std::fmt;
 
 use crate::abi::{Call, KernReturn, MachPort, Outcome, PageAttrs, Width};
 use crate::abi::{
-    TASK_SELF_NAME, TASK_VM_INFO_COUNT, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PROT_READ,
-    VM_PROT_WRITE,
+    TASK_VM_INFO_COUNT, VM_FLAGS_ANYWHERE, VM_FLAGS_OVERWRITE, VM_PROT_READ, VM_PROT_WRITE,
 };
 use crate::embed::kernel::KernelConfig;
 use crate::testing::harness::Harness;
@@ -72,6 +71,7 @@ impl Setup {
             memory_limit: self.memory_limit,
             enforce: self.enforce,
             copy_in_wasm: self.copy_in_wasm,
+            ..KernelConfig::default()
         }
     }
 
@@ -266,8 +266,6 @@ pub struct Differential {
     setup: Setup,
     harness: Harness,
     model: Model,
-    /// Send rights of each task's namespace, in insertion order (name `(i + 3) << 8 | 3`).
-    rights: Vec<Vec<usize>>,
     /// Per task, page ranges the guest grew that the real table may not show yet: the
     /// kernel brings its table up to date at the task's next call, so until then a grown
     /// page may read as unallocated from outside.
@@ -303,7 +301,6 @@ impl Differential {
             setup: setup.clone(),
             harness,
             model: Model::new(),
-            rights: vec![Vec::new(); n],
             pending: vec![Vec::new(); n],
             ops: Vec::new(),
             outcomes: Vec::new(),
@@ -421,7 +418,6 @@ impl Differential {
             return Ok(false);
         }
         self.model.restart_share_ids();
-        self.rights.iter_mut().for_each(Vec::clear);
         self.pending.iter_mut().for_each(Vec::clear);
         self.ops.clear();
         self.outcomes.clear();
@@ -465,19 +461,13 @@ impl Differential {
 
     /// The task that port name `name` denotes in `caller`'s namespace, if any.
     pub fn port_target(&self, caller: usize, port: MachPort) -> Option<usize> {
-        if port == TASK_SELF_NAME {
-            return Some(caller);
-        }
-        let name = port.0;
-        let i = (name >> 8).checked_sub(3)? as usize;
-        (name & 0xFF == 3)
-            .then(|| self.rights[caller].get(i).copied())
-            .flatten()
+        self.model.port_task(caller, port)
     }
 
-    /// The send rights of `task`'s namespace, in insertion order.
-    pub fn rights(&self, task: usize) -> &[usize] {
-        &self.rights[task]
+    /// The names of `task`'s namespace that hold a right (to a task or a memory entry), in
+    /// slot order.
+    pub fn names(&self, task: usize) -> Vec<MachPort> {
+        self.model.names(task)
     }
 
     fn diverged(&self, what: String) -> Divergence {
@@ -643,9 +633,6 @@ impl Differential {
                         self.diverged(format!("send right name: real {real:#x}, model {model:#x}"))
                     );
                 }
-                if from != to && !self.rights[from].contains(&to) {
-                    self.rights[from].push(to);
-                }
             }
         }
         Ok(())
@@ -750,6 +737,21 @@ impl Differential {
                     out.push((t, 0, u64::MAX));
                 }
             }
+            Call::MakeEntry {
+                size_ptr,
+                handle_ptr,
+                ..
+            } => {
+                out.push(span(caller, size_ptr, OUT));
+                out.push(span(caller, handle_ptr, OUT));
+            }
+            Call::Map { task, addr_ptr, .. } => {
+                out.push(span(caller, addr_ptr, OUT));
+                if let Some(t) = target(task) {
+                    out.push((t, 0, u64::MAX));
+                }
+            }
+            Call::PortDeallocate { .. } => {}
             Call::Allocate {
                 form,
                 task,
@@ -1077,6 +1079,9 @@ fn task_port(call: &Call) -> Option<MachPort> {
         | Call::Remap {
             target_task: task, ..
         }
+        | Call::MakeEntry { task, .. }
+        | Call::Map { task, .. }
+        | Call::PortDeallocate { task, .. }
         | Call::Msync { task, .. }
         | Call::PageQuery { task, .. }
         | Call::PageInfo { task, .. }
@@ -1181,7 +1186,7 @@ pub fn minimize(setup: &Setup, ops: &[Op]) -> Vec<Op> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::abi::VmProt;
+    use crate::abi::{VmProt, TASK_SELF_NAME};
 
     /// A step prints as the Rust expression that makes it again (`machvm::abi::*` in
     /// scope), typed fields included.

@@ -15,6 +15,10 @@ use crate::abi::{
     VM_PROT_COPY, VM_PROT_WRITE, VM_PURGABLE_DEBUG_EMPTY, VM_REGION_BASIC_INFO,
     VM_REGION_BASIC_INFO_64,
 };
+use crate::abi::{
+    MAP_MEM_FLAGS_USER, MAP_MEM_NAMED_CREATE, MAP_MEM_NAMED_REUSE, MAP_MEM_ONLY, MAP_MEM_VM_COPY,
+    MAP_MEM_VM_SHARE,
+};
 use crate::embed::kernel::KernelConfig;
 use crate::testing::model::Model;
 use crate::vm::WASM_PAGE;
@@ -270,8 +274,8 @@ impl PtrSpec {
 pub enum PortSpec {
     /// `mach_task_self()`.
     TaskSelf,
-    /// The name of the caller's `i`-th send right (modulo their number; `0x303`, not
-    /// inserted, when there is none).
+    /// The caller's `i`-th name that holds a right, a task's or a memory entry's (modulo
+    /// their number; `0x303`, not inserted, when there is none).
     Right(u8),
     /// The name the `i % 4`-th send right has or would have (`0x303`, ...), inserted or not.
     Slot(u8),
@@ -286,12 +290,13 @@ pub enum PortSpec {
 }
 
 impl PortSpec {
-    /// The name, for a caller holding `rights` send rights.
-    fn name(self, rights: usize) -> MachPort {
+    /// The name, for a caller whose namespace holds `names`.
+    fn name(self, names: &[MachPort]) -> MachPort {
         let slot = |i: u32| MachPort(((i + 3) << 8) | 3);
         match self {
             PortSpec::TaskSelf => TASK_SELF_NAME,
-            PortSpec::Right(i) => slot((usize::from(i) % rights.max(1)) as u32),
+            PortSpec::Right(_) if names.is_empty() => slot(0),
+            PortSpec::Right(i) => names[usize::from(i) % names.len()],
             PortSpec::Slot(i) => slot(u32::from(i % 4)),
             PortSpec::Host => HOST_SELF_NAME,
             PortSpec::Null => MACH_PORT_NULL,
@@ -923,6 +928,41 @@ pub enum CallSpec {
         max_ptr: PtrSpec,
         inheritance: u8,
     },
+    /// `mach_make_memory_entry_64` / `mach_make_memory_entry`; `size` is stored at
+    /// `*size` first. `permission`'s low 3 bits are the protection; the rest picks no flag,
+    /// `VM_SHARE`, `NAMED_CREATE`, `VM_COPY`, `NAMED_REUSE`, `ONLY` with or without
+    /// `IS_MASK`, the data-address and accepted flags, or any bits.
+    MakeEntry {
+        mach: bool,
+        task: PortSpec,
+        size_ptr: PtrSpec,
+        size: SizeSpec,
+        offset: Num,
+        permission: u16,
+        handle_ptr: PtrSpec,
+        parent: PortSpec,
+    },
+    /// `vm_map` / `mach_vm_map`; `hint` is stored at `*address` first. `flags`, `mask` and
+    /// `inheritance` as for `Remap` (`vm_map`'s own flags); `object` is null (fresh memory)
+    /// or a name; `offset` 0 most, else pages or any value; `cur` and `max` protections,
+    /// `IS_MASK` now and then.
+    Map {
+        mach: bool,
+        task: PortSpec,
+        addr_ptr: PtrSpec,
+        hint: Num,
+        size: SizeSpec,
+        mask: u8,
+        flags: u16,
+        object: PortSpec,
+        offset: u8,
+        copy: u8,
+        cur: u8,
+        max: u8,
+        inheritance: u8,
+    },
+    /// `mach_port_deallocate`.
+    PortDeallocate { task: PortSpec, name: PortSpec },
     /// `vm_msync`.
     Msync {
         mach: bool,
@@ -1138,6 +1178,41 @@ impl<'a> Arbitrary<'a> for CallSpec {
                         cur_ptr: u.arbitrary()?,
                         max_ptr: u.arbitrary()?,
                         inheritance: u.arbitrary()?,
+                    })
+                }),
+                (5, |u| {
+                    Ok(CallSpec::MakeEntry {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        size_ptr: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        offset: u.arbitrary()?,
+                        permission: u.arbitrary()?,
+                        handle_ptr: u.arbitrary()?,
+                        parent: u.arbitrary()?,
+                    })
+                }),
+                (6, |u| {
+                    Ok(CallSpec::Map {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr_ptr: u.arbitrary()?,
+                        hint: u.arbitrary()?,
+                        size: u.arbitrary()?,
+                        mask: u.arbitrary()?,
+                        flags: u.arbitrary()?,
+                        object: u.arbitrary()?,
+                        offset: u.arbitrary()?,
+                        copy: u.arbitrary()?,
+                        cur: u.arbitrary()?,
+                        max: u.arbitrary()?,
+                        inheritance: u.arbitrary()?,
+                    })
+                }),
+                (2, |u| {
+                    Ok(CallSpec::PortDeallocate {
+                        task: u.arbitrary()?,
+                        name: u.arbitrary()?,
                     })
                 }),
                 (3, |u| {
@@ -1576,7 +1651,7 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
     let ptr = |p: PtrSpec| gw.truncate(p.resolve(&cc));
     let form = |mach: bool| if mach { Form::MachVm } else { Form::Vm };
     // The task a port names (for resolving numbers about it): the caller when none.
-    let rights = d.rights(caller).len();
+    let rights = &d.names(caller)[..];
     let target = |port: PortSpec| {
         let name = port.name(rights);
         (name, d.port_target(caller, name).unwrap_or(caller))
@@ -1853,6 +1928,104 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
                 inheritance: inheritance_value(inheritance),
             }
         }
+        CallSpec::MakeEntry {
+            mach,
+            task,
+            size_ptr,
+            size,
+            offset,
+            permission,
+            handle_ptr,
+            parent,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            let size_ptr = hint_at(&mut ops, caller, ptr(size_ptr), size.resolve(&tc), aw);
+            let flags = match (permission >> 3) % 16 {
+                0..=2 => 0,
+                3..=5 => MAP_MEM_VM_SHARE,
+                6..=8 => MAP_MEM_NAMED_CREATE,
+                9 | 10 => MAP_MEM_VM_COPY,
+                11 => MAP_MEM_NAMED_REUSE,
+                12 => MAP_MEM_ONLY | (u32::from(permission >> 7) << 24),
+                13 => u32::from(permission >> 7) << 13 & MAP_MEM_FLAGS_USER,
+                14 => 0x40 | MAP_MEM_VM_SHARE,
+                _ => u32::from(permission) << 12,
+            };
+            Call::MakeEntry {
+                form: form(mach),
+                task: name,
+                size_ptr,
+                offset: aw.truncate(offset.resolve(&tc)),
+                permission: u32::from(permission & 7) | flags,
+                handle_ptr: ptr(handle_ptr),
+                parent: parent.name(rights),
+            }
+        }
+        CallSpec::Map {
+            mach,
+            task,
+            addr_ptr,
+            hint,
+            size,
+            mask,
+            flags,
+            object,
+            offset,
+            copy,
+            cur,
+            max,
+            inheritance,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            let addr_ptr = hint_at(&mut ops, caller, ptr(addr_ptr), hint.resolve(&tc), aw);
+            // ANYWHERE most, FIXED, FIXED|OVERWRITE; vm_map's own bits; any bits.
+            let flags = match flags % 16 {
+                0..=6 => 1,
+                7..=9 => 0,
+                10..=11 => 0x4000,
+                12..=14 => u32::from(flags >> 4) & (0x1 | 0x2 | 0x4000 | 0x10_0000 | 0x80_0000),
+                _ => u32::from(flags) << 8 | u32::from(flags >> 8),
+            };
+            let page = d.model().page_size(t);
+            let mask = match mask {
+                0..=191 => 0,
+                192..=239 => (page << (mask % 4)) - 1,
+                m => u64::from(m) * 0x1001,
+            };
+            let prot = |v: u8| match v {
+                0..=239 => i32::from(v % 8),
+                240..=247 => i32::from(v % 8) | 0x40,
+                v => i32::from(v) << 3,
+            };
+            Call::Map {
+                form: form(mach),
+                task: name,
+                addr_ptr,
+                size: aw.truncate(size.resolve(&tc)),
+                mask: aw.truncate(mask),
+                flags,
+                object: if object == PortSpec::TaskSelf {
+                    MACH_PORT_NULL
+                } else {
+                    object.name(rights)
+                },
+                offset: match offset {
+                    0..=159 => 0,
+                    160..=239 => page * u64::from(offset % 4),
+                    o => u64::from(o) * 0x101,
+                },
+                copy: u32::from(copy > 200),
+                cur: VmProt(prot(cur)),
+                max: VmProt(prot(max)),
+                inheritance: inheritance_value(inheritance),
+            }
+        }
+        CallSpec::PortDeallocate { task, name: port } => Call::PortDeallocate {
+            task: task.name(rights),
+            name: port.name(rights),
+        },
         CallSpec::Msync {
             mach,
             task,
