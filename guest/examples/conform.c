@@ -298,5 +298,28 @@ int conform_selftest(void)
 		VM_INHERIT_DEFAULT), KERN_INVALID_ADDRESS);
 	ENSURE(120, x == d && mx == d && cur == 77 && max == 77);
 	CHECK(121, vm_deallocate(self, d, 2 * P), KERN_SUCCESS);
+	/* vm_map of fresh memory: the protections and inheritance asked; a cur
+	 * beyond max is refused; an object that is no entry is no object. */
+	x = 0;
+	CHECK(122, vm_map(self, &x, P, 0, VM_FLAGS_ANYWHERE, MACH_PORT_NULL, 0, FALSE,
+		VM_PROT_READ, VM_PROT_DEFAULT, VM_INHERIT_NONE), KERN_SUCCESS);
+	vm_address_t y = x;
+	CHECK(123, region(&y, &sz, &info, VM_REGION_BASIC_INFO_64, VM_REGION_BASIC_INFO_COUNT_64), KERN_SUCCESS);
+	ENSURE(124, y == x && info.protection == VM_PROT_READ &&
+		info.max_protection == VM_PROT_DEFAULT && info.inheritance == VM_INHERIT_NONE);
+	CHECK(125, vm_map(self, &x, P, 0, VM_FLAGS_ANYWHERE, MACH_PORT_NULL, 0, FALSE,
+		VM_PROT_DEFAULT, VM_PROT_READ, VM_INHERIT_DEFAULT), KERN_INVALID_ARGUMENT);
+	CHECK(126, vm_map(self, &x, P, 0, VM_FLAGS_ANYWHERE, self, 0, FALSE,
+		VM_PROT_READ, VM_PROT_READ, VM_INHERIT_DEFAULT), KERN_INVALID_OBJECT);
+	CHECK(127, vm_deallocate(self, x, P), KERN_SUCCESS);
+	/* Memory entries: an unknown flag, then port names that cannot go. */
+	memory_object_size_t esz = P;
+	mem_entry_name_port_t entry = 77;
+	CHECK(128, mach_make_memory_entry_64(self, &esz, 0, VM_PROT_READ | 0x100, &entry,
+		MACH_PORT_NULL), KERN_INVALID_VALUE);
+	ENSURE(129, esz == P && entry == 77);
+	CHECK(130, mach_port_deallocate(self, self), KERN_INVALID_RIGHT);
+	CHECK(131, mach_port_deallocate(self, 0x777), KERN_INVALID_NAME);
+	CHECK(132, mach_port_deallocate(self, MACH_PORT_NULL), KERN_SUCCESS);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <mach/mach_host.h>
 #include <mach/vm_map.h>
 #include <mach/mach_vm.h>
+#include <mach/mach_port.h>
 #include <mach/host_priv.h>
 #include <mach/task.h>
 #include <mach/vm_param.h>

@@ -24,9 +24,15 @@ typedef mach_port_t host_t;
 typedef mach_port_t host_priv_t;
 typedef mach_port_t host_name_t;
 typedef mach_port_t memory_object_name_t;
+/* A memory entry (mach_make_memory_entry_64), mapped with vm_map. */
+typedef mach_port_t mem_entry_name_port_t;
+/* A task's port namespace, as mach_port_deallocate names it. */
+typedef mach_port_t ipc_space_t;
 
 #define TASK_NULL ((task_t)0)
 #define HOST_NULL ((host_t)0)
+#include <mach/memory_object_types.h>
+
 #define MEMORY_OBJECT_NAME_NULL ((memory_object_name_t)0)
 
 #endif /* _MACH_MACH_TYPES_H_ */

@@ -60,6 +60,12 @@ kern_return_t mach_vm_remap(vm_map_t target_task,
 	vm_prot_t *max_protection, vm_inherit_t inheritance)
 	__MACHVM_IMPORT("mach_vm_remap");
 
+kern_return_t mach_vm_map(vm_map_t target_task, mach_vm_address_t *address,
+	mach_vm_size_t size, mach_vm_offset_t mask, int flags,
+	mem_entry_name_port_t object, memory_object_offset_t offset,
+	boolean_t copy, vm_prot_t cur_protection, vm_prot_t max_protection,
+	vm_inherit_t inheritance) __MACHVM_IMPORT("mach_vm_map");
+
 kern_return_t mach_vm_msync(vm_map_t target_task, mach_vm_address_t address,
 	mach_vm_size_t size, vm_sync_t sync_flags)
 	__MACHVM_IMPORT("mach_vm_msync");

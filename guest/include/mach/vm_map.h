@@ -104,6 +104,53 @@ kern_return_t vm_remap(vm_map_t target_task, vm_address_t *target_address,
 	vm_prot_t *max_protection, vm_inherit_t inheritance)
 	__MACHVM_IMPORT("vm_remap");
 
+/* Makes a memory entry: a port (*object_handle, a new name in this task's
+ * namespace) that names pages of objects and keeps them alive until its last
+ * name is deallocated (mach_port_deallocate), whatever else maps them. The
+ * low byte of `permission` is the entry's protection (VM_PROT_IS_MASK: what
+ * the pages allow of it), bits 8-23 its MAP_MEM_* flags
+ * (<mach/memory_object_types.h>):
+ *   MAP_MEM_NAMED_CREATE  a new object of fresh zero pages;
+ *   MAP_MEM_VM_SHARE      the pages of [trunc(offset), round(offset + *size))
+ *                         of target_task, every region of the range;
+ *   (none, no parent)     the same, but only the first region: *size shrinks;
+ *   MAP_MEM_VM_COPY       a copy of the range, taken now;
+ *   a parent entry        a part of the parent's pages (offsets in it).
+ * *size answers the entry's size. Another task's guest reaches an entry when
+ * the embedder copies or moves its right there; vm_map maps it. Errors, in
+ * order: KERN_INVALID_VALUE (an unknown flag), KERN_INVALID_ARGUMENT (a
+ * parent made with VM_SHARE or VM_COPY), KERN_INVALID_ADDRESS (the range
+ * overflows, or a hole), KERN_PROTECTION_FAILURE (pages that do not allow the
+ * protection), KERN_RESOURCE_SHORTAGE (the kernel's entry limit), and
+ * KERN_NOT_SUPPORTED on a memory that cannot share pages. */
+kern_return_t mach_make_memory_entry_64(vm_map_t target_task,
+	memory_object_size_t *size, memory_object_offset_t offset,
+	vm_prot_t permission, mem_entry_name_port_t *object_handle,
+	mem_entry_name_port_t parent_entry)
+	__MACHVM_IMPORT("mach_make_memory_entry_64");
+
+/* mach_make_memory_entry_64 with a word-sized *size and offset. */
+kern_return_t mach_make_memory_entry(vm_map_t target_task, vm_size_t *size,
+	vm_offset_t offset, vm_prot_t permission,
+	mem_entry_name_port_t *object_handle, mem_entry_name_port_t parent_entry)
+	__MACHVM_IMPORT("mach_make_memory_entry");
+
+/* Maps `size` bytes of memory entry `object` from `offset` at *address
+ * (placed as vm_allocate places it, `mask` the address bits that must be 0),
+ * sharing its pages (copy FALSE) or a private copy of them (copy TRUE), with
+ * protections cur_protection within max_protection, within the entry's
+ * protection (VM_PROT_IS_MASK: ANDed with it). An entry made with VM_SHARE or
+ * VM_COPY is mapped whole. object MACH_PORT_NULL: fresh zero memory, as
+ * vm_allocate with these protections. Errors: KERN_INVALID_ARGUMENT (flags
+ * outside VM_FLAGS_USER_MAP, protections, size 0, an offset past the entry or
+ * not whole pages), KERN_INVALID_RIGHT (more than the entry allows),
+ * KERN_INVALID_OBJECT (a port that is no entry), then vm_allocate's. */
+kern_return_t vm_map(vm_map_t target_task, vm_address_t *address,
+	vm_size_t size, vm_address_t mask, int flags,
+	mem_entry_name_port_t object, vm_offset_t offset, boolean_t copy,
+	vm_prot_t cur_protection, vm_prot_t max_protection,
+	vm_inherit_t inheritance) __MACHVM_IMPORT("vm_map");
+
 /* Anonymous memory has nothing to write back: KERN_SUCCESS, or
  * KERN_INVALID_ADDRESS for a hole with VM_SYNC_CONTIGUOUS; SYNCHRONOUS with
  * ASYNCHRONOUS is KERN_INVALID_ARGUMENT. */

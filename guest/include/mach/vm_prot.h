@@ -22,4 +22,8 @@ typedef int vm_prot_t;
  */
 #define VM_PROT_NO_CHANGE  ((vm_prot_t)0x08)
 
+/* mach_make_memory_entry_64 and vm_map: take whatever of the asked
+ * protections the memory (or the entry) allows, instead of failing. */
+#define VM_PROT_IS_MASK    ((vm_prot_t)0x40)
+
 #endif /* _MACH_VM_PROT_H_ */

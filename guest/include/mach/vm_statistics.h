@@ -107,6 +107,14 @@ __MACHVM_LAYOUT(__builtin_offsetof(struct vm_statistics64, internal_page_count) 
 	 VM_FLAGS_OVERWRITE | VM_FLAGS_RETURN_DATA_ADDR | \
 	 VM_FLAGS_RESILIENT_CODESIGN | VM_FLAGS_RESILIENT_MEDIA)
 
+/* vm_map's flags: vm_allocate's and the two data-address flags; any other bit
+ * gives KERN_INVALID_ARGUMENT. With RETURN_DATA_ADDR the address answered
+ * keeps the offset's place in its page (RETURN_4K_DATA_ADDR: in 4 KiB units). */
+#define VM_FLAGS_RETURN_4K_DATA_ADDR 0x00800000
+#define VM_FLAGS_USER_MAP \
+	(VM_FLAGS_USER_ALLOCATE | VM_FLAGS_RETURN_4K_DATA_ADDR | \
+	 VM_FLAGS_RETURN_DATA_ADDR)
+
 /* The memory tag in the top byte of the flags (accepted, ignored). */
 #define VM_MAKE_TAG(tag) ((int)((unsigned int)(tag) << 24))
 #define VM_GET_FLAGS_ALIAS(flags, alias) \

@@ -40,6 +40,12 @@ pub type mach_vm_size_t = u64;
 pub type mach_vm_offset_t = u64;
 /// `memory_object_offset_t`.
 pub type memory_object_offset_t = u64;
+/// `memory_object_size_t`: a memory entry's size, 64 bits in every guest.
+pub type memory_object_size_t = u64;
+/// `mem_entry_name_port_t`: a memory entry (`mach_make_memory_entry_64`).
+pub type mem_entry_name_port_t = mach_port_t;
+/// `ipc_space_t`: a task's port namespace (`mach_port_deallocate`).
+pub type ipc_space_t = mach_port_t;
 /// `vm_prot_t`.
 pub type vm_prot_t = i32;
 /// `vm_inherit_t`.
@@ -76,6 +82,14 @@ pub const KERN_INVALID_HOST: kern_return_t = machvm_abi::KERN_INVALID_HOST.0;
 /// The memory cannot share pages (`vm_remap` on a memory that is not backed by shared
 /// memory files).
 pub const KERN_NOT_SUPPORTED: kern_return_t = machvm_abi::KERN_NOT_SUPPORTED.0;
+/// `mach_port_deallocate`: the namespace holds no such name.
+pub const KERN_INVALID_NAME: kern_return_t = machvm_abi::KERN_INVALID_NAME.0;
+/// `mach_port_deallocate` of a right that cannot go; `vm_map` past an entry's protection.
+pub const KERN_INVALID_RIGHT: kern_return_t = machvm_abi::KERN_INVALID_RIGHT.0;
+/// `mach_make_memory_entry_64`: an unknown `MAP_MEM_*` flag.
+pub const KERN_INVALID_VALUE: kern_return_t = machvm_abi::KERN_INVALID_VALUE.0;
+/// `vm_map`: the object port is no memory entry.
+pub const KERN_INVALID_OBJECT: kern_return_t = machvm_abi::KERN_INVALID_OBJECT.0;
 /// The port name is not a send right in the caller's namespace.
 pub const MACH_SEND_INVALID_DEST: kern_return_t = machvm_abi::MACH_SEND_INVALID_DEST.0;
 /// A port in the message body (`vm_wire`'s task) names no right of the caller.
@@ -170,6 +184,39 @@ pub const VM_FLAGS_RESILIENT_MEDIA: i32 = machvm_abi::VM_FLAGS_RESILIENT_MEDIA.0
 pub const VM_FLAGS_RETURN_DATA_ADDR: i32 = machvm_abi::VM_FLAGS_RETURN_DATA_ADDR.0 as i32;
 /// Every flag a user may pass to `vm_remap` (others: `KERN_INVALID_ARGUMENT`).
 pub const VM_FLAGS_USER_REMAP: u32 = machvm_abi::VM_FLAGS_USER_REMAP.0;
+/// `vm_map`: as `VM_FLAGS_RETURN_DATA_ADDR`, in 4 KiB units.
+pub const VM_FLAGS_RETURN_4K_DATA_ADDR: i32 = machvm_abi::VM_FLAGS_RETURN_4K_DATA_ADDR.0 as i32;
+/// Every flag a user may pass to `vm_map` (others: `KERN_INVALID_ARGUMENT`).
+pub const VM_FLAGS_USER_MAP: u32 = machvm_abi::VM_FLAGS_USER_MAP.0;
+/// `mach_make_memory_entry_64` / `vm_map`: take what the memory or entry allows of the
+/// protection asked.
+pub const VM_PROT_IS_MASK: vm_prot_t = machvm_abi::VM_PROT_IS_MASK.0;
+
+/// `mach_make_memory_entry_64` permission: ledger accounting (accepted, no effect).
+pub const MAP_MEM_LEDGER_TAGGED: vm_prot_t = machvm_abi::MAP_MEM_LEDGER_TAGGED as vm_prot_t;
+/// Permission: kernel-only volatility (accepted, no effect).
+pub const MAP_MEM_PURGABLE_KERNEL_ONLY: vm_prot_t =
+    machvm_abi::MAP_MEM_PURGABLE_KERNEL_ONLY as vm_prot_t;
+/// Permission: secluded pages (accepted, no effect).
+pub const MAP_MEM_GRAB_SECLUDED: vm_prot_t = machvm_abi::MAP_MEM_GRAB_SECLUDED as vm_prot_t;
+/// Permission: change the parent's cache mode only (a null handle).
+pub const MAP_MEM_ONLY: vm_prot_t = machvm_abi::MAP_MEM_ONLY as vm_prot_t;
+/// Permission: a new object of fresh zero pages.
+pub const MAP_MEM_NAMED_CREATE: vm_prot_t = machvm_abi::MAP_MEM_NAMED_CREATE as vm_prot_t;
+/// Permission: with `MAP_MEM_NAMED_CREATE`, needs write.
+pub const MAP_MEM_PURGABLE: vm_prot_t = machvm_abi::MAP_MEM_PURGABLE as vm_prot_t;
+/// Permission: the parent itself when the new entry would name what it names.
+pub const MAP_MEM_NAMED_REUSE: vm_prot_t = machvm_abi::MAP_MEM_NAMED_REUSE as vm_prot_t;
+/// Permission: keep the offset's place in its page.
+pub const MAP_MEM_USE_DATA_ADDR: vm_prot_t = machvm_abi::MAP_MEM_USE_DATA_ADDR as vm_prot_t;
+/// Permission: a copy of the range, taken now.
+pub const MAP_MEM_VM_COPY: vm_prot_t = machvm_abi::MAP_MEM_VM_COPY as vm_prot_t;
+/// Permission: share the whole range (without it, only its first region).
+pub const MAP_MEM_VM_SHARE: vm_prot_t = machvm_abi::MAP_MEM_VM_SHARE as vm_prot_t;
+/// Permission: as `MAP_MEM_USE_DATA_ADDR`, in 4 KiB units.
+pub const MAP_MEM_4K_DATA_ADDR: vm_prot_t = machvm_abi::MAP_MEM_4K_DATA_ADDR as vm_prot_t;
+/// Every `MAP_MEM_*` flag a user may pass (others: `KERN_INVALID_VALUE`).
+pub const MAP_MEM_FLAGS_USER: vm_prot_t = machvm_abi::MAP_MEM_FLAGS_USER as vm_prot_t;
 
 /// Region flavor: [`vm_region_basic_info_64`].
 pub const VM_REGION_BASIC_INFO_64: vm_region_flavor_t = machvm_abi::VM_REGION_BASIC_INFO_64;
@@ -519,6 +566,43 @@ extern "C" {
         max_protection: *mut vm_prot_t,
         inheritance: vm_inherit_t,
     ) -> kern_return_t;
+    /// `mach_make_memory_entry_64`: a memory entry (a new name in this task's namespace)
+    /// for `*size` bytes at `offset` of `target_task` (or of `parent_entry`), as the
+    /// permission's `MAP_MEM_*` flags say; `*size` answers its size.
+    pub fn mach_make_memory_entry_64(
+        target_task: vm_map_t,
+        size: *mut memory_object_size_t,
+        offset: memory_object_offset_t,
+        permission: vm_prot_t,
+        object_handle: *mut mem_entry_name_port_t,
+        parent_entry: mem_entry_name_port_t,
+    ) -> kern_return_t;
+    /// Word-sized `mach_make_memory_entry`.
+    pub fn mach_make_memory_entry(
+        target_task: vm_map_t,
+        size: *mut vm_size_t,
+        offset: vm_offset_t,
+        permission: vm_prot_t,
+        object_handle: *mut mem_entry_name_port_t,
+        parent_entry: mem_entry_name_port_t,
+    ) -> kern_return_t;
+    /// Word-sized `vm_map`: maps a memory entry's pages (shared, or a copy with `copy`), or
+    /// fresh memory for `MACH_PORT_NULL`, at `*address`.
+    pub fn vm_map(
+        target_task: vm_map_t,
+        address: *mut vm_address_t,
+        size: vm_size_t,
+        mask: vm_address_t,
+        flags: i32,
+        object: mem_entry_name_port_t,
+        offset: vm_offset_t,
+        copy: boolean_t,
+        cur_protection: vm_prot_t,
+        max_protection: vm_prot_t,
+        inheritance: vm_inherit_t,
+    ) -> kern_return_t;
+    /// `mach_port_deallocate`: drops a user reference of a name of `task`'s namespace.
+    pub fn mach_port_deallocate(task: ipc_space_t, name: mach_port_name_t) -> kern_return_t;
     /// Word-sized `vm_msync`.
     pub fn vm_msync(
         target_task: vm_map_t,
@@ -622,6 +706,20 @@ extern "C" {
         copy: boolean_t,
         cur_protection: *mut vm_prot_t,
         max_protection: *mut vm_prot_t,
+        inheritance: vm_inherit_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_map`.
+    pub fn mach_vm_map(
+        target_task: vm_map_t,
+        address: *mut mach_vm_address_t,
+        size: mach_vm_size_t,
+        mask: mach_vm_offset_t,
+        flags: i32,
+        object: mem_entry_name_port_t,
+        offset: memory_object_offset_t,
+        copy: boolean_t,
+        cur_protection: vm_prot_t,
+        max_protection: vm_prot_t,
         inheritance: vm_inherit_t,
     ) -> kern_return_t;
     /// 64-bit `mach_vm_msync`.
