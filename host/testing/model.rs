@@ -379,13 +379,10 @@ impl Task {
         fits(run_start, limit_pages)
     }
 
-    /// Maps the pages `[first, first + n)` (inside the map) as new memory: zero, DEFAULT
-    /// attributes but for purgeable object `object` (0: none), growing the memory by whole
-    /// wasm pages when they pass its end. A growth the process refuses empties the task's
-    /// volatile objects and is tried once more.
-    fn map_new(&mut self, first: u128, n: u128, object: u32) -> Result<(), Outcome> {
-        let p = u128::from(self.page_size);
-        let end = (first + n) * p;
+    /// Grows the memory by whole wasm pages to hold `end` bytes, when it does not. A growth
+    /// the process refuses empties the task's volatile objects and is tried once more; then
+    /// `KERN_RESOURCE_SHORTAGE`.
+    fn grow_for(&mut self, end: u128) -> Result<(), Outcome> {
         if end > self.memory.len() as u128 {
             let to = round(end, WASM_PAGE as u64);
             let grown =
@@ -394,6 +391,45 @@ impl Task {
                 return fail(KERN_RESOURCE_SHORTAGE);
             }
         }
+        Ok(())
+    }
+
+    /// Where `n` new pages go, as `vm_allocate`'s placement with `mask` (bytes) and
+    /// `vm_remap`'s and `vm_map`'s flags (`ANYWHERE` 0x1, `OVERWRITE` 0x4000) say, for `hint`
+    /// in width `aw`: the first page, or the placement's error.
+    fn place(&self, n: u128, hint: u64, mask: u64, flags: u32, aw: Width) -> Result<u128, Outcome> {
+        let p = self.page_size;
+        let pp = u128::from(p);
+        if flags & 1 != 0 {
+            return match self.find_free(n, self.map_limit.min(aw.limit()), u128::from(mask) / pp) {
+                Some(f) => Ok(f),
+                None => fail(KERN_NO_SPACE),
+            };
+        }
+        let start = trunc(u128::from(hint), p);
+        if start & u128::from(mask) != 0 {
+            return fail(KERN_NO_SPACE);
+        }
+        let e = start + n * pp;
+        if e >= aw.limit() || e > self.map_limit {
+            return fail(KERN_INVALID_ADDRESS);
+        }
+        let f = start / pp;
+        let blocked = |x: PageAttrs| flags & 0x4000 == 0 || x.permanent;
+        if (f..f + n).any(|i| self.attrs(i).is_some_and(blocked)) {
+            return fail(KERN_NO_SPACE);
+        }
+        Ok(f)
+    }
+
+    /// Maps the pages `[first, first + n)` (inside the map) as new memory: zero, DEFAULT
+    /// attributes but for purgeable object `object` (0: none), growing the memory by whole
+    /// wasm pages when they pass its end. A growth the process refuses empties the task's
+    /// volatile objects and is tried once more.
+    fn map_new(&mut self, first: u128, n: u128, object: u32) -> Result<(), Outcome> {
+        let p = u128::from(self.page_size);
+        let end = (first + n) * p;
+        self.grow_for(end)?;
         // Every index below is inside the memory now.
         for i in first..first + n {
             self.pages[i as usize] = Some(PageAttrs {
@@ -1634,28 +1670,7 @@ impl Model {
             return fail(KERN_INVALID_ADDRESS);
         }
         // The target.
-        let target = &self.tasks[t];
-        let to = if flags & 1 != 0 {
-            match target.find_free(n, target.map_limit.min(aw.limit()), u128::from(mask) / pp) {
-                Some(f) => f,
-                None => return fail(KERN_NO_SPACE),
-            }
-        } else {
-            let start = trunc(u128::from(hint), p);
-            if start & u128::from(mask) != 0 {
-                return fail(KERN_NO_SPACE);
-            }
-            let e = start + n * pp;
-            if e >= aw.limit() || e > target.map_limit {
-                return fail(KERN_INVALID_ADDRESS);
-            }
-            let f = start / pp;
-            let blocked = |x: PageAttrs| flags & 0x4000 == 0 || x.permanent;
-            if (f..f + n).any(|i| target.attrs(i).is_some_and(blocked)) {
-                return fail(KERN_NO_SPACE);
-            }
-            f
-        };
+        let to = self.tasks[t].place(n, hint, mask, flags, aw)?;
         if !self.tasks[t].can_share || !self.tasks[s].can_share {
             return fail(KERN_NOT_SUPPORTED);
         }
@@ -1690,16 +1705,7 @@ impl Model {
         // The source's pages were given a new backing too (see `Model::written`).
         self.tasks[s].wrote((first * pp) as usize, (last * pp) as usize);
         // Grow the target, then read the source (a refused growth may have emptied some).
-        let e = (to + n) * pp;
-        if e > self.tasks[t].memory.len() as u128 {
-            let target = &mut self.tasks[t];
-            let grow = round(e, WASM_PAGE as u64);
-            let grown = target.grow_to(grow).is_ok()
-                || (target.empty_volatile() > 0 && target.grow_to(grow).is_ok());
-            if !grown {
-                return fail(KERN_RESOURCE_SHORTAGE);
-            }
-        }
+        self.tasks[t].grow_for((to + n) * pp)?;
         let (sa, ta, len) = ((first * pp) as usize, (to * pp) as usize, (n * pp) as usize);
         let bytes = self.tasks[s].memory[sa..sa + len].to_vec();
         let olds: Vec<PageAttrs> = (first..last)

@@ -6,10 +6,9 @@
 //! (the same share ids and object offsets as the pages that map them), and the pages
 //! themselves, which the host keeps alive for it ([`Env::hold`]) until its last name goes.
 
-use super::change::{change_backed, growth_for, Edit, Plan};
 use super::memory::{map_fresh, place};
-use super::params::{check_error_kr, load_param, resolve, store_param};
-use super::share::give_objects;
+use super::params::{body_port, check_error_kr, load_param, resolve, store_param};
+use super::share::{give_objects, map_backed};
 use super::{kr, sync, At, EntryId, Env, Fill, Hold, PortTarget, Ret, Right, Step, TaskId};
 use crate::abi::*;
 
@@ -145,6 +144,9 @@ impl Entries {
         }
         self.bytes -= e.size;
         *slot = None;
+        while self.slots.last().is_some_and(Option::is_none) {
+            self.slots.pop();
+        }
         true
     }
 
@@ -167,27 +169,18 @@ pub(crate) fn rights_dropped<E: Env + ?Sized>(env: &mut E, rights: &[Right]) {
     }
 }
 
-/// A memory-entry port passed in a message's body by call `name`: as [`body_task`], the
-/// entry it names, `None` for null, dead and every port that is not an entry.
-///
-/// [`body_task`]: super::params::body_task
+/// A memory-entry port passed in a message's body ([`body_port`]): the entry it names,
+/// `None` for null, dead and every port that is not an entry.
 fn body_entry<E: Env + ?Sized>(
     env: &mut E,
     caller: TaskId,
     name: &'static str,
     port: MachPort,
 ) -> Step<Option<EntryId>> {
-    if port == MACH_PORT_NULL || port == MACH_PORT_DEAD {
-        return Ok(None);
-    }
-    match env.vm(caller).lookup_port(port) {
-        None => {
-            super::params::guard_invalid_right(name, port);
-            kr(MACH_SEND_INVALID_RIGHT)
-        }
-        Some(PortTarget::Entry(e)) => Ok(Some(e)),
-        Some(_) => Ok(None),
-    }
+    Ok(match body_port(env, caller, name, port)? {
+        Some(PortTarget::Entry(e)) => Some(e),
+        _ => None,
+    })
 }
 
 /// The answer of `mach_make_memory_entry_64` once the entry is decided: its handle (a new
@@ -594,7 +587,8 @@ pub(super) fn map<E: Env + ?Sized>(
     } = at;
     let hint = load_param(env, caller, name, "address", addr_ptr, w.bytes())?;
     let t = resolve(env, caller, task)?;
-    let port = body_object(env, caller, name, object.port)?;
+    // The object travels in the body: null and dead ask for fresh memory.
+    let port = body_port(env, caller, name, object.port)?;
     sync(env, t);
     let flags = VmFlags(flags);
     if !VM_FLAGS_USER_MAP.contains(flags) {
@@ -753,40 +747,10 @@ pub(super) fn map<E: Env + ?Sized>(
             offset: from,
         }
     };
-    let plan: Plan = vec![(n, fill)];
-    let grow_to = growth_for(env, t, ts + n)?;
-    change_backed(
-        env,
-        t,
-        ts,
-        ts + n,
-        Edit::Segments(new),
-        grow_to,
-        Some((ts, plan)),
-    )?;
+    map_backed(env, t, ts, n, new, fill)?;
     let out = (ts << shift) + in_mapping;
     store_param(env, caller, name, "address", addr_ptr, out, w.bytes())?;
     Ok(KERN_SUCCESS.into())
-}
-
-/// `vm_map`'s object port, in the message body: `None` for null and dead (fresh memory),
-/// else what it names; a name not held fails the send.
-fn body_object<E: Env + ?Sized>(
-    env: &mut E,
-    caller: TaskId,
-    name: &'static str,
-    port: MachPort,
-) -> Step<Option<PortTarget>> {
-    if port == MACH_PORT_NULL || port == MACH_PORT_DEAD {
-        return Ok(None);
-    }
-    match env.vm(caller).lookup_port(port) {
-        None => {
-            super::params::guard_invalid_right(name, port);
-            kr(MACH_SEND_INVALID_RIGHT)
-        }
-        Some(target) => Ok(Some(target)),
-    }
 }
 
 /// `mach_port_deallocate(task, name)` (spec §8): drops a user reference of a name of the

@@ -71,38 +71,44 @@ pub(super) fn resolve<E: Env + ?Sized>(
     }
 }
 
-/// A task port passed in a message's body (not its destination) by call `name`: a name
-/// that is not null, not dead and not in the caller's namespace fails the send
-/// (`MACH_SEND_INVALID_RIGHT`, with XNU's guard exception); otherwise the task it names,
-/// `None` for null, dead and the host port (no task).
+/// A port passed in a message's body (not its destination) by call `name`: `None` for
+/// null and dead; a name not in the caller's namespace fails the send
+/// (`MACH_SEND_INVALID_RIGHT`, with XNU's guard exception); else what it names.
+pub(super) fn body_port<E: Env + ?Sized>(
+    env: &mut E,
+    caller: TaskId,
+    name: &'static str,
+    port: MachPort,
+) -> Step<Option<PortTarget>> {
+    if port == MACH_PORT_NULL || port == MACH_PORT_DEAD {
+        return Ok(None);
+    }
+    match env.vm(caller).lookup_port(port) {
+        None => {
+            tracing::warn!(
+                target: "machvm::guard",
+                call = name,
+                name = format_args!("{port:#x}"),
+                "guard exception: the message names a port right the task does not hold"
+            );
+            kr(MACH_SEND_INVALID_RIGHT)
+        }
+        Some(target) => Ok(Some(target)),
+    }
+}
+
+/// A task port passed in a message's body ([`body_port`]): the task it names, `None` for
+/// null, dead, the host port and memory entries (no task).
 pub(super) fn body_task<E: Env + ?Sized>(
     env: &mut E,
     caller: TaskId,
     name: &'static str,
     port: MachPort,
 ) -> Step<Option<TaskId>> {
-    if port == MACH_PORT_NULL || port == MACH_PORT_DEAD {
-        return Ok(None);
-    }
-    match env.vm(caller).lookup_port(port) {
-        None => {
-            guard_invalid_right(name, port);
-            kr(MACH_SEND_INVALID_RIGHT)
-        }
-        Some(PortTarget::Host | PortTarget::Entry(_)) => Ok(None),
-        Some(PortTarget::Task(t)) => Ok(Some(t)),
-    }
-}
-
-/// Logs XNU's guard exception for a message of call `name` that names a port right, `port`,
-/// the task does not hold (the send fails with `MACH_SEND_INVALID_RIGHT`).
-pub(super) fn guard_invalid_right(name: &'static str, port: MachPort) {
-    tracing::warn!(
-        target: "machvm::guard",
-        call = name,
-        name = format_args!("{port:#x}"),
-        "guard exception: the message names a port right the task does not hold"
-    );
+    Ok(match body_port(env, caller, name, port)? {
+        Some(PortTarget::Task(t)) => Some(t),
+        _ => None,
+    })
 }
 
 /// Checks a scalar parameter `[ptr, ptr+len)` of the caller for a load (`write == false`,

@@ -152,17 +152,7 @@ pub(super) fn remap<E: Env + ?Sized>(
             addr: from,
         }
     };
-    let plan: Plan = vec![(n, fill)];
-    let grow_to = growth_for(env, t, ts + n)?;
-    change_backed(
-        env,
-        t,
-        ts,
-        ts + n,
-        Edit::Segments(new),
-        grow_to,
-        Some((ts, plan)),
-    )?;
+    map_backed(env, t, ts, n, new, fill)?;
     let out = (ts << shift) + (addr & (p - 1));
     store_param(
         env,
@@ -235,4 +225,28 @@ pub(super) fn give_objects<E: Env + ?Sized>(
     let given = segments.iter().map(|&(_, b, x)| (b - ss, x)).collect();
     change(env, t, ss, se, Edit::Segments(given), None)?;
     Ok(segments)
+}
+
+/// Maps task `t`'s pages `[ts, ts + n)` with `new` (each part's end, counted from `ts`, and
+/// attributes), backed by `fill` (`vm_remap`'s and `vm_map`'s new pages), growing the memory
+/// first when they pass its end (see [`change_backed`]).
+pub(super) fn map_backed<E: Env + ?Sized>(
+    env: &mut E,
+    t: TaskId,
+    ts: u64,
+    n: u64,
+    new: Vec<(u64, PageAttrs)>,
+    fill: Fill,
+) -> Step {
+    let plan: Plan = vec![(n, fill)];
+    let grow_to = growth_for(env, t, ts + n)?;
+    change_backed(
+        env,
+        t,
+        ts,
+        ts + n,
+        Edit::Segments(new),
+        grow_to,
+        Some((ts, plan)),
+    )
 }

@@ -1407,6 +1407,47 @@ mod tests {
         }
     }
 
+    /// A memory entry's source pages get new backing at the reset, as remapped ones do: the
+    /// pattern is put back in them (the `shared` fuzz target found them left zero).
+    #[test]
+    fn a_recycled_differential_after_a_memory_entry_starts_as_a_new_one() {
+        use crate::abi::Form::Vm;
+        use crate::abi::{KERN_SUCCESS, MAP_MEM_VM_SHARE};
+        let setup = Setup {
+            backed: true,
+            ..Setup::single(4096, Width::W32, 2, Some(4))
+        };
+        let fresh = observe(&mut Differential::new(&setup).expect("sets up"));
+        let (mut d, _) = Differential::reused(&setup).expect("sets up");
+        let ops = [
+            Op::Poke {
+                task: 0,
+                addr: 0x100,
+                bytes: 0x2000u32.to_le_bytes().to_vec(),
+            },
+            call(
+                0,
+                Call::MakeEntry {
+                    form: Vm,
+                    task: TASK_SELF_NAME,
+                    size_ptr: 0x100,
+                    offset: 0x4000,
+                    permission: 3 | MAP_MEM_VM_SHARE,
+                    handle_ptr: 0x108,
+                    parent: MachPort(0),
+                },
+            ),
+        ];
+        for op in &ops {
+            d.apply(op).expect("no divergence");
+        }
+        assert_eq!(d.outcomes[1], Some(Outcome::Kr(KERN_SUCCESS)));
+        assert!(d.recycle().expect("the reset agrees with the model"));
+        let (mut d, reused) = Differential::reused(&setup).expect("sets up");
+        assert!(reused, "the recycled one is reused");
+        assert_eq!(observe(&mut d), fresh);
+    }
+
     fn recycled_is_new(enforce: bool) {
         use crate::abi::Form::Vm;
         use crate::abi::{KERN_SUCCESS, MACH_SEND_INVALID_DEST};

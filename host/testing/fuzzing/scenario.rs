@@ -1606,6 +1606,16 @@ fn inheritance_value(v: u8) -> u32 {
     }
 }
 
+/// A `mask` argument for pages of `page` bytes: 0 most, else a power of two less one (an
+/// alignment) or any value.
+fn mask_value(mask: u8, page: u64) -> u64 {
+    match mask {
+        0..=191 => 0,
+        192..=239 => (page << (mask % 4)) - 1,
+        m => u64::from(m) * 0x1001,
+    }
+}
+
 /// Stores `hint`, truncated to the form's width `aw`, at `ptr` in `caller` before the call
 /// that reads it as an in-out address; returns `ptr`.
 fn hint_at(ops: &mut Vec<Op>, caller: usize, ptr: u64, hint: u64, aw: Width) -> u64 {
@@ -1904,11 +1914,7 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
                 _ => u32::from(flags) << 8 | u32::from(flags >> 8),
             };
             let page = d.model().page_size(t);
-            let mask = match mask {
-                0..=191 => 0,
-                192..=239 => (page << (mask % 4)) - 1,
-                m => u64::from(m) * 0x1001,
-            };
+            let mask = mask_value(mask, page);
             Call::Remap {
                 form: form(mach),
                 target_task: name,
@@ -1989,11 +1995,7 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
                 _ => u32::from(flags) << 8 | u32::from(flags >> 8),
             };
             let page = d.model().page_size(t);
-            let mask = match mask {
-                0..=191 => 0,
-                192..=239 => (page << (mask % 4)) - 1,
-                m => u64::from(m) * 0x1001,
-            };
+            let mask = mask_value(mask, page);
             let prot = |v: u8| match v {
                 0..=239 => i32::from(v % 8),
                 240..=247 => i32::from(v % 8) | 0x40,

@@ -2,7 +2,7 @@
 //! `vm_map`, `mach_port_deallocate`, written from the contract alone (none of it is shared
 //! with `crate::vm`).
 
-use super::{fail, round, trunc, Handled, Model, Store, WASM_PAGE};
+use super::{fail, round, trunc, Handled, Model, Store};
 use crate::abi::*;
 
 /// What a name of a namespace holds.
@@ -179,6 +179,10 @@ impl Model {
             if entry.names == 0 {
                 self.entry_bytes -= entry.size;
                 *slot = None;
+                // No trailing dead slots: a model whose entries all went equals a new one.
+                while self.entries.last().is_some_and(Option::is_none) {
+                    self.entries.pop();
+                }
             }
         }
     }
@@ -569,6 +573,8 @@ impl Model {
             }
             a.shared = true;
         }
+        // A reset gives shared pages new backing: they count as written (`Model::written`).
+        self.tasks[t].wrote((s * p) as usize, (e * p) as usize);
         let mut parts: Vec<(u64, u32, u64)> = Vec::new();
         for i in s..e {
             let a = self.tasks[t].pages[i as usize].expect("allocated");
@@ -615,35 +621,8 @@ impl Model {
         }
         let map_size = map_size as u64;
         let data_addr = flags & (0x10_0000 | 0x80_0000) != 0;
-        let place = |model: &Model, n: u64| -> Result<u128, super::Outcome> {
-            let target = &model.tasks[t];
-            let pp = u128::from(p);
-            let n = u128::from(n);
-            if flags & 1 != 0 {
-                return match target.find_free(
-                    n,
-                    target.map_limit.min(aw.limit()),
-                    u128::from(mask) / pp,
-                ) {
-                    Some(f) => Ok(f),
-                    None => fail(KERN_NO_SPACE),
-                };
-            }
-            let start = trunc(u128::from(hint), p);
-            if start & u128::from(mask) != 0 {
-                return fail(KERN_NO_SPACE);
-            }
-            let e = start + n * pp;
-            if e >= aw.limit() || e > target.map_limit {
-                return fail(KERN_INVALID_ADDRESS);
-            }
-            let f = start / pp;
-            let blocked = |x: PageAttrs| flags & 0x4000 == 0 || x.permanent;
-            if (f..f + n).any(|i| target.attrs(i).is_some_and(blocked)) {
-                return fail(KERN_NO_SPACE);
-            }
-            Ok(f)
-        };
+        let place =
+            |model: &Model, n: u64| model.tasks[t].place(u128::from(n), hint, mask, flags, aw);
         let Some(object) = object else {
             // Fresh memory, as vm_allocate with these protections.
             let n = map_size / p;
@@ -716,16 +695,7 @@ impl Model {
         }
         // Grow the target (a refused growth may empty volatile objects first).
         let pp = u128::from(p);
-        let end = (to + u128::from(n)) * pp;
-        if end > self.tasks[t].memory.len() as u128 {
-            let target = &mut self.tasks[t];
-            let grow = round(end, WASM_PAGE as u64);
-            let grown = target.grow_to(grow).is_ok()
-                || (target.empty_volatile() > 0 && target.grow_to(grow).is_ok());
-            if !grown {
-                return fail(KERN_RESOURCE_SHORTAGE);
-            }
-        }
+        self.tasks[t].grow_for((to + u128::from(n)) * pp)?;
         let copy = copy != 0;
         let target = &mut self.tasks[t];
         let mut k = 0u64;
