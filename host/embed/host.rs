@@ -64,7 +64,9 @@ pub struct Region {
     pub max_protection: VmProt,
     /// The inheritance (`VM_INHERIT_*`).
     pub inheritance: VmInherit,
-    /// The pages belong to a shared object (spec §8): `vm_region`'s `shared`.
+    /// `vm_region`'s `shared` (spec §8): the pages were shared with `vm_remap` or made into
+    /// a memory entry (XNU's `is_shared`; pages a `vm_map` of an entry made are of a shared
+    /// object without it).
     pub shared: bool,
     /// The region's place in its shared object, 0 for private memory: `vm_region`'s
     /// `offset`.
@@ -91,8 +93,8 @@ impl Region {
 }
 
 impl fmt::Display for Region {
-    /// `0x2000-0x3000 r--/rwx`, as `vmmap` shows a region, then ` SHM` for pages of a
-    /// shared object (as `vmmap`'s share mode column has it).
+    /// `0x2000-0x3000 r--/rwx`, as `vmmap` shows a region, then ` SHM` when `shared` (as
+    /// `vmmap`'s share mode column has it).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,

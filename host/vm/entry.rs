@@ -90,6 +90,11 @@ impl Entries {
         self.slots.get(id.0 as usize)?.as_ref()
     }
 
+    /// The entry `id`, to change.
+    fn get_mut(&mut self, id: EntryId) -> Option<&mut Entry> {
+        self.slots.get_mut(id.0 as usize)?.as_mut()
+    }
+
     /// Every live entry, with its id.
     pub fn iter(&self) -> impl Iterator<Item = (EntryId, &Entry)> + '_ {
         let live = self.slots.iter().enumerate();
@@ -186,7 +191,9 @@ fn body_entry<E: Env + ?Sized>(
 /// The answer of `mach_make_memory_entry_64` once the entry is decided: its handle (a new
 /// entry, an existing one named again, or none) and `*size`.
 enum Made {
-    New(Entry, Hold),
+    /// A new entry, the pages it holds, and whether it is a new object of its own (whose
+    /// id is taken once its pages are held).
+    New(Entry, Hold, bool),
     Again(EntryId, u64),
     Null(u64),
 }
@@ -221,7 +228,7 @@ pub(super) fn make_entry<E: Env + ?Sized>(
             };
             (handle, size)
         }
-        Made::New(entry, hold) => {
+        Made::New(entry, hold, new_object) => {
             let size = entry.size - entry.data_offset;
             // `decide` found room for it.
             let Some(entries) = env.entries() else {
@@ -232,6 +239,17 @@ pub(super) fn make_entry<E: Env + ?Sized>(
             if !env.hold(id, hold) {
                 rights_dropped(env, &[Right::Entry(id)]);
                 return kr(KERN_RESOURCE_SHORTAGE);
+            }
+            if new_object {
+                let share = env.new_share();
+                if let Some(e) = env.entries().and_then(|es| es.get_mut(id)) {
+                    let pages = e.size >> e.page_shift;
+                    e.parts = vec![EntryPart {
+                        pages,
+                        share,
+                        offset: 0,
+                    }];
+                }
             }
             let Some(handle) = env.vm(caller).insert(Right::Entry(id)) else {
                 rights_dropped(env, &[Right::Entry(id)]);
@@ -348,9 +366,8 @@ fn decide<E: Env + ?Sized>(
             return kr(KERN_NOT_SUPPORTED);
         }
         room(env, caller, map_size)?;
-        let share = env.new_share();
-        let entry = new_entry(shift, map_size, 0, prot, false, access, share, 0);
-        return Ok(Made::New(entry, Hold::Fresh { len: map_size }));
+        let entry = new_entry(shift, map_size, 0, prot, false, access);
+        return Ok(Made::New(entry, Hold::Fresh { len: map_size }, true));
     }
     if flag(MAP_MEM_VM_COPY) {
         if map_size == 0 || map_end == 0 {
@@ -368,14 +385,13 @@ fn decide<E: Env + ?Sized>(
             return kr(KERN_NOT_SUPPORTED);
         }
         room(env, caller, map_size)?;
-        let share = env.new_share();
-        let entry = new_entry(shift, map_size, data_offset, prot, true, access, share, 0);
+        let entry = new_entry(shift, map_size, data_offset, prot, true, access);
         let hold = Hold::Copy {
             task: t,
             addr: map_start,
             len: map_size,
         };
-        return Ok(Made::New(entry, hold));
+        return Ok(Made::New(entry, hold, true));
     }
     let share_whole = flag(MAP_MEM_VM_SHARE);
     if share_whole || parent.is_none() || flag(MAP_MEM_NAMED_REUSE) {
@@ -431,6 +447,7 @@ fn decide<E: Env + ?Sized>(
                 && parent.parts == parts_of(&segments, shift)
                 && parent.size == map_size
                 && parent.data_offset == data_offset
+                && parent.parts.first().is_some_and(|p| p.offset == 0)
             {
                 give_objects(env, t, s, e)?;
                 return Ok(Made::Again(*id, parent.size - parent.data_offset));
@@ -438,26 +455,17 @@ fn decide<E: Env + ?Sized>(
         }
         room(env, caller, map_size)?;
         let parts = parts_of(&give_objects(env, t, s, e)?, shift);
-        let mut entry = new_entry(
-            shift,
-            map_size,
-            data_offset,
-            prot,
-            share_whole,
-            access,
-            0,
-            0,
-        );
+        let mut entry = new_entry(shift, map_size, data_offset, prot, share_whole, access);
         entry.parts = parts;
         let hold = Hold::Share {
             task: t,
             addr: map_start,
             len: map_size,
         };
-        return Ok(Made::New(entry, hold));
+        return Ok(Made::New(entry, hold, false));
     }
-    // A part of the parent's object.
-    let Some((id, parent)) = parent else {
+    // A part of the parent's object (machvm: made in a task of this page size).
+    let Some((id, parent)) = parent.filter(|(_, p)| p.page_shift == shift) else {
         return kr(KERN_INVALID_ARGUMENT);
     };
     let bad = || kr(KERN_INVALID_ARGUMENT);
@@ -502,17 +510,15 @@ fn decide<E: Env + ?Sized>(
         return kr(KERN_PROTECTION_FAILURE);
     }
     room(env, caller, map_size)?;
-    let mut entry = new_entry(shift, map_size, data_offset, prot, false, access, 0, 0);
-    if access == 0 {
-        entry.access = parent.access;
-    }
+    // The cache mode is the one asked (none: 0), not the parent's, as XNU's new entry.
+    let mut entry = new_entry(shift, map_size, data_offset, prot, false, access);
     entry.parts = parent.parts_within(start >> shift, map_size >> shift);
     let hold = Hold::Part {
         entry: id,
         offset: start,
         len: map_size,
     };
-    Ok(Made::New(entry, hold))
+    Ok(Made::New(entry, hold, false))
 }
 
 /// Refuses a new entry of `size` bytes that the kernel's limit, or a new name that
@@ -525,9 +531,7 @@ fn room<E: Env + ?Sized>(env: &mut E, caller: TaskId, size: u64) -> Step {
     Ok(())
 }
 
-/// An entry of `size` bytes of one object `share` from offset `offset` (or of no part yet
-/// when `share` is 0), named nowhere yet.
-#[allow(clippy::too_many_arguments)]
+/// An entry of `size` bytes of no part yet, named nowhere yet.
 fn new_entry(
     page_shift: u32,
     size: u64,
@@ -535,18 +539,7 @@ fn new_entry(
     protection: VmProt,
     is_copy: bool,
     access: u32,
-    share: u32,
-    offset: u64,
 ) -> Entry {
-    let parts = if share == 0 {
-        Vec::new()
-    } else {
-        vec![EntryPart {
-            pages: size >> page_shift,
-            share,
-            offset,
-        }]
-    };
     Entry {
         size,
         page_shift,
@@ -554,7 +547,7 @@ fn new_entry(
         protection,
         is_copy,
         access,
-        parts,
+        parts: Vec::new(),
         names: 0,
     }
 }
@@ -687,7 +680,11 @@ pub(super) fn map<E: Env + ?Sized>(
         if !allowed.contains(flags) {
             return kr(KERN_INVALID_ARGUMENT);
         }
-        let in_mapping = if data_addr { offset & (p - 1) } else { 0 };
+        let in_mapping = match (data_addr, flags.intersects(VM_FLAGS_RETURN_4K_DATA_ADDR)) {
+            (false, _) => 0,
+            (true, true) => offset & (p - 1) & !0xFFF,
+            (true, false) => offset & (p - 1),
+        };
         (0, entry.size >> shift, in_mapping)
     } else {
         let (offset, map_size, in_mapping) = if data_addr {

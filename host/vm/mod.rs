@@ -105,7 +105,8 @@ pub enum Right {
 /// more answers `KERN_RESOURCE_SHORTAGE` (machvm's bound on a guest's port space).
 pub const MAX_NAMES: usize = 1 << 16;
 
-/// The most user references one name holds (XNU's `MACH_PORT_UREFS_MAX`); past it they stay.
+/// The most user references one name holds (XNU's `MACH_PORT_UREFS_MAX`): once there, they
+/// stay (neither insertions nor deallocations change them).
 const MAX_UREFS: u32 = 0xFFFF;
 
 /// One slot of a namespace: its generation (the name's low byte) and the right it holds
@@ -356,6 +357,8 @@ impl TaskVm {
                 slot.held = None;
                 Ok(Some(right))
             }
+            // At the most, the references stay (XNU's pegged user references).
+            Some((_, MAX_UREFS)) => Ok(None),
             Some((right, urefs)) => {
                 slot.held = Some((right, urefs - 1));
                 Ok(None)

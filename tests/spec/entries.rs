@@ -684,3 +684,162 @@ fn entries_hold_at_most_the_kernels_limit() {
         t.entry(Make::new(4 * p, 0, perm(RW, MAP_MEM_NAMED_CREATE)), 4 * p);
     }
 }
+
+#[test]
+fn map_mem_only_sets_a_parents_cache_mode_and_makes_no_entry() {
+    each_sharing(|t| {
+        let p = t.p;
+        let only = |mode: u32| MAP_MEM_ONLY | mode << 24;
+        // No parent, or a data-address flag: refused.
+        t.make_fails(Make::new(p, 0, perm(R, only(1))), KERN_INVALID_ARGUMENT);
+        let rw = t.entry(Make::new(p, 0, perm(RW, MAP_MEM_NAMED_CREATE)), p);
+        let m = Make {
+            parent: rw,
+            ..Make::new(p, 0, perm(R, only(1) | MAP_MEM_USE_DATA_ADDR))
+        };
+        t.make_fails(m, KERN_INVALID_ARGUMENT);
+        // A writable parent takes any mode: a null handle, *size as it was.
+        let (code, size, handle) = t.make(Make {
+            parent: rw,
+            ..Make::new(5, 0, perm(R, only(3)))
+        });
+        assert_eq!((code, size, handle), (KERN_SUCCESS, 5, MACH_PORT_NULL));
+        // A read-only parent: only its own mode (here, the one just set on... its own).
+        let ro = t.entry(Make::new(p, 0, perm(R, MAP_MEM_NAMED_CREATE | 3 << 24)), p);
+        let m = Make {
+            parent: ro,
+            ..Make::new(p, 0, perm(R, only(4)))
+        };
+        t.make_fails(m, KERN_INVALID_RIGHT);
+        let (code, _, handle) = t.make(Make {
+            parent: ro,
+            ..Make::new(p, 0, perm(R, only(3)))
+        });
+        assert_eq!(
+            (code, handle),
+            (KERN_SUCCESS, MACH_PORT_NULL),
+            "{}",
+            t.ctx()
+        );
+        // A part of it asks no mode: its own is none, not the parent's (XNU's new entry).
+        let part = t.entry(
+            Make {
+                parent: ro,
+                ..Make::new(p, 0, perm(R, 0))
+            },
+            p,
+        );
+        let (code, _, _) = t.make(Make {
+            parent: part,
+            ..Make::new(p, 0, perm(R, only(0)))
+        });
+        assert_eq!(code, KERN_SUCCESS, "{}", t.ctx());
+    });
+}
+
+#[test]
+fn data_addresses_in_4k_units() {
+    each_sharing(|t| {
+        let p = t.p;
+        let src = t.fresh(1);
+        t.pattern(src, p, 6);
+        // An offset 0x810 into the page: RETURN_4K_DATA_ADDR keeps its 4 KiB part only.
+        let m = Make::new(
+            0x10,
+            src + 0x810,
+            perm(RW, MAP_MEM_VM_COPY | MAP_MEM_USE_DATA_ADDR),
+        );
+        let copy = t.entry(m, p - 0x810);
+        let plain = t.entry(Make::new(p, src, perm(RW, 0)), p);
+        for (e, offset) in [(copy, 0), (plain, 0x810)] {
+            for (flags, in_page) in [(RETURN_DATA_ADDR, 0x810), (0x80_0000, 0)] {
+                let (code, at) = t.map(Map {
+                    flags: ANYWHERE | flags,
+                    offset,
+                    ..Map::anywhere(e, 0x10)
+                });
+                assert_eq!(code, KERN_SUCCESS, "{}", t.ctx());
+                assert_eq!(at % p, in_page, "{flags:#x} {}", t.ctx());
+            }
+        }
+        // A purgeable mapping of an entry is refused (no entry object is purgeable).
+        let m = Map {
+            flags: ANYWHERE | VM_FLAGS_PURGABLE.0,
+            ..Map::anywhere(plain, p)
+        };
+        t.map_fails(m, KERN_INVALID_ARGUMENT);
+        // NAMED_REUSE needs a parent from its object's offset 0: a part from the second page
+        // of an object is not reused.
+        let two = t.fresh(2);
+        t.entry(Make::new(2 * p, two, perm(RW, 0)), 2 * p);
+        let second = t.entry(Make::new(p, two + p, perm(RW, 0)), p);
+        let again = t.entry(
+            Make {
+                parent: second,
+                ..Make::new(p, two + p, perm(RW, MAP_MEM_NAMED_REUSE))
+            },
+            p,
+        );
+        assert_ne!(again, second, "{}", t.ctx());
+    });
+}
+
+#[test]
+fn without_shared_memories_entries_are_not_supported_and_vm_map_maps_fresh_memory() {
+    each(|t| {
+        let p = t.p;
+        // Every XNU row first: an unknown flag still answers KERN_INVALID_VALUE.
+        t.make_fails(Make::new(p, 0, perm(RW, 0x1000)), KERN_INVALID_VALUE);
+        for flags in [MAP_MEM_NAMED_CREATE, MAP_MEM_VM_SHARE, MAP_MEM_VM_COPY, 0] {
+            t.make_fails(Make::new(p, DATA, perm(R, flags)), KERN_NOT_SUPPORTED);
+        }
+        let a = t.mapped(Map::anywhere(MACH_PORT_NULL, p));
+        assert_eq!(t.page_prot(a), Some((RW, RW)), "{}", t.ctx());
+    });
+}
+
+#[test]
+fn the_embedder_copies_and_moves_rights() {
+    for (w, p) in CONFIGS {
+        let mut t = T::with(On::Machvm, true, w, p, Form::MachVm, 4, Some(64));
+        let a = t.g;
+        let b = t.h.add_task(w, 4, Some(64));
+        let e = t.entry(Make::new(p, 0, perm(RW, MAP_MEM_NAMED_CREATE)), p);
+        let kernel = |t: &mut T| -> (machvm::TaskId, machvm::TaskId) {
+            let h = t.harness();
+            (h.task(a), h.task(b))
+        };
+        let (ta, tb) = kernel(&mut t);
+        let k = &mut t.harness().store().data_mut().kernel;
+        // Copies add a user reference where the name exists; a move leaves one less.
+        assert_eq!(k.copy_send_right(ta, e, tb).unwrap(), MachPort(0x303));
+        assert_eq!(k.copy_send_right(ta, e, tb).unwrap(), MachPort(0x303));
+        assert_eq!(k.move_send_right(ta, e, tb).unwrap(), MachPort(0x303));
+        assert!(k.task(ta).unwrap().lookup_port(e).is_none(), "moved away");
+        // Names that hold nothing, the host port and the task's own port (which a move
+        // cannot give away) are refused.
+        assert!(k.copy_send_right(ta, e, tb).is_err());
+        assert!(k.copy_send_right(ta, HOST_SELF_NAME, tb).is_err());
+        assert!(k.move_send_right(ta, TASK_SELF_NAME, tb).is_err());
+        // A task right: the task's own port copied into itself is its own name.
+        assert_eq!(
+            k.copy_send_right(ta, TASK_SELF_NAME, tb).unwrap(),
+            MachPort(0x403)
+        );
+        assert_eq!(
+            k.copy_send_right(tb, MachPort(0x403), ta).unwrap(),
+            TASK_SELF_NAME
+        );
+        // B holds three references: the entry lives until the third deallocation.
+        t.g = b;
+        for _ in 0..2 {
+            assert_eq!(t.port_deallocate(MachPort(0x303)), KERN_SUCCESS);
+        }
+        let at = t.mapped(Map::anywhere(MachPort(0x303), p));
+        assert_eq!(t.port_deallocate(MachPort(0x303)), KERN_SUCCESS);
+        assert_eq!(t.port_deallocate(MachPort(0x303)), KERN_INVALID_NAME);
+        assert_eq!(t.get(at, 4), vec![0; 4]);
+        let kernel = &t.harness().store().data_mut().kernel;
+        assert_eq!(kernel.entries().bytes(), 0, "its bytes came back");
+    }
+}

@@ -11,6 +11,11 @@ use crate::testing::harness::Harness;
 use crate::testing::model::Model;
 use crate::vm::WASM_PAGE;
 
+/// The most bytes memory entries hold together in a differential (both sides): enough for
+/// every size the scenarios draw but the huge ones, which the model would hold in its own
+/// memory (it keeps an entry's bytes).
+const ENTRY_LIMIT: u64 = 16 << 20;
+
 /// One task of a [`Setup`]: a forwarding guest with its own memory.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TaskSpec {
@@ -71,7 +76,7 @@ impl Setup {
             memory_limit: self.memory_limit,
             enforce: self.enforce,
             copy_in_wasm: self.copy_in_wasm,
-            ..KernelConfig::default()
+            entry_limit: ENTRY_LIMIT,
         }
     }
 
@@ -316,6 +321,7 @@ impl Differential {
     fn start_model(&mut self) {
         let setup = &self.setup;
         let mut model = Model::new();
+        model.set_entry_limit(ENTRY_LIMIT);
         for (i, t) in setup.tasks.iter().enumerate() {
             let m = model.add_task(
                 t.width,

@@ -143,6 +143,9 @@ impl Model {
         let Some((held, urefs)) = slot.held else {
             return false;
         };
+        if urefs == 0xFFFF {
+            return true; // pegged
+        }
         if urefs > 1 {
             slot.held = Some((held, urefs - 1));
             return true;
@@ -422,6 +425,7 @@ impl Model {
                     && self.objects_of(t, s, e).as_ref() == Some(&parent.parts)
                     && parent.size == size
                     && parent.data_offset == data_offset
+                    && parent.parts.first().is_some_and(|&(_, _, o)| o == 0)
                 {
                     self.give_objects(t, s, e);
                     let handle = self
@@ -436,7 +440,7 @@ impl Model {
             let bytes = self.tasks[t].memory[r.start as usize..r.end as usize].to_vec();
             ((size, data_offset, prot, share_whole, parts), bytes)
         } else {
-            let Some((_, parent)) = parent else {
+            let Some((_, parent)) = parent.filter(|(_, e)| e.page_size == p) else {
                 return fail(KERN_INVALID_ARGUMENT);
             };
             let (start, data_offset, size) = if data_addr {
@@ -476,7 +480,6 @@ impl Model {
             self.room(caller, size)?;
             let parts = parent.parts_within(start / p, size / p);
             let bytes = parent.bytes[start as usize..(start + size) as usize].to_vec();
-            let access = if access == 0 { parent.access } else { access };
             let entry = Entry {
                 size,
                 page_size: p,
@@ -669,7 +672,11 @@ impl Model {
             if flags & !(1 | 0x4000 | 0x10_0000 | 0x80_0000 | 0xFF00_0000) != 0 {
                 return fail(KERN_INVALID_ARGUMENT);
             }
-            let in_mapping = if data_addr { offset % p } else { 0 };
+            let in_mapping = match (data_addr, flags & 0x80_0000 != 0) {
+                (false, _) => 0,
+                (true, true) => offset % p & !0xFFF,
+                (true, false) => offset % p,
+            };
             (0, entry.size / p, in_mapping)
         } else {
             let (offset, len, in_mapping) = if data_addr {
