@@ -674,7 +674,7 @@ impl Model {
             }
             let in_mapping = match (data_addr, flags & 0x80_0000 != 0) {
                 (false, _) => 0,
-                (true, true) => offset % p & !0xFFF,
+                (true, true) => (offset % p) & !0xFFF,
                 (true, false) => offset % p,
             };
             (0, entry.size / p, in_mapping)
