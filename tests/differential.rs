@@ -179,7 +179,7 @@ fn scenarios_cover_every_call_and_cross_task_calls() {
     let (mut flavor10, mut read_offset, mut behavior) = (0, 0, 0);
     // ... and of vm_purgable_control setting the state of a purgeable object.
     let mut purgeable = 0;
-    for seed in 0..8u64 {
+    for seed in 0..16u64 {
         let bytes = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1).bytes(8192);
         let s = Scenario::generate(&mut Unstructured::new(&bytes), &Constraints::default())
             .expect("enough data");
@@ -223,7 +223,7 @@ fn scenarios_cover_every_call_and_cross_task_calls() {
         }
     }
     eprintln!("{steps} steps; (ok, error, trap) per call {seen:?}; cross-task {cross}, rights {rights}, grows {grows}");
-    assert!(steps >= 8 * 200, "{steps} steps in 8 scenarios");
+    assert!(steps >= 16 * 200, "{steps} steps in 16 scenarios");
     assert_eq!(
         seen.len(),
         machvm::Import::ALL.len(),

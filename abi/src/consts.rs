@@ -102,15 +102,46 @@ pub const VM_REGION_BASIC_INFO_COUNT: u32 = 8;
 pub const VM_REGION_BASIC_INFO_SIZE: usize = 36;
 /// Size in bytes of `vm_region_basic_info`, the 32-bit form (packed to 4).
 pub const VM_REGION_BASIC_INFO_32_SIZE: usize = 32;
+/// `vm_region` flavor: `vm_region_extended_info` (its pages and share mode, spec §8).
+pub const VM_REGION_EXTENDED_INFO: i32 = 13;
+/// `VM_REGION_EXTENDED_INFO_COUNT`: `vm_region_extended_info`'s size in 4-byte words.
+pub const VM_REGION_EXTENDED_INFO_COUNT: u32 = 9;
 /// The info a region flavor fills: its count (`*count` must be at least that, and is set
 /// to it) and its size in bytes; `None` for a flavor machvm does not know.
 pub fn region_flavor(flavor: i32) -> Option<(u32, usize)> {
     match flavor {
         VM_REGION_BASIC_INFO_64 => Some((VM_REGION_BASIC_INFO_COUNT_64, VM_REGION_BASIC_INFO_SIZE)),
         VM_REGION_BASIC_INFO => Some((VM_REGION_BASIC_INFO_COUNT, VM_REGION_BASIC_INFO_32_SIZE)),
+        VM_REGION_EXTENDED_INFO => Some((VM_REGION_EXTENDED_INFO_COUNT, 36)),
         _ => None,
     }
 }
+
+/// `vm_region_recurse_64`'s `vm_region_submap_info_64` in 4-byte words (76 bytes).
+pub const VM_REGION_SUBMAP_INFO_COUNT_64: u32 = 19;
+/// Its version 1 (no `object_id_full`).
+pub const VM_REGION_SUBMAP_INFO_V1_COUNT_64: u32 = 17;
+/// Its version 0 (no `pages_reusable` either).
+pub const VM_REGION_SUBMAP_INFO_V0_COUNT_64: u32 = 16;
+/// `vm_region_submap_short_info_64` in 4-byte words (48 bytes): what counts 12 to 15 get.
+pub const VM_REGION_SUBMAP_SHORT_INFO_COUNT_64: u32 = 12;
+
+/// Share mode: copy-on-write.
+pub const SM_COW: u8 = 1;
+/// Share mode: one mapping (or entry) refers to the pages.
+pub const SM_PRIVATE: u8 = 2;
+/// Share mode: nothing backs the pages yet (never touched).
+pub const SM_EMPTY: u8 = 3;
+/// Share mode: shared, not truly.
+pub const SM_SHARED: u8 = 4;
+/// Share mode: several mappings or entries refer to the pages.
+pub const SM_TRUESHARED: u8 = 5;
+/// Share mode: private, aliased within one map.
+pub const SM_PRIVATE_ALIASED: u8 = 6;
+/// Share mode: shared and aliased within one map.
+pub const SM_SHARED_ALIASED: u8 = 7;
+/// Share mode: a large page.
+pub const SM_LARGE_PAGE: u8 = 8;
 /// `vm_behavior_t`: paging advice for a range (`vm_behavior_set`).
 pub type VmBehavior = i32;
 /// `VM_BEHAVIOR_DEFAULT`: the behavior of new memory.

@@ -184,6 +184,17 @@ pub enum Call {
         max_ptr: u64,
         inheritance: u32,
     },
+    /// `vm_region_recurse_64` / `mach_vm_region_recurse(target_task, *address, *size,
+    /// *nesting_depth, info, *count)`.
+    RegionRecurse {
+        form: Form,
+        task: MachPort,
+        addr_ptr: u64,
+        size_ptr: u64,
+        depth_ptr: u64,
+        info_ptr: u64,
+        count_ptr: u64,
+    },
     /// `mach_make_memory_entry_64(target_task, *size, offset, permission, *object_handle,
     /// parent_entry)` and the word-sized `mach_make_memory_entry` ([`Form::Vm`]).
     MakeEntry {
@@ -300,6 +311,9 @@ impl Call {
             Call::BehaviorSet { form, .. } => (form, "vm_behavior_set", "mach_vm_behavior_set"),
             Call::Inherit { form, .. } => (form, "vm_inherit", "mach_vm_inherit"),
             Call::Remap { form, .. } => (form, "vm_remap", "mach_vm_remap"),
+            Call::RegionRecurse { form, .. } => {
+                (form, "vm_region_recurse_64", "mach_vm_region_recurse")
+            }
             Call::MakeEntry { form, .. } => {
                 (form, "mach_make_memory_entry", "mach_make_memory_entry_64")
             }
@@ -337,6 +351,7 @@ impl Call {
             | Call::BehaviorSet { form, .. }
             | Call::Inherit { form, .. }
             | Call::Remap { form, .. }
+            | Call::RegionRecurse { form, .. }
             | Call::MakeEntry { form, .. }
             | Call::Map { form, .. }
             | Call::Msync { form, .. }
@@ -486,6 +501,22 @@ impl Call {
                 cur_ptr,
                 max_ptr,
                 inheritance.into(),
+            ],
+            Call::RegionRecurse {
+                task,
+                addr_ptr,
+                size_ptr,
+                depth_ptr,
+                info_ptr,
+                count_ptr,
+                ..
+            } => vec![
+                task.into(),
+                addr_ptr,
+                size_ptr,
+                depth_ptr,
+                info_ptr,
+                count_ptr,
             ],
             Call::MakeEntry {
                 task,

@@ -35,6 +35,8 @@ pub enum Import {
     Inherit(Form),
     /// `vm_remap` / `mach_vm_remap`.
     Remap(Form),
+    /// `vm_region_recurse_64` / `mach_vm_region_recurse`.
+    RegionRecurse(Form),
     /// `mach_make_memory_entry` / `mach_make_memory_entry_64`.
     MakeEntry(Form),
     /// `vm_map` / `mach_vm_map`.
@@ -77,7 +79,7 @@ impl fmt::Display for Ty {
 
 impl Import {
     /// Every import, `vm_*` and `mach_vm_*` forms.
-    pub const ALL: [Import; 43] = {
+    pub const ALL: [Import; 45] = {
         use Form::*;
         use Import::*;
         [
@@ -107,6 +109,8 @@ impl Import {
             Inherit(MachVm),
             Remap(Vm),
             Remap(MachVm),
+            RegionRecurse(Vm),
+            RegionRecurse(MachVm),
             MakeEntry(Vm),
             MakeEntry(MachVm),
             Map(Vm),
@@ -158,6 +162,8 @@ impl Import {
             Inherit(MachVm) => "mach_vm_inherit",
             Remap(Vm) => "vm_remap",
             Remap(MachVm) => "mach_vm_remap",
+            RegionRecurse(Vm) => "vm_region_recurse_64",
+            RegionRecurse(MachVm) => "mach_vm_region_recurse",
             MakeEntry(Vm) => "mach_make_memory_entry",
             MakeEntry(MachVm) => "mach_make_memory_entry_64",
             Map(Vm) => "vm_map",
@@ -209,6 +215,7 @@ impl Import {
             BehaviorSet(f) | Inherit(f) | Msync(f) => vec![i, a(f), a(f), i],
             Wire(f) => vec![i, i, a(f), a(f), i],
             Remap(f) => vec![i, p, a(f), a(f), i, i, a(f), i, p, p, i],
+            RegionRecurse(_) => vec![i, p, p, p, p, p],
             MakeEntry(f) => vec![i, p, a(f), i, p, i],
             Map(f) => vec![i, p, a(f), a(f), i, i, a(f), i, i, i, i],
             PortDeallocate => vec![i, i],
@@ -332,6 +339,15 @@ impl Import {
                 cur_ptr: a(8),
                 max_ptr: a(9),
                 inheritance: n(10),
+            },
+            RegionRecurse(form) => Call::RegionRecurse {
+                form,
+                task: port(0),
+                addr_ptr: a(1),
+                size_ptr: a(2),
+                depth_ptr: a(3),
+                info_ptr: a(4),
+                count_ptr: a(5),
             },
             MakeEntry(form) => Call::MakeEntry {
                 form,

@@ -444,6 +444,7 @@ pub(super) fn make_func<T: 'static, G: GetKernel<T>, W: Word>(
         | Import::BehaviorSet(_)
         | Import::Inherit(_)
         | Import::Remap(_)
+        | Import::RegionRecurse(_)
         | Import::MakeEntry(_)
         | Import::Map(_)
         | Import::PortDeallocate

@@ -554,6 +554,14 @@ impl fmt::Display for CallLine<'_> {
                     Bare(&inherit),
                 ]
             }
+            Call::RegionRecurse { task, .. } => &[
+                Hex("task", u64::from(task)),
+                InOut("addr", "address", true),
+                Out("size", "size", true),
+                InOut("depth", "nesting_depth", false),
+                Out("info", "info", false),
+                InOut("count", "count", false),
+            ],
             Call::MakeEntry {
                 task,
                 offset,

@@ -62,6 +62,7 @@ use crate::abi::{
     VM_BEHAVIOR_ZERO_WIRED_PAGES, VM_REGION_BASIC_INFO_64, VM_SYNC_ASYNCHRONOUS,
     VM_SYNC_CONTIGUOUS, VM_SYNC_SYNCHRONOUS,
 };
+use crate::abi::{SM_EMPTY, SM_PRIVATE, SM_TRUESHARED, VM_REGION_EXTENDED_INFO};
 
 /// The wasm page: memories grow by whole multiples of it.
 const WASM_PAGE: u128 = 65536;
@@ -820,6 +821,20 @@ impl Model {
                 let (addr, size) = (aw.truncate(addr), aw.truncate(size));
                 self.inherit(caller, aw, task, addr, size, inheritance)
             }
+            Call::RegionRecurse {
+                form,
+                task,
+                addr_ptr,
+                size_ptr,
+                depth_ptr,
+                info_ptr,
+                count_ptr,
+            } => {
+                let aw = form.address_width(w);
+                let ptrs =
+                    [addr_ptr, size_ptr, depth_ptr, info_ptr, count_ptr].map(|p| w.truncate(p));
+                self.region_recurse(caller, name, aw, task, ptrs)
+            }
             Call::MakeEntry {
                 form,
                 task,
@@ -1555,30 +1570,29 @@ impl Model {
         if count < u64::from(want) {
             return fail(KERN_INVALID_ARGUMENT);
         }
-        let target = &self.tasks[t];
-        let p = target.page_size;
-        let pages = &target.pages;
-        // The page of `*address`; past the table (or past usize) there is no region.
-        let from = usize::try_from(addr / p).unwrap_or(usize::MAX);
-        let Some(j) = (from..pages.len()).find(|&j| pages[j].is_some()) else {
-            return fail(KERN_INVALID_ADDRESS);
-        };
-        let attrs = pages[j];
-        let mut first = j;
-        while first > 0 && pages[first - 1] == attrs {
-            first -= 1;
-        }
-        let mut last = j;
-        while last + 1 < pages.len() && pages[last + 1] == attrs {
-            last += 1;
-        }
+        let (first, last, attrs) = self.region_at(t, addr, aw)?;
+        let p = self.tasks[t].page_size;
         let start = first as u128 * u128::from(p);
-        let size = (last + 1 - first) as u128 * u128::from(p);
-        if start + size >= aw.limit() {
-            return fail(KERN_INVALID_ADDRESS);
-        }
-        let attrs = attrs.expect("found allocated");
+        let size = (last - first) as u128 * u128::from(p);
         let mut info = vec![0u8; info_len];
+        if flavor as i32 == VM_REGION_EXTENDED_INFO {
+            let (mode, refs, resident) = self.sharing(t, first, last, attrs);
+            info[0..4].copy_from_slice(&attrs.cur.0.to_le_bytes());
+            info[8..12].copy_from_slice(&resident.to_le_bytes());
+            info[24..28].copy_from_slice(&refs.to_le_bytes());
+            info[31] = mode;
+            return Ok(vec![
+                Store::word("address", addr_ptr, start as u64, aw.bytes()),
+                Store::word("size", size_ptr, size as u64, aw.bytes()),
+                Store {
+                    param: "info",
+                    ptr: info_ptr,
+                    bytes: info,
+                },
+                Store::word("count", count_ptr, u64::from(want), 4),
+                Store::word("object_name", object_name_ptr, 0, 4),
+            ]);
+        }
         info[0..4].copy_from_slice(&attrs.cur.0.to_le_bytes());
         info[4..8].copy_from_slice(&attrs.max.0.to_le_bytes());
         info[8..12].copy_from_slice(&attrs.inherit.0.to_le_bytes());
@@ -1609,6 +1623,138 @@ impl Model {
             },
             Store::word("count", count_ptr, u64::from(want), 4),
             Store::word("object_name", object_name_ptr, 0, 4),
+        ])
+    }
+
+    /// The region of task `t` at or after `addr` (its pages `[first, last)`, all with
+    /// `attrs`), or `KERN_INVALID_ADDRESS` when there is none, or it ends past `aw`.
+    fn region_at(
+        &self,
+        t: usize,
+        addr: u64,
+        aw: Width,
+    ) -> Result<(usize, usize, PageAttrs), Outcome> {
+        let target = &self.tasks[t];
+        let p = target.page_size;
+        let pages = &target.pages;
+        // The page of `*address`; past the table (or past usize) there is no region.
+        let from = usize::try_from(addr / p).unwrap_or(usize::MAX);
+        let Some(j) = (from..pages.len()).find(|&j| pages[j].is_some()) else {
+            return fail(KERN_INVALID_ADDRESS);
+        };
+        let attrs = pages[j];
+        let mut first = j;
+        while first > 0 && pages[first - 1] == attrs {
+            first -= 1;
+        }
+        let mut last = j + 1;
+        while last < pages.len() && pages[last] == attrs {
+            last += 1;
+        }
+        let end = last as u128 * u128::from(p);
+        if end >= aw.limit() {
+            return fail(KERN_INVALID_ADDRESS);
+        }
+        Ok((first, last, attrs.expect("found allocated")))
+    }
+
+    /// How task `t`'s region `[first, last)` with `attrs` is shared (spec §8): its share
+    /// mode, its object's references (every region, in every task, and every live memory
+    /// entry naming it; 1 for private memory with a resident page, 0 without) and its
+    /// resident pages.
+    fn sharing(&self, t: usize, first: usize, last: usize, attrs: PageAttrs) -> (u8, u32, u32) {
+        let task = &self.tasks[t];
+        let resident = (first..last)
+            .filter(|&i| task.resident.get(i).copied().unwrap_or(false))
+            .count() as u32;
+        if attrs.share == 0 {
+            return if resident == 0 {
+                (SM_EMPTY, 0, 0)
+            } else {
+                (SM_PRIVATE, 1, resident)
+            };
+        }
+        let mut refs = 0u64;
+        for task in &self.tasks {
+            let mut prev = None;
+            for &page in &task.pages {
+                if page != prev && page.is_some_and(|a| a.share == attrs.share) {
+                    refs += 1;
+                }
+                prev = page;
+            }
+        }
+        refs += self.entries_naming(attrs.share);
+        let mode = if refs > 1 { SM_TRUESHARED } else { SM_PRIVATE };
+        (mode, u32::try_from(refs).unwrap_or(u32::MAX), resident)
+    }
+
+    /// `vm_region_recurse_64` / `mach_vm_region_recurse` (spec §8): `ptrs` are `address`,
+    /// `size`, `nesting_depth`, `info` and `count`.
+    fn region_recurse(
+        &mut self,
+        caller: usize,
+        call: &'static str,
+        aw: Width,
+        task: MachPort,
+        ptrs: [u64; 5],
+    ) -> Handled {
+        let [addr_ptr, size_ptr, depth_ptr, info_ptr, count_ptr] = ptrs;
+        let addr = self.read_param(caller, call, "address", addr_ptr, aw.bytes())?;
+        self.read_param(caller, call, "nesting_depth", depth_ptr, 4)?;
+        let count = self
+            .read_param(caller, call, "count", count_ptr, 4)?
+            .min(19);
+        let t = self.resolve(caller, task)?;
+        if count < 12 {
+            return fail(KERN_INVALID_ARGUMENT);
+        }
+        let (first, last, a) = self.region_at(t, addr, aw)?;
+        let p = self.tasks[t].page_size;
+        let start = first as u64 * p;
+        let size = (last - first) as u64 * p;
+        let (mode, refs, resident) = self.sharing(t, first, last, a);
+        let offset = if a.share == 0 {
+            0
+        } else {
+            start.wrapping_add(a.share_offset)
+        };
+        // vm_region_submap_info_64 (76 bytes) or its short form (48).
+        let mut info = vec![0u8; 76];
+        info[0..4].copy_from_slice(&a.cur.0.to_le_bytes());
+        info[4..8].copy_from_slice(&a.max.0.to_le_bytes());
+        info[8..12].copy_from_slice(&a.inherit.0.to_le_bytes());
+        info[12..20].copy_from_slice(&offset.to_le_bytes());
+        let out: u64 = if count < 16 {
+            info[24..28].copy_from_slice(&refs.to_le_bytes());
+            info[31] = mode;
+            info[36..40].copy_from_slice(&a.behavior.to_le_bytes());
+            info[40..44].copy_from_slice(&a.share.to_le_bytes());
+            12
+        } else {
+            info[24..28].copy_from_slice(&resident.to_le_bytes());
+            info[40..44].copy_from_slice(&refs.to_le_bytes());
+            info[47] = mode;
+            info[52..56].copy_from_slice(&a.behavior.to_le_bytes());
+            info[56..60].copy_from_slice(&a.share.to_le_bytes());
+            info[68..76].copy_from_slice(&u64::from(a.share).to_le_bytes());
+            match count {
+                16 => 16,
+                17 | 18 => 17,
+                _ => 19,
+            }
+        };
+        info.truncate(out as usize * 4);
+        Ok(vec![
+            Store::word("address", addr_ptr, start, aw.bytes()),
+            Store::word("size", size_ptr, size, aw.bytes()),
+            Store::word("nesting_depth", depth_ptr, 0, 4),
+            Store {
+                param: "info",
+                ptr: info_ptr,
+                bytes: info,
+            },
+            Store::word("count", count_ptr, out, 4),
         ])
     }
 

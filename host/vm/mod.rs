@@ -847,6 +847,18 @@ fn run<E: Env + ?Sized>(env: &mut E, caller: TaskId, c: &Call) -> Step<Ret> {
             };
             share::remap(env, at, target, source, [cur_ptr, max_ptr], inheritance)
         }
+        Call::RegionRecurse {
+            task,
+            addr_ptr,
+            size_ptr,
+            depth_ptr,
+            info_ptr,
+            count_ptr,
+            ..
+        } => {
+            let ptrs = [addr_ptr, size_ptr, depth_ptr, info_ptr, count_ptr];
+            query::region_recurse(env, at, task, ptrs)
+        }
         Call::MakeEntry {
             task,
             size_ptr,

@@ -38,29 +38,176 @@ pub(super) fn region<E: Env + ?Sized>(
     if w == Width::W32 && u128::from(start) + u128::from(len) >= w.limit() {
         return kr(KERN_INVALID_ADDRESS);
     }
-    // protection, max_protection, inheritance, shared (a page of a shared object, spec §8),
-    // reserved 0, offset (in the shared object, else 0: 8 bytes in the 64-bit struct, 4 in
-    // the 32-bit one), then behavior and user_wired_count 0.
     let mut info = [0u8; VM_REGION_BASIC_INFO_SIZE];
     let a = run.attrs;
-    info[0..4].copy_from_slice(&a.cur.0.to_le_bytes());
-    info[4..8].copy_from_slice(&a.max.0.to_le_bytes());
-    info[8..12].copy_from_slice(&a.inherit.0.to_le_bytes());
-    info[12..16].copy_from_slice(&u32::from(a.shared).to_le_bytes());
-    let offset = a.object_offset(start);
-    let at = if info_len == VM_REGION_BASIC_INFO_SIZE {
-        info[20..28].copy_from_slice(&offset.to_le_bytes());
-        28
+    if flavor as i32 == VM_REGION_EXTENDED_INFO {
+        // protection, user_tag 0, pages_resident, pages_shared_now_private,
+        // pages_swapped_out and pages_dirtied 0, ref_count, shadow_depth (2 bytes) and
+        // external_pager 0, share_mode, pages_reusable 0.
+        let s = sharing(env, t, run.start, run.end, a);
+        info[0..4].copy_from_slice(&a.cur.0.to_le_bytes());
+        info[8..12].copy_from_slice(&s.resident.to_le_bytes());
+        info[24..28].copy_from_slice(&s.ref_count.to_le_bytes());
+        info[31] = s.mode;
     } else {
-        info[20..24].copy_from_slice(&(offset as u32).to_le_bytes());
-        24
-    };
-    info[at..at + 4].copy_from_slice(&a.behavior.to_le_bytes());
+        // protection, max_protection, inheritance, shared (XNU's is_shared, spec §8),
+        // reserved 0, offset (in the shared object, else 0: 8 bytes in the 64-bit struct,
+        // 4 in the 32-bit one), then behavior and user_wired_count 0.
+        info[0..4].copy_from_slice(&a.cur.0.to_le_bytes());
+        info[4..8].copy_from_slice(&a.max.0.to_le_bytes());
+        info[8..12].copy_from_slice(&a.inherit.0.to_le_bytes());
+        info[12..16].copy_from_slice(&u32::from(a.shared).to_le_bytes());
+        let offset = a.object_offset(start);
+        let at = if info_len == VM_REGION_BASIC_INFO_SIZE {
+            info[20..28].copy_from_slice(&offset.to_le_bytes());
+            28
+        } else {
+            info[20..24].copy_from_slice(&(offset as u32).to_le_bytes());
+            24
+        };
+        info[at..at + 4].copy_from_slice(&a.behavior.to_le_bytes());
+    }
     store_param(env, caller, name, "address", addr_ptr, start, w.bytes())?;
     store_param(env, caller, name, "size", size_ptr, len, w.bytes())?;
     store_bytes(env, caller, name, "info", info_ptr, &info[..info_len])?;
     store_param(env, caller, name, "count", count_ptr, u64::from(want), 4)?;
     store_param(env, caller, name, "object_name", object_name_ptr, 0, 4)?;
+    Ok(KERN_SUCCESS.into())
+}
+
+/// How the pages of a region are shared (spec §8), as `vm_region_recurse_64` and
+/// `VM_REGION_EXTENDED_INFO` report it.
+struct Sharing {
+    /// `SM_EMPTY`, `SM_PRIVATE` or `SM_TRUESHARED`.
+    mode: u8,
+    /// The mappings (regions, in every task) and live memory entries that refer to the
+    /// region's object: 0 for private memory with no page resident, 1 for other private
+    /// memory.
+    ref_count: u32,
+    /// The region's pages resident in host memory.
+    resident: u32,
+}
+
+/// [`Sharing`] of task `t`'s region `[s, e)` (pages), whose attributes are `a`.
+fn sharing<E: Env + ?Sized>(env: &mut E, t: TaskId, s: u64, e: u64, a: PageAttrs) -> Sharing {
+    let vm = env.vm(t);
+    let inside = (vm.known_size >> vm.page_shift)
+        .saturating_sub(s)
+        .min(e - s);
+    let resident = env.resident(t, s, inside).iter().filter(|&&r| r).count() as u32;
+    if a.share == 0 {
+        // Private memory: an object once a page of it is resident (XNU makes one at the
+        // first fault), none before.
+        let (mode, ref_count) = if resident == 0 {
+            (SM_EMPTY, 0)
+        } else {
+            (SM_PRIVATE, 1)
+        };
+        return Sharing {
+            mode,
+            ref_count,
+            resident,
+        };
+    }
+    let mut refs = 0u64;
+    for task in env.tasks() {
+        let runs = env.vm(task).table.runs();
+        refs += runs.filter(|r| r.attrs.share == a.share).count() as u64;
+    }
+    if let Some(entries) = env.entries() {
+        let naming = entries
+            .iter()
+            .filter(|(_, en)| en.parts.iter().any(|p| p.share == a.share));
+        refs += naming.count() as u64;
+    }
+    let ref_count = u32::try_from(refs).unwrap_or(u32::MAX);
+    Sharing {
+        mode: if refs > 1 { SM_TRUESHARED } else { SM_PRIVATE },
+        ref_count,
+        resident,
+    }
+}
+
+/// `vm_region_recurse_64` / `mach_vm_region_recurse` (spec §8): the region at or after
+/// `*address`, with `vm_region_submap_info_64` (count 16 or more: versions 0, 1 and 2) or
+/// the short info (12 to 15). `ptrs` are `address`, `size`, `nesting_depth`, `info` and
+/// `count`.
+pub(super) fn region_recurse<E: Env + ?Sized>(
+    env: &mut E,
+    at: At,
+    task: MachPort,
+    ptrs: [u64; 5],
+) -> Step<Ret> {
+    let At {
+        caller, name, w, ..
+    } = at;
+    let [addr_ptr, size_ptr, depth_ptr, info_ptr, count_ptr] = ptrs;
+    let addr = load_param(env, caller, name, "address", addr_ptr, w.bytes())?;
+    load_param(env, caller, name, "nesting_depth", depth_ptr, 4)?;
+    // MIG passes at most the info array's bound (19 words).
+    let count = load_param(env, caller, name, "count", count_ptr, 4)?.min(19) as u32;
+    let t = resolve(env, caller, task)?;
+    sync(env, t);
+    if count < VM_REGION_SUBMAP_SHORT_INFO_COUNT_64 {
+        return kr(KERN_INVALID_ARGUMENT);
+    }
+    let vm = env.vm(t);
+    let Some(run) = vm.table.region_at_or_after(vm.trunc_page(addr)) else {
+        return kr(KERN_INVALID_ADDRESS);
+    };
+    let start = run.start << vm.page_shift;
+    let len = (run.end - run.start) << vm.page_shift;
+    if w == Width::W32 && u128::from(start) + u128::from(len) >= w.limit() {
+        return kr(KERN_INVALID_ADDRESS);
+    }
+    let a = run.attrs;
+    let s = sharing(env, t, run.start, run.end, a);
+    let offset = a.object_offset(start);
+    let mut info = [0u8; 76];
+    info[0..4].copy_from_slice(&a.cur.0.to_le_bytes());
+    info[4..8].copy_from_slice(&a.max.0.to_le_bytes());
+    info[8..12].copy_from_slice(&a.inherit.0.to_le_bytes());
+    info[12..20].copy_from_slice(&offset.to_le_bytes());
+    // user_tag @20 is 0 (machvm keeps no tags).
+    let out_count = if count < VM_REGION_SUBMAP_INFO_V0_COUNT_64 {
+        // The short info: ref_count, shadow_depth (2 bytes), external_pager, share_mode,
+        // is_submap, behavior, object_id, user_wired_count.
+        info[24..28].copy_from_slice(&s.ref_count.to_le_bytes());
+        info[31] = s.mode;
+        info[36..40].copy_from_slice(&a.behavior.to_le_bytes());
+        info[40..44].copy_from_slice(&a.share.to_le_bytes());
+        VM_REGION_SUBMAP_SHORT_INFO_COUNT_64
+    } else {
+        // pages_resident, pages_shared_now_private, pages_swapped_out and pages_dirtied
+        // (0: machvm does not track them), ref_count, shadow_depth, external_pager,
+        // share_mode, is_submap, behavior, object_id, user_wired_count, pages_reusable,
+        // object_id_full.
+        info[24..28].copy_from_slice(&s.resident.to_le_bytes());
+        info[40..44].copy_from_slice(&s.ref_count.to_le_bytes());
+        info[47] = s.mode;
+        info[52..56].copy_from_slice(&a.behavior.to_le_bytes());
+        info[56..60].copy_from_slice(&a.share.to_le_bytes());
+        info[68..76].copy_from_slice(&u64::from(a.share).to_le_bytes());
+        match count {
+            16 => VM_REGION_SUBMAP_INFO_V0_COUNT_64,
+            17 | 18 => VM_REGION_SUBMAP_INFO_V1_COUNT_64,
+            _ => VM_REGION_SUBMAP_INFO_COUNT_64,
+        }
+    };
+    store_param(env, caller, name, "address", addr_ptr, start, w.bytes())?;
+    store_param(env, caller, name, "size", size_ptr, len, w.bytes())?;
+    store_param(env, caller, name, "nesting_depth", depth_ptr, 0, 4)?;
+    let n = out_count as usize * 4;
+    store_bytes(env, caller, name, "info", info_ptr, &info[..n])?;
+    store_param(
+        env,
+        caller,
+        name,
+        "count",
+        count_ptr,
+        u64::from(out_count),
+        4,
+    )?;
     Ok(KERN_SUCCESS.into())
 }
 

@@ -843,3 +843,37 @@ fn the_embedder_copies_and_moves_rights() {
         assert_eq!(kernel.entries().bytes(), 0, "its bytes came back");
     }
 }
+
+#[test]
+fn names_take_a_new_generation_and_references_peg_at_the_most() {
+    let (w, p) = (Width::W32, 4096);
+    let mut t = T::with(On::Machvm, true, w, p, Form::MachVm, 4, Some(64));
+    let b = t.h.add_task(w, 4, Some(64));
+    // One slot, used again and again: 0x303, 0x307, ... 0x3ff, then 0x303 once more.
+    let mut names = Vec::new();
+    for _ in 0..65 {
+        let e = t.entry(Make::new(p, 0, perm(RW, MAP_MEM_NAMED_CREATE)), p);
+        names.push(e.0);
+        assert_eq!(t.port_deallocate(e), KERN_SUCCESS);
+    }
+    assert_eq!(names[..3], [0x303, 0x307, 0x30b]);
+    assert_eq!(names[63], 0x3ff);
+    assert_eq!(names[64], 0x303, "the generation comes round after 64 uses");
+    // 65535 references stay: a deallocation takes none away.
+    let e = t.entry(Make::new(p, 0, perm(RW, MAP_MEM_NAMED_CREATE)), p);
+    let a = t.g;
+    let (ta, tb) = {
+        let h = t.harness();
+        (h.task(a), h.task(b))
+    };
+    let kernel = &mut t.harness().store().data_mut().kernel;
+    for _ in 0..70_000 {
+        kernel.copy_send_right(ta, e, tb).expect("copies");
+    }
+    let name = kernel.copy_send_right(ta, e, tb).unwrap();
+    t.g = b;
+    for _ in 0..3 {
+        assert_eq!(t.port_deallocate(name), KERN_SUCCESS);
+    }
+    assert!(t.mapped(Map::anywhere(name, p)) > 0, "still named");
+}

@@ -16,5 +16,6 @@ mod params;
 mod permanent;
 mod ports;
 mod protect;
+mod recurse;
 mod remap;
 mod transfer;

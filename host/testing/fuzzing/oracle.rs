@@ -566,15 +566,15 @@ impl Differential {
         self.outcomes.push(None);
         match *op {
             Op::Call { caller, ref call } => {
-                if let Some(in_param) = residency_in_param(call) {
+                let in_params = residency_in_params(call, self.harness.width(caller));
+                if let Some(in_params) = in_params {
                     // What the model cannot know: which pages the host has resident. The
-                    // real call reads its in-parameter first (a page read becomes
+                    // real call reads its in-parameters first (a page read becomes
                     // resident): so does this, and then both sides see the same.
                     let size = self.harness.memory_size(caller) as u64;
-                    if let Some(end) = in_param.0.checked_add(in_param.1) {
-                        if end <= size {
-                            self.harness
-                                .read(caller, in_param.0 as usize, in_param.1 as usize);
+                    for (ptr, len) in in_params {
+                        if ptr.checked_add(len).is_some_and(|end| end <= size) {
+                            self.harness.read(caller, ptr as usize, len as usize);
                         }
                     }
                     for t in 0..self.setup.tasks.len() {
@@ -742,6 +742,19 @@ impl Differential {
                 if let Some(t) = target(target_task) {
                     out.push((t, 0, u64::MAX));
                 }
+            }
+            Call::RegionRecurse {
+                addr_ptr,
+                size_ptr,
+                depth_ptr,
+                info_ptr,
+                count_ptr,
+                ..
+            } => {
+                for ptr in [addr_ptr, size_ptr, depth_ptr, count_ptr] {
+                    out.push(span(caller, ptr, OUT));
+                }
+                out.push(span(caller, info_ptr, 76));
             }
             Call::MakeEntry {
                 size_ptr,
@@ -1054,17 +1067,40 @@ fn show(o: &Outcome) -> String {
     }
 }
 
-/// For the calls that report residency, the in-parameter they read before they look at it
-/// (`(address, bytes)`; `(0, 0)` when none).
-fn residency_in_param(call: &Call) -> Option<(u64, u64)> {
-    match *call {
-        Call::PageQuery { .. } => Some((0, 0)),
-        Call::PageRangeQuery { count_ptr, .. } => Some((count_ptr, 8)),
+/// The in-parameters `(ptr, bytes)` that `call`, made by a guest of width `gw`, reads before
+/// it looks at residency (which reading them may change), for the calls that report it;
+/// `None` for the others.
+fn residency_in_params(call: &Call, gw: Width) -> Option<Vec<(u64, u64)>> {
+    Some(match *call {
+        Call::PageQuery { .. } => Vec::new(),
+        Call::PageRangeQuery { count_ptr, .. } => vec![(count_ptr, 8)],
         Call::PageInfo { count_ptr, .. }
         | Call::TaskInfo { count_ptr, .. }
-        | Call::HostStatistics64 { count_ptr, .. } => Some((count_ptr, 4)),
-        _ => None,
-    }
+        | Call::HostStatistics64 { count_ptr, .. } => vec![(count_ptr, 4)],
+        Call::Region {
+            form,
+            addr_ptr,
+            count_ptr,
+            ..
+        } => vec![(addr_ptr, form.address_width(gw).bytes()), (count_ptr, 4)],
+        Call::VmRegion {
+            addr_ptr,
+            count_ptr,
+            ..
+        } => vec![(addr_ptr, gw.bytes()), (count_ptr, 4)],
+        Call::RegionRecurse {
+            form,
+            addr_ptr,
+            depth_ptr,
+            count_ptr,
+            ..
+        } => vec![
+            (addr_ptr, form.address_width(gw).bytes()),
+            (depth_ptr, 4),
+            (count_ptr, 4),
+        ],
+        _ => return None,
+    })
 }
 
 /// The task port that `call` names (its target), if it takes one.
@@ -1085,6 +1121,7 @@ fn task_port(call: &Call) -> Option<MachPort> {
         | Call::Remap {
             target_task: task, ..
         }
+        | Call::RegionRecurse { task, .. }
         | Call::MakeEntry { task, .. }
         | Call::Map { task, .. }
         | Call::PortDeallocate { task, .. }

@@ -399,6 +399,8 @@ pub enum FlavorSpec {
     Basic64,
     /// `VM_REGION_BASIC_INFO`.
     Basic,
+    /// `VM_REGION_EXTENDED_INFO`.
+    Extended,
     /// Any value.
     Raw(u32),
 }
@@ -408,6 +410,7 @@ impl FlavorSpec {
         match self {
             FlavorSpec::Basic64 => VM_REGION_BASIC_INFO_64 as u32,
             FlavorSpec::Basic => VM_REGION_BASIC_INFO as u32,
+            FlavorSpec::Extended => crate::abi::VM_REGION_EXTENDED_INFO as u32,
             FlavorSpec::Raw(v) => v,
         }
     }
@@ -928,6 +931,19 @@ pub enum CallSpec {
         max_ptr: PtrSpec,
         inheritance: u8,
     },
+    /// `vm_region_recurse_64` / `mach_vm_region_recurse`; `addr` is stored at `*address`
+    /// and `count` (19, 17, 18, 16, 12, 11 or any value) at `*count` first.
+    RegionRecurse {
+        mach: bool,
+        task: PortSpec,
+        addr_ptr: PtrSpec,
+        addr: Num,
+        size_ptr: PtrSpec,
+        depth_ptr: PtrSpec,
+        info_ptr: PtrSpec,
+        count_ptr: PtrSpec,
+        count: u8,
+    },
     /// `mach_make_memory_entry_64` / `mach_make_memory_entry`; `size` is stored at
     /// `*size` first. `permission`'s low 3 bits are the protection; the rest picks no flag,
     /// `VM_SHARE`, `NAMED_CREATE`, `VM_COPY`, `NAMED_REUSE`, `ONLY` with or without
@@ -1178,6 +1194,19 @@ impl<'a> Arbitrary<'a> for CallSpec {
                         cur_ptr: u.arbitrary()?,
                         max_ptr: u.arbitrary()?,
                         inheritance: u.arbitrary()?,
+                    })
+                }),
+                (4, |u| {
+                    Ok(CallSpec::RegionRecurse {
+                        mach: u.arbitrary()?,
+                        task: u.arbitrary()?,
+                        addr_ptr: u.arbitrary()?,
+                        addr: u.arbitrary()?,
+                        size_ptr: u.arbitrary()?,
+                        depth_ptr: u.arbitrary()?,
+                        info_ptr: u.arbitrary()?,
+                        count_ptr: u.arbitrary()?,
+                        count: u.arbitrary()?,
                     })
                 }),
                 (5, |u| {
@@ -1932,6 +1961,41 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
                 cur_ptr: ptr(cur_ptr),
                 max_ptr: ptr(max_ptr),
                 inheritance: inheritance_value(inheritance),
+            }
+        }
+        CallSpec::RegionRecurse {
+            mach,
+            task,
+            addr_ptr,
+            addr,
+            size_ptr,
+            depth_ptr,
+            info_ptr,
+            count_ptr,
+            count,
+        } => {
+            let (name, t) = target(task);
+            let (tc, aw) = (ctx(d, t), form(mach).address_width(gw));
+            let addr_ptr = hint_at(&mut ops, caller, ptr(addr_ptr), addr.resolve(&tc), aw);
+            let count_ptr = ptr(count_ptr);
+            let count = match count % 8 {
+                0 | 1 => 19,
+                2 => 17,
+                3 => 18,
+                4 => 16,
+                5 => 12,
+                6 => 11,
+                _ => u32::from(count) * 3,
+            };
+            ops.push(poke(caller, count_ptr, count.into(), 4));
+            Call::RegionRecurse {
+                form: form(mach),
+                task: name,
+                addr_ptr,
+                size_ptr: ptr(size_ptr),
+                depth_ptr: ptr(depth_ptr),
+                info_ptr: ptr(info_ptr),
+                count_ptr,
             }
         }
         CallSpec::MakeEntry {

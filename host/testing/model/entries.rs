@@ -203,6 +203,14 @@ impl Model {
             .any(|e| e.parts.iter().any(|&(_, s, _)| s == share))
     }
 
+    /// How many live entries name shared object `share`.
+    pub(super) fn entries_naming(&self, share: u32) -> u64 {
+        let entries = self.entries.iter().flatten();
+        entries
+            .filter(|e| e.parts.iter().any(|&(_, s, _)| s == share))
+            .count() as u64
+    }
+
     /// True when a live entry exists.
     pub(super) fn any_entry(&self) -> bool {
         self.entries.iter().any(Option::is_some)
