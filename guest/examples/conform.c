@@ -321,5 +321,20 @@ int conform_selftest(void)
 	CHECK(130, mach_port_deallocate(self, self), KERN_INVALID_RIGHT);
 	CHECK(131, mach_port_deallocate(self, 0x777), KERN_INVALID_NAME);
 	CHECK(132, mach_port_deallocate(self, MACH_PORT_NULL), KERN_SUCCESS);
+	/* vm_region_recurse_64: the submap info of private memory (no submap, no
+	 * object id); too short a count is refused. */
+	vm_region_submap_info_data_64_t sub;
+	natural_t depth = 5;
+	mach_msg_type_number_t scnt = VM_REGION_SUBMAP_INFO_COUNT_64;
+	y = 0;
+	vm_size_t ysz = 0;
+	CHECK(133, vm_region_recurse_64(self, &y, &ysz, &depth, (vm_region_recurse_info_t)&sub,
+		&scnt), KERN_SUCCESS);
+	ENSURE(134, y == 0 && ysz > 0 && depth == 0 && scnt == VM_REGION_SUBMAP_INFO_COUNT_64 &&
+		sub.is_submap == 0 && sub.object_id == 0 && sub.protection == VM_PROT_DEFAULT &&
+		(sub.share_mode == SM_PRIVATE || sub.share_mode == SM_EMPTY));
+	scnt = 11;
+	CHECK(135, vm_region_recurse_64(self, &y, &ysz, &depth, (vm_region_recurse_info_t)&sub,
+		&scnt), KERN_INVALID_ARGUMENT);
 	return 0;
 }

@@ -38,6 +38,8 @@ X(kern_return_t, vm_inherit, (vm_map_t t, vm_address_t a, vm_size_t s, vm_inheri
 X(kern_return_t, mach_vm_inherit, (vm_map_t t, mach_vm_address_t a, mach_vm_size_t s, vm_inherit_t i), (t, a, s, i))
 X(kern_return_t, vm_remap, (vm_map_t t, vm_address_t *a, vm_size_t s, vm_address_t m, int f, vm_map_t st, vm_address_t sa, boolean_t c, vm_prot_t *cur, vm_prot_t *max, vm_inherit_t i), (t, a, s, m, f, st, sa, c, cur, max, i))
 X(kern_return_t, mach_vm_remap, (vm_map_t t, mach_vm_address_t *a, mach_vm_size_t s, mach_vm_offset_t m, int f, vm_map_t st, mach_vm_address_t sa, boolean_t c, vm_prot_t *cur, vm_prot_t *max, vm_inherit_t i), (t, a, s, m, f, st, sa, c, cur, max, i))
+X(kern_return_t, vm_region_recurse_64, (vm_map_read_t t, vm_address_t *a, vm_size_t *s, natural_t *d, vm_region_recurse_info_t i, mach_msg_type_number_t *c), (t, a, s, d, i, c))
+X(kern_return_t, mach_vm_region_recurse, (vm_map_read_t t, mach_vm_address_t *a, mach_vm_size_t *s, natural_t *d, vm_region_recurse_info_t i, mach_msg_type_number_t *c), (t, a, s, d, i, c))
 X(kern_return_t, mach_make_memory_entry_64, (vm_map_t t, memory_object_size_t *s, memory_object_offset_t o, vm_prot_t p, mem_entry_name_port_t *h, mem_entry_name_port_t pe), (t, s, o, p, h, pe))
 X(kern_return_t, mach_make_memory_entry, (vm_map_t t, vm_size_t *s, vm_offset_t o, vm_prot_t p, mem_entry_name_port_t *h, mem_entry_name_port_t pe), (t, s, o, p, h, pe))
 X(kern_return_t, vm_map, (vm_map_t t, vm_address_t *a, vm_size_t s, vm_address_t m, int f, mem_entry_name_port_t ob, vm_offset_t o, boolean_t c, vm_prot_t cur, vm_prot_t max, vm_inherit_t i), (t, a, s, m, f, ob, o, c, cur, max, i))

@@ -60,6 +60,11 @@ kern_return_t mach_vm_remap(vm_map_t target_task,
 	vm_prot_t *max_protection, vm_inherit_t inheritance)
 	__MACHVM_IMPORT("mach_vm_remap");
 
+kern_return_t mach_vm_region_recurse(vm_map_read_t target_task,
+	mach_vm_address_t *address, mach_vm_size_t *size, natural_t *nesting_depth,
+	vm_region_recurse_info_t info, mach_msg_type_number_t *infoCnt)
+	__MACHVM_IMPORT("mach_vm_region_recurse");
+
 kern_return_t mach_vm_map(vm_map_t target_task, mach_vm_address_t *address,
 	mach_vm_size_t size, mach_vm_offset_t mask, int flags,
 	mem_entry_name_port_t object, memory_object_offset_t offset,

@@ -104,6 +104,16 @@ kern_return_t vm_remap(vm_map_t target_task, vm_address_t *target_address,
 	vm_prot_t *max_protection, vm_inherit_t inheritance)
 	__MACHVM_IMPORT("vm_remap");
 
+/* The region at or after *address, as vm_region_64 finds it, with its submap
+ * info (<mach/vm_region.h>: count VM_REGION_SUBMAP_INFO_COUNT_64, 17, 16, or
+ * 12 to 15 for the short info; fewer than 12 KERN_INVALID_ARGUMENT) and its
+ * share mode. *nesting_depth answers 0 (machvm has no submaps). No region at
+ * or after it: KERN_INVALID_ADDRESS. */
+kern_return_t vm_region_recurse_64(vm_map_read_t target_task,
+	vm_address_t *address, vm_size_t *size, natural_t *nesting_depth,
+	vm_region_recurse_info_t info, mach_msg_type_number_t *infoCnt)
+	__MACHVM_IMPORT("vm_region_recurse_64");
+
 /* Makes a memory entry: a port (*object_handle, a new name in this task's
  * namespace) that names pages of objects and keeps them alive until its last
  * name is deallocated (mach_port_deallocate), whatever else maps them. The

@@ -26,7 +26,7 @@ struct vm_region_basic_info_64 {
 	vm_prot_t protection;            /* @0  current protection */
 	vm_prot_t max_protection;        /* @4  maximum protection */
 	vm_inherit_t inheritance;        /* @8  as vm_inherit left it */
-	boolean_t shared;                /* @12 pages of a shared object (vm_remap) */
+	boolean_t shared;                /* @12 shared by vm_remap or a memory entry */
 	boolean_t reserved;              /* @16 0 */
 	memory_object_offset_t offset;   /* @20 in that object, else 0 */
 	vm_behavior_t behavior;          /* @28 as vm_behavior_set left it */
@@ -115,7 +115,119 @@ typedef struct vm_page_info_basic vm_page_info_basic_data_t;
 #define VM_PAGE_INFO_BASIC_COUNT \
 	((mach_msg_type_number_t)(sizeof(vm_page_info_basic_data_t) / sizeof(int)))
 
+/*
+ * vm_region_recurse_64 / mach_vm_region_recurse: the submap info (76 bytes,
+ * count 19; 17 and 16 fill versions 1 and 0, 12 to 15 the 48-byte short
+ * info), packed to 4 in every guest. machvm has no submaps: nesting_depth
+ * answers 0, is_submap 0. share_mode: SM_EMPTY for private memory no page of
+ * which is resident (ref_count 0), SM_PRIVATE for other private memory
+ * (ref_count 1) and for an object one region or memory entry refers to,
+ * SM_TRUESHARED when several do (ref_count counts the regions, in every task,
+ * and the live memory entries of the object). object_id is the shared
+ * object's id (0 for private memory), equal for every mapping of it.
+ * user_tag, pages_shared_now_private, pages_swapped_out, pages_dirtied,
+ * shadow_depth, external_pager, user_wired_count and pages_reusable are 0.
+ */
+#define SM_COW             1
+#define SM_PRIVATE         2
+#define SM_EMPTY           3
+#define SM_SHARED          4
+#define SM_TRUESHARED      5
+#define SM_PRIVATE_ALIASED 6
+#define SM_SHARED_ALIASED  7
+#define SM_LARGE_PAGE      8
+
+typedef int *vm_region_recurse_info_t;
+typedef int *vm_region_recurse_info_64_t;
+typedef unsigned int vm32_object_id_t;
+
+#pragma pack(push, 4)
+struct vm_region_submap_info_64 {
+	vm_prot_t protection;             /* @0 */
+	vm_prot_t max_protection;         /* @4 */
+	vm_inherit_t inheritance;         /* @8 */
+	memory_object_offset_t offset;    /* @12 in the shared object, else 0 */
+	unsigned int user_tag;            /* @20 0 */
+	unsigned int pages_resident;      /* @24 */
+	unsigned int pages_shared_now_private; /* @28 0 */
+	unsigned int pages_swapped_out;   /* @32 0 */
+	unsigned int pages_dirtied;       /* @36 0 */
+	unsigned int ref_count;           /* @40 */
+	unsigned short shadow_depth;      /* @44 0 */
+	unsigned char external_pager;     /* @46 0 */
+	unsigned char share_mode;         /* @47 SM_* */
+	boolean_t is_submap;              /* @48 0 */
+	vm_behavior_t behavior;           /* @52 */
+	vm32_object_id_t object_id;       /* @56 */
+	unsigned short user_wired_count;  /* @60 0 */
+	unsigned int pages_reusable;      /* @64 0 (count 17 and up) */
+	vm_object_id_t object_id_full;    /* @68 (count 19) */
+};
+
+struct vm_region_submap_short_info_64 {
+	vm_prot_t protection;             /* @0 */
+	vm_prot_t max_protection;         /* @4 */
+	vm_inherit_t inheritance;         /* @8 */
+	memory_object_offset_t offset;    /* @12 */
+	unsigned int user_tag;            /* @20 0 */
+	unsigned int ref_count;           /* @24 */
+	unsigned short shadow_depth;      /* @28 0 */
+	unsigned char external_pager;     /* @30 0 */
+	unsigned char share_mode;         /* @31 SM_* */
+	boolean_t is_submap;              /* @32 0 */
+	vm_behavior_t behavior;           /* @36 */
+	vm32_object_id_t object_id;       /* @40 */
+	unsigned short user_wired_count;  /* @44 0 */
+};
+
+/* vm_region_64's flavor VM_REGION_EXTENDED_INFO (count 9): the region's pages
+ * and share mode, as the submap info reports them. */
+struct vm_region_extended_info {
+	vm_prot_t protection;             /* @0 */
+	unsigned int user_tag;            /* @4 0 */
+	unsigned int pages_resident;      /* @8 */
+	unsigned int pages_shared_now_private; /* @12 0 */
+	unsigned int pages_swapped_out;   /* @16 0 */
+	unsigned int pages_dirtied;       /* @20 0 */
+	unsigned int ref_count;           /* @24 */
+	unsigned short shadow_depth;      /* @28 0 */
+	unsigned char external_pager;     /* @30 0 */
+	unsigned char share_mode;         /* @31 */
+	unsigned int pages_reusable;      /* @32 0 */
+};
+#pragma pack(pop)
+
+typedef struct vm_region_submap_info_64 *vm_region_submap_info_64_t;
+typedef struct vm_region_submap_info_64 vm_region_submap_info_data_64_t;
+typedef struct vm_region_submap_short_info_64 *vm_region_submap_short_info_64_t;
+typedef struct vm_region_submap_short_info_64 vm_region_submap_short_info_data_64_t;
+typedef struct vm_region_extended_info *vm_region_extended_info_t;
+typedef struct vm_region_extended_info vm_region_extended_info_data_t;
+
+#define VM_REGION_SUBMAP_INFO_COUNT_64 \
+	((mach_msg_type_number_t)(sizeof(vm_region_submap_info_data_64_t) / sizeof(natural_t)))
+#define VM_REGION_SUBMAP_INFO_V2_COUNT_64 VM_REGION_SUBMAP_INFO_COUNT_64
+#define VM_REGION_SUBMAP_INFO_V1_COUNT_64 ((mach_msg_type_number_t)17)
+#define VM_REGION_SUBMAP_INFO_V0_COUNT_64 ((mach_msg_type_number_t)16)
+#define VM_REGION_SUBMAP_SHORT_INFO_COUNT_64 \
+	((mach_msg_type_number_t)(sizeof(vm_region_submap_short_info_data_64_t) / sizeof(natural_t)))
+#define VM_REGION_EXTENDED_INFO 13
+#define VM_REGION_EXTENDED_INFO_COUNT \
+	((mach_msg_type_number_t)(sizeof(vm_region_extended_info_data_t) / sizeof(natural_t)))
+
 #include <mach/machvm_import.h>
+__MACHVM_LAYOUT(sizeof(struct vm_region_submap_info_64) == 76, "vm_region_submap_info_64 is 76 bytes");
+__MACHVM_LAYOUT(VM_REGION_SUBMAP_INFO_COUNT_64 == 19, "VM_REGION_SUBMAP_INFO_COUNT_64 is 19");
+__MACHVM_LAYOUT(__builtin_offsetof(struct vm_region_submap_info_64, ref_count) == 40, "ref_count @40");
+__MACHVM_LAYOUT(__builtin_offsetof(struct vm_region_submap_info_64, share_mode) == 47, "share_mode @47");
+__MACHVM_LAYOUT(__builtin_offsetof(struct vm_region_submap_info_64, object_id) == 56, "object_id @56");
+__MACHVM_LAYOUT(__builtin_offsetof(struct vm_region_submap_info_64, object_id_full) == 68, "object_id_full @68");
+__MACHVM_LAYOUT(sizeof(struct vm_region_submap_short_info_64) == 48, "the short info is 48 bytes");
+__MACHVM_LAYOUT(VM_REGION_SUBMAP_SHORT_INFO_COUNT_64 == 12, "its count is 12");
+__MACHVM_LAYOUT(__builtin_offsetof(struct vm_region_submap_short_info_64, share_mode) == 31, "share_mode @31");
+__MACHVM_LAYOUT(__builtin_offsetof(struct vm_region_submap_short_info_64, object_id) == 40, "object_id @40");
+__MACHVM_LAYOUT(sizeof(struct vm_region_extended_info) == 36, "vm_region_extended_info is 36 bytes");
+__MACHVM_LAYOUT(VM_REGION_EXTENDED_INFO_COUNT == 9, "VM_REGION_EXTENDED_INFO_COUNT is 9");
 __MACHVM_LAYOUT(sizeof(struct vm_page_info_basic) == 32, "vm_page_info_basic is 32 bytes");
 __MACHVM_LAYOUT(__builtin_offsetof(struct vm_page_info_basic, offset) == 16, "offset @16");
 __MACHVM_LAYOUT(__builtin_offsetof(struct vm_page_info_basic, depth) == 24, "depth @24");

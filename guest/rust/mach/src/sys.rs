@@ -230,6 +230,65 @@ pub const VM_REGION_BASIC_INFO_COUNT: mach_msg_type_number_t =
 pub const VM_REGION_BASIC_INFO_COUNT_64: mach_msg_type_number_t =
     machvm_abi::VM_REGION_BASIC_INFO_COUNT_64;
 
+/// `vm_region_recurse_64`'s info: 19 words, [`vm_region_submap_info_64`].
+pub const VM_REGION_SUBMAP_INFO_COUNT_64: mach_msg_type_number_t =
+    machvm_abi::VM_REGION_SUBMAP_INFO_COUNT_64;
+/// The short submap info's count (what counts 12 to 15 get).
+pub const VM_REGION_SUBMAP_SHORT_INFO_COUNT_64: mach_msg_type_number_t =
+    machvm_abi::VM_REGION_SUBMAP_SHORT_INFO_COUNT_64;
+/// `vm_region_64` flavor: the region's pages and share mode.
+pub const VM_REGION_EXTENDED_INFO: vm_region_flavor_t = machvm_abi::VM_REGION_EXTENDED_INFO;
+/// Share mode: nothing backs the pages yet.
+pub const SM_EMPTY: u8 = machvm_abi::SM_EMPTY;
+/// Share mode: one mapping or entry refers to the pages.
+pub const SM_PRIVATE: u8 = machvm_abi::SM_PRIVATE;
+/// Share mode: several mappings or entries refer to the pages.
+pub const SM_TRUESHARED: u8 = machvm_abi::SM_TRUESHARED;
+
+/// `vm_region_submap_info_64`: 76 bytes, packed to 4 as in XNU.
+#[repr(C, packed(4))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct vm_region_submap_info_64 {
+    /// Current protection.
+    pub protection: vm_prot_t,
+    /// Maximum protection.
+    pub max_protection: vm_prot_t,
+    /// Inheritance.
+    pub inheritance: vm_inherit_t,
+    /// The region's place in its shared object, else 0.
+    pub offset: memory_object_offset_t,
+    /// 0.
+    pub user_tag: u32,
+    /// Pages resident in host memory.
+    pub pages_resident: u32,
+    /// 0.
+    pub pages_shared_now_private: u32,
+    /// 0.
+    pub pages_swapped_out: u32,
+    /// 0.
+    pub pages_dirtied: u32,
+    /// The regions and memory entries that refer to its object.
+    pub ref_count: u32,
+    /// 0.
+    pub shadow_depth: u16,
+    /// 0.
+    pub external_pager: u8,
+    /// `SM_*`.
+    pub share_mode: u8,
+    /// 0 (no submaps).
+    pub is_submap: boolean_t,
+    /// Behavior.
+    pub behavior: i32,
+    /// The shared object's id, 0 for private memory.
+    pub object_id: u32,
+    /// 0.
+    pub user_wired_count: u16,
+    /// 0.
+    pub pages_reusable: u32,
+    /// The object's id, 64 bits.
+    pub object_id_full: u64,
+}
+
 /// `vm_region_basic_info_64`: 36 bytes, packed to 4 as in XNU.
 #[repr(C, packed(4))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -524,6 +583,26 @@ extern "C" {
         info: vm_region_info_t,
         info_cnt: *mut mach_msg_type_number_t,
         object_name: *mut mach_port_t,
+    ) -> kern_return_t;
+
+    /// Word-sized `vm_region_recurse_64`: the region at or after `*address` with its
+    /// submap info.
+    pub fn vm_region_recurse_64(
+        target_task: vm_map_read_t,
+        address: *mut vm_address_t,
+        size: *mut vm_size_t,
+        nesting_depth: *mut natural_t,
+        info: vm_region_info_t,
+        info_cnt: *mut mach_msg_type_number_t,
+    ) -> kern_return_t;
+    /// 64-bit `mach_vm_region_recurse`.
+    pub fn mach_vm_region_recurse(
+        target_task: vm_map_read_t,
+        address: *mut mach_vm_address_t,
+        size: *mut mach_vm_size_t,
+        nesting_depth: *mut natural_t,
+        info: vm_region_info_t,
+        info_cnt: *mut mach_msg_type_number_t,
     ) -> kern_return_t;
 
     /// Word-sized `vm_region`: `vm_region_64` under its older name.

@@ -132,6 +132,21 @@ fn vm_constants_are_xnus() {
 }
 
 #[test]
+fn submap_info_layout_is_xnus() {
+    assert_eq!(
+        size_of::<vm_region_submap_info_64>(),
+        VM_REGION_SUBMAP_INFO_COUNT_64 as usize * 4
+    );
+    assert_eq!(size_of::<vm_region_submap_info_64>(), 76);
+    assert_eq!(offset_of!(vm_region_submap_info_64, offset), 12);
+    assert_eq!(offset_of!(vm_region_submap_info_64, ref_count), 40);
+    assert_eq!(offset_of!(vm_region_submap_info_64, share_mode), 47);
+    assert_eq!(offset_of!(vm_region_submap_info_64, object_id), 56);
+    assert_eq!(offset_of!(vm_region_submap_info_64, pages_reusable), 64);
+    assert_eq!(offset_of!(vm_region_submap_info_64, object_id_full), 68);
+}
+
+#[test]
 fn region_info_layout_is_xnus() {
     assert_eq!(size_of::<vm_region_basic_info_64>(), 36);
     assert_eq!(size_of::<vm_region_basic_info>(), 32);
