@@ -39,7 +39,7 @@
 
 use std::fmt;
 
-use crate::abi::{Call, Outcome, VmFlags};
+use crate::abi::{Call, Outcome, VmFlags, VM_REGION_EXTENDED_INFO};
 use crate::abi::{
     KernReturn, VmProt, HOST_VM_INFO64, MACH_TASK_BASIC_INFO, TASK_VM_INFO, TASK_VM_INFO_PURGEABLE,
     VM_PAGE_INFO_BASIC, VM_PROT_ALL, VM_PROT_COPY, VM_REGION_BASIC_INFO, VM_REGION_BASIC_INFO_64,
@@ -165,6 +165,7 @@ struct Flavor(&'static [(i32, &'static str)], u32);
 const REGION_FLAVORS: &[(i32, &str)] = &[
     (VM_REGION_BASIC_INFO_64, "VM_REGION_BASIC_INFO_64"),
     (VM_REGION_BASIC_INFO, "VM_REGION_BASIC_INFO"),
+    (VM_REGION_EXTENDED_INFO, "VM_REGION_EXTENDED_INFO"),
 ];
 const PAGE_INFO_FLAVORS: &[(i32, &str)] = &[(VM_PAGE_INFO_BASIC, "VM_PAGE_INFO_BASIC")];
 const TASK_FLAVORS: &[(i32, &str)] = &[

@@ -1660,15 +1660,15 @@ impl Model {
 
     /// How task `t`'s region `[first, last)` with `attrs` is shared (spec §8): its share
     /// mode, its object's references (every region, in every task, and every live memory
-    /// entry naming it; 1 for private memory with a resident page, 0 without) and its
-    /// resident pages.
+    /// entry naming it; 1 for private memory with a resident page or purgeable, 0 for
+    /// other private memory) and its resident pages.
     fn sharing(&self, t: usize, first: usize, last: usize, attrs: PageAttrs) -> (u8, u32, u32) {
         let task = &self.tasks[t];
         let resident = (first..last)
             .filter(|&i| task.resident.get(i).copied().unwrap_or(false))
             .count() as u32;
         if attrs.share == 0 {
-            return if resident == 0 {
+            return if resident == 0 && attrs.object == 0 {
                 (SM_EMPTY, 0, 0)
             } else {
                 (SM_PRIVATE, 1, resident)

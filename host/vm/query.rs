@@ -81,8 +81,8 @@ struct Sharing {
     /// `SM_EMPTY`, `SM_PRIVATE` or `SM_TRUESHARED`.
     mode: u8,
     /// The mappings (regions, in every task) and live memory entries that refer to the
-    /// region's object: 0 for private memory with no page resident, 1 for other private
-    /// memory.
+    /// region's object: 0 for private memory with no page resident (and not purgeable), 1
+    /// for other private memory.
     ref_count: u32,
     /// The region's pages resident in host memory.
     resident: u32,
@@ -97,8 +97,8 @@ fn sharing<E: Env + ?Sized>(env: &mut E, t: TaskId, s: u64, e: u64, a: PageAttrs
     let resident = env.resident(t, s, inside).iter().filter(|&&r| r).count() as u32;
     if a.share == 0 {
         // Private memory: an object once a page of it is resident (XNU makes one at the
-        // first fault), none before.
-        let (mode, ref_count) = if resident == 0 {
+        // first fault), none before; a purgeable object from the start.
+        let (mode, ref_count) = if resident == 0 && a.object == 0 {
             (SM_EMPTY, 0)
         } else {
             (SM_PRIVATE, 1)

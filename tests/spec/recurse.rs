@@ -267,3 +267,34 @@ fn private_memory_is_empty_until_a_page_is_resident() {
         assert_eq!(r.u32_at(24), 1, "pages_resident {}", t.ctx());
     });
 }
+
+#[test]
+fn purgeable_memory_has_its_object_at_once_and_vm_region_reports_flavor_13() {
+    each_machvm(|t| {
+        let p = t.p;
+        let (code, a) = t.allocate(0, 2 * p, VmFlags(VM_FLAGS_ANYWHERE.0 | VM_FLAGS_PURGABLE.0));
+        assert_eq!(code, KERN_SUCCESS, "{}", t.ctx());
+        assert_eq!(
+            t.recursed(a, 19).sharing(),
+            (SM_PRIVATE, 1, 0),
+            "{}",
+            t.ctx()
+        );
+        // The older name takes the extended flavor too.
+        let n = t.word();
+        t.put(PTR, &a.to_le_bytes()[..n]);
+        t.put(PTR + 16, &9u32.to_le_bytes());
+        let call = Call::VmRegion {
+            task: TASK_SELF_NAME,
+            addr_ptr: PTR,
+            size_ptr: PTR + 8,
+            flavor: VM_REGION_EXTENDED_INFO as u32,
+            info_ptr: INFO,
+            count_ptr: PTR + 16,
+            object_name_ptr: PTR + 20,
+        };
+        assert_eq!(t.ret(call), KERN_SUCCESS, "{}", t.ctx());
+        assert_eq!(t.get(INFO + 31, 1)[0], SM_PRIVATE, "{}", t.ctx());
+        assert_eq!(t.get_uint(INFO + 24, 4), 1, "{}", t.ctx());
+    });
+}

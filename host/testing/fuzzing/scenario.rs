@@ -720,8 +720,9 @@ impl<'a> Arbitrary<'a> for FlavorSpec {
         weighted(
             u,
             &[
-                (75, |_| Ok(FlavorSpec::Basic64)),
+                (65, |_| Ok(FlavorSpec::Basic64)),
                 (17, |_| Ok(FlavorSpec::Basic)),
+                (10, |_| Ok(FlavorSpec::Extended)),
                 (8, |u| Ok(FlavorSpec::Raw(u.arbitrary()?))),
             ],
         )
@@ -1983,9 +1984,9 @@ fn resolve_call(d: &Differential, caller: usize, spec: &CallSpec) -> Vec<Op> {
                 2 => 17,
                 3 => 18,
                 4 => 16,
-                5 => 12,
-                6 => 11,
-                _ => u32::from(count) * 3,
+                5 => 12 + u32::from(count >> 3) % 4,
+                6 => u32::from(count >> 3) % 12,
+                _ => u32::from(count) << 24 | u32::from(count),
             };
             ops.push(poke(caller, count_ptr, count.into(), 4));
             Call::RegionRecurse {
