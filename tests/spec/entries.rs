@@ -877,3 +877,53 @@ fn names_take_a_new_generation_and_references_peg_at_the_most() {
     }
     assert!(t.mapped(Map::anywhere(name, p)) > 0, "still named");
 }
+
+#[test]
+fn ranges_that_wrap_holes_and_the_largest_object() {
+    each_sharing(|t| {
+        let p = t.p;
+        // A hole in a copy's range.
+        let past = t.memory_size() + 4 * p;
+        t.make_fails(
+            Make::new(p, past, perm(R, MAP_MEM_VM_COPY)),
+            KERN_INVALID_ADDRESS,
+        );
+        if t.aword() == 8 {
+            // Size 0 at an offset whose page rounds past 2^64: the rounded end wraps to 0.
+            let top = u64::MAX - 1;
+            for flags in [MAP_MEM_NAMED_CREATE, MAP_MEM_VM_SHARE, MAP_MEM_VM_COPY] {
+                t.make_fails(Make::new(0, top, perm(R, flags)), KERN_INVALID_ARGUMENT);
+            }
+            // More than 2^32 - 1 pages of a new object: KERN_FAILURE (XNU's ANON_MAX_SIZE),
+            // before the entry limit is looked at.
+            let m = Make::new(p << 32, 0, perm(RW, MAP_MEM_NAMED_CREATE));
+            t.make_fails(m, KERN_FAILURE);
+            // vm_map: offset + round(size) overflowing.
+            let e = t.entry(Make::new(p, 0, perm(RW, MAP_MEM_NAMED_CREATE)), p);
+            let m = Map {
+                offset: u64::MAX - p + 1,
+                ..Map::anywhere(e, p)
+            };
+            t.map_fails(m, KERN_INVALID_ARGUMENT);
+        }
+    });
+}
+
+#[test]
+fn a_task_deallocates_a_name_in_another_tasks_namespace() {
+    each_sharing(|t| {
+        let p = t.p;
+        let (w, a) = (t.w, t.g);
+        let b = t.h.add_task(w, 4, Some(64));
+        let to_b = t.h.insert_send_right(a, b);
+        t.g = b;
+        let e = t.entry(Make::new(p, 0, perm(RW, MAP_MEM_NAMED_CREATE)), p);
+        t.g = a;
+        let call = |name| Call::PortDeallocate { task: to_b, name };
+        assert_eq!(t.ret(call(e)), KERN_SUCCESS, "{}", t.ctx());
+        assert_eq!(t.ret(call(e)), KERN_INVALID_NAME, "{}", t.ctx());
+        // The caller's own namespace is not the one named.
+        assert_eq!(t.port_deallocate(to_b), KERN_SUCCESS, "{}", t.ctx());
+        assert_eq!(t.port_deallocate(to_b), KERN_INVALID_NAME, "{}", t.ctx());
+    });
+}
