@@ -1,7 +1,8 @@
 //! Call sequences on memories that can share pages (spec §8) through the real wasm
-//! boundary against the reference model: `vm_remap` succeeds there, so writes through
-//! aliases, freed and overwritten mappings, `VM_PROT_COPY` and copies between aliases are
-//! compared page by page with the model's objects. Any divergence is a finding.
+//! boundary against the reference model: `vm_remap`, memory entries and `vm_map` succeed
+//! there, so writes through aliases and entries, freed and overwritten mappings,
+//! `VM_PROT_COPY`, copies between aliases, port names and share modes are compared with
+//! the model's objects. Any divergence is a finding.
 #![no_main]
 
 use arbitrary::Unstructured;
