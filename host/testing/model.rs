@@ -1152,7 +1152,7 @@ impl Model {
                 self.shares_wrapped = true;
                 let used = |id: u32| {
                     let of = |p: &Option<PageAttrs>| p.is_some_and(|a| a.share == id);
-                    self.tasks.iter().any(|t| t.pages.iter().any(of)) || self.entry_names_share(id)
+                    self.tasks.iter().any(|t| t.pages.iter().any(of)) || self.entries_naming(id) > 0
                 };
                 (1..=u32::MAX).find(|&id| !used(id)).unwrap_or(1)
             }
@@ -1575,44 +1575,15 @@ impl Model {
         let start = first as u128 * u128::from(p);
         let size = (last - first) as u128 * u128::from(p);
         let mut info = vec![0u8; info_len];
+        info[0..4].copy_from_slice(&attrs.cur.0.to_le_bytes());
         if flavor as i32 == VM_REGION_EXTENDED_INFO {
             let (mode, refs, resident) = self.sharing(t, first, last, attrs);
-            info[0..4].copy_from_slice(&attrs.cur.0.to_le_bytes());
             info[8..12].copy_from_slice(&resident.to_le_bytes());
             info[24..28].copy_from_slice(&refs.to_le_bytes());
             info[31] = mode;
-            return Ok(vec![
-                Store::word("address", addr_ptr, start as u64, aw.bytes()),
-                Store::word("size", size_ptr, size as u64, aw.bytes()),
-                Store {
-                    param: "info",
-                    ptr: info_ptr,
-                    bytes: info,
-                },
-                Store::word("count", count_ptr, u64::from(want), 4),
-                Store::word("object_name", object_name_ptr, 0, 4),
-            ]);
+        } else {
+            Model::basic_info(&mut info, flavor, start as u64, attrs);
         }
-        info[0..4].copy_from_slice(&attrs.cur.0.to_le_bytes());
-        info[4..8].copy_from_slice(&attrs.max.0.to_le_bytes());
-        info[8..12].copy_from_slice(&attrs.inherit.0.to_le_bytes());
-        // shared @12: the region's pages belong to a shared object; reserved @16 is 0; the
-        // offset @20 is the first page's place in that object (0 without one), 8 bytes in
-        // flavor 9 and 4 in flavor 10, and the behavior follows it; user_wired_count is 0.
-        info[12] = u8::from(attrs.shared);
-        let offset = if attrs.share == 0 {
-            0
-        } else {
-            (start as u64).wrapping_add(attrs.share_offset)
-        };
-        let behavior_at = if flavor as i32 == VM_REGION_BASIC_INFO_64 {
-            info[20..28].copy_from_slice(&offset.to_le_bytes());
-            28
-        } else {
-            info[20..24].copy_from_slice(&(offset as u32).to_le_bytes());
-            24
-        };
-        info[behavior_at..behavior_at + 4].copy_from_slice(&attrs.behavior.to_le_bytes());
         Ok(vec![
             Store::word("address", addr_ptr, start as u64, aw.bytes()),
             Store::word("size", size_ptr, size as u64, aw.bytes()),
@@ -1624,6 +1595,30 @@ impl Model {
             Store::word("count", count_ptr, u64::from(want), 4),
             Store::word("object_name", object_name_ptr, 0, 4),
         ])
+    }
+
+    /// Fills a `vm_region_basic_info_64` (flavor 9) or `vm_region_basic_info` (10) of a
+    /// region starting at `start` with `attrs`, its protection at 0 already.
+    fn basic_info(info: &mut [u8], flavor: u32, start: u64, attrs: PageAttrs) {
+        info[4..8].copy_from_slice(&attrs.max.0.to_le_bytes());
+        info[8..12].copy_from_slice(&attrs.inherit.0.to_le_bytes());
+        // shared @12: XNU's is_shared (shared by a remap or an entry); reserved @16 is 0; the
+        // offset @20 is the first page's place in that object (0 without one), 8 bytes in
+        // flavor 9 and 4 in flavor 10, and the behavior follows it; user_wired_count is 0.
+        info[12] = u8::from(attrs.shared);
+        let offset = if attrs.share == 0 {
+            0
+        } else {
+            start.wrapping_add(attrs.share_offset)
+        };
+        let behavior_at = if flavor as i32 == VM_REGION_BASIC_INFO_64 {
+            info[20..28].copy_from_slice(&offset.to_le_bytes());
+            28
+        } else {
+            info[20..24].copy_from_slice(&(offset as u32).to_le_bytes());
+            24
+        };
+        info[behavior_at..behavior_at + 4].copy_from_slice(&attrs.behavior.to_le_bytes());
     }
 
     /// The region of task `t` at or after `addr` (its pages `[first, last)`, all with

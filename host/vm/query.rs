@@ -1,8 +1,9 @@
 //! The calls that report: `vm_region*`, the page queries, `task_info`, `host_statistics64`.
 
 use super::params::{check_range, load_param, resolve, store_bytes, store_param};
-use super::{kr, sync, At, Env, PortTarget, Ret, Step, TaskId};
+use super::{kr, sync, At, Env, PortTarget, Ret, Step, TaskId, TaskVm};
 use crate::abi::*;
+use crate::table::Run;
 
 /// `vm_region_64`, `mach_vm_region` and `vm_region` (spec §4 and §9): the region at or after
 /// `*address` of task `task`. `ptrs` are the pointers `address`,
@@ -28,16 +29,7 @@ pub(super) fn region<E: Env + ?Sized>(
     if count < u64::from(want) {
         return kr(KERN_INVALID_ARGUMENT);
     }
-    let vm = env.vm(t);
-    let Some(run) = vm.table.region_at_or_after(vm.trunc_page(addr)) else {
-        return kr(KERN_INVALID_ADDRESS);
-    };
-    let start = run.start << vm.page_shift;
-    let len = (run.end - run.start) << vm.page_shift;
-    // A 32-bit guest's word-sized call: the region's end must fit in 32 bits.
-    if w == Width::W32 && u128::from(start) + u128::from(len) >= w.limit() {
-        return kr(KERN_INVALID_ADDRESS);
-    }
+    let (run, start, len) = region_run(env.vm(t), addr, w)?;
     let mut info = [0u8; VM_REGION_BASIC_INFO_SIZE];
     let a = run.attrs;
     if flavor as i32 == VM_REGION_EXTENDED_INFO {
@@ -73,6 +65,21 @@ pub(super) fn region<E: Env + ?Sized>(
     store_param(env, caller, name, "count", count_ptr, u64::from(want), 4)?;
     store_param(env, caller, name, "object_name", object_name_ptr, 0, 4)?;
     Ok(KERN_SUCCESS.into())
+}
+
+/// The region of `vm` at or after `addr` for a call whose addresses are of width `w`, with
+/// its start and length in bytes: `KERN_INVALID_ADDRESS` when there is none, or (a 32-bit
+/// guest's word-sized call) when its end does not fit in 32 bits.
+fn region_run(vm: &TaskVm, addr: u64, w: Width) -> Step<(Run, u64, u64)> {
+    let Some(run) = vm.table.region_at_or_after(vm.trunc_page(addr)) else {
+        return kr(KERN_INVALID_ADDRESS);
+    };
+    let start = run.start << vm.page_shift;
+    let len = (run.end - run.start) << vm.page_shift;
+    if w == Width::W32 && u128::from(start) + u128::from(len) >= w.limit() {
+        return kr(KERN_INVALID_ADDRESS);
+    }
+    Ok((run, start, len))
 }
 
 /// How the pages of a region are shared (spec §8), as `vm_region_recurse_64` and
@@ -151,15 +158,7 @@ pub(super) fn region_recurse<E: Env + ?Sized>(
     if count < VM_REGION_SUBMAP_SHORT_INFO_COUNT_64 {
         return kr(KERN_INVALID_ARGUMENT);
     }
-    let vm = env.vm(t);
-    let Some(run) = vm.table.region_at_or_after(vm.trunc_page(addr)) else {
-        return kr(KERN_INVALID_ADDRESS);
-    };
-    let start = run.start << vm.page_shift;
-    let len = (run.end - run.start) << vm.page_shift;
-    if w == Width::W32 && u128::from(start) + u128::from(len) >= w.limit() {
-        return kr(KERN_INVALID_ADDRESS);
-    }
+    let (run, start, len) = region_run(env.vm(t), addr, w)?;
     let a = run.attrs;
     let s = sharing(env, t, run.start, run.end, a);
     let offset = a.object_offset(start);

@@ -195,14 +195,6 @@ impl Model {
         self.entry_limit = limit;
     }
 
-    /// True when a live entry names shared object `share`.
-    pub(super) fn entry_names_share(&self, share: u32) -> bool {
-        self.entries
-            .iter()
-            .flatten()
-            .any(|e| e.parts.iter().any(|&(_, s, _)| s == share))
-    }
-
     /// How many live entries name shared object `share`.
     pub(super) fn entries_naming(&self, share: u32) -> u64 {
         let entries = self.entries.iter().flatten();
@@ -586,18 +578,8 @@ impl Model {
         }
         // A reset gives shared pages new backing: they count as written (`Model::written`).
         self.tasks[t].wrote((s * p) as usize, (e * p) as usize);
-        let mut parts: Vec<(u64, u32, u64)> = Vec::new();
-        for i in s..e {
-            let a = self.tasks[t].pages[i as usize].expect("allocated");
-            let offset = (i * p).wrapping_add(a.share_offset);
-            match parts.last_mut() {
-                Some(last) if last.1 == a.share && last.2.wrapping_add(last.0 * p) == offset => {
-                    last.0 += 1;
-                }
-                _ => parts.push((1, a.share, offset)),
-            }
-        }
-        parts
+        self.objects_of(t, s, e)
+            .expect("every page has an object now")
     }
 
     /// `vm_map` / `mach_vm_map` (spec §8): `values` are the size, mask and offset; `words`
